@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# shiftkit: one non-recursive Makefile.  From a fresh clone, "make" installs
+# nothing by itself but bootstraps: autoreconf (configure.ac -> configure),
+# then configure (config.mk.in -> config.mk, config.h), then builds.
+# "make demo" and "make check" first install missing Debian packages
+# (scripts/deps.sh) when run as root.
+#
+# Out-of-tree objects: make BUILDDIR=/tmp/b  (default: build/)
+# Sanitizers:          make SANITIZE=1        (ASan + UBSan)
+
+BUILDDIR ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# Goals that must work before configure can run.
+NOCONF_GOALS := deps clean distclean
+ifeq ($(filter-out $(NOCONF_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(MAKECMDGOALS),)
+SKIP_CONFIG := 1
+endif
+endif
+ifndef SKIP_CONFIG
+include config.mk
+endif
+
+SANITIZE ?= $(CONF_SANITIZE)
+SOVERSION := 0
+LIBSO := libshift.so.$(SOVERSION)
+
+WARN := -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
+	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift
+CFLAGS ?= -O2 -g
+CFLAGS_ALL := $(CFLAGS) -std=gnu11 -fPIC -pthread $(WARN) -fno-strict-aliasing \
+	$(filter-out -O2 -g,$(CONF_CFLAGS))
+LDFLAGS_ALL := $(LDFLAGS) -pthread
+ifeq ($(SANITIZE),1)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_ALL += -fsanitize=address,undefined
+endif
+
+LIB_DEPS := $(LIBS_MOUNT) $(LIBS_BLKID) $(LIBS_CAP) $(LIBS_SMARTCOLS) \
+	$(LIBS_URING) $(LIBS_JSONC) $(LIBS_ARCHIVE) $(LIBS_CRYPTO)
+
+LIB_SRCS := $(sort $(wildcard libshift/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
+TOOLLIB_SRCS := $(sort $(wildcard tools/lib/*.c))
+TOOLLIB_OBJS := $(TOOLLIB_SRCS:%.c=$(BUILDDIR)/%.o)
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+TOOLS := $(TOOL_SRCS:tools/%.c=$(BUILDDIR)/bin/%)
+TEST_SRCS := $(sort $(wildcard tests/test-*.c))
+TESTS := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
+HELPER_SRCS := $(sort $(wildcard fs-tests/helpers/*.c))
+HELPERS := $(HELPER_SRCS:fs-tests/helpers/%.c=$(BUILDDIR)/helpers/%)
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILDDIR)/bench/%)
+MANPAGES := $(sort $(wildcard docs/*.[1-8]))
+
+.SECONDARY:
+
+.PHONY: all lib tools clean distclean install uninstall check check-unit \
+	check-fs check-asan demo bench deps cppcheck shellcheck lint
+
+all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
+lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
+tools: $(TOOLS)
+
+config.mk: configure config.mk.in
+	./configure --prefix=$(PREFIX) $(CONFIGURE_FLAGS)
+
+config.h: config.mk
+
+configure: configure.ac
+	autoreconf -fi
+
+$(BUILDDIR)/%.o: %.c config.h $(wildcard include/*.h libshift/*.h tools/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILDDIR)/lib/$(LIBSO): $(LIB_OBJS) libshift/libshift.sym
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(LIBSO) -Wl,--version-script=libshift/libshift.sym \
+		-Wl,--no-undefined -o $@ $(LIB_OBJS) $(LDFLAGS_ALL) $(LIB_DEPS)
+	ln -sf $(LIBSO) $(BUILDDIR)/lib/libshift.so
+
+$(BUILDDIR)/libshift.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Tools link the shared library (only the exported shift_* API: thin tools).
+$(BUILDDIR)/bin/%: $(BUILDDIR)/tools/%.o $(TOOLLIB_OBJS) $(BUILDDIR)/lib/$(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TOOLLIB_OBJS) $(LDFLAGS_ALL) -L$(BUILDDIR)/lib -lshift \
+		-Wl,-rpath,'$$ORIGIN/../lib' $(LIB_DEPS)
+
+# Unit tests, test helpers and benchmarks may use internals: static archive.
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/libshift.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
+
+$(BUILDDIR)/helpers/%: $(BUILDDIR)/fs-tests/helpers/%.o $(BUILDDIR)/libshift.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
+
+$(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(BUILDDIR)/libshift.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
+
+deps:
+	$(SHELL) scripts/deps.sh ensure
+
+check: deps all
+	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh
+
+check-unit: all
+	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh --unit-only
+
+check-fs: all
+	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh --fs-only
+
+# The whole suite again, built with ASan/UBSan in its own build directory.
+check-asan: deps
+	$(MAKE) BUILDDIR=build-asan SANITIZE=1 all
+	BUILDDIR=build-asan $(SHELL) scripts/check.sh
+
+demo: deps all
+	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/demo.sh
+
+bench: deps all
+	BUILDDIR=$(BUILDDIR) $(SHELL) bench/run.sh
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem -D__linux__ \
+		-Iinclude -Ilibshift --std=c11 libshift tools tests fs-tests/helpers bench
+
+shellcheck:
+	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh
+
+lint: cppcheck shellcheck
+
+install: lib tools
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \
+		$(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILDDIR)/lib/$(LIBSO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
+	install -m 0644 libshift/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
+	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		libshift/libshift.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+uninstall:
+	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
+		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
+		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build build-asan $(BUILDDIR)
+
+distclean: clean
+	rm -rf config.mk config.h config.h.in config.log config.status configure \
+		autom4te.cache aclocal.m4 config.h.in~

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The Debian packages shiftkit builds and tests with (docs/dependencies.md
+# says why each one is there).
+#   deps.sh list     print them
+#   deps.sh missing  print those not installed
+#   deps.sh ensure   install the missing ones (root, apt-get), or say which
+set -euo pipefail
+
+PKGS=(
+	# build
+	gcc make autoconf automake pkg-config
+	libmount-dev libblkid-dev libcap-dev libsmartcols-dev liburing-dev
+	libjson-c-dev libarchive-dev libssl-dev
+	# tests: runner, filesystems, metadata tools, namespaces
+	bats bats-support bats-assert
+	util-linux mount e2fsprogs xfsprogs btrfs-progs squashfs-tools erofs-utils
+	acl attr libcap2-bin uidmap passwd kmod
+	# OCI layouts and reference images
+	umoci skopeo debootstrap systemd-container jq
+	# lint
+	cppcheck shellcheck
+)
+
+missing() {
+	local p
+	for p in "${PKGS[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+			echo "$p"
+		fi
+	done
+}
+
+case "${1:-ensure}" in
+list) printf '%s\n' "${PKGS[@]}" ;;
+missing) missing ;;
+ensure)
+	mapfile -t need < <(missing)
+	[ "${#need[@]}" -eq 0 ] && exit 0
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+		echo "shiftkit: missing Debian packages: ${need[*]}" >&2
+		echo "shiftkit: install them as root: apt-get install ${need[*]}" >&2
+		exit 1
+	fi
+	echo "shiftkit: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+	;;
+*)
+	echo "usage: $0 list|missing|ensure" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vmsg(fmt, ap);
+		va_end(ap);
+	}
+	fprintf(stderr, "Try '%s --help' for more information.\n",
+		program_invocation_short_name);
+	exit(EXIT_USAGE);
+}
+
+void cli_version(void)
+{
+	printf("%s from shiftkit %s\n", program_invocation_short_name,
+	       PACKAGE_VERSION);
+	exit(EXIT_OK);
+}
+
+pid_t cli_parse_pid(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || !*arg || *end || v <= 0 || v > 0x3fffffff)
+		cli_usage_error("invalid pid '%s'", arg);
+	return (pid_t)v;
+}
+
+int cli_map_option(struct cli_map *m, int opt, const char *arg)
+{
+	const char *why = NULL;
+	int r;
+
+	switch (opt) {
+	case 'm':
+	case CLI_OPT_MAP:
+		if (!m->map) {
+			m->map = shift_idmap_new();
+			if (!m->map) {
+				cli_error("out of memory");
+				exit(EXIT_FAIL);
+			}
+			m->sources++;
+		}
+		r = shift_idmap_parse(m->map, arg, &why);
+		if (r < 0) {
+			cli_error("invalid map '%s': %s", arg,
+				  why ? why : strerror(-r));
+			exit(EXIT_USAGE);
+		}
+		return 1;
+	case CLI_OPT_USERNS:
+		m->userns_path = arg;
+		m->sources++;
+		return 1;
+	case CLI_OPT_PID:
+		m->pid = cli_parse_pid(arg);
+		m->sources++;
+		return 1;
+	case CLI_OPT_SUBID:
+		m->subid_user = arg;
+		m->sources++;
+		return 1;
+	case CLI_OPT_ALLOW_HOST_ROOT:
+		m->allow_host_root = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void cli_map_finish(struct cli_map *m, unsigned validate_flags)
+{
+	const char *why = NULL;
+	char *s;
+	int r = 0;
+
+	if (m->sources == 0)
+		cli_usage_error("no id map given (use --map, --userns, --pid or --subid)");
+	if (m->sources > 1)
+		cli_usage_error("give the map one way only: --map, --userns, --pid or --subid");
+	if (!m->map) {
+		m->map = shift_idmap_new();
+		if (!m->map) {
+			cli_error("out of memory");
+			exit(EXIT_FAIL);
+		}
+		if (m->userns_path) {
+			r = shift_idmap_from_userns_path(m->map, m->userns_path);
+			if (r < 0) {
+				cli_error("Failed to read the id map of user namespace '%s': %s",
+					  m->userns_path, strerror(-r));
+				exit(EXIT_USAGE);
+			}
+		} else if (m->pid) {
+			r = shift_idmap_from_pid(m->map, m->pid);
+			if (r < 0) {
+				cli_error("Failed to read the id map of process %d: %s",
+					  (int)m->pid, strerror(-r));
+				exit(EXIT_USAGE);
+			}
+		} else if (m->subid_user) {
+			r = shift_idmap_from_subid(m->map, m->subid_user);
+			if (r < 0) {
+				cli_error("Failed to read the delegation of user '%s' from /etc/subuid and /etc/subgid: %s",
+					  m->subid_user,
+					  r == -ENOENT ? "no range for this user" : strerror(-r));
+				exit(EXIT_USAGE);
+			}
+		}
+	}
+	if (m->allow_host_root)
+		validate_flags &= ~(unsigned)SHIFT_VALIDATE_NO_HOST_ROOT;
+	r = shift_idmap_validate(m->map, validate_flags, &why);
+	if (r < 0) {
+		s = shift_idmap_to_string(m->map);
+		cli_error("invalid map '%s': %s", s ? s : "?",
+			  why ? why : strerror(-r));
+		free(s);
+		exit(EXIT_USAGE);
+	}
+}
+
+void cli_map_free(struct cli_map *m)
+{
+	shift_idmap_free(m->map);
+	m->map = NULL;
+}
