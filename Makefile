@@ -35,7 +35,7 @@ LIBSO := libshift.so.$(SOVERSION)
 
 WARN := -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift
+CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift -Itools/lib
 CFLAGS ?= -O2 -g
 CFLAGS_ALL := $(CFLAGS) -std=gnu11 -fPIC -pthread $(WARN) -fno-strict-aliasing \
 	$(filter-out -O2 -g,$(CONF_CFLAGS))

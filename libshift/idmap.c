@@ -540,7 +540,10 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path)
 		fclose(f);
 		if (r < 0)
 			return r;
-		f = fmemopen(sep + 2, strlen(sep + 2), "r");
+		sep += 2;
+		if (strstr(sep, "#\n"))
+			*strstr(sep, "#\n") = '\0';
+		f = fmemopen(sep, strlen(sep), "r");
 		if (!f)
 			return negative_errno();
 		r = parse_proc_map(map, SHIFT_GID, f);

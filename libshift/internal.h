@@ -10,4 +10,9 @@
  * Internal symbols are named sk_*: the version script exports only shift_*. */
 void sk_debug(const char *fmt, ...) _printf_(1, 2);
 
+/* probe.c, for tests: how many idmap trials ran (cache misses), and
+ * forgetting every cached per-filesystem answer. */
+unsigned sk_probe_idmap_trials(void);
+void sk_probe_cache_flush(void);
+
 #endif

@@ -193,10 +193,12 @@ enum {
 };
 
 /*
- * A detached clone of the mount at path, idmapped to userns_fd, with the
- * attributes in flags.  Returns the tree fd (caller closes; closing an
- * unattached tree unmounts it).  -EINVAL from the kernel for a filesystem
- * that can't be idmapped is passed through; see shift_strerror_idmap().
+ * A detached clone of the mount at path (relative to dfd; NULL or "" for
+ * dfd itself), idmapped to userns_fd (a negative userns_fd: attributes
+ * only, no idmap), with the attributes in flags.  Returns the tree fd
+ * (caller closes; closing an unattached tree unmounts it).  -EINVAL from
+ * the kernel for a filesystem that can't be idmapped is passed through;
+ * see shift_mount_strerror().
  */
 int shift_mount_clone_idmapped(int dfd, const char *path, int userns_fd,
 			       unsigned flags);
@@ -212,6 +214,9 @@ int shift_mount_attach(int tree_fd, int dfd, const char *target);
  */
 int shift_mount_idmapped(const char *source, const char *target,
 			 const struct shift_idmap *map, unsigned flags);
+/* The same with an existing user namespace fd (not consumed). */
+int shift_mount_idmapped_userns(const char *source, const char *target,
+				int userns_fd, unsigned flags);
 
 /*
  * A fresh tmpfs (fsopen/fsmount), idmapped, attached at target.  options is
@@ -220,12 +225,18 @@ int shift_mount_idmapped(const char *source, const char *target,
 int shift_mount_tmpfs_idmapped(const char *target,
 			       const struct shift_idmap *map,
 			       const char *options, unsigned flags);
+/* The same with an existing user namespace fd (not consumed). */
+int shift_mount_tmpfs_idmapped_userns(const char *target, int userns_fd,
+				      const char *options, unsigned flags);
 
 struct shift_overlay {
 	const char *const *lower; /* top-most first, NULL-terminated */
 	const char *upper;	  /* NULL: read-only overlay */
 	const char *work;	  /* required with upper */
 	const char *options;	  /* extra overlay options or NULL */
+	/* Optional out: on failure, the path the error is about (one of
+	 * lower[i], upper, target) or NULL when it is about no one path. */
+	const char **failed_path;
 };
 
 /*
@@ -235,6 +246,15 @@ struct shift_overlay {
  */
 int shift_mount_overlay(const struct shift_overlay *ovl, const char *target,
 			const struct shift_idmap *map, unsigned flags);
+/*
+ * The same with an existing user namespace fd (not consumed; e.g. from a
+ * shift_userns_cache); map is still needed for the upper dir's owner and
+ * must be the namespace's map.
+ */
+int shift_mount_overlay_userns(const struct shift_overlay *ovl,
+			       const char *target,
+			       const struct shift_idmap *map, int userns_fd,
+			       unsigned flags);
 
 /*
  * A user-facing explanation of an error from the functions above for the
@@ -248,11 +268,18 @@ char *shift_mount_strerror(int err, const char *path);
 /* ------------------------------------------------------------------ */
 
 /*
- * Whether the mount at path can be idmapped, found by really trying on a
- * throwaway detached clone (no side effects).  Results are cached per
- * filesystem (st_dev).  Returns 1 supported, 0 not supported (with *why a
- * static reason if why is non-NULL), negative errno when the probe itself
- * failed.
+ * Whether the mount holding path can be idmapped, found by really trying:
+ * a user namespace with map b:0:1000:1 (created once per process), a
+ * detached clone of the mount (open_tree OPEN_TREE_CLONE), mount_setattr
+ * MOUNT_ATTR_IDMAP on the clone, then the clone is closed (no side
+ * effects; no automount is triggered).  Results are cached per filesystem
+ * (the superblock's device number); an already idmapped or unbindable
+ * mount is tried on its own.  Returns 1 supported, 0 not supported (with
+ * *why a reason such as "filesystem 'overlay' does not support idmapped
+ * mounts", "kernel has no mount_setattr (Linux < 5.12)", "already
+ * idmapped", "needs CAP_SYS_ADMIN"), negative errno when the probe itself
+ * failed (-ENOENT for a missing path).  Reasons are owned by the library
+ * and live as long as the process.
  */
 int shift_probe_idmap(const char *path, const char **why);
 
@@ -265,13 +292,498 @@ enum shift_feature {
 	SHIFT_FEATURE_OVERLAY_FD_LAYERS,   /* overlay layers given as fds */
 	SHIFT_FEATURE_OPENAT2,
 	SHIFT_FEATURE_USERNS,	      /* can create a user namespace */
+	SHIFT_FEATURE_USERNS_UNPRIV,  /* ... also without privileges */
 	SHIFT_FEATURE_IO_URING,	      /* io_uring usable (not disabled) */
 	_SHIFT_FEATURE_MAX,
 };
 
-/* 1 available, 0 not (with *why), negative errno if the test failed. */
+/*
+ * 1 available, 0 not, negative errno if the test itself failed.  *why (if
+ * non-NULL) gets a one-line detail either way: what worked, or why not.
+ * Each feature is tested once per process.  The overlay tests run in a
+ * forked child in a private mount namespace on detached tmpfs mounts.
+ */
 int shift_probe_feature(enum shift_feature f, const char **why);
+/* "mount-api", "idmap-tmpfs", ...; NULL for an unknown feature. */
 const char *shift_feature_name(enum shift_feature f);
+
+/*
+ * The sysctls that decide whether user namespaces and io_uring are usable
+ * (user.max_user_namespaces, user.max_mnt_namespaces,
+ * kernel.unprivileged_userns_clone,
+ * kernel.apparmor_restrict_unprivileged_userns, kernel.io_uring_disabled,
+ * kernel.io_uring_group), by index from 0.  Returns 1 present (value in
+ * *ret_value), 0 absent from this kernel (*ret_value = -1), -ERANGE past
+ * the last.  *ret_name and *ret_meaning (what the value means) are static.
+ */
+int shift_probe_sysctl(unsigned idx, const char **ret_name, long *ret_value,
+		       const char **ret_meaning);
+
+/*
+ * The io_uring opcodes libshift may use, by index from 0: *ret_name
+ * ("STATX", "OPENAT2", "FGETXATTR", ...) and *ret_note (what for), both
+ * static.  The last entry is "CHOWN", which no kernel has: ownership
+ * changes always run synchronously.  Returns 1 supported, 0 not, -ERANGE
+ * past the last, or the error that makes io_uring unusable here (-ENOSYS,
+ * -EPERM, -EOPNOTSUPP when built without liburing).
+ */
+int shift_probe_uring_op(unsigned idx, const char **ret_name,
+			 const char **ret_note);
+
+/*
+ * Where newuidmap or newgidmap (name) is and how it gets its privilege:
+ * the first regular file in $PATH, /usr/bin, /bin, /usr/sbin, /sbin.
+ * *ret_path (caller frees), *ret_setuid (setuid root), *ret_caps (its file
+ * capabilities in cap_to_text(3) form, caller frees; NULL when none).
+ * Returns 1 found, 0 not found (nothing set), negative errno.
+ */
+int shift_probe_uidmap_helper(const char *name, char **ret_path,
+			      bool *ret_setuid, char **ret_caps);
+
+/* ------------------------------------------------------------------ */
+/* OCI image layouts and layers (libshift/oci.c, libshift/layer.c)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What went wrong, for the tool's one-line message: the layer entry, blob
+ * or file concerned and a static reason.  Functions taking one fill it on
+ * failure when non-NULL; clear it with shift_oci_diag_clear().
+ */
+struct shift_oci_diag {
+	char *where;	 /* malloc'd, or NULL */
+	const char *why; /* static, or NULL (then strerror of the return) */
+};
+void shift_oci_diag_clear(struct shift_oci_diag *diag);
+
+/* One image of an OCI image layout: its manifest, config and layers. */
+struct shift_oci_image;
+
+struct shift_oci_layer {
+	const char *digest;	/* "sha256:<64 hex>" of the blob */
+	const char *media_type;
+	uint64_t size;		/* blob size from the manifest */
+	const char *diff_id;	/* from the config, or NULL */
+};
+
+/*
+ * Open IMAGE = LAYOUT_DIR[:TAG] (the tag matches the index's
+ * org.opencontainers.image.ref.name; without one the layout must hold one
+ * image).  index.json, the manifest and the config are parsed and their
+ * digests verified.  Returns 0 and *ret (free with shift_oci_image_free()).
+ */
+int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
+			 struct shift_oci_diag *diag);
+void shift_oci_image_free(struct shift_oci_image *img);
+/* Layers, bottom-most first. */
+unsigned shift_oci_layer_count(const struct shift_oci_image *img);
+int shift_oci_layer_get(const struct shift_oci_image *img, unsigned i,
+			struct shift_oci_layer *ret);
+/* "sha256:..." of the image manifest. */
+const char *shift_oci_image_digest(const struct shift_oci_image *img);
+
+enum {
+	/* Flat unpack: refuse device nodes even when we could create them. */
+	SHIFT_LAYER_NO_DEVICES = 1 << 0,
+	/* Mount: don't idmap, use (cached) shifted copies of the layers. */
+	SHIFT_LAYER_FORCE_COPY = 1 << 1,
+	/* Mount: read-only overlay (no upper). */
+	SHIFT_LAYER_RDONLY = 1 << 2,
+};
+
+/*
+ * Unpack the image's layers into the content-addressed store at store_dir
+ * (created if missing): STORE/layers/sha256/HEX/rootfs in the image's own
+ * (unshifted) ownership, OCI whiteouts turned into overlayfs whiteouts
+ * (0:0 character devices, trusted.overlay.opaque=y), with a layer.json
+ * recording the digests.  Layers already in the store are not unpacked
+ * again.  Each layer is extracted into a temporary directory and renamed
+ * into place only when complete and its digest verified.  Returns the
+ * number of layers newly unpacked.
+ */
+int shift_layer_store_unpack(const struct shift_oci_image *img,
+			     const char *store_dir, unsigned flags,
+			     struct shift_oci_diag *diag);
+
+/*
+ * Unpack all layers into one new tree at dest (which must not exist, or be
+ * an empty directory), ownership, ACL qualifiers and file capability root
+ * ids shifted through map (on-disk image id -> seen id, the direction of
+ * an idmapped mount) while extracting, whiteouts applied.  map NULL: no
+ * shift.  The tree is built beside dest and renamed into place on success;
+ * on failure nothing is left.
+ */
+int shift_layer_unpack_flat(const struct shift_oci_image *img,
+			    const char *dest, const struct shift_idmap *map,
+			    unsigned flags, struct shift_oci_diag *diag);
+
+/*
+ * Mount the image at target: an overlayfs over idmapped mounts of its
+ * layers in the store (unpacking missing ones first), or, where the store
+ * can't be idmapped or with SHIFT_LAYER_FORCE_COPY, over shifted copies
+ * of the layers kept in STORE/shifted/ per map and reused.  upper_dir
+ * (NULL with SHIFT_LAYER_RDONLY) receives upper/ and work/, owned by the
+ * map's image of 0:0.  Returns 1 when idmapped, 0 when over copies.
+ */
+int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
+		      const struct shift_idmap *map, const char *target,
+		      const char *upper_dir, unsigned flags,
+		      struct shift_oci_diag *diag);
+
+/* ------------------------------------------------------------------ */
+/* Range allocation (libshift/alloc.c)                                 */
+/* ------------------------------------------------------------------ */
+
+/* The state file shift-alloc uses unless told otherwise. */
+#define SHIFT_ALLOC_STATE "/var/lib/shiftkit/alloc.json"
+
+/* One container's block: host uids uid_start.., gids gid_start.., size. */
+struct shift_alloc {
+	char *container;
+	char *user;
+	uint32_t uid_start;
+	uint32_t gid_start;
+	uint32_t size;
+};
+
+/*
+ * Allocate (or return the existing) block of size ids for container from
+ * user's /etc/subuid and /etc/subgid delegation (SHIFT_SUBUID/SHIFT_SUBGID
+ * override them), recorded in the state file (NULL: SHIFT_ALLOC_STATE)
+ * under an exclusive lock.  Blocks start at multiples of size from the
+ * start of a delegated range, never contain host id 0 and never overlap
+ * another allocation.  Returns 0 when newly allocated, 1 when the container
+ * already had this block; -ENOENT (user has no delegation), -ENOSPC (no
+ * free block), -EEXIST (container allocated with another user or size),
+ * -EBADMSG (state file corrupt), -EINVAL.  *ret's strings are malloc'd:
+ * shift_alloc_clear() frees them.
+ */
+int shift_alloc_get(const char *state, const char *user, const char *container,
+		    uint32_t size, struct shift_alloc *ret);
+/* Free container's block.  -ENOENT when it has none. */
+int shift_alloc_release(const char *state, const char *container);
+/* All allocations, in allocation order; free with shift_alloc_list_free(). */
+int shift_alloc_list(const char *state, struct shift_alloc **ret,
+		     size_t *ret_n);
+void shift_alloc_clear(struct shift_alloc *a);
+void shift_alloc_list_free(struct shift_alloc *list, size_t n);
+/* The block as a map "u:0:UID:SIZE g:0:GID:SIZE" (NULL on ENOMEM). */
+struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a);
+
+/* ------------------------------------------------------------------ */
+/* Ownership manifests (libshift/manifest.c)                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A tree's ownership metadata, one entry per path (sorted): type, uid,
+ * gid, mode, POSIX ACLs, file capability.  Written as an mtree(5) spec
+ * (libarchive) plus "#shiftkit" extension lines for ACLs and file
+ * capabilities and a sha256 digest line; docs/manifest-format.md.
+ */
+struct shift_manifest;
+
+/*
+ * Record the tree at dir (read-only; symlinks not followed, other mounts
+ * not entered).  Returns 0 and a manifest the caller frees.
+ */
+int shift_manifest_record(const char *dir, struct shift_manifest **ret);
+/* Write in the manifest format to fd.  Returns 0. */
+int shift_manifest_write(const struct shift_manifest *m, int fd);
+/*
+ * Read a manifest file.  -EBADMSG when malformed or when its digest does
+ * not match (with a static reason and the 1-based line in err/err_line if
+ * non-NULL).
+ */
+int shift_manifest_read(const char *path, struct shift_manifest **ret,
+			const char **err, unsigned *err_line);
+void shift_manifest_free(struct shift_manifest *m);
+size_t shift_manifest_count(const struct shift_manifest *m);
+/* "sha256:HEX" of the written form (valid after record or read). */
+const char *shift_manifest_digest(const struct shift_manifest *m);
+
+/* One difference between a tree and what was expected. */
+struct shift_difference {
+	const char *path;     /* "./usr/bin/ping" */
+	const char *field;    /* "entry", "type", "uid", "gid", "mode",
+				 "acl.access", "acl.default", "fcaps" */
+	const char *expected; /* as in the manifest; "absent" */
+	const char *found;
+};
+/* Called per difference; a negative return stops the check with it. */
+typedef int (*shift_difference_fn)(const struct shift_difference *d,
+				   void *userdata);
+
+enum {
+	/* Entries in the tree but not in the manifest are fine (a merged
+	 * overlay view holds the container's own files too). */
+	SHIFT_CHECK_IGNORE_EXTRA = 1 << 0,
+	/* Entries in the manifest but not in the tree are fine. */
+	SHIFT_CHECK_IGNORE_MISSING = 1 << 1,
+};
+
+/*
+ * Compare the tree at dir with the manifest with map (disk -> seen; NULL:
+ * none) applied to every uid, gid, ACL qualifier and file capability root
+ * id, as the shift engine applies it.  Returns the number of differences
+ * (each passed to fn if non-NULL), or a negative errno.
+ */
+int shift_manifest_check(const struct shift_manifest *m,
+			 const struct shift_idmap *map, const char *dir,
+			 unsigned flags, shift_difference_fn fn,
+			 void *userdata);
+
+/*
+ * Every uid, gid, ACL qualifier and file capability root id in the tree at
+ * dir lies in map's seen ranges (an overlay upper dir: only the container's
+ * ids).  Whiteouts (0/0 character devices, created by overlayfs with the
+ * mounter's credentials) are exempt.  Returns the number of offending
+ * entries (each passed to fn), or a negative errno.
+ */
+int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
+			   shift_difference_fn fn, void *userdata);
+
+/* ------------------------------------------------------------------ */
+/* Container sets (libshift/verify.c)                                  */
+/* ------------------------------------------------------------------ */
+
+enum shift_verify_check {
+	SHIFT_VERIFY_OVERLAP = 1,  /* host ranges of two containers overlap */
+	SHIFT_VERIFY_HOST_ROOT,	   /* a container maps host uid/gid 0 */
+	SHIFT_VERIFY_SUBID,	   /* range outside the owner's delegation */
+	SHIFT_VERIFY_LAYER,	   /* layer on disk differs from its manifest */
+	SHIFT_VERIFY_VIEW,	   /* a container's view of a layer differs */
+	SHIFT_VERIFY_UPPER,	   /* upper dir holds ids outside the range */
+	SHIFT_VERIFY_IN_PLACE,	   /* in-place shifted layer, other map */
+	SHIFT_VERIFY_MOUNTS,	   /* (report) idmapped mounts of a pid */
+};
+
+enum shift_verify_status {
+	SHIFT_VERIFY_PASS,
+	SHIFT_VERIFY_FAIL,
+	SHIFT_VERIFY_SKIP,
+	SHIFT_VERIFY_INFO,
+};
+
+struct shift_verify_finding {
+	enum shift_verify_check check;
+	enum shift_verify_status status;
+	const char *subject;  /* "c1", "c1,c2", "base", "c1:base", "c1:upper" */
+	const char *message;  /* one line */
+	const struct shift_difference *diff; /* a file difference, or NULL */
+};
+
+typedef int (*shift_verify_fn)(const struct shift_verify_finding *f,
+			       void *userdata);
+
+/* "overlap", "host-root", "subid", "layer", "view", "upper", "in-place",
+ * "mounts". */
+const char *shift_verify_check_name(enum shift_verify_check c);
+const char *shift_verify_status_name(enum shift_verify_status s);
+
+/*
+ * Run every check on the container set described in the JSON file at path
+ * (docs/shift-verify.1), passing each finding to fn.  Returns the number of
+ * failed findings (0: all good) or a negative errno; on -EBADMSG (a bad
+ * description) a one-line reason goes into err (size errlen).
+ */
+int shift_verify_containers(const char *path, shift_verify_fn fn,
+			    void *userdata, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Per-inode metadata (libshift/acl.c, fcaps.c, inode.c)               */
+/* ------------------------------------------------------------------ */
+
+#define SHIFT_XATTR_ACL_ACCESS "system.posix_acl_access"
+#define SHIFT_XATTR_ACL_DEFAULT "system.posix_acl_default"
+#define SHIFT_XATTR_CAPS "security.capability"
+
+/* What to do with an id that has no image under the map. */
+enum shift_unmapped {
+	SHIFT_UNMAPPED_ERROR = 0, /* leave it, report it, fail at the end */
+	SHIFT_UNMAPPED_KEEP,	  /* leave it, report it, succeed */
+	SHIFT_UNMAPPED_OVERFLOW,  /* store the overflow id (65534) */
+};
+
+/* Called for every id (owner, ACL qualifier) that has no image. */
+typedef void (*shift_unmapped_fn)(enum shift_id_kind kind, uint32_t id,
+				  void *userdata);
+
+/* ACL entry tags (the kernel's ACL_USER_OBJ ... ACL_OTHER). */
+#define SHIFT_ACL_USER_OBJ 0x01
+#define SHIFT_ACL_USER 0x02
+#define SHIFT_ACL_GROUP_OBJ 0x04
+#define SHIFT_ACL_GROUP 0x08
+#define SHIFT_ACL_MASK 0x10
+#define SHIFT_ACL_OTHER 0x20
+
+/* One entry of a POSIX ACL xattr value, in host byte order. */
+struct shift_acl_entry {
+	uint16_t tag;
+	uint16_t perm;
+	uint32_t id; /* qualifier of SHIFT_ACL_USER / SHIFT_ACL_GROUP */
+};
+
+/* Number of entries of a raw ACL xattr value, or -EINVAL if malformed. */
+int shift_acl_valid(const void *value, size_t len);
+/*
+ * Call fn for every entry in order; a non-zero return from fn stops and is
+ * returned.  Returns the number of entries, or -EINVAL if malformed.
+ */
+int shift_acl_foreach(const void *value, size_t len,
+		      int (*fn)(const struct shift_acl_entry *e, unsigned idx,
+				void *userdata),
+		      void *userdata);
+/*
+ * Translate every ACL_USER/ACL_GROUP qualifier of a raw ACL xattr value in
+ * place, disk -> seen (to_seen) or seen -> disk.  An unmapped qualifier is
+ * passed to on_unmapped (may be NULL) and left as it is, or set to 65534
+ * under SHIFT_UNMAPPED_OVERFLOW.  Returns the number of qualifiers changed,
+ * or -EINVAL if the value is malformed (then nothing is changed).
+ */
+int shift_acl_translate(void *value, size_t len, const struct shift_idmap *map,
+			bool to_seen, enum shift_unmapped policy,
+			shift_unmapped_fn on_unmapped, void *userdata);
+
+/* Largest security.capability value (revision 3). */
+#define SHIFT_FCAPS_MAX_SIZE 24
+/*
+ * The revision (2 or 3) of a raw security.capability value and its rootid
+ * (0 for revision 2).  -EINVAL for anything else (revision 1, bad size).
+ */
+int shift_fcaps_rootid(const void *value, size_t len, uint32_t *ret_rootid);
+/*
+ * Translate a capability as the kernel shows it through an idmapped mount:
+ * rootid (0 for v2) is mapped; a result of 0 is written as v2, anything
+ * else as v3 with the new rootid.  out may be value.  Returns the new
+ * length (20 or 24), -ERANGE when the rootid has no image (never invent
+ * one), -EINVAL when malformed, -ENOSPC when out_size is too small.
+ */
+int shift_fcaps_translate(const void *value, size_t len, void *out,
+			  size_t out_size, const struct shift_idmap *map,
+			  bool to_seen);
+
+/* Flags of struct shift_options. */
+enum {
+	SHIFT_REVERSE = 1 << 0, /* apply the map backwards: undo a shift */
+	SHIFT_DRY_RUN = 1 << 1, /* compute and report, change nothing */
+	SHIFT_VERBOSE = 1 << 2, /* report SHIFT_EVENT_CHANGE for each change */
+	SHIFT_FORCE = 1 << 3,	/* shift a tree marked as shifted by another map */
+};
+
+/* Bits of shift_event.what: which parts of an inode an event is about. */
+enum {
+	SHIFT_WHAT_OWNER = 1 << 0,
+	SHIFT_WHAT_ACL_ACCESS = 1 << 1,
+	SHIFT_WHAT_ACL_DEFAULT = 1 << 2,
+	SHIFT_WHAT_FCAPS = 1 << 3,
+	SHIFT_WHAT_MODE = 1 << 4, /* setuid/setgid restored after chown */
+};
+
+enum shift_event_type {
+	SHIFT_EVENT_CHANGE,	   /* an inode changes (SHIFT_VERBOSE/DRY_RUN) */
+	SHIFT_EVENT_UNMAPPED,	   /* an id without image: kind, id, what */
+	SHIFT_EVENT_ERROR,	   /* an operation failed: op, error */
+	SHIFT_EVENT_MOUNTPOINT,	   /* another mount in the tree: not entered */
+	SHIFT_EVENT_EXTERNAL_LINK, /* an inode has hard links outside the tree */
+};
+
+struct shift_event {
+	enum shift_event_type type;
+	const char *path;	 /* relative to the tree; "." is its root */
+	unsigned what;		 /* SHIFT_WHAT_* */
+	enum shift_id_kind kind; /* UNMAPPED */
+	uint32_t id;		 /* UNMAPPED */
+	uint32_t uid, gid;	 /* CHANGE: before */
+	uint32_t new_uid, new_gid; /* CHANGE: after */
+	int error;		 /* ERROR: negative errno */
+	const char *op;		 /* ERROR: what failed ("chown", "open", ...) */
+};
+
+/* Events may come from several threads, never concurrently. */
+typedef void (*shift_event_fn)(const struct shift_event *ev, void *userdata);
+
+struct shift_stats {
+	uint64_t inodes;     /* inodes looked at (each hard-linked inode once) */
+	uint64_t dirs;
+	uint64_t changed;    /* inodes changed (or that would be, dry-run) */
+	uint64_t hardlinks;  /* further links of an inode already seen */
+	uint64_t unmapped;   /* ids without image (each occurrence) */
+	uint64_t errors;     /* failed operations (SHIFT_EVENT_ERROR) */
+	uint64_t mountpoints;
+	bool already;	     /* tree already shifted by this map: nothing done */
+	bool resumed;	     /* an interrupted run was resumed */
+	const char *engine;  /* the executor that ran ("sync", ...) */
+};
+
+struct shift_options {
+	const struct shift_idmap *map; /* on-disk A seen as B: B is stored */
+	unsigned flags;		       /* SHIFT_REVERSE, SHIFT_DRY_RUN, ... */
+	enum shift_unmapped unmapped;
+	uint32_t overflow_uid, overflow_gid; /* 0: SHIFT_OVERFLOW_ID */
+	shift_event_fn on_event;	     /* may be NULL */
+	/* Called about every 250 ms from the walking thread; may be NULL. */
+	void (*on_progress)(const struct shift_stats *st, void *userdata);
+	void *userdata;
+	const char *engine; /* "auto" or NULL, "sync", "threads", "uring" */
+	unsigned threads;   /* worker threads for "threads"; 0: automatic */
+};
+
+/*
+ * The one function that applies a map to one inode's metadata, shared by
+ * shift-tree, the OCI flat unpack and verify: owner (lchown semantics),
+ * ACL qualifiers, file capability rootid, setuid/setgid restored after the
+ * chown, everything else untouched.  A context holds the map (inverted for
+ * SHIFT_REVERSE) and buffers; one per thread.  NULL on ENOMEM/EINVAL.
+ */
+struct stat;
+struct shift_inode_ctx;
+struct shift_inode_ctx *shift_inode_ctx_new(const struct shift_options *opts);
+void shift_inode_ctx_free(struct shift_inode_ctx *ctx);
+/*
+ * Shift the inode fd refers to (any fd, also O_PATH; a symlink is never
+ * followed).  st is its fstat() through fd (NULL: done here).  path only
+ * names it in events.  Returns 1 changed (would change, dry-run), 0
+ * nothing to do, or a negative errno (also reported as SHIFT_EVENT_ERROR).
+ * Unmapped ids are events, not failures.
+ */
+int shift_inode(struct shift_inode_ctx *ctx, int fd, const struct stat *st,
+		const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Shift engine (libshift/walk.c, shift.c)                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Shift the tree at path in place (docs/shift-engine.md): every inode
+ * below it on the same mount, by fd, never following a symlink, each inode
+ * once.  Crash-safe: an interrupted run is recorded in an xattr on the
+ * root (trusted.shiftkit.shift, user.shiftkit.shift without privilege) and
+ * the same call finishes it.  A tree already shifted by the same map is
+ * left alone (stats->already).  Returns 0 when every inode was shifted,
+ * 1 when the run completed with problems (unmapped ids under
+ * SHIFT_UNMAPPED_ERROR, failed inodes, mount points: see the events), or
+ * a negative errno when it could not run: -EEXIST the tree is marked as
+ * shifted by another map (SHIFT_FORCE), -EBUSY an interrupted shift with
+ * another map is pending, -EROFS, -ENOTDIR, ...
+ */
+int shift_tree(const char *path, const struct shift_options *opts,
+	       struct shift_stats *ret_stats);
+
+/*
+ * The same for an unprivileged caller: a user namespace mapping the
+ * caller's own uid/gid to 0 and its /etc/subuid, /etc/subgid delegation to
+ * 1.. is created (newuidmap/newgidmap), a child process joins it and runs
+ * shift_tree() with opts->map translated into the namespace.  Callbacks run
+ * in the child.  -EPERM when the map leaves the delegation.
+ */
+int shift_tree_userns(const char *path, const struct shift_options *opts,
+		      struct shift_stats *ret_stats);
+
+/*
+ * Read the marker of a tree: returns 0 and the state ("running",
+ * "cleanup", "done") and map string (malloc'd, caller frees) when the tree
+ * carries one, -ENODATA when not.
+ */
+int shift_tree_marker(const char *path, char **ret_state, char **ret_map);
 
 #ifdef __cplusplus
 }

@@ -8,8 +8,9 @@
  * address space skips the page-table copy that makes fork() the expensive
  * part (~1 ms of ~1.5 ms).  The child only closes its copy of the pipe's
  * write end and blocks reading the pipe; it exits on EOF, so it also dies
- * when the caller dies.  It runs on a stack inside our frame and touches no
- * libc state (raw syscalls only, no errno).
+ * when the caller dies (and we SIGKILL it once the namespace is open).  It
+ * runs on a stack inside our frame and touches no libc state (raw syscalls
+ * only, no errno).
  */
 #include "config.h"
 
@@ -29,6 +30,13 @@
 
 extern char **environ;
 
+static bool sk_debug_enabled(void)
+{
+	const char *e = getenv("LIBSHIFT_DEBUG");
+
+	return e && *e && *e != '0';
+}
+
 /* Enough for the child: it makes three syscalls. */
 #define CHILD_STACK_SIZE (16 * 1024)
 
@@ -37,7 +45,12 @@ struct child_arg {
 	int wfd;
 };
 
-static int userns_child(void *data)
+/*
+ * Not instrumented: under ASan the child's frame would poison shadow
+ * memory of the shared address space and never unpoison it (it leaves by
+ * SYS_exit), which the caller would then trip over.
+ */
+__attribute__((no_sanitize_address)) static int userns_child(void *data)
 {
 	const struct child_arg *a = data;
 	char c;
@@ -76,6 +89,7 @@ static int run_newidmap(const char *helper, pid_t pid,
 	unsigned n = shift_idmap_count(map, kind), i, k = 0;
 	_cleanup_free_ char **argv = NULL;
 	_cleanup_free_ char *nums = NULL;
+	posix_spawn_file_actions_t fa;
 	char pidbuf[16];
 	pid_t child;
 	int status, r;
@@ -107,7 +121,17 @@ static int run_newidmap(const char *helper, pid_t pid,
 	}
 	argv[k] = NULL;
 
-	r = posix_spawnp(&child, helper, NULL, NULL, argv, environ);
+	/* The library prints nothing: the helper's complaints go to the
+	 * debug stream only. */
+	r = posix_spawn_file_actions_init(&fa);
+	if (r != 0)
+		return -r;
+	if (!sk_debug_enabled())
+		r = posix_spawn_file_actions_addopen(&fa, STDERR_FILENO,
+						     "/dev/null", O_WRONLY, 0);
+	if (r == 0)
+		r = posix_spawnp(&child, helper, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0) {
 		sk_debug("Failed to run %s: %s", helper, strerror(r));
 		return r == ENOENT ? -ENOENT : -r;
@@ -221,8 +245,13 @@ int shift_userns_create(const struct shift_idmap *map)
 			r = negative_errno();
 	}
 
-	/* EOF on the pipe ends the child. */
+	/*
+	 * EOF on the pipe ends the child.  Kill it as well: a fork() in
+	 * another thread may hold a copy of the write end until it execs.
+	 * The pid can't be reused before we reap it.
+	 */
 	wfd = safe_close(wfd);
+	(void)kill(pid, SIGKILL);
 	while (waitpid(pid, &status, __WALL) < 0)
 		if (errno != EINTR) {
 			if (r >= 0)

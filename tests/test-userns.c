@@ -5,7 +5,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,6 +139,29 @@ TEST(create_has_maps)
 	shift_idmap_free(got);
 }
 
+/* The library's own reader agrees with the kernel (what --userns uses). */
+TEST(read_back_with_from_userns_path)
+{
+	struct shift_idmap *m, *got;
+	char path[64];
+	int fd;
+
+	if (geteuid() != 0)
+		SKIP("needs root");
+	m = map_of("u:0:100000:65536 g:0:200000:1000 g:1000:300000:5");
+	got = shift_idmap_new();
+	fd = shift_userns_create(m);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		CHECK_EQ_INT(shift_idmap_from_userns_path(got, path), 0);
+		CHECK(shift_idmap_equal(m, got));
+		close(fd);
+	}
+	shift_idmap_free(m);
+	shift_idmap_free(got);
+}
+
 TEST(create_is_a_new_userns)
 {
 	struct shift_idmap *m;
@@ -176,6 +202,54 @@ TEST(no_child_left)
 	/* nothing to reap either: no zombie was left */
 	CHECK_EQ_INT(waitpid(-1, NULL, WNOHANG | __WALL), -1);
 	CHECK_EQ_INT(errno, ECHILD);
+	shift_idmap_free(m);
+}
+
+/*
+ * Kill a process at random points while it creates namespaces: its helper
+ * children must still go away (they would be reparented to us, a
+ * subreaper, if they survived).
+ */
+TEST(helper_dies_with_caller)
+{
+	struct shift_idmap *m;
+	struct timespec ts = { 0, 0 };
+	int i, left = -1;
+
+	if (geteuid() != 0)
+		SKIP("needs root");
+	m = map_of("0:100000:65536");
+	CHECK_EQ_INT(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	srand((unsigned)getpid());
+	for (i = 0; i < 30; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			for (;;) {
+				int fd = shift_userns_create(m);
+
+				if (fd < 0)
+					_exit(1);
+				close(fd);
+			}
+		}
+		CHECK(pid > 0);
+		ts.tv_nsec = (rand() % 3000) * 1000L;
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+	}
+	/* reap everything; a survivor would block forever on its pipe */
+	for (i = 0; i < 200; i++) {
+		while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+			;
+		left = count_children();
+		if (left == 0)
+			break;
+		ts.tv_nsec = 10 * 1000 * 1000L;
+		nanosleep(&ts, NULL);
+	}
+	CHECK_EQ_INT(left, 0);
+	CHECK_EQ_INT(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 	shift_idmap_free(m);
 }
 

@@ -1,0 +1,45 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# make bench: every benchmark of shiftkit, one section each.
+#   bench/run.sh [SECTION...]     sections: shift mount (default: all)
+# Environment: BUILDDIR (default build), BENCH_QUICK=1 for small trees;
+# each section documents its own knobs.  Figures and method: docs/benchmarks.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+export BUILDDIR=${BUILDDIR:-build}
+sections=("$@")
+[ ${#sections[@]} -gt 0 ] || sections=(shift mount)
+rc=0
+
+want() {
+	local s
+	for s in "${sections[@]}"; do [ "$s" = "$1" ] && return 0; done
+	return 1
+}
+
+# ---- shift section (in-place shift engines; owner: bench/shift-bench.sh) ----
+if want shift; then
+	echo "== shift: in-place shift engines vs nftw baseline vs systemd-nspawn =="
+	"$here/shift-bench.sh" || rc=1
+fi
+# ---- end of shift section ----
+
+# ---- mount section (idmapped mounts) ----
+if want mount; then
+	# Knobs: BENCH_MOUNT_RUNS (default 200; 50 with BENCH_QUICK=1).
+	echo "== mount: idmapped mounts (namespace creation included) =="
+	runs=${BENCH_MOUNT_RUNS:-200}
+	[ "${BENCH_QUICK:-0}" = 1 ] && runs=${BENCH_MOUNT_RUNS:-50}
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "(skipped: needs root)"
+	else
+		mrc=0
+		"$BUILDDIR/bench/bench-mount" "$runs" || mrc=$?
+		[ "$mrc" -eq 0 ] || [ "$mrc" -eq 77 ] || rc=1
+	fi
+fi
+# ---- end of mount section ----
+
+exit "$rc"

@@ -1,0 +1,260 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The in-place shift benchmark ("shift" section of bench/run.sh).
+#
+# Two trees on ext4 loop images: "generated" (bench/gentree, ~200k inodes)
+# and "rootfs" (a debootstrap'ed Debian minbase with the generated tree
+# inside at srv/layer).  For each tree, warm and cold cache, every
+# contender shifts the tree from 0..65535 to 196608..262143 starting from an
+# identical copy of the image:
+#   shift-tree --engine=sync|threads|uring|auto   (the full job)
+#   baseline-nftw   nftw + lchown, uid/gid only (bench/baseline-nftw.c)
+#   nspawn          systemd-nspawn --private-users=196608:65536
+#                   --private-users-ownership=chown (rootfs tree only: it
+#                   needs an OS tree; it also starts the container, whose
+#                   fixed cost is measured separately as "nspawn-noop")
+# It prints seconds (median of BENCH_REPS), inodes/s, ratios against the
+# baseline and nspawn of the same run, and peak RSS.
+#
+# Environment:
+#   BUILDDIR       where the binaries are (default build)
+#   BENCH_QUICK=1  a 20k-inode tree, one repetition
+#   BENCH_INODES   size of the generated tree (default 200000)
+#   BENCH_REPS     repetitions per measurement, median reported (default 3)
+#   BENCH_TREES    "generated rootfs" (default both)
+#   BENCH_CACHES   "warm cold" (default both)
+#   BENCH_ENGINES  "sync threads uring auto" (default all four)
+#   BENCH_OUT      also append machine-readable result lines to this file
+#   BENCH_DIR      scratch parent directory (default /var/tmp)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+B=${BUILDDIR:-build}
+case "$B" in /*) ;; *) B="$top/$B" ;; esac
+
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+	inodes=${BENCH_INODES:-20000}
+	reps=${BENCH_REPS:-1}
+else
+	inodes=${BENCH_INODES:-200000}
+	reps=${BENCH_REPS:-3}
+fi
+trees=${BENCH_TREES:-generated rootfs}
+caches=${BENCH_CACHES:-warm cold}
+engines=${BENCH_ENGINES:-sync threads uring auto}
+out=${BENCH_OUT:-}
+MAP_FROM=0
+MAP_TO=196608
+MAP_COUNT=65536
+
+log() { echo "bench: $*" >&2; }
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "Failed to run the shift benchmark: needs root (loop mounts, drop_caches)"
+for t in gentree baseline-nftw runone; do
+	[ -x "$B/bench/$t" ] || die "Failed to find '$B/bench/$t' (run make first)"
+done
+shift_tree="$B/bin/shift-tree"
+[ -x "$shift_tree" ] || log "no '$shift_tree': shift-tree engines are skipped"
+
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/shiftkit-bench.XXXXXX")
+cd "$work"
+mnt="$work/mnt"
+mkdir "$mnt"
+loopdev=""
+
+cleanup() {
+	if mountpoint -q "$mnt"; then umount "$mnt" || umount -l "$mnt"; fi
+	if [ -n "$loopdev" ]; then losetup -d "$loopdev" || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+attach() { # IMAGE
+	loopdev=$(losetup --find --show --direct-io=on "$1" 2>/dev/null ||
+		losetup --find --show "$1")
+	mount -t ext4 "$loopdev" "$mnt"
+}
+
+detach() {
+	umount "$mnt"
+	losetup -d "$loopdev"
+	loopdev=""
+}
+
+make_image() { # IMAGE
+	truncate -s 6G "$1"
+	# enough inodes for the tree plus a Debian base
+	mkfs.ext4 -q -F -N $((inodes * 2 + 100000)) -E lazy_itable_init=0,lazy_journal_init=0 "$1"
+}
+
+build_generated() { # IMAGE
+	make_image "$1"
+	attach "$1"
+	mkdir "$mnt/tree"
+	"$B/bench/gentree" -n "$inodes" "$mnt/tree" >&2
+	count_inodes
+	detach
+}
+
+build_rootfs() { # IMAGE
+	local tarball
+	tarball=$("$top/images/rootfs.sh" tarball) || return 1
+	make_image "$1"
+	attach "$1"
+	mkdir "$mnt/tree"
+	tar --numeric-owner --xattrs --xattrs-include='*' --acls \
+		-C "$mnt/tree" -xf "$tarball"
+	mkdir "$mnt/tree/srv/layer"
+	"$B/bench/gentree" -n "$inodes" "$mnt/tree/srv/layer" >&2
+	count_inodes
+	detach
+}
+
+count_inodes() {
+	find "$mnt/tree" -xdev -printf '%i\n' | sort -u | wc -l >"$work/inodes.$cur_tree"
+}
+
+# Fill the caches the way a second pass over the tree would find them:
+# every inode and its xattrs.
+warm_up() {
+	find "$mnt/tree" -xdev -printf '' 2>/dev/null
+	getfattr -R -P -m - "$mnt/tree" >/dev/null 2>&1 || true
+}
+
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# Anything still owned by an id in the source range means the contender
+# did not do the whole job.
+check_shifted() {
+	local left
+	left=$(find "$mnt/tree" -xdev \( -uid -$((MAP_FROM + MAP_COUNT)) -o -gid -$((MAP_FROM + MAP_COUNT)) \) -print 2>/dev/null | head -n 3)
+	[ -z "$left" ] || {
+		log "  left unshifted: $(echo "$left" | tr '\n' ' ')"
+		return 1
+	}
+}
+
+# measure TREE CACHE NAME COMMAND...: one repetition from a fresh image copy;
+# appends "seconds maxrss status ok" to $work/res.TREE.CACHE.NAME
+measure() {
+	local tree=$1 cache=$2 name=$3 res line ok=ok
+	shift 3
+	cp --sparse=always "$work/$tree.img" "$work/run.img"
+	attach "$work/run.img"
+	if [ "$name" = nspawn-noop ]; then
+		# the container's fixed cost: nspawn on a tree it already shifted
+		"${nspawn_cmd[@]}" >/dev/null 2>&1 || true
+	fi
+	if [ "$cache" = warm ]; then warm_up; else drop_caches; fi
+	res="$work/one"
+	rm -f "$res"
+	"$B/bench/runone" -o "$res" "$@" >"$work/cmd.out" 2>&1 || true
+	line=$(cat "$res")
+	case "$name" in
+	nspawn-noop) ;;
+	*) check_shifted || ok=incomplete ;;
+	esac
+	detach
+	# seconds=S maxrss_kb=K status=N
+	line=${line//seconds=/}
+	line=${line//maxrss_kb=/}
+	line=${line//status=/}
+	echo "$line $ok" >>"$work/res.$tree.$cache.$name"
+	if [ "${line##* }" != 0 ]; then
+		log "  $name exited ${line##* }: $(tail -n 2 "$work/cmd.out" | tr '\n' ' ')"
+	fi
+}
+
+median() { # FILE -> "seconds maxrss status ok" of the median run
+	sort -n -k1,1 "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+
+contenders() { # TREE
+	names=()
+	if [ -x "$shift_tree" ]; then
+		for e in $engines; do names+=("shift-tree:$e"); done
+	fi
+	names+=(baseline-nftw)
+	if [ "$1" = rootfs ] && command -v systemd-nspawn >/dev/null; then
+		names+=(nspawn nspawn-noop)
+	fi
+}
+
+run_one() { # TREE CACHE NAME
+	local tree=$1 cache=$2 name=$3
+	case "$name" in
+	shift-tree:*)
+		measure "$tree" "$cache" "$name" "$shift_tree" \
+			--map "$MAP_FROM:$MAP_TO:$MAP_COUNT" \
+			--engine="${name#shift-tree:}" "$mnt/tree"
+		;;
+	baseline-nftw)
+		measure "$tree" "$cache" "$name" "$B/bench/baseline-nftw" \
+			"$MAP_FROM" "$MAP_TO" "$MAP_COUNT" "$mnt/tree"
+		;;
+	nspawn | nspawn-noop)
+		measure "$tree" "$cache" "$name" "${nspawn_cmd[@]}"
+		;;
+	esac
+}
+
+nspawn_cmd=(systemd-nspawn -q --register=no --keep-unit
+	--private-users="$MAP_TO:$MAP_COUNT" --private-users-ownership=chown
+	-D "$mnt/tree" /bin/true)
+
+report() { # TREE CACHE
+	local tree=$1 cache=$2 n base nsp s rss st ok rate vb vn name
+	n=$(cat "$work/inodes.$tree")
+	base=$(median "$work/res.$tree.$cache.baseline-nftw" | cut -d' ' -f1)
+	nsp=""
+	[ -f "$work/res.$tree.$cache.nspawn" ] &&
+		nsp=$(median "$work/res.$tree.$cache.nspawn" | cut -d' ' -f1)
+	printf '\n%s tree (%s inodes), %s cache, median of %s\n' "$tree" "$n" "$cache" "$reps"
+	printf '%-20s %9s %11s %8s %9s %10s %s\n' contender seconds inodes/s vs-nftw vs-nspawn maxrss_kB note
+	for name in "${names[@]}"; do
+		[ -f "$work/res.$tree.$cache.$name" ] || continue
+		read -r s rss st ok < <(median "$work/res.$tree.$cache.$name")
+		rate=$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+		vb=$(awk -v a="$base" -v s="$s" 'BEGIN { printf "%.2fx", (s > 0 ? a / s : 0) }')
+		vn=-
+		[ -n "$nsp" ] && vn=$(awk -v a="$nsp" -v s="$s" 'BEGIN { printf "%.2fx", (s > 0 ? a / s : 0) }')
+		note=""
+		[ "$st" = 0 ] || note="exit $st"
+		[ "$ok" = ok ] || note="$note $ok"
+		printf '%-20s %9s %11s %8s %9s %10s %s\n' "$name" "$s" "$rate" "$vb" "$vn" "$rss" "$note"
+		if [ -n "$out" ]; then
+			echo "tree=$tree cache=$cache contender=$name inodes=$n seconds=$s inodes_per_s=$rate vs_nftw=$vb vs_nspawn=$vn maxrss_kb=$rss status=$st check=$ok" >>"$out"
+		fi
+	done
+}
+
+log "scratch in $work; tree of $inodes inodes; $reps repetition(s)"
+for cur_tree in $trees; do
+	log "building the $cur_tree image"
+	if ! "build_$cur_tree" "$work/$cur_tree.img"; then
+		log "skipping the $cur_tree tree: failed to build it"
+		continue
+	fi
+	contenders "$cur_tree"
+	for cache in $caches; do
+		for ((r = 1; r <= reps; r++)); do
+			for name in "${names[@]}"; do
+				log "$cur_tree/$cache #$r: $name"
+				run_one "$cur_tree" "$cache" "$name"
+			done
+		done
+		report "$cur_tree" "$cache"
+	done
+	rm -f "$work/$cur_tree.img" "$work/run.img"
+done

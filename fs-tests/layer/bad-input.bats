@@ -1,0 +1,261 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A layer is untrusted: every hostile archive is refused with a message
+# naming the entry, and nothing is left behind (no DEST, no temp dir, no
+# half-stored layer, nothing written outside).
+# run-on: once
+
+load ../lib/common
+load lib
+
+setup() {
+	T=$(scratch t)
+	L=$T/layout
+	OUT=$T/out
+	OUTSIDE=$T/outside
+	mkdir "$OUTSIDE"
+	echo original >"$OUTSIDE/victim"
+}
+
+# refused: run shift-layer unpack --flat on $L, expect failure naming $1
+# and the reason $2; nothing at $OUT, $OUTSIDE untouched.
+refused() {
+	run "$SHIFT_LAYER" unpack --flat "$@" "$L" "$OUT"
+	assert_failure 1
+	assert_nothing_left "$OUT"
+	[ "$(cat "$OUTSIDE/victim")" = original ] || fail "outside file changed"
+	[ "$(ls "$OUTSIDE")" = victim ] || fail "something appeared outside: $(ls "$OUTSIDE")"
+}
+
+@test "a '../' path is refused, naming the entry" {
+	mkimage "$L" "$(spec s <<<"dir etc
+file etc/ok
+file ../outside/evil")"
+	refused
+	assert_output --partial "'../outside/evil': path contains '..'"
+}
+
+@test "a '..' in the middle of a path is refused" {
+	mkimage "$L" "$(spec s <<<"dir a
+file a/../../outside/evil")"
+	refused
+	assert_output --partial "'a/../../outside/evil'"
+}
+
+@test "an absolute path is refused" {
+	mkimage "$L" "$(spec s <<<"file $OUTSIDE/evil")"
+	refused
+	assert_output --partial "'$OUTSIDE/evil': absolute path"
+}
+
+@test "a file through a symlink extracted earlier in the layer is refused" {
+	mkimage "$L" "$(spec s <<<"symlink esc $OUTSIDE
+file esc/victim 0 0 0644 pwned")"
+	refused
+	assert_output --partial "'esc/victim': path goes through a symbolic link"
+}
+
+@test "a relative symlink escape is refused too" {
+	mkimage "$L" "$(spec s <<<"dir d
+symlink d/up ../../outside
+file d/up/evil")"
+	refused
+	assert_output --partial "'d/up/evil': path goes through a symbolic link"
+}
+
+@test "a file through a symlink from a lower layer is refused" {
+	mkimage "$L" "$(spec lower <<<"symlink esc $OUTSIDE")" "$(spec upper <<<"file esc/victim 0 0 0644 pwned")"
+	refused
+	assert_output --partial "'esc/victim': path goes through a symbolic link"
+}
+
+@test "a directory entry through a symlink is refused" {
+	mkimage "$L" "$(spec s <<<"symlink esc $OUTSIDE
+dir esc/newdir")"
+	refused
+	assert_output --partial "'esc/newdir'"
+}
+
+@test "a hard link to a path outside the root is refused" {
+	mkimage "$L" "$(spec s <<<"hardlink h ../outside/victim")"
+	refused
+	assert_output --partial "'h': hard link target outside the root"
+}
+
+@test "a hard link to an absolute path is refused" {
+	mkimage "$L" "$(spec s <<<"hardlink h $OUTSIDE/victim")"
+	refused
+	assert_output --partial "'h': hard link target outside the root"
+}
+
+@test "a hard link through a symlink is refused" {
+	mkimage "$L" "$(spec s <<<"symlink esc $OUTSIDE
+hardlink h esc/victim")"
+	refused
+	assert_output --partial "'h': hard link target goes through a symbolic link"
+	[ "$(stat -c %h "$OUTSIDE/victim")" = 1 ] || fail "the outside file got a link"
+}
+
+@test "a hard link to a missing target is refused" {
+	mkimage "$L" "$(spec s <<<"hardlink h nothing-here")"
+	refused
+	assert_output --partial "'h': hard link target not found"
+}
+
+@test "a whiteout of '..' is refused" {
+	mkimage "$L" "$(spec s <<<"dir a
+file a/.wh...")"
+	refused
+	assert_output --partial "'a/.wh...': whiteout of an invalid name"
+}
+
+@test "a digest mismatch is refused" {
+	local b
+	mkimage "$L" --compress none "$(spec s <<<"file a 0 0 0644 hello")"
+	b=$(layer_blob "$L" 0)
+	# Same size, one byte changed in the file's content.
+	sed -i 's/hello/jello/' "$b"
+	refused
+	assert_output --partial "digest mismatch"
+	assert_output --partial "$(basename "$b")"
+}
+
+@test "a digest mismatch in a later layer leaves nothing of the earlier ones" {
+	local b
+	mkimage "$L" --compress gzip "$(spec a <<<"file a")" "$(spec b <<<"file b 0 0 0644 hello")"
+	b=$(layer_blob "$L" 1)
+	printf 'x' >>"$b"
+	refused
+	assert_output --partial "sha256:$(basename "$b")"
+}
+
+@test "a blob whose descriptor has the wrong digest is refused" {
+	local b
+	mkimage "$L" "$(spec s <<<"file a")"
+	b=$(layer_blob "$L" 0)
+	mv "$b" "${b%/*}/0000000000000000000000000000000000000000000000000000000000000000"
+	cp "${b%/*}/0000000000000000000000000000000000000000000000000000000000000000" "$b"
+	truncate -s -1 "$b"
+	refused
+	assert_output --partial "sha256:$(basename "$b")"
+}
+
+@test "a truncated tar is refused" {
+	mkimage "$L" --compress none --truncate 1100 "$(spec s <<<"file a
+big b 4096")"
+	refused
+	assert_output --partial "corrupt or truncated archive"
+}
+
+@test "a truncated gzip stream is refused" {
+	local b
+	mkimage "$L" --compress gzip "$(spec s <<<"big a 100000")"
+	b=$(layer_blob "$L" 0)
+	head -c 60 "$b" >"$T/cut"
+	replace_last_layer "$L" "$T/cut"
+	refused
+	assert_output --partial "corrupt or truncated archive"
+}
+
+@test "garbage instead of a tar is refused" {
+	head -c 4096 /dev/urandom >"$T/garbage"
+	mkimage "$L" "$(spec s <<<"file a")"
+	replace_last_layer "$L" "$T/garbage"
+	refused
+	assert_output --partial "sha256:"
+}
+
+@test "a device node is refused when unprivileged" {
+	mkimage "$L" "$(spec s <<<"file ok
+chr null 1 3 0 0 0666")"
+	# A user namespace of our own: root there, but no CAP_MKNOD.
+	run unshare --user --map-root-user "$SHIFT_LAYER" unpack --flat "$L" "$OUT"
+	assert_failure 1
+	assert_output --partial "'null': device node"
+	assert_nothing_left "$OUT"
+}
+
+@test "device nodes are refused with --no-devices, also as root" {
+	mkimage "$L" "$(spec s <<<"blk sda 8 0 0 0 0660")"
+	refused --no-devices
+	assert_output --partial "'sda': device nodes are not allowed"
+}
+
+@test "a 0/0 character device (an overlay whiteout) is refused as content" {
+	mkimage "$L" "$(spec s <<<"chr wh 0 0")"
+	refused
+	assert_output --partial "'wh': a 0/0 character device is an overlay whiteout"
+}
+
+@test "an owner the map can't represent is refused" {
+	mkimage "$L" "$(spec s <<<"file ok 0 0
+file far 70000 0 0644")"
+	refused --map 0:100000:65536
+	assert_output --partial "'far': its uid has no image under the map"
+}
+
+@test "a group the map can't represent is refused" {
+	mkimage "$L" "$(spec s <<<"dir d 0 65536 0755")"
+	refused --map 0:100000:65536
+	assert_output --partial "'d': its gid has no image under the map"
+}
+
+@test "an ACL qualifier the map can't represent is refused" {
+	require_acl
+	mkimage "$L" "$(spec s <<<"file a 0 0 0644
+acl access user::rw-,user:70000:r--,group::r--,mask::r--,other::r--")"
+	refused --map 0:100000:65536
+	assert_output --partial "'a': an ACL entry's uid/gid has no image under the map"
+}
+
+@test "a file capability root id the map can't represent is refused" {
+	# v3, cap_net_raw+ep, rootid 70000 (0x11170)
+	mkimage "$L" "$(spec s <<<"file ping 0 0 0755
+xattr security.capability 010000030020000000000000000000000000000070110100")"
+	refused --map 0:100000:65536
+	assert_output --partial "'ping': the file capability's root id has no image under the map"
+}
+
+@test "a huge uid is refused even without a map" {
+	mkimage "$L" "$(spec s <<<"file a 4294967295 0 0644")"
+	refused
+	assert_output --partial "'a': its uid is not a valid id"
+}
+
+@test "overlay xattrs in a layer are dropped, not applied" {
+	local s=$T/store d
+	# trusted.overlay.redirect could point overlayfs anywhere.
+	mkimage "$L" "$(spec s <<<"dir d 0 0 0755
+xattr trusted.overlay.redirect 2f657463
+xattr trusted.overlay.opaque 79
+xattr user.keep 6f6b")"
+	run "$SHIFT_LAYER" unpack --store "$s" "$L"
+	assert_success
+	d=$(echo "$s"/layers/sha256/*/rootfs/d)
+	run getfattr -d -m - --absolute-names "$d"
+	refute_output --partial trusted.overlay
+	assert_output --partial 'user.keep="ok"'
+}
+
+@test "a refused layer leaves nothing in the store" {
+	local s=$T/store
+	mkimage "$L" "$(spec a <<<"file fine")" "$(spec b <<<"file ../evil")"
+	run "$SHIFT_LAYER" unpack --store "$s" "$L"
+	assert_failure 1
+	assert_output --partial "'../evil'"
+	# The good bottom layer is stored; the bad one left no trace.
+	[ "$(ls "$s/layers/sha256" | wc -l)" = 1 ] || fail "store: $(ls "$s/layers/sha256")"
+	[ -z "$(ls -A "$s/tmp")" ] || fail "temp left: $(ls -A "$s/tmp")"
+}
+
+@test "a mount of a bad image mounts nothing" {
+	local s=$T/store m=$T/mnt
+	mkdir "$m"
+	mkimage "$L" "$(spec s <<<"file ../evil")"
+	run "$SHIFT_LAYER" mount --store "$s" --map 0:100000:65536 "$L" "$m"
+	assert_failure 1
+	assert_output --partial "'../evil'"
+	run findmnt "$m"
+	assert_failure
+}

@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# coverage.sh [--check FILE] [--summary]: print which test of
+# fs-tests/semantics checks each entry of the idmapped-mount semantics
+# catalogue, as the Markdown table kept in docs/kernel-semantics.md.
+#
+# The table is read from the tests themselves, never kept by hand:
+#   - a test's name starts with its catalogue tags: @test "[K9,K11] ...";
+#   - a file's filesystems are those of its "# run-on: FS..." line (the
+#     fs-tests/run convention; none: all of them);
+#   - a line "# fs: btrfs" right above an @test narrows that one test
+#     (for tests that skip elsewhere by design).
+#
+#   --check FILE  compare the table with FILE; exit 1 (and show the diff)
+#                 when it is stale
+#   --summary     print only "covered N of 40"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+# The catalogue's entries, in short (see KERNEL-SEMANTICS.md beside the
+# project for the full text and the xfstests cases each one comes from).
+TITLES=(
+	""
+	"Only a detached clone can be idmapped (attached: EINVAL)"
+	"An idmap can't be changed or re-idmapped (EPERM)"
+	"Bad userns fd rejected; initial userns gives EPERM"
+	"Userns without maps, or with a uid map only: EINVAL"
+	"Filesystem without FS_ALLOW_IDMAP: EINVAL, also as a recursive submount"
+	"mount_setattr with AT_RECURSIVE is all-or-nothing"
+	"An attached idmapped mount shows 'idmapped' in mountinfo"
+	"Recursive clone + recursive setattr maps submounts; plain clone has none"
+	"stat through the mount gives map(disk id) for every inode type"
+	"Two mounts of one tree with different maps, each its own view"
+	"An on-disk id outside the map shows as 65534"
+	"chown through the original mount shows in every view, mapped"
+	"chown through the mount to an unmapped id: EOVERFLOW"
+	"Permission checks and chown/chgrp rules use mapped ids"
+	"Nested user namespaces compose; holes show as 65534"
+	"Creation (open, mknod, symlink, mkdir, link, rename, O_TMPFILE) stores map^-1(fsuid/fsgid)"
+	"Caller unmapped in the mount: creation EOVERFLOW, unlink/rmdir work"
+	"Root in a userns can't mknod a char device through the mount"
+	"ftruncate through the mount keeps the owner"
+	"Quota is charged to the on-disk id"
+	"setgid directory: new entries take its (mapped) gid"
+	"S_ISGID stripped from new files unless in group or CAP_FSETID"
+	"umask and default ACLs with S_ISGID as on a plain mount"
+	"setuid/setgid binary through the mount runs as the mapped owner"
+	"chown clears S_ISUID, S_ISGID (with g+x) and security.capability"
+	"ACL_USER/ACL_GROUP qualifiers are translated"
+	"An unmappable ACL qualifier reads as 4294967295"
+	"ACL permission checks use mapped ids"
+	"Setting and reading an ACL through the mount round-trips"
+	"v2 capability reads back as v3 with rootid = map(0)"
+	"v3 rootid translated; unmapped rootid: EOVERFLOW on getxattr"
+	"Writing a v3 capability through the mount needs a mappable rootid"
+	"link/rename across two mounts: EXDEV, even with the same map"
+	"Sticky directories judged on mapped ids"
+	"protected_symlinks judged on mapped ids"
+	"lchown of a symlink changes only the link"
+	"io_uring openat honours the idmap, also with personalities"
+	"The suite on a tmpfs mounted inside a user namespace"
+	"overlayfs over idmapped lower layers (copy-up, metacopy)"
+	"btrfs subvolumes and snapshots through the mount"
+)
+ALL_FS="ext4 xfs btrfs tmpfs squashfs erofs"
+
+check=
+summary_only=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--check) check=${2:?--check needs a file}; shift 2 ;;
+	--summary) summary_only=1; shift ;;
+	-h | --help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "coverage.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+
+declare -A tests=() fss=()
+
+# Keep a filesystem list in the order of ALL_FS, without repeats.
+fs_union() {
+	local have=" $1 $2 " out= f
+	for f in $ALL_FS; do
+		case "$have" in *" $f "*) out+="${out:+ }$f" ;; esac
+	done
+	# "(any)": a filesystem-independent test, when nothing else is known.
+	[ -n "$out" ] || out="(any)"
+	echo "$out"
+}
+
+for f in "$here"/*.bats; do
+	[ -e "$f" ] || continue
+	base=${f##*/}
+	file_fs=$(sed -n 's/^# run-on: *//p' "$f" | head -n1)
+	[ -n "$file_fs" ] || file_fs=$ALL_FS
+	[ "$file_fs" != once ] || file_fs="(any)"
+	test_fs=
+	while IFS= read -r line; do
+		case "$line" in
+		"# fs: "*) test_fs=${line#\# fs: } ;;
+		"@test "*)
+			name=${line#@test \"}
+			name=${name%\" \{}
+			tags=
+			if [[ $name =~ ^\[([K0-9,]+)\]\ (.*)$ ]]; then
+				tags=${BASH_REMATCH[1]}
+			fi
+			this_fs=${test_fs:-$file_fs}
+			test_fs=
+			IFS=, read -r -a nums <<<"$tags"
+			for n in "${nums[@]}"; do
+				n=${n#K}
+				[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 40 ] ||
+					continue
+				tests[$n]+="${tests[$n]:+<br>}${base%.bats}: ${name#\[*\] }"
+				fss[$n]=$(fs_union "${fss[$n]:-}" "$this_fs")
+			done
+			;;
+		"") ;;
+		*) [[ $line =~ ^# ]] || test_fs= ;;
+		esac
+	done <"$f"
+done
+
+covered=0
+for n in $(seq 1 40); do
+	[ -n "${tests[$n]:-}" ] && covered=$((covered + 1))
+done
+
+if [ -n "$summary_only" ]; then
+	echo "covered $covered of 40"
+	exit 0
+fi
+
+table() {
+	cat <<'EOF'
+# Kernel semantics of idmapped mounts: what fs-tests checks
+
+Generated by `fs-tests/semantics/coverage.sh` from the tests' own names
+(`@test "[K9,K11] ..."`); do not edit by hand, run
+`fs-tests/semantics/coverage.sh > docs/kernel-semantics.md`.  The entries
+are those of the project's catalogue of the behaviours the kernel's own
+suites check (xfstests idmapped-mounts/vfstest, the mount_setattr
+selftests).  A test that cannot run somewhere reports a skip naming the
+missing feature; the filesystems listed are where it is meant to run.
+
+| # | behaviour | test(s) | filesystems | status |
+| --- | --- | --- | --- | --- |
+EOF
+	local n
+	for n in $(seq 1 40); do
+		if [ -n "${tests[$n]:-}" ]; then
+			printf '| K%d | %s | %s | %s | covered |\n' "$n" \
+				"${TITLES[$n]}" "${tests[$n]}" "${fss[$n]}"
+		else
+			printf '| K%d | %s | - | - | not covered |\n' "$n" \
+				"${TITLES[$n]}"
+		fi
+	done
+	echo
+	echo "Covered: $covered of 40 entries."
+}
+
+if [ -n "$check" ]; then
+	if ! diff -u "$check" <(table); then
+		echo "coverage.sh: '$check' is stale (regenerate it: fs-tests/semantics/coverage.sh > $check)" >&2
+		exit 1
+	fi
+	exit 0
+fi
+table

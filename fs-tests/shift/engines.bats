@@ -1,0 +1,262 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Every executor of the shift engine (sync, threads, uring, auto) leaves a
+# tree byte-identical to the sync engine's: owners, modes, ACLs, file
+# capabilities, the marker, the reports, the exit status; also after a kill
+# and a resume.  Where io_uring is unusable (seccomp, sysctl) auto falls back
+# and uring says so.  The trees come from bench/gentree (deterministic), with
+# srv/zoo holding one inode of each special kind.
+#
+# run-on: ext4 xfs btrfs tmpfs
+
+load ../lib/common
+
+MAP=0:196608:65536
+GENTREE=$BUILDDIR/bench/gentree
+NO_URING=$BUILDDIR/bench/no-uring
+ENGINES=(sync threads uring auto)
+SYSCTL=/proc/sys/kernel/io_uring_disabled
+SYSCTL_LOCK=/run/lock/shiftkit-io_uring_disabled.lock
+
+setup() {
+	require_writable
+	[ -x "$SHIFT_TREE" ] || fail "'$SHIFT_TREE' is not built"
+	[ -x "$GENTREE" ] || fail "'$GENTREE' is not built"
+	T=$(scratch_fs)
+}
+
+teardown() {
+	# A test that changed the io_uring sysctl puts it back, also on failure.
+	if [ -n "${SK_TMP:-}" ] && [ -f "$SK_TMP/uring-saved" ]; then
+		cat "$SK_TMP/uring-saved" >"$SYSCTL"
+		rm -f "$SK_TMP/uring-saved"
+	fi
+	rm -rf --one-file-system "${T:?}"
+	fs_test_teardown
+}
+
+# scratch_fs: a fresh directory on the filesystem under test.
+scratch_fs() {
+	local d=$FS_MNT/engines-t$BATS_TEST_NUMBER
+
+	rm -rf --one-file-system "$d"
+	mkdir "$d"
+	echo "$d"
+}
+
+# gen DIR [gentree options...]: the test tree, the same every time.
+gen() {
+	local d=$1
+	shift
+	mkdir "$d"
+	"$GENTREE" -n "${GEN_INODES:-1500}" --data-max 16 -s 3 "$@" "$d" >/dev/null
+}
+
+# uring_expected: 0 when io_uring should work here (the kernel has it and
+# the sysctl allows it), so "uring" must not report "not supported".
+uring_expected() {
+	[ ! -e "$SYSCTL" ] || [ "$(cat "$SYSCTL")" = 0 ]
+}
+
+# shift_with ENGINE DIR [options...]: run shift-tree into $T/ENGINE.out/.err
+# and .rc; print nothing.
+shift_with() {
+	local e=$1 d=$2 rc=0
+	shift 2
+	"$SHIFT_TREE" --engine="$e" "$@" "$d" >"$T/$e.out" 2>"$T/$e.err" || rc=$?
+	echo "$rc" >"$T/$e.rc"
+}
+
+# errors ENGINE: its stderr with the tree's path taken out, sorted (workers
+# report in any order).
+errors() {
+	sed "s|$T/[a-z-]*|DIR|g" "$T/$1.err" | LC_ALL=C sort
+}
+
+@test "every engine shifts the tree exactly as the sync engine does" {
+	local e
+	for e in "${ENGINES[@]}"; do
+		gen "$T/$e"
+		shift_with "$e" "$T/$e" --map "$MAP"
+		if [ "$e" = uring ] && [ "$(cat "$T/$e.rc")" = 3 ] && ! uring_expected; then
+			continue
+		fi
+		[ "$(cat "$T/$e.rc")" = 0 ] || fail "engine $e: exit $(cat "$T/$e.rc"): $(cat "$T/$e.err")"
+		manifest "$T/$e" >"$T/$e.manifest"
+	done
+	# The reference really is shifted, ACLs and capabilities included.
+	assert_equal "$(owner "$T/sync")" 196608:196608
+	assert_equal "$(owner "$T/sync/srv/zoo/hardlink-a")" 197608:197608
+	assert_equal "$(owner "$T/sync/srv/zoo/nobody")" 262142:262142
+	assert_equal "$(stat -c %a "$T/sync/srv/zoo/setuid")" 4755
+	assert_equal "$(stat -c %a "$T/sync/srv/zoo/setgid")" 2755
+	run getfacl -n -p "$T/sync/srv/zoo/acl-file"
+	assert_output --partial "user:197609:rw-"
+	run getfattr -n security.capability -e hex "$T/sync/srv/zoo/fcaps-v3"
+	# v3, rootid 1000 + 196608 = 197608 = 0x00030408, little endian
+	assert_output --partial "08040300"
+	run getfattr -n security.capability -e hex "$T/sync/srv/zoo/fcaps-v2"
+	assert_output --partial "=0x01000003"
+	for e in "${ENGINES[@]}"; do
+		[ "$e" != sync ] && [ -f "$T/$e.manifest" ] || continue
+		run diff "$T/sync.manifest" "$T/$e.manifest"
+		[ "$status" = 0 ] || fail "engine $e differs from sync: $output"
+	done
+}
+
+@test "every engine undoes a shift (--reverse) exactly as the sync engine does" {
+	local e
+	gen "$T/orig"
+	manifest "$T/orig" | sed -E 's/ (trusted|user)\.shiftkit\.[a-z]+=[^ ]*//g' >"$T/orig.manifest"
+	for e in "${ENGINES[@]}"; do
+		gen "$T/$e"
+		shift_with "$e" "$T/$e" --map "$MAP"
+		if [ "$e" = uring ] && [ "$(cat "$T/$e.rc")" = 3 ] && ! uring_expected; then
+			continue
+		fi
+		[ "$(cat "$T/$e.rc")" = 0 ] || fail "engine $e: exit $(cat "$T/$e.rc"): $(cat "$T/$e.err")"
+		shift_with "$e" "$T/$e" --map "$MAP" --reverse
+		[ "$(cat "$T/$e.rc")" = 0 ] || fail "engine $e --reverse: exit $(cat "$T/$e.rc"): $(cat "$T/$e.err")"
+		manifest "$T/$e" >"$T/$e.manifest"
+		run diff "$T/orig.manifest" <(sed -E 's/ (trusted|user)\.shiftkit\.[a-z]+=[^ ]*//g' "$T/$e.manifest")
+		[ "$status" = 0 ] || fail "engine $e: --reverse does not restore the tree: $output"
+	done
+	for e in "${ENGINES[@]}"; do
+		[ "$e" != sync ] && [ -f "$T/$e.manifest" ] || continue
+		run diff "$T/sync.manifest" "$T/$e.manifest"
+		[ "$status" = 0 ] || fail "engine $e differs from sync after --reverse: $output"
+	done
+}
+
+@test "unmapped ids: every engine reports the same, ends the same, leaves the same tree" {
+	local e
+	for e in "${ENGINES[@]}"; do
+		gen "$T/$e" --foreign-ids
+		shift_with "$e" "$T/$e" --map "$MAP"
+		if [ "$e" = uring ] && [ "$(cat "$T/$e.rc")" = 3 ] && ! uring_expected; then
+			continue
+		fi
+		manifest "$T/$e" >"$T/$e.manifest"
+	done
+	# The reference reports them and fails.
+	assert_equal "$(cat "$T/sync.rc")" 1
+	run errors sync
+	assert_output --partial "foreign-70000"
+	assert_output --partial "foreign-uid"
+	assert_output --partial "foreign-acl"
+	assert_equal "$(owner "$T/sync/srv/zoo/foreign-70000")" 70000:70000
+	for e in "${ENGINES[@]}"; do
+		[ "$e" != sync ] && [ -f "$T/$e.manifest" ] || continue
+		assert_equal "$(cat "$T/$e.rc")" "$(cat "$T/sync.rc")"
+		run diff <(errors sync) <(errors "$e")
+		[ "$status" = 0 ] || fail "engine $e reports differently: $output"
+		run diff "$T/sync.manifest" "$T/$e.manifest"
+		[ "$status" = 0 ] || fail "engine $e differs from sync: $output"
+	done
+}
+
+@test "threads: any number of workers gives the sync engine's tree" {
+	local n
+	"$SHIFT_TREE" --help | grep -q -- '--threads' ||
+		skip "shift-tree has no --threads option"
+	gen "$T/sync"
+	shift_with sync "$T/sync" --map "$MAP"
+	assert_equal "$(cat "$T/sync.rc")" 0
+	manifest "$T/sync" >"$T/sync.manifest"
+	for n in 1 3 16; do
+		gen "$T/threads-$n"
+		shift_with threads "$T/threads-$n" --map "$MAP" --threads "$n"
+		[ "$(cat "$T/threads.rc")" = 0 ] || fail "--threads $n: $(cat "$T/threads.err")"
+		run diff "$T/sync.manifest" <(manifest "$T/threads-$n")
+		[ "$status" = 0 ] || fail "--threads $n differs from sync: $output"
+	done
+}
+
+# no_uring_case FLAG: io_uring failing with ENOSYS (FLAG empty) or EPERM.
+no_uring_case() {
+	local flag=$1 rc=0
+	[ -x "$NO_URING" ] || fail "'$NO_URING' is not built"
+	gen "$T/sync"
+	shift_with sync "$T/sync" --map "$MAP"
+	assert_equal "$(cat "$T/sync.rc")" 0
+	gen "$T/auto"
+	# shellcheck disable=SC2086 # flag is empty or one word
+	"$NO_URING" $flag "$SHIFT_TREE" --engine=auto --map "$MAP" "$T/auto" 2>"$T/auto.err" ||
+		fail "auto without io_uring: $(cat "$T/auto.err")"
+	run diff <(manifest "$T/sync") <(manifest "$T/auto")
+	assert_success
+	gen "$T/uring"
+	# shellcheck disable=SC2086
+	"$NO_URING" $flag "$SHIFT_TREE" --engine=uring --map "$MAP" "$T/uring" 2>"$T/uring.err" || rc=$?
+	assert_equal "$rc" 3
+	run cat "$T/uring.err"
+	assert_output --partial "io_uring"
+	# nothing was changed
+	assert_equal "$(owner "$T/uring")" 0:0
+}
+
+@test "io_uring blocked by seccomp (ENOSYS): auto falls back, uring refuses with exit 3" {
+	no_uring_case ""
+}
+
+@test "io_uring blocked by seccomp (EPERM): auto falls back, uring refuses with exit 3" {
+	no_uring_case --eperm
+}
+
+@test "io_uring disabled by sysctl: auto falls back, uring refuses with exit 3" {
+	local rc=0
+	[ -w "$SYSCTL" ] || skip "kernel has no kernel.io_uring_disabled sysctl"
+	gen "$T/sync"
+	shift_with sync "$T/sync" --map "$MAP"
+	gen "$T/auto"
+	gen "$T/uring"
+	# Other test files may do the same at the same time: one at a time,
+	# and the teardown restores the saved value even after a failure.
+	exec 8>"$SYSCTL_LOCK"
+	flock 8
+	cat "$SYSCTL" >"$SK_TMP/uring-saved"
+	echo 2 >"$SYSCTL"
+	"$SHIFT_TREE" --engine=auto --map "$MAP" "$T/auto" 2>"$T/auto.err" || rc=$?
+	"$SHIFT_TREE" --engine=uring --map "$MAP" "$T/uring" 2>"$T/uring.err" || echo "$?" >"$T/uring.rc"
+	cat "$SK_TMP/uring-saved" >"$SYSCTL"
+	rm -f "$SK_TMP/uring-saved"
+	flock -u 8
+	exec 8>&-
+	assert_equal "$rc" 0
+	run diff <(manifest "$T/sync") <(manifest "$T/auto")
+	assert_success
+	assert_equal "$(cat "$T/uring.rc" 2>/dev/null)" 3
+	run cat "$T/uring.err"
+	assert_output --partial "io_uring"
+}
+
+@test "killed at random points, every parallel engine resumes to the sync engine's tree" {
+	local e i pid interrupted=0 state
+	GEN_INODES=6000 gen "$T/sync"
+	shift_with sync "$T/sync" --map "$MAP"
+	assert_equal "$(cat "$T/sync.rc")" 0
+	manifest "$T/sync" >"$T/sync.manifest"
+	for e in threads uring auto; do
+		if [ "$e" = uring ] && ! uring_expected; then
+			continue
+		fi
+		for i in 1 2 3 4; do
+			rm -rf --one-file-system "$T/k"
+			GEN_INODES=6000 gen "$T/k"
+			"$SHIFT_TREE" --engine="$e" --map "$MAP" "$T/k" >/dev/null 2>&1 &
+			pid=$!
+			sleep "0.0$((RANDOM % 6 + i))"
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" || true
+			state=$(getfattr -h --only-values -n trusted.shiftkit.shift "$T/k" 2>/dev/null | tr '\0' ' ' || true)
+			case "$state" in *running* | *cleanup*) interrupted=$((interrupted + 1)) ;; esac
+			shift_with "$e" "$T/k" --map "$MAP"
+			[ "$(cat "$T/$e.rc")" = 0 ] || fail "engine $e, resume after kill #$i: exit $(cat "$T/$e.rc"): $(cat "$T/$e.err")"
+			run diff "$T/sync.manifest" <(manifest "$T/k")
+			[ "$status" = 0 ] || fail "engine $e, kill #$i: resumed tree differs from sync: $output"
+		done
+	done
+	# Not every kill may land mid-run, but some must, or this tests nothing.
+	[ "$interrupted" -gt 0 ] || fail "no kill interrupted a shift (too fast?)"
+}

@@ -1,0 +1,1626 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * OCI layer extraction: tar (libarchive, read side only) into a directory,
+ * everything fd-relative.
+ *
+ * A layer is untrusted.  libarchive parses; we create every inode ourselves
+ * with *at() calls below a root fd: parents are opened with openat2()
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (a symlink extracted earlier is never
+ * followed), the last component is created O_EXCL/O_NOFOLLOW after
+ * removing whatever was there, hard link targets resolve the same way.
+ * Paths are normalised up front: absolute paths and ".." are refused.
+ * Trees are built in a temporary directory and renamed into place only
+ * after the layer blob's digest is verified at its end.
+ *
+ * Two modes share the entry code:
+ *  store: one directory per layer, ownership as in the tar (or shifted, for
+ *         the per-map copies), OCI whiteouts turned into overlayfs ones;
+ *  flat:  all layers into one tree, whiteouts applied (they delete what
+ *         lower layers made), ownership shifted on the way.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <json-c/json.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+#include "oci-internal.h"
+#include "syscalls.h"
+
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+#define WH_META ".wh..wh."
+#define OVL_OPAQUE "trusted.overlay.opaque"
+
+#define RESOLVE_SAFE                                                           \
+	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |       \
+	 RESOLVE_NO_XDEV)
+
+/*
+ * The translators of the shift engine (libshift/acl.c, fcaps.c), so a
+ * flat unpack shifts ACLs and capabilities exactly as shift-tree does.
+ */
+static void note_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
+static int sk_layer_acl_shift(const void *in, size_t len, void *out,
+			      const struct shift_idmap *map)
+{
+	bool unmapped = false;
+	int r;
+
+	memcpy(out, in, len);
+	r = shift_acl_translate(out, len, map, true, SHIFT_UNMAPPED_ERROR,
+				note_unmapped, &unmapped);
+	if (r < 0)
+		return r;
+	return unmapped ? -ERANGE : 0;
+}
+
+static int sk_layer_fcaps_shift(const void *in, size_t len, void *out,
+				size_t *ret_len, const struct shift_idmap *map)
+{
+	int r = shift_fcaps_translate(in, len, out, SHIFT_FCAPS_MAX_SIZE, map,
+				      true);
+
+	if (r < 0)
+		return r;
+	*ret_len = (size_t)r;
+	return 0;
+}
+
+/* Manifests of shift-verify (libshift/manifest.c), when built in. */
+extern int shift_manifest_record(const char *dir, struct shift_manifest **ret)
+	__attribute__((weak));
+extern int shift_manifest_write(const struct shift_manifest *m, int fd)
+	__attribute__((weak));
+extern void shift_manifest_free(struct shift_manifest *m) __attribute__((weak));
+extern const char *shift_manifest_digest(const struct shift_manifest *m)
+	__attribute__((weak));
+
+/* ------------------------------------------------------------------ */
+/* A set of strings (paths seen in the current layer).                 */
+
+struct strset {
+	char **slot;
+	size_t n, cap;
+};
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void strset_clear(struct strset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	*s = (struct strset){ 0 };
+}
+
+static bool strset_has(const struct strset *s, const char *k)
+{
+	if (!s->cap)
+		return false;
+	for (size_t i = fnv(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		if (!s->slot[i])
+			return false;
+		if (!strcmp(s->slot[i], k))
+			return true;
+	}
+}
+
+static int strset_add(struct strset *s, const char *k)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct strset bigger = { .cap = s->cap ? 2 * s->cap : 1024 };
+
+		bigger.slot = calloc(bigger.cap, sizeof(char *));
+		if (!bigger.slot)
+			return -ENOMEM;
+		for (i = 0; i < s->cap; i++) {
+			size_t j;
+
+			if (!s->slot[i])
+				continue;
+			for (j = fnv(s->slot[i]) & (bigger.cap - 1);
+			     bigger.slot[j]; j = (j + 1) & (bigger.cap - 1))
+				;
+			bigger.slot[j] = s->slot[i];
+		}
+		bigger.n = s->n;
+		free(s->slot);
+		*s = bigger;
+	}
+	for (i = fnv(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		if (!strcmp(s->slot[i], k))
+			return 0;
+	s->slot[i] = strdup(k);
+	if (!s->slot[i])
+		return -ENOMEM;
+	s->n++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The extraction context.                                             */
+
+enum xmode {
+	XMODE_STORE,
+	XMODE_FLAT,
+};
+
+struct dirtime {
+	char *path;
+	struct timespec ts[2];
+};
+
+struct xctx {
+	int rootfd;
+	enum xmode mode;
+	const struct shift_idmap *map; /* NULL: ids as in the tar */
+	unsigned flags;
+	struct shift_oci_diag *diag;
+	struct strset layer_paths;     /* flat: what this layer made */
+	struct dirtime *dirs;
+	size_t n_dirs, cap_dirs;
+	char *pcache_path;	       /* last parent opened */
+	int pcache_fd;
+	char path[PATH_MAX];	       /* normalised entry path */
+	char link[PATH_MAX];	       /* normalised hard link target */
+	unsigned char xbuf[65536];     /* translated xattr values */
+};
+
+static int fail(struct xctx *x, int err, const char *where, const char *why)
+{
+	if (x->diag && !x->diag->where && !x->diag->why) {
+		x->diag->where = where ? strdup(where) : NULL;
+		x->diag->why = why;
+	}
+	return err;
+}
+
+static void pcache_drop(struct xctx *x)
+{
+	free(x->pcache_path);
+	x->pcache_path = NULL;
+	x->pcache_fd = safe_close(x->pcache_fd);
+}
+
+static void xctx_done(struct xctx *x)
+{
+	pcache_drop(x);
+	strset_clear(&x->layer_paths);
+	for (size_t i = 0; i < x->n_dirs; i++)
+		free(x->dirs[i].path);
+	free(x->dirs);
+	x->dirs = NULL;
+	x->n_dirs = x->cap_dirs = 0;
+}
+
+/*
+ * Normalise an entry path into out: drop "." and empty components and a
+ * leading "./"; refuse absolute paths and "..".  "" is the root.
+ */
+static int normalise(const char *in, char *out, size_t size, const char **why)
+{
+	size_t len = 0;
+	const char *p = in;
+
+	if (!in || !*in) {
+		*why = "empty path";
+		return -EINVAL;
+	}
+	/* "/" alone is the root (umoci writes it so); "/x" is absolute. */
+	if (*in == '/' && in[strspn(in, "/.")] == '\0') {
+		out[0] = '\0';
+		return 0;
+	}
+	if (*in == '/') {
+		*why = "absolute path (refusing to extract outside the root)";
+		return -EPERM;
+	}
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			/* skip */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			*why = "path contains '..' (refusing to extract outside the root)";
+			return -EPERM;
+		} else {
+			if (len + n + 2 > size) {
+				*why = "path too long";
+				return -ENAMETOOLONG;
+			}
+			if (len)
+				out[len++] = '/';
+			memcpy(out + len, p, n);
+			len += n;
+		}
+		p = *end ? end + 1 : end;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+static int open_beneath(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_SAFE,
+	};
+	int fd = sys_openat2(rootfd, *path ? path : ".", &how);
+
+	return fd < 0 ? negative_errno() : fd;
+}
+
+static int map_id(const struct xctx *x, enum shift_id_kind kind, int64_t id,
+		  uint32_t *ret)
+{
+	if (id < 0 || id >= (int64_t)SHIFT_ID_NONE)
+		return -ERANGE;
+	if (!x->map) {
+		*ret = (uint32_t)id;
+		return 0;
+	}
+	return shift_idmap_to_seen(x->map, kind, (uint32_t)id, ret);
+}
+
+static int root_owner(const struct xctx *x, uid_t *uid, gid_t *gid)
+{
+	uint32_t u = 0, g = 0;
+
+	if (map_id(x, SHIFT_UID, 0, &u) < 0 || map_id(x, SHIFT_GID, 0, &g) < 0)
+		return -ERANGE;
+	*uid = u;
+	*gid = g;
+	return 0;
+}
+
+/* Remove name under dfd, recursively, never following symlinks. */
+static int rm_rf_at(int dfd, const char *name)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r = 0;
+
+	if (unlinkat(dfd, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return negative_errno();
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	d = fdopendir(fd);
+	if (!d) {
+		safe_close(fd);
+		return negative_errno();
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = rm_rf_at(dirfd(d), de->d_name);
+		if (r < 0)
+			return r;
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		return negative_errno();
+	return 0;
+}
+
+static int rm_rf(const char *path)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	char *slash;
+	_cleanup_close_ int dfd = -EBADF;
+
+	if (!copy)
+		return -ENOMEM;
+	slash = strrchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		dfd = open(*copy ? copy : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return negative_errno();
+		return rm_rf_at(dfd, slash + 1);
+	}
+	return rm_rf_at(AT_FDCWD, copy);
+}
+
+/*
+ * Open the parent directory of the current entry, creating missing
+ * directories (owned by the map's 0:0, mode 0755) when create is set.
+ * The fd is cached and owned by x.
+ */
+static int open_parent(struct xctx *x, const char *parent, bool create,
+		       const char *entry)
+{
+	_cleanup_close_ int fd = -EBADF;
+	uid_t ru;
+	gid_t rg;
+
+	if (x->pcache_path && !strcmp(x->pcache_path, parent))
+		return x->pcache_fd;
+	pcache_drop(x);
+	fd = open_beneath(x->rootfd, parent, O_RDONLY | O_DIRECTORY);
+	if (fd == -ENOENT && create) {
+		char walk[PATH_MAX];
+		char *p = walk, *slash;
+
+		if (root_owner(x, &ru, &rg) < 0)
+			return fail(x, -ERANGE, entry,
+				    "uid/gid 0 has no image under the map (needed for implied directories)");
+		snprintf(walk, sizeof(walk), "%s", parent);
+		fd = fcntl(x->rootfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return negative_errno();
+		for (;;) {
+			int next;
+
+			slash = strchr(p, '/');
+			if (slash)
+				*slash = '\0';
+			next = open_beneath(fd, p, O_RDONLY | O_DIRECTORY);
+			if (next == -ENOENT) {
+				if (mkdirat(fd, p, 0755) < 0 ||
+				    fchownat(fd, p, ru, rg,
+					     AT_SYMLINK_NOFOLLOW) < 0)
+					return fail(x, negative_errno(), entry,
+						    "cannot create a parent directory");
+				next = open_beneath(fd, p,
+						    O_RDONLY | O_DIRECTORY);
+			}
+			if (next < 0) {
+				fd = next;
+				break;
+			}
+			safe_close(fd);
+			fd = next;
+			if (!slash)
+				break;
+			p = slash + 1;
+		}
+	}
+	if (fd == -ELOOP)
+		return fail(x, -ELOOP, entry,
+			    "path goes through a symbolic link (refusing to follow it)");
+	if (fd == -ENOTDIR)
+		return fail(x, -ENOTDIR, entry, "a parent is not a directory");
+	if (fd == -EXDEV)
+		return fail(x, -EXDEV, entry, "path escapes the root");
+	if (fd < 0)
+		return fail(x, fd, entry, "cannot open the parent directory");
+	x->pcache_path = strdup(parent);
+	if (!x->pcache_path)
+		return -ENOMEM;
+	x->pcache_fd = TAKE_FD(fd);
+	return x->pcache_fd;
+}
+
+/* Make room for a new entry name in pfd: keep a directory if want_dir. */
+static int make_room(struct xctx *x, int pfd, const char *name, bool want_dir,
+		     bool *ret_kept)
+{
+	struct stat st;
+	int r;
+
+	*ret_kept = false;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : negative_errno();
+	if (S_ISDIR(st.st_mode)) {
+		if (want_dir) {
+			*ret_kept = true;
+			return 0;
+		}
+		/* The cached parent may live below what goes away. */
+		if (x->pcache_fd == pfd) {
+			free(x->pcache_path);
+			x->pcache_path = NULL;
+		}
+		r = rm_rf_at(pfd, name);
+		return r;
+	}
+	return unlinkat(pfd, name, 0) < 0 ? negative_errno() : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Metadata                                                            */
+
+/* An xattr we never take from a layer (it would steer overlayfs). */
+static bool xattr_forbidden(const char *name)
+{
+	return !strncmp(name, "trusted.overlay.", 16) ||
+	       !strncmp(name, "user.overlay.", 13);
+}
+
+/* POSIX.1e ACL entries of the tar (SCHILY.acl.*) as a kernel xattr value. */
+static int acl_to_xattr(struct archive_entry *e, int type, unsigned char *out,
+			size_t size, size_t *ret_len)
+{
+	struct {
+		uint16_t tag, perm;
+		uint32_t id;
+	} ents[512];
+	size_t n = 0, len;
+	int etype, perm, tag, qual;
+	const char *name;
+
+	if (archive_entry_acl_reset(e, type) <= 0)
+		return 0;
+	while (archive_entry_acl_next(e, type, &etype, &perm, &tag, &qual,
+				      &name) == ARCHIVE_OK) {
+		uint16_t t;
+
+		switch (tag) {
+		case ARCHIVE_ENTRY_ACL_USER_OBJ: t = 0x01; break;
+		case ARCHIVE_ENTRY_ACL_USER: t = 0x02; break;
+		case ARCHIVE_ENTRY_ACL_GROUP_OBJ: t = 0x04; break;
+		case ARCHIVE_ENTRY_ACL_GROUP: t = 0x08; break;
+		case ARCHIVE_ENTRY_ACL_MASK: t = 0x10; break;
+		case ARCHIVE_ENTRY_ACL_OTHER: t = 0x20; break;
+		default: return -EINVAL;
+		}
+		if (n == ARRAY_SIZE(ents))
+			return -E2BIG;
+		ents[n].tag = t;
+		ents[n].perm = (uint16_t)(perm & 7);
+		ents[n].id = (t == 0x02 || t == 0x08) ? (uint32_t)qual
+						       : SHIFT_ID_NONE;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	/* Kernel order: by tag, then qualifier (insertion sort, n small). */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 &&
+		     (ents[j - 1].tag > ents[j].tag ||
+		      (ents[j - 1].tag == ents[j].tag &&
+		       ents[j - 1].id > ents[j].id)); j--) {
+			__typeof__(ents[0]) t = ents[j];
+
+			ents[j] = ents[j - 1];
+			ents[j - 1] = t;
+		}
+	len = 4 + 8 * n;
+	if (len > size)
+		return -E2BIG;
+	out[0] = 2;
+	out[1] = out[2] = out[3] = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *p = out + 4 + 8 * i;
+
+		p[0] = ents[i].tag & 0xff;
+		p[1] = ents[i].tag >> 8;
+		p[2] = ents[i].perm & 0xff;
+		p[3] = ents[i].perm >> 8;
+		p[4] = ents[i].id & 0xff;
+		p[5] = (ents[i].id >> 8) & 0xff;
+		p[6] = (ents[i].id >> 16) & 0xff;
+		p[7] = ents[i].id >> 24;
+	}
+	*ret_len = len;
+	return 1;
+}
+
+/* Set one xattr on the new inode: by fd, or by name below pfd (symlinks). */
+static int set_xattr(int fd, int pfd, const char *name, const char *key,
+		     const void *value, size_t len)
+{
+	char proc[64 + NAME_MAX];
+
+	if (fd >= 0)
+		return fsetxattr(fd, key, value, len, 0) < 0 ? negative_errno()
+							      : 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, name);
+	return lsetxattr(proc, key, value, len, 0) < 0 ? negative_errno() : 0;
+}
+
+/* Translate (flat with a map) and set one xattr value from the layer. */
+static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
+		       const char *key, const void *value, size_t len)
+{
+	size_t out_len = len;
+	int r;
+
+	if (xattr_forbidden(key)) {
+		sk_debug("%s: dropping xattr %s from the layer", x->path, key);
+		return 0;
+	}
+	if (x->map && (!strcmp(key, "system.posix_acl_access") ||
+		       !strcmp(key, "system.posix_acl_default"))) {
+		if (len > sizeof(x->xbuf))
+			return fail(x, -E2BIG, x->path, "ACL too large");
+		r = sk_layer_acl_shift(value, len, x->xbuf, x->map);
+		if (r == -ERANGE)
+			return fail(x, r, x->path,
+				    "an ACL entry's uid/gid has no image under the map");
+		if (r < 0)
+			return fail(x, r, x->path, "malformed POSIX ACL xattr");
+		value = x->xbuf;
+	} else if (x->map && !strcmp(key, "security.capability")) {
+		r = sk_layer_fcaps_shift(value, len, x->xbuf, &out_len, x->map);
+		if (r == -ERANGE)
+			return fail(x, r, x->path,
+				    "the file capability's root id has no image under the map");
+		if (r < 0)
+			return fail(x, r, x->path,
+				    "malformed security.capability xattr");
+		value = x->xbuf;
+	}
+	r = set_xattr(fd, pfd, name, key, value, out_len);
+	if (r == -EOPNOTSUPP && strncmp(key, "system.", 7) &&
+	    strcmp(key, "security.capability")) {
+		sk_debug("%s: xattr %s not supported here, skipped", x->path,
+			 key);
+		return 0;
+	}
+	if (r < 0)
+		return fail(x, r, x->path, "cannot set an extended attribute");
+	return 0;
+}
+
+/*
+ * Owner, mode, xattrs, ACLs, times of the inode just made: by fd when we
+ * have one (files, directories), else by name below pfd.
+ */
+static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
+		      const char *name, bool is_dir)
+{
+	mode_t type = archive_entry_filetype(e);
+	const char *key;
+	const void *value;
+	size_t len;
+	uint32_t uid, gid;
+	struct timespec ts[2];
+	int r;
+
+	r = map_id(x, SHIFT_UID, archive_entry_uid(e), &uid);
+	if (r < 0)
+		return fail(x, -ERANGE, x->path,
+			    x->map ? "its uid has no image under the map"
+				   : "its uid is not a valid id");
+	r = map_id(x, SHIFT_GID, archive_entry_gid(e), &gid);
+	if (r < 0)
+		return fail(x, -ERANGE, x->path,
+			    x->map ? "its gid has no image under the map"
+				   : "its gid is not a valid id");
+	if (fd >= 0)
+		r = fchown(fd, uid, gid);
+	else
+		r = fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		return fail(x, negative_errno(), x->path,
+			    "cannot set the owner");
+	/* After chown, which clears setuid/setgid. */
+	if (type != AE_IFLNK) {
+		mode_t mode = archive_entry_perm(e) & 07777;
+
+		r = fd >= 0 ? fchmod(fd, mode) : fchmodat(pfd, name, mode, 0);
+		if (r < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot set the mode");
+	}
+	/* Then xattrs: chown would drop security.capability. */
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &key, &value, &len) == ARCHIVE_OK) {
+		r = apply_xattr(x, fd, pfd, name, key, value, len);
+		if (r < 0)
+			return r;
+	}
+	for (int pass = 0; pass < 2 && type != AE_IFLNK; pass++) {
+		unsigned char acl[4 + 8 * 512];
+		int t = pass ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT
+			     : ARCHIVE_ENTRY_ACL_TYPE_ACCESS;
+
+		if (pass && !is_dir)
+			break;
+		r = acl_to_xattr(e, t, acl, sizeof(acl), &len);
+		if (r < 0)
+			return fail(x, r, x->path, "unusable ACL in the layer");
+		if (r == 0)
+			continue;
+		r = apply_xattr(x, fd, pfd, name,
+				pass ? "system.posix_acl_default"
+				     : "system.posix_acl_access",
+				acl, len);
+		if (r < 0)
+			return r;
+	}
+	ts[1].tv_sec = archive_entry_mtime(e);
+	ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+	if (archive_entry_atime_is_set(e)) {
+		ts[0].tv_sec = archive_entry_atime(e);
+		ts[0].tv_nsec = archive_entry_atime_nsec(e);
+	} else {
+		ts[0] = ts[1];
+	}
+	if (is_dir) {
+		/* Later entries would change it: set at the end. */
+		if (x->n_dirs == x->cap_dirs) {
+			size_t cap = x->cap_dirs ? 2 * x->cap_dirs : 256;
+			struct dirtime *d = realloc(x->dirs, cap * sizeof(*d));
+
+			if (!d)
+				return -ENOMEM;
+			x->dirs = d;
+			x->cap_dirs = cap;
+		}
+		x->dirs[x->n_dirs].path = strdup(x->path);
+		if (!x->dirs[x->n_dirs].path)
+			return -ENOMEM;
+		memcpy(x->dirs[x->n_dirs].ts, ts, sizeof(ts));
+		x->n_dirs++;
+		return 0;
+	}
+	r = fd >= 0 ? futimens(fd, ts)
+		    : utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		return fail(x, negative_errno(), x->path,
+			    "cannot set the times");
+	return 0;
+}
+
+static int set_dir_times(struct xctx *x)
+{
+	/* Deepest last-made first does not matter: times only. */
+	for (size_t i = x->n_dirs; i-- > 0;) {
+		int fd = open_beneath(x->rootfd, x->dirs[i].path,
+				      O_RDONLY | O_DIRECTORY);
+
+		/* Replaced or whited out later in the layer: skip. */
+		if (fd < 0)
+			continue;
+		if (futimens(fd, x->dirs[i].ts) < 0) {
+			int r = negative_errno();
+
+			safe_close(fd);
+			return fail(x, r, x->dirs[i].path,
+				    "cannot set the times");
+		}
+		safe_close(fd);
+	}
+	for (size_t i = 0; i < x->n_dirs; i++)
+		free(x->dirs[i].path);
+	x->n_dirs = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entries                                                             */
+
+static int write_data(struct xctx *x, struct archive *a, int fd,
+		      int64_t size)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t off, end = 0;
+	int r;
+
+	for (;;) {
+		r = archive_read_data_block(a, &buf, &len, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return fail(x, -EBADMSG, x->path,
+				    "corrupt or truncated archive");
+		while (len > 0) {
+			ssize_t n = pwrite(fd, buf, len, off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return fail(x, n < 0 ? negative_errno() : -EIO,
+					    x->path, "cannot write the file");
+			buf = (const char *)buf + n;
+			len -= (size_t)n;
+			off += n;
+		}
+		if (off > end)
+			end = off;
+	}
+	/* A sparse file may end in a hole. */
+	if (size > end && ftruncate(fd, size) < 0)
+		return fail(x, negative_errno(), x->path,
+			    "cannot write the file");
+	return 0;
+}
+
+/* A whiteout entry ".wh.NAME" or the opaque marker, in parent pfd. */
+static int do_whiteout(struct xctx *x, const char *parent, const char *name)
+{
+	bool opaque = !strcmp(name, WH_OPAQUE);
+	const char *victim = name + strlen(WH_PREFIX);
+	char victim_path[PATH_MAX];
+	bool kept;
+	int pfd, r;
+
+	if (!opaque && !strncmp(name, WH_META, strlen(WH_META))) {
+		sk_debug("%s: ignoring aufs metadata", x->path);
+		return 0;
+	}
+	if (!opaque && (!*victim || !strcmp(victim, ".") ||
+			!strcmp(victim, "..")))
+		return fail(x, -EPERM, x->path,
+			    "whiteout of an invalid name");
+
+	if (x->mode == XMODE_STORE) {
+		pfd = open_parent(x, parent, true, x->path);
+		if (pfd < 0)
+			return pfd;
+		if (opaque) {
+			if (fsetxattr(pfd, OVL_OPAQUE, "y", 1, 0) < 0)
+				return fail(x, negative_errno(), x->path,
+					    "cannot mark the directory opaque (needs trusted.* xattrs: root, and a filesystem with xattrs)");
+			return 0;
+		}
+		r = make_room(x, pfd, victim, false, &kept);
+		if (r < 0)
+			return fail(x, r, x->path, "cannot replace an entry");
+		if (mknodat(pfd, victim, S_IFCHR | 0, makedev(0, 0)) < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot create the overlay whiteout (needs CAP_MKNOD)");
+		return 0;
+	}
+
+	/* Flat: delete what lower layers made. */
+	pfd = open_parent(x, parent, false, x->path);
+	if (pfd == -ENOENT) {
+		shift_oci_diag_clear(x->diag);
+		return 0;
+	}
+	if (pfd < 0)
+		return pfd;
+	if (!opaque) {
+		snprintf(victim_path, sizeof(victim_path), "%s%s%s", parent,
+			 *parent ? "/" : "", victim);
+		if (strset_has(&x->layer_paths, victim_path))
+			return 0;
+		r = make_room(x, pfd, victim, false, &kept);
+		if (r < 0)
+			return fail(x, r, x->path, "cannot apply the whiteout");
+		return 0;
+	} else {
+		_cleanup_closedir_ DIR *d = NULL;
+		struct dirent *de;
+		int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0)
+			return negative_errno();
+		d = fdopendir(fd);
+		if (!d) {
+			safe_close(fd);
+			return negative_errno();
+		}
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") ||
+			    !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(victim_path, sizeof(victim_path), "%s%s%s",
+				 parent, *parent ? "/" : "", de->d_name);
+			if (strset_has(&x->layer_paths, victim_path))
+				continue;
+			r = rm_rf_at(dirfd(d), de->d_name);
+			if (r < 0)
+				return fail(x, r, x->path,
+					    "cannot apply the opaque whiteout");
+		}
+		/* Below the parent, nothing cached is valid any more. */
+		pcache_drop(x);
+	}
+	return 0;
+}
+
+static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
+{
+	const char *raw = archive_entry_pathname(e), *why = NULL;
+	const char *hardlink = archive_entry_hardlink(e);
+	mode_t type = archive_entry_filetype(e);
+	_cleanup_close_ int fd = -EBADF;
+	char parent[PATH_MAX], *slash, *name;
+	bool kept = false;
+	int pfd, r;
+
+	r = normalise(raw, x->path, sizeof(x->path), &why);
+	if (r < 0)
+		return fail(x, r, raw ? raw : "(no name)", why);
+
+	if (!*x->path) {
+		/* The root itself: only its metadata. */
+		if (type != AE_IFDIR)
+			return fail(x, -EINVAL, raw,
+				    "the root entry is not a directory");
+		fd = fcntl(x->rootfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return negative_errno();
+		if (x->mode == XMODE_FLAT &&
+		    (r = strset_add(&x->layer_paths, "")) < 0)
+			return r;
+		return apply_meta(x, e, fd, -EBADF, NULL, true);
+	}
+
+	slash = strrchr(x->path, '/');
+	if (slash) {
+		memcpy(parent, x->path, (size_t)(slash - x->path));
+		parent[slash - x->path] = '\0';
+		name = slash + 1;
+	} else {
+		parent[0] = '\0';
+		name = x->path;
+	}
+
+	if (!strncmp(name, WH_PREFIX, strlen(WH_PREFIX)))
+		return do_whiteout(x, parent, name);
+
+	if (x->mode == XMODE_FLAT &&
+	    (r = strset_add(&x->layer_paths, x->path)) < 0)
+		return r;
+
+	pfd = open_parent(x, parent, true, x->path);
+	if (pfd < 0)
+		return pfd;
+
+	if (hardlink) {
+		char tparent[PATH_MAX];
+		_cleanup_close_ int tpfd = -EBADF;
+		const char *tname;
+
+		r = normalise(hardlink, x->link, sizeof(x->link), &why);
+		if (r < 0 || !*x->link)
+			return fail(x, r < 0 ? r : -EPERM, x->path,
+				    r < 0 ? "hard link target outside the root"
+					  : "hard link to the root");
+		slash = strrchr(x->link, '/');
+		if (slash) {
+			memcpy(tparent, x->link, (size_t)(slash - x->link));
+			tparent[slash - x->link] = '\0';
+			tname = slash + 1;
+		} else {
+			tparent[0] = '\0';
+			tname = x->link;
+		}
+		tpfd = open_beneath(x->rootfd, tparent, O_PATH | O_DIRECTORY);
+		if (tpfd < 0)
+			return fail(x, tpfd, x->path,
+				    tpfd == -ELOOP ? "hard link target goes through a symbolic link"
+						   : "hard link target not found in the layer");
+		if (!strcmp(x->link, x->path))
+			return 0;
+		r = make_room(x, pfd, name, false, &kept);
+		if (r < 0)
+			return fail(x, r, x->path, "cannot replace an entry");
+		/* flags 0: a symlink target is linked, not followed. */
+		if (linkat(tpfd, tname, pfd, name, 0) < 0)
+			return fail(x, negative_errno(), x->path,
+				    errno == ENOENT ? "hard link target not found in the layer"
+						    : "cannot create the hard link");
+		return 0;
+	}
+
+	switch (type) {
+	case AE_IFREG:
+		for (int tries = 0;; tries++) {
+			fd = openat(pfd, name,
+				    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+					    O_CLOEXEC | O_NOCTTY,
+				    0600);
+			if (fd >= 0 || errno != EEXIST || tries)
+				break;
+			r = make_room(x, pfd, name, false, &kept);
+			if (r < 0)
+				return fail(x, r, x->path,
+					    "cannot replace an entry");
+		}
+		if (fd < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot create the file");
+		r = write_data(x, a, fd, archive_entry_size(e));
+		if (r < 0)
+			return r;
+		return apply_meta(x, e, fd, pfd, name, false);
+
+	case AE_IFDIR:
+		if (mkdirat(pfd, name, 0700) < 0) {
+			if (errno != EEXIST)
+				return fail(x, negative_errno(), x->path,
+					    "cannot create the directory");
+			r = make_room(x, pfd, name, true, &kept);
+			if (r < 0)
+				return fail(x, r, x->path,
+					    "cannot replace an entry");
+			if (!kept && mkdirat(pfd, name, 0700) < 0)
+				return fail(x, negative_errno(), x->path,
+					    "cannot create the directory");
+			/* make_room may have dropped the cached parent. */
+			pfd = open_parent(x, parent, false, x->path);
+			if (pfd < 0)
+				return pfd;
+		}
+		fd = openat(pfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot open the new directory");
+		return apply_meta(x, e, fd, pfd, name, true);
+
+	case AE_IFLNK: {
+		const char *target = archive_entry_symlink(e);
+
+		if (!target || !*target)
+			return fail(x, -EINVAL, x->path,
+				    "symbolic link without a target");
+		for (int tries = 0;; tries++) {
+			r = symlinkat(target, pfd, name);
+			if (r == 0 || errno != EEXIST || tries)
+				break;
+			r = make_room(x, pfd, name, false, &kept);
+			if (r < 0)
+				return fail(x, r, x->path,
+					    "cannot replace an entry");
+		}
+		if (r < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot create the symbolic link");
+		return apply_meta(x, e, -EBADF, pfd, name, false);
+	}
+
+	case AE_IFCHR:
+	case AE_IFBLK:
+	case AE_IFIFO: {
+		dev_t dev = 0;
+
+		if (type != AE_IFIFO) {
+			dev = makedev(archive_entry_rdevmajor(e),
+				      archive_entry_rdevminor(e));
+			if (type == AE_IFCHR && dev == makedev(0, 0))
+				return fail(x, -EPERM, x->path,
+					    "a 0/0 character device is an overlay whiteout, not content (refusing it)");
+			if (x->flags & SHIFT_LAYER_NO_DEVICES)
+				return fail(x, -EPERM, x->path,
+					    "device nodes are not allowed (--no-devices)");
+		}
+		for (int tries = 0;; tries++) {
+			r = mknodat(pfd, name, (type == AE_IFCHR ? S_IFCHR :
+						type == AE_IFBLK ? S_IFBLK :
+								   S_IFIFO) |
+						       0600,
+				    dev);
+			if (r == 0 || errno != EEXIST || tries)
+				break;
+			r = make_room(x, pfd, name, false, &kept);
+			if (r < 0)
+				return fail(x, r, x->path,
+					    "cannot replace an entry");
+		}
+		if (r < 0 && errno == EPERM && type != AE_IFIFO)
+			return fail(x, -EPERM, x->path,
+				    "device node, and we may not create device nodes here (unprivileged: needs CAP_MKNOD)");
+		if (r < 0)
+			return fail(x, negative_errno(), x->path,
+				    "cannot create the node");
+		return apply_meta(x, e, -EBADF, pfd, name, false);
+	}
+
+	default:
+		return fail(x, -EOPNOTSUPP, x->path,
+			    "unsupported entry type (sockets cannot be extracted)");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* One layer blob                                                      */
+
+static la_ssize_t blob_read_cb(struct archive *a, void *data,
+			       const void **buf)
+{
+	struct sk_blob *b = data;
+	ssize_t n = sk_blob_read(b);
+
+	if (n < 0) {
+		archive_set_error(a, (int)-n, "%s",
+				  n == -EBADMSG ? "blob larger than its descriptor says"
+						: strerror((int)-n));
+		return -1;
+	}
+	*buf = b->buf;
+	return n;
+}
+
+static void archive_freep(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+
+static void blob_freep(struct sk_blob **b)
+{
+	sk_blob_free(*b);
+}
+
+/* Extract layer i of img below x->rootfd. */
+static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
+			 unsigned i)
+{
+	_cleanup_(archive_freep) struct archive *a = NULL;
+	_cleanup_(blob_freep) struct sk_blob *b = NULL;
+	const struct sk_oci_layer *l = &img->layers[i];
+	struct archive_entry *e;
+	int r, ar;
+
+	r = sk_blob_open(img, l->digest, l->size, &b);
+	if (r < 0)
+		return fail(x, r, l->digest, "cannot open the layer blob");
+	a = archive_read_new();
+	if (!a)
+		return -ENOMEM;
+	/* Only what OCI layers use: tar, gzip or zstd or nothing. */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, b, NULL, blob_read_cb, NULL) != ARCHIVE_OK) {
+		r = sk_blob_finish(b);
+		return fail(x, r < 0 ? r : -EBADMSG, l->digest,
+			    r < 0 ? "digest mismatch" : "not a tar archive");
+	}
+	strset_clear(&x->layer_paths);
+	for (;;) {
+		ar = archive_read_next_header(a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar < ARCHIVE_WARN) {
+			sk_debug("%s: %s", l->digest, archive_error_string(a));
+			r = sk_blob_finish(b);
+			return fail(x, r < 0 ? r : -EBADMSG, l->digest,
+				    r < 0 ? "digest mismatch"
+					  : "corrupt or truncated archive");
+		}
+		r = do_entry(x, a, e);
+		if (r < 0) {
+			/* A damaged blob explains the failure best. */
+			int rb = sk_blob_finish(b);
+
+			if (rb == -EBADMSG) {
+				shift_oci_diag_clear(x->diag);
+				return fail(x, rb, l->digest,
+					    "digest mismatch");
+			}
+			return r;
+		}
+	}
+	r = sk_blob_finish(b);
+	if (r < 0)
+		return fail(x, r, l->digest,
+			    r == -EBADMSG ? "digest mismatch" : "cannot read the blob");
+	return set_dir_times(x);
+}
+
+/* The root directory's defaults when the layer has no "./" entry. */
+static int init_root(struct xctx *x)
+{
+	uid_t u;
+	gid_t g;
+
+	if (root_owner(x, &u, &g) < 0)
+		return fail(x, -ERANGE, ".",
+			    "uid/gid 0 has no image under the map");
+	if (fchown(x->rootfd, u, g) < 0 || fchmod(x->rootfd, 0755) < 0)
+		return fail(x, negative_errno(), ".",
+			    "cannot set the owner of the root");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Temporary directories, committed by rename                          */
+
+/* mkdtemp for "DIR/.NAME.XXXXXX" beside path. */
+static char *temp_beside(const char *path)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	char *slash, *t = NULL;
+	const char *dir, *base;
+
+	if (!copy)
+		return NULL;
+	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+		copy[strlen(copy) - 1] = '\0';
+	slash = strrchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		dir = *copy ? copy : "/";
+		base = slash + 1;
+	} else {
+		dir = ".";
+		base = copy;
+	}
+	if (asprintf(&t, "%s/.%s.shift-layer-XXXXXX", dir, base) < 0)
+		return NULL;
+	if (!mkdtemp(t)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static bool dir_empty(const char *path)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (!d)
+		return false;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return false;
+	return true;
+}
+
+int shift_layer_unpack_flat(const struct shift_oci_image *img,
+			    const char *dest, const struct shift_idmap *map,
+			    unsigned flags, struct shift_oci_diag *diag)
+{
+	struct xctx x = {
+		.rootfd = -EBADF,
+		.pcache_fd = -EBADF,
+		.mode = XMODE_FLAT,
+		.map = map,
+		.flags = flags,
+		.diag = diag,
+	};
+	_cleanup_free_ char *tmp = NULL;
+	struct stat st;
+	int r = 0;
+
+	if (!img || !dest)
+		return -EINVAL;
+	if (stat(dest, &st) == 0 && (!S_ISDIR(st.st_mode) || !dir_empty(dest)))
+		return fail(&x, -EEXIST, dest,
+			    "destination exists and is not an empty directory");
+	tmp = temp_beside(dest);
+	if (!tmp)
+		return fail(&x, negative_errno(), dest,
+			    "cannot create a temporary directory beside it");
+	x.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x.rootfd < 0)
+		r = negative_errno();
+	if (r >= 0)
+		r = init_root(&x);
+	for (unsigned i = 0; r >= 0 && i < img->n_layers; i++)
+		r = extract_layer(&x, img, i);
+	if (r >= 0 && rename(tmp, dest) < 0)
+		r = fail(&x, negative_errno(), dest,
+			 "cannot move the unpacked tree into place");
+	xctx_done(&x);
+	safe_close(x.rootfd);
+	if (r < 0)
+		(void)rm_rf(tmp);
+	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The layer store                                                     */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return negative_errno();
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return negative_errno();
+	return 0;
+}
+
+/* STORE/layers/sha256/HEX, or STORE/shifted/KEY/sha256/HEX. */
+static char *layer_dir(const char *store, const char *key, const char *digest)
+{
+	char *p = NULL;
+	int r;
+
+	if (key)
+		r = asprintf(&p, "%s/shifted/%s/sha256/%s", store, key,
+			     digest + 7);
+	else
+		r = asprintf(&p, "%s/layers/sha256/%s", store, digest + 7);
+	return r < 0 ? NULL : p;
+}
+
+static int write_layer_json(const char *dir, const struct sk_oci_layer *l,
+			    const char *map_str, const char *manifest_digest)
+{
+	struct json_object *o = json_object_new_object();
+	_cleanup_free_ char *path = NULL;
+	const char *s;
+	int r = 0;
+	FILE *f;
+
+	if (!o || asprintf(&path, "%s/layer.json", dir) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "digest", json_object_new_string(l->digest));
+	json_object_object_add(o, "mediaType",
+			       json_object_new_string(l->media_type));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)l->size));
+	if (l->diff_id)
+		json_object_object_add(o, "diffID",
+				       json_object_new_string(l->diff_id));
+	if (map_str)
+		json_object_object_add(o, "map", json_object_new_string(map_str));
+	if (manifest_digest)
+		json_object_object_add(o, "manifest",
+				       json_object_new_string(manifest_digest));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	f = fopen(path, "we");
+	if (!f || fprintf(f, "%s\n", s) < 0)
+		r = -EIO;
+	if (f && fclose(f) != 0)
+		r = -EIO;
+	json_object_put(o);
+	return r;
+}
+
+/* shift-verify's manifest of rootfs into dir/manifest; its digest. */
+static char *record_manifest(const char *dir)
+{
+	struct shift_manifest *m = NULL;
+	_cleanup_free_ char *rootfs = NULL, *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char *digest = NULL;
+
+	if (!shift_manifest_record || !shift_manifest_write ||
+	    !shift_manifest_free)
+		return NULL;
+	if (asprintf(&rootfs, "%s/rootfs", dir) < 0 ||
+	    asprintf(&path, "%s/manifest", dir) < 0)
+		return NULL;
+	if (shift_manifest_record(rootfs, &m) < 0)
+		return NULL;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0 && shift_manifest_write(m, fd) >= 0) {
+		const char *d = shift_manifest_digest ? shift_manifest_digest(m)
+						      : NULL;
+
+		digest = d ? strdup(d) : NULL;
+	}
+	shift_manifest_free(m);
+	return digest;
+}
+
+/*
+ * Make one layer of img present in the store (canonical with map NULL,
+ * else the shifted copy for key).  Returns 1 when made, 0 when present.
+ */
+static int store_layer(const struct shift_oci_image *img, unsigned i,
+		       const char *store, const struct shift_idmap *map,
+		       const char *key, unsigned flags,
+		       struct shift_oci_diag *diag)
+{
+	const struct sk_oci_layer *l = &img->layers[i];
+	_cleanup_free_ char *final = layer_dir(store, key, l->digest);
+	_cleanup_free_ char *tmpdir = NULL, *tmp = NULL, *rootfs = NULL;
+	_cleanup_free_ char *mstr = NULL, *mdigest = NULL;
+	struct xctx x = {
+		.rootfd = -EBADF,
+		.pcache_fd = -EBADF,
+		.mode = XMODE_STORE,
+		.map = map,
+		.flags = flags,
+		.diag = diag,
+	};
+	struct stat st;
+	int r;
+
+	if (!final)
+		return -ENOMEM;
+	if (stat(final, &st) == 0)
+		return 0;
+	if (asprintf(&tmpdir, "%s/tmp", store) < 0)
+		return -ENOMEM;
+	r = mkdir_p(tmpdir, 0700);
+	if (r < 0)
+		return fail(&x, r, tmpdir, "cannot create the store");
+	if (asprintf(&tmp, "%s/%s.XXXXXX", tmpdir, l->digest + 7) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(tmp))
+		return fail(&x, negative_errno(), tmpdir,
+			    "cannot create a temporary directory");
+	if (asprintf(&rootfs, "%s/rootfs", tmp) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (mkdir(rootfs, 0755) < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	x.rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x.rootfd < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	r = init_root(&x);
+	if (r >= 0)
+		r = extract_layer(&x, img, i);
+	if (r < 0)
+		goto out;
+	if (!map)
+		mdigest = record_manifest(tmp);
+	if (map) {
+		mstr = shift_idmap_to_string(map);
+		if (!mstr) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = write_layer_json(tmp, l, mstr, mdigest);
+	if (r < 0) {
+		r = fail(&x, r, tmp, "cannot write layer.json");
+		goto out;
+	}
+	{
+		_cleanup_free_ char *parent = strdup(final);
+
+		if (!parent) {
+			r = -ENOMEM;
+			goto out;
+		}
+		*strrchr(parent, '/') = '\0';
+		r = mkdir_p(parent, 0755);
+		if (r < 0) {
+			r = fail(&x, r, parent, "cannot create the store");
+			goto out;
+		}
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
+		r = negative_errno();
+		if (r == -EEXIST) /* someone else stored it meanwhile */
+			r = 0;
+		else
+			r = fail(&x, r, final, "cannot move the layer into the store");
+		goto out;
+	}
+	r = 1;
+	free(tmp);
+	tmp = NULL;
+out:
+	xctx_done(&x);
+	safe_close(x.rootfd);
+	if (tmp)
+		(void)rm_rf(tmp);
+	return r;
+}
+
+int shift_layer_store_unpack(const struct shift_oci_image *img,
+			     const char *store_dir, unsigned flags,
+			     struct shift_oci_diag *diag)
+{
+	int made = 0, r;
+
+	if (!img || !store_dir)
+		return -EINVAL;
+	r = mkdir_p(store_dir, 0700);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < img->n_layers; i++) {
+		r = store_layer(img, i, store_dir, NULL, NULL, flags, diag);
+		if (r < 0)
+			return r;
+		made += r;
+	}
+	return made;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mounting                                                            */
+
+extern int shift_mount_overlay(const struct shift_overlay *ovl,
+			       const char *target,
+			       const struct shift_idmap *map, unsigned flags)
+	__attribute__((weak));
+extern int shift_probe_idmap(const char *path, const char **why)
+	__attribute__((weak));
+
+/* A short key naming a map in STORE/shifted/. */
+static int map_key(const struct shift_idmap *map, char out[17])
+{
+	_cleanup_free_ char *s = shift_idmap_to_string(map);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	if (!s)
+		return -ENOMEM;
+	if (!EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL))
+		return -EIO;
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* A plain overlay (lower layers already shifted), attached at target. */
+static int mount_overlay_plain(const char *const *lower, const char *upper,
+			       const char *work, const char *target)
+{
+	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF;
+
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return negative_errno();
+	for (size_t i = 0; lower[i]; i++)
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lower[i],
+			     0) < 0)
+			return negative_errno();
+	if (upper) {
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", upper, 0) <
+			    0 ||
+		    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
+			return negative_errno();
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return negative_errno();
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+	if (mfd < 0)
+		return negative_errno();
+	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return negative_errno();
+	return 0;
+}
+
+int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
+		      const struct shift_idmap *map, const char *target,
+		      const char *upper_dir, unsigned flags,
+		      struct shift_oci_diag *diag)
+{
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	_cleanup_free_ const char **lower = NULL;
+	char **paths = NULL;
+	char key[17];
+	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
+	const char *why = NULL;
+	uid_t ru = 0;
+	gid_t rg = 0;
+	unsigned n;
+	int r;
+
+	if (!img || !store_dir || !map || !target)
+		return -EINVAL;
+	if (!upper_dir && !(flags & SHIFT_LAYER_RDONLY))
+		flags |= SHIFT_LAYER_RDONLY;
+	n = img->n_layers;
+	if (n == 0) {
+		if (diag && !diag->why)
+			diag->why = "the image has no layers";
+		return -EINVAL;
+	}
+	r = shift_layer_store_unpack(img, store_dir, flags, diag);
+	if (r < 0)
+		return r;
+	if (idmap) {
+		if (!shift_mount_overlay) {
+			idmap = false;
+		} else if (shift_probe_idmap) {
+			r = shift_probe_idmap(store_dir, &why);
+			if (r == 0)
+				idmap = false;
+		}
+	}
+	if (!idmap) {
+		r = map_key(map, key);
+		if (r < 0)
+			return r;
+		for (unsigned i = 0; i < n; i++) {
+			r = store_layer(img, i, store_dir, map, key, flags,
+					diag);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	lower = calloc(n + 1, sizeof(*lower));
+	paths = calloc(n + 1, sizeof(*paths));
+	if (!lower || !paths) {
+		free(paths);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		_cleanup_free_ char *d = layer_dir(store_dir,
+						   idmap ? NULL : key,
+						   img->layers[i].digest);
+
+		/* Top-most first. */
+		if (!d || asprintf(&paths[n - 1 - i], "%s/rootfs", d) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		lower[n - 1 - i] = paths[n - 1 - i];
+	}
+
+	if (!(flags & SHIFT_LAYER_RDONLY)) {
+		if (asprintf(&upper, "%s/upper", upper_dir) < 0 ||
+		    asprintf(&work, "%s/work", upper_dir) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (root_owner(&(struct xctx){ .map = map }, &ru, &rg) < 0) {
+			r = -ERANGE;
+			if (diag && !diag->why)
+				diag->why = "uid/gid 0 has no image under the map (needed for the upper directory)";
+			goto out;
+		}
+		r = mkdir_p(upper_dir, 0755);
+		if (r >= 0 && (mkdir(upper, 0755) < 0 && errno != EEXIST))
+			r = negative_errno();
+		if (r >= 0 && (mkdir(work, 0700) < 0 && errno != EEXIST))
+			r = negative_errno();
+		if (r >= 0 && (chown(upper, ru, rg) < 0 || chown(work, ru, rg) < 0))
+			r = negative_errno();
+		if (r < 0) {
+			if (diag && !diag->where)
+				diag->where = strdup(upper_dir);
+			goto out;
+		}
+	}
+
+	if (idmap) {
+		struct shift_overlay ovl = {
+			.lower = lower,
+			.upper = upper,
+			.work = work,
+		};
+
+		r = shift_mount_overlay(&ovl, target, map, 0);
+		if (r < 0) {
+			if (diag && !diag->where)
+				diag->where = strdup(target);
+			goto out;
+		}
+		r = 1;
+	} else {
+		r = mount_overlay_plain(lower, upper, work, target);
+		if (r < 0) {
+			if (diag && !diag->where)
+				diag->where = strdup(target);
+			if (diag && !diag->why)
+				diag->why = "cannot mount the overlay";
+			goto out;
+		}
+		r = 0;
+	}
+out:
+	for (unsigned i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return r;
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to libshift: the shift engine's pieces and the executor
+ * interface (docs/shift-engine.md).
+ *
+ * The engine is a pipeline:
+ *
+ *   walk (walk.c, one thread)       per entry (sk_engine_entry)   writes
+ *   getdents64 on a dir fd   --->   open by fd (O_NOFOLLOW),  --> shift_inode
+ *   opens and checks subdirs        statx, mount check,           (inode.c)
+ *   itself, hands non-dirs          hardlink set
+ *   to the executor in batches
+ *
+ * An executor decides where and when the per-entry work runs.  "sync"
+ * (shift.c) runs it at once in the walking thread: the reference the others
+ * are tested against.  Others (threads, io_uring) register by defining the
+ * weak symbols below in their own file; shift.c picks them up without edits.
+ *
+ * Contract for an executor:
+ *  - start() is called once before the walk with the engine; it may create
+ *    workers, each with its own context from sk_engine_ctx_new().
+ *  - submit() gets the non-directory entries of one getdents batch of dir.
+ *    The names live in the walker's buffer only during the call: copy them
+ *    if the work happens later.  dir->fd stays open as long as the
+ *    executor holds a reference (sk_dir_ref/sk_dir_unref).
+ *  - for each entry it calls sk_engine_entry() with a context that no other
+ *    thread uses at the same time.  sk_engine_entry() is thread-safe
+ *    otherwise (hardlink set, events and statistics are locked/atomic).
+ *  - drain() returns when everything submitted so far is done; the engine
+ *    calls it before the walk ends and before phase changes.
+ *  - stop() frees everything; the engine calls it once, also on failure.
+ *  - errors of single inodes are events, not return values; a negative
+ *    return from submit()/drain() aborts the walk (e.g. -ENOMEM).
+ */
+#ifndef LIBSHIFT_SHIFT_ENGINE_H
+#define LIBSHIFT_SHIFT_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* What the engine needs of an inode's stat (from statx). */
+struct sk_stat {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t mnt_id;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+};
+
+/* How an inode fd may be used. */
+enum sk_fd_kind {
+	SK_FD_FULL, /* a real open: f*xattr, fchown, fchmod work on it */
+	SK_FD_PATH, /* O_PATH: xattrs via /proc/self/fd/N, fchownat(AT_EMPTY_PATH) */
+};
+
+/* A directory of the walk; shared with executors by reference count. */
+struct sk_dir {
+	int fd;
+	unsigned refs;
+	unsigned depth;
+	size_t path_len;
+	char *path; /* relative to the root; "." for the root */
+};
+
+struct sk_dentry {
+	const char *name;
+	uint64_t ino;
+	unsigned char d_type;
+};
+
+struct sk_engine;
+
+struct sk_executor {
+	const char *name;
+	int (*start)(struct sk_engine *e, void **ret_state);
+	int (*submit)(void *state, struct sk_dir *dir,
+		      const struct sk_dentry *ents, size_t n);
+	int (*drain)(void *state);
+	void (*stop)(void *state);
+};
+
+/* Executors other files may provide (weak: absent unless linked in). */
+extern const struct sk_executor sk_executor_threads __attribute__((weak));
+extern const struct sk_executor sk_executor_uring __attribute__((weak));
+extern const struct sk_executor sk_executor_sync;
+
+enum sk_phase {
+	SK_PHASE_SHIFT,	  /* shift every inode */
+	SK_PHASE_CLEANUP, /* remove the per-inode intent records */
+};
+
+/* Per-inode crash record (xattr <prefix>.shiftkit.inode), host order. */
+#define SK_INTENT_MAGIC 0x31494b53u /* "SKI1" */
+enum {
+	SK_INTENT_ACL_ACCESS = 1 << 0,
+	SK_INTENT_ACL_DEFAULT = 1 << 1,
+	SK_INTENT_CAPS = 1 << 2,
+};
+struct sk_intent {
+	uint32_t magic;
+	uint32_t flags;
+	uint64_t gen;
+	uint32_t uid, gid, mode;
+	uint32_t caps_len;
+	uint64_t acl_hash[2];
+	uint8_t caps[SHIFT_FCAPS_MAX_SIZE];
+};
+
+/* The journal: what shift_inode needs to know about the run. */
+struct sk_journal {
+	bool active;	    /* write intents (a real run of the engine) */
+	bool resumed;	    /* an interrupted run is being finished */
+	uint64_t gen;	    /* this run's generation */
+	char intent_name[32];
+	/* Called once before the first intent that stays until cleanup. */
+	int (*need_cleanup)(struct sk_engine *e);
+	struct sk_engine *engine;
+};
+
+struct shift_inode_ctx {
+	struct shift_idmap *map; /* applied disk -> seen (inverted for reverse) */
+	unsigned flags;
+	enum shift_unmapped unmapped;
+	uint32_t overflow[2];
+	shift_event_fn on_event;
+	void *userdata;
+	pthread_mutex_t *event_lock; /* shared with the engine, or own */
+	pthread_mutex_t own_lock;
+	struct sk_journal *journal; /* NULL outside the engine */
+	enum sk_phase phase;
+	/* statistics of this context */
+	uint64_t changed, unmapped_n, errors;
+	/* naming the inode in events: dir + "/" + name, built when needed */
+	const char *cur_dir;
+	const char *cur_name;
+	char *pathbuf;
+	size_t pathbuf_size;
+	/* buffers, allocated once */
+	char *names;   /* listxattr */
+	char *acl[2];  /* current ACL values */
+	char *scratch; /* fixed-point checks */
+};
+
+/* Apply the map to one inode (inode.c); see shift_inode(). */
+int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
+		     const struct sk_stat *st, const char *dir,
+		     const char *name);
+/* Report an error event for the current inode; returns err. */
+int sk_inode_error(struct shift_inode_ctx *ctx, const char *dir,
+		   const char *name, const char *op, int err);
+void sk_inode_event(struct shift_inode_ctx *ctx, struct shift_event *ev,
+		    const char *dir, const char *name);
+int sk_statx_fd(int fd, struct sk_stat *st);
+
+/* The engine (shift.c / walk.c). */
+struct sk_engine {
+	const struct shift_options *opts;
+	struct shift_options ctx_opts;
+	int rootfd;
+	uint64_t root_dev, root_mnt_id;
+	enum sk_phase phase;
+	struct sk_journal journal;
+	struct shift_inode_ctx *ctx; /* the walking thread's */
+	pthread_mutex_t lock;	     /* events, marker, hardlink set */
+	char marker_name[32];
+	char *marker_map;
+	bool cleanup;	/* some intent stays until the cleanup phase */
+	int marker_err; /* failing to persist the cleanup flag */
+	/* hardlink set: (dev, ino) of inodes with nlink > 1 */
+	struct sk_link *links;
+	size_t links_n, links_size;
+	/* statistics (atomic adds) */
+	struct shift_stats stats;
+	uint64_t next_progress_ns;
+	/* the walk */
+	char **bufs;
+	size_t bufs_n;
+	const struct sk_executor *exec;
+	void *exec_state;
+	bool abort;
+};
+
+struct sk_link {
+	uint64_t dev, ino;
+	uint32_t seen, nlink;
+	char *path; /* first path, for the external-link report */
+};
+
+struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e);
+int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
+		    struct sk_dir *dir, const char *name, unsigned char d_type);
+void sk_dir_ref(struct sk_dir *dir);
+void sk_dir_unref(struct sk_dir *dir);
+int sk_walk(struct sk_engine *e);
+/* Report inodes with links outside the tree, then empty the set. */
+void sk_engine_links_report(struct sk_engine *e);
+void sk_engine_progress(struct sk_engine *e);
+
+#define SK_STAT_ADD(e, field, n) \
+	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)
+
+#endif

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The probe on the real kernel: a tmpfs can be idmapped, an overlayfs
+ * can't (and says so), answers are cached per filesystem, an idmapped
+ * mount is judged on its own, and the feature tests give sane answers.
+ * Mounts are made in a forked child's private mount namespace, so they
+ * vanish with the child whatever happens.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "syscalls.h"
+#include "test.h"
+
+#define CHILD_SKIP 77
+
+static char tmpdir[64];
+
+/* A scratch directory, removed (with what we made in it) at exit. */
+static const char *scratch(void)
+{
+	if (!tmpdir[0]) {
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-probe.XXXXXX");
+		if (!mkdtemp(tmpdir)) {
+			tmpdir[0] = 0;
+			return NULL;
+		}
+	}
+	return tmpdir;
+}
+
+static void cleanup_scratch(void)
+{
+	static const char *const sub[] = {"ovl/merged", "ovl", "t/d",
+					  "t",		"idm", ""};
+	char p[128];
+
+	if (!tmpdir[0])
+		return;
+	/* Only our own empty directories: the mounts died with the child. */
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, sub[i]);
+		rmdir(p);
+	}
+}
+
+/*
+ * Run fn in a child in its own private mount namespace; its CHECK
+ * failures become ours.  The child exits CHILD_SKIP for "no such feature".
+ */
+static void in_private_ns(void (*fn)(void), const char *skip_reason)
+{
+	pid_t pid;
+	int status;
+
+	/* Made here, so that the parent knows what to remove. */
+	CHECK(scratch() != NULL);
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+			printf("#   private mount namespace: %m\n");
+			fflush(stdout);
+			_exit(1);
+		}
+		fn();
+		fflush(stdout);
+		_exit(test_skip_now ? CHILD_SKIP : test_failed_now ? 1 : 0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_SKIP)
+		test_skip_now = skip_reason;
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		test_failed_now = 1;
+}
+
+static int mkdir_p2(const char *base, const char *sub, char *out, size_t size)
+{
+	if ((size_t)snprintf(out, size, "%s/%s", base, sub) >= size)
+		return -ENAMETOOLONG;
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void tmpfs_and_overlay(void)
+{
+	const char *base = scratch(), *why = "x";
+	char t[128], d[128], ovl[128], merged[128], opts[512], f[160];
+	unsigned before;
+	int fd;
+
+	CHECK(base != NULL);
+	if (!base)
+		return;
+	CHECK_EQ_INT(mkdir_p2(base, "t", t, sizeof(t)), 0);
+	CHECK_EQ_INT(mount("probe-tmpfs", t, "tmpfs", 0, "size=4m"), 0);
+
+	sk_probe_cache_flush();
+	before = sk_probe_idmap_trials();
+	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
+	CHECK(why == NULL);
+	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 1);
+
+	/* Cached: the same mount, and another path on it, cost no trial. */
+	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
+	CHECK_EQ_INT(mkdir_p2(t, "d", d, sizeof(d)), 0);
+	CHECK_EQ_INT(shift_probe_idmap(d, &why), 1);
+	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 1);
+
+	/* An overlay built from directories on that tmpfs. */
+	CHECK_EQ_INT(mkdir_p2(base, "ovl", ovl, sizeof(ovl)), 0);
+	CHECK_EQ_INT(mkdir_p2(ovl, "merged", merged, sizeof(merged)), 0);
+	CHECK_EQ_INT(mkdir_p2(t, "lower", d, sizeof(d)), 0);
+	CHECK_EQ_INT(mkdir_p2(t, "upper", d, sizeof(d)), 0);
+	CHECK_EQ_INT(mkdir_p2(t, "work", d, sizeof(d)), 0);
+	snprintf(f, sizeof(f), "%s/lower/file", t);
+	fd = open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	snprintf(opts, sizeof(opts),
+		 "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", t, t,
+		 t);
+	if (mount("probe-ovl", merged, "overlay", 0, opts) < 0) {
+		if (errno == ENODEV)
+			SKIP("kernel has no overlayfs");
+		printf("#   mount overlay: %m\n");
+		test_failed_now = 1;
+		return;
+	}
+	why = NULL;
+	CHECK_EQ_INT(shift_probe_idmap(merged, &why), 0);
+	CHECK(why && strstr(why, "'overlay'"));
+	CHECK_EQ_STR(why,
+		     "filesystem 'overlay' does not support idmapped mounts");
+	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 2);
+
+	/*
+	 * A file in the overlay reports the lower layer's st_dev (the
+	 * tmpfs): the cache must still answer for the overlay.
+	 */
+	snprintf(f, sizeof(f), "%s/file", merged);
+	why = NULL;
+	CHECK_EQ_INT(shift_probe_idmap(f, &why), 0);
+	CHECK_EQ_STR(why,
+		     "filesystem 'overlay' does not support idmapped mounts");
+	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 2);
+	/* And the tmpfs answer is still its own. */
+	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
+
+	umount2(merged, MNT_DETACH);
+	umount2(t, MNT_DETACH);
+}
+
+TEST(tmpfs_supported_overlay_not_cached)
+{
+	if (geteuid() != 0)
+		SKIP("needs root");
+	in_private_ns(tmpfs_and_overlay, "kernel has no overlayfs");
+}
+
+static void idmapped_mount(void)
+{
+	const char *base = scratch(), *why = NULL;
+	struct shift_idmap *map = shift_idmap_new();
+	char t[128], idm[128];
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
+	int userns, tree;
+
+	CHECK(base && map);
+	if (!base || !map)
+		return;
+	CHECK_EQ_INT(mkdir_p2(base, "t", t, sizeof(t)), 0);
+	CHECK_EQ_INT(mkdir_p2(base, "idm", idm, sizeof(idm)), 0);
+	CHECK_EQ_INT(mount("probe-tmpfs", t, "tmpfs", 0, "size=4m"), 0);
+	CHECK_EQ_INT(shift_idmap_parse(map, "b:0:2000:100", NULL), 0);
+	userns = shift_userns_create(map);
+	CHECK(userns >= 0);
+	tree = open_tree(AT_FDCWD, t, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	CHECK(tree >= 0);
+	attr.userns_fd = (uint64_t)userns;
+	CHECK_EQ_INT(
+	    mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)), 0);
+	CHECK_EQ_INT(
+	    move_mount(tree, "", AT_FDCWD, idm, MOVE_MOUNT_F_EMPTY_PATH), 0);
+	close(tree);
+	close(userns);
+	shift_idmap_free(map);
+
+	sk_probe_cache_flush();
+	/* The idmapped mount first: its answer must not stick to the fs. */
+	CHECK_EQ_INT(shift_probe_idmap(idm, &why), 0);
+	CHECK_EQ_STR(why, "already idmapped");
+	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
+	CHECK_EQ_INT(shift_probe_idmap(idm, &why), 0);
+	CHECK_EQ_STR(why, "already idmapped");
+
+	umount2(idm, MNT_DETACH);
+	umount2(t, MNT_DETACH);
+}
+
+TEST(already_idmapped)
+{
+	if (geteuid() != 0)
+		SKIP("needs root");
+	in_private_ns(idmapped_mount, NULL);
+}
+
+static void unprivileged(void)
+{
+	const char *why = NULL;
+
+	sk_probe_cache_flush();
+	CHECK_EQ_INT(setgroups(0, NULL), 0);
+	CHECK_EQ_INT(setresgid(65534, 65534, 65534), 0);
+	CHECK_EQ_INT(setresuid(65534, 65534, 65534), 0);
+	CHECK_EQ_INT(shift_probe_idmap("/", &why), 0);
+	CHECK_EQ_STR(why, "needs CAP_SYS_ADMIN");
+}
+
+TEST(unprivileged_needs_cap_sys_admin)
+{
+	if (geteuid() != 0)
+		SKIP("needs root (to drop to nobody)");
+	in_private_ns(unprivileged, NULL);
+}
+
+TEST(missing_path)
+{
+	const char *why = "x";
+
+	CHECK_EQ_INT(shift_probe_idmap("/nonexistent-shiftkit/x", &why),
+		     -ENOENT);
+	CHECK(why == NULL);
+	CHECK_EQ_INT(shift_probe_idmap("", &why), -EINVAL);
+}
+
+static long sysctl_or(const char *path, long dflt)
+{
+	FILE *f = fopen(path, "re");
+	long v = dflt;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = dflt;
+		fclose(f);
+	}
+	return v;
+}
+
+TEST(features)
+{
+	const char *why, *why2;
+	long uring_off;
+	int r;
+
+	if (geteuid() != 0)
+		SKIP("needs root");
+	for (int f = 0; f < _SHIFT_FEATURE_MAX; f++) {
+		why = NULL;
+		r = shift_probe_feature((enum shift_feature)f, &why);
+		printf("#   %-22s %d %s\n",
+		       shift_feature_name((enum shift_feature)f), r,
+		       why ? why : "(null)");
+		CHECK(r == 0 || r == 1);
+		CHECK(why != NULL && *why);
+		CHECK(shift_feature_name((enum shift_feature)f) != NULL);
+		/* Once per process: the same answer, the same reason. */
+		CHECK_EQ_INT(shift_probe_feature((enum shift_feature)f, &why2),
+			     r);
+		CHECK(why2 == why);
+	}
+	CHECK(shift_feature_name(_SHIFT_FEATURE_MAX) == NULL);
+	CHECK_EQ_INT(shift_probe_feature(_SHIFT_FEATURE_MAX, NULL), -EINVAL);
+
+	/* The mount API and idmapped tmpfs: what the other tests rely on. */
+	CHECK_EQ_INT(shift_probe_feature(SHIFT_FEATURE_MOUNT_API, NULL), 1);
+	CHECK_EQ_INT(shift_probe_feature(SHIFT_FEATURE_MOUNT_SETATTR, NULL), 1);
+	CHECK_EQ_INT(shift_probe_feature(SHIFT_FEATURE_USERNS, NULL), 1);
+	CHECK_EQ_INT(shift_probe_feature(SHIFT_FEATURE_OPENAT2, NULL), 1);
+	CHECK_EQ_STR(shift_feature_name(SHIFT_FEATURE_IDMAP_TMPFS),
+		     "idmap-tmpfs");
+
+	/* io_uring agrees with the sysctl that switches it off. */
+	uring_off = sysctl_or("/proc/sys/kernel/io_uring_disabled", 0);
+	r = shift_probe_feature(SHIFT_FEATURE_IO_URING, &why);
+	if (uring_off == 2)
+		CHECK_EQ_INT(r, 0);
+#ifdef HAVE_LIBURING
+	else if (uring_off == 0 &&
+		 access("/proc/sys/kernel/io_uring_disabled", F_OK) == 0)
+		CHECK_EQ_INT(r, 1);
+#endif
+}
+
+TEST(sysctls)
+{
+	const char *name = NULL, *meaning = NULL;
+	long v = 0;
+	int r;
+
+	r = shift_probe_sysctl(0, &name, &v, &meaning);
+	CHECK_EQ_STR(name, "user.max_user_namespaces");
+	CHECK(meaning != NULL);
+	CHECK_EQ_INT(r,
+		     access("/proc/sys/user/max_user_namespaces", F_OK) == 0);
+	CHECK_EQ_INT(v, sysctl_or("/proc/sys/user/max_user_namespaces", -1));
+	for (unsigned i = 0; i < 6; i++) {
+		r = shift_probe_sysctl(i, &name, &v, &meaning);
+		CHECK(r == 0 || r == 1);
+		CHECK(name && meaning);
+		if (r == 0)
+			CHECK_EQ_INT(v, -1);
+	}
+	CHECK_EQ_INT(shift_probe_sysctl(6, &name, &v, &meaning), -ERANGE);
+}
+
+TEST(uring_ops)
+{
+	const char *name = NULL, *note = NULL, *last = NULL;
+	unsigned i;
+	int r, statx = -2;
+
+	for (i = 0; (r = shift_probe_uring_op(i, &name, &note)) != -ERANGE;
+	     i++) {
+		CHECK(name && note);
+		if (name && strcmp(name, "STATX") == 0)
+			statx = r;
+		last = name;
+		if (r < 0)
+			CHECK(r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP ||
+			      r == -EACCES);
+	}
+	CHECK(i >= 2);
+	/* No kernel has a chown opcode; the list says so last. */
+	CHECK_EQ_STR(last, "CHOWN");
+	CHECK(shift_probe_uring_op(i - 1, NULL, NULL) <= 0);
+	/* STATX (5.6) comes with any io_uring that works. */
+	if (shift_probe_feature(SHIFT_FEATURE_IO_URING, NULL) == 1)
+		CHECK_EQ_INT(statx, 1);
+}
+
+TEST(uidmap_helpers)
+{
+	char *path = NULL, *caps = NULL;
+	bool setuid_root = false;
+	int r;
+
+	CHECK_EQ_INT(shift_probe_uidmap_helper("shiftkit-no-such-helper", &path,
+					       &setuid_root, &caps),
+		     0);
+	CHECK(path == NULL);
+	CHECK_EQ_INT(shift_probe_uidmap_helper("a/b", &path, NULL, NULL),
+		     -EINVAL);
+
+	r = shift_probe_uidmap_helper("newuidmap", &path, &setuid_root, &caps);
+	CHECK(r == 0 || r == 1);
+	if (r == 1) {
+		struct stat st;
+
+		CHECK(path && path[0] == '/');
+		CHECK(path && stat(path, &st) == 0);
+		if (path && stat(path, &st) == 0)
+			CHECK_EQ_INT(setuid_root,
+				     (st.st_mode & S_ISUID) && st.st_uid == 0);
+		/* It needs its privilege from somewhere. */
+		CHECK(setuid_root || caps);
+	} else {
+		CHECK(access("/usr/bin/newuidmap", F_OK) != 0);
+	}
+	free(path);
+	free(caps);
+}
+
+static void at_exit_cleanup(void)
+{
+	cleanup_scratch();
+}
+
+__attribute__((constructor)) static void register_cleanup(void)
+{
+	atexit(at_exit_cleanup);
+}
+
+TEST_MAIN()

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * shift-mount: attach an idmapped mount of a directory, a fresh idmapped
+ * tmpfs, or an overlay over idmapped layers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/cli.h"
+
+enum mode {
+	MODE_BIND,
+	MODE_TMPFS,
+	MODE_OVERLAY,
+};
+
+enum fallback {
+	FALLBACK_NONE,
+	FALLBACK_SHIFT,
+	FALLBACK_COPY,
+};
+
+enum {
+	OPT_TMPFS = 0x2000,
+	OPT_OVERLAY,
+	OPT_UPPER,
+	OPT_WORK,
+	OPT_OPTIONS,
+	OPT_FALLBACK,
+	OPT_NOSUID,
+	OPT_NODEV,
+	OPT_NOEXEC,
+};
+
+struct options {
+	struct cli_map map;
+	enum mode mode;
+	enum fallback fallback;
+	unsigned flags;
+	const char *source; /* MODE_OVERLAY: colon-separated layers */
+	const char *target;
+	const char *upper;
+	const char *work;
+	const char *fsoptions;
+	int userns_fd; /* the namespace for the mount */
+};
+
+static void usage(void)
+{
+	printf("Usage:\n"
+	       " %1$s [options] MAP-OPTION SOURCE TARGET\n"
+	       " %1$s [options] MAP-OPTION --tmpfs [--options OPTS] TARGET\n"
+	       " %1$s [options] MAP-OPTION --overlay LAYER[:LAYER...] [--upper DIR --work DIR] TARGET\n"
+	       "\n"
+	       "Attach an idmapped mount of SOURCE at TARGET: files owned by on-disk id A\n"
+	       "are seen as B through it, per the map.  The mount is attached atomically,\n"
+	       "never visible without its idmap, and nothing stays mounted on failure.\n"
+	       "\n"
+	       "Map (exactly one):\n"
+	       CLI_MAP_HELP
+	       "                         (with --userns the namespace itself is used)\n"
+	       "\n"
+	       "Options:\n"
+	       " -r, --recursive         also idmap the mounts below SOURCE\n"
+	       " -R, --read-only         mount read-only\n"
+	       "     --nosuid            ignore set-user/group-id bits\n"
+	       "     --nodev             no device files\n"
+	       "     --noexec            no execution\n"
+	       "     --tmpfs             mount a fresh idmapped tmpfs at TARGET\n"
+	       "     --overlay           SOURCE is a list of layer directories, top-most\n"
+	       "                           first; each is idmapped, then overlaid\n"
+	       "     --upper DIR         overlay upper directory (created if missing, owned\n"
+	       "                           by the map's image of root); needs --work\n"
+	       "     --work DIR          overlay work directory (same filesystem as --upper)\n"
+	       " -o, --options OPTS      tmpfs or extra overlay options (k=v,flag,...)\n"
+	       "     --fallback=HOW      when the filesystem can't be idmapped: none\n"
+	       "                           (default), shift or copy\n"
+	       " -h, --help              display this help\n"
+	       " -V, --version           display version\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error or bad map,\n"
+	       "3 not supported by this kernel or filesystem.\n",
+	       program_invocation_short_name);
+	exit(EXIT_OK);
+}
+
+static void parse_args(struct options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_MAP_LONGOPTS,
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "read-only", no_argument, NULL, 'R' },
+		{ "nosuid", no_argument, NULL, OPT_NOSUID },
+		{ "nodev", no_argument, NULL, OPT_NODEV },
+		{ "noexec", no_argument, NULL, OPT_NOEXEC },
+		{ "tmpfs", no_argument, NULL, OPT_TMPFS },
+		{ "overlay", no_argument, NULL, OPT_OVERLAY },
+		{ "upper", required_argument, NULL, OPT_UPPER },
+		{ "work", required_argument, NULL, OPT_WORK },
+		{ "options", required_argument, NULL, 'o' },
+		{ "fallback", required_argument, NULL, OPT_FALLBACK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool tmpfs = false, overlay = false;
+	int c, npos;
+
+	while ((c = getopt_long(argc, argv, "m:rRo:hV", longopts, NULL)) != -1) {
+		if (cli_map_option(&o->map, c, optarg))
+			continue;
+		switch (c) {
+		case 'r':
+			o->flags |= SHIFT_MOUNT_RECURSIVE;
+			break;
+		case 'R':
+			o->flags |= SHIFT_MOUNT_RDONLY;
+			break;
+		case OPT_NOSUID:
+			o->flags |= SHIFT_MOUNT_NOSUID;
+			break;
+		case OPT_NODEV:
+			o->flags |= SHIFT_MOUNT_NODEV;
+			break;
+		case OPT_NOEXEC:
+			o->flags |= SHIFT_MOUNT_NOEXEC;
+			break;
+		case OPT_TMPFS:
+			tmpfs = true;
+			break;
+		case OPT_OVERLAY:
+			overlay = true;
+			break;
+		case OPT_UPPER:
+			o->upper = optarg;
+			break;
+		case OPT_WORK:
+			o->work = optarg;
+			break;
+		case 'o':
+			o->fsoptions = optarg;
+			break;
+		case OPT_FALLBACK:
+			if (!strcmp(optarg, "none"))
+				o->fallback = FALLBACK_NONE;
+			else if (!strcmp(optarg, "shift"))
+				o->fallback = FALLBACK_SHIFT;
+			else if (!strcmp(optarg, "copy"))
+				o->fallback = FALLBACK_COPY;
+			else
+				cli_usage_error("invalid --fallback '%s' (use none, shift or copy)",
+						optarg);
+			break;
+		case 'h':
+			usage();
+			break;
+		case 'V':
+			cli_version();
+			break;
+		default:
+			cli_usage_error(NULL);
+		}
+	}
+
+	if (tmpfs && overlay)
+		cli_usage_error("--tmpfs and --overlay are mutually exclusive");
+	o->mode = tmpfs ? MODE_TMPFS : overlay ? MODE_OVERLAY : MODE_BIND;
+	if (o->mode != MODE_OVERLAY && (o->upper || o->work))
+		cli_usage_error("--upper and --work need --overlay");
+	if (o->mode == MODE_OVERLAY && !o->upper != !o->work)
+		cli_usage_error("--upper and --work go together");
+	if (o->mode == MODE_BIND && o->fsoptions)
+		cli_usage_error("--options needs --tmpfs or --overlay");
+	if (o->mode == MODE_TMPFS && (o->flags & SHIFT_MOUNT_RECURSIVE))
+		cli_usage_error("--recursive makes no sense with --tmpfs");
+
+	npos = argc - optind;
+	if (o->mode == MODE_TMPFS) {
+		if (npos != 1)
+			cli_usage_error(npos < 1 ? "no TARGET given" :
+						   "--tmpfs takes only TARGET");
+		o->target = argv[optind];
+	} else {
+		if (npos != 2)
+			cli_usage_error(npos < 2 ? "SOURCE and TARGET are required" :
+						   "too many arguments");
+		o->source = argv[optind];
+		o->target = argv[optind + 1];
+		if (!*o->source)
+			cli_usage_error("empty SOURCE");
+	}
+	if (!*o->target)
+		cli_usage_error("empty TARGET");
+
+	cli_map_finish(&o->map,
+		       SHIFT_VALIDATE_BOTH | SHIFT_VALIDATE_NO_HOST_ROOT);
+}
+
+/* Errors that mean "can't be done here", not "went wrong": exit 3. */
+static bool unsupported(int r)
+{
+	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
+}
+
+/* One line naming path, the reason and what the user can do. */
+static int report(const struct options *o, int r, const char *what,
+		  const char *path)
+{
+	_cleanup_free_ char *why = shift_mount_strerror(r, path);
+	const char *hint = "";
+
+	if (r == -EINVAL && o->fallback == FALLBACK_NONE)
+		hint = " (try --fallback=shift or --fallback=copy)";
+	else if (r == -ENOSYS)
+		hint = " (upgrade the kernel, or use --fallback=shift)";
+	else if (r == -EPERM && geteuid() != 0)
+		hint = " (run as root)";
+	cli_error("Failed to %s '%s': %s%s", what, path,
+		  why ? why : strerror(-r), hint);
+	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+}
+
+static int get_userns(struct options *o)
+{
+	char user[64];
+	struct passwd *pw;
+	int r;
+
+	if (o->map.userns_path) {
+		o->userns_fd = open(o->map.userns_path, O_RDONLY | O_CLOEXEC);
+		if (o->userns_fd < 0) {
+			cli_error("Failed to open user namespace '%s': %m",
+				  o->map.userns_path);
+			return EXIT_FAIL;
+		}
+		return EXIT_OK;
+	}
+
+	if (geteuid() != 0) {
+		pw = getpwuid(getuid());
+		snprintf(user, sizeof(user), "%s",
+			 pw ? pw->pw_name : "?");
+		r = shift_idmap_within_subid(o->map.map, user);
+		if (r == 0) {
+			_cleanup_free_ char *s = shift_idmap_to_string(o->map.map);
+
+			cli_error("Failed to create a user namespace for map '%s': it is not within the subordinate ids of user '%s' in /etc/subuid and /etc/subgid (use --subid %s, or ask the administrator for a delegation)",
+				  s ? s : "?", user, user);
+			return EXIT_FAIL;
+		}
+	}
+	o->userns_fd = shift_userns_create(o->map.map);
+	if (o->userns_fd < 0) {
+		_cleanup_free_ char *s = shift_idmap_to_string(o->map.map);
+
+		r = o->userns_fd;
+		cli_error("Failed to create a user namespace for map '%s': %s%s",
+			  s ? s : "?", strerror(-r),
+			  r == -ENOENT ? " (install newuidmap/newgidmap, or run as root)" :
+			  r == -ENOSPC ? " (raise /proc/sys/user/max_user_namespaces)" :
+			  "");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int mount_bind(struct options *o)
+{
+	_cleanup_close_ int tree = -EBADF;
+	int r;
+
+	tree = shift_mount_clone_idmapped(AT_FDCWD, o->source, o->userns_fd,
+					  o->flags);
+	if (tree < 0)
+		return tree == -ENOENT || tree == -ENOTDIR ?
+			       report(o, tree, "open", o->source) :
+			       report(o, tree, "idmap", o->source);
+	r = shift_mount_attach(tree, AT_FDCWD, o->target);
+	if (r < 0)
+		return report(o, r, "attach the idmapped mount at",
+			      o->target);
+	return EXIT_OK;
+}
+
+static int mount_tmpfs(struct options *o)
+{
+	int r;
+
+	r = shift_mount_tmpfs_idmapped_userns(o->target, o->userns_fd,
+					      o->fsoptions, o->flags);
+	if (r == -EINVAL) {
+		cli_error("Failed to mount an idmapped tmpfs at '%s': invalid option in '%s' or the kernel can't idmap tmpfs (needs Linux >= 6.3)",
+			  o->target, o->fsoptions ? o->fsoptions : "");
+		return EXIT_UNSUPPORTED;
+	}
+	if (r < 0)
+		return report(o, r, "mount an idmapped tmpfs at", o->target);
+	return EXIT_OK;
+}
+
+static int mount_overlay(struct options *o)
+{
+	_cleanup_free_ const char **lower = NULL;
+	_cleanup_free_ char *layers = NULL;
+	const char *failed = NULL;
+	struct shift_overlay ovl = { 0 };
+	size_t n = 1, i = 0;
+	char *p, *save = NULL;
+	int r;
+
+	layers = strdup(o->source);
+	if (!layers) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	for (p = layers; *p; p++)
+		n += *p == ':';
+	lower = calloc(n + 1, sizeof(*lower));
+	if (!lower) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
+		lower[i++] = p;
+	if (i == 0)
+		cli_usage_error("no layer in '%s'", o->source);
+
+	ovl.lower = lower;
+	ovl.upper = o->upper;
+	ovl.work = o->work;
+	ovl.options = o->fsoptions;
+	ovl.failed_path = &failed;
+	r = shift_mount_overlay_userns(&ovl, o->target, o->map.map,
+				       o->userns_fd, o->flags);
+	if (r >= 0)
+		return EXIT_OK;
+	for (i = 0; lower[i]; i++)
+		if (failed == lower[i])
+			return report(o, r, "idmap layer", failed);
+	if (failed)
+		return report(o, r, "mount the overlay at", failed);
+	cli_error("Failed to mount the overlay at '%s': %s%s", o->target,
+		  strerror(-r),
+		  r == -EINVAL ? " (check --options and that upper and work are on one filesystem that supports overlayfs upper layers)" : "");
+	return EXIT_FAIL;
+}
+
+/*
+ * What to do when the filesystem can't be idmapped and --fallback asks for
+ * another way.  The shift engine hooks in here.
+ */
+static int run_fallback(struct options *o)
+{
+	cli_error("--fallback=%s is not implemented yet",
+		  o->fallback == FALLBACK_SHIFT ? "shift" : "copy");
+	return EXIT_UNSUPPORTED;
+}
+
+/* Whether the filesystem of path can be idmapped: tried on a throwaway
+ * detached clone, so nothing is mounted. */
+static bool can_idmap(const struct options *o, const char *path)
+{
+	_cleanup_close_ int fd = shift_mount_clone_idmapped(
+		AT_FDCWD, path, o->userns_fd, o->flags & SHIFT_MOUNT_RECURSIVE);
+
+	return fd >= 0 || !unsupported(fd);
+}
+
+static bool can_idmap_all(const struct options *o)
+{
+	_cleanup_free_ char *layers = NULL;
+	char *p, *save = NULL;
+
+	if (o->mode == MODE_BIND)
+		return can_idmap(o, o->source);
+	if (o->mode != MODE_OVERLAY)
+		return true;
+	layers = strdup(o->source);
+	if (!layers)
+		return true; /* the mount itself will report */
+	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
+		if (!can_idmap(o, p))
+			return false;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .userns_fd = -EBADF };
+	int r;
+
+	parse_args(&o, argc, argv);
+
+	r = get_userns(&o);
+	if (r != EXIT_OK)
+		goto out;
+
+	/* The hook: decide up front, so no partial idmapped mount exists. */
+	if (o.fallback != FALLBACK_NONE && !can_idmap_all(&o)) {
+		r = run_fallback(&o);
+		goto out;
+	}
+
+	switch (o.mode) {
+	case MODE_BIND:
+		r = mount_bind(&o);
+		break;
+	case MODE_TMPFS:
+		r = mount_tmpfs(&o);
+		break;
+	case MODE_OVERLAY:
+		r = mount_overlay(&o);
+		break;
+	}
+out:
+	safe_close(o.userns_fd);
+	cli_map_free(&o.map);
+	return r;
+}
