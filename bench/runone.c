@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * runone: run a command, report its wall time and peak RSS (of it and every
- * descendant it waited for: getrusage(RUSAGE_CHILDREN)) as one line
- *   "seconds=S maxrss_kb=K status=N"
+ * runone: run a command, report its wall time, CPU time (user + system) and
+ * peak RSS (of it and every descendant it waited for: getrusage
+ * (RUSAGE_CHILDREN)) as one line
+ *   "seconds=S maxrss_kb=K status=N cpu=C"
+ * CPU time is the figure to trust on a busy machine: wall time then
+ * depends on what else runs.
  * on stderr, or appended to FILE with -o FILE.  Exits with the command's
  * status.
  *
@@ -60,10 +63,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	fprintf(f, "seconds=%.3f maxrss_kb=%ld status=%d\n",
+	fprintf(f, "seconds=%.3f maxrss_kb=%ld status=%d cpu=%.3f\n",
 		(double)(t1.tv_sec - t0.tv_sec) +
 			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-		ru.ru_maxrss, code);
+		ru.ru_maxrss, code,
+		(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
+				1e6);
 	if (out)
 		fclose(f);
 	return code;

@@ -15,7 +15,9 @@
 #                   needs an OS tree; it also starts the container, whose
 #                   fixed cost is measured separately as "nspawn-noop")
 # It prints seconds (median of BENCH_REPS), inodes/s, ratios against the
-# baseline and nspawn of the same run, and peak RSS.
+# baseline and nspawn of the same run, CPU seconds (user + system: the
+# figure to trust when the machine is busy) and peak RSS, and the load
+# average before and after, so a noisy run shows as such.
 #
 # Environment:
 #   BUILDDIR       where the binaries are (default build)
@@ -24,7 +26,8 @@
 #   BENCH_REPS     repetitions per measurement, median reported (default 3)
 #   BENCH_TREES    "generated rootfs" (default both)
 #   BENCH_CACHES   "warm cold" (default both)
-#   BENCH_ENGINES  "sync threads uring auto" (default all four)
+#   BENCH_ENGINES  "sync threads uring auto" (default all four); ENGINE/N
+#                  runs ENGINE with --threads N (e.g. "threads/8 uring/16")
 #   BENCH_OUT      also append machine-readable result lines to this file
 #   BENCH_DIR      scratch parent directory (default /var/tmp)
 set -euo pipefail
@@ -80,6 +83,7 @@ trap 'exit 130' INT TERM
 attach() { # IMAGE
 	loopdev=$(losetup --find --show --direct-io=on "$1" 2>/dev/null ||
 		losetup --find --show "$1")
+	blockdev --flushbufs "$loopdev"
 	mount -t ext4 "$loopdev" "$mnt"
 }
 
@@ -150,6 +154,8 @@ check_shifted() {
 measure() {
 	local tree=$1 cache=$2 name=$3 res line ok=ok
 	shift 3
+	# a new file every time: nothing of the previous run can leak in
+	rm -f "$work/run.img"
 	cp --sparse=always "$work/$tree.img" "$work/run.img"
 	attach "$work/run.img"
 	if [ "$name" = nspawn-noop ]; then
@@ -166,17 +172,16 @@ measure() {
 	*) check_shifted || ok=incomplete ;;
 	esac
 	detach
-	# seconds=S maxrss_kb=K status=N
-	line=${line//seconds=/}
-	line=${line//maxrss_kb=/}
-	line=${line//status=/}
-	echo "$line $ok" >>"$work/res.$tree.$cache.$name"
-	if [ "${line##* }" != 0 ]; then
-		log "  $name exited ${line##* }: $(tail -n 2 "$work/cmd.out" | tr '\n' ' ')"
+	# seconds=S maxrss_kb=K status=N cpu=C -> "S K N ok C"
+	local sec rss st cpu
+	read -r sec rss st cpu <<<"$line"
+	echo "${sec#*=} ${rss#*=} ${st#*=} $ok ${cpu#*=}" >>"$work/res.$tree.$cache.$name"
+	if [ "${st#*=}" != 0 ]; then
+		log "  $name exited ${st#*=}: $(tail -n 2 "$work/cmd.out" | tr '\n' ' ')"
 	fi
 }
 
-median() { # FILE -> "seconds maxrss status ok" of the median run
+median() { # FILE -> "seconds maxrss status ok cpu" of the median run
 	sort -n -k1,1 "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
 }
 
@@ -194,8 +199,14 @@ contenders() { # TREE
 run_one() { # TREE CACHE NAME
 	local tree=$1 cache=$2 name=$3
 	case "$name" in
+	shift-tree:*/*) # ENGINE/THREADS
+		local et=${name#shift-tree:}
+		measure "$tree" "$cache" "$name" "$shift_tree" --quiet \
+			--map "$MAP_FROM:$MAP_TO:$MAP_COUNT" \
+			--engine="${et%/*}" --threads "${et#*/}" "$mnt/tree"
+		;;
 	shift-tree:*)
-		measure "$tree" "$cache" "$name" "$shift_tree" \
+		measure "$tree" "$cache" "$name" "$shift_tree" --quiet \
 			--map "$MAP_FROM:$MAP_TO:$MAP_COUNT" \
 			--engine="${name#shift-tree:}" "$mnt/tree"
 		;;
@@ -221,10 +232,10 @@ report() { # TREE CACHE
 	[ -f "$work/res.$tree.$cache.nspawn" ] &&
 		nsp=$(median "$work/res.$tree.$cache.nspawn" | cut -d' ' -f1)
 	printf '\n%s tree (%s inodes), %s cache, median of %s\n' "$tree" "$n" "$cache" "$reps"
-	printf '%-20s %9s %11s %8s %9s %10s %s\n' contender seconds inodes/s vs-nftw vs-nspawn maxrss_kB note
+	printf '%-20s %9s %11s %8s %9s %8s %10s %s\n' contender seconds inodes/s vs-nftw vs-nspawn cpu_s maxrss_kB note
 	for name in "${names[@]}"; do
 		[ -f "$work/res.$tree.$cache.$name" ] || continue
-		read -r s rss st ok < <(median "$work/res.$tree.$cache.$name")
+		read -r s rss st ok cpu < <(median "$work/res.$tree.$cache.$name")
 		rate=$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
 		vb=$(awk -v a="$base" -v s="$s" 'BEGIN { printf "%.2fx", (s > 0 ? a / s : 0) }')
 		vn=-
@@ -232,14 +243,15 @@ report() { # TREE CACHE
 		note=""
 		[ "$st" = 0 ] || note="exit $st"
 		[ "$ok" = ok ] || note="$note $ok"
-		printf '%-20s %9s %11s %8s %9s %10s %s\n' "$name" "$s" "$rate" "$vb" "$vn" "$rss" "$note"
+		printf '%-20s %9s %11s %8s %9s %8s %10s %s\n' "$name" "$s" "$rate" "$vb" "$vn" "$cpu" "$rss" "$note"
 		if [ -n "$out" ]; then
-			echo "tree=$tree cache=$cache contender=$name inodes=$n seconds=$s inodes_per_s=$rate vs_nftw=$vb vs_nspawn=$vn maxrss_kb=$rss status=$st check=$ok" >>"$out"
+			echo "tree=$tree cache=$cache contender=$name inodes=$n seconds=$s inodes_per_s=$rate vs_nftw=$vb vs_nspawn=$vn cpu_s=$cpu maxrss_kb=$rss status=$st check=$ok runs=$(tr '\n' ';' <"$work/res.$tree.$cache.$name")" >>"$out"
 		fi
 	done
 }
 
 log "scratch in $work; tree of $inodes inodes; $reps repetition(s)"
+echo "machine: $(nproc) CPUs, kernel $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for cur_tree in $trees; do
 	log "building the $cur_tree image"
 	if ! "build_$cur_tree" "$work/$cur_tree.img"; then
@@ -258,3 +270,4 @@ for cur_tree in $trees; do
 	done
 	rm -f "$work/$cur_tree.img" "$work/run.img"
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

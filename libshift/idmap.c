@@ -210,6 +210,16 @@ int shift_idmap_validate(const struct shift_idmap *map, unsigned flags,
 		*err = "a gid map needs a uid map too (use b: or add u:A:B:N)";
 		return -EINVAL;
 	}
+	if (flags & SHIFT_VALIDATE_USERNS)
+		for (k = 0; k < 2; k++) {
+			char buf[4096];
+
+			if (shift_idmap_format_proc(map, (enum shift_id_kind)k,
+						    buf, sizeof(buf)) < 0) {
+				*err = "map too long for a user namespace (its uid_map or gid_map text must stay under 4096 bytes): use fewer or wider extents";
+				return -E2BIG;
+			}
+		}
 	if (flags & SHIFT_VALIDATE_NO_HOST_ROOT)
 		for (k = 0; k < 2; k++)
 			for (i = 0; i < map->n[k]; i++)

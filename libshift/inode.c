@@ -363,6 +363,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 	bool has_caps = false, has_intent = false, caps_write = false;
 	bool do_chown, mode_restore, keep, multi, wrote_intent = false;
 	size_t acl_len[2] = { 0, 0 }, caps_src_len = 0;
+	uint64_t acl_hash[2] = { 0, 0 };
 	uint8_t caps_cur[SHIFT_FCAPS_MAX_SIZE], caps_new[SHIFT_FCAPS_MAX_SIZE];
 	const uint8_t *caps_src = NULL;
 	ssize_t caps_cur_len = -1;
@@ -437,7 +438,6 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		on_unmapped(SHIFT_GID, ogid, &ud);
 
 	/* ACLs: translate; with an intent only when still the original. */
-	memset(&in.acl_hash, 0, sizeof(in.acl_hash));
 	for (i = 0; i < 2; i++) {
 		uint64_t h;
 
@@ -456,7 +456,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		if (has_intent && (!(in.flags & (1u << i)) ||
 				   h != in.acl_hash[i]))
 			continue; /* translated before the crash */
-		in.acl_hash[i] = h;
+		acl_hash[i] = h;
 		ud.what = acl_what[i];
 		r = shift_acl_translate(ctx->acl[i], acl_len[i], ctx->map, true,
 					ctx->unmapped, on_unmapped, &ud);
@@ -495,8 +495,11 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 						     ctx->map, true);
 		if (caps_new_len == -ERANGE &&
 		    shift_fcaps_rootid(caps_src, caps_src_len, &rootid) >= 0 &&
-		    ud.quiet_image && in_image(ctx, SHIFT_UID, rootid)) {
-			/* Resumed: the rootid is already a shifted one. */
+		    ud.quiet_image && in_image(ctx, SHIFT_UID, rootid) &&
+		    tu == st->uid && tg == st->gid) {
+			/* Resumed, the owner needs nothing (a plan that still
+			 * chowns means "not done": see the intent rule) and
+			 * the rootid is a shifted one: done before. */
 			caps_src = NULL;
 		} else if (caps_new_len < 0) {
 			if (caps_new_len == -ERANGE) {
@@ -601,6 +604,8 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		in.uid = ouid;
 		in.gid = ogid;
 		in.mode = omode;
+		in.acl_hash[0] = acl_hash[0];
+		in.acl_hash[1] = acl_hash[1];
 		in.caps_len = (uint32_t)caps_src_len;
 		memset(in.caps, 0, sizeof(in.caps));
 		if (caps_src)

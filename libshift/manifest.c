@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -207,14 +208,62 @@ struct walk {
 };
 
 /*
- * Read one xattr of the entry name in the directory dfd without following
- * a final symlink.  Returns the length, 0 when absent, negative errno.
+ * xattrs of an entry relative to its directory fd, never following a final
+ * symlink: listxattrat/getxattrat (Linux 6.13) where the kernel has them,
+ * else the path "/proc/self/fd/DFD/NAME" with the l*xattr calls.  Tried
+ * once; ENOSYS switches to the fallback for good.
  */
-static ssize_t get_xattr(const char *procpath, const char *name,
-			 unsigned char *buf, size_t size)
-{
-	ssize_t r = lgetxattr(procpath, name, buf, size);
+#ifndef __NR_getxattrat
+#define __NR_getxattrat 464
+#endif
+#ifndef __NR_listxattrat
+#define __NR_listxattrat 465
+#endif
 
+struct sk_xattr_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+static int have_xattrat = -1; /* -1 unknown, 0 no, 1 yes */
+
+struct xref {
+	int dfd;
+	const char *name;
+	char procpath[PATH_MAX + 64];
+};
+
+static ssize_t xref_list(struct xref *x, char *list, size_t size)
+{
+	if (have_xattrat != 0) {
+		long r = syscall(__NR_listxattrat, x->dfd, x->name,
+				 AT_SYMLINK_NOFOLLOW, list, size);
+
+		if (r >= 0 || errno != ENOSYS) {
+			have_xattrat = 1;
+			return r;
+		}
+		have_xattrat = 0;
+	}
+	return llistxattr(x->procpath, list, size);
+}
+
+/* Returns the length, 0 when absent, negative errno. */
+static ssize_t xref_get(struct xref *x, const char *name, unsigned char *buf,
+			size_t size)
+{
+	ssize_t r;
+
+	if (have_xattrat == 1) {
+		struct sk_xattr_args args = {
+			.value = (uint64_t)(uintptr_t)buf, .size = (uint32_t)size,
+		};
+
+		r = syscall(__NR_getxattrat, x->dfd, x->name, AT_SYMLINK_NOFOLLOW,
+			    name, &args, sizeof(args));
+	} else
+		r = lgetxattr(x->procpath, name, buf, size);
 	if (r < 0)
 		return errno == ENODATA || errno == ENOTSUP ? 0 : negative_errno();
 	return r;
@@ -223,16 +272,17 @@ static ssize_t get_xattr(const char *procpath, const char *name,
 static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 			 const char *name)
 {
-	char procpath[PATH_MAX + 64], list[4096];
+	struct xref x = { .dfd = dfd, .name = name };
+	char list[4096];
 	unsigned char buf[8 + 8 * MAX_ACL_ENTRIES];
 	ssize_t len, r;
 	bool has_aa = false, has_ad = false, has_caps = false;
 	int q;
 
-	if (snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d/%s", dfd,
-		     name) >= (int)sizeof(procpath))
+	if (snprintf(x.procpath, sizeof(x.procpath), "/proc/self/fd/%d/%s", dfd,
+		     name) >= (int)sizeof(x.procpath))
 		return -ENAMETOOLONG;
-	len = llistxattr(procpath, list, sizeof(list));
+	len = xref_list(&x, list, sizeof(list));
 	if (len < 0) {
 		if (errno == ENOTSUP)
 			return 0;
@@ -251,21 +301,21 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 		}
 	}
 	if (has_aa) {
-		r = get_xattr(procpath, XATTR_ACL_ACCESS, buf, sizeof(buf));
+		r = xref_get(&x, XATTR_ACL_ACCESS, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
 		if (r > 0 && (q = blob_set(w->m, &e->acl_a, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_ad && S_ISDIR(e->mode)) {
-		r = get_xattr(procpath, XATTR_ACL_DEFAULT, buf, sizeof(buf));
+		r = xref_get(&x, XATTR_ACL_DEFAULT, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
 		if (r > 0 && (q = blob_set(w->m, &e->acl_d, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_caps) {
-		r = get_xattr(procpath, XATTR_CAPS, buf, sizeof(buf));
+		r = xref_get(&x, XATTR_CAPS, buf, sizeof(buf));
 		if (r == -EOVERFLOW)
 			e->flags |= ME_CAPS_OVERFLOW;
 		else if (r < 0)

@@ -668,6 +668,64 @@ out:
 /* ------------------------------------------------------------------ */
 /* Explaining errors                                                   */
 
+/* Undo mountinfo's octal escapes (\040 for space etc.) in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+int shift_mount_find_unsupported(const char *path, int userns_fd,
+				 char **ret_path)
+{
+	_cleanup_free_ char *abs = NULL, *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t cap = 0, alen;
+
+	if (!path || userns_fd < 0 || !ret_path)
+		return -EINVAL;
+	abs = realpath(path, NULL);
+	if (!abs)
+		return negative_errno();
+	alen = strlen(abs);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return negative_errno();
+	while (getline(&line, &cap, f) > 0) {
+		char mp[4096];
+		int fd;
+
+		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) != 1)
+			continue;
+		unescape_octal(mp);
+		if (strncmp(mp, abs, alen) != 0 ||
+		    (mp[alen] != '/' && mp[alen] != '\0' &&
+		     !(alen == 1 && abs[0] == '/')))
+			continue;
+		fd = shift_mount_clone_idmapped(AT_FDCWD, mp, userns_fd, 0);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (fd != -EINVAL)
+			continue;
+		*ret_path = strdup(mp);
+		return *ret_path ? 0 : -ENOMEM;
+	}
+	return -ENOENT;
+}
+
 /*
  * The mountinfo line of the mount holding path: fstype and per-mount
  * options.  Returns 0 and fills the buffers, or a negative errno.

@@ -223,7 +223,8 @@ static int parse_json(const char *buf, size_t len, struct json_object **ret)
 
 /* Read a small blob whole, verify its digest, parse it. */
 static int read_doc(const struct shift_oci_image *img, const char *digest,
-		    struct json_object **ret, struct shift_oci_diag *diag)
+		    uint64_t size, struct json_object **ret,
+		    struct shift_oci_diag *diag)
 {
 	_cleanup_(blob_freep) struct sk_blob *b = NULL;
 	_cleanup_free_ char *doc = NULL;
@@ -234,7 +235,7 @@ static int read_doc(const struct shift_oci_image *img, const char *digest,
 	if (!sk_oci_digest_valid(digest))
 		return diag_set(diag, -EINVAL, digest,
 				"not a sha256 digest (only sha256 is supported)");
-	r = sk_blob_open(img, digest, UINT64_MAX, &b);
+	r = sk_blob_open(img, digest, size, &b);
 	if (r < 0)
 		return diag_set(diag, r, digest, "cannot open the blob");
 	doc = malloc(MAX_DOC_SIZE);
@@ -247,11 +248,17 @@ static int read_doc(const struct shift_oci_image *img, const char *digest,
 		memcpy(doc + len, b->buf, (size_t)n);
 		len += (size_t)n;
 	}
+	if (n == -EBADMSG)
+		return diag_set(diag, (int)n, digest,
+				"size differs from its descriptor");
 	if (n < 0)
 		return diag_set(diag, (int)n, digest, NULL);
 	r = sk_blob_finish(b);
 	if (r < 0)
-		return diag_set(diag, r, digest, "digest mismatch");
+		return diag_set(diag, r, digest,
+				b->got_size != size && size != UINT64_MAX
+					? "size differs from its descriptor"
+					: "digest mismatch");
 	r = parse_json(doc, len, ret);
 	if (r < 0)
 		return diag_set(diag, r, digest, "not a JSON object");
@@ -279,6 +286,16 @@ static struct json_object *jget(struct json_object *o, const char *key,
 	return v;
 }
 
+/* A descriptor's "size", or UINT64_MAX when absent (then unchecked). */
+static uint64_t jsize(struct json_object *d)
+{
+	struct json_object *v = jget(d, "size", json_type_int);
+
+	if (!v || json_object_get_int64(v) < 0)
+		return UINT64_MAX;
+	return (uint64_t)json_object_get_int64(v);
+}
+
 static const char *go_arch(void)
 {
 	static struct utsname u;
@@ -298,7 +315,7 @@ static const char *go_arch(void)
  */
 static int pick_manifest(const struct shift_oci_image *img,
 			 struct json_object *index, const char *tag,
-			 unsigned depth, char **ret_digest,
+			 unsigned depth, char **ret_digest, uint64_t *ret_size,
 			 struct shift_oci_diag *diag)
 {
 	struct json_object *list = jget(index, "manifests", json_type_array);
@@ -349,15 +366,16 @@ static int pick_manifest(const struct shift_oci_image *img,
 		if (depth >= 4)
 			return diag_set(diag, -ELOOP, digest,
 					"indexes nested too deep");
-		r = read_doc(img, digest, &sub, diag);
+		r = read_doc(img, digest, jsize(pick), &sub, diag);
 		if (r < 0)
 			return r;
 		return pick_manifest(img, sub, NULL, depth + 1, ret_digest,
-				     diag);
+				     ret_size, diag);
 	}
 	if (mt && strcmp(mt, MT_MANIFEST) && strcmp(mt, MT_DOCKER_MANIFEST))
 		return diag_set(diag, -EOPNOTSUPP, mt,
 				"not an image manifest media type");
+	*ret_size = jsize(pick);
 	*ret_digest = strdup(digest);
 	return *ret_digest ? 0 : -ENOMEM;
 }
@@ -381,7 +399,7 @@ static bool layer_type_known(const char *mt)
 	return false;
 }
 
-static int load_manifest(struct shift_oci_image *img,
+static int load_manifest(struct shift_oci_image *img, uint64_t size,
 			 struct shift_oci_diag *diag)
 {
 	_cleanup_json_ struct json_object *man = NULL, *cfg = NULL;
@@ -390,7 +408,7 @@ static int load_manifest(struct shift_oci_image *img,
 	size_t n, i;
 	int r;
 
-	r = read_doc(img, img->manifest_digest, &man, diag);
+	r = read_doc(img, img->manifest_digest, size, &man, diag);
 	if (r < 0)
 		return r;
 	config = jget(man, "config", json_type_object);
@@ -402,7 +420,7 @@ static int load_manifest(struct shift_oci_image *img,
 	img->config_digest = strdup(cd);
 	if (!img->config_digest)
 		return -ENOMEM;
-	r = read_doc(img, cd, &cfg, diag);
+	r = read_doc(img, cd, jsize(config), &cfg, diag);
 	if (r < 0)
 		return r;
 	rootfs = jget(cfg, "rootfs", json_type_object);
@@ -457,6 +475,7 @@ int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
 	_cleanup_close_ int fd = -EBADF;
 	struct shift_oci_image *img;
 	const char *tag = NULL, *ver;
+	uint64_t msize = UINT64_MAX;
 	struct stat st;
 	ssize_t n;
 	char *colon;
@@ -527,9 +546,10 @@ int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
 		return diag_set(diag, -EOPNOTSUPP, "oci-layout",
 				"unsupported imageLayoutVersion (want 1.x)");
 	}
-	r = pick_manifest(img, index, tag, 0, &img->manifest_digest, diag);
+	r = pick_manifest(img, index, tag, 0, &img->manifest_digest, &msize,
+			  diag);
 	if (r >= 0)
-		r = load_manifest(img, diag);
+		r = load_manifest(img, msize, diag);
 	if (r < 0) {
 		shift_oci_image_free(img);
 		return r;

@@ -59,6 +59,9 @@ enum {
 	/* Both a uid and a gid map are required (what the kernel needs for
 	 * a user namespace). */
 	SHIFT_VALIDATE_BOTH = 1 << 1,
+	/* The map must fit a user namespace: the kernel takes each of
+	 * uid_map/gid_map in one write of less than 4096 bytes. */
+	SHIFT_VALIDATE_USERNS = 1 << 2,
 };
 
 /* An empty map.  Returns NULL on ENOMEM. */
@@ -255,6 +258,15 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			       const char *target,
 			       const struct shift_idmap *map, int userns_fd,
 			       unsigned flags);
+
+/*
+ * After -EINVAL from a recursive idmap of path: the first mount at or
+ * below path that can't be idmapped with userns_fd, found by trying each
+ * on a throwaway detached clone.  Returns 0 with a malloc'd path in
+ * *ret_path (caller frees), -ENOENT when every mount can be idmapped.
+ */
+int shift_mount_find_unsupported(const char *path, int userns_fd,
+				 char **ret_path);
 
 /*
  * A user-facing explanation of an error from the functions above for the

@@ -20,8 +20,9 @@
  * io_uring may be unusable: a kernel without it (ENOSYS), the
  * kernel.io_uring_disabled sysctl or a seccomp filter (EPERM or ENOSYS),
  * RLIMIT_MEMLOCK on old kernels (ENOMEM), or STATX missing from the probe
- * (EOPNOTSUPP).  start() then fails with that error and the engine falls
- * back (auto) or reports it (--engine=uring).
+ * (EOPNOTSUPP).  start() then fails with -EOPNOTSUPP (the cause goes to the
+ * debug log) and the engine falls back (auto) or reports that the engine
+ * is not available (--engine=uring, exit status 3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -164,9 +165,12 @@ static int ur_start(struct sk_engine *e, void **ret_state)
 	s->e = e;
 	r = io_uring_queue_init(UR_DEPTH, &s->ring, 0);
 	if (r < 0) {
+		/* Whatever the cause (ENOSYS, EPERM, ENOMEM from memlock), to
+		 * the engine it is one thing: this executor is not available
+		 * here (auto falls back, the tool exits "not supported"). */
 		sk_debug("uring executor: io_uring_setup: %s", ur_why(r));
 		free(s);
-		return r;
+		return -EOPNOTSUPP;
 	}
 	s->ring_ok = true;
 	probe = io_uring_get_probe_ring(&s->ring);

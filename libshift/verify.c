@@ -682,6 +682,12 @@ static int check_views(struct vset *s, struct vrun *run)
 				r = emit(run, SHIFT_VERIFY_SKIP, NULL,
 					 "layer '%s' has no readable manifest",
 					 v->layer->name);
+			} else if (v->layer->shifted && !v->copy &&
+				   !shift_idmap_equal(v->layer->shifted, c->map)) {
+				/* reported once, by check 7 */
+				r = emit(run, SHIFT_VERIFY_SKIP, NULL,
+					 "layer '%s' is shifted in place for another map (see check 'in-place')",
+					 v->layer->name);
 			} else if (v->layer->changed && !v->copy) {
 				/* the view shows the layer itself: its
 				 * differences are the layer's, reported once */

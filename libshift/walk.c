@@ -263,11 +263,13 @@ int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 			return sk_inode_error(ctx, dir->path, name,
 					      "track hard links", r);
 		if (r > 0) {
-			SK_STAT_ADD(e, hardlinks, 1);
+			if (e->phase == SK_PHASE_SHIFT)
+				SK_STAT_ADD(e, hardlinks, 1);
 			return 0;
 		}
 	}
-	SK_STAT_ADD(e, inodes, 1);
+	if (e->phase == SK_PHASE_SHIFT)
+		SK_STAT_ADD(e, inodes, 1);
 	return sk_inode_process(ctx, fd, SK_FD_PATH, &st, dir->path, name);
 }
 
@@ -308,8 +310,10 @@ static int walk_subdir(struct sk_engine *e, struct sk_dir *parent,
 	if (!dir)
 		return -ENOMEM;
 	TAKE_FD(fd);
-	SK_STAT_ADD(e, inodes, 1);
-	SK_STAT_ADD(e, dirs, 1);
+	if (e->phase == SK_PHASE_SHIFT) {
+		SK_STAT_ADD(e, inodes, 1);
+		SK_STAT_ADD(e, dirs, 1);
+	}
 	sk_inode_process(e->ctx, dir->fd, SK_FD_FULL, &st, dir->path, NULL);
 	r = walk_dir(e, dir);
 	sk_dir_unref(dir);
@@ -413,8 +417,10 @@ int sk_walk(struct sk_engine *e)
 		close(fd);
 		return -ENOMEM;
 	}
-	SK_STAT_ADD(e, inodes, 1);
-	SK_STAT_ADD(e, dirs, 1);
+	if (e->phase == SK_PHASE_SHIFT) {
+		SK_STAT_ADD(e, inodes, 1);
+		SK_STAT_ADD(e, dirs, 1);
+	}
 	sk_inode_process(e->ctx, root->fd, SK_FD_FULL, &st, ".", NULL);
 	r = walk_dir(e, root);
 	sk_dir_unref(root);

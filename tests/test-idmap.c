@@ -113,6 +113,23 @@ TEST(validate)
 	shift_idmap_free(m);
 }
 
+TEST(validate_userns_length)
+{
+	struct shift_idmap *m = shift_idmap_new();
+	const char *why = NULL;
+	int r = 0;
+
+	/* 340 extents of 7-digit ids: ~8 KB of uid_map text, too long */
+	for (uint32_t i = 0; i < 340; i++)
+		r |= shift_idmap_add(m, SHIFT_UID, 1000000 + i, 2000000 + i, 1, NULL);
+	CHECK_EQ_INT(r, 0);
+	CHECK_EQ_INT(shift_idmap_parse(m, "g:0:100000:10", NULL), 0);
+	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_BOTH, &why), 0);
+	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_USERNS, &why), -E2BIG);
+	CHECK(why && strstr(why, "4096"));
+	shift_idmap_free(m);
+}
+
 TEST(invert_compose_equal)
 {
 	struct shift_idmap *m = parse_ok("0:100000:65536");

@@ -272,6 +272,45 @@ PRIVATE_TEST(recursive)
 	shift_idmap_free(m);
 }
 
+PRIVATE_TEST(recursive_all_or_nothing)
+{
+	struct shift_idmap *m = map_of("0:100000:65536");
+	char *sub = NULL, *want;
+	int before, userns;
+
+	make_tree();
+	CHECK_EQ_INT(mkdir("src/a", 0755), 0);
+	CHECK_EQ_INT(mkdir("src/b", 0755), 0);
+	CHECK_EQ_INT(mount("tmpfs", "src/a", "tmpfs", 0, NULL), 0);
+	/* ramfs can't be idmapped: the whole recursive call fails */
+	CHECK_EQ_INT(mount("ramfs", "src/b", "ramfs", 0, NULL), 0);
+	before = count_mounts();
+	CHECK_EQ_INT(shift_mount_idmapped("src", "dst", m,
+					  SHIFT_MOUNT_RECURSIVE),
+		     -EINVAL);
+	CHECK_EQ_INT(count_mounts(), before);
+	CHECK(!is_mountpoint("dst"));
+	/* and the culprit can be named */
+	userns = shift_userns_create(m);
+	CHECK(userns >= 0);
+	CHECK_EQ_INT(shift_mount_find_unsupported("src", userns, &sub), 0);
+	want = realpath("src/b", NULL);
+	CHECK_EQ_STR(sub, want);
+	free(sub);
+	free(want);
+	CHECK_EQ_INT(shift_mount_find_unsupported("src/a", userns, &sub),
+		     -ENOENT);
+	close(userns);
+	{
+		char *why = shift_mount_strerror(-EINVAL, "src/b");
+
+		CHECK_EQ_STR(why,
+			     "filesystem 'ramfs' does not support idmapped mounts");
+		free(why);
+	}
+	shift_idmap_free(m);
+}
+
 PRIVATE_TEST(clone_then_attach)
 {
 	struct shift_idmap *m = map_of("0:100000:65536");

@@ -53,6 +53,26 @@ static int count_children(void)
 	return n;
 }
 
+/* SIGKILL and reap every child of ours (after a failure only). */
+static void kill_children(void)
+{
+	FILE *f;
+	char path[64];
+	int pid;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children",
+		 (int)getpid());
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%d", &pid) == 1)
+		if (pid > 0)
+			kill(pid, SIGKILL);
+	fclose(f);
+	while (waitpid(-1, NULL, __WALL) > 0)
+		;
+}
+
 /*
  * The maps of the namespace fd as seen from inside it: a child joins it and
  * sends /proc/self/uid_map and gid_map back.  (Independent of
@@ -249,6 +269,8 @@ TEST(helper_dies_with_caller)
 		nanosleep(&ts, NULL);
 	}
 	CHECK_EQ_INT(left, 0);
+	if (left != 0)
+		kill_children(); /* don't leave the survivors hanging */
 	CHECK_EQ_INT(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 	shift_idmap_free(m);
 }

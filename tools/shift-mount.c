@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/cli.h"
+#include "cli.h"
 
 enum mode {
 	MODE_BIND,
@@ -278,6 +278,14 @@ static int mount_bind(struct options *o)
 
 	tree = shift_mount_clone_idmapped(AT_FDCWD, o->source, o->userns_fd,
 					  o->flags);
+	if (tree == -EINVAL && (o->flags & SHIFT_MOUNT_RECURSIVE)) {
+		/* Name the submount that spoiled it, not the source. */
+		_cleanup_free_ char *sub = NULL;
+
+		if (shift_mount_find_unsupported(o->source, o->userns_fd,
+						 &sub) >= 0)
+			return report(o, tree, "idmap the submount", sub);
+	}
 	if (tree < 0)
 		return tree == -ENOENT || tree == -ENOTDIR ?
 			       report(o, tree, "open", o->source) :

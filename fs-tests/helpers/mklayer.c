@@ -251,8 +251,11 @@ static void compress(const struct buf *in, const char *how, struct buf *out)
 	}
 	a = archive_write_new();
 	archive_write_set_format_raw(a);
-	if (!strcmp(how, "gzip"))
+	if (!strcmp(how, "gzip")) {
 		archive_write_add_filter_gzip(a);
+		/* Same input, same blob: no time stamp in the gzip header. */
+		archive_write_set_options(a, "gzip:!timestamp");
+	}
 	else if (!strcmp(how, "zstd"))
 		archive_write_add_filter_zstd(a);
 	else

@@ -63,11 +63,55 @@ assert_nothing_left() {
 listing() {
 	(
 		cd "$1" || exit 1
-		find . -xdev -printf '%p %y %U:%G %m\n' | LC_ALL=C sort
+		{
+			find . -xdev -type d -printf '%p %y %U:%G %m\n'
+			find . -xdev ! -type d -printf '%p %y %U:%G %m %n %s %l\n'
+		} | LC_ALL=C sort
 		getfacl -RPn --skip-base . 2>/dev/null |
 			awk '/^$/ { if (r != "") print r; r = ""; next }
 			     { r = r (r == "" ? "" : " ") $0 }
 			     END { if (r != "") print r }' | LC_ALL=C sort
 		getcap -rn . 2>/dev/null | LC_ALL=C sort
 	)
+}
+
+# umoci_fixup DIR MAP: what umoci unpack --uid-map/--gid-map leaves undone,
+# done with the standard tools (an oracle independent of libshift): ACL
+# qualifiers and file capability root ids mapped.  MAP is one extent
+# [b:]A:B:N for uids and gids alike.
+umoci_fixup() {
+	local dir=$1 a b n path acl caps root r
+	IFS=: read -r a b n <<<"${2#b:}"
+	(cd "$dir" && getfacl -RPn --skip-base . 2>/dev/null) |
+		awk -v A="$a" -v B="$b" -v N="$n" '
+		/^# file: / { if (f != "") print f "\t" acl
+			      f = substr($0, 9); acl = ""; next }
+		/^#/ || /^$/ { next }
+		{
+			sub(/[ \t]*#.*/, "")
+			n = split($0, p, ":")
+			q = (p[1] == "default") ? 3 : 2
+			if (p[q] != "") {
+				id = p[q] + 0
+				p[q] = (id >= A && id < A + N) ? id - A + B : "UNMAPPED"
+			}
+			line = p[1]
+			for (i = 2; i <= n; i++) line = line ":" p[i]
+			acl = acl (acl == "" ? "" : ",") line
+		}
+		END { if (f != "") print f "\t" acl }' |
+		while IFS=$'\t' read -r path acl; do
+			setfacl -P --set "$acl" "$dir/$path" ||
+				fail "setfacl --set '$acl' '$path' failed"
+		done
+	(cd "$dir" && getcap -rn . 2>/dev/null) |
+		while read -r path caps root; do
+			r=0
+			if [ -n "$root" ]; then
+				r=${root#\[rootid=}
+				r=${r%\]}
+			fi
+			setcap -n "$((r - a + b))" "$caps" "$dir/$path" ||
+				fail "setcap on '$path' failed"
+		done
 }

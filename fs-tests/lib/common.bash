@@ -19,18 +19,28 @@
 #   require_acl                         kernel/filesystem can't do it
 #   scratch NAME                        a fresh directory for this test
 #   track_mount PATH                    unmount PATH when the test ends
+#   userns_process "0 100000 65536"     a process in a user namespace (pid)
 #   idmap_mount ARGS... SOURCE TARGET   shift-mount ARGS; fail loudly
 #   mapped ID MAP                       what ID looks like through MAP
 #   as_user UID GID CMD...              run CMD with those ids, no groups
 #   sk_umount_under DIR                 unmount everything below DIR
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+# bats-support and bats-assert, sourced directly: their load.bash forks a
+# dirname per file, for every test, which costs seconds on a busy machine.
+for _f in /usr/lib/bats/bats-support/src/*.bash /usr/lib/bats/bats-assert/src/*.bash; do
+	# shellcheck disable=SC1090
+	source "$_f"
+done
+unset _f
+# run's flags (--separate-stderr, ! , -N) need 1.5; Debian 12 has 1.8.
+bats_require_minimum_version 1.5.0
 
 # The source tree, and the tools (fs-tests/run exports all of these).
-SRCDIR=${SRCDIR:-$(cd "$BATS_TEST_DIRNAME/../.." 2>/dev/null && pwd)}
-[ -f "$SRCDIR/images/fixture.sh" ] ||
-	SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# (No forks at load time: this file is sourced once per test.)
+if [ -z "${SRCDIR:-}" ]; then
+	SRCDIR=${BASH_SOURCE[0]%/*}/../..
+	[ "${SRCDIR:0:1}" = / ] || SRCDIR=$PWD/$SRCDIR
+fi
 BUILDDIR=${BUILDDIR:-$SRCDIR/build}
 SHIFT_MOUNT=${SHIFT_MOUNT:-$BUILDDIR/bin/shift-mount}
 SHIFT_PROBE=${SHIFT_PROBE:-$BUILDDIR/bin/shift-probe}
@@ -171,6 +181,12 @@ fs_test_teardown() {
 		rm -f "$d.mounts"
 	fi
 	sk_umount_under "$d"
+	if [ -f "$d.pids" ]; then
+		while read -r m; do
+			kill "$m" 2>/dev/null || true
+		done <"$d.pids"
+		rm -f "$d.pids"
+	fi
 	rm -rf --one-file-system "$d"
 }
 
@@ -222,8 +238,8 @@ require_idmap() {
 		fi
 		rmdir "$t"
 	fi
-	[ "$(cat "$f")" = yes ] ||
-		skip "filesystem $FS: no idmapped mounts on this kernel"
+	read -r t <"$f"
+	[ "$t" = yes ] || skip "filesystem $FS: no idmapped mounts on this kernel"
 }
 
 # require_writable: skip on read-only filesystems (squashfs, erofs).
@@ -256,6 +272,25 @@ scratch() {
 # inside $FS_TREE.
 track_mount() {
 	echo "$1" >>"$SK_TMP/t$BATS_TEST_NUMBER.mounts"
+}
+
+# userns_process UID_MAP [GID_MAP]: start a process (sleep) in a new user
+# namespace whose maps root writes ("0 100000 65536" form, the gid map
+# defaults to the uid map), print its pid.  The test's teardown kills it.
+userns_process() {
+	local pid ns i
+	mkdir -p "$SK_TMP/t$BATS_TEST_NUMBER"
+	unshare --user sleep 600 </dev/null >/dev/null 2>&1 3>&- &
+	pid=$!
+	echo "$pid" >>"$SK_TMP/t$BATS_TEST_NUMBER.pids"
+	ns=$(readlink /proc/self/ns/user)
+	for ((i = 0; i < 100; i++)); do
+		[ "$(readlink "/proc/$pid/ns/user" 2>/dev/null)" = "$ns" ] || break
+		sleep 0.05
+	done
+	echo "$1" >"/proc/$pid/uid_map"
+	echo "${2:-$1}" >"/proc/$pid/gid_map"
+	echo "$pid"
 }
 
 # idmap_mount ARGS...: run shift-mount ARGS; on failure print the command,

@@ -10,7 +10,9 @@
 #   - a file's filesystems are those of its "# run-on: FS..." line (the
 #     fs-tests/run convention; none: all of them);
 #   - a line "# fs: btrfs" right above an @test narrows that one test
-#     (for tests that skip elsewhere by design).
+#     (for tests that skip elsewhere by design);
+#   - a line "# note: TEXT" right above an @test goes to the status column
+#     (say there when a test skips on some kernels, and why).
 #
 #   --check FILE  compare the table with FILE; exit 1 (and show the diff)
 #                 when it is stale
@@ -77,11 +79,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-declare -A tests=() fss=()
-
 # Keep a filesystem list in the order of ALL_FS, without repeats.
 fs_union() {
-	local have=" $1 $2 " out= f
+	local have=" $1 $2 " out='' f
 	for f in $ALL_FS; do
 		case "$have" in *" $f "*) out+="${out:+ }$f" ;; esac
 	done
@@ -90,16 +90,20 @@ fs_union() {
 	echo "$out"
 }
 
+# One record per test: tags, name, filesystems, note; a test that calls
+# sem_need_rw does not count for the read-only filesystems.
+t_tags=() t_name=() t_fs=() t_note=() t_rw=()
 for f in "$here"/*.bats; do
 	[ -e "$f" ] || continue
 	base=${f##*/}
 	file_fs=$(sed -n 's/^# run-on: *//p' "$f" | head -n1)
 	[ -n "$file_fs" ] || file_fs=$ALL_FS
 	[ "$file_fs" != once ] || file_fs="(any)"
-	test_fs=
+	test_fs='' note='' cur=-1
 	while IFS= read -r line; do
 		case "$line" in
 		"# fs: "*) test_fs=${line#\# fs: } ;;
+		"# note: "*) note=${line#\# note: } ;;
 		"@test "*)
 			name=${line#@test \"}
 			name=${name%\" \{}
@@ -107,21 +111,35 @@ for f in "$here"/*.bats; do
 			if [[ $name =~ ^\[([K0-9,]+)\]\ (.*)$ ]]; then
 				tags=${BASH_REMATCH[1]}
 			fi
-			this_fs=${test_fs:-$file_fs}
-			test_fs=
-			IFS=, read -r -a nums <<<"$tags"
-			for n in "${nums[@]}"; do
-				n=${n#K}
-				[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 40 ] ||
-					continue
-				tests[$n]+="${tests[$n]:+<br>}${base%.bats}: ${name#\[*\] }"
-				fss[$n]=$(fs_union "${fss[$n]:-}" "$this_fs")
-			done
+			cur=${#t_tags[@]}
+			t_tags+=("$tags")
+			t_name+=("${base%.bats}: ${name#\[*\] }")
+			t_fs+=("${test_fs:-$file_fs}")
+			t_note+=("$note")
+			t_rw+=(0)
+			test_fs='' note=''
 			;;
+		*sem_need_rw*) [ "$cur" -lt 0 ] || t_rw[cur]=1 ;;
 		"") ;;
-		*) [[ $line =~ ^# ]] || test_fs= ;;
+		*) [[ $line =~ ^# ]] || { test_fs=''; note=''; } ;;
 		esac
 	done <"$f"
+done
+
+declare -A tests=() fss=() notes=()
+for i in "${!t_tags[@]}"; do
+	this_fs=${t_fs[i]}
+	if [ "${t_rw[i]}" = 1 ]; then
+		this_fs=$(echo " $this_fs " | sed 's/ squashfs / /; s/ erofs / /')
+	fi
+	IFS=, read -r -a nums <<<"${t_tags[i]}"
+	for n in "${nums[@]}"; do
+		n=${n#K}
+		[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 40 ] || continue
+		tests[$n]+="${tests[$n]:+<br>}${t_name[i]}"
+		fss[$n]=$(fs_union "${fss[$n]:-}" "$this_fs")
+		[ -z "${t_note[i]}" ] || notes[$n]+="${notes[$n]:+; }${t_note[i]}"
+	done
 done
 
 covered=0
@@ -152,8 +170,9 @@ EOF
 	local n
 	for n in $(seq 1 40); do
 		if [ -n "${tests[$n]:-}" ]; then
-			printf '| K%d | %s | %s | %s | covered |\n' "$n" \
-				"${TITLES[$n]}" "${tests[$n]}" "${fss[$n]}"
+			printf '| K%d | %s | %s | %s | covered%s |\n' "$n" \
+				"${TITLES[$n]}" "${tests[$n]}" "${fss[$n]}" \
+				"${notes[$n]:+ (${notes[$n]})}"
 		else
 			printf '| K%d | %s | - | - | not covered |\n' "$n" \
 				"${TITLES[$n]}"

@@ -98,9 +98,14 @@ sem_do() {
 # gids from 60000-60999, each its own group) with a 65536-id subuid and
 # subgid delegation each; exports SEM_USERi, SEM_UIDi, SEM_GIDi, SEM_SUBi
 # (first delegated id).  Call from setup_file; teardown_file removes them
-# (sem_teardown_file), also after failures.
+# (sem_teardown_file), also after failures.  $UHELPER is a copy of the
+# helper the users can surely reach (the build tree may not be).
 sem_users_create() {
 	local n=$1 i name letters=abcdefgh start uid
+	mkdir -p "$SK_TMP/bin"
+	chmod 0755 "$SK_TMP/bin"
+	install -m 0755 "$HELPER" "$SK_TMP/bin/idmap-helper"
+	export UHELPER=$SK_TMP/bin/idmap-helper
 	for ((i = 1; i <= n; i++)); do
 		name=sksem$$${letters:i-1:1}
 		# Recorded first, so a half-made user is removed too.
@@ -131,10 +136,10 @@ sem_users_remove() {
 }
 
 # sem_as USER CMD...: run CMD as USER (real, effective and saved ids, the
-# user's own group only, no capabilities at all).
+# user's own group only, no capabilities).
 sem_as() {
 	local user=$1
 	shift
 	setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups \
-		--inh-caps=-all --bounding-set=-all -- "$@"
+		--inh-caps=-all -- "$@"
 }

@@ -55,6 +55,31 @@ teardown() { sem_teardown; }
 	assert_equal "$(owner "$M/one/file-root")" "65534:65534"
 }
 
+@test "[K11] an inode with an owner the mount can't map can't be written: EACCES" {
+	sem_need_rw
+	mkdir "$T/d"
+	echo data >"$T/d/f"
+	chmod 0777 "$T/d"
+	chmod 0666 "$T/d/f"
+	chown 5000:5000 "$T/d" "$T/d/f"
+	sem_idmap "$T" "$M/i"
+	assert_equal "$(owner "$M/i/d/f")" "65534:65534"
+	# Mode bits would allow it; the unknown owner doesn't (the inode's
+	# ids could not be written back correctly); removing an entry whose
+	# ids are unknown is EOVERFLOW.
+	run sem_do --groups "" --fsgid 11005 --fsuid 11005 read "$M/i/d/f" \
+		write "$M/i/d/f" create "$M/i/d/new" 0644 unlink "$M/i/d/f"
+	assert_output "read: OK
+write: EACCES
+create: EACCES
+unlink: EOVERFLOW"
+	# Root too.
+	run sem_do write "$M/i/d/f"
+	assert_output "write: EACCES"
+	run sem_do write "$T/d/f"
+	assert_output "write: OK"
+}
+
 @test "[K12] chown through the original mount shows in every view, mapped" {
 	sem_need_rw
 	touch "$T/f"

@@ -122,14 +122,14 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 			if (r < 0) {
 				cli_error("Failed to read the id map of user namespace '%s': %s",
 					  m->userns_path, strerror(-r));
-				exit(EXIT_USAGE);
+				exit(EXIT_FAIL);
 			}
 		} else if (m->pid) {
 			r = shift_idmap_from_pid(m->map, m->pid);
 			if (r < 0) {
 				cli_error("Failed to read the id map of process %d: %s",
 					  (int)m->pid, strerror(-r));
-				exit(EXIT_USAGE);
+				exit(EXIT_FAIL);
 			}
 		} else if (m->subid_user) {
 			r = shift_idmap_from_subid(m->map, m->subid_user);
@@ -141,13 +141,22 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 			}
 		}
 	}
+	/* a map for a namespace must also be writable as one */
+	if (validate_flags & SHIFT_VALIDATE_BOTH)
+		validate_flags |= SHIFT_VALIDATE_USERNS;
 	if (m->allow_host_root)
 		validate_flags &= ~(unsigned)SHIFT_VALIDATE_NO_HOST_ROOT;
 	r = shift_idmap_validate(m->map, validate_flags, &why);
 	if (r < 0) {
 		s = shift_idmap_to_string(m->map);
-		cli_error("invalid map '%s': %s", s ? s : "?",
-			  why ? why : strerror(-r));
+		if (s && strlen(s) <= 120)
+			cli_error("invalid map '%s': %s", s,
+				  why ? why : strerror(-r));
+		else
+			cli_error("invalid map (%u uid and %u gid extents): %s",
+				  shift_idmap_count(m->map, SHIFT_UID),
+				  shift_idmap_count(m->map, SHIFT_GID),
+				  why ? why : strerror(-r));
 		free(s);
 		exit(EXIT_USAGE);
 	}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# shift-layer's command line: help, version, usage errors (exit 2), list.
+# run-on: once
+
+load ../lib/common
+load lib
+
+setup() {
+	T=$(scratch t)
+}
+
+@test "--help prints usage on stdout and exits 0" {
+	run "$SHIFT_LAYER" --help
+	assert_success
+	assert_line --index 0 "Usage:"
+	assert_output --partial "unpack --flat"
+	assert_output --partial "Exit status:"
+}
+
+@test "--version" {
+	run "$SHIFT_LAYER" --version
+	assert_success
+	assert_output --regexp '^shift-layer from shiftkit [0-9]'
+}
+
+@test "usage errors exit 2 with a hint" {
+	local args
+	for args in "" "frobnicate x" "unpack x" "unpack --flat x" "unpack --store s" \
+		"unpack --store s --flat x y" "unpack --store s --map 0:1000:1 x" \
+		"mount --store s x y" "mount --map 0:100000:65536 x y" "list" \
+		"unpack --flat --upper u x y" "--bogus"; do
+		# shellcheck disable=SC2086 # split on purpose
+		run "$SHIFT_LAYER" $args
+		[ "$status" -eq 2 ] || fail "'$args': exit $status, want 2: $output"
+		assert_output --partial "Try 'shift-layer --help'"
+	done
+}
+
+@test "a map giving away host root is refused unless allowed" {
+	mkimage "$T/L" "$(spec s <<<"file a")"
+	run "$SHIFT_LAYER" unpack --flat --map 0:0:65536 "$T/L" "$T/out"
+	assert_failure 2
+	assert_output --partial "invalid map"
+	run "$SHIFT_LAYER" unpack --flat --map 0:0:65536 --allow-host-root "$T/L" "$T/out"
+	assert_success
+}
+
+@test "list shows the layers bottom first" {
+	mkimage "$T/L" --compress zstd "$(spec a <<<"file a")" "$(spec b <<<"file b")"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_success
+	assert_line --index 0 --regexp '^image sha256:[0-9a-f]{64}$'
+	assert_line --index 1 --regexp "^0 sha256:$(basename "$(layer_blob "$T/L" 0)") [0-9]+ application/vnd.oci.image.layer.v1.tar\+zstd$"
+	assert_line --index 2 --partial "1 sha256:$(basename "$(layer_blob "$T/L" 1)")"
+}
+
+@test "a layout that is not one is refused with a reason" {
+	mkdir "$T/notalayout"
+	run "$SHIFT_LAYER" list "$T/notalayout"
+	assert_failure 1
+	assert_output --partial "not an OCI image layout"
+	mkimage "$T/L" "$(spec a <<<"file a")"
+	echo '{"imageLayoutVersion":"2.0.0"}' >"$T/L/oci-layout"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_failure 3
+	assert_output --partial "unsupported imageLayoutVersion"
+}
+
+@test "a tampered manifest is refused" {
+	local md
+	mkimage "$T/L" "$(spec a <<<"file a")"
+	md=$(jq -r '.manifests[0].digest' "$T/L/index.json" | cut -d: -f2)
+	sed -i 's/"schemaVersion":2/"schemaVersion":3/' "$T/L/blobs/sha256/$md"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_failure 1
+	assert_output --partial "'sha256:$md': digest mismatch"
+}
+
+@test "a descriptor whose size is wrong is refused" {
+	mkimage "$T/L" "$(spec a <<<"file a")"
+	jq -c '.manifests[0].size += 1' "$T/L/index.json" >"$T/i"
+	cp "$T/i" "$T/L/index.json"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_failure 1
+	assert_output --partial "size differs from its descriptor"
+}
+
+@test "an unknown layer media type is refused (exit 3)" {
+	local md nd
+	mkimage "$T/L" "$(spec a <<<"file a")"
+	md=$(jq -r '.manifests[0].digest' "$T/L/index.json" | cut -d: -f2)
+	jq -c '.layers[0].mediaType = "application/x-squashfs"' "$T/L/blobs/sha256/$md" >"$T/m"
+	nd=$(sha256sum "$T/m" | cut -d' ' -f1)
+	cp "$T/m" "$T/L/blobs/sha256/$nd"
+	jq -c --arg d "sha256:$nd" --argjson s "$(stat -c %s "$T/m")" \
+		'.manifests[0].digest = $d | .manifests[0].size = $s' "$T/L/index.json" >"$T/i"
+	cp "$T/i" "$T/L/index.json"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_failure 3
+	assert_output --partial "'application/x-squashfs': unsupported layer media type"
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# shift-verify containers: three containers share two layers, c1 and c2
+# through idmapped overlay mounts (shift-mount --overlay) with different
+# maps, c3 through a copy shifted by shift-tree.  All checks pass; then each
+# rule is broken on purpose and exactly that violation must be reported.
+#
+# run-on: ext4 xfs btrfs
+
+load ../lib/common
+load lib
+
+M1=b:0:100000:65536
+M2=b:0:200000:65536
+M3=b:0:300000:65536
+
+setup() {
+	[ -x "$SHIFT_VERIFY" ] || fail "'$SHIFT_VERIFY' is not built"
+	[ -x "$SHIFT_TREE" ] || fail "'$SHIFT_TREE' is not built"
+	require_writable
+	require_idmap
+	W=$(vwork)
+	new_layer "$W/base"
+	mkdir -p "$W/app/opt/app"
+	echo conf >"$W/app/opt/app/app.conf"
+	chown -R 1000:1000 "$W/app/opt/app"
+	setfacl -m u:1001:r "$W/app/opt/app/app.conf"
+	"$SHIFT_VERIFY" record -o "$W/base.mtree" "$W/base"
+	"$SHIFT_VERIFY" record -o "$W/app.mtree" "$W/app"
+
+	mkdir -p "$W/c1" "$W/c2"
+	V1=$(scratch c1)
+	V2=$(scratch c2)
+	idmap_mount --map "$M1" --overlay "$W/app:$W/base" --upper "$W/c1/upper" \
+		--work "$W/c1/work" "$V1"
+	idmap_mount --map "$M2" --overlay "$W/app:$W/base" --upper "$W/c2/upper" \
+		--work "$W/c2/work" "$V2"
+	# c3: shifted copies of both layers, and an upper dir of its own ids
+	mkdir -p "$W/c3/upper"
+	cp -a "$W/base" "$W/c3/base"
+	cp -a "$W/app" "$W/c3/app"
+	"$SHIFT_TREE" -q --unmapped=overflow --map "$M3" "$W/c3/base" 2>/dev/null
+	"$SHIFT_TREE" -q --unmapped=overflow --map "$M3" "$W/c3/app" 2>/dev/null
+	touch "$W/c3/upper/mine"
+	chown 301000:301000 "$W/c3/upper/mine"
+	chown 300000:300000 "$W/c3/upper"
+	SET=$W/set.json
+	write_set
+}
+
+teardown() {
+	verify_teardown
+}
+
+# write_set [JQ-FILTER]: the container set, optionally edited by a jq filter
+write_set() {
+	jq "${1:-.}" >"$SET" <<EOF
+{
+  "layers": [
+    { "name": "base", "path": "$W/base", "manifest": "$W/base.mtree" },
+    { "name": "app", "path": "$W/app", "manifest": "$W/app.mtree" }
+  ],
+  "containers": [
+    { "name": "c1", "map": "$M1", "upper": "$W/c1/upper",
+      "views": [ { "layer": "base", "path": "$V1", "merged": true },
+                 { "layer": "app", "path": "$V1", "merged": true } ] },
+    { "name": "c2", "map": "$M2", "upper": "$W/c2/upper",
+      "views": [ { "layer": "base", "path": "$V2", "merged": true },
+                 { "layer": "app", "path": "$V2", "merged": true } ] },
+    { "name": "c3", "map": ["u:0:300000:65536", "g:0:300000:65536"],
+      "upper": "$W/c3/upper",
+      "views": [ { "layer": "base", "path": "$W/c3/base", "copy": true },
+                 { "layer": "app", "path": "$W/c3/app", "copy": true } ] }
+  ]
+}
+EOF
+}
+
+# maps_only SPEC...: a set of containers NAME=MAP[@OWNER], no layers
+maps_only() {
+	local s first=1
+	{
+		echo '{ "containers": ['
+		for s in "$@"; do
+			[ "$first" = 1 ] || echo ,
+			first=0
+			local name=${s%%=*} rest=${s#*=} owner=
+			case "$rest" in *@*) owner=${rest#*@}; rest=${rest%@*} ;; esac
+			printf '{ "name": "%s", "map": "%s"%s }' "$name" "$rest" \
+				"${owner:+, \"owner\": \"$owner\"}"
+		done
+		echo '] }'
+	} >"$SET"
+}
+
+@test "three containers sharing two layers: every check passes" {
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_success
+	assert_line --regexp "PASS: 0 failed, 17 passed, 3 skipped$"
+	run "$SHIFT_VERIFY" containers --json "$SET"
+	assert_success
+	[ "$(jq -r .result <<<"$output")" = pass ]
+	# every check ran: 3 overlap pairs, 3 host-root, 2 layers, 6 views,
+	# 3 uppers (subid skipped: no owner)
+	run jq -r '[.findings[] | select(.status == "pass") | .check] | group_by(.) |
+		map("\(.[0])=\(length)") | join(" ")' <<<"$output"
+	assert_output "host-root=3 layer=2 overlap=3 upper=3 view=6"
+}
+
+@test "overlapping ranges are reported, uids and gids separately, with why" {
+	maps_only c1="$M1" c2=b:0:150000:65536 c3="$M3"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output overlap
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_failure 1
+	assert_line --regexp "^overlap +fail +c1,c2 +'c1' and 'c2' share host uids 150000-165535: .*RLIMIT_NPROC"
+	assert_line --regexp "^overlap +fail +c1,c2 +'c1' and 'c2' share host gids 150000-165535"
+	# a gid-only overlap is still an overlap
+	maps_only c1="$M1" c2="u:0:200000:65536 g:0:100000:10"
+	run report "$SET"
+	assert_failure 1
+	run failures overlap
+	assert_output "c1,c2 - -"
+}
+
+@test "a container that maps host root is reported" {
+	maps_only c1="$M1" c2=b:0:0:65536
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output host-root
+	run failures host-root
+	assert_output "c2 - -
+c2 - -"
+}
+
+@test "a range outside the owner's delegation is reported" {
+	printf 'alice:100000:65536\n' >"$W/subuid"
+	printf 'alice:100000:65536\nalice:200000:65536\n' >"$W/subgid"
+	export SHIFT_SUBUID=$W/subuid SHIFT_SUBGID=$W/subgid
+	maps_only c1="$M1@alice" c2="$M2@alice"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output subid
+	run findings 'select(.status == "fail") | "\(.subject) \(.message)"'
+	assert_output "c2 host uids 200000-265535 not inside the subuid delegation of 'alice' ($W/subuid)"
+}
+
+@test "a layer chowned in place is reported once, as the layer" {
+	chown 4242 "$W/base/dir/file"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output layer
+	run failures layer
+	assert_output "base ./dir/file uid"
+	# the views through it say why they were not judged; the copy is fine
+	run findings 'select(.check == "view") | "\(.subject) \(.status)"'
+	assert_output "c1:base skip
+c1:app pass
+c2:base skip
+c2:app pass
+c3:base pass
+c3:app pass"
+}
+
+@test "a stray file with a host id in an upper dir is reported" {
+	touch "$W/c1/upper/stray"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output upper
+	run failures upper
+	assert_output "c1:upper ./stray uid
+c1:upper ./stray gid"
+}
+
+@test "an ACL entry left unshifted in a shifted copy is reported" {
+	setfacl -m u:1001:r "$W/c3/app/opt/app/app.conf"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output view
+	run failures view
+	assert_output "c3:app ./opt/app/app.conf acl.access"
+	run findings 'select(.status == "fail") | .found'
+	assert_output "user::rw-,user:1001:r--,user:301001:r--,group::r--,mask::r--,other::r--"
+}
+
+@test "a stale fcaps rootid in a shifted copy is reported" {
+	setcap -n 1000 cap_net_raw+ep "$W/c3/base/fcap-v3"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output view
+	run failures view
+	assert_output "c3:base ./fcap-v3 fcaps"
+	run findings 'select(.status == "fail") | "\(.expected) \(.found)"'
+	assert_output "v3,rootid=301000,permitted=0x2000,inheritable=0,effective v3,rootid=1000,permitted=0x2000,inheritable=0,effective"
+}
+
+@test "a layer shifted in place used by a container with another map is reported" {
+	local v2
+	v2=$(scratch c2-inplace)
+	# base shifted in place for c1 (who then uses it without an idmap);
+	# c2 still uses it through an idmapped mount with its own map
+	"$SHIFT_TREE" -q --unmapped=overflow --map "$M1" "$W/base" 2>/dev/null
+	idmap_mount --map "$M2" "$W/base" "$v2"
+	jq -n --arg w "$W" --arg v2 "$v2" --arg m1 "$M1" --arg m2 "$M2" '{
+	  layers: [ { name: "base", path: "\($w)/base", manifest: "\($w)/base.mtree",
+		      shifted: $m1 } ],
+	  containers: [
+	    { name: "c1", map: $m1, views: [ { layer: "base", path: "\($w)/base" } ] },
+	    { name: "c2", map: $m2, views: [ { layer: "base", path: $v2 } ] } ] }' >"$SET"
+	run report "$SET"
+	assert_failure 1
+	run failed_checks
+	assert_output in-place
+	run findings 'select(.check == "layer" or .check == "view") |
+		"\(.check) \(.subject) \(.status)"'
+	assert_output "layer base pass
+view c1:base pass
+view c2:base skip"
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_line --regexp "^in-place +fail +base +layer 'base' is shifted in place for map b:0:100000:65536, but container 'c2' uses it with map b:0:200000:65536"
+}
+
+@test "a running container: maps from /proc/PID, views through /proc/PID/root, idmapped mounts listed" {
+	local v1b pid
+	v1b=$(scratch c1-base)
+	idmap_mount --map "$M1" "$W/base" "$v1b"
+	# the container's mount namespace is a copy: it holds both mounts
+	pid=$(start_container "0 100000 65536" "0 100000 65536")
+	jq -n --arg w "$W" --arg v1 "$V1" --arg v1b "$v1b" --argjson pid "$pid" '{
+	  layers: [ { name: "base", path: "\($w)/base", manifest: "\($w)/base.mtree" } ],
+	  containers: [ { name: "c1", pid: $pid, upper: "\($w)/c1/upper",
+	    views: [ { layer: "base", path: $v1, merged: true },
+		     { layer: "base", path: $v1b } ] } ] }' >"$SET"
+	run "$SHIFT_VERIFY" containers --all "$SET"
+	assert_success
+	assert_line --regexp "^view +pass +c1:base +'/proc/$pid/root$V1' matches"
+	assert_line --regexp "^mounts +info +c1 +$v1b \(ext4|xfs|btrfs\) is idmapped"
+	assert_line --regexp "^mounts +info +c1 +$V1 \(overlay\) is not idmapped"
+	# the same process with host root mapped: reported
+	pid=$(start_container "0 0 65536" "0 100000 65536")
+	jq -n --argjson pid "$pid" '{ containers: [ { name: "c9", pid: $pid } ] }' >"$SET"
+	run report "$SET"
+	assert_failure 1
+	run failures host-root
+	assert_output "c9 - -"
+}
+
+@test "a bad container set is a clear error" {
+	echo '{ "containers": [ { "name": "c1" } ] }' >"$SET"
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_failure 1
+	assert_output "shift-verify: Failed to read container set '$SET': container 'c1': give exactly one of \"map\" and \"pid\" (see shift-verify(1), CONTAINER SET)"
+	echo '{ "containers": [ { "name": "c1", "map": "0:1" } ] }' >"$SET"
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_failure 1
+	assert_output --partial "container 'c1': bad map"
+	echo 'not json' >"$SET"
+	run "$SHIFT_VERIFY" containers "$SET"
+	assert_failure 1
+	assert_output --partial "not valid JSON"
+	run "$SHIFT_VERIFY" containers "$W/nope.json"
+	assert_failure 1
+	assert_output --partial "No such file"
+}

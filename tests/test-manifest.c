@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Ownership manifests: record, write, read back (also with libarchive's own
+ * mtree reader), the digest, and checking a tree under a map.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "macros.h"
+#include "shift.h"
+#include "test.h"
+
+static char tmpl[] = "/tmp/test-manifest.XXXXXX";
+static const char *base_dir;
+static char top[300];	 /* base_dir/tree: the tree */
+static char mpath[300]; /* base_dir/m: a manifest file */
+
+/* Weird names: the mtree escapes and the canonical order must hold. */
+static const char *const names[] = {
+	"plain", "with space", "new\nline", "back\\slash", "hash#", "eq=ual",
+	"\001ctl", "caf\303\251", "a-b", "a.b", "tab\there",
+};
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+/* A raw ACL: user::rw- user:UID:r-- group::r-- group:GID:r-- mask::r-- other::--- */
+static size_t make_acl(unsigned char *buf, uint32_t uid, uint32_t gid)
+{
+	static const uint16_t tags[] = { 1, 2, 4, 8, 0x10, 0x20 };
+	static const uint16_t perms[] = { 6, 4, 4, 4, 4, 0 };
+	size_t i;
+
+	put_le32(buf, 2);
+	for (i = 0; i < 6; i++) {
+		put_le16(buf + 4 + 8 * i, tags[i]);
+		put_le16(buf + 4 + 8 * i + 2, perms[i]);
+		put_le32(buf + 4 + 8 * i + 4,
+			 tags[i] == 2 ? uid : tags[i] == 8 ? gid : 0xffffffffu);
+	}
+	return 4 + 8 * 6;
+}
+
+/* cap_net_raw+ep, v2 or v3 with rootid */
+static size_t make_caps(unsigned char *buf, int v, uint32_t rootid)
+{
+	memset(buf, 0, 24);
+	put_le32(buf, (v == 3 ? 0x03000000u : 0x02000000u) | 1);
+	put_le32(buf + 4, 1u << 13);
+	if (v == 3)
+		put_le32(buf + 20, rootid);
+	return v == 3 ? 24 : 20;
+}
+
+static char *p(const char *rel)
+{
+	static char buf[4][512];
+	static int n;
+	char *b = buf[n++ % 4];
+
+	snprintf(b, 512, "%s/%s", top, rel);
+	return b;
+}
+
+/* The tree, owned base+ids, ACL and fcaps ids base+... */
+static int build_tree(uint32_t base)
+{
+	unsigned char buf[64];
+	size_t i, len;
+	int fd;
+
+	if (mkdir(p("dir"), 0755) < 0 || mkdir(p("dir/sub"), 02775) < 0 ||
+	    lchown(top, base, base) < 0 || lchown(p("dir"), base + 1, base) < 0 ||
+	    lchown(p("dir/sub"), base, base + 2) < 0)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "dir/%s", names[i]);
+		fd = open(p(rel), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (lchown(p(rel), base + (uint32_t)i, base + 100 + (uint32_t)i) < 0)
+			return -1;
+	}
+	fd = open(p("dir/sub/suid"), O_CREAT | O_WRONLY | O_CLOEXEC, 0755);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	if (chown(p("dir/sub/suid"), base, base) < 0 ||
+	    chmod(p("dir/sub/suid"), 04755) < 0)
+		return -1;
+	if (symlink("plain", p("dir/link")) < 0 ||
+	    lchown(p("dir/link"), base + 7, base + 8) < 0)
+		return -1;
+	if (mkfifo(p("dir/fifo"), 0600) < 0 || lchown(p("dir/fifo"), base, base) < 0)
+		return -1;
+	len = make_acl(buf, base + 1000, base + 1001);
+	if (setxattr(p("dir/plain"), "system.posix_acl_access", buf, len, 0) < 0)
+		return -1;
+	len = make_acl(buf, base + 2000, base + 2001);
+	if (setxattr(p("dir/sub"), "system.posix_acl_default", buf, len, 0) < 0)
+		return -1;
+	len = make_caps(buf, base ? 3 : 2, base);
+	if (setxattr(p("dir/sub/suid"), "security.capability", buf, len, 0) < 0)
+		return -1;
+	len = make_caps(buf, 3, base + 1000);
+	if (setxattr(p("dir/a.b"), "security.capability", buf, len, 0) < 0)
+		return -1;
+	/* the setxattr of a capability or chown clears setuid: set it last */
+	return chmod(p("dir/sub/suid"), 04755);
+}
+
+static int rm_tree(void)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", top, top);
+	return system(cmd);
+}
+
+static int count_cb(const struct shift_difference *d, void *userdata)
+{
+	char *log = userdata;
+	size_t len = strlen(log);
+
+	printf("#   diff %s %s expected '%s' found '%s'\n", d->path, d->field,
+	       d->expected, d->found);
+	snprintf(log + len, 4096 - len, "%s|%s|%s|%s\n", d->path, d->field,
+		 d->expected, d->found);
+	return 0;
+}
+
+static struct shift_manifest *roundtrip(struct shift_manifest *m, int *memfd)
+{
+	struct shift_manifest *r = NULL;
+	const char *why = NULL;
+	char path[64];
+	int fd = memfd_create("manifest", MFD_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(shift_manifest_write(m, fd), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, &why, NULL), 0);
+	if (why)
+		printf("#   read: %s\n", why);
+	*memfd = fd;
+	return r;
+}
+
+TEST(record_write_read_check)
+{
+	struct shift_manifest *m = NULL, *r;
+	char log[4096] = "";
+	int fd = -1;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown, security.capability)");
+	CHECK_EQ_INT(build_tree(0), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	if (!m)
+		return;
+	/* ., dir, dir/sub, 11 names, suid, link, fifo */
+	CHECK_EQ_INT(shift_manifest_count(m), 3 + ARRAY_SIZE(names) + 3);
+	r = roundtrip(m, &fd);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ_INT(shift_manifest_count(r), shift_manifest_count(m));
+		CHECK_EQ_STR(shift_manifest_digest(r), shift_manifest_digest(m));
+		CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log), 0);
+		shift_manifest_free(r);
+	}
+	CHECK_EQ_INT(shift_manifest_check(m, NULL, top, 0, count_cb, log), 0);
+	close(fd);
+	shift_manifest_free(m);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
+/* libarchive's own mtree reader understands the body. */
+TEST(libarchive_reads_it)
+{
+	struct shift_manifest *m = NULL;
+	struct archive *a;
+	struct archive_entry *ae;
+	char path[64];
+	int fd, n = 0, found_suid = 0;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown, security.capability)");
+	CHECK_EQ_INT(build_tree(0), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	if (!m)
+		return;
+	fd = memfd_create("manifest", MFD_CLOEXEC);
+	CHECK_EQ_INT(shift_manifest_write(m, fd), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	a = archive_read_new();
+	archive_read_support_format_mtree(a);
+	CHECK_EQ_INT(archive_read_open_filename(a, path, 65536), ARCHIVE_OK);
+	while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(ae);
+
+		n++;
+		if (name && strstr(name, "sub/suid")) {
+			found_suid = 1;
+			CHECK_EQ_INT(archive_entry_perm(ae), 04755);
+		}
+		if (name && strstr(name, "new\nline"))
+			CHECK_EQ_INT(archive_entry_uid(ae), 2);
+	}
+	CHECK_EQ_INT(n, (int)shift_manifest_count(m));
+	CHECK(found_suid);
+	archive_read_free(a);
+	close(fd);
+	shift_manifest_free(m);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
+/* A tree shifted by hand equals the manifest of the unshifted tree under
+ * the map; each kind of damage is reported as exactly that field. */
+TEST(check_under_map)
+{
+	struct shift_manifest *m = NULL;
+	struct shift_idmap *map = shift_idmap_new();
+	unsigned char buf[64];
+	char log[4096] = "";
+	size_t len;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown, security.capability)");
+	CHECK_EQ_INT(build_tree(0), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(rm_tree(), 0);
+	CHECK_EQ_INT(build_tree(100000), 0);
+	CHECK_EQ_INT(shift_idmap_parse(map, "b:0:100000:65536", NULL), 0);
+	if (!m)
+		return;
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 0);
+	/* without the map, everything differs */
+	CHECK(shift_manifest_check(m, NULL, top, 0, NULL, NULL) > 10);
+
+	/* an unshifted ACL entry */
+	len = make_acl(buf, 1000, 101001);
+	CHECK_EQ_INT(setxattr(p("dir/plain"), "system.posix_acl_access", buf, len, 0), 0);
+	log[0] = '\0';
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 1);
+	CHECK_EQ_STR(log, "./dir/plain|acl.access|user::rw-,user:101000:r--,group::r--,group:101001:r--,mask::r--,other::---|user::rw-,user:1000:r--,group::r--,group:101001:r--,mask::r--,other::---\n");
+	len = make_acl(buf, 101000, 101001);
+	CHECK_EQ_INT(setxattr(p("dir/plain"), "system.posix_acl_access", buf, len, 0), 0);
+
+	/* a stale fcaps rootid */
+	len = make_caps(buf, 3, 1000);
+	CHECK_EQ_INT(setxattr(p("dir/a.b"), "security.capability", buf, len, 0), 0);
+	log[0] = '\0';
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 1);
+	CHECK_EQ_STR(log, "./dir/a.b|fcaps|v3,rootid=101000,permitted=0x2000,inheritable=0,effective|v3,rootid=1000,permitted=0x2000,inheritable=0,effective\n");
+	len = make_caps(buf, 3, 101000);
+	CHECK_EQ_INT(setxattr(p("dir/a.b"), "security.capability", buf, len, 0), 0);
+
+	/* a lost setuid bit, a chowned file, a new file, a missing one */
+	CHECK_EQ_INT(chmod(p("dir/sub/suid"), 0755), 0);
+	CHECK_EQ_INT(lchown(p("dir/link"), 7, 100008), 0);
+	CHECK_EQ_INT(mkdir(p("dir/new"), 0755), 0);
+	CHECK_EQ_INT(unlink(p("dir/fifo")), 0);
+	log[0] = '\0';
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 4);
+	CHECK_EQ_STR(log, "./dir/fifo|entry|present|absent\n"
+			  "./dir/link|uid|100007|7\n"
+			  "./dir/new|entry|absent|present\n"
+			  "./dir/sub/suid|mode|4755|0755\n");
+	CHECK_EQ_INT(shift_manifest_check(m, map, top,
+					  SHIFT_CHECK_IGNORE_EXTRA |
+						  SHIFT_CHECK_IGNORE_MISSING,
+					  NULL, NULL), 2);
+	shift_manifest_free(m);
+	shift_idmap_free(map);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
+TEST(range_check)
+{
+	struct shift_idmap *map = shift_idmap_new();
+	char log[4096] = "";
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown, security.capability)");
+	CHECK_EQ_INT(build_tree(100000), 0);
+	CHECK_EQ_INT(shift_idmap_parse(map, "b:0:100000:65536", NULL), 0);
+	CHECK_EQ_INT(shift_tree_check_range(top, map, count_cb, log), 0);
+	/* a whiteout (0/0 char device owned by root) is fine */
+	CHECK_EQ_INT(mknod(p("dir/whiteout"), S_IFCHR | 0, 0), 0);
+	CHECK_EQ_INT(shift_tree_check_range(top, map, count_cb, log), 0);
+	CHECK_EQ_INT(lchown(p("dir/plain"), 0, 100000), 0);
+	CHECK_EQ_INT(shift_tree_check_range(top, map, count_cb, log), 1);
+	CHECK_EQ_STR(log, "./dir/plain|uid|in 100000-165535|0\n");
+	shift_idmap_free(map);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+TEST(read_errors)
+{
+	struct shift_manifest *m = NULL;
+	const char *why = NULL;
+	unsigned line = 0;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown, security.capability)");
+	CHECK_EQ_INT(build_tree(0), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	{
+		int fd = open(mpath, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+
+		CHECK_EQ_INT(shift_manifest_write(m, fd), 0);
+		close(fd);
+	}
+	shift_manifest_free(m);
+	m = NULL;
+	/* flip one uid: the digest catches it */
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "sed -i 's/uid=5 /uid=6 /' '%s'", mpath);
+		CHECK_EQ_INT(system(cmd), 0);
+	}
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
+	CHECK(why && strstr(why, "digest"));
+	/* no digest at all */
+	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 gid=0 mode=755\n"), 0);
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
+	CHECK(why && strstr(why, "digest"));
+	/* a missing keyword, reported with its line */
+	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 mode=755\n"), 0);
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
+	CHECK_EQ_INT(line, 2);
+	CHECK_EQ_INT(shift_manifest_read("/nonexistent/manifest", &m, &why, &line), -ENOENT);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
+int main(void)
+{
+	int r;
+
+	base_dir = mkdtemp(tmpl);
+	if (!base_dir) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(top, sizeof(top), "%s/tree", base_dir);
+	snprintf(mpath, sizeof(mpath), "%s/m", base_dir);
+	if (mkdir(top, 0755) < 0) {
+		perror("mkdir");
+		return 1;
+	}
+	/* the whole harness main, then clean up */
+	{
+		int failed = 0, skipped = 0;
+
+		printf("1..%d\n", test_n);
+		for (int i = 0; i < test_n; i++) {
+			test_failed_now = 0;
+			test_skip_now = NULL;
+			test_cases[i].fn();
+			rm_tree();
+			if (test_skip_now) {
+				skipped++;
+				printf("ok %d %s # skip %s\n", i + 1,
+				       test_cases[i].name, test_skip_now);
+			} else if (test_failed_now) {
+				failed++;
+				printf("not ok %d %s\n", i + 1, test_cases[i].name);
+			} else
+				printf("ok %d %s\n", i + 1, test_cases[i].name);
+		}
+		r = failed ? 1 : skipped == test_n ? 77 : 0;
+	}
+	unlink(mpath);
+	rmdir(top);
+	rmdir(base_dir);
+	return r;
+}
