@@ -132,6 +132,17 @@ check-asan: deps
 demo: deps all
 	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/demo.sh
 
+# libFuzzer target for the OCI layer reader (tests/fuzz-layer.c), only on
+# request: clang with -fsanitize=fuzzer (Debian's clang has it).
+FUZZ_CC ?= clang
+.PHONY: fuzz
+fuzz: $(BUILDDIR)/fuzz/fuzz-layer
+$(BUILDDIR)/fuzz/fuzz-layer: tests/fuzz-layer.c $(LIB_SRCS) config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
+		$(CPPFLAGS_ALL) $(filter-out -O2 -g,$(CONF_CFLAGS)) -o $@ \
+		tests/fuzz-layer.c $(LIB_SRCS) -pthread $(LIB_DEPS)
+
 bench: deps all
 	BUILDDIR=$(BUILDDIR) $(SHELL) bench/run.sh
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # make bench: every benchmark of shiftkit, one section each.
-#   bench/run.sh [SECTION...]     sections: shift mount (default: all)
+#   bench/run.sh [SECTION...]     sections: shift mount verify layer (default: all)
 # Environment: BUILDDIR (default build), BENCH_QUICK=1 for small trees;
 # each section documents its own knobs.  Figures and method: docs/benchmarks.md.
 set -euo pipefail
@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export BUILDDIR=${BUILDDIR:-build}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(shift mount)
+[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer)
 rc=0
 
 want() {
@@ -41,5 +41,19 @@ if want mount; then
 	fi
 fi
 # ---- end of mount section ----
+
+# ---- verify section (shift-verify record/check; owner: bench/bench-verify.sh) ----
+if want verify; then
+	echo "== verify: record and check a ~200k-inode tree =="
+	"$here/bench-verify.sh" || rc=1
+fi
+# ---- end of verify section ----
+
+# ---- layer section (OCI images: mount vs flat unpack vs tar/umoci; owner: bench/bench-layer.sh) ----
+if want layer; then
+	echo "== layer: ready rootfs for a 3-layer Debian image: idmapped overlay, flat shifted unpack, tar, umoci, tar+chown =="
+	"$here/bench-layer.sh" || rc=1
+fi
+# ---- end of layer section ----
 
 exit "$rc"

@@ -175,7 +175,7 @@ measure() {
 	# seconds=S maxrss_kb=K status=N cpu=C -> "S K N ok C"
 	local sec rss st cpu
 	read -r sec rss st cpu <<<"$line"
-	echo "${sec#*=} ${rss#*=} ${st#*=} $ok ${cpu#*=}" >>"$work/res.$tree.$cache.$name"
+	echo "${sec#*=} ${rss#*=} ${st#*=} $ok ${cpu#*=}" >>"$work/res.$tree.$cache.${name//\//_}"
 	if [ "${st#*=}" != 0 ]; then
 		log "  $name exited ${st#*=}: $(tail -n 2 "$work/cmd.out" | tr '\n' ' ')"
 	fi
@@ -234,8 +234,8 @@ report() { # TREE CACHE
 	printf '\n%s tree (%s inodes), %s cache, median of %s\n' "$tree" "$n" "$cache" "$reps"
 	printf '%-20s %9s %11s %8s %9s %8s %10s %s\n' contender seconds inodes/s vs-nftw vs-nspawn cpu_s maxrss_kB note
 	for name in "${names[@]}"; do
-		[ -f "$work/res.$tree.$cache.$name" ] || continue
-		read -r s rss st ok cpu < <(median "$work/res.$tree.$cache.$name")
+		[ -f "$work/res.$tree.$cache.${name//\//_}" ] || continue
+		read -r s rss st ok cpu < <(median "$work/res.$tree.$cache.${name//\//_}")
 		rate=$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
 		vb=$(awk -v a="$base" -v s="$s" 'BEGIN { printf "%.2fx", (s > 0 ? a / s : 0) }')
 		vn=-
@@ -245,7 +245,7 @@ report() { # TREE CACHE
 		[ "$ok" = ok ] || note="$note $ok"
 		printf '%-20s %9s %11s %8s %9s %8s %10s %s\n' "$name" "$s" "$rate" "$vb" "$vn" "$cpu" "$rss" "$note"
 		if [ -n "$out" ]; then
-			echo "tree=$tree cache=$cache contender=$name inodes=$n seconds=$s inodes_per_s=$rate vs_nftw=$vb vs_nspawn=$vn cpu_s=$cpu maxrss_kb=$rss status=$st check=$ok runs=$(tr '\n' ';' <"$work/res.$tree.$cache.$name")" >>"$out"
+			echo "tree=$tree cache=$cache contender=$name inodes=$n seconds=$s inodes_per_s=$rate vs_nftw=$vb vs_nspawn=$vn cpu_s=$cpu maxrss_kb=$rss status=$st check=$ok runs=$(tr '\n' ';' <"$work/res.$tree.$cache.${name//\//_}")" >>"$out"
 		fi
 	done
 }

@@ -59,7 +59,13 @@ done
 
 key=$(cat "$here"/*.sh | sha256sum | cut -c1-16)
 if [ -z "$out" ]; then
-	out=${SHIFTKIT_IMAGE_CACHE:-/var/tmp/shiftkit-images}/$key
+	cache=${SHIFTKIT_IMAGE_CACHE:-/var/tmp/shiftkit-images}
+	out=$cache/$key
+	# Images of older fixtures, unused for a day.
+	if [ -d "$cache" ]; then
+		find "$cache" -mindepth 1 -maxdepth 1 -type d -name '????????????????' \
+			! -name "$key" -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+	fi
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -73,7 +79,7 @@ fi
 exec 9>"$out/.lock"
 flock 9
 
-mnt= dev=
+mnt='' dev=''
 cleanup() {
 	if [ -n "$mnt" ]; then
 		umount "$mnt" 2>/dev/null || true
@@ -272,7 +278,7 @@ if [ ! -d "$out/tree" ]; then
 fi
 
 for fs in "${fslist[@]}"; do
-	[ "$fs" = tmpfs ] || [ ! -s "$out/$fs.img" ] || continue
+	[ "$fs" != tmpfs ] && [ ! -s "$out/$fs.img" ] || continue
 	log "building $fs image"
 	build_one "$fs"
 done

@@ -260,12 +260,13 @@ static int state_lock(const char *path)
 		return -ENOMEM;
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0 && errno == ENOENT && strcmp(path, SHIFT_ALLOC_STATE) == 0) {
-		_cleanup_free_ char *dir = strdup(path);
-		char *slash = dir ? strrchr(dir, '/') : NULL;
+		char dir[sizeof(SHIFT_ALLOC_STATE)];
+		char *slash;
 
-		if (!slash)
-			return -ENOMEM;
-		*slash = '\0';
+		memcpy(dir, path, sizeof(dir));
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			return negative_errno();
 		fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -303,7 +304,7 @@ static int extent_seen_cmp(const void *a, const void *b)
 static int find_free(const struct shift_idmap *deleg, enum shift_id_kind kind,
 		     const struct alloc_state *s, uint32_t size, uint32_t *ret)
 {
-	struct shift_extent ext[SHIFT_IDMAP_MAX_EXTENTS];
+	struct shift_extent ext[SHIFT_IDMAP_MAX_EXTENTS] = { { 0, 0, 0 } };
 	unsigned n = shift_idmap_count(deleg, kind), i;
 	size_t j;
 

@@ -83,15 +83,6 @@ static int sk_layer_fcaps_shift(const void *in, size_t len, void *out,
 	return 0;
 }
 
-/* Manifests of shift-verify (libshift/manifest.c), when built in. */
-extern int shift_manifest_record(const char *dir, struct shift_manifest **ret)
-	__attribute__((weak));
-extern int shift_manifest_write(const struct shift_manifest *m, int fd)
-	__attribute__((weak));
-extern void shift_manifest_free(struct shift_manifest *m) __attribute__((weak));
-extern const char *shift_manifest_digest(const struct shift_manifest *m)
-	__attribute__((weak));
-
 /* ------------------------------------------------------------------ */
 /* A set of strings (paths seen in the current layer).                 */
 
@@ -223,7 +214,8 @@ static void xctx_done(struct xctx *x)
  * Normalise an entry path into out: drop "." and empty components and a
  * leading "./"; refuse absolute paths and "..".  "" is the root.
  */
-static int normalise(const char *in, char *out, size_t size, const char **why)
+int sk_layer_path_normalise(const char *in, char *out, size_t size,
+			    const char **why)
 {
 	size_t len = 0;
 	const char *p = in;
@@ -335,21 +327,21 @@ static int rm_rf_at(int dfd, const char *name)
 
 static int rm_rf(const char *path)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	char copy[PATH_MAX];
 	char *slash;
 	_cleanup_close_ int dfd = -EBADF;
 
-	if (!copy)
-		return -ENOMEM;
+	if (strlen(path) >= sizeof(copy))
+		return -ENAMETOOLONG;
+	strcpy(copy, path);
 	slash = strrchr(copy, '/');
-	if (slash) {
-		*slash = '\0';
-		dfd = open(*copy ? copy : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return negative_errno();
-		return rm_rf_at(dfd, slash + 1);
-	}
-	return rm_rf_at(AT_FDCWD, copy);
+	if (!slash)
+		return rm_rf_at(AT_FDCWD, copy);
+	*slash = '\0';
+	dfd = open(*copy ? copy : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	return rm_rf_at(dfd, slash + 1);
 }
 
 /*
@@ -877,7 +869,7 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 	bool kept = false;
 	int pfd, r;
 
-	r = normalise(raw, x->path, sizeof(x->path), &why);
+	r = sk_layer_path_normalise(raw, x->path, sizeof(x->path), &why);
 	if (r < 0)
 		return fail(x, r, raw ? raw : "(no name)", why);
 
@@ -921,7 +913,7 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		_cleanup_close_ int tpfd = -EBADF;
 		const char *tname;
 
-		r = normalise(hardlink, x->link, sizeof(x->link), &why);
+		r = sk_layer_path_normalise(hardlink, x->link, sizeof(x->link), &why);
 		if (r < 0 || !*x->link)
 			return fail(x, r < 0 ? r : -EPERM, x->path,
 				    r < 0 ? "hard link target outside the root"
@@ -1338,9 +1330,6 @@ static char *record_manifest(const char *dir)
 	_cleanup_close_ int fd = -EBADF;
 	char *digest = NULL;
 
-	if (!shift_manifest_record || !shift_manifest_write ||
-	    !shift_manifest_free)
-		return NULL;
 	if (asprintf(&rootfs, "%s/rootfs", dir) < 0 ||
 	    asprintf(&path, "%s/manifest", dir) < 0)
 		return NULL;
@@ -1348,8 +1337,7 @@ static char *record_manifest(const char *dir)
 		return NULL;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd >= 0 && shift_manifest_write(m, fd) >= 0) {
-		const char *d = shift_manifest_digest ? shift_manifest_digest(m)
-						      : NULL;
+		const char *d = shift_manifest_digest(m);
 
 		digest = d ? strdup(d) : NULL;
 	}
@@ -1358,23 +1346,22 @@ static char *record_manifest(const char *dir)
 }
 
 /*
- * Make one layer of img present in the store (canonical with map NULL,
- * else the shifted copy for key).  Returns 1 when made, 0 when present.
+ * Make one layer of img present in the store, unshifted.  Returns 1 when
+ * made, 0 when it was there.
  */
 static int store_layer(const struct shift_oci_image *img, unsigned i,
-		       const char *store, const struct shift_idmap *map,
-		       const char *key, unsigned flags,
+		       const char *store, unsigned flags,
 		       struct shift_oci_diag *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
-	_cleanup_free_ char *final = layer_dir(store, key, l->digest);
+	_cleanup_free_ char *final = layer_dir(store, NULL, l->digest);
 	_cleanup_free_ char *tmpdir = NULL, *tmp = NULL, *rootfs = NULL;
-	_cleanup_free_ char *mstr = NULL, *mdigest = NULL;
+	_cleanup_free_ char *mdigest = NULL;
 	struct xctx x = {
 		.rootfd = -EBADF,
 		.pcache_fd = -EBADF,
 		.mode = XMODE_STORE,
-		.map = map,
+		.map = NULL,
 		.flags = flags,
 		.diag = diag,
 	};
@@ -1413,16 +1400,8 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 		r = extract_layer(&x, img, i);
 	if (r < 0)
 		goto out;
-	if (!map)
-		mdigest = record_manifest(tmp);
-	if (map) {
-		mstr = shift_idmap_to_string(map);
-		if (!mstr) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	r = write_layer_json(tmp, l, mstr, mdigest);
+	mdigest = record_manifest(tmp);
+	r = write_layer_json(tmp, l, NULL, mdigest);
 	if (r < 0) {
 		r = fail(&x, r, tmp, "cannot write layer.json");
 		goto out;
@@ -1472,7 +1451,7 @@ int shift_layer_store_unpack(const struct shift_oci_image *img,
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < img->n_layers; i++) {
-		r = store_layer(img, i, store_dir, NULL, NULL, flags, diag);
+		r = store_layer(img, i, store_dir, flags, diag);
 		if (r < 0)
 			return r;
 		made += r;
@@ -1482,13 +1461,6 @@ int shift_layer_store_unpack(const struct shift_oci_image *img,
 
 /* ------------------------------------------------------------------ */
 /* Mounting                                                            */
-
-extern int shift_mount_overlay(const struct shift_overlay *ovl,
-			       const char *target,
-			       const struct shift_idmap *map, unsigned flags)
-	__attribute__((weak));
-extern int shift_probe_idmap(const char *path, const char **why)
-	__attribute__((weak));
 
 /*
  * Shifted copies: the canonical layer copied inode by inode (file data by
@@ -1914,12 +1886,12 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	if (r < 0)
 		return r;
 	if (idmap) {
-		if (!shift_mount_overlay) {
+		/* A failed probe: let the mount itself tell. */
+		r = shift_probe_idmap(store_dir, &why);
+		if (r == 0) {
+			sk_debug("store '%s' can't be idmapped (%s): shifted copies",
+				 store_dir, why ? why : "?");
 			idmap = false;
-		} else if (shift_probe_idmap) {
-			r = shift_probe_idmap(store_dir, &why);
-			if (r == 0)
-				idmap = false;
 		}
 	}
 	if (!idmap) {

@@ -55,4 +55,13 @@ ssize_t sk_blob_read(struct sk_blob *blob);
 int sk_blob_finish(struct sk_blob *blob);
 void sk_blob_free(struct sk_blob *blob);
 
+/*
+ * A layer entry's path, normalised into out: "." and empty components and
+ * a leading "./" dropped, "" for the root ("/" alone is the root too).
+ * -EPERM (with *why) for absolute paths and "..", -ENAMETOOLONG, -EINVAL
+ * for an empty name.
+ */
+int sk_layer_path_normalise(const char *in, char *out, size_t size,
+			    const char **why);
+
 #endif

@@ -360,7 +360,17 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		bool same = same_map(m.map, opts->map);
 		bool same_dir = strcmp(m.dir, reverse ? "reverse" : "forward") == 0;
 
-		if (strcmp(m.state, "done") != 0) {
+		if (strcmp(m.state, "undone") == 0) {
+			/* A completed --reverse: the tree holds the original
+			 * ids.  The same undo again is a no-op; anything else
+			 * starts afresh. */
+			if (same && reverse) {
+				e.stats.already = true;
+				r = 0;
+				goto out;
+			}
+			m.found = false;
+		} else if (strcmp(m.state, "done") != 0) {
 			if (!same || !same_dir ||
 			    strcmp(m.unmapped, policy_name(opts->unmapped)) != 0) {
 				r = -EBUSY;
@@ -389,7 +399,11 @@ int shift_tree(const char *path, const struct shift_options *opts,
 
 	/* Record the run before the first change; the namespace of the
 	 * record: trusted.* when we may, user.* inside a user namespace. */
-	if (!dry) {
+	if (!dry && e.journal.resumed) {
+		/* The marker is right as it is: rewriting it as "running"
+		 * would turn a half-done cleanup back into a shift phase. */
+		e.journal.active = true;
+	} else if (!dry) {
 		if (!m.found)
 			snprintf(e.marker_name, sizeof(e.marker_name),
 				 "trusted." MARKER_SUFFIX);
@@ -440,13 +454,10 @@ int shift_tree(const char *path, const struct shift_options *opts,
 			goto done;
 	}
 	if (!dry) {
-		if (reverse) {
-			if (fremovexattr(e.rootfd, e.marker_name) < 0)
-				r = negative_errno();
-		} else {
-			e.cleanup = false;
-			r = marker_write(&e, "done");
-		}
+		/* A finished undo stays recorded too ("undone"): running
+		 * the same --reverse again must not shift the ids further. */
+		e.cleanup = false;
+		r = marker_write(&e, reverse ? "undone" : "done");
 		if (r < 0)
 			goto out;
 	}

@@ -792,7 +792,7 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 
 /*
  * Read the marker of a tree: returns 0 and the state ("running",
- * "cleanup", "done") and map string (malloc'd, caller frees) when the tree
+ * "cleanup", "done", "undone" after a --reverse) and map string (malloc'd, caller frees) when the tree
  * carries one, -ENODATA when not.
  */
 int shift_tree_marker(const char *path, char **ret_state, char **ret_map);

@@ -264,7 +264,14 @@ TEST(tree_marker_roundtrip)
 	CHECK_EQ_INT(lstat(p("tree/sub/f"), &sb), 0);
 	CHECK_EQ_INT(sb.st_uid, 7);
 	CHECK_EQ_INT(sb.st_gid, 8);
-	CHECK_EQ_INT(shift_tree_marker(p("tree"), NULL, NULL), -ENODATA);
+	CHECK_EQ_INT(shift_tree_marker(p("tree"), &state, NULL), 0);
+	CHECK_EQ_STR(state, "undone");
+	free(state);
+	/* the same undo again changes nothing */
+	CHECK_EQ_INT(shift_tree(p("tree"), &o, &st), 0);
+	CHECK(st.already);
+	CHECK_EQ_INT(lstat(p("tree/sub/f"), &sb), 0);
+	CHECK_EQ_INT(sb.st_uid, 7);
 	/* a pending run with another map blocks */
 	CHECK_EQ_INT(setxattr(p("tree"), "trusted.shiftkit.shift",
 			      "shiftkit 1 state=running gen=1 dir=forward unmapped=error cleanup=0 map=b:0:300000:10",

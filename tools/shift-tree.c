@@ -381,8 +381,9 @@ int main(int argc, char **argv)
 		print_json(&o, &st, r, secs);
 	} else if (!o.quiet) {
 		if (st.already)
-			printf("%s: already shifted with this map, nothing to do\n",
-			       o.dir);
+			printf("%s: already %s with this map, nothing to do\n",
+			       o.dir, (o.so.flags & SHIFT_REVERSE) ? "undone"
+								   : "shifted");
 		else
 			printf("%s: %" PRIu64 " inodes, %" PRIu64 " %s%s%s\n",
 			       o.dir, st.inodes, st.changed,

@@ -54,8 +54,9 @@ export SRCDIR BUILDDIR SHIFT_MOUNT SHIFT_PROBE SHIFT_TREE SHIFT_VERIFY \
 	SHIFT_LAYER SHIFT_ALLOC HELPERS FS
 
 # The fixture's documented contents (images/fixture.sh).
-FIXTURE_MTIME=1700000000
-# One path of each inode type in the fixture.
+export FIXTURE_MTIME=1700000000
+# One path of each inode type in the fixture (for the tests).
+# shellcheck disable=SC2034
 FIXTURE_TYPES=(file-1000 dir symlink dangling fifo socket chardev blockdev
 	empty hardlink-a setgid-dir sticky-dir)
 
@@ -83,7 +84,7 @@ fs_setup() {
 
 	SK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/shiftkit-fstest.XXXXXX")
 	chmod 0755 "$SK_TMP"
-	export SK_TMP FS_DEV= FS_RO=0
+	export SK_TMP FS_DEV='' FS_RO=0
 	export FS_MNT=$SK_TMP/fs FS_TREE=$SK_TMP/fs
 	mkdir "$FS_MNT"
 
@@ -181,6 +182,7 @@ fs_test_teardown() {
 		rm -f "$d.mounts"
 	fi
 	sk_umount_under "$d"
+	[ -e "$d" ] || [ -e "$d.pids" ] || return 0
 	if [ -f "$d.pids" ]; then
 		while read -r m; do
 			kill "$m" 2>/dev/null || true
@@ -190,17 +192,27 @@ fs_test_teardown() {
 	rm -rf --one-file-system "$d"
 }
 
-# sk_umount_under DIR: unmount every mount at or below DIR, deepest first
-# (lazily if a plain umount fails).
+# sk_umount_under DIR: unmount every mount at or below DIR, newest first
+# (lazily if a plain umount fails).  No forks unless something is mounted:
+# it runs after every test.  Reading mountinfo while other processes mount
+# and unmount can miss lines, so scan again until nothing is left.
 sk_umount_under() {
-	local dir=$1 m
+	local dir=$1 line f m i pass
+	local -a fields
 
-	while read -r m; do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-	done < <(awk -v d="$dir" '{
-			t = $5; gsub(/\\040/, " ", t)
-			if (t == d || index(t, d "/") == 1) print length(t), t
-		}' /proc/self/mountinfo | sort -rn | cut -d' ' -f2-)
+	for ((pass = 0; pass < 10; pass++)); do
+		m=()
+		while IFS= read -r line; do
+			read -r -a fields <<<"$line"
+			f=${fields[4]//\\040/ }
+			[ "$f" = "$dir" ] || [ "${f#"$dir"/}" != "$f" ] || continue
+			m+=("$f")
+		done </proc/self/mountinfo
+		[ ${#m[@]} -gt 0 ] || return 0
+		for ((i = ${#m[@]} - 1; i >= 0; i--)); do
+			umount "${m[i]}" 2>/dev/null || umount -l "${m[i]}" 2>/dev/null || true
+		done
+	done
 }
 
 # ---------------------------------------------------------------- skips

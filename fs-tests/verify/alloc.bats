@@ -76,7 +76,7 @@ setup() {
 }
 
 @test "50 parallel allocations are distinct and never overlap, then all are released" {
-	local i pids=() a b
+	local i pids=()
 	for i in $(seq 1 50); do
 		"$SHIFT_ALLOC" --state "$STATE" --user alice "c$i" >"$A/out.$i" 2>&1 &
 		pids+=($!)

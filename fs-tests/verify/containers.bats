@@ -53,9 +53,9 @@ teardown() {
 	verify_teardown
 }
 
-# write_set [JQ-FILTER]: the container set, optionally edited by a jq filter
+# write_set: the container set of the three containers
 write_set() {
-	jq "${1:-.}" >"$SET" <<EOF
+	jq . >"$SET" <<EOF
 {
   "layers": [
     { "name": "base", "path": "$W/base", "manifest": "$W/base.mtree" },
