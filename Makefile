@@ -113,24 +113,24 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(BUILDDIR)/libshift.a
 	$(CC) -o $@ $< $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
 
 deps:
-	$(SHELL) scripts/deps.sh ensure
+	bash scripts/deps.sh ensure
 
 check: deps all
-	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh
+	BUILDDIR=$(BUILDDIR) bash scripts/check.sh
 
 check-unit: all
-	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh --unit-only
+	BUILDDIR=$(BUILDDIR) bash scripts/check.sh --unit-only
 
 check-fs: all
-	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/check.sh --fs-only
+	BUILDDIR=$(BUILDDIR) bash scripts/check.sh --fs-only
 
 # The whole suite again, built with ASan/UBSan in its own build directory.
 check-asan: deps
 	$(MAKE) BUILDDIR=build-asan SANITIZE=1 all
-	BUILDDIR=build-asan $(SHELL) scripts/check.sh
+	BUILDDIR=build-asan bash scripts/check.sh
 
 demo: deps all
-	BUILDDIR=$(BUILDDIR) $(SHELL) scripts/demo.sh
+	BUILDDIR=$(BUILDDIR) bash scripts/demo.sh
 
 # libFuzzer target for the OCI layer reader (tests/fuzz-layer.c), only on
 # request: clang with -fsanitize=fuzzer (Debian's clang has it).
@@ -144,7 +144,7 @@ $(BUILDDIR)/fuzz/fuzz-layer: tests/fuzz-layer.c $(LIB_SRCS) config.h
 		tests/fuzz-layer.c $(LIB_SRCS) -pthread $(LIB_DEPS)
 
 bench: deps all
-	BUILDDIR=$(BUILDDIR) $(SHELL) bench/run.sh
+	BUILDDIR=$(BUILDDIR) bash bench/run.sh
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

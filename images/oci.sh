@@ -133,7 +133,7 @@ esac
 command -v umoci >/dev/null || die "Failed to find umoci (apt-get install umoci)"
 mkdir -p "$cache"
 out=$cache/oci-$1-$key
-exec 9>"$cache/.oci.lock"
+exec 9>"$cache/.oci-$1.lock"
 flock 9
 [ -f "$out/index.json" ] || build "$1" "$out"
 exec 9>&-

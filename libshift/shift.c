@@ -566,15 +566,14 @@ static int build_ns_map(struct shift_idmap *ns)
 	}
 	if (r < 0)
 		goto out;
-	r = shift_idmap_add(ns, SHIFT_UID, 0, getuid(), 1, NULL);
-	if (r >= 0)
-		r = shift_idmap_add(ns, SHIFT_GID, 0, getgid(), 1, NULL);
+	/* The delegation only (namespace id 0 = its first id): what
+	 * shift_userns_create() accepts without privilege. */
 	for (k = 0; k < 2 && r >= 0; k++)
 		for (i = 0; i < shift_idmap_count(sub, k) && r >= 0; i++) {
 			struct shift_extent x;
 
 			shift_idmap_extent(sub, k, i, &x);
-			r = shift_idmap_add(ns, k, x.disk + 1, x.seen, x.count,
+			r = shift_idmap_add(ns, k, x.disk, x.seen, x.count,
 					    NULL);
 		}
 out:

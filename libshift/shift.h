@@ -782,8 +782,8 @@ int shift_tree(const char *path, const struct shift_options *opts,
 
 /*
  * The same for an unprivileged caller: a user namespace mapping the
- * caller's own uid/gid to 0 and its /etc/subuid, /etc/subgid delegation to
- * 1.. is created (newuidmap/newgidmap), a child process joins it and runs
+ * caller's /etc/subuid, /etc/subgid delegation (from id 0) is created
+ * (newuidmap/newgidmap), a child process joins it and runs
  * shift_tree() with opts->map translated into the namespace.  Callbacks run
  * in the child.  -EPERM when the map leaves the delegation.
  */

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # MAP2, M, TREE...: used by the bats files
 #
 # The kernel-semantics suite's additions to fs-tests/lib/common.bash.
 #
@@ -59,8 +60,8 @@ sem_setup() {
 
 sem_teardown() {
 	fs_test_teardown
+	# Tests mount only below $M; $T just goes.
 	if [ -n "${T:-}" ]; then
-		sk_umount_under "$T"
 		rm -rf --one-file-system "$T"
 	fi
 }
@@ -87,7 +88,7 @@ sem_idmap() {
 
 # sem_do ARGS...: idmap-helper do ARGS (file operations under an identity).
 sem_do() {
-	"$HELPER" do "$@"
+	"$HELPER" "do" "$@"
 }
 
 # ---------------------------------------------------------------------

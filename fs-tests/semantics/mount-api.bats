@@ -53,38 +53,6 @@ reclone: EPERM"
 	assert_equal "$(owner "$M/i/file-1000")" "11000:11000"
 }
 
-@test "[K3] a bad userns fd is refused: negative or huge EINVAL, closed EBADF" {
-	run "$HELPER" idmap --userns negative "$TREE"
-	assert_output "idmap: EINVAL"
-	run "$HELPER" idmap --userns huge "$TREE"
-	assert_output "idmap: EINVAL"
-	run "$HELPER" idmap --userns closed "$TREE"
-	assert_output "idmap: EBADF"
-	run "$HELPER" idmap --userns notuserns "$TREE"
-	assert_output "idmap: EINVAL"
-}
-
-@test "[K3] the initial user namespace as the idmap gives EPERM" {
-	run "$HELPER" idmap --userns initial "$TREE"
-	assert_success
-	assert_output "idmap: EPERM"
-}
-
-@test "[K4] a user namespace without maps, or with only a uid map, gives EINVAL" {
-	run "$HELPER" idmap --userns nomaps --map "$MAP" "$TREE"
-	assert_output "idmap: EINVAL"
-	run "$HELPER" idmap --userns uidonly --map "$MAP" "$TREE"
-	assert_output "idmap: EINVAL"
-}
-
-@test "[K5] ramfs has no FS_ALLOW_IDMAP: EINVAL" {
-	mkdir -p "$M/ram"
-	mount -t ramfs sem-ramfs "$M/ram"
-	run "$HELPER" idmap --map "$MAP" "$M/ram"
-	assert_success
-	assert_output "idmap: EINVAL"
-}
-
 @test "[K5,K6] one ramfs submount fails a recursive idmap whole, nothing changes" {
 	mkdir -p "$M/top"
 	mount --bind "$TREE" "$M/top"
@@ -106,21 +74,6 @@ attach: OK"
 	refute_output --partial idmapped
 	assert_equal "$(owner "$M/c/file-1000")" "1000:1000"
 	assert_equal "$(owner "$M/c/dir/onramfs")" "1000:1000"
-}
-
-@test "[K6] recursive mount_setattr: a failing submount leaves no attribute set" {
-	# The same all-or-nothing rule on an attached tree: NOSUID|IDMAP over
-	# a tree whose root is attached fails (EINVAL, K1), and no submount
-	# got NOSUID on the way.
-	mkdir -p "$M/top"
-	mount --bind "$TREE" "$M/top"
-	mount -t tmpfs -o size=1m sem-sub "$M/top/dir"
-	run "$HELPER" idmap --attached --recursive --nosuid --map "$MAP" "$M/top"
-	assert_output "idmap: EINVAL"
-	run findmnt -no OPTIONS "$M/top/dir"
-	refute_output --partial nosuid
-	run findmnt -no OPTIONS "$M/top"
-	refute_output --partial nosuid
 }
 
 @test "[K8] a clone without AT_RECURSIVE leaves submounts out" {

@@ -130,7 +130,8 @@ errors() {
 		shift_with "$e" "$T/$e" --map "$MAP" --reverse
 		[ "$(cat "$T/$e.rc")" = 0 ] || fail "engine $e --reverse: exit $(cat "$T/$e.rc"): $(cat "$T/$e.err")"
 		man "$T/$e" >"$T/$e.manifest"
-		run diff "$T/orig.manifest" "$T/$e.manifest"
+		# the marker may record the undo; it is compared between engines below
+		run diff <(grep -v '^marker:' "$T/orig.manifest") <(grep -v '^marker:' "$T/$e.manifest")
 		[ "$status" = 0 ] || fail "engine $e: --reverse does not restore the tree: $output"
 	done
 	for e in "${ENGINES[@]}"; do

@@ -1,0 +1,205 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# shift-tree's command line: help, version, exit codes, bad input, every
+# option, the marker (already shifted, another map, pending run), reports
+# of unmapped ids, mount points and outside hard links.
+#
+# run-on: once
+
+load ../lib/common
+load lib
+
+setup() {
+	require_writable
+	BASE=$FS_MNT/shift-opt-$BATS_TEST_NUMBER
+	mkdir "$BASE"
+	T=$BASE/t
+	mkdir "$T"
+	echo x >"$T/f0"
+	echo y >"$T/f70000"
+	chown 70000:5 "$T/f70000"
+	mkdir "$T/d"
+	chown 1:2 "$T/d"
+}
+
+teardown() {
+	fs_test_teardown
+	sk_umount_under "$BASE"
+	rm -rf --one-file-system "${BASE:?}"
+}
+
+@test "--help and --version" {
+	run "$SHIFT_TREE" --help
+	assert_success
+	assert_output --partial 'Usage:'
+	assert_output --partial '--unmapped=POLICY'
+	run "$SHIFT_TREE" --version
+	assert_success
+	assert_output --regexp '^shift-tree from shiftkit '
+}
+
+@test "usage errors exit 2" {
+	run "$SHIFT_TREE" --bogus "$T"
+	assert_failure 2
+	assert_output --partial "Try 'shift-tree --help'"
+	run "$SHIFT_TREE" "$T"
+	assert_failure 2
+	assert_output --partial 'no id map given'
+	run "$SHIFT_TREE" --map 0:100000:65536
+	assert_failure 2
+	run "$SHIFT_TREE" --map 0:100000:0 "$T"
+	assert_failure 2
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=maybe "$T"
+	assert_failure 2
+	run "$SHIFT_TREE" --map 0:100000:65536 --engine=fast "$T"
+	assert_failure 2
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T" "$T"
+	assert_failure 2
+	# a map that hands out host root is refused unless asked for
+	run "$SHIFT_TREE" --map 1000:0:1 "$T"
+	assert_failure 2
+	assert_output --partial 'allow-host-root'
+}
+
+@test "missing directory and non-directory fail with the path" {
+	run "$SHIFT_TREE" --map 0:100000:65536 "$BASE/nope"
+	assert_failure 1
+	assert_output --partial "Failed to shift '$BASE/nope'"
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T/f0"
+	assert_failure 1
+	assert_output --partial 'Not a directory'
+}
+
+@test "default: unmapped ids are left, reported, exit 1" {
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
+	assert_failure 1
+	assert_output --partial "'f70000': uid 70000 has no image under the map (left as is)"
+	assert_equal "$(owner "$T/f70000")" 70000:100005
+	assert_equal "$(owner "$T/d")" 100001:100002
+	assert_equal "$(owner "$T/f0")" 100000:100000
+}
+
+@test "--unmapped=keep exits 0, --unmapped=overflow stores 65534" {
+	cp -a "$T" "$BASE/t2"
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_output --partial 'uid 70000 has no image'
+	assert_equal "$(owner "$T/f70000")" 70000:100005
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=overflow "$BASE/t2"
+	assert_success
+	assert_equal "$(owner "$BASE/t2/f70000")" 65534:100005
+}
+
+@test "--dry-run lists changes and changes nothing" {
+	local before
+	before=$(snapshot "$T")
+	run "$SHIFT_TREE" --dry-run --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_output --partial 'd: uid 1 -> 100001, gid 2 -> 100002'
+	assert_output --partial 'would change'
+	assert_equal "$(snapshot "$T")" "$before"
+	run getfattr -n trusted.shiftkit.shift "$T"
+	assert_failure
+}
+
+@test "--json summary" {
+	run "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	run python3 -c 'import json,sys; d=json.loads(sys.argv[1].splitlines()[-1]); print(d["inodes"], d["changed"], d["ok"], d["already_shifted"])' "$(grep '^{' <<<"$output")"
+	assert_output '4 4 True False'
+}
+
+@test "-v lists every change" {
+	run "$SHIFT_TREE" -v --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_output --partial 'f0: uid 0 -> 100000, gid 0 -> 100000'
+}
+
+@test "the same map again is detected and nothing is done" {
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	run "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_output --partial '"already_shifted": true'
+	assert_equal "$(owner "$T/f0")" 100000:100000
+}
+
+@test "another map on a shifted tree is refused unless --force" {
+	run "$SHIFT_TREE" -q --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	run "$SHIFT_TREE" --map 0:300000:65536 "$T"
+	assert_failure 1
+	assert_output --partial "shifted with map 'b:0:100000:65536'"
+	assert_equal "$(owner "$T/f0")" 100000:100000
+	run "$SHIFT_TREE" -q --force --map 100000:300000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_equal "$(owner "$T/f0")" 300000:300000
+}
+
+@test "a pending interrupted run with another map blocks" {
+	setfattr -n trusted.shiftkit.shift \
+		-v 'shiftkit 1 state=running gen=01 dir=forward unmapped=error cleanup=0 map=b:0:200000:10' "$T"
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
+	assert_failure 1
+	assert_output --partial "interrupted shift with map 'b:0:200000:10' is pending"
+	assert_equal "$(owner "$T/f0")" 0:0
+}
+
+@test "--reverse undoes, twice is a no-op" {
+	local before
+	before=$(snapshot "$T")
+	run "$SHIFT_TREE" -q --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep --reverse "$T"
+	assert_success
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep --reverse "$T"
+	assert_success
+	assert_output --partial 'already undone'
+	assert_equal "$(snapshot "$T" | cut -d' ' -f1-5,7-)" \
+		"$(echo "$before" | cut -d' ' -f1-5,7-)"
+}
+
+@test "engines: sync always, threads/uring or exit 3" {
+	run "$SHIFT_TREE" -q --engine=sync --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	for e in threads uring; do
+		run "$SHIFT_TREE" -q --engine=$e --reverse --map 0:100000:65536 --unmapped=keep "$T"
+		[ "$status" -eq 0 ] || [ "$status" -eq 3 ]
+		[ "$status" -eq 0 ] || assert_output --partial "engine '$e' is not available"
+	done
+}
+
+@test "a mount inside the tree is reported, not entered" {
+	mkdir "$T/mnt"
+	mount -t tmpfs -o mode=0755 shiftkit-inner "$T/mnt"
+	track_mount "$T/mnt"
+	touch "$T/mnt/inner"
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
+	assert_failure 1
+	assert_output --partial "'mnt' is another mount: not entered"
+	assert_equal "$(owner "$T/mnt/inner")" 0:0
+	assert_equal "$(owner "$T/f0")" 100000:100000
+}
+
+@test "hard links: one inode shifted once, links outside the tree reported" {
+	ln "$T/f0" "$T/d/f0-link"
+	ln "$T/f0" "$BASE/outside-link"
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	assert_output --partial 'hard link(s) outside the tree'
+	assert_equal "$(owner "$T/d/f0-link")" 100000:100000
+}
+
+@test "setuid/setgid, capabilities and mtime survive" {
+	echo s >"$T/suid"
+	chmod 6755 "$T/suid"
+	setcap cap_net_raw+ep "$T/suid"
+	touch -d @1600000000 "$T/suid"
+	run "$SHIFT_TREE" -q --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+	run stat -c '%a %u %g %Y' "$T/suid"
+	assert_output '6755 100000 100000 1600000000'
+	run getcap -n "$T/suid"
+	assert_output --partial '[rootid=100000]'
+}
