@@ -397,6 +397,19 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	}
 
+	/* The executor first: one that can't start (io_uring disabled)
+	 * must fail before anything is recorded on the tree. */
+	e.ctx = sk_engine_ctx_new(&e);
+	if (!e.ctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = e.exec->start(&e, &e.exec_state);
+	if (r < 0) {
+		e.exec_state = NULL;
+		goto out;
+	}
+
 	/* Record the run before the first change; the namespace of the
 	 * record: trusted.* when we may, user.* inside a user namespace. */
 	if (!dry && e.journal.resumed) {
@@ -424,17 +437,6 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		 e.marker_name[0] ? e.marker_name : "trusted.", INTENT_SUFFIX);
 	e.journal.need_cleanup = need_cleanup;
 	e.journal.engine = &e;
-
-	e.ctx = sk_engine_ctx_new(&e);
-	if (!e.ctx) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = e.exec->start(&e, &e.exec_state);
-	if (r < 0) {
-		e.exec_state = NULL;
-		goto out;
-	}
 
 	if (e.phase == SK_PHASE_SHIFT) {
 		r = run_phase(&e, SK_PHASE_SHIFT);
