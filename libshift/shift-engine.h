@@ -84,9 +84,12 @@ struct sk_executor {
 	void (*stop)(void *state);
 };
 
-/* Executors other files may provide (weak: absent unless linked in). */
-extern const struct sk_executor sk_executor_threads __attribute__((weak));
-extern const struct sk_executor sk_executor_uring __attribute__((weak));
+/* The executors (strong references, so a static link pulls them in too;
+ * io_uring only when configure found liburing). */
+extern const struct sk_executor sk_executor_threads;
+#ifdef HAVE_LIBURING
+extern const struct sk_executor sk_executor_uring;
+#endif
 extern const struct sk_executor sk_executor_sync;
 
 enum sk_phase {

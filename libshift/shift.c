@@ -63,19 +63,36 @@ const struct sk_executor sk_executor_sync = {
 	.stop = sync_stop,
 };
 
+/*
+ * "auto" tries the executors fastest first (docs/benchmarks.md: io_uring
+ * STATX prefetch + the pool beat the pool alone, cold and warm) and falls
+ * back when one can't start (io_uring disabled by sysctl or seccomp).
+ */
+static const struct sk_executor *const auto_order[] = {
+#ifdef HAVE_LIBURING
+	&sk_executor_uring,
+#endif
+	&sk_executor_threads,
+	&sk_executor_sync,
+};
+
+static bool engine_is_auto(const char *name)
+{
+	return !name || strcmp(name, "auto") == 0;
+}
+
 static const struct sk_executor *pick_executor(const char *name)
 {
-	const struct sk_executor *t = &sk_executor_threads;
-	const struct sk_executor *u = &sk_executor_uring;
-
-	if (!name || strcmp(name, "auto") == 0)
-		return t ? t : &sk_executor_sync;
+	if (engine_is_auto(name))
+		return auto_order[0];
 	if (strcmp(name, "sync") == 0)
 		return &sk_executor_sync;
 	if (strcmp(name, "threads") == 0)
-		return t;
+		return &sk_executor_threads;
+#ifdef HAVE_LIBURING
 	if (strcmp(name, "uring") == 0)
-		return u;
+		return &sk_executor_uring;
+#endif
 	return NULL;
 }
 
@@ -405,6 +422,15 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	}
 	r = e.exec->start(&e, &e.exec_state);
+	for (size_t i = 1; r < 0 && engine_is_auto(opts->engine) &&
+			   i < ARRAY_SIZE(auto_order);
+	     i++) {
+		sk_debug("engine '%s' can't start (%s), trying '%s'",
+			 e.exec->name, strerror(-r), auto_order[i]->name);
+		e.exec = auto_order[i];
+		e.stats.engine = e.exec->name;
+		r = e.exec->start(&e, &e.exec_state);
+	}
 	if (r < 0) {
 		e.exec_state = NULL;
 		goto out;
