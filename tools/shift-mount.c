@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * shift-mount: attach an idmapped mount of a directory, a fresh idmapped
- * tmpfs, or an overlay over idmapped layers.
+ * tmpfs, or an overlay over idmapped layers; with --fallback, a bind mount
+ * of SOURCE (or of a copy) shifted in place when SOURCE can't be idmapped.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -34,6 +40,8 @@ enum {
 	OPT_WORK,
 	OPT_OPTIONS,
 	OPT_FALLBACK,
+	OPT_COPY_DIR,
+	OPT_FORCE,
 	OPT_NOSUID,
 	OPT_NODEV,
 	OPT_NOEXEC,
@@ -49,6 +57,8 @@ struct options {
 	const char *upper;
 	const char *work;
 	const char *fsoptions;
+	const char *copy_dir; /* --fallback=copy: where the shifted copy lives */
+	bool force;	      /* --fallback=shift: also a shared layer */
 	int userns_fd; /* the namespace for the mount */
 };
 
@@ -81,7 +91,9 @@ static void usage(void)
 	       "     --work DIR          overlay work directory (same filesystem as --upper)\n"
 	       " -o, --options OPTS      tmpfs or extra overlay options (k=v,flag,...)\n"
 	       "     --fallback=HOW      when the filesystem can't be idmapped: none\n"
-	       "                           (default), shift or copy\n"
+	       "                           (default), shift (SOURCE in place) or copy\n"
+	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
+	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       " -h, --help              display this help\n"
 	       " -V, --version           display version\n"
 	       "\n"
@@ -106,6 +118,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "work", required_argument, NULL, OPT_WORK },
 		{ "options", required_argument, NULL, 'o' },
 		{ "fallback", required_argument, NULL, OPT_FALLBACK },
+		{ "copy-dir", required_argument, NULL, OPT_COPY_DIR },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -158,6 +172,12 @@ static void parse_args(struct options *o, int argc, char **argv)
 				cli_usage_error("invalid --fallback '%s' (use none, shift or copy)",
 						optarg);
 			break;
+		case OPT_COPY_DIR:
+			o->copy_dir = optarg;
+			break;
+		case OPT_FORCE:
+			o->force = true;
+			break;
 		case 'h':
 			usage();
 			break;
@@ -178,6 +198,14 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--upper and --work go together");
 	if (o->mode == MODE_BIND && o->fsoptions)
 		cli_usage_error("--options needs --tmpfs or --overlay");
+	if (o->fallback == FALLBACK_COPY && (!o->copy_dir || !*o->copy_dir))
+		cli_usage_error("--fallback=copy needs --copy-dir DIR (an empty or new directory for the shifted copy)");
+	if (o->copy_dir && o->fallback != FALLBACK_COPY)
+		cli_usage_error("--copy-dir needs --fallback=copy");
+	if (o->force && o->fallback != FALLBACK_SHIFT)
+		cli_usage_error("--force needs --fallback=shift");
+	if (o->fallback != FALLBACK_NONE && o->mode != MODE_BIND)
+		cli_usage_error("--fallback works with a SOURCE directory, not with --tmpfs or --overlay");
 	if (o->mode == MODE_TMPFS && (o->flags & SHIFT_MOUNT_RECURSIVE))
 		cli_usage_error("--recursive makes no sense with --tmpfs");
 
@@ -360,15 +388,222 @@ static int mount_overlay(struct options *o)
 	return EXIT_FAIL;
 }
 
+/* The xattrs marking a directory as a layer shared by several containers:
+ * --fallback=shift refuses to change it without --force. */
+#define SHARED_XATTR_TRUSTED "trusted.shiftkit.shared"
+#define SHARED_XATTR_USER "user.shiftkit.shared"
+
+static const char *shared_marker(const char *path)
+{
+	if (lgetxattr(path, SHARED_XATTR_TRUSTED, NULL, 0) >= 0)
+		return SHARED_XATTR_TRUSTED;
+	if (lgetxattr(path, SHARED_XATTR_USER, NULL, 0) >= 0)
+		return SHARED_XATTR_USER;
+	return NULL;
+}
+
+struct shift_ctx {
+	const char *root;
+	bool recursive; /* submounts are part of the mount: each one matters */
+};
+
+static void on_shift_event(const struct shift_event *ev, void *userdata)
+{
+	const struct shift_ctx *c = userdata;
+	const char *root = c->root;
+
+	switch (ev->type) {
+	case SHIFT_EVENT_UNMAPPED:
+		cli_error("'%s/%s': %s %" PRIu32 " has no image under the map",
+			  root, ev->path, ev->kind == SHIFT_UID ? "uid" : "gid",
+			  ev->id);
+		break;
+	case SHIFT_EVENT_ERROR:
+		cli_error("Failed to %s '%s/%s': %s", ev->op ? ev->op : "shift",
+			  root, ev->path, strerror(-ev->error));
+		break;
+	case SHIFT_EVENT_MOUNTPOINT:
+		if (c->recursive)
+			cli_error("'%s/%s': another mount, not shifted", root,
+				  ev->path);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Shift the tree at path in place with the engine; prints what went wrong. */
+static int shift_source(const struct options *o, const char *path)
+{
+	struct shift_ctx c = {
+		.root = path,
+		.recursive = o->flags & SHIFT_MOUNT_RECURSIVE,
+	};
+	struct shift_options so = {
+		.map = o->map.map,
+		.unmapped = SHIFT_UNMAPPED_ERROR,
+		.on_event = on_shift_event,
+		.userdata = &c,
+		.engine = "auto",
+	};
+	struct shift_stats st = { 0 };
+	int r;
+
+	r = geteuid() == 0 ? shift_tree(path, &so, &st) :
+			     shift_tree_userns(path, &so, &st);
+	if (r == 0)
+		return EXIT_OK;
+	/* Submounts are not shifted; without --recursive they are not part
+	 * of the bind mount either. */
+	if (r == 1 && !st.unmapped && !st.errors && !c.recursive)
+		return EXIT_OK;
+	if (r == 1) {
+		cli_error("Failed to shift '%s': %s; nothing was mounted",
+			  path,
+			  st.unmapped ? "ids without image under the map (see above; use a map that covers every id)" :
+			  st.errors ? "some inodes could not be shifted (see above)" :
+			  "mounts below it can't be shifted (see above; drop --recursive or shift them separately)");
+		return EXIT_FAIL;
+	}
+	cli_error("Failed to shift '%s': %s%s", path, strerror(-r),
+		  r == -EEXIST ? " (it is shifted by another map: undo that with shift-tree --reverse)" :
+		  r == -EBUSY ? " (an interrupted shift with another map is pending: finish it with shift-tree)" :
+		  r == -EROFS ? " (the filesystem is read-only: use --fallback=copy)" :
+		  r == -EPERM && geteuid() != 0 ? " (run as root)" : "");
+	return EXIT_FAIL;
+}
+
+/* Bind-mount path at the target, without idmap, with the attributes. */
+static int bind_plain(struct options *o, const char *path)
+{
+	_cleanup_close_ int tree = -EBADF;
+	int r;
+
+	tree = shift_mount_clone_idmapped(AT_FDCWD, path, -EBADF, o->flags);
+	if (tree < 0)
+		return report(o, tree, "bind-mount", path);
+	r = shift_mount_attach(tree, AT_FDCWD, o->target);
+	if (r < 0)
+		return report(o, r, "attach the mount at", o->target);
+	return EXIT_OK;
+}
+
+static int fallback_shift(struct options *o)
+{
+	const char *marker = shared_marker(o->source);
+	int r;
+
+	if (marker && !o->force) {
+		cli_error("Failed to shift '%s' in place: it is marked as a shared layer (%s) (use --fallback=copy, or --force if no one else uses it)",
+			  o->source, marker);
+		return EXIT_FAIL;
+	}
+	r = shift_source(o, o->source);
+	if (r != EXIT_OK)
+		return r;
+	return bind_plain(o, o->source);
+}
+
+/* Whether dir holds nothing. */
+static int dir_is_empty(const char *dir)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	errno = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return 0;
+	return errno ? -errno : 1;
+}
+
 /*
- * What to do when the filesystem can't be idmapped and --fallback asks for
- * another way.  The shift engine hooks in here.
+ * GNU cp does the copy: -a (recursive, symlinks as symlinks, special files
+ * recreated, hard links kept, mode, owners, timestamps, ACLs) and
+ * --preserve=xattr explicitly, so a failure to copy an xattr (file
+ * capabilities, trusted.*) is an error rather than ignored as under -a
+ * alone; --reflink=auto clones extents where the filesystem can.
+ */
+static int copy_tree(const char *from, const char *to)
+{
+	_cleanup_free_ char *src = NULL, *dst = NULL;
+	int status;
+	pid_t pid;
+
+	if (asprintf(&src, "%s/.", from) < 0 || asprintf(&dst, "%s/", to) < 0)
+		return -ENOMEM;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execlp("cp", "cp", "-a", "--reflink=auto", "--preserve=xattr",
+		       "--", src, dst, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -EIO;
+}
+
+static int fallback_copy(struct options *o)
+{
+	_cleanup_free_ char *state = NULL, *map = NULL;
+	const char *dir = o->copy_dir;
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cli_error("Failed to create the copy directory '%s': %m", dir);
+		return EXIT_FAIL;
+	}
+	/* A shifted copy from an earlier run: the engine's marker tells. */
+	r = shift_tree_marker(dir, &state, &map);
+	if (r == -ENODATA) {
+		r = dir_is_empty(dir);
+		if (r < 0) {
+			cli_error("Failed to read the copy directory '%s': %s",
+				  dir, strerror(-r));
+			return EXIT_FAIL;
+		}
+		if (r == 0) {
+			cli_error("Failed to copy '%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
+				  o->source, dir);
+			return EXIT_FAIL;
+		}
+		r = copy_tree(o->source, dir);
+		if (r < 0) {
+			cli_error("Failed to copy '%s' into '%s': %s (remove '%s' and retry)",
+				  o->source, dir,
+				  r == -ENOENT ? "cp not found" :
+				  "cp failed, see its messages", dir);
+			return EXIT_FAIL;
+		}
+		/* The copy is private: drop a shared-layer marker it took along. */
+		(void)lremovexattr(dir, SHARED_XATTR_TRUSTED);
+		(void)lremovexattr(dir, SHARED_XATTR_USER);
+	} else if (r < 0) {
+		cli_error("Failed to read the shift marker of '%s': %s", dir,
+			  strerror(-r));
+		return EXIT_FAIL;
+	}
+	r = shift_source(o, dir);
+	if (r != EXIT_OK)
+		return r;
+	return bind_plain(o, dir);
+}
+
+/*
+ * The filesystem of SOURCE can't be idmapped: shift SOURCE in place, or a
+ * copy of it, and bind-mount the result without idmap.
  */
 static int run_fallback(struct options *o)
 {
-	cli_error("--fallback=%s is not implemented yet",
-		  o->fallback == FALLBACK_SHIFT ? "shift" : "copy");
-	return EXIT_UNSUPPORTED;
+	return o->fallback == FALLBACK_SHIFT ? fallback_shift(o) :
+					       fallback_copy(o);
 }
 
 /* Whether the filesystem of path can be idmapped: tried on a throwaway
