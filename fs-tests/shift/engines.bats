@@ -249,9 +249,14 @@ no_uring_case() {
 }
 
 @test "killed at random points, every parallel engine resumes to the sync engine's tree" {
-	local e i pid interrupted=0 state
+	local e i pid interrupted=0 state t0 dur_ms
 	GEN_INODES=3000 gen "$T/sync"
+	t0=$(date +%s%N)
 	shift_with sync "$T/sync" --map "$MAP"
+	# Kill at random fractions of a whole run's duration, so the kills land
+	# mid-run however slow the build (ASan) or the machine is.
+	dur_ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$dur_ms" -ge 20 ] || dur_ms=20
 	assert_equal "$(cat "$T/sync.rc")" 0
 	man "$T/sync" >"$T/sync.manifest"
 	for e in threads uring; do
@@ -263,7 +268,7 @@ no_uring_case() {
 			GEN_INODES=3000 gen "$T/k"
 			"$SHIFT_TREE" --engine="$e" --map "$MAP" "$T/k" >/dev/null 2>&1 &
 			pid=$!
-			sleep "0.0$((RANDOM % 6 + i))"
+			sleep "$(awk -v d="$dur_ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", d * (0.05 + 0.6 * r / 32767) / 1000 }')"
 			kill -9 "$pid" 2>/dev/null || true
 			wait "$pid" || true
 			state=$(getfattr -h --only-values -n trusted.shiftkit.shift "$T/k" 2>/dev/null | tr '\0' ' ' || true)
