@@ -357,3 +357,17 @@ manifest() {
 mount_opts() {
 	findmnt -no VFS-OPTIONS --mountpoint "$1"
 }
+
+# expect_failure REASON CMD...: CMD is known to fail on this kernel (REASON
+# names the kernel bug and its fix).  The failure is reported as a skip
+# naming REASON; an unexpected pass fails the test, so a kernel that fixed
+# the bug is noticed and the expectation can be dropped.
+expect_failure() {
+	local reason=$1
+	shift
+	if "$@"; then
+		fail "unexpected pass of an expected failure ($reason): $*"
+		return 1
+	fi
+	skip "expected failure: $reason"
+}
