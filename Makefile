@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# shiftkit: one non-recursive Makefile.  From a fresh clone, "make" installs
-# nothing by itself but bootstraps: autoreconf (configure.ac -> configure),
-# then configure (config.mk.in -> config.mk, config.h), then builds.
+# shiftkit: one non-recursive Makefile.  From a fresh clone, "make"
+# bootstraps: the build packages (scripts/deps.sh ensure-build: installed
+# when root, named otherwise), autoreconf (configure.ac -> configure), then
+# configure (config.mk.in -> config.mk, config.h), then builds.
 # "make demo" and "make check" first install missing Debian packages
 # (scripts/deps.sh) when run as root.
 #
@@ -76,7 +77,10 @@ config.mk: configure config.mk.in
 
 config.h: config.mk
 
+# A fresh clone on a fresh machine: the build packages first (as root they
+# are installed; otherwise deps.sh names them), then autoconf.
 configure: configure.ac
+	bash scripts/deps.sh ensure-build
 	autoreconf -fi
 
 $(BUILDDIR)/%.o: %.c config.h $(wildcard include/*.h libshift/*.h tools/lib/*.h)

@@ -5,13 +5,17 @@
 #   deps.sh list     print them
 #   deps.sh missing  print those not installed
 #   deps.sh ensure   install the missing ones (root, apt-get), or say which
+#   deps.sh ensure-build  the same for what building alone needs
 set -euo pipefail
 
-PKGS=(
-	# build
+BUILD_PKGS=(
 	gcc make autoconf automake pkg-config
 	libmount-dev libblkid-dev libcap-dev libsmartcols-dev liburing-dev
 	libjson-c-dev libarchive-dev libssl-dev
+)
+PKGS=(
+	# build
+	"${BUILD_PKGS[@]}"
 	# tests: runner, filesystems, metadata tools, namespaces
 	bats bats-support bats-assert
 	util-linux mount e2fsprogs xfsprogs btrfs-progs squashfs-tools erofs-utils
@@ -24,18 +28,23 @@ PKGS=(
 
 missing() {
 	local p
-	for p in "${PKGS[@]}"; do
+	for p in "$@"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
 			echo "$p"
 		fi
 	done
 }
 
-case "${1:-ensure}" in
+set -- "${1:-ensure}"
+case "$1" in
 list) printf '%s\n' "${PKGS[@]}" ;;
-missing) missing ;;
-ensure)
-	mapfile -t need < <(missing)
+missing) missing "${PKGS[@]}" ;;
+ensure | ensure-build)
+	if [ "$1" = ensure-build ]; then
+		mapfile -t need < <(missing "${BUILD_PKGS[@]}")
+	else
+		mapfile -t need < <(missing "${PKGS[@]}")
+	fi
 	[ "${#need[@]}" -eq 0 ] && exit 0
 	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 		echo "shiftkit: missing Debian packages: ${need[*]}" >&2
@@ -48,7 +57,7 @@ ensure)
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 	;;
 *)
-	echo "usage: $0 list|missing|ensure" >&2
+	echo "usage: $0 list|missing|ensure|ensure-build" >&2
 	exit 2
 	;;
 esac
