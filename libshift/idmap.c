@@ -446,6 +446,20 @@ static int parse_proc_map(struct shift_idmap *map, enum shift_id_kind kind,
 	return r == EOF ? 0 : -EINVAL;
 }
 
+/* The same, from text in memory. */
+static int parse_proc_map_text(struct shift_idmap *map, enum shift_id_kind kind,
+			       char *text)
+{
+	FILE *f = fmemopen(text, strlen(text), "r");
+	int r;
+
+	if (!f)
+		return negative_errno();
+	r = parse_proc_map(map, kind, f);
+	fclose(f);
+	return r;
+}
+
 static int read_proc_maps(struct shift_idmap *map, const char *dir)
 {
 	static const char *const names[2] = { "uid_map", "gid_map" };
@@ -489,7 +503,6 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path)
 	char buf[2 * 340 * 36 + 64];
 	ssize_t len = 0, n;
 	pid_t pid;
-	FILE *f;
 	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -538,26 +551,20 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path)
 		return WIFEXITED(status) && WEXITSTATUS(status) == 1 ? -EPERM : -EIO;
 	buf[len] = '\0';
 	{
-		char *sep = strstr(buf, "#\n");
+		/* "UIDMAP#\nGIDMAP#\n", as the child wrote it */
+		char *gids = strstr(buf, "#\n"), *end;
 
-		if (!sep)
+		if (!gids)
 			return -EIO;
-		*sep = '\0';
-		f = fmemopen(buf, strlen(buf), "r");
-		if (!f)
-			return negative_errno();
-		r = parse_proc_map(map, SHIFT_UID, f);
-		fclose(f);
+		*gids = '\0';
+		gids += 2;
+		end = strstr(gids, "#\n");
+		if (end)
+			*end = '\0';
+		r = parse_proc_map_text(map, SHIFT_UID, buf);
 		if (r < 0)
 			return r;
-		sep += 2;
-		if (strstr(sep, "#\n"))
-			*strstr(sep, "#\n") = '\0';
-		f = fmemopen(sep, strlen(sep), "r");
-		if (!f)
-			return negative_errno();
-		r = parse_proc_map(map, SHIFT_GID, f);
-		fclose(f);
+		r = parse_proc_map_text(map, SHIFT_GID, gids);
 	}
 	return r;
 }
