@@ -200,9 +200,34 @@ int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 void sk_dir_ref(struct sk_dir *dir);
 void sk_dir_unref(struct sk_dir *dir);
 int sk_walk(struct sk_engine *e);
+/* links.c: 1 when the inode was seen before in this phase (skip it), 0
+ * when it is new, or a negative errno. */
+int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
+		  const char *dir, const char *name);
 /* Report inodes with links outside the tree, then empty the set. */
 void sk_engine_links_report(struct sk_engine *e);
 void sk_engine_progress(struct sk_engine *e);
+
+/* marker.c */
+#define SK_MARKER_SUFFIX "shiftkit.shift"
+#define SK_MARKER_MAX 8192
+struct sk_marker {
+	bool found;
+	char state[16];
+	uint64_t gen;
+	char dir[16];
+	char unmapped[16];
+	int cleanup;
+	char *map;
+};
+const char *sk_marker_policy(enum shift_unmapped p);
+/* Read the marker of the tree whose root is fd; its xattr name to
+ * ret_name.  m->found is false when there is none. */
+int sk_marker_read(int fd, char *ret_name, size_t name_size,
+		   struct sk_marker *m);
+/* Record the run's state on the root. */
+int sk_marker_write(struct sk_engine *e, const char *state);
+bool sk_marker_same_map(const char *s, const struct shift_idmap *map);
 
 #define SK_STAT_ADD(e, field, n) \
 	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)

@@ -1,30 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The shift engine: the run's marker on the tree's root (what is being
- * done, resumable), the phases (shift, then cleanup of progress records
- * when needed), executor selection and the synchronous executor, and the
- * unprivileged variant through a user namespace.  docs/shift-engine.md
- * explains why a crash at any point and a re-run end as one run.
+ * The shift engine: what the run's marker (marker.c) says is to be done,
+ * the phases (shift, then cleanup of progress records when needed),
+ * executor selection and the synchronous executor.  The unprivileged
+ * variant is in shift-userns.c.  docs/shift-engine.md explains why a crash
+ * at any point and a re-run end as one run.
  */
 #include "config.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 
 #include "shift-engine.h"
 
-#define MARKER_SUFFIX "shiftkit.shift"
 #define INTENT_SUFFIX "shiftkit.inode"
-#define MARKER_MAX 8192
 
 /* ------------------------------------------------------------------ */
 /* The synchronous executor: the reference.                            */
@@ -156,89 +150,6 @@ static void ctxs_collect(struct sk_engine *e, bool free_them)
 		ctxs = NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* The marker                                                          */
-
-struct marker {
-	bool found;
-	char state[16];
-	uint64_t gen;
-	char dir[16];
-	char unmapped[16];
-	int cleanup;
-	char *map;
-};
-
-static const char *policy_name(enum shift_unmapped p)
-{
-	switch (p) {
-	case SHIFT_UNMAPPED_KEEP:
-		return "keep";
-	case SHIFT_UNMAPPED_OVERFLOW:
-		return "overflow";
-	default:
-		return "error";
-	}
-}
-
-static int marker_read(int fd, char *ret_name, size_t name_size,
-		       struct marker *m)
-{
-	static const char *const prefixes[] = { "trusted.", "user." };
-	char buf[MARKER_MAX + 1];
-	unsigned i;
-
-	memset(m, 0, sizeof(*m));
-	for (i = 0; i < ARRAY_SIZE(prefixes); i++) {
-		char name[32];
-		ssize_t n;
-		int off = 0;
-
-		snprintf(name, sizeof(name), "%s%s", prefixes[i], MARKER_SUFFIX);
-		n = fgetxattr(fd, name, buf, MARKER_MAX);
-		if (n < 0) {
-			if (errno == ENODATA || errno == EOPNOTSUPP ||
-			    errno == EPERM)
-				continue;
-			return negative_errno();
-		}
-		buf[n] = 0;
-		if (sscanf(buf,
-			   "shiftkit 1 state=%15s gen=%" SCNx64
-			   " dir=%15s unmapped=%15s cleanup=%d map=%n",
-			   m->state, &m->gen, m->dir, m->unmapped, &m->cleanup,
-			   &off) < 5 ||
-		    off == 0)
-			return -EBADMSG;
-		m->map = strdup(buf + off);
-		if (!m->map)
-			return -ENOMEM;
-		m->found = true;
-		snprintf(ret_name, name_size, "%s", name);
-		return 0;
-	}
-	return 0;
-}
-
-static int marker_write(struct sk_engine *e, const char *state)
-{
-	char buf[MARKER_MAX];
-	int n;
-
-	n = snprintf(buf, sizeof(buf),
-		     "shiftkit 1 state=%s gen=%016" PRIx64
-		     " dir=%s unmapped=%s cleanup=%d map=%s",
-		     state, e->journal.gen,
-		     (e->opts->flags & SHIFT_REVERSE) ? "reverse" : "forward",
-		     policy_name(e->opts->unmapped), e->cleanup ? 1 : 0,
-		     e->marker_map);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -E2BIG;
-	if (fsetxattr(e->rootfd, e->marker_name, buf, (size_t)n, 0) < 0)
-		return negative_errno();
-	return 0;
-}
-
 /* The first intent that outlives its inode: record that a cleanup
  * phase is needed before it is written. */
 static int need_cleanup(struct sk_engine *e)
@@ -248,53 +159,12 @@ static int need_cleanup(struct sk_engine *e)
 	pthread_mutex_lock(&e->lock);
 	if (!e->cleanup) {
 		e->cleanup = true;
-		r = marker_write(e, "running");
+		r = sk_marker_write(e, "running");
 		if (r < 0)
 			e->cleanup = false;
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
-}
-
-int shift_tree_marker(const char *path, char **ret_state, char **ret_map)
-{
-	_cleanup_close_ int fd = -EBADF;
-	struct marker m;
-	char name[32];
-	int r;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	r = marker_read(fd, name, sizeof(name), &m);
-	if (r < 0)
-		return r;
-	if (!m.found)
-		return -ENODATA;
-	if (ret_state) {
-		*ret_state = strdup(m.state);
-		if (!*ret_state) {
-			free(m.map);
-			return -ENOMEM;
-		}
-	}
-	if (ret_map)
-		*ret_map = m.map;
-	else
-		free(m.map);
-	return 0;
-}
-
-static bool same_map(const char *s, const struct shift_idmap *map)
-{
-	struct shift_idmap *m = shift_idmap_new();
-	bool eq;
-
-	if (!m)
-		return false;
-	eq = shift_idmap_parse(m, s, NULL) == 0 && shift_idmap_equal(m, map);
-	shift_idmap_free(m);
-	return eq;
 }
 
 /* ------------------------------------------------------------------ */
@@ -335,7 +205,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 	struct sk_engine e = { .rootfd = -EBADF };
 	bool dry = opts && (opts->flags & SHIFT_DRY_RUN);
 	bool reverse = opts && (opts->flags & SHIFT_REVERSE);
-	struct marker m = { 0 };
+	struct sk_marker m = { 0 };
 	struct sk_stat st;
 	int r;
 
@@ -369,12 +239,12 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	}
 
-	r = marker_read(e.rootfd, e.marker_name, sizeof(e.marker_name), &m);
+	r = sk_marker_read(e.rootfd, e.marker_name, sizeof(e.marker_name), &m);
 	if (r < 0)
 		goto out;
 	e.phase = SK_PHASE_SHIFT;
 	if (m.found) {
-		bool same = same_map(m.map, opts->map);
+		bool same = sk_marker_same_map(m.map, opts->map);
 		bool same_dir = strcmp(m.dir, reverse ? "reverse" : "forward") == 0;
 
 		if (strcmp(m.state, "undone") == 0) {
@@ -389,7 +259,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 			m.found = false;
 		} else if (strcmp(m.state, "done") != 0) {
 			if (!same || !same_dir ||
-			    strcmp(m.unmapped, policy_name(opts->unmapped)) != 0) {
+			    strcmp(m.unmapped, sk_marker_policy(opts->unmapped)) != 0) {
 				r = -EBUSY;
 				goto out;
 			}
@@ -445,12 +315,12 @@ int shift_tree(const char *path, const struct shift_options *opts,
 	} else if (!dry) {
 		if (!m.found)
 			snprintf(e.marker_name, sizeof(e.marker_name),
-				 "trusted." MARKER_SUFFIX);
-		r = marker_write(&e, "running");
+				 "trusted." SK_MARKER_SUFFIX);
+		r = sk_marker_write(&e, "running");
 		if (r == -EPERM && !m.found) {
 			snprintf(e.marker_name, sizeof(e.marker_name),
-				 "user." MARKER_SUFFIX);
-			r = marker_write(&e, "running");
+				 "user." SK_MARKER_SUFFIX);
+			r = sk_marker_write(&e, "running");
 		}
 		if (r < 0)
 			goto out;
@@ -472,7 +342,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 			goto done; /* stays "running": a re-run finishes it */
 	}
 	if (e.cleanup && !dry) {
-		r = marker_write(&e, "cleanup");
+		r = sk_marker_write(&e, "cleanup");
 		if (r < 0)
 			goto out;
 		r = run_phase(&e, SK_PHASE_CLEANUP);
@@ -485,7 +355,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		/* A finished undo stays recorded too ("undone"): running
 		 * the same --reverse again must not shift the ids further. */
 		e.cleanup = false;
-		r = marker_write(&e, reverse ? "undone" : "done");
+		r = sk_marker_write(&e, reverse ? "undone" : "done");
 		if (r < 0)
 			goto out;
 	}
@@ -499,226 +369,5 @@ out:
 	free(m.map);
 	if (ret_stats)
 		*ret_stats = e.stats;
-	return r;
-}
-
-/* ------------------------------------------------------------------ */
-/* Unprivileged: inside a user namespace made of the caller's delegation */
-
-static bool range_within(const struct shift_idmap *ns, enum shift_id_kind k,
-			 uint32_t start, uint32_t count)
-{
-	uint64_t id = start, end = (uint64_t)start + count;
-
-	/* walk the range extent by extent of the namespace map */
-	while (id < end) {
-		unsigned i, n = shift_idmap_count(ns, k);
-		bool found = false;
-
-		for (i = 0; i < n; i++) {
-			struct shift_extent x;
-
-			shift_idmap_extent(ns, k, i, &x);
-			if (id >= x.seen && id < (uint64_t)x.seen + x.count) {
-				id = (uint64_t)x.seen + x.count;
-				found = true;
-				break;
-			}
-		}
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
-static bool map_within(const struct shift_idmap *ns,
-		       const struct shift_idmap *map)
-{
-	unsigned k, i;
-
-	for (k = 0; k < 2; k++)
-		for (i = 0; i < shift_idmap_count(map, k); i++) {
-			struct shift_extent x;
-
-			shift_idmap_extent(map, k, i, &x);
-			if (!range_within(ns, k, x.disk, x.count) ||
-			    !range_within(ns, k, x.seen, x.count))
-				return false;
-		}
-	return true;
-}
-
-struct ns_events {
-	const struct shift_options *outer;
-	const struct shift_idmap *ns;
-};
-
-static uint32_t ns_to_host(const struct shift_idmap *ns, enum shift_id_kind k,
-			   uint32_t id)
-{
-	uint32_t v;
-
-	return shift_idmap_to_seen(ns, k, id, &v) == 0 ? v : id;
-}
-
-static void ns_on_event(const struct shift_event *ev, void *userdata)
-{
-	const struct ns_events *n = userdata;
-	struct shift_event x = *ev;
-
-	x.id = ns_to_host(n->ns, ev->kind, ev->id);
-	x.uid = ns_to_host(n->ns, SHIFT_UID, ev->uid);
-	x.gid = ns_to_host(n->ns, SHIFT_GID, ev->gid);
-	x.new_uid = ns_to_host(n->ns, SHIFT_UID, ev->new_uid);
-	x.new_gid = ns_to_host(n->ns, SHIFT_GID, ev->new_gid);
-	if (ev->type != SHIFT_EVENT_UNMAPPED)
-		x.id = ev->id;
-	n->outer->on_event(&x, n->outer->userdata);
-}
-
-static int build_ns_map(struct shift_idmap *ns)
-{
-	struct passwd *pw = getpwuid(getuid());
-	struct shift_idmap *sub = shift_idmap_new();
-	unsigned k, i;
-	int r;
-
-	if (!sub)
-		return -ENOMEM;
-	r = pw ? shift_idmap_from_subid(sub, pw->pw_name) : -ENOENT;
-	if (r < 0 && pw) {
-		char uidstr[16];
-
-		snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)getuid());
-		r = shift_idmap_from_subid(sub, uidstr);
-	}
-	if (r < 0)
-		goto out;
-	/* The delegation only (namespace id 0 = its first id): what
-	 * shift_userns_create() accepts without privilege. */
-	for (k = 0; k < 2 && r >= 0; k++)
-		for (i = 0; i < shift_idmap_count(sub, k) && r >= 0; i++) {
-			struct shift_extent x;
-
-			shift_idmap_extent(sub, k, i, &x);
-			r = shift_idmap_add(ns, k, x.disk, x.seen, x.count,
-					    NULL);
-		}
-out:
-	shift_idmap_free(sub);
-	return r < 0 ? r : 0;
-}
-
-int shift_tree_userns(const char *path, const struct shift_options *opts,
-		      struct shift_stats *ret_stats)
-{
-	struct shift_idmap *ns = NULL, *inv = NULL, *t = NULL, *inner = NULL;
-	_cleanup_close_ int userns = -EBADF;
-	int pipefd[2] = { -1, -1 };
-	struct shift_stats st = { 0 };
-	pid_t pid;
-	int r, status;
-
-	if (!path || !opts || !opts->map)
-		return -EINVAL;
-	ns = shift_idmap_new();
-	if (!ns)
-		return -ENOMEM;
-	r = build_ns_map(ns);
-	if (r < 0)
-		goto out;
-	if (!map_within(ns, opts->map)) {
-		r = -EPERM;
-		goto out;
-	}
-	inv = shift_idmap_invert(ns);
-	t = inv ? shift_idmap_compose(ns, opts->map) : NULL;
-	inner = t ? shift_idmap_compose(t, inv) : NULL;
-	if (!inner) {
-		r = -ENOMEM;
-		goto out;
-	}
-	userns = shift_userns_create(ns);
-	if (userns < 0) {
-		r = userns;
-		goto out;
-	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = negative_errno();
-		goto out;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		r = negative_errno();
-		goto out;
-	}
-	if (pid == 0) {
-		struct shift_options o = *opts;
-		struct ns_events ne = { .outer = opts, .ns = ns };
-		uint32_t v;
-		int rr;
-
-		close(pipefd[0]);
-		if (setns(userns, CLONE_NEWUSER) < 0)
-			_exit(100 + (errno & 0x7f));
-		o.map = inner;
-		if (opts->unmapped == SHIFT_UNMAPPED_OVERFLOW) {
-			if (shift_idmap_to_disk(ns, SHIFT_UID,
-						opts->overflow_uid ? opts->overflow_uid
-								   : SHIFT_OVERFLOW_ID,
-						&v) < 0)
-				_exit(100 + ERANGE);
-			o.overflow_uid = v ? v : SHIFT_OVERFLOW_ID;
-			if (shift_idmap_to_disk(ns, SHIFT_GID,
-						opts->overflow_gid ? opts->overflow_gid
-								   : SHIFT_OVERFLOW_ID,
-						&v) < 0)
-				_exit(100 + ERANGE);
-			o.overflow_gid = v ? v : SHIFT_OVERFLOW_ID;
-		}
-		if (opts->on_event) {
-			o.on_event = ns_on_event;
-			o.userdata = &ne;
-		}
-		/* progress keeps its userdata: no ids in it */
-		if (opts->on_progress && !opts->on_event)
-			o.userdata = opts->userdata;
-		rr = shift_tree(path, &o, &st);
-		if (write(pipefd[1], &st, sizeof(st)) != sizeof(st))
-			_exit(99);
-		if (rr < 0)
-			_exit(100 + ((-rr) & 0x7f));
-		_exit(rr);
-	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	if (read(pipefd[0], &st, sizeof(st)) != sizeof(st))
-		memset(&st, 0, sizeof(st));
-	st.engine = NULL;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			r = negative_errno();
-			goto out;
-		}
-	if (!WIFEXITED(status))
-		r = -EINTR;
-	else if (WEXITSTATUS(status) >= 100)
-		r = -(WEXITSTATUS(status) - 100);
-	else if (WEXITSTATUS(status) == 99)
-		r = -EIO;
-	else
-		r = WEXITSTATUS(status);
-	if (ret_stats)
-		*ret_stats = st;
-out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	shift_idmap_free(ns);
-	shift_idmap_free(inv);
-	shift_idmap_free(t);
-	shift_idmap_free(inner);
 	return r;
 }

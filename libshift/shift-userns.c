@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unprivileged shifting: shift_tree() run inside a user namespace made of
+ * the caller's /etc/subuid and /etc/subgid delegation (through newuidmap
+ * and newgidmap), with the map and the events translated between host ids
+ * and namespace ids.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shift-engine.h"
+
+static bool range_within(const struct shift_idmap *ns, enum shift_id_kind k,
+			 uint32_t start, uint32_t count)
+{
+	uint64_t id = start, end = (uint64_t)start + count;
+
+	/* walk the range extent by extent of the namespace map */
+	while (id < end) {
+		unsigned i, n = shift_idmap_count(ns, k);
+		bool found = false;
+
+		for (i = 0; i < n; i++) {
+			struct shift_extent x;
+
+			shift_idmap_extent(ns, k, i, &x);
+			if (id >= x.seen && id < (uint64_t)x.seen + x.count) {
+				id = (uint64_t)x.seen + x.count;
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static bool map_within(const struct shift_idmap *ns,
+		       const struct shift_idmap *map)
+{
+	unsigned k, i;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < shift_idmap_count(map, k); i++) {
+			struct shift_extent x;
+
+			shift_idmap_extent(map, k, i, &x);
+			if (!range_within(ns, k, x.disk, x.count) ||
+			    !range_within(ns, k, x.seen, x.count))
+				return false;
+		}
+	return true;
+}
+
+struct ns_events {
+	const struct shift_options *outer;
+	const struct shift_idmap *ns;
+};
+
+static uint32_t ns_to_host(const struct shift_idmap *ns, enum shift_id_kind k,
+			   uint32_t id)
+{
+	uint32_t v;
+
+	return shift_idmap_to_seen(ns, k, id, &v) == 0 ? v : id;
+}
+
+static void ns_on_event(const struct shift_event *ev, void *userdata)
+{
+	const struct ns_events *n = userdata;
+	struct shift_event x = *ev;
+
+	x.id = ns_to_host(n->ns, ev->kind, ev->id);
+	x.uid = ns_to_host(n->ns, SHIFT_UID, ev->uid);
+	x.gid = ns_to_host(n->ns, SHIFT_GID, ev->gid);
+	x.new_uid = ns_to_host(n->ns, SHIFT_UID, ev->new_uid);
+	x.new_gid = ns_to_host(n->ns, SHIFT_GID, ev->new_gid);
+	if (ev->type != SHIFT_EVENT_UNMAPPED)
+		x.id = ev->id;
+	n->outer->on_event(&x, n->outer->userdata);
+}
+
+static int build_ns_map(struct shift_idmap *ns)
+{
+	struct passwd *pw = getpwuid(getuid());
+	struct shift_idmap *sub = shift_idmap_new();
+	unsigned k, i;
+	int r;
+
+	if (!sub)
+		return -ENOMEM;
+	r = pw ? shift_idmap_from_subid(sub, pw->pw_name) : -ENOENT;
+	if (r < 0 && pw) {
+		char uidstr[16];
+
+		snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)getuid());
+		r = shift_idmap_from_subid(sub, uidstr);
+	}
+	if (r < 0)
+		goto out;
+	/* The delegation only (namespace id 0 = its first id): what
+	 * shift_userns_create() accepts without privilege. */
+	for (k = 0; k < 2 && r >= 0; k++)
+		for (i = 0; i < shift_idmap_count(sub, k) && r >= 0; i++) {
+			struct shift_extent x;
+
+			shift_idmap_extent(sub, k, i, &x);
+			r = shift_idmap_add(ns, k, x.disk, x.seen, x.count,
+					    NULL);
+		}
+out:
+	shift_idmap_free(sub);
+	return r < 0 ? r : 0;
+}
+
+int shift_tree_userns(const char *path, const struct shift_options *opts,
+		      struct shift_stats *ret_stats)
+{
+	struct shift_idmap *ns = NULL, *inv = NULL, *t = NULL, *inner = NULL;
+	_cleanup_close_ int userns = -EBADF;
+	int pipefd[2] = { -1, -1 };
+	struct shift_stats st = { 0 };
+	pid_t pid;
+	int r, status;
+
+	if (!path || !opts || !opts->map)
+		return -EINVAL;
+	ns = shift_idmap_new();
+	if (!ns)
+		return -ENOMEM;
+	r = build_ns_map(ns);
+	if (r < 0)
+		goto out;
+	if (!map_within(ns, opts->map)) {
+		r = -EPERM;
+		goto out;
+	}
+	inv = shift_idmap_invert(ns);
+	t = inv ? shift_idmap_compose(ns, opts->map) : NULL;
+	inner = t ? shift_idmap_compose(t, inv) : NULL;
+	if (!inner) {
+		r = -ENOMEM;
+		goto out;
+	}
+	userns = shift_userns_create(ns);
+	if (userns < 0) {
+		r = userns;
+		goto out;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	if (pid == 0) {
+		struct shift_options o = *opts;
+		struct ns_events ne = { .outer = opts, .ns = ns };
+		uint32_t v;
+		int rr;
+
+		close(pipefd[0]);
+		if (setns(userns, CLONE_NEWUSER) < 0)
+			_exit(100 + (errno & 0x7f));
+		o.map = inner;
+		if (opts->unmapped == SHIFT_UNMAPPED_OVERFLOW) {
+			if (shift_idmap_to_disk(ns, SHIFT_UID,
+						opts->overflow_uid ? opts->overflow_uid
+								   : SHIFT_OVERFLOW_ID,
+						&v) < 0)
+				_exit(100 + ERANGE);
+			o.overflow_uid = v ? v : SHIFT_OVERFLOW_ID;
+			if (shift_idmap_to_disk(ns, SHIFT_GID,
+						opts->overflow_gid ? opts->overflow_gid
+								   : SHIFT_OVERFLOW_ID,
+						&v) < 0)
+				_exit(100 + ERANGE);
+			o.overflow_gid = v ? v : SHIFT_OVERFLOW_ID;
+		}
+		if (opts->on_event) {
+			o.on_event = ns_on_event;
+			o.userdata = &ne;
+		}
+		/* progress keeps its userdata: no ids in it */
+		if (opts->on_progress && !opts->on_event)
+			o.userdata = opts->userdata;
+		rr = shift_tree(path, &o, &st);
+		if (write(pipefd[1], &st, sizeof(st)) != sizeof(st))
+			_exit(99);
+		if (rr < 0)
+			_exit(100 + ((-rr) & 0x7f));
+		_exit(rr);
+	}
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	if (read(pipefd[0], &st, sizeof(st)) != sizeof(st))
+		memset(&st, 0, sizeof(st));
+	st.engine = NULL;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			r = negative_errno();
+			goto out;
+		}
+	if (!WIFEXITED(status))
+		r = -EINTR;
+	else if (WEXITSTATUS(status) >= 100)
+		r = -(WEXITSTATUS(status) - 100);
+	else if (WEXITSTATUS(status) == 99)
+		r = -EIO;
+	else
+		r = WEXITSTATUS(status);
+	if (ret_stats)
+		*ret_stats = st;
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	shift_idmap_free(ns);
+	shift_idmap_free(inv);
+	shift_idmap_free(t);
+	shift_idmap_free(inner);
+	return r;
+}
