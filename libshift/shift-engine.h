@@ -208,6 +208,13 @@ int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
 void sk_engine_links_report(struct sk_engine *e);
 void sk_engine_progress(struct sk_engine *e);
 
+/* shift_tree() with the map the marker records and is compared with:
+ * the host view of opts->map when the engine runs inside a user namespace
+ * (shift-userns.c); NULL means opts->map. */
+int sk_shift_tree(const char *path, const struct shift_options *opts,
+		  const struct shift_idmap *marker_map,
+		  struct shift_stats *ret_stats);
+
 /* marker.c */
 #define SK_MARKER_SUFFIX "shiftkit.shift"
 #define SK_MARKER_MAX 8192

@@ -202,6 +202,13 @@ static int run_phase(struct sk_engine *e, enum sk_phase phase)
 int shift_tree(const char *path, const struct shift_options *opts,
 	       struct shift_stats *ret_stats)
 {
+	return sk_shift_tree(path, opts, NULL, ret_stats);
+}
+
+int sk_shift_tree(const char *path, const struct shift_options *opts,
+		  const struct shift_idmap *marker_map,
+		  struct shift_stats *ret_stats)
+{
 	struct sk_engine e = { .rootfd = -EBADF };
 	bool dry = opts && (opts->flags & SHIFT_DRY_RUN);
 	bool reverse = opts && (opts->flags & SHIFT_REVERSE);
@@ -211,6 +218,8 @@ int shift_tree(const char *path, const struct shift_options *opts,
 
 	if (!path || !opts || !opts->map)
 		return -EINVAL;
+	if (!marker_map)
+		marker_map = opts->map;
 	pthread_mutex_init(&e.lock, NULL);
 	e.opts = opts;
 	e.ctx_opts = *opts;
@@ -233,7 +242,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	e.root_dev = st.dev;
 	e.root_mnt_id = st.mnt_id;
-	e.marker_map = shift_idmap_to_string(opts->map);
+	e.marker_map = shift_idmap_to_string(marker_map);
 	if (!e.marker_map) {
 		r = -ENOMEM;
 		goto out;
@@ -244,7 +253,7 @@ int shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	e.phase = SK_PHASE_SHIFT;
 	if (m.found) {
-		bool same = sk_marker_same_map(m.map, opts->map);
+		bool same = sk_marker_same_map(m.map, marker_map);
 		bool same_dir = strcmp(m.dir, reverse ? "reverse" : "forward") == 0;
 
 		if (strcmp(m.state, "undone") == 0) {
