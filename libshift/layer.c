@@ -1089,12 +1089,223 @@ static void blob_freep(struct sk_blob **b)
 	sk_blob_free(*b);
 }
 
+/*
+ * The uncompressed stream of a layer, hashed for the config's diff_id in
+ * the same pass as the extraction.  Two archive readers are chained:
+ * "outer" reads the blob (which sk_blob hashes for the layer digest),
+ * undoes the compression the media type names and hands the result out
+ * through libarchive's raw format; the tar reader takes outer's data
+ * blocks through unz_read_cb(), which hashes them.  So every byte the tar
+ * reader sees is hashed exactly once, without a copy, and what follows
+ * the tar's end-of-archive blocks is hashed by unz_drain() at the end.
+ */
+struct unz {
+	struct archive *outer;
+	EVP_MD_CTX *md;
+	uint64_t size;		/* uncompressed bytes hashed so far */
+	int err;		/* outer's failure, or 0 */
+	const char *why;	/* why unz_open() failed */
+	bool eof;
+};
+
+static void unz_done(struct unz *u)
+{
+	if (u->outer)
+		archive_read_free(u->outer);
+	EVP_MD_CTX_free(u->md);
+	*u = (struct unz){ 0 };
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/*
+ * Set up outer over blob b: the one decompression filter the media type
+ * names ("+gzip", Docker's ".tar.gzip", "+zstd"), none for plain tar.
+ * -ENOMEM, or -EBADMSG when the blob doesn't start as that compression.
+ */
+static int unz_open(struct unz *u, struct sk_blob *b, const char *media_type)
+{
+	struct archive_entry *e;
+	bool compressed = true;
+	int ar;
+
+	u->md = EVP_MD_CTX_new();
+	if (!u->md || !EVP_DigestInit_ex(u->md, EVP_sha256(), NULL))
+		return -ENOMEM;
+	u->outer = archive_read_new();
+	if (!u->outer)
+		return -ENOMEM;
+	if (has_suffix(media_type, "+gzip") || has_suffix(media_type, ".gzip"))
+		archive_read_support_filter_gzip(u->outer);
+	else if (has_suffix(media_type, "+zstd"))
+		archive_read_support_filter_zstd(u->outer);
+	else
+		compressed = false;
+	archive_read_support_format_raw(u->outer);
+	if (archive_read_open(u->outer, b, NULL, blob_read_cb, NULL) !=
+	    ARCHIVE_OK) {
+		sk_debug("decompressing: %s", archive_error_string(u->outer));
+		u->why = "corrupt or truncated archive";
+		return (u->err = -EBADMSG);
+	}
+	/* Without a matching filter libarchive passes the bytes through. */
+	if (compressed && archive_filter_count(u->outer) < 2) {
+		u->why = "corrupt archive (not compressed as its media type says)";
+		return (u->err = -EBADMSG);
+	}
+	ar = archive_read_next_header(u->outer, &e);
+	if (ar == ARCHIVE_EOF)
+		u->eof = true; /* an empty stream */
+	else if (ar < ARCHIVE_WARN) {
+		sk_debug("decompressing: %s", archive_error_string(u->outer));
+		u->why = "corrupt or truncated archive";
+		return (u->err = -EBADMSG);
+	}
+	return 0;
+}
+
+/* The next block of uncompressed bytes, hashed; 0 at the end. */
+static la_ssize_t unz_next(struct unz *u, const void **buf)
+{
+	size_t len = 0;
+	la_int64_t off;
+	int ar;
+
+	if (u->err)
+		return -1;
+	while (!u->eof) {
+		ar = archive_read_data_block(u->outer, buf, &len, &off);
+		if (ar == ARCHIVE_EOF) {
+			u->eof = true;
+			break;
+		}
+		if (ar < ARCHIVE_WARN) {
+			int e = archive_errno(u->outer);
+
+			sk_debug("decompressing: %s",
+				 archive_error_string(u->outer));
+			u->err = e == ENOMEM || e == EIO ? -e : -EBADMSG;
+			return -1;
+		}
+		if (len > 0) {
+			EVP_DigestUpdate(u->md, *buf, len);
+			u->size += len;
+			return (la_ssize_t)len;
+		}
+	}
+	return 0;
+}
+
+static la_ssize_t unz_read_cb(struct archive *a, void *data,
+			      const void **buf)
+{
+	struct unz *u = data;
+	la_ssize_t n = unz_next(u, buf);
+
+	if (n < 0)
+		archive_set_error(a, -u->err, "%s",
+				  archive_error_string(u->outer)
+					  ? archive_error_string(u->outer)
+					  : "cannot decompress the layer");
+	return n;
+}
+
+/* Hash what the tar reader left of the stream: 0, or outer's error. */
+static int unz_drain(struct unz *u)
+{
+	const void *buf;
+	la_ssize_t n;
+
+	while ((n = unz_next(u, &buf)) > 0)
+		;
+	return n < 0 ? u->err : 0;
+}
+
+/*
+ * The diff_id mismatch, with both digests: the message is made here, so
+ * why lives in where's allocation (after its NUL) and goes away with it
+ * in shift_oci_diag_clear(), which resets both.
+ */
+static int fail_diff_id(struct xctx *x, const struct sk_oci_layer *l,
+			const char *got)
+{
+	_cleanup_free_ char *why = NULL;
+	size_t wlen = strlen(l->digest) + 1;
+	char *buf;
+
+	shift_oci_diag_clear(x->diag);
+	if (!x->diag)
+		return -EBADMSG;
+	if (asprintf(&why,
+		     "diff_id mismatch: the uncompressed layer hashes to sha256:%s, the config's diff_id is %s",
+		     got, l->diff_id) < 0)
+		return -ENOMEM;
+	buf = malloc(wlen + strlen(why) + 1);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, l->digest, wlen);
+	strcpy(buf + wlen, why);
+	x->diag->where = buf;
+	x->diag->why = buf + wlen;
+	return -EBADMSG;
+}
+
+/*
+ * After the tar reader is done with result r: hash the rest of the
+ * uncompressed stream, check the blob against its digest, then the
+ * stream against the config's diff_id.  A damaged blob or a diff_id
+ * mismatch explains a failure best, so either replaces what r reported.
+ * Returns r when both check out.
+ */
+static int verify_layer(struct xctx *x, const struct sk_oci_layer *l,
+			struct unz *u, struct sk_blob *b, int r)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char got[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned len = 0;
+	int rz, rb;
+
+	rz = unz_drain(u);
+	rb = sk_blob_finish(b);
+	if (rb == -EBADMSG) {
+		shift_oci_diag_clear(x->diag);
+		return fail(x, rb, l->digest, "digest mismatch");
+	}
+	if (rb < 0)
+		return r < 0 ? r : fail(x, rb, l->digest, "cannot read the blob");
+	if (rz < 0)
+		return r < 0 ? r
+			     : fail(x, rz, l->digest,
+				    "corrupt or truncated archive (after the end of the tar)");
+	/* Refused when the image was opened; a library user may differ. */
+	if (!sk_oci_digest_valid(l->diff_id))
+		return r < 0 ? r
+			     : fail(x, -EOPNOTSUPP, l->digest,
+				    "no sha256 diff_id for this layer in the config");
+	if (!EVP_DigestFinal_ex(u->md, md, &len))
+		return r < 0 ? r : -EIO;
+	for (unsigned i = 0; i < len; i++)
+		snprintf(got + 2 * i, 3, "%02x", md[i]);
+	if (strcmp(got, l->diff_id + 7) != 0) {
+		sk_debug("%s: %" PRIu64 " uncompressed bytes hash to sha256:%s, diff_id %s",
+			 l->digest, u->size, got, l->diff_id);
+		return fail_diff_id(x, l, got);
+	}
+	return r;
+}
+
 /* Extract layer i of img below x->rootfd. */
 static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 			 unsigned i)
 {
-	_cleanup_(archive_freep) struct archive *a = NULL;
 	_cleanup_(blob_freep) struct sk_blob *b = NULL;
+	_cleanup_(unz_done) struct unz u = { 0 };
+	_cleanup_(archive_freep) struct archive *a = NULL;
 	const struct sk_oci_layer *l = &img->layers[i];
 	struct archive_entry *e;
 	int r, ar;
@@ -1102,19 +1313,20 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 	r = sk_blob_open(img, l->digest, l->size, &b);
 	if (r < 0)
 		return fail(x, r, l->digest, "cannot open the layer blob");
+	r = unz_open(&u, b, l->media_type);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return verify_layer(x, l, &u, b, fail(x, r, l->digest, u.why));
 	a = archive_read_new();
 	if (!a)
 		return -ENOMEM;
-	/* Only what OCI layers use: tar, gzip or zstd or nothing. */
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
+	/* Only what OCI layers use: tar (the compression is outer's). */
 	archive_read_support_format_tar(a);
-	if (archive_read_open(a, b, NULL, blob_read_cb, NULL) != ARCHIVE_OK) {
-		r = sk_blob_finish(b);
-		return fail(x, r < 0 ? r : -EBADMSG, l->digest,
-			    r < 0 ? "digest mismatch"
-				  : "corrupt or truncated archive (not a tar stream)");
-	}
+	if (archive_read_open(a, &u, NULL, unz_read_cb, NULL) != ARCHIVE_OK)
+		return verify_layer(x, l, &u, b,
+				    fail(x, -EBADMSG, l->digest,
+					 "corrupt or truncated archive (not a tar stream)"));
 	strset_clear(&x->layer_paths);
 	for (;;) {
 		ar = archive_read_next_header(a, &e);
@@ -1122,29 +1334,63 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 			break;
 		if (ar < ARCHIVE_WARN) {
 			sk_debug("%s: %s", l->digest, archive_error_string(a));
-			r = sk_blob_finish(b);
-			return fail(x, r < 0 ? r : -EBADMSG, l->digest,
-				    r < 0 ? "digest mismatch"
-					  : "corrupt or truncated archive");
+			return verify_layer(x, l, &u, b,
+					    fail(x, -EBADMSG, l->digest,
+						 "corrupt or truncated archive"));
 		}
 		r = do_entry(x, a, e);
-		if (r < 0) {
-			/* A damaged blob explains the failure best. */
-			int rb = sk_blob_finish(b);
-
-			if (rb == -EBADMSG) {
-				shift_oci_diag_clear(x->diag);
-				return fail(x, rb, l->digest,
-					    "digest mismatch");
-			}
-			return r;
-		}
+		if (r < 0)
+			return verify_layer(x, l, &u, b, r);
 	}
-	r = sk_blob_finish(b);
+	r = verify_layer(x, l, &u, b, 0);
 	if (r < 0)
-		return fail(x, r, l->digest,
-			    r == -EBADMSG ? "digest mismatch" : "cannot read the blob");
+		return r;
 	return set_dir_times(x);
+}
+
+/*
+ * A layer already in the store was verified when it was made, against
+ * the diff_id its layer.json records.  Another image may name the same
+ * blob with another diff_id: then hash the blob's uncompressed stream
+ * again (no extraction) and refuse the image if it doesn't match.
+ */
+static int check_stored_diff_id(struct xctx *x,
+				const struct shift_oci_image *img, unsigned i,
+				const char *dir)
+{
+	const struct sk_oci_layer *l = &img->layers[i];
+	_cleanup_(blob_freep) struct sk_blob *b = NULL;
+	_cleanup_(unz_done) struct unz u = { 0 };
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	struct json_object *o = NULL, *v;
+	bool same = false;
+	int r;
+
+	if (asprintf(&path, "%s/layer.json", dir) < 0)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd >= 0)
+		o = json_object_from_fd(fd);
+	if (o && json_object_object_get_ex(o, "diffID", &v) &&
+	    json_object_is_type(v, json_type_string) && l->diff_id &&
+	    !strcmp(json_object_get_string(v), l->diff_id))
+		same = true;
+	if (o)
+		json_object_put(o);
+	if (same)
+		return 0;
+	sk_debug("%s: stored layer records another diff_id, hashing the blob",
+		 l->digest);
+	r = sk_blob_open(img, l->digest, l->size, &b);
+	if (r < 0)
+		return fail(x, r, l->digest, "cannot open the layer blob");
+	r = unz_open(&u, b, l->media_type);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return verify_layer(x, l, &u, b, fail(x, r, l->digest, u.why));
+	return verify_layer(x, l, &u, b, 0);
 }
 
 /* The root directory's defaults when the layer has no "./" entry. */
@@ -1371,7 +1617,7 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	if (!final)
 		return -ENOMEM;
 	if (stat(final, &st) == 0)
-		return 0;
+		return check_stored_diff_id(&x, img, i, final);
 	if (asprintf(&tmpdir, "%s/tmp", store) < 0)
 		return -ENOMEM;
 	r = mkdir_p(tmpdir, 0700);

@@ -14,7 +14,7 @@ struct sk_oci_layer {
 	char *digest;
 	char *media_type;
 	uint64_t size;
-	char *diff_id;
+	char *diff_id;		/* rootfs.diff_ids[i], a sha256 (checked at open) */
 };
 
 struct shift_oci_image {

@@ -399,6 +399,25 @@ static bool layer_type_known(const char *mt)
 	return false;
 }
 
+/*
+ * A config's diff_id: 0 for sha256, -EOPNOTSUPP for another well-formed
+ * algorithm (the image spec's "algorithm:encoded"), else -EBADMSG.
+ */
+static int diff_id_check(const char *diff)
+{
+	size_t alg;
+
+	if (sk_oci_digest_valid(diff))
+		return 0;
+	if (!diff)
+		return -EBADMSG;
+	alg = strspn(diff, "abcdefghijklmnopqrstuvwxyz0123456789+._-");
+	if (alg > 0 && diff[alg] == ':' && diff[alg + 1] &&
+	    strncmp(diff, "sha256:", 7) != 0)
+		return -EOPNOTSUPP;
+	return -EBADMSG;
+}
+
 static int load_manifest(struct shift_oci_image *img, uint64_t size,
 			 struct shift_oci_diag *diag)
 {
@@ -430,6 +449,10 @@ static int load_manifest(struct shift_oci_image *img, uint64_t size,
 	if (n > MAX_LAYERS)
 		return diag_set(diag, -E2BIG, img->manifest_digest,
 				"more than 1024 layers");
+	/* Required by the image spec: every layer is checked against it. */
+	if (!diffs && n > 0)
+		return diag_set(diag, -EBADMSG, cd,
+				"config has no rootfs.diff_ids");
 	if (diffs && json_object_array_length(diffs) != n)
 		return diag_set(diag, -EBADMSG, cd,
 				"config's diff_ids don't match the layers");
@@ -441,8 +464,11 @@ static int load_manifest(struct shift_oci_image *img, uint64_t size,
 		struct json_object *sz = jget(d, "size", json_type_int);
 		struct sk_oci_layer *l = &img->layers[i];
 		const char *digest = jstr(d, "digest"), *mt = jstr(d, "mediaType");
-		const char *diff = diffs ? json_object_get_string(
-			json_object_array_get_idx(diffs, i)) : NULL;
+		struct json_object *dv = json_object_array_get_idx(diffs, i);
+		const char *diff = json_object_is_type(dv, json_type_string)
+					   ? json_object_get_string(dv)
+					   : NULL;
+		int rd;
 
 		img->n_layers = (unsigned)i + 1;
 		if (!sk_oci_digest_valid(digest))
@@ -456,11 +482,17 @@ static int load_manifest(struct shift_oci_image *img, uint64_t size,
 		if (!sz || json_object_get_int64(sz) < 0)
 			return diag_set(diag, -EBADMSG, digest,
 					"layer descriptor without a size");
+		rd = diff_id_check(diff);
+		if (rd < 0)
+			return diag_set(diag, rd, digest,
+					rd == -EOPNOTSUPP
+						? "the config's diff_id for this layer uses an unsupported algorithm (only sha256 is supported)"
+						: "the config's diff_id for this layer is malformed (want \"sha256:\" and 64 lowercase hex digits)");
 		l->digest = strdup(digest);
 		l->media_type = strdup(mt);
 		l->size = (uint64_t)json_object_get_int64(sz);
-		l->diff_id = diff ? strdup(diff) : NULL;
-		if (!l->digest || !l->media_type || (diff && !l->diff_id))
+		l->diff_id = strdup(diff);
+		if (!l->digest || !l->media_type || !l->diff_id)
 			return -ENOMEM;
 	}
 	img->n_layers = (unsigned)n;

@@ -374,7 +374,7 @@ struct shift_oci_layer {
 	const char *digest;	/* "sha256:<64 hex>" of the blob */
 	const char *media_type;
 	uint64_t size;		/* blob size from the manifest */
-	const char *diff_id;	/* from the config, or NULL */
+	const char *diff_id;	/* the config's, checked against the uncompressed layer */
 };
 
 /*
@@ -786,6 +786,9 @@ int shift_tree(const char *path, const struct shift_options *opts,
  * (newuidmap/newgidmap), a child process joins it and runs
  * shift_tree() with opts->map translated into the namespace.  Callbacks run
  * in the child.  -EPERM when the map leaves the delegation.
+ * The marker records opts->map (host ids), as a run as root does; an
+ * interrupted run of root can't be finished here, nor one of this function
+ * by shift_tree() (-EACCES: the progress records are in another view).
  */
 int shift_tree_userns(const char *path, const struct shift_options *opts,
 		      struct shift_stats *ret_stats);

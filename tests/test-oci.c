@@ -136,11 +136,47 @@ static void entry(struct archive *a, const char *path, mode_t type,
 	archive_entry_free(e);
 }
 
-/* A one-layer layout in dir: "d/" (uid 1000), "d/f", "evil" if bad. */
-static void make_layout(const char *dir, bool bad)
+/* The layer's tar: "d/" (uid 1000), "d/f", "evil" if bad. */
+static void write_tar(struct mem *tar, bool bad)
 {
 	struct archive *a = archive_write_new();
-	struct mem tar = { 0 };
+
+	archive_write_set_format_pax_restricted(a);
+	archive_write_open(a, tar, NULL, wcb, NULL);
+	entry(a, "./", AE_IFDIR, 0, NULL);
+	entry(a, "d", AE_IFDIR, 1000, NULL);
+	entry(a, "d/f", AE_IFREG, 1000, "hello\n");
+	if (bad)
+		entry(a, "d/../../evil", AE_IFREG, 0, "x");
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+/* plain, gzip'ed byte for byte (no padding added) into gz. */
+static void gzip_mem(const struct mem *plain, struct mem *gz)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+
+	archive_write_set_format_raw(a);
+	archive_write_add_filter_gzip(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	archive_write_open(a, gz, NULL, wcb, NULL);
+	archive_entry_set_pathname(e, "layer.tar");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_size(e, (int64_t)plain->len);
+	archive_write_header(a, e);
+	archive_write_data(a, plain->p, plain->len);
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+/* A one-layer layout in dir whose layer is write_tar(bad), gzip'ed; the
+ * config's diff_id (the digest of the uncompressed tar) goes to diff. */
+static void make_layout(const char *dir, bool bad, char diff[72])
+{
+	struct mem tar = { 0 }, plain = { 0 };
 	char ld[72], cd[72], md[72], path[4096], *cfg, *man, *idx;
 	int cl, ml;
 	FILE *f;
@@ -149,20 +185,16 @@ static void make_layout(const char *dir, bool bad)
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
 	mkdir(path, 0755);
-	archive_write_set_format_pax_restricted(a);
-	archive_write_add_filter_gzip(a);
-	archive_write_open(a, &tar, NULL, wcb, NULL);
-	entry(a, "./", AE_IFDIR, 0, NULL);
-	entry(a, "d", AE_IFDIR, 1000, NULL);
-	entry(a, "d/f", AE_IFREG, 1000, "hello\n");
-	if (bad)
-		entry(a, "d/../../evil", AE_IFREG, 0, "x");
-	archive_write_close(a);
-	archive_write_free(a);
+	write_tar(&plain, bad);
+	put(dir, plain.p, plain.len, diff);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, diff + 7);
+	unlink(path);
+	gzip_mem(&plain, &tar);
+	free(plain.p);
 	put(dir, tar.p, tar.len, ld);
 	cl = asprintf(&cfg, "{\"architecture\":\"amd64\",\"os\":\"linux\","
 			    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-		      ld);
+		      diff);
 	put(dir, cfg, (size_t)cl, cd);
 	ml = asprintf(&man, "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
 			    "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\","
@@ -206,19 +238,20 @@ TEST(layout_and_flat_unpack)
 	struct shift_oci_image *img = NULL;
 	struct shift_oci_layer l;
 	struct shift_idmap *map;
-	char dir[] = "/tmp/test-oci.XXXXXX", image[64], dest[128], p[160];
+	char dir[] = "/tmp/test-oci.XXXXXX", image[64], dest[128], p[160], diff[72];
 	struct stat st;
 
 	if (geteuid() != 0)
 		SKIP("needs root (chown of extracted files)");
 	CHECK(mkdtemp(dir) != NULL);
-	make_layout(dir, false);
+	make_layout(dir, false, diff);
 	snprintf(image, sizeof(image), "%s:t", dir);
 	CHECK_EQ_INT(shift_oci_image_open(image, &img, &d), 0);
 	CHECK_EQ_INT(shift_oci_layer_count(img), 1);
 	CHECK_EQ_INT(shift_oci_layer_get(img, 0, &l), 0);
 	CHECK(sk_oci_digest_valid(l.digest));
-	CHECK(l.diff_id && !strcmp(l.diff_id, l.digest));
+	CHECK(l.diff_id && !strcmp(l.diff_id, diff));
+	CHECK(strcmp(l.diff_id, l.digest) != 0);
 	CHECK_EQ_INT(shift_oci_layer_get(img, 1, &l), -ERANGE);
 
 	map = shift_idmap_new();
@@ -243,13 +276,13 @@ TEST(bad_entry_leaves_nothing)
 {
 	struct shift_oci_diag d = { 0 };
 	struct shift_oci_image *img = NULL;
-	char dir[] = "/tmp/test-oci.XXXXXX", dest[128];
+	char dir[] = "/tmp/test-oci.XXXXXX", dest[128], diff[72];
 	struct stat st;
 
 	if (geteuid() != 0)
 		SKIP("needs root (chown of extracted files)");
 	CHECK(mkdtemp(dir) != NULL);
-	make_layout(dir, true);
+	make_layout(dir, true, diff);
 	CHECK_EQ_INT(shift_oci_image_open(dir, &img, &d), 0);
 	snprintf(dest, sizeof(dest), "%s/rootfs", dir);
 	CHECK_EQ_INT(shift_layer_unpack_flat(img, dest, NULL, 0, &d), -EPERM);

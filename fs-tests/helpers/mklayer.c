@@ -5,13 +5,18 @@
  * out of the root, devices, truncated archives).  Nothing here is checked:
  * what the spec says goes into the tar as it is.
  *
- *   mklayer [--tag T] [--compress gzip|zstd|none] [--truncate N] LAYOUT SPEC...
+ *   mklayer [--tag T] [--compress gzip|zstd|none] [--truncate N] [--pad N]
+ *           [--diff-id STRING | --no-diff-ids] LAYOUT SPEC...
  *
  * Each SPEC file (or "-" for stdin) becomes one layer, bottom first; the
  * image is added to LAYOUT's index.json (created if missing) under tag T
  * (default "latest").  --truncate N cuts the last layer's tar to N bytes
  * before compressing it (digests are of what is written: only the archive
- * is damaged).  Spec lines, "#" starts a comment:
+ * is damaged).  --pad N appends N zero bytes to the last layer's tar
+ * after its end-of-archive blocks (as tar's blocking does; the diff_id
+ * covers them).  --diff-id writes STRING verbatim as the last layer's
+ * diff_id in the config, --no-diff-ids leaves rootfs.diff_ids out.
+ * Spec lines, "#" starts a comment:
  *
  *   dir PATH [UID GID MODE]
  *   file PATH [UID GID MODE [CONTENT]]       CONTENT: one word, "\n" added
@@ -279,24 +284,32 @@ int main(int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "truncate", required_argument, NULL, 'T' },
+		{ "pad", required_argument, NULL, 'P' },
+		{ "diff-id", required_argument, NULL, 'D' },
+		{ "no-diff-ids", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tag = "latest", *how = "gzip", *layout;
-	long truncate_to = -1;
+	long truncate_to = -1, pad = 0;
+	const char *diff_id = NULL;
+	bool no_diff_ids = false;
 	char path[4096], digest[72], mdigest[72];
 	struct buf layers = { 0 }, diffs = { 0 }, doc = { 0 };
 	int c, nl;
 
-	while ((c = getopt_long(argc, argv, "t:c:T:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:c:T:P:D:N", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': tag = optarg; break;
 		case 'c': how = optarg; break;
 		case 'T': truncate_to = strtol(optarg, NULL, 0); break;
+		case 'P': pad = strtol(optarg, NULL, 0); break;
+		case 'D': diff_id = optarg; break;
+		case 'N': no_diff_ids = true; break;
 		default: return 2;
 		}
 	}
 	if (argc - optind < 2) {
-		fprintf(stderr, "usage: mklayer [--tag T] [--compress gzip|zstd|none] [--truncate N] LAYOUT SPEC...\n");
+		fprintf(stderr, "usage: mklayer [--tag T] [--compress gzip|zstd|none] [--truncate N] [--pad N] [--diff-id STRING | --no-diff-ids] LAYOUT SPEC...\n");
 		return 2;
 	}
 	layout = argv[optind++];
@@ -320,7 +333,7 @@ int main(int argc, char **argv)
 		const char *spec = argv[optind + i];
 		FILE *in = strcmp(spec, "-") ? fopen(spec, "re") : stdin;
 		struct buf tar = { 0 }, z = { 0 };
-		char diff[72], line[512];
+		char diff[512], line[1024];
 		const char *mt;
 
 		if (!in)
@@ -331,7 +344,11 @@ int main(int argc, char **argv)
 		if (i == nl - 1 && truncate_to >= 0 &&
 		    (size_t)truncate_to < tar.len)
 			tar.len = (size_t)truncate_to;
+		for (long j = 0; i == nl - 1 && j < pad; j++)
+			buf_add(&tar, "", 1);
 		sha256(tar.p, tar.len, diff);
+		if (i == nl - 1 && diff_id)
+			snprintf(diff, sizeof(diff), "%s", diff_id);
 		compress(&tar, how, &z);
 		put_blob(layout, z.p, z.len, digest);
 		mt = !strcmp(how, "gzip") ? "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -354,10 +371,14 @@ int main(int argc, char **argv)
 		char *cfg = NULL, *man = NULL, cdigest[72];
 		int len;
 
-		len = asprintf(&cfg,
-			       "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
-			       "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}",
-			       (char *)diffs.p);
+		len = no_diff_ids
+			      ? asprintf(&cfg,
+					 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
+					 "\"rootfs\":{\"type\":\"layers\"}}")
+			      : asprintf(&cfg,
+					 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
+					 "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}",
+					 (char *)diffs.p);
 		put_blob(layout, cfg, (size_t)len, cdigest);
 		len = asprintf(&man,
 			       "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","

@@ -260,3 +260,139 @@ xattr user.keep 6f6b")"
 	run findmnt "$m"
 	assert_failure
 }
+
+# The config's rootfs.diff_ids name each layer's uncompressed tar stream;
+# a blob that matches its manifest digest must match its diff_id too.
+
+# A sha256 diff_id of nothing in the image.
+BOGUS_DIFF=sha256:$(printf 'not this layer' | sha256sum | cut -d' ' -f1)
+
+# The diff_id the config of $1 gives its layer $2.
+config_diff_id() {
+	local md cd
+	md=$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)
+	cd=$(jq -r '.config.digest' "$1/blobs/sha256/$md" | cut -d: -f2)
+	jq -r ".rootfs.diff_ids[$2]" "$1/blobs/sha256/$cd"
+}
+
+@test "a gzip layer whose uncompressed tar doesn't match its diff_id is refused" {
+	local b real
+	mkimage "$L" --compress gzip --diff-id "$BOGUS_DIFF" "$(spec s <<<"file a 0 0 0644 hello")"
+	b=$(layer_blob "$L" 0)
+	real=sha256:$(gzip -dc "$b" | sha256sum | cut -d' ' -f1)
+	# The blob itself is intact: only the config disagrees.
+	[ "$(sha256sum "$b" | cut -d' ' -f1)" = "$(basename "$b")" ] || fail "blob digest"
+	refused
+	assert_output --partial "'sha256:$(basename "$b")': diff_id mismatch"
+	assert_output --partial "hashes to $real"
+	assert_output --partial "the config's diff_id is $BOGUS_DIFF"
+	[ "${#lines[@]}" = 1 ] || fail "not one line: $output"
+}
+
+@test "an uncompressed layer's diff_id must be its blob digest" {
+	local b
+	mkimage "$L" --compress none --diff-id "$BOGUS_DIFF" "$(spec s <<<"file a 0 0 0644 hello")"
+	b=$(layer_blob "$L" 0)
+	refused
+	assert_output --partial "'sha256:$(basename "$b")': diff_id mismatch: the uncompressed layer hashes to sha256:$(basename "$b"), the config's diff_id is $BOGUS_DIFF"
+}
+
+@test "a zstd layer with a wrong diff_id in a lower layer is refused" {
+	local md cd d0 d1
+	# Layer 0 of a two-layer image carries layer 1's diff_id.
+	mkimage "$L" --compress zstd "$(spec a <<<"file a")" "$(spec b <<<"file b")"
+	md=$(jq -r '.manifests[0].digest' "$L/index.json" | cut -d: -f2)
+	cd=$(jq -r '.config.digest' "$L/blobs/sha256/$md" | cut -d: -f2)
+	d1=$(config_diff_id "$L" 1)
+	jq -c --arg d "$d1" '.rootfs.diff_ids[0] = $d' "$L/blobs/sha256/$cd" >"$T/c.json"
+	d0=$(sha256sum "$T/c.json" | cut -d' ' -f1)
+	cp "$T/c.json" "$L/blobs/sha256/$d0"
+	jq -c --arg d "sha256:$d0" --argjson s "$(stat -c %s "$T/c.json")" \
+		'.config.digest = $d | .config.size = $s' "$L/blobs/sha256/$md" >"$T/m.json"
+	md=$(sha256sum "$T/m.json" | cut -d' ' -f1)
+	cp "$T/m.json" "$L/blobs/sha256/$md"
+	jq -c --arg d "sha256:$md" --argjson s "$(stat -c %s "$T/m.json")" \
+		'.manifests[0].digest = $d | .manifests[0].size = $s' "$L/index.json" >"$T/i.json"
+	mv "$T/i.json" "$L/index.json"
+	refused
+	assert_output --partial "'$(jq -r '.layers[0].digest' "$L/blobs/sha256/$md")': diff_id mismatch"
+	assert_output --partial "the config's diff_id is $d1"
+}
+
+@test "bytes after the tar's end-of-archive blocks count for the diff_id" {
+	local d
+	mkimage "$T/plain" "$(spec s <<<"file a")"
+	d=$(config_diff_id "$T/plain" 0)
+	# Zero padding (as tar's blocking writes, but longer than what the tar
+	# reader reads ahead), with the diff_id of the tar without it:
+	# refused; with its own diff_id: fine.
+	mkimage "$L" --pad 1048576 --diff-id "$d" "$(spec s <<<"file a")"
+	refused
+	assert_output --partial "diff_id mismatch"
+	rm -rf "$L"
+	mkimage "$L" --pad 1048576 "$(spec s <<<"file a")"
+	run "$SHIFT_LAYER" unpack --flat "$L" "$OUT"
+	assert_success
+	[ -f "$OUT/a" ] || fail "a not unpacked"
+}
+
+@test "a diff_id of another algorithm is refused as unsupported" {
+	mkimage "$L" --diff-id "sha512:$(printf x | sha512sum | cut -d' ' -f1)" "$(spec s <<<"file a")"
+	run "$SHIFT_LAYER" unpack --flat "$L" "$OUT"
+	assert_failure 3
+	assert_nothing_left "$OUT"
+	assert_output --partial "$(basename "$(layer_blob "$L" 0)")': the config's diff_id for this layer uses an unsupported algorithm (only sha256 is supported)"
+	run "$SHIFT_LAYER" list "$L"
+	assert_failure 3
+}
+
+@test "a malformed diff_id and a config without diff_ids are refused" {
+	mkimage "$L" --diff-id "sha256:ABC" "$(spec s <<<"file a")"
+	refused
+	assert_output --partial "the config's diff_id for this layer is malformed"
+	rm -rf "$L"
+	mkimage "$L" --no-diff-ids "$(spec s <<<"file a")"
+	refused
+	assert_output --partial "config has no rootfs.diff_ids"
+}
+
+@test "a diff_id mismatch leaves nothing in the store" {
+	local s=$T/store
+	mkimage "$L" "$(spec a <<<"file fine")" "$(spec b <<<"file b")"
+	rm -rf "$L"
+	mkimage "$L" --diff-id "$BOGUS_DIFF" "$(spec a <<<"file fine")" "$(spec b <<<"file b")"
+	run "$SHIFT_LAYER" unpack --store "$s" "$L"
+	assert_failure 1
+	assert_output --partial "'sha256:$(basename "$(layer_blob "$L" 1)")': diff_id mismatch"
+	[ "$(ls "$s/layers/sha256")" = "$(basename "$(layer_blob "$L" 0)")" ] ||
+		fail "store: $(ls "$s/layers/sha256")"
+	[ -z "$(ls -A "$s/tmp")" ] || fail "temp left: $(ls -A "$s/tmp")"
+	# A second run refuses again (nothing was taken as complete).
+	run "$SHIFT_LAYER" unpack --store "$s" "$L"
+	assert_failure 1
+	assert_output --partial "diff_id mismatch"
+}
+
+@test "a stored layer doesn't vouch for another image's wrong diff_id" {
+	local s=$T/store m=$T/mnt
+	mkdir "$m"
+	mkimage "$T/good" "$(spec a <<<"file a 0 0 0644 hello")"
+	run "$SHIFT_LAYER" unpack --store "$s" "$T/good"
+	assert_success
+	# The same blob (gzip without a time stamp), another diff_id.
+	mkimage "$L" --diff-id "$BOGUS_DIFF" "$(spec a <<<"file a 0 0 0644 hello")"
+	[ "$(layer_blob "$L" 0 | xargs basename)" = "$(layer_blob "$T/good" 0 | xargs basename)" ] ||
+		fail "not the same blob"
+	run "$SHIFT_LAYER" unpack --store "$s" "$L"
+	assert_failure 1
+	assert_output --partial "diff_id mismatch"
+	run "$SHIFT_LAYER" mount --store "$s" --map 0:100000:65536 "$L" "$m"
+	assert_failure 1
+	assert_output --partial "diff_id mismatch"
+	run findmnt "$m"
+	assert_failure
+	# The good image is still served from the store.
+	run "$SHIFT_LAYER" unpack --store "$s" "$T/good"
+	assert_success
+	assert_output --partial "0 of 1 layers unpacked"
+}
