@@ -79,9 +79,39 @@ int shift_acl_foreach(const void *value, size_t len,
 	return n;
 }
 
-int shift_acl_translate(void *value, size_t len, const struct shift_idmap *map,
-			bool to_seen, enum shift_unmapped policy,
-			shift_unmapped_fn on_unmapped, void *userdata)
+/*
+ * The result of one qualifier under the policy: 1 mapped, 0 unmapped
+ * (nid: the overflow id, or the id itself when the policy keeps it).
+ */
+static int acl_map(const struct shift_idmap *map, bool to_seen,
+		   enum shift_id_kind kind, uint32_t id,
+		   enum shift_unmapped policy, const uint32_t overflow[2],
+		   uint32_t *nid)
+{
+	int r = to_seen ? shift_idmap_to_seen(map, kind, id, nid)
+			: shift_idmap_to_disk(map, kind, id, nid);
+
+	if (r == 0)
+		return 1;
+	*nid = policy == SHIFT_UNMAPPED_OVERFLOW ? overflow[kind] : id;
+	return 0;
+}
+
+static int acl_kind(uint16_t tag, enum shift_id_kind *kind)
+{
+	if (tag == SHIFT_ACL_USER)
+		*kind = SHIFT_UID;
+	else if (tag == SHIFT_ACL_GROUP)
+		*kind = SHIFT_GID;
+	else
+		return 0;
+	return 1;
+}
+
+int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
+		     bool to_seen, enum shift_unmapped policy,
+		     const uint32_t overflow[2], bool unique,
+		     shift_unmapped_fn on_unmapped, void *userdata)
 {
 	unsigned char *p = value;
 	int n, i, changed = 0;
@@ -89,33 +119,56 @@ int shift_acl_translate(void *value, size_t len, const struct shift_idmap *map,
 	n = shift_acl_valid(value, len);
 	if (n < 0)
 		return n;
+	if (unique && policy == SHIFT_UNMAPPED_OVERFLOW) {
+		/* A map is injective: only the overflow id can make two
+		 * qualifiers of a kind equal (two unmapped ones, or one and
+		 * a mapped one whose image is the overflow id). */
+		unsigned over[2] = { 0, 0 }, hits[2] = { 0, 0 };
+
+		for (i = 0; i < n; i++) {
+			unsigned char *q = p + ACL_HEADER_SIZE +
+					   (size_t)i * ACL_ENTRY_SIZE;
+			enum shift_id_kind kind;
+			uint32_t nid;
+
+			if (!acl_kind(get_le16(q), &kind))
+				continue;
+			if (!acl_map(map, to_seen, kind, get_le32(q + 4),
+				     policy, overflow, &nid))
+				over[kind]++;
+			if (nid == overflow[kind])
+				hits[kind]++;
+		}
+		if ((over[SHIFT_UID] && hits[SHIFT_UID] > 1) ||
+		    (over[SHIFT_GID] && hits[SHIFT_GID] > 1))
+			return -ENOTUNIQ;
+	}
 	for (i = 0; i < n; i++) {
 		unsigned char *q = p + ACL_HEADER_SIZE + (size_t)i * ACL_ENTRY_SIZE;
-		uint16_t tag = get_le16(q);
 		enum shift_id_kind kind;
 		uint32_t id, nid;
-		int r;
 
-		if (tag == SHIFT_ACL_USER)
-			kind = SHIFT_UID;
-		else if (tag == SHIFT_ACL_GROUP)
-			kind = SHIFT_GID;
-		else
+		if (!acl_kind(get_le16(q), &kind))
 			continue;
 		id = get_le32(q + 4);
-		r = to_seen ? shift_idmap_to_seen(map, kind, id, &nid)
-			    : shift_idmap_to_disk(map, kind, id, &nid);
-		if (r < 0) {
-			if (on_unmapped)
-				on_unmapped(kind, id, userdata);
-			if (policy != SHIFT_UNMAPPED_OVERFLOW)
-				continue;
-			nid = SHIFT_OVERFLOW_ID;
-		}
+		if (!acl_map(map, to_seen, kind, id, policy, overflow, &nid) &&
+		    on_unmapped)
+			on_unmapped(kind, id, userdata);
 		if (nid != id) {
 			put_le32(q + 4, nid);
 			changed++;
 		}
 	}
 	return changed;
+}
+
+int shift_acl_translate(void *value, size_t len, const struct shift_idmap *map,
+			bool to_seen, enum shift_unmapped policy,
+			shift_unmapped_fn on_unmapped, void *userdata)
+{
+	static const uint32_t overflow[2] = { SHIFT_OVERFLOW_ID,
+					      SHIFT_OVERFLOW_ID };
+
+	return sk_acl_translate(value, len, map, to_seen, policy, overflow,
+				false, on_unmapped, userdata);
 }

@@ -10,6 +10,16 @@
  * Internal symbols are named sk_*: the version script exports only shift_*. */
 void sk_debug(const char *fmt, ...) _printf_(1, 2);
 
+/* acl.c: shift_acl_translate() with the overflow ids ([SHIFT_UID],
+ * [SHIFT_GID]) of SHIFT_UNMAPPED_OVERFLOW.  With unique, -ENOTUNIQ and
+ * nothing changed (nor reported) when the overflow id would give two
+ * ACL_USER or two ACL_GROUP entries the same qualifier: an ACL no tool
+ * accepts back (setfacl, acl_valid), and ambiguous. */
+int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
+		     bool to_seen, enum shift_unmapped policy,
+		     const uint32_t overflow[2], bool unique,
+		     shift_unmapped_fn on_unmapped, void *userdata);
+
 /* probe.c, for tests: how many idmap trials ran (cache misses), and
  * forgetting every cached per-filesystem answer. */
 unsigned sk_probe_idmap_trials(void);

@@ -78,13 +78,17 @@ static void ns_on_event(const struct shift_event *ev, void *userdata)
 	const struct ns_events *n = userdata;
 	struct shift_event x = *ev;
 
-	x.id = ns_to_host(n->ns, ev->kind, ev->id);
-	x.uid = ns_to_host(n->ns, SHIFT_UID, ev->uid);
-	x.gid = ns_to_host(n->ns, SHIFT_GID, ev->gid);
-	x.new_uid = ns_to_host(n->ns, SHIFT_UID, ev->new_uid);
-	x.new_gid = ns_to_host(n->ns, SHIFT_GID, ev->new_gid);
-	if (ev->type != SHIFT_EVENT_UNMAPPED)
-		x.id = ev->id;
+	/* Only the fields that hold ids for this type of event (id is a
+	 * link count for EXTERNAL_LINK).  An id without a host image (the
+	 * kernel's -1 for an ACL qualifier outside the delegation) stays. */
+	if (ev->type == SHIFT_EVENT_UNMAPPED)
+		x.id = ns_to_host(n->ns, ev->kind, ev->id);
+	if (ev->type == SHIFT_EVENT_CHANGE) {
+		x.uid = ns_to_host(n->ns, SHIFT_UID, ev->uid);
+		x.gid = ns_to_host(n->ns, SHIFT_GID, ev->gid);
+		x.new_uid = ns_to_host(n->ns, SHIFT_UID, ev->new_uid);
+		x.new_gid = ns_to_host(n->ns, SHIFT_GID, ev->new_gid);
+	}
 	n->outer->on_event(&x, n->outer->userdata);
 }
 
@@ -196,7 +200,14 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 		/* progress keeps its userdata: no ids in it */
 		if (opts->on_progress && !opts->on_event)
 			o.userdata = opts->userdata;
-		rr = shift_tree(path, &o, &st);
+		/* The marker records the host view of the map: a later
+		 * run as root (or by this user) with the same map must see
+		 * the same record. */
+		sk_marker_set_userns();
+		rr = sk_shift_tree(path, &o, opts->map, &st);
+		/* The callbacks ran here: what they printed must not be
+		 * lost with the buffers at _exit(). */
+		fflush(NULL);
 		if (write(pipefd[1], &st, sizeof(st)) != sizeof(st))
 			_exit(99);
 		if (rr < 0)

@@ -290,6 +290,20 @@ static int fail(struct options *o, int r)
 		cli_error("Failed to shift '%s': an interrupted shift with map '%s' is pending (re-run that command, with the same options, to finish it)",
 			  o->dir, map ? map : "?");
 		break;
+	case EACCES:
+		if (shift_tree_marker(o->dir, &state, &map) == 0 &&
+		    (strcmp(state, "running") == 0 ||
+		     strcmp(state, "cleanup") == 0)) {
+			if (geteuid() != 0)
+				cli_error("Failed to shift '%s': an interrupted shift with map '%s' was started by root and can't be finished without privilege (re-run that command as root)",
+					  o->dir, map ? map : "?");
+			else
+				cli_error("Failed to shift '%s': an interrupted shift with map '%s' was started by an unprivileged user in its user namespace (re-run that command as that user)",
+					  o->dir, map ? map : "?");
+			break;
+		}
+		cli_error("Failed to shift '%s': %s", o->dir, strerror(-r));
+		break;
 	case EROFS:
 		cli_error("Failed to shift '%s': read-only file system (remount it read-write)",
 			  o->dir);

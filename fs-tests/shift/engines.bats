@@ -58,7 +58,7 @@ gen() {
 # marker (state, direction, policy, map) must be identical too.
 man() {
 	local m
-	manifest "$1" | sed -E 's/ (trusted|user)\.shiftkit\.shift=[^ ]*//'
+	manifest "$1" | sed -E 's/ (trusted|user)\.shiftkit\.shift=[^ ]*//g'
 	m=$(getfattr -h --only-values -n trusted.shiftkit.shift "$1" 2>/dev/null ||
 		getfattr -h --only-values -n user.shiftkit.shift "$1" 2>/dev/null || true)
 	echo "marker: $(tr '\0' ' ' <<<"$m" | sed -E 's/gen=[0-9a-f]+ ?//')"

@@ -203,3 +203,49 @@ teardown() {
 	run getcap -n "$T/suid"
 	assert_output --partial '[rootid=100000]'
 }
+
+# --unmapped=overflow and ACL qualifiers: the kernel shows an unmapped
+# qualifier as 4294967295 through an idmapped mount, which setxattr
+# refuses; the entry keeps its permissions with the overflow id 65534.
+@test "--unmapped=overflow: an unmapped ACL qualifier becomes 65534, access and default" {
+	require_acl
+	touch "$T/acl"
+	setfacl -m u:70000:rw,u:7:r,g:80000:x "$T/acl"
+	setfacl -d -m u:70001:rx,g:3:w "$T/d"
+	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=overflow "$T"
+	assert_success
+	assert_output --partial "'acl': ACL user 70000 has no image under the map (stored as 65534)"
+	run getfacl -cn "$T/acl"
+	assert_line 'user:65534:rw-'
+	assert_line 'user:100007:r--'
+	assert_line 'group:65534:--x'
+	run getfacl -cn "$T/d"
+	assert_line 'default:user:65534:r-x'
+	assert_line 'default:group:100003:-w-'
+}
+
+@test "--unmapped=overflow: two ACL entries that would both be 65534 fail, the inode is left as it is" {
+	local acl dacl
+	require_acl
+	touch "$T/acl" "$T/acl2"
+	setfacl -m u:70000:rw,u:70001:r "$T/acl"
+	# an unmapped qualifier and a mapped one whose image is 65534
+	setfacl -m g:70000:r,g:0:w "$T/acl2"
+	setfacl -d -m u:70000:rx,u:80000:w "$T/d"
+	chown 1:2 "$T/acl" "$T/acl2"
+	acl=$(getfattr -e hex -n system.posix_acl_access "$T/acl")
+	dacl=$(getfattr -e hex -n system.posix_acl_default "$T/d")
+	run "$SHIFT_TREE" --map 0:65534:1 --map 1:100001:10 --unmapped=overflow "$T"
+	assert_failure 1
+	assert_output --partial "Failed to translate the access ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep) 'acl': Invalid argument"
+	assert_output --partial "the access ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep) 'acl2'"
+	assert_output --partial "Failed to translate the default ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep) 'd'"
+	assert_equal "$(getfattr -e hex -n system.posix_acl_access "$T/acl")" "$acl"
+	assert_equal "$(getfattr -e hex -n system.posix_acl_default "$T/d")" "$dacl"
+	assert_equal "$(owner "$T/acl")" 1:2
+	assert_equal "$(owner "$T/acl2")" 1:2
+	assert_equal "$(owner "$T/d")" 1:2
+	# the other inodes are shifted
+	assert_equal "$(owner "$T/f0")" 65534:65534
+	assert_equal "$(owner "$T/f70000")" 65534:100005
+}

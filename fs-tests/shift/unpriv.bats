@@ -73,3 +73,222 @@ as_sk_user() {
 	assert_equal "$(owner "$T/d/b")" 0:0
 	assert_equal "$(owner "$T/a")" "$((RANGE + 1005)):$((RANGE + 1007))"
 }
+
+# The marker always records the host view of the map, and a run as root
+# mirrors its (trusted.*) marker into user.*: root and the delegation's
+# owner see the same record of the same tree.  The map overlaps itself
+# (R..R+99 -> R+10..R+109): a second shift would move the ids again.
+
+# mkbig DIR N: about N files owned by ids of the delegation's first 100,
+# a tenth with an access ACL (qualifier in the same range).
+mkbig() {
+	python3 - "$1" "$2" "$RANGE" <<'PY'
+import os, struct, sys
+root, n, r = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def acl(entries):
+    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in entries)
+NONE = 0xffffffff
+os.makedirs(root)
+for d in range(max(1, n // 100)):
+    dp = os.path.join(root, 'd%02d' % d)
+    os.mkdir(dp)
+    os.chown(dp, r + d % 100, r + (d + 1) % 100)
+    for i in range(100):
+        p = os.path.join(dp, 'f%03d' % i)
+        with open(p, 'w') as f:
+            f.write('x')
+        os.chown(p, r + i, r + (i * 7) % 100)
+        if i % 10 == 3:
+            os.setxattr(p, 'system.posix_acl_access', acl([(1, 6, NONE), (2, 4, r + (i + 1) % 100), (4, 4, NONE), (16, 6, NONE), (32, 4, NONE)]))
+os.chown(root, r, r)
+PY
+}
+
+# marker_state DIR: the state the tree's marker records (either namespace).
+marker_state() {
+	{ getfattr --only-values -n trusted.shiftkit.shift "$1" 2>/dev/null ||
+		getfattr --only-values -n user.shiftkit.shift "$1" 2>/dev/null; } |
+		sed -n 's/.*state=\([a-z]*\).*/\1/p'
+}
+
+# killed_run DIR USER|root: start a shift of DIR with $OVL and SIGKILL it
+# (its whole process group: the unprivileged engine runs in a child) until
+# one is caught in the middle; the tree is restored from DIR.orig between
+# tries.
+killed_run() {
+	local dir=$1 who=$2 i us pid state
+	for ((i = 0; i < 30; i++)); do
+		if [ "$who" = root ]; then
+			setsid "$SHIFT_TREE" -q --map "$OVL" "$dir" >/dev/null 2>&1 &
+		else
+			setsid setpriv --reuid="$(id -u "$SK_USER")" \
+				--regid="$(id -g "$SK_USER")" --clear-groups -- \
+				"$SHIFT_TREE" -q --map "$OVL" "$dir" >/dev/null 2>&1 &
+		fi
+		pid=$!
+		us=$((5000 + (RANDOM % 60) * 1000))
+		sleep "$(printf '0.%06d' "$us")"
+		kill -9 -- "-$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		state=$(marker_state "$dir")
+		case $state in
+		running | cleanup) return 0 ;;
+		esac
+		rm -rf --one-file-system "$dir"
+		cp -a "$dir.orig" "$dir"
+	done
+	fail "no SIGKILL hit a running shift in 30 tries"
+}
+
+OVL=
+
+setup_overlap() {
+	OVL="$RANGE:$((RANGE + 10)):100"
+}
+
+@test "unprivileged: a tree shifted by the user is 'already shifted' for root" {
+	setup_overlap
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	assert_equal "$(owner "$T/a")" "$((RANGE + 15)):$((RANGE + 17))"
+	run getfattr --only-values -n user.shiftkit.shift "$T"
+	assert_output --partial "map=b:$RANGE:$((RANGE + 10)):100"
+	run "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	assert_output --partial 'already shifted with this map'
+	assert_equal "$(owner "$T/a")" "$((RANGE + 15)):$((RANGE + 17))"
+	# and root undoes what the user did
+	run "$SHIFT_TREE" --reverse --map "$OVL" "$T"
+	assert_success
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+	run getfacl -n "$T/a"
+	assert_output --partial "user:$((RANGE + 5)):r--"
+}
+
+@test "unprivileged: a tree shifted by root is 'already shifted' for the user" {
+	setup_overlap
+	run "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	assert_output --partial 'already shifted with this map'
+	assert_equal "$(owner "$T/a")" "$((RANGE + 15)):$((RANGE + 17))"
+	assert_equal "$(owner "$T/d/b")" "$((RANGE + 10)):$((RANGE + 10))"
+	# another map is refused for the user as for root
+	run as_sk_user "$SHIFT_TREE" --map "$RANGE:$((RANGE + 500)):100" "$T"
+	assert_failure 1
+	assert_output --partial "shifted with map 'b:$RANGE:$((RANGE + 10)):100'"
+}
+
+@test "unprivileged: the user undoes root's shift; root sees it undone" {
+	setup_overlap
+	run "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	run as_sk_user "$SHIFT_TREE" --reverse --map "$OVL" "$T"
+	assert_success
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+	# the same undo by root: nothing more to do
+	run "$SHIFT_TREE" --reverse --map "$OVL" "$T"
+	assert_success
+	assert_output --partial 'already undone'
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+	# and root can shift it again, which the user sees
+	run "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	assert_equal "$(owner "$T/a")" "$((RANGE + 15)):$((RANGE + 17))"
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$T"
+	assert_success
+	assert_output --partial 'already shifted'
+	assert_equal "$(owner "$T/a")" "$((RANGE + 15)):$((RANGE + 17))"
+}
+
+# An interrupted run in a user namespace left its progress records in
+# that namespace's view of the ids (owners, ACL qualifiers): root can't
+# use them, only the same user can finish the run.
+@test "unprivileged: a run stopped by an obstacle: root is refused, the user finishes it" {
+	local before
+
+	setup_overlap
+	mkbig "$BASE/big" 300
+	mv "$T" "$BASE/big/t"
+	cp -a "$BASE/big" "$BASE/clean"
+	chattr +i "$BASE/big/d01/f050" 2>/dev/null ||
+		skip "chattr +i is not supported here"
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	chattr -i "$BASE/big/d01/f050"
+	assert_failure 1
+	assert_output --partial "'d01/f050'"
+	assert_equal "$(marker_state "$BASE/big")" running
+	before=$(snapshot "$BASE/big")
+	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_failure 1
+	assert_output --partial "interrupted shift with map 'b:$RANGE:$((RANGE + 10)):100' was started by an unprivileged user"
+	assert_equal "$(snapshot "$BASE/big")" "$before"
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_success
+	assert_output --partial resumed
+	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
+	assert_success
+	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
+	assert_success
+	# and root sees it done
+	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_success
+	assert_output --partial 'already shifted'
+}
+
+@test "unprivileged: a SIGKILLed run of the user: root is refused, the user finishes it" {
+	local before
+
+	setup_overlap
+	mkbig "$BASE/big" 4000
+	cp -a "$BASE/big" "$BASE/big.orig"
+	cp -a "$BASE/big" "$BASE/clean"
+	killed_run "$BASE/big" user
+	before=$(snapshot "$BASE/big")
+	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_failure 1
+	assert_output --partial 'was started by an unprivileged user'
+	assert_equal "$(snapshot "$BASE/big")" "$before"
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_success
+	assert_output --partial resumed
+	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
+	assert_success
+	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
+	assert_success
+	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_success
+	assert_output --partial 'already shifted'
+}
+
+@test "unprivileged: a SIGKILLed run of root is refused to the user, root finishes it" {
+	local before
+
+	setup_overlap
+	mkbig "$BASE/big" 4000
+	cp -a "$BASE/big" "$BASE/big.orig"
+	cp -a "$BASE/big" "$BASE/clean"
+	killed_run "$BASE/big" root
+	before=$(snapshot "$BASE/big")
+	# its progress records are in trusted.*, invisible to the user:
+	# carrying on without them would shift some inodes twice
+	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_failure 1
+	assert_output --partial 'was started by root'
+	assert_equal "$(snapshot "$BASE/big")" "$before"
+	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
+	assert_success
+	assert_output --partial resumed
+	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
+	assert_success
+	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
+	assert_success
+}
+
+@test "unprivileged: -v lists the changes in host ids" {
+	run as_sk_user "$SHIFT_TREE" -v --map "$RANGE:$((RANGE + 1000)):100" "$T"
+	assert_success
+	assert_output --partial "a: uid $((RANGE + 5)) -> $((RANGE + 1005)), gid $((RANGE + 7)) -> $((RANGE + 1007)), access ACL"
+	assert_output --partial "suid: uid $RANGE -> $((RANGE + 1000))"
+}
