@@ -205,19 +205,86 @@ static void on_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
 }
 
 /* ------------------------------------------------------------------ */
-/* xattrs and mode through an fd of either kind                        */
+/* The inode's xattrs and mode: by name or through an fd of either kind */
+
+/*
+ * The inode being processed.  The engine hands over a name relative to the
+ * directory fd (fd < 0): reading the xattr list and a chown that is the only
+ * change go by name (AT_SYMLINK_NOFOLLOW, one component, relative to a
+ * directory opened without following symlinks, so they never leave the
+ * tree).  Everything else -- reading ACLs, capabilities and progress
+ * records, and every write but that chown -- needs the fd: sk_target_fd()
+ * opens it O_PATH and checks that it is still the inode that was stat'ed.
+ */
+struct sk_target {
+	int fd;
+	enum sk_fd_kind kind;
+	bool own_fd;
+	int dirfd;
+	const char *name;
+	const struct sk_stat *st;
+};
+
+#ifndef __NR_listxattrat
+#define __NR_listxattrat 465
+#endif
+
+/* listxattrat(2) (Linux 6.13): 1 works, 0 missing, -1 not tried yet. */
+static int listxattrat_state = -1;
+
+static int target_fd(struct sk_target *t)
+{
+	struct sk_stat now;
+	int fd, r;
+
+	if (t->fd >= 0)
+		return t->fd;
+	fd = openat(t->dirfd, t->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -EAGAIN : negative_errno();
+	r = sk_statx_fd(fd, &now);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (now.dev != t->st->dev || now.ino != t->st->ino ||
+	    now.uid != t->st->uid || now.gid != t->st->gid ||
+	    now.mode != t->st->mode) {
+		close(fd);
+		return -EAGAIN; /* replaced or changed meanwhile */
+	}
+	t->fd = fd;
+	t->own_fd = true;
+	t->kind = SK_FD_PATH;
+	return fd;
+}
 
 static void proc_fd_path(char *buf, size_t size, int fd)
 {
 	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
-static ssize_t x_list(int fd, enum sk_fd_kind kind, char *buf, size_t size)
+static ssize_t x_list(struct sk_target *t, char *buf, size_t size)
 {
 	char p[40];
 	ssize_t n;
+	int fd;
 
-	if (kind == SK_FD_FULL) {
+	if (t->fd < 0 &&
+	    __atomic_load_n(&listxattrat_state, __ATOMIC_RELAXED) != 0) {
+		n = syscall(__NR_listxattrat, t->dirfd, t->name,
+			    AT_SYMLINK_NOFOLLOW, buf, size);
+		if (n >= 0 || errno != ENOSYS) {
+			__atomic_store_n(&listxattrat_state, 1,
+					 __ATOMIC_RELAXED);
+			return n < 0 ? negative_errno() : n;
+		}
+		__atomic_store_n(&listxattrat_state, 0, __ATOMIC_RELAXED);
+	}
+	fd = target_fd(t);
+	if (fd < 0)
+		return fd;
+	if (t->kind == SK_FD_FULL) {
 		n = flistxattr(fd, buf, size);
 	} else {
 		proc_fd_path(p, sizeof(p), fd);
@@ -226,13 +293,16 @@ static ssize_t x_list(int fd, enum sk_fd_kind kind, char *buf, size_t size)
 	return n < 0 ? negative_errno() : n;
 }
 
-static ssize_t x_get(int fd, enum sk_fd_kind kind, const char *name, void *buf,
+static ssize_t x_get(struct sk_target *t, const char *name, void *buf,
 		     size_t size)
 {
 	char p[40];
 	ssize_t n;
+	int fd = target_fd(t);
 
-	if (kind == SK_FD_FULL) {
+	if (fd < 0)
+		return fd;
+	if (t->kind == SK_FD_FULL) {
 		n = fgetxattr(fd, name, buf, size);
 	} else {
 		proc_fd_path(p, sizeof(p), fd);
@@ -241,13 +311,15 @@ static ssize_t x_get(int fd, enum sk_fd_kind kind, const char *name, void *buf,
 	return n < 0 ? negative_errno() : n;
 }
 
-static int x_set(int fd, enum sk_fd_kind kind, const char *name,
-		 const void *value, size_t size)
+static int x_set(struct sk_target *t, const char *name, const void *value,
+		 size_t size)
 {
 	char p[40];
-	int r;
+	int r, fd = target_fd(t);
 
-	if (kind == SK_FD_FULL) {
+	if (fd < 0)
+		return fd;
+	if (t->kind == SK_FD_FULL) {
 		r = fsetxattr(fd, name, value, size, 0);
 	} else {
 		proc_fd_path(p, sizeof(p), fd);
@@ -256,12 +328,14 @@ static int x_set(int fd, enum sk_fd_kind kind, const char *name,
 	return r < 0 ? negative_errno() : 0;
 }
 
-static int x_remove(int fd, enum sk_fd_kind kind, const char *name)
+static int x_remove(struct sk_target *t, const char *name)
 {
 	char p[40];
-	int r;
+	int r, fd = target_fd(t);
 
-	if (kind == SK_FD_FULL) {
+	if (fd < 0)
+		return fd;
+	if (t->kind == SK_FD_FULL) {
 		r = fremovexattr(fd, name);
 	} else {
 		proc_fd_path(p, sizeof(p), fd);
@@ -270,11 +344,14 @@ static int x_remove(int fd, enum sk_fd_kind kind, const char *name)
 	return r < 0 ? negative_errno() : 0;
 }
 
-static int set_mode(int fd, enum sk_fd_kind kind, mode_t mode)
+static int set_mode(struct sk_target *t, mode_t mode)
 {
 	char p[40];
+	int fd = target_fd(t);
 
-	if (kind == SK_FD_FULL)
+	if (fd < 0)
+		return fd;
+	if (t->kind == SK_FD_FULL)
 		return fchmod(fd, mode) < 0 ? negative_errno() : 0;
 	if (syscall(__NR_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
 		return 0;
@@ -284,22 +361,58 @@ static int set_mode(int fd, enum sk_fd_kind kind, mode_t mode)
 	return chmod(p, mode) < 0 ? negative_errno() : 0;
 }
 
+/* The owner; by name when nothing else is written (see struct sk_target). */
+static int set_owner(struct sk_target *t, uid_t uid, gid_t gid, bool by_name)
+{
+	int r;
+
+	if (t->fd < 0 && by_name)
+		r = fchownat(t->dirfd, t->name, uid, gid, AT_SYMLINK_NOFOLLOW);
+	else {
+		int fd = target_fd(t);
+
+		if (fd < 0)
+			return fd;
+		r = fchownat(fd, "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	}
+	return r < 0 ? negative_errno() : 0;
+}
+
+static void stat_from_statx(const struct statx *sx, struct sk_stat *st)
+{
+	st->dev = ((uint64_t)sx->stx_dev_major << 32) | sx->stx_dev_minor;
+	st->ino = sx->stx_ino;
+	st->mnt_id = (sx->stx_mask & STATX_MNT_ID) ? sx->stx_mnt_id : 0;
+	st->mode = sx->stx_mode;
+	st->uid = sx->stx_uid;
+	st->gid = sx->stx_gid;
+	st->nlink = sx->stx_nlink;
+}
+
+#define SK_STATX_MASK                                                    \
+	(STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
+	 STATX_INO | STATX_MNT_ID)
+
 int sk_statx_fd(int fd, struct sk_stat *st)
 {
 	struct statx sx;
 
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
-		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
-			  STATX_NLINK | STATX_INO | STATX_MNT_ID,
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, SK_STATX_MASK,
 		  &sx) < 0)
 		return negative_errno();
-	st->dev = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
-	st->ino = sx.stx_ino;
-	st->mnt_id = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0;
-	st->mode = sx.stx_mode;
-	st->uid = sx.stx_uid;
-	st->gid = sx.stx_gid;
-	st->nlink = sx.stx_nlink;
+	stat_from_statx(&sx, st);
+	return 0;
+}
+
+int sk_statx_at(int dirfd, const char *name, struct sk_stat *st)
+{
+	struct statx sx;
+
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+		  SK_STATX_MASK, &sx) < 0)
+		return negative_errno();
+	stat_from_statx(&sx, st);
 	return 0;
 }
 
@@ -323,9 +436,9 @@ static bool is_setid_kept(const struct sk_stat *st, mode_t orig_mode)
 
 /* ------------------------------------------------------------------ */
 
-static int inode_cleanup(struct shift_inode_ctx *ctx, int fd,
-			 enum sk_fd_kind kind, const struct sk_stat *st,
-			 const char *dir, const char *name)
+static int inode_cleanup(struct shift_inode_ctx *ctx, struct sk_target *t,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name)
 {
 	const char *iname = ctx->journal->intent_name;
 	bool found = false;
@@ -333,7 +446,7 @@ static int inode_cleanup(struct shift_inode_ctx *ctx, int fd,
 	int r;
 
 	if (!S_ISLNK(st->mode)) {
-		n = x_list(fd, kind, ctx->names, XATTR_LIST_MAX);
+		n = x_list(t, ctx->names, XATTR_LIST_MAX);
 		if (n < 0)
 			return n == -EOPNOTSUPP ? 0 :
 			       sk_inode_error(ctx, dir, name, "listxattr", (int)n);
@@ -343,7 +456,7 @@ static int inode_cleanup(struct shift_inode_ctx *ctx, int fd,
 		if (!found)
 			return 0;
 	}
-	r = x_remove(fd, kind, iname);
+	r = x_remove(t, iname);
 	if (r == -ENODATA || (S_ISLNK(st->mode) && (r == -EPERM ||
 						    r == -EOPNOTSUPP)))
 		return 0;
@@ -353,9 +466,9 @@ static int inode_cleanup(struct shift_inode_ctx *ctx, int fd,
 	return 1;
 }
 
-int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
-		     const struct sk_stat *st, const char *dir,
-		     const char *name)
+static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name)
 {
 	struct sk_journal *j = ctx->journal;
 	bool journal = j && j->active && !(ctx->flags & SHIFT_DRY_RUN);
@@ -379,12 +492,12 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 	int r, i;
 
 	if (ctx->phase == SK_PHASE_CLEANUP)
-		return inode_cleanup(ctx, fd, kind, st, dir, name);
+		return inode_cleanup(ctx, t, st, dir, name);
 
 	/* Which of the xattrs we care about does the inode have?  One
 	 * listxattr; symlinks carry neither ACLs nor capabilities. */
 	if (!S_ISLNK(st->mode)) {
-		n = x_list(fd, kind, ctx->names, XATTR_LIST_MAX);
+		n = x_list(t, ctx->names, XATTR_LIST_MAX);
 		if (n == -EOPNOTSUPP)
 			n = 0;
 		if (n < 0)
@@ -405,7 +518,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		has_intent = true;
 	}
 	if (has_intent) {
-		n = x_get(fd, kind, j->intent_name, &in, sizeof(in));
+		n = x_get(t, j->intent_name, &in, sizeof(in));
 		if (n == -ENODATA || n == -EOPNOTSUPP ||
 		    (S_ISLNK(st->mode) && n == -EPERM)) {
 			has_intent = false;
@@ -443,7 +556,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 
 		if (!has_acl[i])
 			continue;
-		n = x_get(fd, kind, acl_names[i], ctx->acl[i], XATTR_SIZE_MAX);
+		n = x_get(t, acl_names[i], ctx->acl[i], XATTR_SIZE_MAX);
 		if (n == -ENODATA) {
 			has_acl[i] = false;
 			continue;
@@ -458,8 +571,14 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 			continue; /* translated before the crash */
 		acl_hash[i] = h;
 		ud.what = acl_what[i];
-		r = shift_acl_translate(ctx->acl[i], acl_len[i], ctx->map, true,
-					ctx->unmapped, on_unmapped, &ud);
+		r = sk_acl_translate(ctx->acl[i], acl_len[i], ctx->map, true,
+				     ctx->unmapped, ctx->overflow, true,
+				     on_unmapped, &ud);
+		if (r == -ENOTUNIQ)
+			return sk_inode_error(ctx, dir, name,
+					      i ? "translate the default ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)"
+						: "translate the access ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)",
+					      -EINVAL);
 		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
 					      "parse the ACL", r);
@@ -473,7 +592,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		caps_src_len = in.caps_len;
 	}
 	if (has_caps) {
-		caps_cur_len = x_get(fd, kind, SHIFT_XATTR_CAPS, caps_cur,
+		caps_cur_len = x_get(t, SHIFT_XATTR_CAPS, caps_cur,
 				     sizeof(caps_cur));
 		if (caps_cur_len == -ENODATA)
 			has_caps = false;
@@ -531,8 +650,9 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		if (!has_acl[i])
 			continue;
 		memcpy(ctx->scratch, ctx->acl[i], acl_len[i]);
-		if (shift_acl_translate(ctx->scratch, acl_len[i], ctx->map,
-					true, ctx->unmapped, NULL, NULL) != 0)
+		if (sk_acl_translate(ctx->scratch, acl_len[i], ctx->map, true,
+				     ctx->unmapped, ctx->overflow, false, NULL,
+				     NULL) != 0)
 			keep = true;
 	}
 	if (caps_src && !keep) {
@@ -554,7 +674,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 	if (!do_chown && !acl_change[0] && !acl_change[1] && !caps_write &&
 	    !mode_restore) {
 		if (journal && has_intent && !keep) {
-			r = x_remove(fd, kind, j->intent_name);
+			r = x_remove(t, j->intent_name);
 			if (r < 0 && r != -ENODATA)
 				return sk_inode_error(ctx, dir, name,
 						      "remove the progress record", r);
@@ -610,7 +730,7 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		memset(in.caps, 0, sizeof(in.caps));
 		if (caps_src)
 			memcpy(in.caps, caps_src, caps_src_len);
-		r = x_set(fd, kind, j->intent_name, &in, sizeof(in));
+		r = x_set(t, j->intent_name, &in, sizeof(in));
 		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
 					      "record progress (xattr)", r);
@@ -620,40 +740,65 @@ int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 	for (i = 0; i < 2; i++) {
 		if (!acl_change[i])
 			continue;
-		r = x_set(fd, kind, acl_names[i], ctx->acl[i], acl_len[i]);
+		r = x_set(t, acl_names[i], ctx->acl[i], acl_len[i]);
 		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
 					      i ? "set the default ACL"
 						: "set the access ACL", r);
 	}
 	if (do_chown) {
-		if (fchownat(fd, "", tu != st->uid ? tu : (uid_t)-1,
-			     tg != st->gid ? tg : (gid_t)-1,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-			return sk_inode_error(ctx, dir, name, "change owner",
-					      negative_errno());
+		r = set_owner(t, tu != st->uid ? tu : (uid_t)-1,
+			      tg != st->gid ? tg : (gid_t)-1,
+			      !multi && !wrote_intent && !has_intent);
+		if (r < 0)
+			return sk_inode_error(ctx, dir, name, "change owner", r);
 	}
 	if (caps_write) {
-		r = x_set(fd, kind, SHIFT_XATTR_CAPS, caps_new,
+		r = x_set(t, SHIFT_XATTR_CAPS, caps_new,
 			  (size_t)caps_new_len);
 		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
 					      "set the file capability", r);
 	}
 	if (mode_restore) {
-		r = set_mode(fd, kind, omode & 07777);
+		r = set_mode(t, omode & 07777);
 		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
 					      "restore setuid/setgid", r);
 	}
 	if ((wrote_intent || has_intent) && !keep) {
-		r = x_remove(fd, kind, j->intent_name);
+		r = x_remove(t, j->intent_name);
 		if (r < 0 && r != -ENODATA)
 			return sk_inode_error(ctx, dir, name,
 					      "remove the progress record", r);
 	}
 	ctx->changed++;
 	return 1;
+}
+
+int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
+		     const struct sk_stat *st, const char *dir,
+		     const char *name)
+{
+	struct sk_target t = {
+		.fd = fd, .kind = kind, .dirfd = -EBADF, .st = st,
+	};
+
+	return inode_process(ctx, &t, st, dir, name);
+}
+
+int sk_inode_process_at(struct shift_inode_ctx *ctx, int dirfd,
+			const char *name, const struct sk_stat *st,
+			const char *dir)
+{
+	struct sk_target t = {
+		.fd = -EBADF, .dirfd = dirfd, .name = name, .st = st,
+	};
+	int r = inode_process(ctx, &t, st, dir, name);
+
+	if (t.own_fd)
+		close(t.fd);
+	return r;
 }
 
 int shift_inode(struct shift_inode_ctx *ctx, int fd, const struct stat *st,

@@ -3,34 +3,27 @@
  * Private to libshift: the shift engine's pieces and the executor
  * interface (docs/shift-engine.md).
  *
- * The engine is a pipeline:
+ * The engine is a parallel walk (walk.c) over a shared stack of tasks:
  *
- *   walk (walk.c, one thread)       per entry (sk_engine_entry)   writes
- *   getdents64 on a dir fd   --->   open by fd (O_NOFOLLOW),  --> shift_inode
- *   opens and checks subdirs        statx, mount check,           (inode.c)
- *   itself, hands non-dirs          hardlink set
- *   to the executor in batches
+ *   walkers (1: sync, N: threads, uring)   per entry (sk_engine_entry)
+ *   getdents64 on a dir fd; push the  ---> statx by name (no symlink is
+ *   subdirectories as tasks, split        followed), mount check, hard-link
+ *   big directories into chunks           set, then shift_inode's work
+ *                                         (inode.c)
  *
- * An executor decides where and when the per-entry work runs.  "sync"
- * (shift.c) runs it at once in the walking thread: the reference the others
- * are tested against.  Others (threads, io_uring) register by defining the
- * weak symbols below in their own file; shift.c picks them up without edits.
- *
- * Contract for an executor:
- *  - start() is called once before the walk with the engine; it may create
- *    workers, each with its own context from sk_engine_ctx_new().
- *  - submit() gets the non-directory entries of one getdents batch of dir.
- *    The names live in the walker's buffer only during the call: copy them
- *    if the work happens later.  dir->fd stays open as long as the
- *    executor holds a reference (sk_dir_ref/sk_dir_unref).
- *  - for each entry it calls sk_engine_entry() with a context that no other
- *    thread uses at the same time.  sk_engine_entry() is thread-safe
- *    otherwise (hardlink set, events and statistics are locked/atomic).
- *  - drain() returns when everything submitted so far is done; the engine
- *    calls it before the walk ends and before phase changes.
- *  - stop() frees everything; the engine calls it once, also on failure.
- *  - errors of single inodes are events, not return values; a negative
- *    return from submit()/drain() aborts the walk (e.g. -ENOMEM).
+ * An executor decides how many walkers run and may prefetch the inodes of
+ * each chunk of entries before the walker handles them:
+ *  - start() is called once before the walk (before anything is written to
+ *    the tree: an executor that can't work here must fail there); it sets
+ *    e->workers (walker 0 is the calling thread) and its state.
+ *  - prefetch(state, w, dirfd, ents, n), optional: walker w is about to
+ *    handle these entries of the directory dirfd.  The names live only
+ *    during the call.
+ *  - prefetch_done(state, w), optional: walker w has handled them; what
+ *    prefetch() started with dirfd must be over when it returns (the
+ *    directory may be closed next).
+ *  - stop() frees everything; called once, also on failure.
+ * Errors of single inodes are events, never the end of the walk.
  */
 #ifndef LIBSHIFT_SHIFT_ENGINE_H
 #define LIBSHIFT_SHIFT_ENGINE_H
@@ -78,9 +71,9 @@ struct sk_engine;
 struct sk_executor {
 	const char *name;
 	int (*start)(struct sk_engine *e, void **ret_state);
-	int (*submit)(void *state, struct sk_dir *dir,
-		      const struct sk_dentry *ents, size_t n);
-	int (*drain)(void *state);
+	void (*prefetch)(void *state, unsigned w, int dirfd,
+			 const struct sk_dentry *ents, size_t n);
+	void (*prefetch_done)(void *state, unsigned w);
 	void (*stop)(void *state);
 };
 
@@ -91,6 +84,11 @@ extern const struct sk_executor sk_executor_threads;
 extern const struct sk_executor sk_executor_uring;
 #endif
 extern const struct sk_executor sk_executor_sync;
+
+/* Walkers for a parallel engine: opts->threads, or twice the CPUs and at
+ * least 4 (a walker blocks on cold inode reads: more keep more in flight),
+ * at most 64. */
+unsigned sk_walkers_default(const struct sk_engine *e);
 
 enum sk_phase {
 	SK_PHASE_SHIFT,	  /* shift every inode */
@@ -138,6 +136,7 @@ struct shift_inode_ctx {
 	enum sk_phase phase;
 	/* statistics of this context */
 	uint64_t changed, unmapped_n, errors;
+	uint64_t inodes; /* handled in the current chunk (walk.c) */
 	/* naming the inode in events: dir + "/" + name, built when needed */
 	const char *cur_dir;
 	const char *cur_name;
@@ -153,12 +152,19 @@ struct shift_inode_ctx {
 int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
 		     const struct sk_stat *st, const char *dir,
 		     const char *name);
+/* The same for the inode dir/name relative to the directory fd dirfd,
+ * stat'ed as st: opened only when needed (see struct sk_target). */
+int sk_inode_process_at(struct shift_inode_ctx *ctx, int dirfd,
+			const char *name, const struct sk_stat *st,
+			const char *dir);
 /* Report an error event for the current inode; returns err. */
 int sk_inode_error(struct shift_inode_ctx *ctx, const char *dir,
 		   const char *name, const char *op, int err);
 void sk_inode_event(struct shift_inode_ctx *ctx, struct shift_event *ev,
 		    const char *dir, const char *name);
 int sk_statx_fd(int fd, struct sk_stat *st);
+/* statx of name in dirfd, not following a symlink or an automount. */
+int sk_statx_at(int dirfd, const char *name, struct sk_stat *st);
 
 /* The engine (shift.c / walk.c). */
 struct sk_engine {
@@ -177,21 +183,30 @@ struct sk_engine {
 	/* hardlink set: (dev, ino) of inodes with nlink > 1 */
 	struct sk_link *links;
 	size_t links_n, links_size;
+	int links_overlay; /* links.c: 0 not known yet, 1 no, 2 overlayfs */
 	/* statistics (atomic adds) */
 	struct shift_stats stats;
 	uint64_t next_progress_ns;
 	/* the walk */
-	char **bufs;
-	size_t bufs_n;
+	unsigned workers; /* walkers, set by the executor's start() */
 	const struct sk_executor *exec;
 	void *exec_state;
 	bool abort;
+};
+
+/* A further name of a hard-linked inode, kept on overlayfs only: a copy-up
+ * of the first name may have broken the link (links.c). */
+struct sk_link_name {
+	struct sk_link_name *next;
+	const char *name;
+	char dir[]; /* dir \0 name \0 */
 };
 
 struct sk_link {
 	uint64_t dev, ino;
 	uint32_t seen, nlink;
 	char *path; /* first path, for the external-link report */
+	struct sk_link_name *deferred;
 };
 
 struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e);
@@ -204,7 +219,9 @@ int sk_walk(struct sk_engine *e);
  * when it is new, or a negative errno. */
 int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
 		  const char *dir, const char *name);
-/* Report inodes with links outside the tree, then empty the set. */
+/* After a phase (single-threaded, e->ctx free to use): on overlayfs shift
+ * the further names whose link a copy-up broke, report inodes with links
+ * outside the tree, then empty the set. */
 void sk_engine_links_report(struct sk_engine *e);
 void sk_engine_progress(struct sk_engine *e);
 
@@ -235,6 +252,9 @@ int sk_marker_read(int fd, char *ret_name, size_t name_size,
 /* Record the run's state on the root. */
 int sk_marker_write(struct sk_engine *e, const char *state);
 bool sk_marker_same_map(const char *s, const struct shift_idmap *map);
+/* In the child of shift_tree_userns(): this process's records are made in
+ * the user namespace's view of the ids (see marker.c). */
+void sk_marker_set_userns(void);
 
 #define SK_STAT_ADD(e, field, n) \
 	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)

@@ -25,23 +25,8 @@
 
 static int sync_start(struct sk_engine *e, void **ret)
 {
+	e->workers = 1;
 	*ret = e;
-	return 0;
-}
-
-static int sync_submit(void *state, struct sk_dir *dir,
-		       const struct sk_dentry *ents, size_t n)
-{
-	struct sk_engine *e = state;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sk_engine_entry(e, e->ctx, dir, ents[i].name, ents[i].d_type);
-	return 0;
-}
-
-static int sync_drain(void *state)
-{
 	return 0;
 }
 
@@ -52,8 +37,6 @@ static void sync_stop(void *state)
 const struct sk_executor sk_executor_sync = {
 	.name = "sync",
 	.start = sync_start,
-	.submit = sync_submit,
-	.drain = sync_drain,
 	.stop = sync_stop,
 };
 
@@ -172,15 +155,11 @@ static int need_cleanup(struct sk_engine *e)
 
 static void engine_free(struct sk_engine *e)
 {
-	size_t i;
 
 	if (e->exec && e->exec_state)
 		e->exec->stop(e->exec_state);
 	ctxs_collect(e, true);
 	e->ctx = NULL;
-	for (i = 0; i < e->bufs_n; i++)
-		free(e->bufs[i]);
-	free(e->bufs);
 	sk_engine_links_report(e);
 	free(e->marker_map);
 	safe_close(e->rootfd);

@@ -3,19 +3,18 @@
  * The "uring" executor: all of libshift's io_uring code.
  *
  * io_uring has no chown opcode, so it cannot do the writes.  What it can do
- * is keep many inode reads in flight: for every batch of directory entries
- * the walker hands over, one IORING_OP_STATX per entry (relative to the
- * directory fd, never following a symlink) is queued, and when a batch's
- * reads are all complete it goes to the worker pool of the threads
- * executor, which does the real per-entry work (sk_engine_entry(): open by
- * fd, statx, xattrs, fchownat, fchmodat, fsetxattr) on inodes that are now
- * in the cache.  The statx results are only a prefetch and are not used:
- * the decisions are taken on the worker's own statx through the opened fd,
- * exactly as in the sync engine, so results are identical.
+ * is keep many inode reads in flight: before a walker handles the entries
+ * it read from a directory, one IORING_OP_STATX per entry (relative to the
+ * directory fd, never following a symlink) goes to the walker's own ring,
+ * and the kernel's io-wq workers load those inodes while the walker works
+ * through the entries one by one (walk.c: statx by name, xattrs, fchownat)
+ * on inodes that are by then in the cache.  The statx results are only a
+ * prefetch and are not used: the decisions are taken on the walker's own
+ * statx, exactly as in the sync engine, so results are identical.
  *
- * On a warm cache this costs: the kernel punts every STATX to an io-wq
- * worker.  docs/benchmarks.md has the figures and why "auto" chooses what
- * it chooses.
+ * On a warm cache the prefetch costs: the kernel punts every STATX to an
+ * io-wq worker.  docs/benchmarks.md has the figures and why "auto" chooses
+ * what it chooses.
  *
  * io_uring may be unusable: a kernel without it (ENOSYS), the
  * kernel.io_uring_disabled sysctl or a seccomp filter (EPERM or ENOSYS),
@@ -30,22 +29,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "executor-threads.h"
+#include "shift-engine.h"
 
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 
-/* Reads in flight at most (and the SQ size). */
+/* Reads in flight per walker at most (and its SQ size). */
 #define UR_DEPTH 256
 
-struct ur_state {
-	struct sk_engine *e;
+struct ur_ring {
 	struct io_uring ring;
-	bool ring_ok;
-	unsigned inflight; /* STATX queued or submitted, not completed */
-	unsigned unsubmitted;
-	struct sk_pool *pool;
-	int error;
+	bool ok;
+	unsigned inflight; /* submitted, not yet completed */
+	struct statx sx;   /* where every prefetch writes; never read */
+};
+
+struct ur_state {
+	unsigned n;
+	struct ur_ring *rings;
 };
 
 /* What makes io_uring unusable here, in words, for the debug log. */
@@ -72,84 +73,34 @@ static const char *ur_why(int err)
 	return strerror(-err);
 }
 
-/* A batch whose reads are all done goes to the workers. */
-static int ur_complete(struct ur_state *s, struct sk_batch *b)
-{
-	int r;
-
-	if (--b->pending > 0)
-		return 0;
-	r = sk_pool_push(s->pool, b);
-	if (r < 0 && !s->error)
-		s->error = r;
-	return r;
-}
-
-/* Reap completions: wait for at least `want` of them. */
-static int ur_reap(struct ur_state *s, unsigned want)
+/* Wait for every read of this ring. */
+static void ur_wait_all(struct ur_ring *r)
 {
 	struct io_uring_cqe *cqe;
-	unsigned got = 0;
-	int r;
 
-	if (s->unsubmitted) {
-		r = io_uring_submit(&s->ring);
-		if (r < 0)
-			return r;
-		s->unsubmitted = 0;
-	}
-	while (s->inflight > 0) {
-		if (got < want)
-			r = io_uring_wait_cqe(&s->ring, &cqe);
-		else
-			r = io_uring_peek_cqe(&s->ring, &cqe);
-		if (r == -EAGAIN || r == -EINTR) {
-			if (got >= want)
-				break;
+	while (r->inflight > 0) {
+		int k = io_uring_wait_cqe(&r->ring, &cqe);
+
+		if (k == -EINTR || k == -EAGAIN)
 			continue;
-		}
-		if (r < 0)
-			return r;
-		/* cqe->res is only a prefetch result: the worker redoes the
-		 * statx on the opened inode and reports errors itself. */
-		struct sk_batch *b = io_uring_cqe_get_data(cqe);
-
-		io_uring_cqe_seen(&s->ring, cqe);
-		s->inflight--;
-		got++;
-		(void)ur_complete(s, b);
+		if (k < 0)
+			break; /* the ring is broken: nothing more will come */
+		io_uring_cqe_seen(&r->ring, cqe);
+		r->inflight--;
 	}
-	return s->error;
 }
 
 static void ur_free(struct ur_state *s)
 {
-	struct io_uring_cqe *cqe;
-
 	if (!s)
 		return;
-	if (s->ring_ok) {
-		/* The kernel still writes into batches with reads in flight:
-		 * wait for them before anything is freed. */
-		if (s->unsubmitted)
-			(void)io_uring_submit(&s->ring);
-		while (s->inflight > 0) {
-			int r = io_uring_wait_cqe(&s->ring, &cqe);
-
-			if (r == -EINTR || r == -EAGAIN)
-				continue;
-			if (r < 0)
-				break;
-			struct sk_batch *b = io_uring_cqe_get_data(cqe);
-
-			io_uring_cqe_seen(&s->ring, cqe);
-			s->inflight--;
-			if (--b->pending == 0)
-				sk_batch_free(b);
-		}
-		io_uring_queue_exit(&s->ring);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (!s->rings[i].ok)
+			continue;
+		ur_wait_all(&s->rings[i]);
+		io_uring_queue_exit(&s->rings[i].ring);
 	}
-	sk_pool_free(s->pool);
+	free(s->rings);
 	free(s);
 }
 
@@ -157,23 +108,32 @@ static int ur_start(struct sk_engine *e, void **ret_state)
 {
 	struct io_uring_probe *probe;
 	struct ur_state *s;
+	unsigned n = sk_walkers_default(e);
 	int r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->e = e;
-	r = io_uring_queue_init(UR_DEPTH, &s->ring, 0);
-	if (r < 0) {
-		/* Whatever the cause (ENOSYS, EPERM, ENOMEM from memlock), to
-		 * the engine it is one thing: this executor is not available
-		 * here (auto falls back, the tool exits "not supported"). */
-		sk_debug("uring executor: io_uring_setup: %s", ur_why(r));
+	s->rings = calloc(n, sizeof(*s->rings));
+	if (!s->rings) {
 		free(s);
-		return -EOPNOTSUPP;
+		return -ENOMEM;
 	}
-	s->ring_ok = true;
-	probe = io_uring_get_probe_ring(&s->ring);
+	for (s->n = 0; s->n < n; s->n++) {
+		r = io_uring_queue_init(UR_DEPTH, &s->rings[s->n].ring, 0);
+		if (r < 0) {
+			/* Whatever the cause (ENOSYS, EPERM, ENOMEM from
+			 * memlock), to the engine it is one thing: this
+			 * executor is not available here (auto falls back,
+			 * the tool exits "not supported"). */
+			sk_debug("uring executor: io_uring_setup: %s",
+				 ur_why(r));
+			ur_free(s);
+			return -EOPNOTSUPP;
+		}
+		s->rings[s->n].ok = true;
+	}
+	probe = io_uring_get_probe_ring(&s->rings[0].ring);
 	if (!probe || !io_uring_opcode_supported(probe, IORING_OP_STATX)) {
 		sk_debug("uring executor: %s", ur_why(-EOPNOTSUPP));
 		if (probe)
@@ -182,84 +142,44 @@ static int ur_start(struct sk_engine *e, void **ret_state)
 		return -EOPNOTSUPP;
 	}
 	io_uring_free_probe(probe);
-	r = sk_pool_new(e, e->opts ? e->opts->threads : 0, &s->pool);
-	if (r < 0) {
-		ur_free(s);
-		return r;
-	}
-	sk_debug("uring executor: %u statx in flight, %u workers", UR_DEPTH,
-		 sk_pool_threads(s->pool));
+	e->workers = n;
+	sk_debug("uring executor: %u walkers, %u statx in flight each", n,
+		 UR_DEPTH);
 	*ret_state = s;
 	return 0;
 }
 
-static int ur_queue(struct ur_state *s, struct sk_batch *b)
+static void ur_prefetch(void *state, unsigned w, int dirfd,
+			const struct sk_dentry *ents, size_t n)
 {
-	struct statx *sx = b->extra;
+	struct ur_state *s = state;
+	struct ur_ring *r = &s->rings[w];
+	struct io_uring_sqe *sqe;
+	unsigned queued = 0;
 
-	b->pending = (unsigned)b->n;
-	for (size_t i = 0; i < b->n; i++) {
-		struct io_uring_sqe *sqe;
-		int r;
-
-		while (s->inflight >= UR_DEPTH ||
-		       !(sqe = io_uring_get_sqe(&s->ring))) {
-			r = ur_reap(s, 1);
-			if (r < 0) {
-				/* entries not queued are dropped with b, once
-				 * the queued ones complete */
-				b->pending -= (unsigned)(b->n - i);
-				if (b->pending == 0)
-					sk_batch_free(b);
-				return r;
-			}
-		}
-		io_uring_prep_statx(sqe, b->dir->fd, b->names + b->off[i],
+	for (size_t i = 0; i < n && r->inflight + queued < UR_DEPTH; i++) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe)
+			break;
+		io_uring_prep_statx(sqe, dirfd, ents[i].name,
 				    AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
 				    STATX_TYPE | STATX_MODE | STATX_UID |
-					    STATX_GID | STATX_INO |
-					    STATX_NLINK,
-				    &sx[i]);
-		io_uring_sqe_set_data(sqe, b);
-		s->inflight++;
-		s->unsubmitted++;
+					    STATX_GID | STATX_INO | STATX_NLINK,
+				    &r->sx);
+		queued++;
 	}
-	return 0;
+	/* The kernel copies the names while submitting: the caller may
+	 * reuse them when this returns.  A prefetch that can't be submitted
+	 * is simply not done. */
+	if (queued && io_uring_submit(&r->ring) >= 0)
+		r->inflight += queued;
 }
 
-static int ur_submit(void *state, struct sk_dir *dir,
-		     const struct sk_dentry *ents, size_t n)
+static void ur_prefetch_done(void *state, unsigned w)
 {
 	struct ur_state *s = state;
-	int r;
 
-	if (s->error)
-		return s->error;
-	for (size_t i = 0; i < n; i += SK_BATCH_MAX) {
-		size_t k = n - i < SK_BATCH_MAX ? n - i : SK_BATCH_MAX;
-		struct sk_batch *b;
-
-		b = sk_batch_new(dir, ents + i, k, sizeof(struct statx));
-		if (!b)
-			return -ENOMEM;
-		r = ur_queue(s, b);
-		if (r < 0)
-			return r;
-	}
-	/* Hand the kernel this directory's reads now, and pass on whatever
-	 * finished meanwhile, without waiting. */
-	return ur_reap(s, 0);
-}
-
-static int ur_drain(void *state)
-{
-	struct ur_state *s = state;
-	int r;
-
-	r = ur_reap(s, s->inflight + s->unsubmitted);
-	if (r < 0)
-		return r;
-	return sk_pool_drain(s->pool);
+	ur_wait_all(&s->rings[w]);
 }
 
 static void ur_stop(void *state)
@@ -270,8 +190,8 @@ static void ur_stop(void *state)
 const struct sk_executor sk_executor_uring = {
 	.name = "uring",
 	.start = ur_start,
-	.submit = ur_submit,
-	.drain = ur_drain,
+	.prefetch = ur_prefetch,
+	.prefetch_done = ur_prefetch_done,
 	.stop = ur_stop,
 };
 

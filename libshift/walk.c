@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The race-safe tree walk: directories are read with getdents64 on an fd
- * and every child is opened relative to its parent's fd with O_NOFOLLOW
- * (subdirectories O_DIRECTORY, everything else O_PATH), so a symlink is
- * never followed and a path is never resolved twice.  A child on another
- * mount (st_dev or mount id differ from the root's) is reported, not
- * entered.  The inode that is changed is the one that was stat'ed: both
- * happen through the same fd.  Hard-linked inodes are handled once.
+ * The race-safe parallel tree walk.
  *
- * Memory: one getdents buffer and one batch array per depth level, one
- * small struct per open directory, and the hard-link set.
+ * Directories are read with getdents64 on an fd; every child is reached
+ * relative to its parent's fd and never through a symlink: subdirectories
+ * are opened O_DIRECTORY|O_NOFOLLOW, other entries are stat'ed and changed
+ * by name with AT_SYMLINK_NOFOLLOW (one path component, relative to a
+ * directory fd) or, when more than the owner changes, through an O_PATH fd
+ * checked against that stat (inode.c, struct sk_target).  So nothing
+ * outside the tree is ever reached, whatever is renamed or swapped for a
+ * symlink meanwhile.  A child on another mount (st_dev or mount id differ
+ * from the root's) is reported, not entered.  Hard-linked inodes are
+ * handled once (links.c).
+ *
+ * Parallelism: the work is a stack of tasks shared by the walkers -- "walk
+ * this subdirectory" and, for big directories, "handle these entries".  A
+ * walker reading a directory pushes its subdirectories, splits a long run
+ * of entries into chunks others may take, and handles the rest itself.
+ * The stack (last in, first out) keeps the walk depth first, so pending
+ * work grows with depth times fan-out, not with the size of the tree.  The
+ * synchronous engine is the same walk with one walker, in the calling
+ * thread.  An executor may prefetch the inodes of each chunk (uring.c).
+ *
+ * Memory per walker: one getdents buffer and one entry array; per pending
+ * task: a name; per open directory: a small struct; and the hard-link set.
  */
 #include "config.h"
 
@@ -23,7 +37,8 @@
 #include "shift-engine.h"
 
 #define DENTS_BUF_SIZE (32 * 1024)
-#define BATCH_MAX 128
+/* Entries a walker hands out as one task of a big directory. */
+#define CHUNK 64
 
 struct linux_dirent64 {
 	uint64_t d_ino;
@@ -33,9 +48,37 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-struct level {
+/* A unit of work: walk the subdirectory names[0] of dir (n == 0), or
+ * handle the n non-directory entries of dir. */
+struct task {
+	struct task *next;
+	struct sk_dir *dir; /* referenced while the task lives */
+	unsigned n;
+	uint32_t *off;
+	unsigned char *type;
+	char *names;
+};
+
+struct walker;
+
+struct walk {
+	struct sk_engine *e;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a task was pushed, or the walk ended */
+	struct task *top;
+	unsigned active; /* walkers running a task */
+	int error;	 /* first fatal error */
+	struct walker *walkers;
+	unsigned n;
+};
+
+struct walker {
+	struct walk *w;
+	unsigned idx;
+	pthread_t tid;
+	struct shift_inode_ctx *ctx;
 	char dents[DENTS_BUF_SIZE];
-	struct sk_dentry batch[BATCH_MAX];
+	struct sk_dentry ents[DENTS_BUF_SIZE / 24];
 };
 
 void sk_dir_ref(struct sk_dir *dir)
@@ -86,23 +129,6 @@ static struct sk_dir *dir_new(int fd, const struct sk_dir *parent,
 	return d;
 }
 
-static struct level *level_get(struct sk_engine *e, unsigned depth)
-{
-	if (depth >= e->bufs_n) {
-		size_t n = depth + 16;
-		char **b = realloc(e->bufs, n * sizeof(*b));
-
-		if (!b)
-			return NULL;
-		memset(b + e->bufs_n, 0, (n - e->bufs_n) * sizeof(*b));
-		e->bufs = b;
-		e->bufs_n = n;
-	}
-	if (!e->bufs[depth])
-		e->bufs[depth] = malloc(sizeof(struct level));
-	return (struct level *)e->bufs[depth];
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -111,17 +137,23 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* From any walker: at most one report per 250 ms. */
 void sk_engine_progress(struct sk_engine *e)
 {
-	uint64_t t;
+	uint64_t t, next;
 
 	if (!e->opts->on_progress)
 		return;
 	t = now_ns();
-	if (t < e->next_progress_ns)
+	next = __atomic_load_n(&e->next_progress_ns, __ATOMIC_RELAXED);
+	if (t < next ||
+	    !__atomic_compare_exchange_n(&e->next_progress_ns, &next,
+					 t + 250000000ull, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
-	e->next_progress_ns = t + 250000000ull;
+	pthread_mutex_lock(&e->lock);
 	e->opts->on_progress(&e->stats, e->opts->userdata);
+	pthread_mutex_unlock(&e->lock);
 }
 
 static bool other_mount(const struct sk_engine *e, const struct sk_stat *st)
@@ -142,18 +174,12 @@ static void report_mount(struct sk_engine *e, struct shift_inode_ctx *ctx,
 int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 		    struct sk_dir *dir, const char *name, unsigned char d_type)
 {
-	_cleanup_close_ int fd = -EBADF;
 	struct sk_stat st;
 	int r;
 
-	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0; /* removed meanwhile */
-		return sk_inode_error(ctx, dir->path, name, "open",
-				      negative_errno());
-	}
-	r = sk_statx_fd(fd, &st);
+	r = sk_statx_at(dir->fd, name, &st);
+	if (r == -ENOENT)
+		return 0; /* removed meanwhile */
 	if (r < 0)
 		return sk_inode_error(ctx, dir->path, name, "stat", r);
 	if (S_ISDIR(st.mode))
@@ -176,15 +202,202 @@ int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 		}
 	}
 	if (e->phase == SK_PHASE_SHIFT)
-		SK_STAT_ADD(e, inodes, 1);
-	return sk_inode_process(ctx, fd, SK_FD_PATH, &st, dir->path, name);
+		ctx->inodes++;
+	return sk_inode_process_at(ctx, dir->fd, name, &st, dir->path);
 }
 
-static int walk_dir(struct sk_engine *e, struct sk_dir *dir);
+/* ------------------------------------------------------------------ */
+/* The task stack                                                      */
 
-static int walk_subdir(struct sk_engine *e, struct sk_dir *parent,
-		       const char *name)
+static struct task *task_new(struct sk_dir *dir, const struct sk_dentry *ents,
+			     size_t n, bool subdir)
 {
+	size_t names = 0, head, i, pos = 0;
+	struct task *t;
+	char *p;
+
+	for (i = 0; i < n; i++)
+		names += strlen(ents[i].name) + 1;
+	head = (sizeof(*t) + 7) & ~(size_t)7;
+	t = malloc(head + n * sizeof(uint32_t) + n + names);
+	if (!t)
+		return NULL;
+	p = (char *)t + head;
+	*t = (struct task){ .dir = dir, .n = subdir ? 0 : (unsigned)n };
+	t->off = (uint32_t *)(void *)p;
+	p += n * sizeof(uint32_t);
+	t->type = (unsigned char *)p;
+	p += n;
+	t->names = p;
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(ents[i].name) + 1;
+
+		t->off[i] = (uint32_t)pos;
+		t->type[i] = ents[i].d_type;
+		memcpy(t->names + pos, ents[i].name, len);
+		pos += len;
+	}
+	sk_dir_ref(dir);
+	return t;
+}
+
+static void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	sk_dir_unref(t->dir);
+	free(t);
+}
+
+static void walk_fail(struct walk *w, int err)
+{
+	pthread_mutex_lock(&w->lock);
+	if (!w->error)
+		w->error = err;
+	w->e->abort = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int push(struct walk *w, struct sk_dir *dir,
+		const struct sk_dentry *ents, size_t n, bool subdir)
+{
+	struct task *t = task_new(dir, ents, n, subdir);
+
+	if (!t) {
+		walk_fail(w, -ENOMEM);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&w->lock);
+	t->next = w->top;
+	w->top = t;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* The next task, or NULL when the walk is over: nothing left and no
+ * walker running a task that could push more, or a fatal error. */
+static struct task *pop(struct walk *w, bool finished_one)
+{
+	struct task *t = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	if (finished_one)
+		w->active--;
+	for (;;) {
+		if (w->error)
+			break;
+		if (w->top) {
+			t = w->top;
+			w->top = t->next;
+			w->active++;
+			break;
+		}
+		if (w->active == 0)
+			break;
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	if (!t)
+		pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Walking                                                             */
+
+static void handle_entries(struct walker *wk, struct sk_dir *dir,
+			   const struct sk_dentry *ents, size_t n)
+{
+	struct sk_engine *e = wk->w->e;
+	const struct sk_executor *x = e->exec;
+	uint64_t inodes = wk->ctx->inodes;
+
+	if (x->prefetch)
+		x->prefetch(e->exec_state, wk->idx, dir->fd, ents, n);
+	for (size_t i = 0; i < n && !e->abort; i++)
+		(void)sk_engine_entry(e, wk->ctx, dir, ents[i].name,
+				      ents[i].d_type);
+	if (x->prefetch_done)
+		x->prefetch_done(e->exec_state, wk->idx);
+	if (wk->ctx->inodes != inodes)
+		SK_STAT_ADD(e, inodes, wk->ctx->inodes - inodes);
+	wk->ctx->inodes = 0;
+	sk_engine_progress(e);
+}
+
+static void read_dir(struct walker *wk, struct sk_dir *dir)
+{
+	struct walk *w = wk->w;
+	struct sk_engine *e = w->e;
+
+	for (;;) {
+		size_t nb = 0, first;
+		long n, off;
+
+		n = syscall(SYS_getdents64, dir->fd, wk->dents,
+			    sizeof(wk->dents));
+		if (n < 0) {
+			sk_inode_error(wk->ctx, dir->path, NULL,
+				       "read directory", negative_errno());
+			return;
+		}
+		if (n == 0)
+			return;
+		for (off = 0; off < n;) {
+			struct linux_dirent64 *d =
+				(struct linux_dirent64 *)(wk->dents + off);
+			struct sk_dentry de;
+
+			off += d->d_reclen;
+			if (d->d_name[0] == '.' &&
+			    (d->d_name[1] == 0 ||
+			     (d->d_name[1] == '.' && d->d_name[2] == 0)))
+				continue;
+			if (d->d_type == DT_UNKNOWN) {
+				struct stat sb;
+
+				if (fstatat(dir->fd, d->d_name, &sb,
+					    AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISDIR(sb.st_mode))
+					d->d_type = DT_DIR;
+			}
+			de = (struct sk_dentry){
+				.name = d->d_name,
+				.ino = d->d_ino,
+				.d_type = d->d_type,
+			};
+			if (d->d_type == DT_DIR) {
+				/* Others may start on it while we go on. */
+				if (push(w, dir, &de, 1, true) < 0)
+					return;
+				continue;
+			}
+			wk->ents[nb++] = de;
+		}
+		/* A long run of entries: chunks for idle walkers, the
+		 * first one for us. */
+		first = nb;
+		if (w->n > 1 && nb > CHUNK) {
+			first = CHUNK;
+			for (size_t i = CHUNK; i < nb; i += CHUNK)
+				if (push(w, dir, wk->ents + i,
+					 nb - i < CHUNK ? nb - i : CHUNK,
+					 false) < 0)
+					return;
+		}
+		if (first)
+			handle_entries(wk, dir, wk->ents, first);
+		if (e->abort)
+			return;
+	}
+}
+
+static void walk_subdir(struct walker *wk, struct sk_dir *parent,
+			const char *name)
+{
+	struct sk_engine *e = wk->w->e;
 	_cleanup_close_ int fd = -EBADF;
 	struct sk_dir *dir;
 	struct sk_stat st;
@@ -195,122 +408,102 @@ static int walk_subdir(struct sk_engine *e, struct sk_dir *parent,
 			    O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return 0;
-		if (errno == ELOOP || errno == ENOTDIR) /* swapped meanwhile */
-			return e->exec->submit(e->exec_state, parent,
-					       &(struct sk_dentry){ .name = name, .d_type = DT_UNKNOWN },
-					       1);
-		sk_inode_error(e->ctx, parent->path, name, "open directory",
+			return;
+		if (errno == ELOOP || errno == ENOTDIR) { /* swapped meanwhile */
+			struct sk_dentry de = { .name = name,
+						.d_type = DT_UNKNOWN };
+
+			handle_entries(wk, parent, &de, 1);
+			return;
+		}
+		sk_inode_error(wk->ctx, parent->path, name, "open directory",
 			       negative_errno());
-		return 0;
+		return;
 	}
 	r = sk_statx_fd(fd, &st);
 	if (r < 0) {
-		sk_inode_error(e->ctx, parent->path, name, "stat", r);
-		return 0;
+		sk_inode_error(wk->ctx, parent->path, name, "stat", r);
+		return;
 	}
 	if (other_mount(e, &st)) {
-		report_mount(e, e->ctx, parent->path, name);
-		return 0;
+		report_mount(e, wk->ctx, parent->path, name);
+		return;
 	}
 	dir = dir_new(fd, parent, name);
-	if (!dir)
-		return -ENOMEM;
+	if (!dir) {
+		walk_fail(wk->w, -ENOMEM);
+		return;
+	}
 	TAKE_FD(fd);
 	if (e->phase == SK_PHASE_SHIFT) {
 		SK_STAT_ADD(e, inodes, 1);
 		SK_STAT_ADD(e, dirs, 1);
 	}
-	sk_inode_process(e->ctx, dir->fd, SK_FD_FULL, &st, dir->path, NULL);
-	r = walk_dir(e, dir);
+	sk_inode_process(wk->ctx, dir->fd, SK_FD_FULL, &st, dir->path, NULL);
+	read_dir(wk, dir);
 	sk_dir_unref(dir);
-	return r;
 }
 
-static int walk_dir(struct sk_engine *e, struct sk_dir *dir)
+static void run_task(struct walker *wk, struct task *t)
 {
-	struct level *lv = level_get(e, dir->depth);
-	long n;
-	int r;
+	if (t->n == 0) {
+		walk_subdir(wk, t->dir, t->names);
+	} else {
+		struct sk_dentry ents[CHUNK];
 
-	if (!lv)
-		return -ENOMEM;
-	for (;;) {
-		size_t nb = 0;
-		long off;
-
-		n = syscall(SYS_getdents64, dir->fd, lv->dents,
-			    sizeof(lv->dents));
-		if (n < 0) {
-			sk_inode_error(e->ctx, dir->path, NULL,
-				       "read directory", negative_errno());
-			return 0;
-		}
-		if (n == 0)
-			return 0;
-		/* Non-directories to the executor, in batches. */
-		for (off = 0; off < n;) {
-			struct linux_dirent64 *d =
-				(struct linux_dirent64 *)(lv->dents + off);
-
-			off += d->d_reclen;
-			if (d->d_name[0] == '.' &&
-			    (d->d_name[1] == 0 ||
-			     (d->d_name[1] == '.' && d->d_name[2] == 0))) {
-				d->d_type = 0xff; /* skip in both passes */
-				continue;
-			}
-			if (d->d_type == DT_UNKNOWN) {
-				struct stat sb;
-
-				if (fstatat(dir->fd, d->d_name, &sb,
-					    AT_SYMLINK_NOFOLLOW) == 0 &&
-				    S_ISDIR(sb.st_mode))
-					d->d_type = DT_DIR;
-			}
-			if (d->d_type == DT_DIR)
-				continue;
-			lv->batch[nb++] = (struct sk_dentry){
-				.name = d->d_name,
-				.ino = d->d_ino,
-				.d_type = d->d_type,
+		for (unsigned i = 0; i < t->n; i++)
+			ents[i] = (struct sk_dentry){
+				.name = t->names + t->off[i],
+				.d_type = t->type[i],
 			};
-			if (nb == BATCH_MAX) {
-				r = e->exec->submit(e->exec_state, dir,
-						    lv->batch, nb);
-				if (r < 0)
-					return r;
-				nb = 0;
-				sk_engine_progress(e);
-			}
-		}
-		if (nb) {
-			r = e->exec->submit(e->exec_state, dir, lv->batch, nb);
-			if (r < 0)
-				return r;
-			sk_engine_progress(e);
-		}
-		/* Then the subdirectories of this batch, depth first. */
-		for (off = 0; off < n;) {
-			struct linux_dirent64 *d =
-				(struct linux_dirent64 *)(lv->dents + off);
-
-			off += d->d_reclen;
-			if (d->d_type != DT_DIR)
-				continue;
-			r = walk_subdir(e, dir, d->d_name);
-			if (r < 0)
-				return r;
-			if (e->abort)
-				return -ECANCELED;
-		}
+		handle_entries(wk, t->dir, ents, t->n);
 	}
+	task_free(t);
+}
+
+/* Run tasks until the walk is over; finished: the walker has just done
+ * one (counted in w->active). */
+static void walker_loop(struct walker *wk, bool finished)
+{
+	struct task *t;
+
+	while ((t = pop(wk->w, finished))) {
+		run_task(wk, t);
+		finished = true;
+	}
+}
+
+static void *walker_main(void *arg)
+{
+	walker_loop(arg, false);
+	return NULL;
+}
+
+/* One walker per context; walker 0 is the calling thread with e->ctx. */
+static int walkers_new(struct walk *w, unsigned n)
+{
+	w->walkers = calloc(n, sizeof(*w->walkers));
+	if (!w->walkers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct walker *wk = &w->walkers[i];
+
+		wk->w = w;
+		wk->idx = i;
+		wk->ctx = i == 0 ? w->e->ctx : sk_engine_ctx_new(w->e);
+		if (!wk->ctx)
+			return -ENOMEM;
+	}
+	w->n = n;
+	return 0;
 }
 
 int sk_walk(struct sk_engine *e)
 {
+	struct walk w = { .e = e };
 	struct sk_dir *root;
 	struct sk_stat st;
+	unsigned started = 1;
 	int fd, r;
 
 	r = sk_statx_fd(e->rootfd, &st);
@@ -324,14 +517,42 @@ int sk_walk(struct sk_engine *e)
 		close(fd);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	r = walkers_new(&w, e->workers ? e->workers : 1);
+	if (r < 0)
+		goto out;
 	if (e->phase == SK_PHASE_SHIFT) {
 		SK_STAT_ADD(e, inodes, 1);
 		SK_STAT_ADD(e, dirs, 1);
 	}
 	sk_inode_process(e->ctx, root->fd, SK_FD_FULL, &st, ".", NULL);
-	r = walk_dir(e, root);
+
+	/* The root's entries are read by walker 0 as a task of its own:
+	 * every walker then runs the same loop. */
+	w.active = 1;
+	for (unsigned i = 1; i < w.n; i++) {
+		if (pthread_create(&w.walkers[i].tid, NULL, walker_main,
+				   &w.walkers[i]) != 0)
+			break;
+		started++;
+	}
+	read_dir(&w.walkers[0], root);
+	walker_loop(&w.walkers[0], true);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(w.walkers[i].tid, NULL);
+	r = w.error;
+out:
+	/* Tasks left after a failure hold directory references. */
+	while (w.top) {
+		struct task *t = w.top;
+
+		w.top = t->next;
+		task_free(t);
+	}
+	free(w.walkers);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
 	sk_dir_unref(root);
-	if (r >= 0)
-		r = e->exec->drain(e->exec_state);
 	return r;
 }
