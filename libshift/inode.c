@@ -3,7 +3,9 @@
  * The one function that applies a map to one inode's metadata: owner, ACL
  * qualifiers, file capability rootid, setuid/setgid restored after chown.
  * Used by the shift engine, the OCI flat unpack and verify.  Every change
- * goes through the fd of the inode that was stat'ed, never by name.
+ * goes through the fd of the inode that was stat'ed, or, in the engine's
+ * common case (nothing but the owner changes), by one name relative to a
+ * directory fd without following a symlink (struct sk_target).
  *
  * Inside the engine each inode is also crash-safe (docs/shift-engine.md):
  * an intent record (xattr <ns>.shiftkit.inode) holding the original owner,
@@ -264,7 +266,7 @@ static void proc_fd_path(char *buf, size_t size, int fd)
 	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
-static ssize_t x_list(struct sk_target *t, char *buf, size_t size)
+static ssize_t x_list_sized(struct sk_target *t, char *buf, size_t size)
 {
 	char p[40];
 	ssize_t n;
@@ -293,22 +295,49 @@ static ssize_t x_list(struct sk_target *t, char *buf, size_t size)
 	return n < 0 ? negative_errno() : n;
 }
 
-static ssize_t x_get(struct sk_target *t, const char *name, void *buf,
-		     size_t size)
+/* The names of the inode's xattrs into buf (XATTR_LIST_MAX bytes).  The
+ * kernel allocates a buffer of the size it is given: ask for a small one
+ * first, which nearly every inode's list fits. */
+static ssize_t x_list(struct sk_target *t, char *buf)
+{
+	ssize_t n = x_list_sized(t, buf, 512);
+
+	if (n == -ERANGE)
+		n = x_list_sized(t, buf, XATTR_LIST_MAX);
+	return n;
+}
+
+static ssize_t x_get_sized(int fd, enum sk_fd_kind kind, const char *name,
+			   void *buf, size_t size)
 {
 	char p[40];
 	ssize_t n;
-	int fd = target_fd(t);
 
-	if (fd < 0)
-		return fd;
-	if (t->kind == SK_FD_FULL) {
+	if (kind == SK_FD_FULL) {
 		n = fgetxattr(fd, name, buf, size);
 	} else {
 		proc_fd_path(p, sizeof(p), fd);
 		n = getxattr(p, name, buf, size);
 	}
 	return n < 0 ? negative_errno() : n;
+}
+
+/* The value of name into buf (size bytes); like x_list(), a small read
+ * first when buf is big (an ACL is rarely more than a few entries). */
+static ssize_t x_get(struct sk_target *t, const char *name, void *buf,
+		     size_t size)
+{
+	int fd = target_fd(t);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	if (size <= 512)
+		return x_get_sized(fd, t->kind, name, buf, size);
+	n = x_get_sized(fd, t->kind, name, buf, 512);
+	if (n == -ERANGE)
+		n = x_get_sized(fd, t->kind, name, buf, size);
+	return n;
 }
 
 static int x_set(struct sk_target *t, const char *name, const void *value,
@@ -446,7 +475,7 @@ static int inode_cleanup(struct shift_inode_ctx *ctx, struct sk_target *t,
 	int r;
 
 	if (!S_ISLNK(st->mode)) {
-		n = x_list(t, ctx->names, XATTR_LIST_MAX);
+		n = x_list(t, ctx->names);
 		if (n < 0)
 			return n == -EOPNOTSUPP ? 0 :
 			       sk_inode_error(ctx, dir, name, "listxattr", (int)n);
@@ -497,7 +526,7 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 	/* Which of the xattrs we care about does the inode have?  One
 	 * listxattr; symlinks carry neither ACLs nor capabilities. */
 	if (!S_ISLNK(st->mode)) {
-		n = x_list(t, ctx->names, XATTR_LIST_MAX);
+		n = x_list(t, ctx->names);
 		if (n == -EOPNOTSUPP)
 			n = 0;
 		if (n < 0)

@@ -20,16 +20,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "macros.h"
 #include "shift-engine.h"
 #include "syscalls.h"
-
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
 
 /* The hard-link set: open addressing on (dev, ino), under e->lock. */
 static uint64_t link_hash(uint64_t dev, uint64_t ino)
@@ -61,20 +56,6 @@ static int link_grow(struct sk_engine *e)
 	e->links = nl;
 	e->links_size = nsize;
 	return 0;
-}
-
-/* Whether the tree is on overlayfs; asked once (under e->lock during the
- * walk). */
-static bool tree_on_overlay(struct sk_engine *e)
-{
-	struct statfs sf;
-
-	if (!e->links_overlay)
-		e->links_overlay = fstatfs(e->rootfd, &sf) == 0 &&
-					   sf.f_type == OVERLAYFS_SUPER_MAGIC
-				   ? 2
-				   : 1;
-	return e->links_overlay == 2;
 }
 
 /* Remember dir/name, a further name of l, for links_recheck(). */
@@ -112,7 +93,7 @@ int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
 			/* Skipped for now either way: the first name may
 			 * still be in the works in another walker. */
 			r = 1;
-			if (e->phase == SK_PHASE_SHIFT && tree_on_overlay(e))
+			if (e->phase == SK_PHASE_SHIFT && e->overlay)
 				r = link_defer(&e->links[h], dir, name) < 0
 					    ? -ENOMEM
 					    : 1;
@@ -218,8 +199,7 @@ static bool link_shift(struct sk_engine *e, int fd, const char *dir,
 			       -EAGAIN);
 		return false;
 	}
-	if (st.dev != e->root_dev ||
-	    (st.mnt_id && e->root_mnt_id && st.mnt_id != e->root_mnt_id)) {
+	if (sk_engine_other_mount(e, &st)) {
 		struct shift_event ev = { .type = SHIFT_EVENT_MOUNTPOINT };
 
 		SK_STAT_ADD(e, mountpoints, 1);
@@ -319,7 +299,7 @@ void sk_engine_links_report(struct sk_engine *e)
 		uint32_t outside = 0;
 
 		if (l->nlink && e->ctx && e->phase == SK_PHASE_SHIFT) {
-			if (tree_on_overlay(e))
+			if (e->overlay)
 				outside = links_recheck(e, l);
 			else if (l->seen < l->nlink)
 				outside = l->nlink - l->seen;

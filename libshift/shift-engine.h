@@ -175,6 +175,7 @@ struct sk_engine {
 	enum sk_phase phase;
 	struct sk_journal journal;
 	struct shift_inode_ctx *ctx; /* the walking thread's */
+	struct sk_ctx_list *ctxs;    /* every context of the run (shift.c) */
 	pthread_mutex_t lock;	     /* events, marker, hardlink set */
 	char marker_name[32];
 	char *marker_map;
@@ -183,7 +184,7 @@ struct sk_engine {
 	/* hardlink set: (dev, ino) of inodes with nlink > 1 */
 	struct sk_link *links;
 	size_t links_n, links_size;
-	int links_overlay; /* links.c: 0 not known yet, 1 no, 2 overlayfs */
+	bool overlay; /* the tree is on overlayfs (shift.c) */
 	/* statistics (atomic adds) */
 	struct shift_stats stats;
 	uint64_t next_progress_ns;
@@ -210,6 +211,11 @@ struct sk_link {
 };
 
 struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e);
+/* Whether the inode st is on another mount than the tree's root.  On
+ * overlayfs by mount id alone: a non-directory shows the st_dev of the
+ * layer it comes from when the layers are on different filesystems and
+ * xino is off. */
+bool sk_engine_other_mount(const struct sk_engine *e, const struct sk_stat *st);
 int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 		    struct sk_dir *dir, const char *name, unsigned char d_type);
 void sk_dir_ref(struct sk_dir *dir);

@@ -9,11 +9,13 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 
 #include "shift-engine.h"
@@ -41,14 +43,12 @@ const struct sk_executor sk_executor_sync = {
 };
 
 /*
- * "auto" tries the executors fastest first (docs/benchmarks.md: io_uring
- * STATX prefetch + the pool beat the pool alone, cold and warm) and falls
- * back when one can't start (io_uring disabled by sysctl or seccomp).
+ * "auto" tries the executors fastest first and falls back when one can't
+ * start.  docs/benchmarks.md: the parallel walk alone beats it with
+ * io_uring STATX prefetch, warm and cold (every STATX goes to an io-wq
+ * worker), so uring is there only when asked for.
  */
 static const struct sk_executor *const auto_order[] = {
-#ifdef HAVE_LIBURING
-	&sk_executor_uring,
-#endif
 	&sk_executor_threads,
 	&sk_executor_sync,
 };
@@ -76,17 +76,15 @@ static const struct sk_executor *pick_executor(const char *name)
 /* ------------------------------------------------------------------ */
 /* Worker contexts                                                     */
 
-struct ctx_list {
+struct sk_ctx_list {
 	struct shift_inode_ctx *ctx;
-	struct ctx_list *next;
+	struct sk_ctx_list *next;
 };
-
-static struct ctx_list *ctxs; /* guarded by the engine lock */
 
 struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e)
 {
 	struct shift_inode_ctx *ctx = shift_inode_ctx_new(&e->ctx_opts);
-	struct ctx_list *l;
+	struct sk_ctx_list *l;
 
 	if (!ctx)
 		return NULL;
@@ -100,25 +98,25 @@ struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e)
 	ctx->phase = e->phase;
 	pthread_mutex_lock(&e->lock);
 	l->ctx = ctx;
-	l->next = ctxs;
-	ctxs = l;
+	l->next = e->ctxs;
+	e->ctxs = l;
 	pthread_mutex_unlock(&e->lock);
 	return ctx;
 }
 
-static void ctxs_phase(enum sk_phase phase)
+static void ctxs_phase(struct sk_engine *e, enum sk_phase phase)
 {
-	struct ctx_list *l;
+	struct sk_ctx_list *l;
 
-	for (l = ctxs; l; l = l->next)
+	for (l = e->ctxs; l; l = l->next)
 		l->ctx->phase = phase;
 }
 
 static void ctxs_collect(struct sk_engine *e, bool free_them)
 {
-	struct ctx_list *l, *next;
+	struct sk_ctx_list *l, *next;
 
-	for (l = ctxs; l; l = next) {
+	for (l = e->ctxs; l; l = next) {
 		next = l->next;
 		e->stats.changed += l->ctx->changed;
 		e->stats.unmapped += l->ctx->unmapped_n;
@@ -130,7 +128,7 @@ static void ctxs_collect(struct sk_engine *e, bool free_them)
 		}
 	}
 	if (free_them)
-		ctxs = NULL;
+		e->ctxs = NULL;
 }
 
 /* The first intent that outlives its inode: record that a cleanup
@@ -171,7 +169,7 @@ static int run_phase(struct sk_engine *e, enum sk_phase phase)
 	int r;
 
 	e->phase = phase;
-	ctxs_phase(phase);
+	ctxs_phase(e, phase);
 	r = sk_walk(e);
 	sk_engine_links_report(e);
 	ctxs_collect(e, false);
@@ -192,6 +190,7 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 	bool dry = opts && (opts->flags & SHIFT_DRY_RUN);
 	bool reverse = opts && (opts->flags & SHIFT_REVERSE);
 	struct sk_marker m = { 0 };
+	struct statfs sfs;
 	struct sk_stat st;
 	int r;
 
@@ -221,6 +220,8 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	e.root_dev = st.dev;
 	e.root_mnt_id = st.mnt_id;
+	e.overlay = fstatfs(e.rootfd, &sfs) == 0 &&
+		    sfs.f_type == OVERLAYFS_SUPER_MAGIC;
 	e.marker_map = shift_idmap_to_string(marker_map);
 	if (!e.marker_map) {
 		r = -ENOMEM;

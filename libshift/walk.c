@@ -79,6 +79,7 @@ struct walker {
 	struct shift_inode_ctx *ctx;
 	char dents[DENTS_BUF_SIZE];
 	struct sk_dentry ents[DENTS_BUF_SIZE / 24];
+	struct sk_dentry subs[DENTS_BUF_SIZE / 24];
 };
 
 void sk_dir_ref(struct sk_dir *dir)
@@ -156,10 +157,13 @@ void sk_engine_progress(struct sk_engine *e)
 	pthread_mutex_unlock(&e->lock);
 }
 
-static bool other_mount(const struct sk_engine *e, const struct sk_stat *st)
+bool sk_engine_other_mount(const struct sk_engine *e, const struct sk_stat *st)
 {
-	return st->dev != e->root_dev ||
-	       (st->mnt_id && e->root_mnt_id && st->mnt_id != e->root_mnt_id);
+	if (st->mnt_id && e->root_mnt_id && st->mnt_id != e->root_mnt_id)
+		return true;
+	if (e->overlay && st->mnt_id && e->root_mnt_id && !S_ISDIR(st->mode))
+		return false;
+	return st->dev != e->root_dev;
 }
 
 static void report_mount(struct sk_engine *e, struct shift_inode_ctx *ctx,
@@ -186,7 +190,7 @@ int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 		return sk_inode_error(ctx, dir->path, name,
 				      "shift an entry that became a directory during the walk (re-run to finish)",
 				      -EAGAIN);
-	if (other_mount(e, &st)) {
+	if (sk_engine_other_mount(e, &st)) {
 		report_mount(e, ctx, dir->path, name);
 		return 0;
 	}
@@ -327,13 +331,20 @@ static void handle_entries(struct walker *wk, struct sk_dir *dir,
 	sk_engine_progress(e);
 }
 
+static int dentry_cmp(const void *a, const void *b)
+{
+	const struct sk_dentry *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
 static void read_dir(struct walker *wk, struct sk_dir *dir)
 {
 	struct walk *w = wk->w;
 	struct sk_engine *e = w->e;
 
 	for (;;) {
-		size_t nb = 0, first;
+		size_t nb = 0, ns = 0, first;
 		long n, off;
 
 		n = syscall(SYS_getdents64, dir->fd, wk->dents,
@@ -368,14 +379,21 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 				.ino = d->d_ino,
 				.d_type = d->d_type,
 			};
-			if (d->d_type == DT_DIR) {
-				/* Others may start on it while we go on. */
-				if (push(w, dir, &de, 1, true) < 0)
-					return;
-				continue;
-			}
-			wk->ents[nb++] = de;
+			if (d->d_type == DT_DIR)
+				wk->subs[ns++] = de;
+			else
+				wk->ents[nb++] = de;
 		}
+		/* Subdirectories first, so that others may start on them
+		 * while we go on; the lowest inode on top of the stack. */
+		qsort(wk->subs, ns, sizeof(wk->subs[0]), dentry_cmp);
+		while (ns > 0)
+			if (push(w, dir, &wk->subs[--ns], 1, true) < 0)
+				return;
+		/* In inode order: on a cold cache the inode table is then
+		 * read front to back (ext4, XFS), and the inode blocks the
+		 * chowns dirty are journaled and written back in order. */
+		qsort(wk->ents, nb, sizeof(wk->ents[0]), dentry_cmp);
 		/* A long run of entries: chunks for idle walkers, the
 		 * first one for us. */
 		first = nb;
@@ -394,6 +412,24 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 	}
 }
 
+/*
+ * A directory to read.  O_NOATIME: reading it must not touch its atime
+ * (the shift leaves timestamps alone) -- nor cost a journaled inode
+ * update per directory.  Refused (EPERM) where the caller may not use it,
+ * e.g. a directory owned by an id outside a user namespace's map.
+ */
+static int dir_open(int dirfd, const char *name, int flags)
+{
+	int fd;
+
+	flags |= O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	fd = openat(dirfd, name, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags);
+	return fd;
+}
+
 static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 			const char *name)
 {
@@ -403,9 +439,7 @@ static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 	struct sk_stat st;
 	int r;
 
-	fd = openat(parent->fd, name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-			    O_NONBLOCK | O_NOCTTY);
+	fd = dir_open(parent->fd, name, O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return;
@@ -425,7 +459,7 @@ static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 		sk_inode_error(wk->ctx, parent->path, name, "stat", r);
 		return;
 	}
-	if (other_mount(e, &st)) {
+	if (sk_engine_other_mount(e, &st)) {
 		report_mount(e, wk->ctx, parent->path, name);
 		return;
 	}
@@ -509,7 +543,7 @@ int sk_walk(struct sk_engine *e)
 	r = sk_statx_fd(e->rootfd, &st);
 	if (r < 0)
 		return r;
-	fd = openat(e->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = dir_open(e->rootfd, ".", 0);
 	if (fd < 0)
 		return negative_errno();
 	root = dir_new(fd, NULL, ".");

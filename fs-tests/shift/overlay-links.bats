@@ -264,3 +264,26 @@ check_lower_links() {
 	run getfacl -cnpE "$d/d2/deep/f"
 	assert_line "user:1000:r--"
 }
+
+@test "layers on different filesystems, xino=off: every file shifted, none taken for another mount" {
+	local up
+	make_overlay
+	lower_links "$L/lower"
+	up=$(scratch up)
+	mount -t tmpfs -o mode=0755 tmpfs "$up"
+	mkdir "$up/upper" "$up/work"
+	mount -t overlay overlay -o "lowerdir=$L/lower,upperdir=$up/upper,workdir=$up/work,xino=off" "$M"
+	# the case itself: a file shows its layer's st_dev, not the overlay's
+	[ "$(stat -c %d "$M/p")" != "$(stat -c %d "$M")" ]
+	run --separate-stderr "$SHIFT_TREE" --json --map "$MAP" "$M"
+	assert_success
+	assert_equal "$stderr" ''
+	assert_equal "$(jq -c '[.inodes, .mountpoints]' <<<"$output")" "[10,0]"
+	check_lower_links "$M"
+	# a file made in the upper layer (st_dev of the tmpfs) too
+	echo new >"$M/new"
+	chown 100500:100500 "$M/new"
+	run "$SHIFT_TREE" --reverse --map "$MAP" "$M"
+	assert_success
+	assert_equal "$(owner "$M/p") $(owner "$M/new")" "1000:1000 500:500"
+}
