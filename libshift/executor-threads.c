@@ -21,9 +21,9 @@ unsigned sk_walkers_default(const struct sk_engine *e)
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cpus < 1)
 		cpus = 1;
-	n = (unsigned)cpus * 2;
-	if (n < 4)
-		n = 4;
+	n = (unsigned)cpus * 4;
+	if (n < 8)
+		n = 8;
 	return n > 64 ? 64 : n;
 }
 

@@ -85,9 +85,9 @@ extern const struct sk_executor sk_executor_uring;
 #endif
 extern const struct sk_executor sk_executor_sync;
 
-/* Walkers for a parallel engine: opts->threads, or twice the CPUs and at
- * least 4 (a walker blocks on cold inode reads: more keep more in flight),
- * at most 64. */
+/* Walkers for a parallel engine: opts->threads, or four per CPU and at
+ * least 8 (a walker blocks on cold directory and inode reads and on the
+ * journal: more keep more in flight; docs/benchmarks.md), at most 64. */
 unsigned sk_walkers_default(const struct sk_engine *e);
 
 enum sk_phase {
