@@ -195,12 +195,13 @@ fs_test_teardown() {
 # sk_umount_under DIR: unmount every mount at or below DIR, newest first
 # (lazily if a plain umount fails).  No forks unless something is mounted:
 # it runs after every test.  Reading mountinfo while other processes mount
-# and unmount can miss lines, so scan again until nothing is left.
+# and unmount can miss lines, so scan again until two scans in a row find
+# nothing left.
 sk_umount_under() {
-	local dir=$1 line f m i pass
+	local dir=$1 line f m i pass empty=0
 	local -a fields
 
-	for ((pass = 0; pass < 10; pass++)); do
+	for ((pass = 0; pass < 12; pass++)); do
 		m=()
 		while IFS= read -r line; do
 			read -r -a fields <<<"$line"
@@ -208,7 +209,11 @@ sk_umount_under() {
 			[ "$f" = "$dir" ] || [ "${f#"$dir"/}" != "$f" ] || continue
 			m+=("$f")
 		done </proc/self/mountinfo
-		[ ${#m[@]} -gt 0 ] || return 0
+		if [ ${#m[@]} -eq 0 ]; then
+			((++empty < 2)) || return 0
+			continue
+		fi
+		empty=0
 		for ((i = ${#m[@]} - 1; i >= 0; i--)); do
 			umount "${m[i]}" 2>/dev/null || umount -l "${m[i]}" 2>/dev/null || true
 		done
