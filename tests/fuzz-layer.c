@@ -3,7 +3,9 @@
  * libFuzzer target for the layer reader: each input becomes the one layer
  * blob of a fresh OCI layout (with a matching digest, so the input reaches
  * libarchive and the extraction code), unpacked flat with a map into a
- * scratch directory that is removed afterwards.  Whatever the input, the
+ * scratch directory that is removed afterwards.  An input that starts as
+ * gzip or zstd is declared as such, so the decompressors are fuzzed too
+ * (its diff_id, the blob's digest, then mismatches: checked at the end).  Whatever the input, the
  * unpack must not crash, leak, or write outside its temp directory.
  *
  *   make fuzz && build/fuzz/fuzz-layer -max_total_time=60 CORPUS_DIR
@@ -83,6 +85,17 @@ static void setup(void)
 		abort();
 }
 
+/* The layer media type the input's first bytes claim. */
+static const char *media_type(const uint8_t *data, size_t size)
+{
+	if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b)
+		return "application/vnd.oci.image.layer.v1.tar+gzip";
+	if (size >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f &&
+	    data[3] == 0xfd)
+		return "application/vnd.oci.image.layer.v1.tar+zstd";
+	return "application/vnd.oci.image.layer.v1.tar";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shift_oci_diag d = { 0 };
@@ -96,9 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cl = asprintf(&cfg, "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", ld);
 	put(root, cfg, (size_t)cl, cd);
 	ml = asprintf(&man, "{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":%d},"
-			    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+			    "\"layers\":[{\"mediaType\":\"%s\","
 			    "\"digest\":\"%s\",\"size\":%zu}]}",
-		      cd, cl, ld, size);
+		      cd, cl, media_type(data, size), ld, size);
 	put(root, man, (size_t)ml, md);
 	if (asprintf(&idx, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\",\"size\":%d}]}",
 		     md, ml) < 0)
