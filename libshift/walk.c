@@ -394,12 +394,14 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 		 * read front to back (ext4, XFS), and the inode blocks the
 		 * chowns dirty are journaled and written back in order. */
 		qsort(wk->ents, nb, sizeof(wk->ents[0]), dentry_cmp);
-		/* A long run of entries: chunks for idle walkers, the
-		 * first one for us. */
+		/* A long run of entries: chunks for idle walkers (pushed
+		 * last first, so they are taken in inode order), the first
+		 * one for us. */
 		first = nb;
 		if (w->n > 1 && nb > CHUNK) {
 			first = CHUNK;
-			for (size_t i = CHUNK; i < nb; i += CHUNK)
+			for (size_t i = (nb - 1) / CHUNK * CHUNK; i >= CHUNK;
+			     i -= CHUNK)
 				if (push(w, dir, wk->ents + i,
 					 nb - i < CHUNK ? nb - i : CHUNK,
 					 false) < 0)
