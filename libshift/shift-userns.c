@@ -63,14 +63,31 @@ static bool map_within(const struct shift_idmap *ns,
 struct ns_events {
 	const struct shift_options *outer;
 	const struct shift_idmap *ns;
+	uint32_t overflow[2];
 };
 
-static uint32_t ns_to_host(const struct shift_idmap *ns, enum shift_id_kind k,
+/* The kernel's overflow id of kind k: what a user namespace shows for an
+ * id it doesn't map. */
+static uint32_t kernel_overflow(enum shift_id_kind k)
+{
+	_cleanup_fclose_ FILE *f = fopen(k == SHIFT_UID ? "/proc/sys/kernel/overflowuid"
+							: "/proc/sys/kernel/overflowgid",
+					 "re");
+	unsigned v;
+
+	return f && fscanf(f, "%u", &v) == 1 ? v : SHIFT_OVERFLOW_ID;
+}
+
+/* A namespace id as the host's; the overflow id (which build_ns_map()
+ * leaves unmapped) stands for an id outside the delegation: unknown. */
+static uint32_t ns_to_host(const struct ns_events *n, enum shift_id_kind k,
 			   uint32_t id)
 {
 	uint32_t v;
 
-	return shift_idmap_to_seen(ns, k, id, &v) == 0 ? v : id;
+	if (id == n->overflow[k])
+		return SHIFT_ID_UNKNOWN;
+	return shift_idmap_to_seen(n->ns, k, id, &v) == 0 ? v : id;
 }
 
 static void ns_on_event(const struct shift_event *ev, void *userdata)
@@ -82,17 +99,17 @@ static void ns_on_event(const struct shift_event *ev, void *userdata)
 	 * link count for EXTERNAL_LINK).  An id without a host image (the
 	 * kernel's -1 for an ACL qualifier outside the delegation) stays. */
 	if (ev->type == SHIFT_EVENT_UNMAPPED)
-		x.id = ns_to_host(n->ns, ev->kind, ev->id);
+		x.id = ns_to_host(n, ev->kind, ev->id);
 	if (ev->type == SHIFT_EVENT_CHANGE) {
-		x.uid = ns_to_host(n->ns, SHIFT_UID, ev->uid);
-		x.gid = ns_to_host(n->ns, SHIFT_GID, ev->gid);
-		x.new_uid = ns_to_host(n->ns, SHIFT_UID, ev->new_uid);
-		x.new_gid = ns_to_host(n->ns, SHIFT_GID, ev->new_gid);
+		x.uid = ns_to_host(n, SHIFT_UID, ev->uid);
+		x.gid = ns_to_host(n, SHIFT_GID, ev->gid);
+		x.new_uid = ns_to_host(n, SHIFT_UID, ev->new_uid);
+		x.new_gid = ns_to_host(n, SHIFT_GID, ev->new_gid);
 	}
 	n->outer->on_event(&x, n->outer->userdata);
 }
 
-static int build_ns_map(struct shift_idmap *ns)
+static int build_ns_map(struct shift_idmap *ns, const uint32_t overflow[2])
 {
 	struct passwd *pw = getpwuid(getuid());
 	struct shift_idmap *sub = shift_idmap_new();
@@ -111,15 +128,40 @@ static int build_ns_map(struct shift_idmap *ns)
 	if (r < 0)
 		goto out;
 	/* The delegation only (namespace id 0 = its first id): what
-	 * shift_userns_create() accepts without privilege. */
-	for (k = 0; k < 2 && r >= 0; k++)
+	 * shift_userns_create() accepts without privilege.  The kernel's
+	 * overflow id stays unmapped (the ids above it move up by one), so
+	 * that inside the namespace it means "an id outside the delegation"
+	 * and nothing else. */
+	for (k = 0; k < 2 && r >= 0; k++) {
+		uint32_t ov = overflow[k], up = 0;
+
 		for (i = 0; i < shift_idmap_count(sub, k) && r >= 0; i++) {
 			struct shift_extent x;
+			uint64_t start;
 
 			shift_idmap_extent(sub, k, i, &x);
-			r = shift_idmap_add(ns, k, x.disk, x.seen, x.count,
-					    NULL);
+			start = (uint64_t)x.disk + up;
+			if (!up && ov >= start && ov < start + x.count) {
+				uint32_t below = ov - (uint32_t)start;
+
+				if (below)
+					r = shift_idmap_add(ns, k, (uint32_t)start,
+							    x.seen, below, NULL);
+				if (r >= 0)
+					r = shift_idmap_add(ns, k, ov + 1,
+							    x.seen + below,
+							    x.count - below, NULL);
+				up = 1;
+				continue;
+			}
+			if (start + x.count > UINT32_MAX) {
+				r = -ERANGE;
+				break;
+			}
+			r = shift_idmap_add(ns, k, (uint32_t)start, x.seen,
+					    x.count, NULL);
 		}
+	}
 out:
 	shift_idmap_free(sub);
 	return r < 0 ? r : 0;
@@ -132,6 +174,8 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	_cleanup_close_ int userns = -EBADF;
 	int pipefd[2] = { -1, -1 };
 	struct shift_stats st = { 0 };
+	uint32_t ne_overflow[2] = { kernel_overflow(SHIFT_UID),
+				    kernel_overflow(SHIFT_GID) };
 	pid_t pid;
 	int r, status;
 
@@ -140,7 +184,7 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	ns = shift_idmap_new();
 	if (!ns)
 		return -ENOMEM;
-	r = build_ns_map(ns);
+	r = build_ns_map(ns, ne_overflow);
 	if (r < 0)
 		goto out;
 	if (!map_within(ns, opts->map)) {
@@ -171,7 +215,11 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	}
 	if (pid == 0) {
 		struct shift_options o = *opts;
-		struct ns_events ne = { .outer = opts, .ns = ns };
+		struct ns_events ne = {
+			.outer = opts,
+			.ns = ns,
+			.overflow = { ne_overflow[0], ne_overflow[1] },
+		};
 		uint32_t v;
 		int rr;
 

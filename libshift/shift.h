@@ -703,12 +703,17 @@ struct shift_event {
 	const char *path;	 /* relative to the tree; "." is its root */
 	unsigned what;		 /* SHIFT_WHAT_* */
 	enum shift_id_kind kind; /* UNMAPPED */
-	uint32_t id;		 /* UNMAPPED */
+	uint32_t id;		 /* UNMAPPED; SHIFT_ID_UNKNOWN: see below */
 	uint32_t uid, gid;	 /* CHANGE: before */
 	uint32_t new_uid, new_gid; /* CHANGE: after */
 	int error;		 /* ERROR: negative errno */
 	const char *op;		 /* ERROR: what failed ("chown", "open", ...) */
 };
+
+/* The id of an UNMAPPED (or CHANGE) event that can't be known: an
+ * unprivileged run (shift_tree_userns()) met an id outside the caller's
+ * delegation, which its user namespace shows only as the overflow id. */
+#define SHIFT_ID_UNKNOWN UINT32_MAX
 
 /* Events may come from several threads, never concurrently. */
 typedef void (*shift_event_fn)(const struct shift_event *ev, void *userdata);

@@ -414,6 +414,12 @@ static void on_shift_event(const struct shift_event *ev, void *userdata)
 
 	switch (ev->type) {
 	case SHIFT_EVENT_UNMAPPED:
+		if (ev->id == SHIFT_ID_UNKNOWN) {
+			cli_error("'%s/%s': its %s is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)",
+				  root, ev->path,
+				  ev->kind == SHIFT_UID ? "uid" : "gid");
+			break;
+		}
 		cli_error("'%s/%s': %s %" PRIu32 " has no image under the map",
 			  root, ev->path, ev->kind == SHIFT_UID ? "uid" : "gid",
 			  ev->id);

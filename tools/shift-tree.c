@@ -219,6 +219,11 @@ static void on_event(const struct shift_event *ev, void *userdata)
 		       (ev->what & SHIFT_WHAT_MODE) ? ", setuid/setgid kept" : "");
 		break;
 	case SHIFT_EVENT_UNMAPPED:
+		if (ev->id == SHIFT_ID_UNKNOWN) {
+			cli_error("'%s': its %s is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)",
+				  ev->path, kind_name(ev));
+			break;
+		}
 		if (ev->what & SHIFT_WHAT_FCAPS) {
 			cli_error("'%s': %s %" PRIu32 " has no image under the map",
 				  ev->path, kind_name(ev), ev->id);
@@ -322,6 +327,15 @@ static int fail(struct options *o, int r)
 		free(state);
 		free(map);
 		return EXIT_UNSUPPORTED;
+	case ERANGE:
+		if (geteuid() != 0 && o->so.unmapped == SHIFT_UNMAPPED_OVERFLOW) {
+			cli_error("Failed to shift '%s': --unmapped=overflow stores host id %u, which is outside your delegation in /etc/subuid or /etc/subgid, so your user namespace can't write it (use --unmapped=keep, or run as root)",
+				  o->dir, SHIFT_OVERFLOW_ID);
+			break;
+		}
+		cli_error("Failed to shift '%s': %s%s", o->dir, strerror(-r),
+			  hint(r));
+		break;
 	case EPERM:
 		if (geteuid() != 0) {
 			cli_error("Failed to shift '%s': the map leaves your delegation in /etc/subuid and /etc/subgid, or the user namespace could not be set up (check newuidmap/newgidmap)",

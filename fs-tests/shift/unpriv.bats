@@ -64,14 +64,29 @@ as_sk_user() {
 	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
 }
 
-@test "unprivileged: a file owned outside the delegation is reported, untouched" {
+@test "unprivileged: a file owned outside the delegation is reported as such, untouched" {
 	chown 0:0 "$T/d/b"
-	run as_sk_user "$SHIFT_TREE" --map "$RANGE:$((RANGE + 1000)):100" "$T"
+	# the delegation's own id at the namespace's overflow position
+	# (the 65535th) is an ordinary id, reported as itself
+	echo o >"$T/o"
+	chown "$((RANGE + 65534)):$((RANGE + 65534))" "$T/o"
+	run --separate-stderr as_sk_user "$SHIFT_TREE" --map "$RANGE:$((RANGE + 1000)):100" "$T"
 	assert_failure 1
-	assert_output --partial "'d/b': uid"
-	assert_output --partial 'has no image under the map'
+	assert_equal "$(grep "'d/b'" <<<"$stderr")" "shift-tree: 'd/b': its uid is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)
+shift-tree: 'd/b': its gid is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)"
+	assert_equal "$(grep -c "'o': [ug]id $((RANGE + 65534)) has no image under the map" <<<"$stderr")" 2
 	assert_equal "$(owner "$T/d/b")" 0:0
+	assert_equal "$(owner "$T/o")" "$((RANGE + 65534)):$((RANGE + 65534))"
 	assert_equal "$(owner "$T/a")" "$((RANGE + 1005)):$((RANGE + 1007))"
+}
+
+@test "unprivileged: --unmapped=overflow, whose 65534 is outside the delegation, is refused with the reason" {
+	run as_sk_user "$SHIFT_TREE" --unmapped=overflow --map "$RANGE:$((RANGE + 1000)):100" "$T"
+	assert_failure 1
+	assert_output "shift-tree: Failed to shift '$T': --unmapped=overflow stores host id 65534, which is outside your delegation in /etc/subuid or /etc/subgid, so your user namespace can't write it (use --unmapped=keep, or run as root)"
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+	run getfattr --only-values -n user.shiftkit.shift "$T"
+	assert_failure
 }
 
 # The marker always records the host view of the map, and a run as root
