@@ -187,6 +187,8 @@ static const char *hint(int err)
 	case ENOSPC:
 	case EDQUOT:
 		return " (no room for the xattr: free space or grow the filesystem)";
+	case EMFILE:
+		return " (the walk keeps one fd per pending directory level: raise the hard limit, ulimit -Hn, and re-run)";
 	case EAGAIN:
 		return "";
 	default:
