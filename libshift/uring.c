@@ -20,8 +20,8 @@
  * kernel.io_uring_disabled sysctl or a seccomp filter (EPERM or ENOSYS),
  * RLIMIT_MEMLOCK on old kernels (ENOMEM), or STATX missing from the probe
  * (EOPNOTSUPP).  start() then fails with -EOPNOTSUPP (the cause goes to the
- * debug log) and the engine falls back (auto) or reports that the engine
- * is not available (--engine=uring, exit status 3).
+ * debug log) and --engine=uring reports that the engine is not available
+ * (exit status 3); "auto" does not try it (docs/benchmarks.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,8 +124,8 @@ static int ur_start(struct sk_engine *e, void **ret_state)
 		if (r < 0) {
 			/* Whatever the cause (ENOSYS, EPERM, ENOMEM from
 			 * memlock), to the engine it is one thing: this
-			 * executor is not available here (auto falls back,
-			 * the tool exits "not supported"). */
+			 * executor is not available here (the tool exits
+			 * "not supported"). */
 			sk_debug("uring executor: io_uring_setup: %s",
 				 ur_why(r));
 			ur_free(s);

@@ -4,9 +4,10 @@
 # Every executor of the shift engine (sync, threads, uring, auto) leaves a
 # tree byte-identical to the sync engine's: owners, modes, ACLs, file
 # capabilities, the marker, the reports, the exit status; also after a kill
-# and a resume.  Where io_uring is unusable (seccomp, sysctl) auto falls back
-# and uring says so.  The trees come from bench/gentree (deterministic), with
-# srv/zoo holding one inode of each special kind.
+# and a resume.  Where io_uring is unusable (seccomp, sysctl) auto (which
+# does not use it) still works and uring says so.  The trees come from
+# bench/gentree (deterministic), with srv/zoo holding one inode of each
+# special kind.
 #
 # run-on: ext4 xfs btrfs tmpfs
 
@@ -210,15 +211,15 @@ no_uring_case() {
 	assert_success
 }
 
-@test "io_uring blocked by seccomp (ENOSYS): auto falls back, uring refuses with exit 3" {
+@test "io_uring blocked by seccomp (ENOSYS): auto works, uring refuses with exit 3" {
 	no_uring_case ""
 }
 
-@test "io_uring blocked by seccomp (EPERM): auto falls back, uring refuses with exit 3" {
+@test "io_uring blocked by seccomp (EPERM): auto works, uring refuses with exit 3" {
 	no_uring_case --eperm
 }
 
-@test "io_uring disabled by sysctl: auto falls back, uring refuses with exit 3" {
+@test "io_uring disabled by sysctl: auto works, uring refuses with exit 3" {
 	local rc=0
 	[ -w "$SYSCTL" ] || skip "kernel has no kernel.io_uring_disabled sysctl"
 	gen "$T/orig"
