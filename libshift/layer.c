@@ -1299,6 +1299,26 @@ static int verify_layer(struct xctx *x, const struct sk_oci_layer *l,
 	return r;
 }
 
+/* Open layer l's blob and its uncompressed stream: 0, or the failure,
+ * reported (a blob that isn't what its media type says is checked against
+ * its digest first: verify_layer()). */
+static int layer_stream_open(struct xctx *x, const struct shift_oci_image *img,
+			     const struct sk_oci_layer *l, struct sk_blob **b,
+			     struct unz *u)
+{
+	int r;
+
+	r = sk_blob_open(img, l->digest, l->size, b);
+	if (r < 0)
+		return fail(x, r, l->digest, "cannot open the layer blob");
+	r = unz_open(u, *b, l->media_type);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return verify_layer(x, l, u, *b, fail(x, r, l->digest, u->why));
+	return 0;
+}
+
 /* Extract layer i of img below x->rootfd. */
 static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 			 unsigned i)
@@ -1310,14 +1330,9 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 	struct archive_entry *e;
 	int r, ar;
 
-	r = sk_blob_open(img, l->digest, l->size, &b);
+	r = layer_stream_open(x, img, l, &b, &u);
 	if (r < 0)
-		return fail(x, r, l->digest, "cannot open the layer blob");
-	r = unz_open(&u, b, l->media_type);
-	if (r == -ENOMEM)
 		return r;
-	if (r < 0)
-		return verify_layer(x, l, &u, b, fail(x, r, l->digest, u.why));
 	a = archive_read_new();
 	if (!a)
 		return -ENOMEM;
@@ -1382,14 +1397,9 @@ static int check_stored_diff_id(struct xctx *x,
 		return 0;
 	sk_debug("%s: stored layer records another diff_id, hashing the blob",
 		 l->digest);
-	r = sk_blob_open(img, l->digest, l->size, &b);
+	r = layer_stream_open(x, img, l, &b, &u);
 	if (r < 0)
-		return fail(x, r, l->digest, "cannot open the layer blob");
-	r = unz_open(&u, b, l->media_type);
-	if (r == -ENOMEM)
 		return r;
-	if (r < 0)
-		return verify_layer(x, l, &u, b, fail(x, r, l->digest, u.why));
 	return verify_layer(x, l, &u, b, 0);
 }
 
