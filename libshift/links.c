@@ -193,19 +193,8 @@ static bool link_shift(struct sk_engine *e, int fd, const char *dir,
 		sk_inode_error(ctx, dir, name, "stat", r);
 		return false;
 	}
-	if (S_ISDIR(st.mode)) {
-		sk_inode_error(ctx, dir, name,
-			       "shift an entry that became a directory during the walk (re-run to finish)",
-			       -EAGAIN);
+	if (!sk_engine_may_shift(e, ctx, &st, dir, name))
 		return false;
-	}
-	if (sk_engine_other_mount(e, &st)) {
-		struct shift_event ev = { .type = SHIFT_EVENT_MOUNTPOINT };
-
-		SK_STAT_ADD(e, mountpoints, 1);
-		sk_inode_event(ctx, &ev, dir, name);
-		return false;
-	}
 	/* An inode of its own, no longer a further link. */
 	SK_STAT_ADD(e, inodes, 1);
 	__atomic_sub_fetch(&e->stats.hardlinks, 1, __ATOMIC_RELAXED);

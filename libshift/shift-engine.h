@@ -211,13 +211,12 @@ struct sk_link {
 };
 
 struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e);
-/* Whether the inode st is on another mount than the tree's root.  On
- * overlayfs by mount id alone: a non-directory shows the st_dev of the
- * layer it comes from when the layers are on different filesystems and
- * xino is off. */
-bool sk_engine_other_mount(const struct sk_engine *e, const struct sk_stat *st);
-int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
-		    struct sk_dir *dir, const char *name, unsigned char d_type);
+/* Whether the non-directory entry dir/name, stat'ed as st, may be shifted:
+ * false when it became a directory meanwhile or is on another mount (both
+ * reported with ctx). */
+bool sk_engine_may_shift(struct sk_engine *e, struct shift_inode_ctx *ctx,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name);
 void sk_dir_ref(struct sk_dir *dir);
 void sk_dir_unref(struct sk_dir *dir);
 int sk_walk(struct sk_engine *e);

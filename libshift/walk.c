@@ -157,7 +157,11 @@ void sk_engine_progress(struct sk_engine *e)
 	pthread_mutex_unlock(&e->lock);
 }
 
-bool sk_engine_other_mount(const struct sk_engine *e, const struct sk_stat *st)
+/* Whether the inode st is on another mount than the tree's root.  On
+ * overlayfs by mount id alone: a non-directory shows the st_dev of the
+ * layer it comes from when the layers are on different filesystems and
+ * xino is off. */
+static bool other_mount(const struct sk_engine *e, const struct sk_stat *st)
 {
 	if (st->mnt_id && e->root_mnt_id && st->mnt_id != e->root_mnt_id)
 		return true;
@@ -175,8 +179,27 @@ static void report_mount(struct sk_engine *e, struct shift_inode_ctx *ctx,
 	sk_inode_event(ctx, &ev, dir, name);
 }
 
-int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
-		    struct sk_dir *dir, const char *name, unsigned char d_type)
+bool sk_engine_may_shift(struct sk_engine *e, struct shift_inode_ctx *ctx,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name)
+{
+	if (S_ISDIR(st->mode)) {
+		sk_inode_error(ctx, dir, name,
+			       "shift an entry that became a directory during the walk (re-run to finish)",
+			       -EAGAIN);
+		return false;
+	}
+	if (other_mount(e, st)) {
+		report_mount(e, ctx, dir, name);
+		return false;
+	}
+	return true;
+}
+
+/* One non-directory entry of dir: stat it by name, check it, shift it. */
+static int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
+			   struct sk_dir *dir, const char *name,
+			   unsigned char d_type)
 {
 	struct sk_stat st;
 	int r;
@@ -186,14 +209,8 @@ int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
 		return 0; /* removed meanwhile */
 	if (r < 0)
 		return sk_inode_error(ctx, dir->path, name, "stat", r);
-	if (S_ISDIR(st.mode))
-		return sk_inode_error(ctx, dir->path, name,
-				      "shift an entry that became a directory during the walk (re-run to finish)",
-				      -EAGAIN);
-	if (sk_engine_other_mount(e, &st)) {
-		report_mount(e, ctx, dir->path, name);
+	if (!sk_engine_may_shift(e, ctx, &st, dir->path, name))
 		return 0;
-	}
 	if (st.nlink > 1) {
 		r = sk_links_seen(e, &st, dir->path, name);
 		if (r < 0)
@@ -461,7 +478,7 @@ static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 		sk_inode_error(wk->ctx, parent->path, name, "stat", r);
 		return;
 	}
-	if (sk_engine_other_mount(e, &st)) {
+	if (other_mount(e, &st)) {
 		report_mount(e, wk->ctx, parent->path, name);
 		return;
 	}
