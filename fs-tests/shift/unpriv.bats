@@ -155,6 +155,33 @@ killed_run() {
 	fail "no SIGKILL hit a running shift in 30 tries"
 }
 
+# as_who root|user CMD...: run CMD as root or as the delegation's owner.
+as_who() {
+	local who=$1
+	shift
+	if [ "$who" = root ]; then "$@"; else as_sk_user "$@"; fi
+}
+
+# finish_refused DIR REFUSED MESSAGE FINISHER: the run (root|user) of
+# REFUSED on the interrupted shift of DIR with $OVL fails naming MESSAGE
+# and changes nothing; FINISHER's resumes it, which ends exactly as root's
+# uninterrupted shift of $BASE/clean (DIR's copy from before).
+finish_refused() {
+	local dir=$1 refused=$2 msg=$3 finisher=$4 before
+	before=$(snapshot "$dir")
+	run as_who "$refused" "$SHIFT_TREE" --map "$OVL" "$dir"
+	assert_failure 1
+	assert_output --partial "$msg"
+	assert_equal "$(snapshot "$dir")" "$before"
+	run as_who "$finisher" "$SHIFT_TREE" --map "$OVL" "$dir"
+	assert_success
+	assert_output --partial resumed
+	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
+	assert_success
+	run diff -u <(snapshot "$BASE/clean") <(snapshot "$dir")
+	assert_success
+}
+
 OVL=
 
 setup_overlap() {
@@ -221,8 +248,6 @@ setup_overlap() {
 # that namespace's view of the ids (owners, ACL qualifiers): root can't
 # use them, only the same user can finish the run.
 @test "unprivileged: a run stopped by an obstacle: root is refused, the user finishes it" {
-	local before
-
 	setup_overlap
 	mkbig "$BASE/big" 300
 	mv "$T" "$BASE/big/t"
@@ -234,18 +259,8 @@ setup_overlap() {
 	assert_failure 1
 	assert_output --partial "'d01/f050'"
 	assert_equal "$(marker_state "$BASE/big")" running
-	before=$(snapshot "$BASE/big")
-	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_failure 1
-	assert_output --partial "interrupted shift with map 'b:$RANGE:$((RANGE + 10)):100' was started by an unprivileged user"
-	assert_equal "$(snapshot "$BASE/big")" "$before"
-	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_success
-	assert_output --partial resumed
-	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
-	assert_success
-	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
-	assert_success
+	finish_refused "$BASE/big" root \
+		"interrupted shift with map 'b:$RANGE:$((RANGE + 10)):100' was started by an unprivileged user" user
 	# and root sees it done
 	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
 	assert_success
@@ -253,52 +268,26 @@ setup_overlap() {
 }
 
 @test "unprivileged: a SIGKILLed run of the user: root is refused, the user finishes it" {
-	local before
-
 	setup_overlap
 	mkbig "$BASE/big" 4000
 	cp -a "$BASE/big" "$BASE/big.orig"
 	cp -a "$BASE/big" "$BASE/clean"
 	killed_run "$BASE/big" user
-	before=$(snapshot "$BASE/big")
-	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_failure 1
-	assert_output --partial 'was started by an unprivileged user'
-	assert_equal "$(snapshot "$BASE/big")" "$before"
-	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_success
-	assert_output --partial resumed
-	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
-	assert_success
-	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
-	assert_success
+	finish_refused "$BASE/big" root 'was started by an unprivileged user' user
 	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
 	assert_success
 	assert_output --partial 'already shifted'
 }
 
 @test "unprivileged: a SIGKILLed run of root is refused to the user, root finishes it" {
-	local before
-
 	setup_overlap
 	mkbig "$BASE/big" 4000
 	cp -a "$BASE/big" "$BASE/big.orig"
 	cp -a "$BASE/big" "$BASE/clean"
 	killed_run "$BASE/big" root
-	before=$(snapshot "$BASE/big")
 	# its progress records are in trusted.*, invisible to the user:
 	# carrying on without them would shift some inodes twice
-	run as_sk_user "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_failure 1
-	assert_output --partial 'was started by root'
-	assert_equal "$(snapshot "$BASE/big")" "$before"
-	run "$SHIFT_TREE" --map "$OVL" "$BASE/big"
-	assert_success
-	assert_output --partial resumed
-	run "$SHIFT_TREE" -q --map "$OVL" "$BASE/clean"
-	assert_success
-	run diff -u <(snapshot "$BASE/clean") <(snapshot "$BASE/big")
-	assert_success
+	finish_refused "$BASE/big" user 'was started by root' root
 }
 
 @test "unprivileged: -v lists the changes in host ids" {
