@@ -16,18 +16,10 @@ load lib
 MAP=b:0:3000000:65536
 
 setup_file() {
-	local out rc=0 a b n
+	local a b n
 	fs_setup
-	out=$("$SRCDIR/images/oci.sh" debian 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		if grep -q "Failed to debootstrap\|Failed to find a Debian mirror" <<<"$out"; then
-			echo "no Debian image: $(grep -m1 Failed <<<"$out")" >"$SK_TMP/.debian-skip"
-			return 0
-		fi
-		echo "$out" >&2
-		return 1
-	fi
-	DEBIAN_OCI=$(tail -n1 <<<"$out")
+	DEBIAN_OCI=$(debian_image "$SRCDIR/images/oci.sh" debian) || return 1
+	[ -n "$DEBIAN_OCI" ] || return 0
 	W=$SK_TMP/work
 	mkdir "$W"
 	mount -t tmpfs -o size=4g,mode=0755 shiftkit-layer "$W"
@@ -48,7 +40,7 @@ teardown_file() {
 }
 
 setup() {
-	[ ! -f "$SK_TMP/.debian-skip" ] || skip "$(cat "$SK_TMP/.debian-skip") (debootstrap cannot reach the apt mirror)"
+	require_debian
 	T=$W/t$BATS_TEST_NUMBER
 	mkdir -p "$T"
 }

@@ -270,6 +270,30 @@ require_acl() {
 		skip "filesystem $FS: no POSIX ACLs"
 }
 
+# debian_image BUILDER ARGS...: in setup_file, run an images/ builder of a
+# Debian tree (it debootstraps when its cache is empty) and print its last
+# line, the image.  When debootstrap can't reach the mirror, note why for
+# require_debian and print nothing; any other failure shows the builder's
+# output and fails.
+debian_image() {
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		tail -n1 <<<"$out"
+	elif grep -q "Failed to debootstrap\|Failed to find a Debian mirror" <<<"$out"; then
+		echo "no Debian image: $(grep -m1 Failed <<<"$out") (debootstrap cannot reach the apt mirror)" \
+			>"$SK_TMP/.debian-skip"
+	else
+		echo "$out" >&2
+		return 1
+	fi
+}
+
+# require_debian: skip when debian_image found no way to build the image.
+require_debian() {
+	[ ! -f "$SK_TMP/.debian-skip" ] || skip "$(cat "$SK_TMP/.debian-skip")"
+}
+
 # ---------------------------------------------------------------- helpers
 
 # scratch NAME: create and print a fresh directory for this test

@@ -18,25 +18,13 @@ load lib
 MAP=b:0:100000:65536
 
 setup_file() {
-	local out rc=0
 	fs_setup
-	out=$("$SRCDIR/images/rootfs.sh" tarball 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		if grep -q "Failed to debootstrap\|Failed to find a Debian mirror" <<<"$out"; then
-			echo "no Debian rootfs: $(grep -m1 Failed <<<"$out")" >"$SK_TMP/.debian-skip"
-			return 0
-		fi
-		echo "$out" >&2
-		return 1
-	fi
-	tail -n1 <<<"$out" >"$SK_TMP/.debian-tarball"
+	TARBALL=$(debian_image "$SRCDIR/images/rootfs.sh" tarball) || return 1
+	export TARBALL
 }
 
 setup() {
-	if [ -f "$SK_TMP/.debian-skip" ]; then
-		skip "$(cat "$SK_TMP/.debian-skip")"
-	fi
-	TARBALL=$(cat "$SK_TMP/.debian-tarball")
+	require_debian
 }
 
 # fs_of TYPE: a fresh, empty filesystem of TYPE mounted on a scratch dir
