@@ -22,41 +22,48 @@ setup() {
 }
 
 teardown() {
-	[ -z "${PID:-}" ] || kill -9 "$PID" 2>/dev/null || true
 	fs_test_teardown
 	rm -rf --one-file-system "${BASE:?}"
+}
+
+# cpu_of USER SYS: bash's `time` figures (seconds, 3 decimals) -> ns.
+cpu_of() {
+	echo $(((10#${1/./} + 10#${2/./}) * 1000000))
 }
 
 # crash_vs_clean MAP [options]: shift $BASE/a once, and $BASE/b with KILLS
 # kills and a final run; both must end identical (snapshot) with the same
 # exit status, and enough of the kills must have hit a running shift.
+# Each kill comes after a random amount of the run's CPU time, a little
+# past what a run with nothing to do takes: independent of the machine's
+# speed, each resumed run gets a little further.
 crash_vs_clean() {
-	local map=$1 t0 t1 dur us i killed=0 rca rcb
+	local map=$1 full noop work want i killed=0 rca rcb u s TIMEFORMAT='%3U %3S'
 	shift
 	cp -a "$BASE/src" "$BASE/a"
 	cp -a "$BASE/src" "$BASE/b"
-	t0=$(date +%s%N)
 	rca=0
-	"$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1 || rca=$?
-	t1=$(date +%s%N)
-	dur=$(((t1 - t0) / 1000))
-	[ "$dur" -gt 1000 ] || dur=1000
+	{ time "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1; } \
+		2>"$BASE/time" || rca=$?
+	read -r u s <"$BASE/time"
+	full=$(cpu_of "$u" "$s")
+	# the same again: nothing to do
+	{ time "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1; } \
+		2>"$BASE/time" || true
+	read -r u s <"$BASE/time"
+	noop=$(cpu_of "$u" "$s")
+	work=$((full - noop))
+	[ "$work" -gt 1000000 ] || work=1000000
 	for ((i = 0; i < KILLS; i++)); do
-		"$SHIFT_TREE" -q --map "$map" "$@" "$BASE/b" >/dev/null 2>&1 &
-		PID=$!
-		# short enough that most kills hit a run: each resumed run
-		# gets a little further
-		us=$((2000 + dur / 100 + (RANDOM * 32768 + RANDOM) % (dur / 12 + 1)))
-		sleep "$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))"
-		if kill -9 "$PID" 2>/dev/null; then
+		want=$((noop + (RANDOM * 32768 + RANDOM) % (work / 12 + 1)))
+		if "$HELPERS/cpukill" "$want" "$SHIFT_TREE" -q --map "$map" "$@" \
+			"$BASE/b" >/dev/null 2>&1; then
 			killed=$((killed + 1))
 		fi
-		wait "$PID" 2>/dev/null || true
-		PID=
 	done
 	rcb=0
 	"$SHIFT_TREE" -q --map "$map" "$@" "$BASE/b" >/dev/null 2>"$BASE/final.err" || rcb=$?
-	echo "uninterrupted: ${dur}us exit $rca; killed $killed of $KILLS; final exit $rcb"
+	echo "uninterrupted: ${full}ns of CPU (nothing to do: ${noop}ns) exit $rca; killed $killed of $KILLS; final exit $rcb"
 	grep -v 'has no image under the map (' "$BASE/final.err" | head -20
 	[ "$killed" -ge $((KILLS / 4)) ] || fail "only $killed kills hit a running shift"
 	assert_equal "$rcb" "$rca"
