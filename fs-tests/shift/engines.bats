@@ -250,14 +250,14 @@ no_uring_case() {
 }
 
 @test "killed at random points, every parallel engine resumes to the sync engine's tree" {
-	local e i pid interrupted=0 state t0 dur_ms
+	local e i interrupted=0 state cpu u s TIMEFORMAT='%3U %3S'
 	GEN_INODES=3000 gen "$T/sync"
-	t0=$(date +%s%N)
-	shift_with sync "$T/sync" --map "$MAP"
-	# Kill at random fractions of a whole run's duration, so the kills land
-	# mid-run however slow the build (ASan) or the machine is.
-	dur_ms=$((($(date +%s%N) - t0) / 1000000))
-	[ "$dur_ms" -ge 20 ] || dur_ms=20
+	{ time shift_with sync "$T/sync" --map "$MAP"; } 2>"$T/time"
+	# Kill at random fractions of a whole run's CPU time (cpukill), so the
+	# kills land mid-run however slow the build (ASan) or fast the engine.
+	read -r u s <"$T/time"
+	cpu=$(((10#${u/./} + 10#${s/./}) * 1000000))
+	[ "$cpu" -ge 20000000 ] || cpu=20000000
 	assert_equal "$(cat "$T/sync.rc")" 0
 	man "$T/sync" >"$T/sync.manifest"
 	for e in threads uring; do
@@ -267,11 +267,8 @@ no_uring_case() {
 		for i in 1 2 3; do
 			rm -rf --one-file-system "$T/k"
 			GEN_INODES=3000 gen "$T/k"
-			"$SHIFT_TREE" --engine="$e" --map "$MAP" "$T/k" >/dev/null 2>&1 &
-			pid=$!
-			sleep "$(awk -v d="$dur_ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", d * (0.05 + 0.6 * r / 32767) / 1000 }')"
-			kill -9 "$pid" 2>/dev/null || true
-			wait "$pid" || true
+			"$HELPERS/cpukill" $((cpu / 100 * (5 + 60 * RANDOM / 32767))) \
+				"$SHIFT_TREE" --engine="$e" --map "$MAP" "$T/k" >/dev/null 2>&1 || true
 			state=$(getfattr -h --only-values -n trusted.shiftkit.shift "$T/k" 2>/dev/null | tr '\0' ' ' || true)
 			case "$state" in *running* | *cleanup*) interrupted=$((interrupted + 1)) ;; esac
 			shift_with "$e" "$T/k" --map "$MAP"
