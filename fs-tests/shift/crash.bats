@@ -13,12 +13,15 @@ load ../lib/common
 load lib
 
 KILLS=${SHIFT_CRASH_KILLS:-30}
+# Large enough that a run's work outweighs the jitter of its start-up
+# (tens of ms under ASan), so the kills land inside the work.
+NFILES=${SHIFT_CRASH_FILES:-4000}
 
 setup() {
 	require_writable
 	BASE=$FS_MNT/shift-crash-$BATS_TEST_NUMBER
 	mkdir "$BASE"
-	mktree "$BASE/src" 1200
+	mktree "$BASE/src" "$NFILES"
 }
 
 teardown() {
@@ -47,11 +50,16 @@ crash_vs_clean() {
 		2>"$BASE/time" || rca=$?
 	read -r u s <"$BASE/time"
 	full=$(cpu_of "$u" "$s")
-	# the same again: nothing to do
-	{ time "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1; } \
-		2>"$BASE/time" || true
-	read -r u s <"$BASE/time"
-	noop=$(cpu_of "$u" "$s")
+	# the same again: nothing to do (the least of three runs: start-up
+	# varies, and a kill meant for the work must not land after it)
+	noop=
+	for i in 1 2 3; do
+		{ time "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1; } \
+			2>"$BASE/time" || true
+		read -r u s <"$BASE/time"
+		u=$(cpu_of "$u" "$s")
+		[ -n "$noop" ] && [ "$noop" -le "$u" ] || noop=$u
+	done
 	work=$((full - noop))
 	[ "$work" -gt 1000000 ] || work=1000000
 	for ((i = 0; i < KILLS; i++)); do
@@ -87,11 +95,11 @@ crash_vs_clean() {
 }
 
 @test "crash: undoing an overlapping shift gives back the original" {
+	snapshot "$BASE/src" >"$BASE/orig"
 	run "$SHIFT_TREE" -q --map 0:1000:65536 --unmapped=keep "$BASE/src"
 	assert_success
 	crash_vs_clean 0:1000:65536 --unmapped=keep --reverse
-	mktree "$BASE/orig" 1200
-	run diff <(snapshot "$BASE/orig" | cut -d' ' -f1-5,7-) \
+	run diff <(cut -d' ' -f1-5,7- "$BASE/orig") \
 		<(snapshot "$BASE/b" | cut -d' ' -f1-5,7-)
 	assert_success
 }
