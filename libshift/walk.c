@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shift-engine.h"
 
@@ -65,11 +66,15 @@ struct walk {
 	struct sk_engine *e;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a task was pushed, or the walk ended */
+	pthread_cond_t park; /* more walkers allowed, or the walk ended */
 	struct task *top;
 	unsigned active; /* walkers running a task */
 	int error;	 /* first fatal error */
 	struct walker *walkers;
 	unsigned n;
+	/* Walkers idx >= allowed wait (park) between tasks; see adapt(). */
+	unsigned allowed, lo, cpus;
+	uint64_t next_adapt_ns, last_ns, last_cpu_ns;
 };
 
 struct walker {
@@ -277,6 +282,7 @@ static void walk_fail(struct walk *w, int err)
 		w->error = err;
 	w->e->abort = true;
 	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->park);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -297,15 +303,63 @@ static int push(struct walk *w, struct sk_dir *dir,
 	return 0;
 }
 
-/* The next task, or NULL when the walk is over: nothing left and no
- * walker running a task that could push more, or a fatal error. */
-static struct task *pop(struct walk *w, bool finished_one)
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * How many walkers may run, under w->lock.  Walkers that wait for reads
+ * (cold cache) want many more walkers than CPUs, to keep reads in flight;
+ * walkers that only burn CPU (warm cache) lose to their own number: more
+ * context switches and contention on the journal and dentry locks.  So
+ * every 50 ms: the process busy on (nearly) every CPU -> only `lo`
+ * (2 per CPU) run; clearly less -> all of them.  Not with an explicit
+ * --threads, which is taken as asked.
+ */
+static void adapt(struct walk *w)
+{
+	uint64_t t = now_ns(), c, util;
+
+	if (w->lo >= w->n || t < w->next_adapt_ns)
+		return;
+	c = cpu_ns();
+	if (w->last_ns && t > w->last_ns && c >= w->last_cpu_ns) {
+		util = (c - w->last_cpu_ns) * 100 / ((t - w->last_ns) * w->cpus);
+		if (util >= 90 && w->allowed != w->lo) {
+			w->allowed = w->lo;
+		} else if (util < 75 && w->allowed != w->n) {
+			w->allowed = w->n;
+			pthread_cond_broadcast(&w->park);
+		}
+	}
+	w->last_ns = t;
+	w->last_cpu_ns = c;
+	w->next_adapt_ns = t + 50000000ull;
+}
+
+static bool walk_over(const struct walk *w)
+{
+	return w->error || (!w->top && w->active == 0);
+}
+
+/* The next task for walker idx, or NULL when the walk is over: nothing
+ * left and no walker running a task that could push more, or a fatal
+ * error. */
+static struct task *pop(struct walk *w, unsigned idx, bool finished_one)
 {
 	struct task *t = NULL;
 
 	pthread_mutex_lock(&w->lock);
 	if (finished_one)
 		w->active--;
+	adapt(w);
+	while (idx >= w->allowed && !walk_over(w))
+		pthread_cond_wait(&w->park, &w->lock);
 	for (;;) {
 		if (w->error)
 			break;
@@ -319,8 +373,10 @@ static struct task *pop(struct walk *w, bool finished_one)
 			break;
 		pthread_cond_wait(&w->cond, &w->lock);
 	}
-	if (!t)
+	if (!t) {
 		pthread_cond_broadcast(&w->cond);
+		pthread_cond_broadcast(&w->park);
+	}
 	pthread_mutex_unlock(&w->lock);
 	return t;
 }
@@ -520,7 +576,7 @@ static void walker_loop(struct walker *wk, bool finished)
 {
 	struct task *t;
 
-	while ((t = pop(wk->w, finished))) {
+	while ((t = pop(wk->w, wk->idx, finished))) {
 		run_task(wk, t);
 		finished = true;
 	}
@@ -548,6 +604,15 @@ static int walkers_new(struct walk *w, unsigned n)
 			return -ENOMEM;
 	}
 	w->n = n;
+	w->allowed = n;
+	w->lo = n;
+	if (!w->e->opts->threads) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		w->cpus = cpus < 1 ? 1 : (unsigned)cpus;
+		if (2 * w->cpus < n)
+			w->lo = 2 * w->cpus;
+	}
 	return 0;
 }
 
@@ -572,6 +637,7 @@ int sk_walk(struct sk_engine *e)
 	}
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
+	pthread_cond_init(&w.park, NULL);
 	r = walkers_new(&w, e->workers ? e->workers : 1);
 	if (r < 0)
 		goto out;
@@ -605,6 +671,7 @@ out:
 	}
 	free(w.walkers);
 	pthread_cond_destroy(&w.cond);
+	pthread_cond_destroy(&w.park);
 	pthread_mutex_destroy(&w.lock);
 	sk_dir_unref(root);
 	return r;
