@@ -264,4 +264,9 @@ void sk_marker_set_userns(void);
 #define SK_STAT_ADD(e, field, n) \
 	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)
 
+/* dirahead.c: read a cold ext4 directory's blocks ahead through the
+ * block device (-1: not here: another filesystem, or not permitted). */
+int sk_dirahead_open(int rootfd);
+void sk_dirahead(int bdevfd, int dirfd, const char *name);
+
 #endif

@@ -75,6 +75,8 @@ struct walk {
 	/* Walkers idx >= allowed wait (park) between tasks; see adapt(). */
 	unsigned allowed, lo, cpus;
 	uint64_t next_adapt_ns, last_ns, last_cpu_ns;
+	bool io_bound;	/* the last measure found the CPUs waiting */
+	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
 };
 
 struct walker {
@@ -313,28 +315,34 @@ static uint64_t cpu_ns(void)
 }
 
 /*
- * How many walkers may run, under w->lock.  Walkers that wait for reads
- * (cold cache) want many more walkers than CPUs, to keep reads in flight;
- * walkers that only burn CPU (warm cache) lose to their own number: more
- * context switches and contention on the journal and dentry locks.  So
- * every 50 ms: the process busy on (nearly) every CPU -> only `lo`
- * (2 per CPU) run; clearly less -> all of them.  Not with an explicit
- * --threads, which is taken as asked.
+ * Whether the walk waits for reads, and so how many walkers may run, under
+ * w->lock.  Walkers that wait for reads (cold cache) want many more walkers
+ * than CPUs, to keep reads in flight, and directory readahead; walkers
+ * that only burn CPU (warm cache) lose to their own number (context
+ * switches, contention on the journal and dentry locks) and to readahead
+ * syscalls that find everything cached.  So every 50 ms: the process busy
+ * on (nearly) every CPU -> only `lo` (2 per CPU) run, no readahead;
+ * clearly less -> all of them, with readahead.  An explicit --threads N
+ * always runs N.
  */
 static void adapt(struct walk *w)
 {
 	uint64_t t = now_ns(), c, util;
 
-	if (w->lo >= w->n || t < w->next_adapt_ns)
+	if ((w->lo >= w->n && w->dirahead_fd < 0) || t < w->next_adapt_ns)
 		return;
 	c = cpu_ns();
 	if (w->last_ns && t > w->last_ns && c >= w->last_cpu_ns) {
 		util = (c - w->last_cpu_ns) * 100 / ((t - w->last_ns) * w->cpus);
-		if (util >= 90 && w->allowed != w->lo) {
+		if (util >= 90) {
+			__atomic_store_n(&w->io_bound, false, __ATOMIC_RELAXED);
 			w->allowed = w->lo;
-		} else if (util < 75 && w->allowed != w->n) {
-			w->allowed = w->n;
-			pthread_cond_broadcast(&w->park);
+		} else if (util < 75) {
+			__atomic_store_n(&w->io_bound, true, __ATOMIC_RELAXED);
+			if (w->allowed != w->n) {
+				w->allowed = w->n;
+				pthread_cond_broadcast(&w->park);
+			}
 		}
 	}
 	w->last_ns = t;
@@ -460,6 +468,11 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 		/* Subdirectories first, so that others may start on them
 		 * while we go on; the lowest inode on top of the stack. */
 		qsort(wk->subs, ns, sizeof(wk->subs[0]), dentry_cmp);
+		if (w->dirahead_fd >= 0 &&
+		    __atomic_load_n(&w->io_bound, __ATOMIC_RELAXED))
+			for (size_t i = 0; i < ns; i++)
+				sk_dirahead(w->dirahead_fd, dir->fd,
+					    wk->subs[i].name);
 		while (ns > 0)
 			if (push(w, dir, &wk->subs[--ns], 1, true) < 0)
 				return;
@@ -591,6 +604,8 @@ static void *walker_main(void *arg)
 /* One walker per context; walker 0 is the calling thread with e->ctx. */
 static int walkers_new(struct walk *w, unsigned n)
 {
+	long cpus;
+
 	w->walkers = calloc(n, sizeof(*w->walkers));
 	if (!w->walkers)
 		return -ENOMEM;
@@ -606,19 +621,16 @@ static int walkers_new(struct walk *w, unsigned n)
 	w->n = n;
 	w->allowed = n;
 	w->lo = n;
-	if (!w->e->opts->threads) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		w->cpus = cpus < 1 ? 1 : (unsigned)cpus;
-		if (2 * w->cpus < n)
-			w->lo = 2 * w->cpus;
-	}
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	w->cpus = cpus < 1 ? 1 : (unsigned)cpus;
+	if (!w->e->opts->threads && 2 * w->cpus < n)
+		w->lo = 2 * w->cpus;
 	return 0;
 }
 
 int sk_walk(struct sk_engine *e)
 {
-	struct walk w = { .e = e };
+	struct walk w = { .e = e, .io_bound = true, .dirahead_fd = -1 };
 	struct sk_dir *root;
 	struct sk_stat st;
 	unsigned started = 1;
@@ -638,6 +650,7 @@ int sk_walk(struct sk_engine *e)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	pthread_cond_init(&w.park, NULL);
+	w.dirahead_fd = sk_dirahead_open(e->rootfd);
 	r = walkers_new(&w, e->workers ? e->workers : 1);
 	if (r < 0)
 		goto out;
@@ -672,6 +685,7 @@ out:
 	free(w.walkers);
 	pthread_cond_destroy(&w.cond);
 	pthread_cond_destroy(&w.park);
+	safe_close(w.dirahead_fd);
 	pthread_mutex_destroy(&w.lock);
 	sk_dir_unref(root);
 	return r;

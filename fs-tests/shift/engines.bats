@@ -117,6 +117,23 @@ errors() {
 	done
 }
 
+@test "directory readahead: through the block device on ext4 only; the same tree as without" {
+	gen "$T/ra"
+	gen "$T/plain"
+	run env LIBSHIFT_DEBUG=1 "$SHIFT_TREE" -q --map "$MAP" "$T/ra"
+	assert_success
+	if [ "$FS" = ext4 ]; then
+		assert_output --regexp 'directory readahead through /dev/[a-z]'
+	else
+		refute_output --partial 'directory readahead through'
+	fi
+	run env LIBSHIFT_DEBUG=1 LIBSHIFT_NO_DIRAHEAD=1 "$SHIFT_TREE" -q --map "$MAP" "$T/plain"
+	assert_success
+	refute_output --partial 'directory readahead through'
+	run diff <(man "$T/plain") <(man "$T/ra")
+	assert_success
+}
+
 @test "every engine undoes a shift (--reverse) exactly as the sync engine does" {
 	local e
 	gen "$T/orig"

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Directory readahead for a cold ext4 tree.
+ *
+ * ext4 reads a directory's blocks synchronously, one at a time, when it is
+ * first read -- even a one-block directory goes through the hashed-readdir
+ * path, with no readahead -- and io_uring has no getdents.  A cold walk
+ * of a layer-like tree therefore waits for ~16k single 4 KiB reads, 8 or
+ * so in flight at a time (docs/benchmarks.md).  ext4 keeps directory blocks
+ * in the block device's page cache, so they can be read ahead there: a
+ * walker that has just read a directory asks, for each subdirectory, where
+ * its blocks are (FIEMAP) and hints them to the block device
+ * (posix_fadvise WILLNEED), before it hands the subdirectories out; when
+ * another walker reads one, ext4 finds its block up to date.  This is what
+ * ureadahead does for boot-time metadata.
+ *
+ * A hint only: nothing here changes what the walk reads or writes, and any
+ * failure just means no hint.  Only on ext4 (FIEMAP on other filesystems
+ * gives no device offsets: Btrfs's are logical, XFS has none for
+ * directories), only for a caller who may read the block device (root),
+ * never through a symlink or into another mount (openat2 with
+ * RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, beneath the directory fd).
+ * LIBSHIFT_NO_DIRAHEAD=1 turns it off (to rule it out, or to compare).
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "shift-engine.h"
+#include "syscalls.h"
+
+/* Extents asked for per directory: one is the norm, big ones have a few. */
+#define DIRAHEAD_EXTENTS 8
+
+/* The device node of dev: udev's /dev/block/MAJ:MIN link, or the DEVNAME
+ * the kernel gives in sysfs (no udev); checked to be dev. */
+static int open_bdev(dev_t dev, char *path, size_t size)
+{
+	char line[256];
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	snprintf(path, size, "/dev/block/%u:%u", major(dev), minor(dev));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(line, sizeof(line), "/sys/dev/block/%u:%u/uevent",
+			 major(dev), minor(dev));
+		f = fopen(line, "re");
+		if (!f)
+			return -1;
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "DEVNAME=", 8) == 0) {
+				line[strcspn(line, "\n")] = 0;
+				snprintf(path, size, "/dev/%s", line + 8);
+				fd = open(path, O_RDONLY | O_CLOEXEC |
+							O_NONBLOCK | O_NOCTTY);
+				break;
+			}
+		fclose(f);
+	}
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode) ||
+			st.st_rdev != dev))
+		fd = safe_close(fd);
+	return fd;
+}
+
+int sk_dirahead_open(int rootfd)
+{
+	char path[PATH_MAX];
+	struct statfs sfs;
+	struct stat st;
+	int fd;
+
+	if (secure_getenv("LIBSHIFT_NO_DIRAHEAD")) {
+		sk_debug("no directory readahead: LIBSHIFT_NO_DIRAHEAD is set");
+		return -1;
+	}
+	if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != EXT4_SUPER_MAGIC ||
+	    fstat(rootfd, &st) < 0)
+		return -1;
+	fd = open_bdev(st.st_dev, path, sizeof(path));
+	if (fd < 0) {
+		sk_debug("no directory readahead: no block device %u:%u to read",
+			 major(st.st_dev), minor(st.st_dev));
+		return -1;
+	}
+	sk_debug("directory readahead through %s", path);
+	return fd;
+}
+
+void sk_dirahead(int bdevfd, int dirfd, const char *name)
+{
+	struct {
+		struct fiemap map;
+		struct fiemap_extent ext[DIRAHEAD_EXTENTS];
+	} f;
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	_cleanup_close_ int fd = sys_openat2(dirfd, name, &how);
+
+	if (fd < 0)
+		return;
+	memset(&f, 0, sizeof(f));
+	f.map.fm_length = FIEMAP_MAX_OFFSET;
+	f.map.fm_extent_count = DIRAHEAD_EXTENTS;
+	if (ioctl(fd, FS_IOC_FIEMAP, &f.map) < 0)
+		return;
+	for (unsigned i = 0;
+	     i < f.map.fm_mapped_extents && i < DIRAHEAD_EXTENTS; i++) {
+		const struct fiemap_extent *x = &f.ext[i];
+
+		if (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN |
+				   FIEMAP_EXTENT_DELALLOC |
+				   FIEMAP_EXTENT_ENCODED))
+			continue;
+		(void)posix_fadvise(bdevfd, (off_t)x->fe_physical,
+				    (off_t)x->fe_length, POSIX_FADV_WILLNEED);
+	}
+}
