@@ -28,13 +28,11 @@
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -77,24 +75,40 @@ static int open_bdev(dev_t dev, char *path, size_t size)
 	return fd;
 }
 
-int sk_dirahead_open(int rootfd)
+/* Subdirectories are opened beneath their parent, never through a
+ * symlink or into another mount. */
+static const struct open_how dirahead_how = {
+	.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME,
+	.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+};
+
+int sk_dirahead_open(const struct sk_engine *e)
 {
+	dev_t dev = makedev((unsigned)(e->root_dev >> 32),
+			    (unsigned)(e->root_dev & 0xffffffffu));
+	struct open_how how = dirahead_how;
 	char path[PATH_MAX];
-	struct statfs sfs;
-	struct stat st;
 	int fd;
 
 	if (secure_getenv("LIBSHIFT_NO_DIRAHEAD")) {
 		sk_debug("no directory readahead: LIBSHIFT_NO_DIRAHEAD is set");
 		return -1;
 	}
-	if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != EXT4_SUPER_MAGIC ||
-	    fstat(rootfd, &st) < 0)
+	if (!e->ext4)
 		return -1;
-	fd = open_bdev(st.st_dev, path, sizeof(path));
+	/* Once here, not once per directory: a kernel without openat2
+	 * (before 5.6) gets no readahead. */
+	fd = sys_openat2(e->rootfd, ".", &how);
+	if (fd < 0) {
+		sk_debug("no directory readahead: openat2: %m");
+		return -1;
+	}
+	close(fd);
+	fd = open_bdev(dev, path, sizeof(path));
 	if (fd < 0) {
 		sk_debug("no directory readahead: no block device %u:%u to read",
-			 major(st.st_dev), minor(st.st_dev));
+			 major(dev), minor(dev));
 		return -1;
 	}
 	sk_debug("directory readahead through %s", path);
@@ -107,11 +121,7 @@ void sk_dirahead(int bdevfd, int dirfd, const char *name)
 		struct fiemap map;
 		struct fiemap_extent ext[DIRAHEAD_EXTENTS];
 	} f;
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-	};
+	struct open_how how = dirahead_how;
 	_cleanup_close_ int fd = sys_openat2(dirfd, name, &how);
 
 	if (fd < 0)

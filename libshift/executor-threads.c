@@ -11,17 +11,20 @@
 
 #include "shift-engine.h"
 
+unsigned sk_cpus(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : (unsigned)cpus;
+}
+
 unsigned sk_walkers_default(const struct sk_engine *e)
 {
-	long cpus;
 	unsigned n;
 
 	if (e->opts && e->opts->threads)
 		return e->opts->threads > 1024 ? 1024 : e->opts->threads;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (cpus < 1)
-		cpus = 1;
-	n = (unsigned)cpus * 4;
+	n = sk_cpus() * 4;
 	if (n < 8)
 		n = 8;
 	return n > 64 ? 64 : n;

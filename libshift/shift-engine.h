@@ -85,6 +85,9 @@ extern const struct sk_executor sk_executor_uring;
 #endif
 extern const struct sk_executor sk_executor_sync;
 
+/* Online CPUs, at least 1. */
+unsigned sk_cpus(void);
+
 /* Walkers for a parallel engine: opts->threads, or four per CPU and at
  * least 8 (a walker blocks on cold directory and inode reads and on the
  * journal: more keep more in flight; docs/benchmarks.md), at most 64. */
@@ -185,6 +188,7 @@ struct sk_engine {
 	struct sk_link *links;
 	size_t links_n, links_size;
 	bool overlay; /* the tree is on overlayfs (shift.c) */
+	bool ext4;    /* the tree is on ext4 (shift.c; dirahead.c) */
 	/* statistics (atomic adds) */
 	struct shift_stats stats;
 	uint64_t next_progress_ns;
@@ -266,7 +270,7 @@ void sk_marker_set_userns(void);
 
 /* dirahead.c: read a cold ext4 directory's blocks ahead through the
  * block device (-1: not here: another filesystem, or not permitted). */
-int sk_dirahead_open(int rootfd);
+int sk_dirahead_open(const struct sk_engine *e);
 void sk_dirahead(int bdevfd, int dirfd, const char *name);
 
 #endif

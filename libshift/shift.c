@@ -220,8 +220,10 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 		goto out;
 	e.root_dev = st.dev;
 	e.root_mnt_id = st.mnt_id;
-	e.overlay = fstatfs(e.rootfd, &sfs) == 0 &&
-		    sfs.f_type == OVERLAYFS_SUPER_MAGIC;
+	if (fstatfs(e.rootfd, &sfs) == 0) {
+		e.overlay = sfs.f_type == OVERLAYFS_SUPER_MAGIC;
+		e.ext4 = sfs.f_type == EXT4_SUPER_MAGIC;
+	}
 	e.marker_map = shift_idmap_to_string(marker_map);
 	if (!e.marker_map) {
 		r = -ENOMEM;

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "shift-engine.h"
 
@@ -137,12 +136,18 @@ static struct sk_dir *dir_new(int fd, const struct sk_dir *parent,
 	return d;
 }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clk)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (clock_gettime(clk, &ts) < 0)
+		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 /* From any walker: at most one report per 250 ms. */
@@ -305,15 +310,6 @@ static int push(struct walk *w, struct sk_dir *dir,
 	return 0;
 }
 
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Whether the walk waits for reads, and so how many walkers may run, under
  * w->lock.  Walkers that wait for reads (cold cache) want many more walkers
@@ -331,7 +327,7 @@ static void adapt(struct walk *w)
 
 	if ((w->lo >= w->n && w->dirahead_fd < 0) || t < w->next_adapt_ns)
 		return;
-	c = cpu_ns();
+	c = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	if (w->last_ns && t > w->last_ns && c >= w->last_cpu_ns) {
 		util = (c - w->last_cpu_ns) * 100 / ((t - w->last_ns) * w->cpus);
 		if (util >= 90) {
@@ -604,8 +600,6 @@ static void *walker_main(void *arg)
 /* One walker per context; walker 0 is the calling thread with e->ctx. */
 static int walkers_new(struct walk *w, unsigned n)
 {
-	long cpus;
-
 	w->walkers = calloc(n, sizeof(*w->walkers));
 	if (!w->walkers)
 		return -ENOMEM;
@@ -621,8 +615,7 @@ static int walkers_new(struct walk *w, unsigned n)
 	w->n = n;
 	w->allowed = n;
 	w->lo = n;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	w->cpus = cpus < 1 ? 1 : (unsigned)cpus;
+	w->cpus = sk_cpus();
 	if (!w->e->opts->threads && 2 * w->cpus < n)
 		w->lo = 2 * w->cpus;
 	return 0;
@@ -650,7 +643,7 @@ int sk_walk(struct sk_engine *e)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	pthread_cond_init(&w.park, NULL);
-	w.dirahead_fd = sk_dirahead_open(e->rootfd);
+	w.dirahead_fd = sk_dirahead_open(e);
 	r = walkers_new(&w, e->workers ? e->workers : 1);
 	if (r < 0)
 		goto out;

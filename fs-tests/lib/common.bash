@@ -400,3 +400,22 @@ expect_failure() {
 	fi
 	skip "expected failure: $reason"
 }
+
+# cpu_of USER SYS: bash's `time` figures (seconds, 3 decimals) -> ns.
+cpu_of() {
+	echo $(((10#${1/./} + 10#${2/./}) * 1000000))
+}
+
+# least_cpu_ns N CMD...: the least CPU time (user + system, ns) of N runs
+# of CMD (its output and status ignored).  For a run's fixed start-up cost:
+# it varies from run to run, most under ASan.
+least_cpu_ns() {
+	local n=$1 i t u s least= TIMEFORMAT='%3U %3S'
+	shift
+	for ((i = 0; i < n; i++)); do
+		read -r u s < <({ time "$@" >/dev/null 2>&1; } 2>&1)
+		t=$(cpu_of "$u" "$s")
+		[ -n "$least" ] && [ "$least" -le "$t" ] || least=$t
+	done
+	echo "$least"
+}

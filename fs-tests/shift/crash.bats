@@ -29,11 +29,6 @@ teardown() {
 	rm -rf --one-file-system "${BASE:?}"
 }
 
-# cpu_of USER SYS: bash's `time` figures (seconds, 3 decimals) -> ns.
-cpu_of() {
-	echo $(((10#${1/./} + 10#${2/./}) * 1000000))
-}
-
 # crash_vs_clean MAP [options]: shift $BASE/a once, and $BASE/b with KILLS
 # kills and a final run; both must end identical (snapshot) with the same
 # exit status, and enough of the kills must have hit a running shift.
@@ -52,14 +47,7 @@ crash_vs_clean() {
 	full=$(cpu_of "$u" "$s")
 	# the same again: nothing to do (the least of three runs: start-up
 	# varies, and a kill meant for the work must not land after it)
-	noop=
-	for i in 1 2 3; do
-		{ time "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a" >/dev/null 2>&1; } \
-			2>"$BASE/time" || true
-		read -r u s <"$BASE/time"
-		u=$(cpu_of "$u" "$s")
-		[ -n "$noop" ] && [ "$noop" -le "$u" ] || noop=$u
-	done
+	noop=$(least_cpu_ns 3 "$SHIFT_TREE" -q --map "$map" "$@" "$BASE/a")
 	work=$((full - noop))
 	[ "$work" -gt 1000000 ] || work=1000000
 	for ((i = 0; i < KILLS; i++)); do

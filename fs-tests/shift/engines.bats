@@ -275,17 +275,10 @@ no_uring_case() {
 	# nothing to do), so the kills land mid-run however slow the build
 	# (ASan: tens of ms to start) or fast the engine.
 	read -r u s <"$T/time"
-	cpu=$(((10#${u/./} + 10#${s/./}) * 1000000))
 	assert_equal "$(cat "$T/sync.rc")" 0
 	man "$T/sync" >"$T/sync.manifest"
-	noop=
-	for i in 1 2 3; do
-		{ time "$SHIFT_TREE" -q --map "$MAP" "$T/sync" >/dev/null 2>&1; } 2>"$T/time" || true
-		read -r u s <"$T/time"
-		u=$(((10#${u/./} + 10#${s/./}) * 1000000))
-		[ -n "$noop" ] && [ "$noop" -le "$u" ] || noop=$u
-	done
-	cpu=$((cpu - noop))
+	noop=$(least_cpu_ns 3 "$SHIFT_TREE" -q --map "$MAP" "$T/sync")
+	cpu=$(($(cpu_of "$u" "$s") - noop))
 	[ "$cpu" -ge 20000000 ] || cpu=20000000
 	for e in threads uring; do
 		if [ "$e" = uring ] && ! uring_expected; then
