@@ -172,6 +172,9 @@ measure() {
 	# a new file every time: nothing of the previous run can leak in
 	rm -f "$work/run.img"
 	cp --sparse=always "$work/$tree.img" "$work/run.img"
+	# write the copy out now: left dirty, the host's writeback of it (over
+	# a GiB with the journal) ran during the measurement that followed
+	sync "$work/run.img"
 	attach "$work/run.img"
 	if [ "$name" = nspawn-noop ]; then
 		# the container's fixed cost: nspawn on a tree it already shifted

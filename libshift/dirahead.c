@@ -12,7 +12,13 @@
  * its blocks are (FIEMAP) and hints them to the block device
  * (posix_fadvise WILLNEED), before it hands the subdirectories out; when
  * another walker reads one, ext4 finds its block up to date.  This is what
- * ureadahead does for boot-time metadata.
+ * ureadahead does for boot-time metadata.  The blocks of all the
+ * subdirectories are sorted and runs of them with small gaps between are
+ * read as one: siblings' blocks lie close together, and each hint is a
+ * request through the block layer (7k requests instead of 16k on the
+ * benchmark's tree, and the run 25% faster than with one per directory).
+ * The walk (walk.c read_dir) reads ahead only while directory reads wait
+ * for the disk: on a cached tree the hints would cost CPU for nothing.
  *
  * A hint only: nothing here changes what the walk reads or writes, and any
  * failure just means no hint.  Only on ext4 (FIEMAP on other filesystems
@@ -41,6 +47,10 @@
 
 /* Extents asked for per directory: one is the norm, big ones have a few. */
 #define DIRAHEAD_EXTENTS 8
+/* Ranges gathered before they are merged and hinted. */
+#define DIRAHEAD_RANGES 256
+/* Ranges this close are read as one (the gap is read too). */
+#define DIRAHEAD_GAP (64 * 1024)
 
 /* The device node of dev: udev's /dev/block/MAJ:MIN link, or the DEVNAME
  * the kernel gives in sysfs (no udev); checked to be dev. */
@@ -115,31 +125,83 @@ int sk_dirahead_open(const struct sk_engine *e)
 	return fd;
 }
 
-void sk_dirahead(int bdevfd, int dirfd, const char *name)
+/* One range of the block device to read. */
+struct dirahead_range {
+	uint64_t off, len;
+};
+
+static int range_cmp(const void *a, const void *b)
 {
+	const struct dirahead_range *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Hint the ranges, sorted and merged: sibling directories' blocks tend to
+ * lie close together, and every hint is a request through the block
+ * layer (on a loop device a wakeup of its worker too), so one read over
+ * a small gap costs less than two. */
+static size_t dirahead_flush(int bdevfd, struct dirahead_range *r, size_t n)
+{
+	size_t i, m = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(r, n, sizeof(*r), range_cmp);
+	for (i = 1; i < n; i++) {
+		if (r[i].off <= r[m].off + r[m].len + DIRAHEAD_GAP) {
+			uint64_t end = r[i].off + r[i].len;
+
+			if (end > r[m].off + r[m].len)
+				r[m].len = end - r[m].off;
+		} else {
+			r[++m] = r[i];
+		}
+	}
+	for (i = 0; i <= m; i++)
+		(void)posix_fadvise(bdevfd, (off_t)r[i].off, (off_t)r[i].len,
+				    POSIX_FADV_WILLNEED);
+	return m + 1;
+}
+
+size_t sk_dirahead(int bdevfd, int dirfd, const struct sk_dentry *subs,
+		   size_t n, unsigned long *requests)
+{
+	struct dirahead_range r[DIRAHEAD_RANGES];
 	struct {
 		struct fiemap map;
 		struct fiemap_extent ext[DIRAHEAD_EXTENTS];
 	} f;
-	struct open_how how = dirahead_how;
-	_cleanup_close_ int fd = sys_openat2(dirfd, name, &how);
+	size_t nr = 0, hinted = 0;
 
-	if (fd < 0)
-		return;
-	memset(&f, 0, sizeof(f));
-	f.map.fm_length = FIEMAP_MAX_OFFSET;
-	f.map.fm_extent_count = DIRAHEAD_EXTENTS;
-	if (ioctl(fd, FS_IOC_FIEMAP, &f.map) < 0)
-		return;
-	for (unsigned i = 0;
-	     i < f.map.fm_mapped_extents && i < DIRAHEAD_EXTENTS; i++) {
-		const struct fiemap_extent *x = &f.ext[i];
+	for (size_t s = 0; s < n; s++) {
+		struct open_how how = dirahead_how;
+		_cleanup_close_ int fd = sys_openat2(dirfd, subs[s].name, &how);
 
-		if (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN |
-				   FIEMAP_EXTENT_DELALLOC |
-				   FIEMAP_EXTENT_ENCODED))
+		if (fd < 0)
 			continue;
-		(void)posix_fadvise(bdevfd, (off_t)x->fe_physical,
-				    (off_t)x->fe_length, POSIX_FADV_WILLNEED);
+		memset(&f, 0, sizeof(f));
+		f.map.fm_length = FIEMAP_MAX_OFFSET;
+		f.map.fm_extent_count = DIRAHEAD_EXTENTS;
+		if (ioctl(fd, FS_IOC_FIEMAP, &f.map) < 0)
+			continue;
+		hinted++;
+		for (unsigned i = 0;
+		     i < f.map.fm_mapped_extents && i < DIRAHEAD_EXTENTS; i++) {
+			const struct fiemap_extent *x = &f.ext[i];
+
+			if (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN |
+					   FIEMAP_EXTENT_DELALLOC |
+					   FIEMAP_EXTENT_ENCODED))
+				continue;
+			if (nr == DIRAHEAD_RANGES) {
+				*requests += dirahead_flush(bdevfd, r, nr);
+				nr = 0;
+			}
+			r[nr++] = (struct dirahead_range){ x->fe_physical,
+							   x->fe_length };
+		}
 	}
+	*requests += dirahead_flush(bdevfd, r, nr);
+	return hinted;
 }

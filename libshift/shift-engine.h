@@ -269,8 +269,12 @@ void sk_marker_set_userns(void);
 	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)
 
 /* dirahead.c: read a cold ext4 directory's blocks ahead through the
- * block device (-1: not here: another filesystem, or not permitted). */
+ * block device (-1: not here: another filesystem, or not permitted).
+ * sk_dirahead() hints the blocks of the subdirectories subs of dirfd,
+ * adds the read requests made to *requests and returns how many of the
+ * subdirectories it found. */
 int sk_dirahead_open(const struct sk_engine *e);
-void sk_dirahead(int bdevfd, int dirfd, const char *name);
+size_t sk_dirahead(int bdevfd, int dirfd, const struct sk_dentry *subs,
+		   size_t n, unsigned long *requests);
 
 #endif

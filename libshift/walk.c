@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -39,6 +40,12 @@
 #define DENTS_BUF_SIZE (32 * 1024)
 /* Entries a walker hands out as one task of a big directory. */
 #define CHUNK 64
+/* A directory's first getdents slept (waited for the disk): the tree is
+ * cold, and directory readahead (dirahead.c) runs for this long.  Outside
+ * such a time, one directory in DIRAHEAD_SAMPLE is checked (a warm tree
+ * then costs nearly nothing, a cold one is found soon). */
+#define DIRAHEAD_HOLD_NS 100000000ull
+#define DIRAHEAD_SAMPLE 16
 
 struct linux_dirent64 {
 	uint64_t d_ino;
@@ -74,7 +81,9 @@ struct walk {
 	/* Walkers idx >= allowed wait (park) between tasks; see adapt(). */
 	unsigned allowed, lo, cpus;
 	uint64_t next_adapt_ns, last_ns, last_cpu_ns;
-	bool io_bound;	/* the last measure found the CPUs waiting */
+	/* Directory readahead until then (CLOCK_MONOTONIC ns): a directory
+	 * read waited for the disk not long before; see read_dir(). */
+	uint64_t cold_until;
 	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
 };
 
@@ -83,6 +92,8 @@ struct walker {
 	unsigned idx;
 	pthread_t tid;
 	struct shift_inode_ctx *ctx;
+	unsigned long dirs; /* directories read, for DIRAHEAD_SAMPLE */
+	unsigned long ahead_dirs, ahead_reqs; /* read ahead: sk_dirahead() */
 	char dents[DENTS_BUF_SIZE];
 	struct sk_dentry ents[DENTS_BUF_SIZE / 24];
 	struct sk_dentry subs[DENTS_BUF_SIZE / 24];
@@ -311,30 +322,28 @@ static int push(struct walk *w, struct sk_dir *dir,
 }
 
 /*
- * Whether the walk waits for reads, and so how many walkers may run, under
- * w->lock.  Walkers that wait for reads (cold cache) want many more walkers
- * than CPUs, to keep reads in flight, and directory readahead; walkers
- * that only burn CPU (warm cache) lose to their own number (context
- * switches, contention on the journal and dentry locks) and to readahead
- * syscalls that find everything cached.  So every 50 ms: the process busy
- * on (nearly) every CPU -> only `lo` (2 per CPU) run, no readahead;
- * clearly less -> all of them, with readahead.  An explicit --threads N
- * always runs N.
+ * How many walkers may run, under w->lock.  Walkers that wait for reads
+ * (cold cache) want many more walkers than CPUs, to keep reads in flight;
+ * walkers that only burn CPU (warm cache) lose to their own number
+ * (context switches, contention on the journal and dentry locks).  So
+ * every 50 ms: the process busy on (nearly) every CPU -> only `lo` (2 per
+ * CPU) run; clearly less -> all of them.  An explicit --threads N always
+ * runs N.  (Whether to read directories ahead is decided by how long
+ * directory reads take, in read_dir(): CPU time says nothing about it
+ * once readahead works, as the walk is then CPU-bound cold too.)
  */
 static void adapt(struct walk *w)
 {
 	uint64_t t = now_ns(), c, util;
 
-	if ((w->lo >= w->n && w->dirahead_fd < 0) || t < w->next_adapt_ns)
+	if (w->lo >= w->n || t < w->next_adapt_ns)
 		return;
 	c = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	if (w->last_ns && t > w->last_ns && c >= w->last_cpu_ns) {
 		util = (c - w->last_cpu_ns) * 100 / ((t - w->last_ns) * w->cpus);
 		if (util >= 90) {
-			__atomic_store_n(&w->io_bound, false, __ATOMIC_RELAXED);
 			w->allowed = w->lo;
 		} else if (util < 75) {
-			__atomic_store_n(&w->io_bound, true, __ATOMIC_RELAXED);
 			if (w->allowed != w->n) {
 				w->allowed = w->n;
 				pthread_cond_broadcast(&w->park);
@@ -408,6 +417,16 @@ static void handle_entries(struct walker *wk, struct sk_dir *dir,
 	sk_engine_progress(e);
 }
 
+/* How often the calling thread has slept (voluntary context switches):
+ * a syscall that made it sleep waited, for the disk nearly always.  Wall
+ * time would also count being preempted. */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) < 0 ? 0 : ru.ru_nvcsw;
+}
+
 static int dentry_cmp(const void *a, const void *b)
 {
 	const struct sk_dentry *x = a, *y = b;
@@ -420,12 +439,33 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 	struct walk *w = wk->w;
 	struct sk_engine *e = w->e;
 
+	/* Is the tree cold?  Checked on the directory's first read; its
+	 * subdirectories are then read ahead (every batch of them). */
+	bool check = w->dirahead_fd >= 0 &&
+		     (wk->dirs++ % DIRAHEAD_SAMPLE == 0 ||
+		      clock_ns(CLOCK_MONOTONIC_COARSE) <
+			      __atomic_load_n(&w->cold_until, __ATOMIC_RELAXED));
+	bool ahead = false;
+
 	for (;;) {
 		size_t nb = 0, ns = 0, first;
-		long n, off;
+		long n, off, sleeps = 0;
 
+		if (check)
+			sleeps = thread_sleeps();
 		n = syscall(SYS_getdents64, dir->fd, wk->dents,
 			    sizeof(wk->dents));
+		if (check) {
+			uint64_t t = clock_ns(CLOCK_MONOTONIC_COARSE);
+
+			if (thread_sleeps() != sleeps)
+				__atomic_store_n(&w->cold_until,
+						 t + DIRAHEAD_HOLD_NS,
+						 __ATOMIC_RELAXED);
+			ahead = t < __atomic_load_n(&w->cold_until,
+						    __ATOMIC_RELAXED);
+			check = false;
+		}
 		if (n < 0) {
 			sk_inode_error(wk->ctx, dir->path, NULL,
 				       "read directory", negative_errno());
@@ -464,11 +504,10 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 		/* Subdirectories first, so that others may start on them
 		 * while we go on; the lowest inode on top of the stack. */
 		qsort(wk->subs, ns, sizeof(wk->subs[0]), dentry_cmp);
-		if (w->dirahead_fd >= 0 &&
-		    __atomic_load_n(&w->io_bound, __ATOMIC_RELAXED))
-			for (size_t i = 0; i < ns; i++)
-				sk_dirahead(w->dirahead_fd, dir->fd,
-					    wk->subs[i].name);
+		if (ahead && ns > 0)
+			wk->ahead_dirs += sk_dirahead(w->dirahead_fd, dir->fd,
+						      wk->subs, ns,
+						      &wk->ahead_reqs);
 		while (ns > 0)
 			if (push(w, dir, &wk->subs[--ns], 1, true) < 0)
 				return;
@@ -623,7 +662,7 @@ static int walkers_new(struct walk *w, unsigned n)
 
 int sk_walk(struct sk_engine *e)
 {
-	struct walk w = { .e = e, .io_bound = true, .dirahead_fd = -1 };
+	struct walk w = { .e = e, .dirahead_fd = -1 };
 	struct sk_dir *root;
 	struct sk_stat st;
 	unsigned started = 1;
@@ -667,6 +706,16 @@ int sk_walk(struct sk_engine *e)
 	for (unsigned i = 1; i < started; i++)
 		pthread_join(w.walkers[i].tid, NULL);
 	r = w.error;
+	if (w.dirahead_fd >= 0) {
+		unsigned long d = 0, q = 0;
+
+		for (unsigned i = 0; i < w.n; i++) {
+			d += w.walkers[i].ahead_dirs;
+			q += w.walkers[i].ahead_reqs;
+		}
+		sk_debug("directory readahead: %lu directories in %lu requests",
+			 d, q);
+	}
 out:
 	/* Tasks left after a failure hold directory references. */
 	while (w.top) {

@@ -117,20 +117,37 @@ errors() {
 	done
 }
 
-@test "directory readahead: through the block device on ext4 only; the same tree as without" {
-	gen "$T/ra"
+@test "directory readahead: on ext4 only, for a cold tree only, through the block device; the same tree as without" {
+	gen "$T/cold"
+	gen "$T/warm"
 	gen "$T/plain"
-	run env LIBSHIFT_DEBUG=1 "$SHIFT_TREE" -q --map "$MAP" "$T/ra"
+	run env LIBSHIFT_DEBUG=1 LIBSHIFT_NO_DIRAHEAD=1 "$SHIFT_TREE" -q --map "$MAP" "$T/plain"
+	assert_success
+	refute_output --partial 'libshift: directory readahead'
+	# Just written: every directory is cached, nothing is read ahead.
+	run env LIBSHIFT_DEBUG=1 "$SHIFT_TREE" -q --map "$MAP" "$T/warm"
 	assert_success
 	if [ "$FS" = ext4 ]; then
 		assert_output --regexp 'directory readahead through /dev/[a-z]'
+		assert_output --partial 'directory readahead: 0 directories in 0 requests'
 	else
-		refute_output --partial 'directory readahead through'
+		refute_output --partial 'libshift: directory readahead'
 	fi
-	run env LIBSHIFT_DEBUG=1 LIBSHIFT_NO_DIRAHEAD=1 "$SHIFT_TREE" -q --map "$MAP" "$T/plain"
+	if [ "$FS" = ext4 ] && [ -n "$FS_DEV" ]; then
+		# Unmounted, the loop device drops its cache: the tree is cold,
+		# and the walk must find that out and read directories ahead.
+		umount "$FS_MNT"
+		mount -t ext4 "$FS_DEV" "$FS_MNT"
+		run env LIBSHIFT_DEBUG=1 "$SHIFT_TREE" -q --map "$MAP" "$T/cold"
+		assert_success
+		assert_output --regexp 'directory readahead: [1-9][0-9]* directories in [1-9][0-9]* requests'
+	else
+		run "$SHIFT_TREE" -q --map "$MAP" "$T/cold"
+		assert_success
+	fi
+	run diff <(man "$T/plain") <(man "$T/cold")
 	assert_success
-	refute_output --partial 'directory readahead through'
-	run diff <(man "$T/plain") <(man "$T/ra")
+	run diff <(man "$T/plain") <(man "$T/warm")
 	assert_success
 }
 
