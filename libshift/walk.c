@@ -81,8 +81,8 @@ struct walk {
 	/* Walkers idx >= allowed wait (park) between tasks; see adapt(). */
 	unsigned allowed, lo, cpus;
 	uint64_t next_adapt_ns, last_ns, last_cpu_ns;
-	/* Directory readahead until then (CLOCK_MONOTONIC ns): a directory
-	 * read waited for the disk not long before; see read_dir(). */
+	/* Directory readahead until then (CLOCK_MONOTONIC_COARSE ns): a
+	 * directory read waited for the disk not long before; read_dir(). */
 	uint64_t cold_until;
 	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
 };
@@ -328,8 +328,8 @@ static int push(struct walk *w, struct sk_dir *dir,
  * (context switches, contention on the journal and dentry locks).  So
  * every 50 ms: the process busy on (nearly) every CPU -> only `lo` (2 per
  * CPU) run; clearly less -> all of them.  An explicit --threads N always
- * runs N.  (Whether to read directories ahead is decided by how long
- * directory reads take, in read_dir(): CPU time says nothing about it
+ * runs N.  (Whether to read directories ahead is decided by whether
+ * directory reads sleep, in read_dir(): CPU time says nothing about it
  * once readahead works, as the walk is then CPU-bound cold too.)
  */
 static void adapt(struct walk *w)
