@@ -93,6 +93,16 @@ static const struct open_how dirahead_how = {
 		   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 };
 
+/* LIBSHIFT_DIRAHEAD=always: read every directory's subdirectories ahead,
+ * cold tree or not -- for tests that must run this code on a cached tree
+ * (the attacker race), and for measuring what it costs. */
+bool sk_dirahead_always(void)
+{
+	const char *v = secure_getenv("LIBSHIFT_DIRAHEAD");
+
+	return v && strcmp(v, "always") == 0;
+}
+
 int sk_dirahead_open(const struct sk_engine *e)
 {
 	dev_t dev = makedev((unsigned)(e->root_dev >> 32),

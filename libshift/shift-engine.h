@@ -272,8 +272,10 @@ void sk_marker_set_userns(void);
  * block device (-1: not here: another filesystem, or not permitted).
  * sk_dirahead() hints the blocks of the subdirectories subs of dirfd,
  * adds the read requests made to *requests and returns how many of the
- * subdirectories it found. */
+ * subdirectories it found.  sk_dirahead_always(): LIBSHIFT_DIRAHEAD=always
+ * asks for it on every directory, cold or not (tests). */
 int sk_dirahead_open(const struct sk_engine *e);
+bool sk_dirahead_always(void);
 size_t sk_dirahead(int bdevfd, int dirfd, const struct sk_dentry *subs,
 		   size_t n, unsigned long *requests);
 

@@ -85,6 +85,7 @@ struct walk {
 	 * directory read waited for the disk not long before; read_dir(). */
 	uint64_t cold_until;
 	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
+	bool ahead_always; /* LIBSHIFT_DIRAHEAD=always (tests) */
 };
 
 struct walker {
@@ -466,6 +467,8 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 						    __ATOMIC_RELAXED);
 			check = false;
 		}
+		if (w->ahead_always)
+			ahead = true;
 		if (n < 0) {
 			sk_inode_error(wk->ctx, dir->path, NULL,
 				       "read directory", negative_errno());
@@ -683,6 +686,7 @@ int sk_walk(struct sk_engine *e)
 	pthread_cond_init(&w.cond, NULL);
 	pthread_cond_init(&w.park, NULL);
 	w.dirahead_fd = sk_dirahead_open(e);
+	w.ahead_always = w.dirahead_fd >= 0 && sk_dirahead_always();
 	r = walkers_new(&w, e->workers ? e->workers : 1);
 	if (r < 0)
 		goto out;

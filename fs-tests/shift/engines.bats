@@ -133,6 +133,15 @@ errors() {
 	else
 		refute_output --partial 'libshift: directory readahead'
 	fi
+	# Asked for on every directory (what the race test uses), warm too.
+	gen "$T/forced"
+	run env LIBSHIFT_DEBUG=1 LIBSHIFT_DIRAHEAD=always "$SHIFT_TREE" -q --map "$MAP" "$T/forced"
+	assert_success
+	if [ "$FS" = ext4 ]; then
+		assert_output --regexp 'directory readahead: [1-9][0-9]* directories in [1-9][0-9]* requests'
+	else
+		refute_output --partial 'libshift: directory readahead'
+	fi
 	if [ "$FS" = ext4 ] && [ -n "$FS_DEV" ]; then
 		# Unmounted, the loop device drops its cache: the tree is cold,
 		# and the walk must find that out and read directories ahead.
@@ -148,6 +157,8 @@ errors() {
 	run diff <(man "$T/plain") <(man "$T/cold")
 	assert_success
 	run diff <(man "$T/plain") <(man "$T/warm")
+	assert_success
+	run diff <(man "$T/plain") <(man "$T/forced")
 	assert_success
 }
 
