@@ -16,7 +16,7 @@
  * subdirectories are sorted and runs of them with small gaps between are
  * read as one: siblings' blocks lie close together, and each hint is a
  * request through the block layer (7k requests instead of 16k on the
- * benchmark's tree, and the run 25% faster than with one per directory).
+ * benchmark's tree; cold, 1.7 s instead of 2.7 s with one per directory).
  * The walk (walk.c read_dir) reads ahead only while directory reads wait
  * for the disk: on a cached tree the hints would cost CPU for nothing.
  *

@@ -442,11 +442,11 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 
 	/* Is the tree cold?  Checked on the directory's first read; its
 	 * subdirectories are then read ahead (every batch of them). */
-	bool check = w->dirahead_fd >= 0 &&
+	bool ahead = w->ahead_always;
+	bool check = !ahead && w->dirahead_fd >= 0 &&
 		     (wk->dirs++ % DIRAHEAD_SAMPLE == 0 ||
-		      clock_ns(CLOCK_MONOTONIC_COARSE) <
-			      __atomic_load_n(&w->cold_until, __ATOMIC_RELAXED));
-	bool ahead = false;
+		      now_ns() < __atomic_load_n(&w->cold_until,
+						 __ATOMIC_RELAXED));
 
 	for (;;) {
 		size_t nb = 0, ns = 0, first;
@@ -457,7 +457,7 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 		n = syscall(SYS_getdents64, dir->fd, wk->dents,
 			    sizeof(wk->dents));
 		if (check) {
-			uint64_t t = clock_ns(CLOCK_MONOTONIC_COARSE);
+			uint64_t t = now_ns();
 
 			if (thread_sleeps() != sleeps)
 				__atomic_store_n(&w->cold_until,
@@ -467,8 +467,6 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 						    __ATOMIC_RELAXED);
 			check = false;
 		}
-		if (w->ahead_always)
-			ahead = true;
 		if (n < 0) {
 			sk_inode_error(wk->ctx, dir->path, NULL,
 				       "read directory", negative_errno());
