@@ -21,6 +21,22 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
+/* Untrusted names (libshift/escape.c)                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every file name, tar entry name or user name that reaches a message,
+ * a --dry-run or -v line goes through these: bytes outside printable
+ * ASCII and the backslash become \n, \t, \\ or \ooo (as in mtree(5)).
+ * shift_escape_to() writes at most SIZE bytes with the terminating NUL
+ * (never half an escape) and returns the full escaped length;
+ * shift_escape() returns a malloc'd copy (NULL when out of memory).
+ */
+size_t shift_escape_to(char *buf, size_t size, const char *s);
+char *shift_escape(const char *s);
+bool shift_needs_escape(const char *s);
+
+/* ------------------------------------------------------------------ */
 /* Id maps (libshift/idmap.c)                                          */
 /* ------------------------------------------------------------------ */
 

@@ -5,9 +5,38 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/*
+ * Every tool's output is checked when it exits (as coreutils' close_stdout
+ * does): a report or a --help that could not be written is a failure, not
+ * exit 0.  Registered before main() runs, so no tool can forget it.
+ */
+static void cli_close_stdout(void)
+{
+	int err = 0;
+
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err = errno ? errno : EIO;
+	if (fclose(stdout) != 0 && !err)
+		err = errno;
+	if (err) {
+		fprintf(stderr, "%s: write error on standard output: %s\n",
+			program_invocation_short_name, strerror(err));
+		_exit(EXIT_FAIL);
+	}
+	if (fclose(stderr) != 0 && errno != EBADF)
+		_exit(EXIT_FAIL);
+}
+
+__attribute__((constructor)) static void cli_setup(void)
+{
+	atexit(cli_close_stdout);
+}
 
 static void vmsg(const char *fmt, va_list ap)
 {
