@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/cli.h"
+#include "cli.h"
 
 enum action {
 	ACT_UNPACK,

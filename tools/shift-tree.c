@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/cli.h"
+#include "cli.h"
+#include "progress.h"
 
 enum {
 	OPT_REVERSE = 0x2000,
@@ -34,7 +35,7 @@ struct options {
 	bool json;
 	bool progress;
 	bool quiet;
-	bool progress_shown;
+	struct cli_progress bar;
 	double t0;
 };
 
@@ -198,10 +199,7 @@ static const char *hint(int err)
 
 static void clear_progress(struct options *o)
 {
-	if (o->progress_shown) {
-		fputs("\r\033[K", stderr);
-		o->progress_shown = false;
-	}
+	cli_progress_clear(&o->bar);
 }
 
 static void on_event(const struct shift_event *ev, void *userdata)
@@ -263,12 +261,8 @@ static double now(void)
 static void on_progress(const struct shift_stats *st, void *userdata)
 {
 	struct options *o = userdata;
-	double t = now() - o->t0;
 
-	fprintf(stderr, "\r\033[K%s: %" PRIu64 " inodes, %.0f/s",
-		program_invocation_short_name, st->inodes,
-		t > 0 ? (double)st->inodes / t : 0.0);
-	o->progress_shown = true;
+	cli_progress_update(&o->bar, st->inodes, true);
 }
 
 static void raise_nofile(void)
@@ -390,7 +384,8 @@ int main(int argc, char **argv)
 	parse_args(&o, argc, argv);
 	o.so.on_event = on_event;
 	o.so.userdata = &o;
-	if (o.progress && isatty(STDERR_FILENO) && !o.quiet)
+	cli_progress_init(&o.bar, "inodes", !o.progress || o.quiet);
+	if (o.bar.enabled)
 		o.so.on_progress = on_progress;
 	raise_nofile();
 	o.t0 = now();
