@@ -18,6 +18,13 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR ?= $(PREFIX)/share
+# The build tree's tools find build/lib; a distribution package empties it
+# (the library is on the system path there).
+TOOL_RPATH ?= $$ORIGIN/../lib
+# The regression suite's compiled helpers (install-tests).
+TESTLIBEXECDIR ?= $(LIBDIR)/shiftkit
+comma := ,
 
 # Goals that must work before configure can run.
 NOCONF_GOALS := deps clean distclean
@@ -36,7 +43,7 @@ LIBSO := libshift.so.$(SOVERSION)
 
 WARN := -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift -Itools/lib
+CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift -Itools/lib $(CPPFLAGS)
 CFLAGS ?= -O2 -g
 CFLAGS_ALL := $(CFLAGS) -std=gnu11 -fPIC -pthread $(WARN) -fno-strict-aliasing \
 	$(filter-out -O2 -g,$(CONF_CFLAGS))
@@ -65,7 +72,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 
 .SECONDARY:
 
-.PHONY: all lib tools clean distclean install uninstall check check-unit \
+.PHONY: all lib tools clean distclean install install-tests uninstall check check-unit \
 	check-fs check-asan demo bench deps cppcheck shellcheck lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
@@ -101,7 +108,7 @@ $(BUILDDIR)/libshift.a: $(LIB_OBJS)
 $(BUILDDIR)/bin/%: $(BUILDDIR)/tools/%.o $(TOOLLIB_OBJS) $(BUILDDIR)/lib/$(LIBSO)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TOOLLIB_OBJS) $(LDFLAGS_ALL) -L$(BUILDDIR)/lib -lshift \
-		-Wl,-rpath,'$$ORIGIN/../lib' $(LIB_DEPS)
+		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LIB_DEPS)
 
 # Unit tests, test helpers and benchmarks may use internals: static archive.
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/libshift.a
@@ -175,6 +182,27 @@ install: lib tools
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+# The regression suite, installed (the shiftkit-tests package): fs-tests and
+# images/ as data, the compiled helpers in TESTLIBEXECDIR, and the
+# shiftkit-fs-tests runner, which finds both relative to its own place so
+# an unpacked (not installed) package can be tested too.
+TEST_HELPER_BINS := $(HELPERS) $(BUILDDIR)/bench/gentree $(BUILDDIR)/bench/no-uring
+install-tests: $(TEST_HELPER_BINS)
+	install -d $(DESTDIR)$(DATADIR)/shiftkit $(DESTDIR)$(TESTLIBEXECDIR)/helpers \
+		$(DESTDIR)$(TESTLIBEXECDIR)/bench $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	cd $(CURDIR) && find fs-tests images -type d -not -path 'fs-tests/helpers*' -not -path 'fs-tests/package*' \
+		-exec install -d -m 0755 '$(DESTDIR)$(DATADIR)/shiftkit/{}' ';'
+	cd $(CURDIR) && find fs-tests images -type f -not -path 'fs-tests/helpers/*' -not -path 'fs-tests/package/*' \
+		-not -name '*.8' -not -name '*.in' -exec sh -c 'install -m "$$(case "$$1" in *.bats) echo 0755 ;; *) if [ -x "$$1" ]; then echo 0755; else echo 0644; fi ;; esac)" "$$1" "$$2/$$1"' \
+		sh '{}' '$(DESTDIR)$(DATADIR)/shiftkit' ';'
+	install -m 0755 $(HELPERS) $(DESTDIR)$(TESTLIBEXECDIR)/helpers/
+	install -m 0755 $(BUILDDIR)/bench/gentree $(BUILDDIR)/bench/no-uring \
+		$(DESTDIR)$(TESTLIBEXECDIR)/bench/
+	sed -e 's|@DATADIR_REL@|$(patsubst $(PREFIX)/%,%,$(DATADIR))|; s|@TESTLIBEXECDIR_REL@|$(patsubst $(PREFIX)/%,%,$(TESTLIBEXECDIR))|; s|@LIBDIR_REL@|$(patsubst $(PREFIX)/%,%,$(LIBDIR))|; s|@BINDIR_REL@|$(patsubst $(PREFIX)/%,%,$(BINDIR))|; s|@VERSION@|$(VERSION)|' \
+		fs-tests/shiftkit-fs-tests.in > $(DESTDIR)$(BINDIR)/shiftkit-fs-tests
+	chmod 0755 $(DESTDIR)$(BINDIR)/shiftkit-fs-tests
+	install -m 0644 fs-tests/shiftkit-fs-tests.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \

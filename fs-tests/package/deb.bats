@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The Debian packages (debian/): dpkg-buildpackage builds shiftkit,
+# libshift0, libshift-dev and shiftkit-tests from a copy of this source
+# tree, lintian finds nothing to warn about, each package holds what it
+# should, a program links statically through libshift-dev's pkg-config
+# file, and the packaged suite's quick subset passes against the packaged
+# tools.  The packages are unpacked (dpkg -x) into a scratch root, never
+# installed on the machine.
+# run-on: once
+
+load ../lib/common
+
+setup_file() {
+	fs_setup
+	export PKG=$SK_TMP/pkg ROOT=$SK_TMP/root
+	mkdir -p "$PKG/src" "$ROOT"
+	chmod 0755 "$PKG" "$ROOT"
+	# The source as git knows it (tracked and new files, no build output),
+	# or, outside a checkout, everything but the build directories.
+	if git -C "$SRCDIR" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$SRCDIR" && git ls-files -co --exclude-standard -z |
+			tar --null -cf - -T - --ignore-failed-read) |
+			tar -xf - -C "$PKG/src"
+	else
+		tar -C "$SRCDIR" --exclude=./build --exclude=./build-asan -cf - . |
+			tar -xf - -C "$PKG/src"
+	fi
+	# Nothing of this suite's environment (BUILDDIR, the outer make's
+	# jobserver) may reach the package's own build.
+	(cd "$PKG/src" && env -u BUILDDIR -u SRCDIR -u HELPERS -u SANITIZE \
+		-u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SHIFT_MOUNT -u SHIFT_PROBE \
+		-u SHIFT_TREE -u SHIFT_VERIFY -u SHIFT_LAYER -u SHIFT_ALLOC \
+		dpkg-buildpackage -us -uc -b -j2) >"$PKG/build.log" 2>&1 ||
+		echo $? >"$PKG/build.failed"
+	local d
+	for d in "$PKG"/*.deb; do
+		[ -e "$d" ] && dpkg -x "$d" "$ROOT"
+	done
+	return 0
+}
+
+teardown_file() {
+	fs_teardown
+}
+
+built() {
+	if [ -e "$PKG/build.failed" ]; then
+		tail -40 "$PKG/build.log" >&2
+		fail "dpkg-buildpackage failed (status $(cat "$PKG/build.failed"))"
+	fi
+}
+
+@test "dpkg-buildpackage builds shiftkit, libshift0, libshift-dev and shiftkit-tests" {
+	built
+	local p
+	for p in shiftkit libshift0 libshift-dev shiftkit-tests; do
+		compgen -G "$PKG/${p}_*.deb" >/dev/null || fail "no $p package"
+	done
+}
+
+@test "lintian: no errors or warnings" {
+	built
+	run lintian --tag-display-limit 0 "$PKG"/shiftkit_*.changes
+	# Only informational tags (I:) may remain.
+	if grep -E '^[EWX]: ' <<<"$output"; then
+		fail "lintian complains"
+	fi
+}
+
+@test "each package holds its files" {
+	built
+	local t arch
+	arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	for t in mount tree verify alloc layer probe; do
+		dpkg -c "$PKG"/shiftkit_*.deb | grep -q "./usr/bin/shift-$t\$" ||
+			fail "shiftkit lacks shift-$t"
+		dpkg -c "$PKG"/shiftkit_*.deb | grep -q "/usr/share/bash-completion/completions/shift-$t\$" ||
+			fail "shiftkit lacks the completion of shift-$t"
+	done
+	dpkg -c "$PKG"/shiftkit_*.deb | grep -q "/usr/share/man/man1/shift-tree.1" ||
+		fail "shiftkit lacks the man pages"
+	dpkg -c "$PKG"/libshift0_*.deb | grep -q "/usr/lib/$arch/libshift.so.0\$" ||
+		fail "libshift0 lacks libshift.so.0"
+	for t in "usr/include/libshift/shift.h" "usr/lib/$arch/libshift.a" \
+		"usr/lib/$arch/pkgconfig/libshift.pc" "usr/lib/$arch/libshift.so"; do
+		dpkg -c "$PKG"/libshift-dev_*.deb | grep -q "./$t" ||
+			fail "libshift-dev lacks $t"
+	done
+	for t in usr/bin/shiftkit-fs-tests usr/share/shiftkit/fs-tests/run \
+		"usr/lib/$arch/shiftkit/helpers/idmap-helper" \
+		usr/share/man/man8/shiftkit-fs-tests.8; do
+		dpkg -c "$PKG"/shiftkit-tests_*.deb | grep -q "./$t" ||
+			fail "shiftkit-tests lacks $t"
+	done
+	# The packaged tools carry no build-tree search path.
+	run readelf -d "$ROOT/usr/bin/shift-tree"
+	refute_output --partial RUNPATH
+	refute_output --partial RPATH
+}
+
+@test "a program links statically against libshift through pkg-config" {
+	built
+	local arch d
+	arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	d=$(scratch cc)
+	cat >"$d/p.c" <<'C'
+#include <stdio.h>
+#include <libshift/shift.h>
+int main(void)
+{
+	struct shift_idmap *m = shift_idmap_new();
+	const char *why = NULL;
+
+	if (!m || shift_idmap_parse(m, "b:0:100000:65536", &why) < 0)
+		return 1;
+	puts("ok");
+	shift_idmap_free(m);
+	return 0;
+}
+C
+	export PKG_CONFIG_SYSROOT_DIR=$ROOT PKG_CONFIG_LIBDIR=$ROOT/usr/lib/$arch/pkgconfig
+	run pkg-config --static --cflags --libs libshift
+	assert_success
+	# shellcheck disable=SC2046 # pkg-config's words
+	run cc -static-libgcc -o "$d/p" "$d/p.c" $(pkg-config --static --cflags libshift) \
+		-Wl,-Bstatic $(pkg-config --static --libs-only-L libshift) -lshift -Wl,-Bdynamic \
+		$(pkg-config --static --libs libshift | sed 's/-lshift//')
+	assert_success
+	run "$d/p"
+	assert_success
+	assert_output ok
+	run ldd "$d/p"
+	refute_output --partial libshift
+}
+
+@test "the packaged suite's quick subset passes against the packaged tools" {
+	built
+	run "$ROOT/usr/bin/shiftkit-fs-tests" --quick
+	echo "$output" | tail -20
+	assert_success
+	assert_line --regexp '^[1-9][0-9]* passed, 0 failed'
+}
