@@ -18,9 +18,12 @@ struct test_case {
 	void (*fn)(void);
 };
 
+#ifndef MAX_TESTS
 #define MAX_TESTS 256
+#endif
 static struct test_case test_cases[MAX_TESTS];
 static int test_n;
+static int test_dropped; /* registered past MAX_TESTS: a failure, not silence */
 static int test_failed_now;
 static const char *test_skip_now;
 
@@ -31,6 +34,8 @@ static const char *test_skip_now;
 		if (test_n < MAX_TESTS)                                        \
 			test_cases[test_n++] =                                 \
 				(struct test_case){ #name, test_##name };      \
+		else                                                           \
+			test_dropped++;                                        \
 	}                                                                      \
 	static void test_##name(void)
 
@@ -74,6 +79,11 @@ static const char *test_skip_now;
 	int main(void)                                                         \
 	{                                                                      \
 		int failed = 0, skipped = 0;                                   \
+		if (test_dropped) {                                            \
+			printf("Bail out! %d tests past MAX_TESTS (%d)\n",     \
+			       test_dropped, MAX_TESTS);                       \
+			return 1;                                              \
+		}                                                              \
 		printf("1..%d\n", test_n);                                     \
 		for (int i = 0; i < test_n; i++) {                             \
 			test_failed_now = 0;                                   \
