@@ -176,6 +176,29 @@ int shift_idmap_from_subid(struct shift_idmap *map, const char *user);
  */
 int shift_idmap_within_subid(const struct shift_idmap *map, const char *user);
 
+/*
+ * One kind of user's delegation read as shadow's newuidmap reads it (lines
+ * "NAME:START:COUNT", NAME a user name or uid, decimal numbers), added to
+ * map as shift_idmap_from_subid() does.  Nothing is skipped silently: a
+ * malformed line (CRLF, a wrong number of fields, a negative or too large
+ * number) of another user is passed to warn (if non-NULL), and one that
+ * names user is an error: newuidmap would ignore it, so its ids are not
+ * delegated whatever was meant.  Returns the number of ranges (0: none),
+ * -ENOENT when the file does not exist, -EBADMSG for a malformed line of
+ * user's, another negative errno on read errors; e->file is always set,
+ * e->line and e->why with -EBADMSG.
+ */
+struct shift_subid_error {
+	const char *file; /* the file read */
+	unsigned line;	  /* 1-based */
+	const char *why;  /* static */
+};
+typedef void (*shift_subid_warn_fn)(const char *file, unsigned line,
+				    const char *why, void *userdata);
+int shift_subid_read(enum shift_id_kind kind, const char *user,
+		     struct shift_idmap *map, shift_subid_warn_fn warn,
+		     void *userdata, struct shift_subid_error *e);
+
 /* ------------------------------------------------------------------ */
 /* User namespaces (libshift/userns.c)                                 */
 /* ------------------------------------------------------------------ */
