@@ -582,6 +582,33 @@ int shift_manifest_check(const struct shift_manifest *m,
 			 unsigned flags, shift_difference_fn fn,
 			 void *userdata);
 
+/* Called per difference with the index of the layer the expected entry
+ * comes from (extra entries: the top layer). */
+typedef int (*shift_layer_difference_fn)(const struct shift_difference *d,
+					 size_t layer, void *userdata);
+/*
+ * Compare dir, an overlay's merged directory of layers[0..n) (bottom layer
+ * first, as an image manifest lists them), with what overlayfs shows of
+ * them: each path as in the highest layer that has it; a whiteout (a 0/0
+ * character device, "overlay=whiteout" in the manifest) hides the path and
+ * its subtree in the lower layers, as does a non-directory; an opaque
+ * directory ("overlay=opaque") hides the lower layers' entries below it.
+ * Returns the number of differences or a negative errno.
+ */
+int shift_manifest_check_layers(const struct shift_manifest *const *layers,
+				size_t n, const struct shift_idmap *map,
+				const char *dir, unsigned flags,
+				shift_layer_difference_fn fn, void *userdata);
+/*
+ * After a record or check of this thread failed reading the tree: the
+ * entry it failed on ("./a/b"), or NULL (the top directory itself).
+ */
+const char *shift_manifest_error_path(void);
+/* Called with the number of entries read so far while this thread
+ * records a tree (every 1024 entries and at the end); NULL: nobody. */
+typedef void (*shift_manifest_progress_fn)(size_t entries, void *userdata);
+void shift_manifest_set_progress(shift_manifest_progress_fn fn, void *userdata);
+
 /*
  * Every uid, gid, ACL qualifier and file capability root id in the tree at
  * dir lies in map's seen ranges (an overlay upper dir: only the container's
