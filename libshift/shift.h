@@ -659,9 +659,14 @@ const char *shift_verify_status_name(enum shift_verify_status s);
 
 /*
  * Run every check on the container set described in the JSON file at path
- * (docs/shift-verify.1), passing each finding to fn.  Returns the number of
- * failed findings (0: all good) or a negative errno; on -EBADMSG (a bad
- * description) a one-line reason goes into err (size errlen).
+ * (docs/shift-verify.1), passing each finding to fn.  A check that compares
+ * a tree passes each difference as a finding with diff set (status FAIL),
+ * then, later, its own result: a finding of the same check and subject
+ * with diff NULL (differences of the merged views of one path may
+ * interleave).  Returns the number of failed checks (findings with diff
+ * NULL; 0: all good) or a negative errno; on -EBADMSG (a bad description:
+ * unknown or duplicate key, wrong type, no containers, not strict JSON) a
+ * one-line reason with the line and column goes into err (size errlen).
  */
 int shift_verify_containers(const char *path, shift_verify_fn fn,
 			    void *userdata, char *err, size_t errlen);
