@@ -520,6 +520,38 @@ void shift_alloc_list_free(struct shift_alloc *list, size_t n);
 /* The block as a map "u:0:UID:SIZE g:0:GID:SIZE" (NULL on ENOMEM). */
 struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a);
 
+/* shift_alloc_*_ex(): what the caller wants beyond the plain calls. */
+#define SHIFT_ALLOC_DRY_RUN (1u << 0) /* work it out, change nothing */
+struct shift_alloc_opts {
+	unsigned flags;
+	/* malformed delegation lines of other users (NULL: not told) */
+	shift_subid_warn_fn warn;
+	void *userdata;
+	/* on failure, a one-line reason naming the state's allocation or
+	 * the delegation file and line, when there is more to say than the
+	 * errno ("" otherwise) */
+	char *err;
+	size_t errlen;
+};
+/*
+ * As shift_alloc_get(), plus: the state is checked whole (-EBADMSG for a
+ * block past the last id or holding host id 0, overlapping blocks, a
+ * container twice, unknown keys, a version other than 1); the delegation
+ * is read with shift_subid_read() (-ENOENT with a reason when the file is
+ * missing, -EUCLEAN when the user's own line is malformed); with
+ * SHIFT_ALLOC_DRY_RUN nothing is written and no lock file or directory is
+ * created.  The plain calls are these with opts NULL.
+ */
+int shift_alloc_get_ex(const char *state, const char *user, const char *container,
+		       uint32_t size, const struct shift_alloc_opts *opts,
+		       struct shift_alloc *ret);
+/* As shift_alloc_release(); *ret (if non-NULL) gets the freed block. */
+int shift_alloc_release_ex(const char *state, const char *container,
+			   const struct shift_alloc_opts *opts,
+			   struct shift_alloc *ret);
+int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
+			struct shift_alloc **ret, size_t *ret_n);
+
 /* ------------------------------------------------------------------ */
 /* Ownership manifests (libshift/manifest.c)                           */
 /* ------------------------------------------------------------------ */
