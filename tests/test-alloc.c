@@ -136,7 +136,7 @@ TEST(corrupt_state)
 TEST(state_rules)
 {
 	struct shift_alloc a = { 0 }, *list = NULL;
-	char why[256];
+	char why[256] = "";
 	struct shift_alloc_opts o = { .err = why, .errlen = sizeof(why) };
 	size_t n = 0;
 
@@ -161,7 +161,7 @@ TEST(state_rules)
 TEST(delegation_lines)
 {
 	struct shift_alloc a = { 0 };
-	char why[256];
+	char why[256] = "";
 	struct shift_alloc_opts o = { .err = why, .errlen = sizeof(why) };
 
 	reset("alice:100000:65536\r\n", "alice:100000:65536\n");

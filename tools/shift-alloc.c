@@ -253,7 +253,7 @@ static int do_get(const struct options *o)
 	struct shift_alloc a = { 0 };
 	_cleanup_free_ char *map = NULL;
 	const char *user = o->user;
-	char uidbuf[32], why[512];
+	char uidbuf[32], why[512] = "";
 	struct shift_alloc_opts ao = {
 		.flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
 		.warn = warn_subid,
@@ -337,7 +337,7 @@ static int do_get(const struct options *o)
 static int do_release(const struct options *o)
 {
 	struct shift_alloc a = { 0 };
-	char why[512];
+	char why[512] = "";
 	struct shift_alloc_opts ao = {
 		.flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
 		.err = why,
@@ -383,7 +383,7 @@ static int do_list(const struct options *o)
 	struct shift_alloc *list = NULL;
 	struct libscols_table *tb;
 	size_t n = 0, i;
-	char why[512];
+	char why[512] = "";
 	struct shift_alloc_opts ao = { .err = why, .errlen = sizeof(why) };
 	int r;
 

@@ -39,6 +39,7 @@ enum {
 
 /* The default of --max-differences: enough to see the pattern. */
 #define DEFAULT_MAX_DIFFERENCES 100
+#define DEFAULT_MAX_DIFFERENCES_STR "100"
 
 struct options {
 	enum command cmd;
@@ -86,7 +87,7 @@ static void usage(void)
 	       " -a, --all               containers: list passed checks too\n"
 	       "     --max-differences N|all\n"
 	       "                         check, containers: list at most N differences\n"
-	       "                           per check (default %2$d), count the rest\n"
+	       "                           per check (default " DEFAULT_MAX_DIFFERENCES_STR "), count the rest\n"
 	       " -J, --json              JSON output (record: with --output)\n"
 	       " -q, --quiet             no progress, nothing printed when all is well\n"
 	       "     --no-progress       no progress on stderr even on a terminal\n"
@@ -95,7 +96,7 @@ static void usage(void)
 	       "\n"
 	       "Exit status: 0 all good, 1 differences or failed checks (or an error),\n"
 	       "2 usage error.\n",
-	       program_invocation_short_name, DEFAULT_MAX_DIFFERENCES);
+	       program_invocation_short_name);
 	exit(EXIT_OK);
 }
 
