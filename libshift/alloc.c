@@ -55,7 +55,8 @@ void shift_alloc_list_free(struct shift_alloc *list, size_t n)
 	state_clear(&s);
 }
 
-_printf_(3, 4) static int state_bad(char *err, size_t errlen, const char *fmt, ...)
+_printf_(3, 4) static int state_bad(char *err, size_t errlen, const char *fmt,
+				    ...)
 {
 	va_list ap;
 
@@ -128,30 +129,40 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 			uint32_t st = k ? a->gid_start : a->uid_start;
 
 			if ((uint64_t)st + a->size > (uint64_t)UINT32_MAX + 1)
-				return state_bad(err, errlen,
-						 "allocation %zu ('%.60s'): %s block %u+%u runs past the last id 4294967295",
-						 i + 1, a->container, k ? "gid" : "uid", st,
-						 a->size);
+				return state_bad(
+				    err, errlen,
+				    "allocation %zu ('%.60s'): %s block %u+%u "
+				    "runs past the last id 4294967295",
+				    i + 1, a->container, k ? "gid" : "uid", st,
+				    a->size);
 			if (st == 0)
-				return state_bad(err, errlen,
-						 "allocation %zu ('%.60s'): %s block %u+%u contains host id 0",
-						 i + 1, a->container, k ? "gid" : "uid", st,
-						 a->size);
+				return state_bad(
+				    err, errlen,
+				    "allocation %zu ('%.60s'): %s block %u+%u "
+				    "contains host id 0",
+				    i + 1, a->container, k ? "gid" : "uid", st,
+				    a->size);
 		}
 		for (j = 0; j < i; j++) {
 			const struct shift_alloc *b = &s->a[j];
 
 			if (!strcmp(a->container, b->container))
 				return state_bad(err, errlen,
-						 "allocations %zu and %zu: container '%.60s' twice",
+						 "allocations %zu and %zu: "
+						 "container '%.60s' twice",
 						 j + 1, i + 1, a->container);
 			for (int k = 0; k < 2; k++)
-				if (overlaps(k ? a->gid_start : a->uid_start, a->size,
-					     k ? b->gid_start : b->uid_start, b->size))
-					return state_bad(err, errlen,
-							 "allocations %zu ('%.60s') and %zu ('%.60s'): their %s blocks overlap",
-							 j + 1, b->container, i + 1,
-							 a->container, k ? "gid" : "uid");
+				if (overlaps(k ? a->gid_start : a->uid_start,
+					     a->size,
+					     k ? b->gid_start : b->uid_start,
+					     b->size))
+					return state_bad(
+					    err, errlen,
+					    "allocations %zu ('%.60s') and %zu "
+					    "('%.60s'): their %s blocks "
+					    "overlap",
+					    j + 1, b->container, i + 1,
+					    a->container, k ? "gid" : "uid");
 		}
 	}
 	return 0;
@@ -169,9 +180,9 @@ static bool known_key(const char *key, const char *const *known)
 static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		       char *err, size_t errlen)
 {
-	static const char *const top_keys[] = { "version", "allocations", NULL };
-	static const char *const keys[] = { "container", "user", "uid_start",
-					    "gid_start", "size", NULL };
+	static const char *const top_keys[] = {"version", "allocations", NULL};
+	static const char *const keys[] = {"container", "user", "uid_start",
+					   "gid_start", "size", NULL};
 	struct json_tokener *tok;
 	json_object *root, *arr, *ver;
 	size_t i, n;
@@ -185,9 +196,10 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, text, (int)len + 1);
 	if (!root) {
-		r = state_bad(err, errlen, "not valid JSON at byte %zu: %s",
-			      json_tokener_get_parse_end(tok),
-			      json_tokener_error_desc(json_tokener_get_error(tok)));
+		r = state_bad(
+		    err, errlen, "not valid JSON at byte %zu: %s",
+		    json_tokener_get_parse_end(tok),
+		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_tokener_free(tok);
 		return r;
 	}
@@ -205,14 +217,18 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	}
 	if (json_object_get_int64(ver) != STATE_VERSION) {
 		r = state_bad(err, errlen,
-			      "version %" PRId64 ", but this shift-alloc reads version %d only (a newer shift-alloc wrote it?)",
+			      "version %" PRId64
+			      ", but this shift-alloc reads version %d only (a "
+			      "newer shift-alloc wrote it?)",
 			      json_object_get_int64(ver), STATE_VERSION);
 		goto out;
 	}
-	json_object_object_foreach(root, key, val) {
+	json_object_object_foreach(root, key, val)
+	{
 		(void)val;
 		if (!known_key(key, top_keys)) {
-			r = state_bad(err, errlen, "unknown key \"%.60s\"", key);
+			r = state_bad(err, errlen, "unknown key \"%.60s\"",
+				      key);
 			goto out;
 		}
 	}
@@ -233,30 +249,38 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		const char *c, *u;
 
 		if (!json_object_is_type(e, json_type_object)) {
-			r = state_bad(err, errlen, "allocation %zu: not an object", i + 1);
+			r = state_bad(err, errlen,
+				      "allocation %zu: not an object", i + 1);
 			goto out;
 		}
-		json_object_object_foreach(e, k2, v2) {
+		json_object_object_foreach(e, k2, v2)
+		{
 			(void)v2;
 			if (!known_key(k2, keys)) {
-				r = state_bad(err, errlen, "allocation %zu: unknown key \"%.60s\"",
-					      i + 1, k2);
+				r = state_bad(
+				    err, errlen,
+				    "allocation %zu: unknown key \"%.60s\"",
+				    i + 1, k2);
 				goto out;
 			}
 		}
 		c = get_str(e, "container");
 		u = get_str(e, "user");
 		if (!c || !u || !valid_name(c) || !valid_name(u)) {
-			r = state_bad(err, errlen,
-				      "allocation %zu: \"container\" and \"user\" must be names (strings without control characters)",
-				      i + 1);
+			r = state_bad(
+			    err, errlen,
+			    "allocation %zu: \"container\" and \"user\" must "
+			    "be names (strings without control characters)",
+			    i + 1);
 			goto out;
 		}
 		if (!get_u32(e, "uid_start", &a->uid_start) ||
 		    !get_u32(e, "gid_start", &a->gid_start) ||
 		    !get_u32(e, "size", &a->size) || a->size == 0) {
 			r = state_bad(err, errlen,
-				      "allocation %zu ('%.60s'): \"uid_start\", \"gid_start\" and \"size\" must be ids (size at least 1)",
+				      "allocation %zu ('%.60s'): "
+				      "\"uid_start\", \"gid_start\" and "
+				      "\"size\" must be ids (size at least 1)",
 				      i + 1, c);
 			goto out;
 		}
@@ -344,7 +368,8 @@ static int state_write(const char *path, const struct alloc_state *s)
 		json_object_put(arr);
 		return -ENOMEM;
 	}
-	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
+	json_object_object_add(root, "version",
+			       json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "allocations", arr);
 	for (i = 0; i < s->n; i++) {
 		json_object *e = json_object_new_object();
@@ -531,30 +556,39 @@ static int read_delegation(const char *user, struct shift_idmap *deleg,
 	for (int k = 0; k < 2; k++) {
 		struct shift_subid_error e;
 		int r = shift_subid_read((enum shift_id_kind)k, user, deleg,
-					 o ? o->warn : NULL, o ? o->userdata : NULL, &e);
+					 o ? o->warn : NULL,
+					 o ? o->userdata : NULL, &e);
 
 		if (r == -ENOENT) {
-			opts_err(o, "%s does not exist, so no user has a delegation (add one with usermod --add-%s)",
+			opts_err(o,
+				 "%s does not exist, so no user has a "
+				 "delegation (add one with usermod --add-%s)",
 				 e.file, k ? "subgids" : "subuids");
 			return -ENOENT;
 		}
 		if (r == -EBADMSG) {
-			opts_err(o, "%s: line %u: %s: the line of '%.60s' is malformed, so it delegates nothing (newuidmap ignores it too): fix it",
+			opts_err(o,
+				 "%s: line %u: %s: the line of '%.60s' is "
+				 "malformed, so it delegates nothing "
+				 "(newuidmap ignores it too): fix it",
 				 e.file, e.line, e.why, user);
 			return -EUCLEAN;
 		}
 		if (r < 0) {
-			opts_err(o, "Failed to read %s: %s", e.file, strerror(-r));
+			opts_err(o, "Failed to read %s: %s", e.file,
+				 strerror(-r));
 			return r;
 		}
 		if (r == 0)
-			return -ENOENT; /* no range: the caller names both files */
+			return -ENOENT; /* no range: the caller names both files
+					 */
 	}
 	return 0;
 }
 
-int shift_alloc_get_ex(const char *state, const char *user, const char *container,
-		       uint32_t size, const struct shift_alloc_opts *opts,
+int shift_alloc_get_ex(const char *state, const char *user,
+		       const char *container, uint32_t size,
+		       const struct shift_alloc_opts *opts,
 		       struct shift_alloc *ret)
 {
 	_cleanup_close_ int lock = -EBADF;
@@ -574,7 +608,8 @@ int shift_alloc_get_ex(const char *state, const char *user, const char *containe
 	lock = dry ? state_lock_shared(state) : state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL, opts ? opts->errlen : 0);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	for (i = 0; i < s.n; i++)
@@ -628,8 +663,8 @@ int shift_alloc_get_ex(const char *state, const char *user, const char *containe
 		shift_alloc_clear(ret);
 		r = -ENOMEM;
 	}
-	sk_debug("alloc: '%s' for '%s': uid %u gid %u size %u%s", container, user,
-		 a.uid_start, a.gid_start, size, dry ? " (dry run)" : "");
+	sk_debug("alloc: '%s' for '%s': uid %u gid %u size %u%s", container,
+		 user, a.uid_start, a.gid_start, size, dry ? " (dry run)" : "");
 out:
 	shift_idmap_free(deleg);
 	state_clear(&s);
@@ -659,7 +694,8 @@ int shift_alloc_release_ex(const char *state, const char *container,
 	lock = dry ? state_lock_shared(state) : state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL, opts ? opts->errlen : 0);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -667,7 +703,8 @@ int shift_alloc_release_ex(const char *state, const char *container,
 		if (strcmp(s.a[i].container, container) == 0) {
 			struct shift_alloc gone = s.a[i];
 
-			memmove(&s.a[i], &s.a[i + 1], (s.n - i - 1) * sizeof(*s.a));
+			memmove(&s.a[i], &s.a[i + 1],
+				(s.n - i - 1) * sizeof(*s.a));
 			s.n--;
 			r = dry ? 0 : state_write(state, &s);
 			if (r >= 0 && ret) {
@@ -703,7 +740,8 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 	lock = state_lock(state);
 	if (lock < 0 && lock != -EROFS && lock != -EACCES && lock != -ENOENT)
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL, opts ? opts->errlen : 0);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	*ret = s.a;

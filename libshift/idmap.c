@@ -763,13 +763,13 @@ int shift_subid_read(enum shift_id_kind kind, const char *user,
 	_cleanup_free_ char *line = NULL;
 	char uidbuf[16] = "";
 	const char *name = user;
-	struct subid_build b = { map, kind, 0 };
+	struct subid_build b = {map, kind, 0};
 	unsigned lineno = 0;
 	size_t cap = 0;
 	int ranges = 0;
 	struct passwd *pw;
 
-	*e = (struct shift_subid_error){ .file = subid_file(kind) };
+	*e = (struct shift_subid_error){.file = subid_file(kind)};
 	f = fopen(e->file, "re");
 	if (!f)
 		return negative_errno();
@@ -802,7 +802,8 @@ int shift_subid_read(enum shift_id_kind kind, const char *user,
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
 		why = subid_line_problem(line, &owner, &start, &count);
-		own = !strcmp(owner, name) || (*uidbuf && !strcmp(owner, uidbuf));
+		own =
+		    !strcmp(owner, name) || (*uidbuf && !strcmp(owner, uidbuf));
 		if (why && own) {
 			e->line = lineno;
 			e->why = why;

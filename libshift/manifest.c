@@ -42,9 +42,10 @@ struct blob {
 };
 
 enum {
-	ME_CAPS_OVERFLOW = 1 << 0, /* getxattr said EOVERFLOW: rootid unmapped */
-	ME_WHITEOUT = 1 << 1,	   /* a 0/0 character device */
-	ME_OPAQUE = 1 << 2,	   /* a directory with overlay.opaque=y */
+	ME_CAPS_OVERFLOW = 1
+			   << 0, /* getxattr said EOVERFLOW: rootid unmapped */
+	ME_WHITEOUT = 1 << 1,	 /* a 0/0 character device */
+	ME_OPAQUE = 1 << 2,	 /* a directory with overlay.opaque=y */
 };
 
 #define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
@@ -341,8 +342,9 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 		/* an overlay layer's opaque directory hides the lower layers'
 		 * entries below it (shift_manifest_check_layers) */
 		for (int k = 0; k < 2; k++) {
-			r = xref_get(&x, k ? XATTR_OPAQUE_USER : XATTR_OPAQUE_TRUSTED,
-				     buf, sizeof(buf));
+			r = xref_get(
+			    &x, k ? XATTR_OPAQUE_USER : XATTR_OPAQUE_TRUSTED,
+			    buf, sizeof(buf));
 			if (r == 1 && buf[0] == 'y')
 				e->flags |= ME_OPAQUE;
 		}
@@ -1221,10 +1223,12 @@ static int parse_extension(struct shift_manifest *m, struct mentry *e,
 			*err = "bad fcaps";
 		} else if (eq - pos == 7 && !strncmp(k, "overlay", 7)) {
 			*err = "bad overlay (whiteout, opaque)";
-			if (end - eq - 1 == 8 && !strncmp(s + eq + 1, "whiteout", 8) &&
+			if (end - eq - 1 == 8 &&
+			    !strncmp(s + eq + 1, "whiteout", 8) &&
 			    S_ISCHR(e->mode))
 				e->flags |= ME_WHITEOUT;
-			else if (end - eq - 1 == 6 && !strncmp(s + eq + 1, "opaque", 6) &&
+			else if (end - eq - 1 == 6 &&
+				 !strncmp(s + eq + 1, "opaque", 6) &&
 				 S_ISDIR(e->mode))
 				e->flags |= ME_OPAQUE;
 			else
@@ -1605,11 +1609,10 @@ static int compare_trees(struct diff_ctx *c, const struct shift_manifest *m,
 
 int shift_manifest_check(const struct shift_manifest *m,
 			 const struct shift_idmap *map, const char *dir,
-			 unsigned flags, shift_difference_fn fn,
-			 void *userdata)
+			 unsigned flags, shift_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL;
-	struct diff_ctx c = { .fn = fn, .userdata = userdata };
+	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	int r;
 
 	r = shift_manifest_record(dir, &t);
@@ -1674,13 +1677,14 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		for (g = 0; g < layers[i]->n; g++)
-			refs[k++] = (struct lref){ &layers[i]->e[g], i };
+			refs[k++] = (struct lref){&layers[i]->e[g], i};
 	qsort(refs, total, sizeof(*refs), lref_cmp);
 	for (g = 0; g < total;) {
 		const struct lref *top = &refs[g];
 		size_t h = g + 1, pfloor, floor = n;
 
-		while (h < total && path_cmp(refs[h].e->path, top->e->path) == 0)
+		while (h < total &&
+		       path_cmp(refs[h].e->path, top->e->path) == 0)
 			h++;
 		while (nst && !path_is_ancestor(st[nst - 1].path, top->e->path))
 			nst--;
@@ -1711,7 +1715,7 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 					floor = pfloor;
 			}
 		}
-		st[nst++] = (struct lstack){ top->e->path, floor };
+		st[nst++] = (struct lstack){top->e->path, floor};
 		g = h;
 	}
 	*ret_origin = TAKE_PTR(origin);
@@ -1725,7 +1729,7 @@ int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL, *merged = NULL;
 	_cleanup_free_ size_t *origin = NULL;
-	struct diff_ctx c = { .userdata = userdata, .lfn = fn };
+	struct diff_ctx c = {.userdata = userdata, .lfn = fn};
 	int r;
 
 	if (n == 0)
@@ -1796,7 +1800,7 @@ int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
 			   shift_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL;
-	struct diff_ctx c = { .fn = fn, .userdata = userdata };
+	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	char ur[256], gr[256], uexp[300], gexp[300], found[16];
 	int entries = 0;
 	size_t i;

@@ -182,7 +182,8 @@ static size_t loc_find(const struct vset *s, const json_object *parent,
 
 		if (l->parent != parent)
 			continue;
-		if (key ? (l->key && !strcmp(l->key, key)) : (!l->key && l->idx == idx))
+		if (key ? (l->key && !strcmp(l->key, key))
+			: (!l->key && l->idx == idx))
 			return l->off;
 	}
 	return SIZE_MAX;
@@ -214,9 +215,9 @@ _printf_(6, 7) static int bad_at(const struct vset *s, char *err, size_t errlen,
 }
 
 /* The same for element idx of an array. */
-_printf_(6, 7) static int bad_idx(const struct vset *s, char *err, size_t errlen,
-				  const json_object *arr, size_t idx,
-				  const char *fmt, ...)
+_printf_(6, 7) static int bad_idx(const struct vset *s, char *err,
+				  size_t errlen, const json_object *arr,
+				  size_t idx, const char *fmt, ...)
 {
 	size_t off = loc_find(s, arr, NULL, idx);
 	unsigned line, col;
@@ -243,13 +244,14 @@ static int scan_bad(struct jscan *j, const char *what)
 	unsigned line, col;
 
 	pos_of(j->s, (size_t)(j->p - j->s->text), &line, &col);
-	return bad(j->err, j->errlen, "line %u, column %u: %s", line, col, what);
+	return bad(j->err, j->errlen, "line %u, column %u: %s", line, col,
+		   what);
 }
 
 static void scan_ws(struct jscan *j)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' ||
-				 *j->p == '\r'))
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
+				 *j->p == '\n' || *j->p == '\r'))
 		j->p++;
 }
 
@@ -277,7 +279,7 @@ static int loc_add(struct vset *s, const json_object *parent, char *key,
 		s->locs = l;
 		s->caplocs = cap;
 	}
-	s->locs[s->nlocs++] = (struct jloc){ parent, key, idx, off };
+	s->locs[s->nlocs++] = (struct jloc){parent, key, idx, off};
 	return 0;
 }
 
@@ -304,13 +306,16 @@ static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 
 			scan_ws(j);
 			if (j->p >= j->end || *j->p != '"')
-				return scan_bad(j, "a key must be a string in double quotes");
+				return scan_bad(
+				    j,
+				    "a key must be a string in double quotes");
 			k0 = j->p;
 			scan_string(j);
 			key = strndup(k0, (size_t)(j->p - k0));
 			if (!key)
 				return -ENOMEM;
-			/* json-c unescapes the key exactly as it did for the tree */
+			/* json-c unescapes the key exactly as it did for the
+			 * tree */
 			ks = json_tokener_parse(key);
 			free(key);
 			if (!ks || !json_object_is_type(ks, json_type_string)) {
@@ -324,10 +329,12 @@ static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 				return -ENOMEM;
 			if (loc_find(j->s, o, key, 0) != SIZE_MAX) {
 				j->p = k0;
-				r = scan_bad(j, "a key appears twice in one object: ");
+				r = scan_bad(
+				    j, "a key appears twice in one object: ");
 				if (j->err)
 					snprintf(j->err + strlen(j->err),
-						 j->errlen - strlen(j->err), "\"%.60s\"", key);
+						 j->errlen - strlen(j->err),
+						 "\"%.60s\"", key);
 				free(key);
 				return r;
 			}
@@ -365,10 +372,12 @@ static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 		}
 		for (idx = 0;; idx++) {
 			scan_ws(j);
-			r = loc_add(j->s, o, NULL, idx, (size_t)(j->p - j->s->text));
+			r = loc_add(j->s, o, NULL, idx,
+				    (size_t)(j->p - j->s->text));
 			if (r < 0)
 				return r;
-			r = scan_value(j, json_object_array_get_idx(o, idx), depth + 1);
+			r = scan_value(j, json_object_array_get_idx(o, idx),
+				       depth + 1);
 			if (r < 0)
 				return r;
 			scan_ws(j);
@@ -415,10 +424,12 @@ static const char *closest_key(const char *key, const char *const *known)
 			d[0] = x;
 			for (y = 1; y <= lb; y++) {
 				size_t cur = d[y];
-				size_t sub = prev + (key[x - 1] != known[i][y - 1]);
+				size_t sub =
+				    prev + (key[x - 1] != known[i][y - 1]);
 				size_t del = d[y] + 1, ins = d[y - 1] + 1;
 
-				d[y] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+				d[y] = sub < del ? (sub < ins ? sub : ins)
+						 : (del < ins ? del : ins);
 				prev = cur;
 			}
 		}
@@ -434,7 +445,8 @@ static const char *closest_key(const char *key, const char *const *known)
 static int check_keys(const struct vset *s, json_object *o, const char *what,
 		      const char *const *known, char *err, size_t errlen)
 {
-	json_object_object_foreach(o, key, val) {
+	json_object_object_foreach(o, key, val)
+	{
 		const char *near;
 		char list[256] = "";
 		size_t i, len = 0;
@@ -446,23 +458,25 @@ static int check_keys(const struct vset *s, json_object *o, const char *what,
 		if (known[i])
 			continue;
 		for (i = 0; known[i] && len < sizeof(list); i++)
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-						i ? ", " : "", known[i]);
+			len +=
+			    (size_t)snprintf(list + len, sizeof(list) - len,
+					     "%s%s", i ? ", " : "", known[i]);
 		near = closest_key(key, known);
 		return bad_at(s, err, errlen, o, key,
-			      "%s: unknown key \"%.60s\"%s%s%s (known: %s)", what, key,
-			      near ? " (did you mean \"" : "", near ? near : "",
-			      near ? "\"?)" : "", list);
+			      "%s: unknown key \"%.60s\"%s%s%s (known: %s)",
+			      what, key, near ? " (did you mean \"" : "",
+			      near ? near : "", near ? "\"?)" : "", list);
 	}
 	return 0;
 }
 
-static const char *const set_keys[] = { "layers", "containers", NULL };
-static const char *const layer_keys[] = { "name", "path", "manifest", "shifted",
-					  NULL };
-static const char *const container_keys[] = { "name", "owner", "map", "pid",
-					      "upper", "views", NULL };
-static const char *const view_keys[] = { "layer", "path", "merged", "copy", NULL };
+static const char *const set_keys[] = {"layers", "containers", NULL};
+static const char *const layer_keys[] = {"name", "path", "manifest", "shifted",
+					 NULL};
+static const char *const container_keys[] = {"name",  "owner", "map", "pid",
+					     "upper", "views", NULL};
+static const char *const view_keys[] = {"layer", "path", "merged", "copy",
+					NULL};
 
 /* An optional string member (absent: NULL); null, "" or another type is an
  * error. */
@@ -475,16 +489,17 @@ static int get_str(const struct vset *s, json_object *o, const char *key,
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return bad_at(s, err, errlen, o, key, "%s: \"%s\" must be a string",
-			      what, key);
+		return bad_at(s, err, errlen, o, key,
+			      "%s: \"%s\" must be a string", what, key);
 	if (!*json_object_get_string(v))
-		return bad_at(s, err, errlen, o, key, "%s: \"%s\" is empty", what, key);
+		return bad_at(s, err, errlen, o, key, "%s: \"%s\" is empty",
+			      what, key);
 	*ret = json_object_get_string(v);
 	return 0;
 }
 
 static int get_bool(const struct vset *s, json_object *o, const char *key,
-		   const char *what, bool *ret, char *err, size_t errlen)
+		    const char *what, bool *ret, char *err, size_t errlen)
 {
 	json_object *v;
 
@@ -518,8 +533,9 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 		r = shift_idmap_parse(m, json_object_get_string(v), &why);
 		if (r < 0) {
 			shift_idmap_free(m);
-			return bad_at(s, err, errlen, parent, key, "%s: bad map: %s",
-				      what, why ? why : strerror(-r));
+			return bad_at(s, err, errlen, parent, key,
+				      "%s: bad map: %s", what,
+				      why ? why : strerror(-r));
 		}
 	} else if (json_object_is_type(v, json_type_array) &&
 		   (n = json_object_array_length(v)) > 0) {
@@ -530,18 +546,21 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 			json_object *x = json_object_array_get_idx(v, i);
 
 			why = "map entries must be strings";
-			r = json_object_is_type(x, json_type_string) ?
-				    shift_idmap_parse(m, json_object_get_string(x), &why) :
-				    -EINVAL;
+			r = json_object_is_type(x, json_type_string)
+				? shift_idmap_parse(
+				      m, json_object_get_string(x), &why)
+				: -EINVAL;
 			if (r < 0) {
 				shift_idmap_free(m);
-				return bad_idx(s, err, errlen, v, i, "%s: bad map: %s",
-					       what, why ? why : strerror(-r));
+				return bad_idx(s, err, errlen, v, i,
+					       "%s: bad map: %s", what,
+					       why ? why : strerror(-r));
 			}
 		}
 	} else
 		return bad_at(s, err, errlen, parent, key,
-			      "%s: \"%s\" is a string or an array of strings, e.g. \"b:0:100000:65536\"",
+			      "%s: \"%s\" is a string or an array of strings, "
+			      "e.g. \"b:0:100000:65536\"",
 			      what, key);
 	*ret = m;
 	return 0;
@@ -579,8 +598,8 @@ static int parse_layers(struct vset *s, char *err, size_t errlen)
 
 		snprintf(what, sizeof(what), "layer %zu", i + 1);
 		if (!json_object_is_type(o, json_type_object))
-			return bad_idx(s, err, errlen, arr, i, "%s: must be an object",
-				       what);
+			return bad_idx(s, err, errlen, arr, i,
+				       "%s: must be an object", what);
 		r = get_str(s, o, "name", what, &l->name, err, errlen);
 		if (r >= 0 && l->name)
 			snprintf(what, sizeof(what), "layer '%.40s'", l->name);
@@ -589,19 +608,22 @@ static int parse_layers(struct vset *s, char *err, size_t errlen)
 		if (r >= 0)
 			r = get_str(s, o, "path", what, &l->path, err, errlen);
 		if (r >= 0)
-			r = get_str(s, o, "manifest", what, &l->manifest_path, err, errlen);
+			r = get_str(s, o, "manifest", what, &l->manifest_path,
+				    err, errlen);
 		if (r < 0)
 			return r;
 		if (!l->name || !l->path)
-			return bad_idx(s, err, errlen, arr, i, "%s: needs \"name\" and \"path\"",
-				       what);
+			return bad_idx(s, err, errlen, arr, i,
+				       "%s: needs \"name\" and \"path\"", what);
 		if (find_layer(s, l->name))
 			return bad_at(s, err, errlen, o, "name",
-				      "layer '%.40s' is described twice", l->name);
+				      "layer '%.40s' is described twice",
+				      l->name);
 		s->nlayers++;
 		snprintf(what, sizeof(what), "layer '%.40s'", l->name);
 		if (json_object_object_get_ex(o, "shifted", &v)) {
-			r = parse_map(s, o, "shifted", &l->shifted, what, err, errlen);
+			r = parse_map(s, o, "shifted", &l->shifted, what, err,
+				      errlen);
 			if (r < 0)
 				return r;
 		}
@@ -619,8 +641,8 @@ static int parse_views(struct vset *s, struct vcontainer *c, json_object *o,
 	if (!json_object_object_get_ex(o, "views", &arr))
 		return 0;
 	if (!json_object_is_type(arr, json_type_array))
-		return bad_at(s, err, errlen, o, "views", "%s: \"views\" must be an array",
-			      cwhat);
+		return bad_at(s, err, errlen, o, "views",
+			      "%s: \"views\" must be an array", cwhat);
 	n = json_object_array_length(arr);
 	c->views = calloc(n ? n : 1, sizeof(*c->views));
 	if (!c->views)
@@ -633,29 +655,36 @@ static int parse_views(struct vset *s, struct vcontainer *c, json_object *o,
 
 		snprintf(what, sizeof(what), "%s: view %zu", cwhat, i + 1);
 		if (!json_object_is_type(vo, json_type_object))
-			return bad_idx(s, err, errlen, arr, i, "%s: must be an object",
-				       what);
+			return bad_idx(s, err, errlen, arr, i,
+				       "%s: must be an object", what);
 		r = check_keys(s, vo, what, view_keys, err, errlen);
 		if (r >= 0)
 			r = get_str(s, vo, "layer", what, &lname, err, errlen);
 		if (r >= 0)
 			r = get_str(s, vo, "path", what, &v->path, err, errlen);
 		if (r >= 0)
-			r = get_bool(s, vo, "merged", what, &v->merged, err, errlen);
+			r = get_bool(s, vo, "merged", what, &v->merged, err,
+				     errlen);
 		if (r >= 0)
-			r = get_bool(s, vo, "copy", what, &v->copy, err, errlen);
+			r = get_bool(s, vo, "copy", what, &v->copy, err,
+				     errlen);
 		if (r < 0)
 			return r;
 		if (!lname || !v->path)
 			return bad_idx(s, err, errlen, arr, i,
-				       "%s: needs \"layer\" and \"path\"", what);
+				       "%s: needs \"layer\" and \"path\"",
+				       what);
 		if (v->merged && v->copy)
-			return bad_idx(s, err, errlen, arr, i,
-				       "%s: \"merged\" and \"copy\" exclude each other", what);
+			return bad_idx(
+			    s, err, errlen, arr, i,
+			    "%s: \"merged\" and \"copy\" exclude each other",
+			    what);
 		v->layer = find_layer(s, lname);
 		if (!v->layer)
-			return bad_at(s, err, errlen, vo, "layer",
-				      "%s: no layer named '%.40s' in \"layers\"", what, lname);
+			return bad_at(
+			    s, err, errlen, vo, "layer",
+			    "%s: no layer named '%.40s' in \"layers\"", what,
+			    lname);
 		c->nviews++;
 	}
 	return 0;
@@ -687,33 +716,40 @@ static int parse_containers(struct vset *s, char *err, size_t errlen)
 
 		snprintf(what, sizeof(what), "container %zu", i + 1);
 		if (!json_object_is_type(o, json_type_object))
-			return bad_idx(s, err, errlen, arr, i, "%s: must be an object",
-				       what);
+			return bad_idx(s, err, errlen, arr, i,
+				       "%s: must be an object", what);
 		r = get_str(s, o, "name", what, &c->name, err, errlen);
 		if (r >= 0 && c->name)
-			snprintf(what, sizeof(what), "container '%.40s'", c->name);
+			snprintf(what, sizeof(what), "container '%.40s'",
+				 c->name);
 		if (r >= 0)
 			r = check_keys(s, o, what, container_keys, err, errlen);
 		if (r >= 0)
-			r = get_str(s, o, "owner", what, &c->owner, err, errlen);
+			r = get_str(s, o, "owner", what, &c->owner, err,
+				    errlen);
 		if (r >= 0)
-			r = get_str(s, o, "upper", what, &c->upper, err, errlen);
+			r = get_str(s, o, "upper", what, &c->upper, err,
+				    errlen);
 		if (r < 0)
 			return r;
 		if (!c->name)
-			return bad_idx(s, err, errlen, arr, i, "%s: needs \"name\"", what);
+			return bad_idx(s, err, errlen, arr, i,
+				       "%s: needs \"name\"", what);
 		for (j = 0; j < s->ncs; j++)
 			if (!strcmp(s->cs[j].name, c->name))
-				return bad_at(s, err, errlen, o, "name",
-					      "container '%.40s' is described twice",
-					      c->name);
+				return bad_at(
+				    s, err, errlen, o, "name",
+				    "container '%.40s' is described twice",
+				    c->name);
 		s->ncs++;
 		snprintf(what, sizeof(what), "container '%.40s'", c->name);
 		has_map = json_object_object_get_ex(o, "map", NULL);
 		has_pid = json_object_object_get_ex(o, "pid", &pv);
 		if (has_map == has_pid)
-			return bad_idx(s, err, errlen, arr, i,
-				       "%s: give exactly one of \"map\" and \"pid\"", what);
+			return bad_idx(
+			    s, err, errlen, arr, i,
+			    "%s: give exactly one of \"map\" and \"pid\"",
+			    what);
 		if (has_map) {
 			r = parse_map(s, o, "map", &c->map, what, err, errlen);
 			if (r < 0)
@@ -723,8 +759,10 @@ static int parse_containers(struct vset *s, char *err, size_t errlen)
 
 			if (!json_object_is_type(pv, json_type_int) || pid <= 0 ||
 			    pid > 0x3fffffff)
-				return bad_at(s, err, errlen, o, "pid",
-					      "%s: \"pid\" must be a positive number", what);
+				return bad_at(
+				    s, err, errlen, o, "pid",
+				    "%s: \"pid\" must be a positive number",
+				    what);
 			c->pid = (pid_t)pid;
 			c->map = shift_idmap_new();
 			if (!c->map)
@@ -732,7 +770,8 @@ static int parse_containers(struct vset *s, char *err, size_t errlen)
 			r = shift_idmap_from_pid(c->map, c->pid);
 			if (r < 0)
 				return bad_at(s, err, errlen, o, "pid",
-					      "%s: Failed to read the maps of process %d: %s",
+					      "%s: Failed to read the maps of "
+					      "process %d: %s",
 					      what, (int)c->pid, strerror(-r));
 		}
 		r = parse_views(s, c, o, what, err, errlen);
@@ -786,7 +825,7 @@ static int vset_read(struct vset *s, const char *path, char *err, size_t errlen)
 static int vset_load(struct vset *s, const char *path, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
-	struct jscan j = { s, NULL, NULL, err, errlen };
+	struct jscan j = {s, NULL, NULL, err, errlen};
 	int r;
 
 	r = vset_read(s, path, err, errlen);
@@ -813,14 +852,17 @@ static int vset_load(struct vset *s, const char *path, char *err, size_t errlen)
 		/* json-c says "unexpected character" for a trailing comma */
 		while (k > 0 && strchr(" \t\r\n", s->text[k - 1]))
 			k--;
-		if (end < s->len && (s->text[end] == ']' || s->text[end] == '}') &&
-		    k > 0 && s->text[k - 1] == ',') {
-			why = "a comma before the closing bracket (JSON allows no trailing comma)";
+		if (end < s->len &&
+		    (s->text[end] == ']' || s->text[end] == '}') && k > 0 &&
+		    s->text[k - 1] == ',') {
+			why = "a comma before the closing bracket (JSON allows "
+			      "no trailing comma)";
 			end = k - 1;
 		}
 		pos_of(s, end, &line, &col);
-		return bad(err, errlen, "not valid JSON: line %u, column %u: %s", line,
-			   col, why);
+		return bad(err, errlen,
+			   "not valid JSON: line %u, column %u: %s", line, col,
+			   why);
 	}
 	json_tokener_free(tok);
 	j.p = s->text;
@@ -1042,9 +1084,10 @@ static void subid_warn(const char *file, unsigned line, const char *why,
 	struct subid_warn *w = userdata;
 
 	if (w->r >= 0)
-		w->r = emit(w->run, SHIFT_VERIFY_INFO, NULL,
-			    "%s: line %u: %s: ignored (newuidmap ignores it too)",
-			    file, line, why);
+		w->r =
+		    emit(w->run, SHIFT_VERIFY_INFO, NULL,
+			 "%s: line %u: %s: ignored (newuidmap ignores it too)",
+			 file, line, why);
 }
 
 /*
@@ -1084,7 +1127,8 @@ static int check_subid(struct vset *s, struct vrun *run)
 
 			errno = 0;
 			u = strtoul(c->owner, &end, 10);
-			if (!*end && !errno && u < UINT32_MAX && isdigit(c->owner[0])) {
+			if (!*end && !errno && u < UINT32_MAX &&
+			    isdigit(c->owner[0])) {
 				own_uid = (uint32_t)u;
 				has_uid = true;
 				pw = getpwuid((uid_t)u);
@@ -1104,15 +1148,16 @@ static int check_subid(struct vset *s, struct vrun *run)
 		for (int k = 0; k < 2; k++) {
 			struct shift_idmap *deleg = shift_idmap_new();
 			struct shift_subid_error e;
-			struct subid_warn w = { run, 0 };
+			struct subid_warn w = {run, 0};
 			char out[256];
 			bool missing;
 			uint64_t n;
 
 			if (!deleg)
 				return -ENOMEM;
-			r = shift_subid_read((enum shift_id_kind)k, c->owner, deleg,
-					     warned ? NULL : subid_warn, &w, &e);
+			r = shift_subid_read((enum shift_id_kind)k, c->owner,
+					     deleg, warned ? NULL : subid_warn,
+					     &w, &e);
 			if (w.r < 0) {
 				shift_idmap_free(deleg);
 				return w.r;
@@ -1125,27 +1170,33 @@ static int check_subid(struct vset *s, struct vrun *run)
 				any = true;
 				if (r == -EBADMSG)
 					r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-						 "%s: line %u: %s: the line of '%s' is malformed, so it delegates nothing",
-						 e.file, e.line, e.why, c->owner);
+						 "%s: line %u: %s: the line of "
+						 "'%s' is malformed, so it "
+						 "delegates nothing",
+						 e.file, e.line, e.why,
+						 c->owner);
 				else
 					r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-						 "Failed to read '%s': %s", e.file,
-						 strerror(-r));
+						 "Failed to read '%s': %s",
+						 e.file, strerror(-r));
 				if (r < 0)
 					return r;
 				continue;
 			}
 			n = outside_ranges(c->map, deleg, (enum shift_id_kind)k,
-					   k ? has_gid : has_uid, k ? own_gid : own_uid,
-					   out, sizeof(out));
+					   k ? has_gid : has_uid,
+					   k ? own_gid : own_uid, out,
+					   sizeof(out));
 			shift_idmap_free(deleg);
 			if (!n)
 				continue;
 			any = true;
 			r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-				 "host %s %s not inside the %s delegation of '%s' (%s%s)",
-				 k ? "gids" : "uids", out, k ? "subgid" : "subuid",
-				 c->owner, e.file, missing ? ": no such file" : "");
+				 "host %s %s not inside the %s delegation of "
+				 "'%s' (%s%s)",
+				 k ? "gids" : "uids", out,
+				 k ? "subgid" : "subuid", c->owner, e.file,
+				 missing ? ": no such file" : "");
 			if (r < 0)
 				return r;
 		}
@@ -1164,8 +1215,8 @@ static int diff_to_finding(const struct shift_difference *d, void *userdata)
 	int r;
 
 	run->diffs++;
-	r = emit(run, SHIFT_VERIFY_FAIL, d, "%s: %s is %s, expected %s", d->path,
-		 d->field, d->found, d->expected);
+	r = emit(run, SHIFT_VERIFY_FAIL, d, "%s: %s is %s, expected %s",
+		 d->path, d->field, d->found, d->expected);
 	if (r < 0)
 		run->cb_err = r;
 	return r;
@@ -1195,8 +1246,8 @@ static int tree_result(struct vrun *run, int r, int diffs, const char *what,
 	}
 	if (diffs > 0)
 		return emit(run, SHIFT_VERIFY_FAIL, NULL,
-			    "'%s' differs from the manifest in %d place%s", path,
-			    diffs, diffs == 1 ? "" : "s");
+			    "'%s' differs from the manifest in %d place%s",
+			    path, diffs, diffs == 1 ? "" : "s");
 	return 1;
 }
 
@@ -1243,8 +1294,9 @@ static int check_layers(struct vset *s, struct vrun *run)
 		if (r == 0)
 			l->changed = true;
 		else if (r == 1)
-			r = emit(run, SHIFT_VERIFY_PASS, NULL, "'%s' matches %s%s",
-				 l->path, shift_manifest_digest(l->manifest),
+			r = emit(run, SHIFT_VERIFY_PASS, NULL,
+				 "'%s' matches %s%s", l->path,
+				 shift_manifest_digest(l->manifest),
 				 l->shifted ? " under its in-place map" : "");
 		if (r < 0)
 			return r;
@@ -1273,16 +1325,20 @@ static const char *view_skip(const struct vcontainer *c, const struct vview *v,
 	const struct vlayer *l = v->layer;
 
 	if (!l->manifest)
-		snprintf(buf, size, "layer '%.60s' has no readable manifest%s", l->name,
+		snprintf(buf, size, "layer '%.60s' has no readable manifest%s",
+			 l->name,
 			 l->manifest_path ? " (see check 'layer')" : "");
-	else if (l->shifted && !v->copy && !shift_idmap_equal(l->shifted, c->map))
+	else if (l->shifted && !v->copy &&
+		 !shift_idmap_equal(l->shifted, c->map))
 		snprintf(buf, size,
-			 "layer '%.60s' is shifted in place for another map (see check 'in-place')",
+			 "layer '%.60s' is shifted in place for another map "
+			 "(see check 'in-place')",
 			 l->name);
 	else if (l->changed && !v->copy)
 		/* the view shows the layer itself: its differences are the
 		 * layer's, reported once */
-		snprintf(buf, size, "layer '%.60s' changed on disk (see check 'layer')",
+		snprintf(buf, size,
+			 "layer '%.60s' changed on disk (see check 'layer')",
 			 l->name);
 	else
 		return NULL;
@@ -1328,7 +1384,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	const char *vpath = c->views[first].path;
 	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ const struct shift_manifest **stack = NULL;
-	struct vgroup g = { .run = run };
+	struct vgroup g = {.run = run};
 	size_t j, ns = 0;
 	char why[256];
 	int r = 0, rc;
@@ -1350,7 +1406,8 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 
 		if (!v->merged || strcmp(v->path, vpath) != 0)
 			continue;
-		if (asprintf(&g.subjects[g.n], "%s:%s", c->name, v->layer->name) < 0) {
+		if (asprintf(&g.subjects[g.n], "%s:%s", c->name,
+			     v->layer->name) < 0) {
 			g.subjects[g.n] = NULL;
 			r = -ENOMEM;
 			goto out;
@@ -1366,8 +1423,9 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	}
 	run->cb_err = 0;
 	rc = ns ? shift_manifest_check_layers(stack, ns, c->map, path,
-					      SHIFT_CHECK_IGNORE_EXTRA, group_diff, &g) :
-		  0;
+					      SHIFT_CHECK_IGNORE_EXTRA,
+					      group_diff, &g)
+		: 0;
 	for (j = 0; j < g.n && r >= 0; j++) {
 		run->subject = g.subjects[j];
 		if (view_skip(c, g.views[j], why, sizeof(why))) {
@@ -1377,7 +1435,8 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 		r = tree_result(run, rc, g.diffs[j], "view", path);
 		if (r == 1)
 			r = emit(run, SHIFT_VERIFY_PASS, NULL,
-				 "'%s' matches the manifest under the container's map%s",
+				 "'%s' matches the manifest under the "
+				 "container's map%s",
 				 path, g.n > 1 ? " (layers merged)" : "");
 	}
 out:
@@ -1408,7 +1467,8 @@ static int check_views(struct vset *s, struct vrun *run)
 			bool done = false;
 
 			if (v->merged) {
-				/* the first merged view of its path checks all */
+				/* the first merged view of its path checks all
+				 */
 				for (k = 0; k < j; k++)
 					if (c->views[k].merged &&
 					    !strcmp(c->views[k].path, v->path))
@@ -1424,13 +1484,16 @@ static int check_views(struct vset *s, struct vrun *run)
 			if (!path)
 				return -ENOMEM;
 			if (view_skip(c, v, why, sizeof(why))) {
-				r = emit(run, SHIFT_VERIFY_SKIP, NULL, "%s", why);
+				r = emit(run, SHIFT_VERIFY_SKIP, NULL, "%s",
+					 why);
 			} else {
 				run->diffs = 0;
 				run->cb_err = 0;
-				r = shift_manifest_check(v->layer->manifest, c->map, path, 0,
+				r = shift_manifest_check(v->layer->manifest,
+							 c->map, path, 0,
 							 diff_to_finding, run);
-				r = tree_result(run, r, run->diffs, "view", path);
+				r = tree_result(run, r, run->diffs, "view",
+						path);
 				if (r == 1)
 					r = emit(run, SHIFT_VERIFY_PASS, NULL,
 						 "'%s' matches the manifest under the container's map",
@@ -1465,8 +1528,10 @@ static int check_uppers(struct vset *s, struct vrun *run)
 				"upper dir", c->upper);
 		if (r == 1 && run->diffs > 0)
 			r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-				 "'%s' holds ids outside the container's range (%d finding%s)",
-				 c->upper, run->diffs, run->diffs == 1 ? "" : "s");
+				 "'%s' holds ids outside the container's range "
+				 "(%d finding%s)",
+				 c->upper, run->diffs,
+				 run->diffs == 1 ? "" : "s");
 		else if (r == 1)
 			r = emit(run, SHIFT_VERIFY_PASS, NULL,
 				 "'%s' holds only ids of the container's range",
@@ -1548,7 +1613,8 @@ static int report_mounts(struct vset *s, struct vrun *run)
 			/* asked to look at this process: not being able to is
 			 * a failure, never a pass */
 			r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-				 "Failed to read '%s' (the process is gone?)", path);
+				 "Failed to read '%s' (the process is gone?)",
+				 path);
 			if (r < 0)
 				return r;
 			continue;

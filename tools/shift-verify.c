@@ -110,27 +110,27 @@ static size_t parse_max(const char *arg)
 	errno = 0;
 	v = strtoull(arg, &end, 10);
 	if (errno || !*arg || *end || *arg == '-' || v >= SIZE_MAX)
-		cli_usage_error("invalid --max-differences '%s' (a number, or 'all')",
-				arg);
+		cli_usage_error(
+		    "invalid --max-differences '%s' (a number, or 'all')", arg);
 	return (size_t)v;
 }
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_MAP_LONGOPTS,
-		{ "manifest", required_argument, NULL, 'M' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA },
-		{ "ignore-missing", no_argument, NULL, OPT_IGNORE_MISSING },
-		{ "all", no_argument, NULL, 'a' },
-		{ "max-differences", required_argument, NULL, OPT_MAX_DIFFERENCES },
-		{ "json", no_argument, NULL, 'J' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    CLI_MAP_LONGOPTS,
+	    {"manifest", required_argument, NULL, 'M'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"ignore-extra", no_argument, NULL, OPT_IGNORE_EXTRA},
+	    {"ignore-missing", no_argument, NULL, OPT_IGNORE_MISSING},
+	    {"all", no_argument, NULL, 'a'},
+	    {"max-differences", required_argument, NULL, OPT_MAX_DIFFERENCES},
+	    {"json", no_argument, NULL, 'J'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cmd;
 	int c;
@@ -168,11 +168,14 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("unknown command '%s' (record, check or containers)",
 				cmd);
 
-	while ((c = getopt_long(argc, argv, "m:M:o:aJqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:M:o:aJqhV", longopts, NULL)) !=
+	       -1) {
 		/* nothing is changed, so there is nothing to allow: an option
 		 * that does nothing is refused rather than ignored */
 		if (c == CLI_OPT_ALLOW_HOST_ROOT)
-			cli_usage_error("--allow-host-root does nothing here: check accepts a map holding host root, it changes nothing");
+			cli_usage_error("--allow-host-root does nothing here: "
+					"check accepts a map holding host "
+					"root, it changes nothing");
 		if (cli_map_option(&o->map, c, optarg)) {
 			if (o->cmd != CMD_CHECK)
 				cli_usage_error("map options go with 'check' only");
@@ -222,9 +225,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (o->cmd != CMD_RECORD && o->output)
 		cli_usage_error("--output goes with 'record' only");
 	if (o->cmd == CMD_RECORD && o->json && !o->output)
-		cli_usage_error("'record --json' needs --output FILE (the manifest itself is not JSON)");
+		cli_usage_error("'record --json' needs --output FILE (the "
+				"manifest itself is not JSON)");
 	if (o->cmd == CMD_RECORD && o->max_given)
-		cli_usage_error("--max-differences goes with 'check' and 'containers'");
+		cli_usage_error(
+		    "--max-differences goes with 'check' and 'containers'");
 	if (o->cmd != CMD_CONTAINERS && o->all)
 		cli_usage_error("--all goes with 'containers' only");
 	if (o->all && o->quiet)
@@ -265,9 +270,9 @@ static void stop_progress(struct options *o)
 
 static void print_json(json_object *root)
 {
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							  JSON_C_TO_STRING_SPACED |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(
+	    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 }
 
@@ -293,9 +298,11 @@ _printf_(3, 4) static int fail(const struct options *o, json_object *root,
 	if (o->json) {
 		if (!root)
 			root = json_object_new_object();
-		json_object_object_add(root, "result", json_object_new_string("error"));
-		json_object_object_add(root, "error",
-				       json_object_new_string(msg ? msg : "out of memory"));
+		json_object_object_add(root, "result",
+				       json_object_new_string("error"));
+		json_object_object_add(
+		    root, "error",
+		    json_object_new_string(msg ? msg : "out of memory"));
 		print_json(root);
 	} else
 		json_object_put(root);
@@ -323,8 +330,10 @@ static int do_record(struct options *o)
 
 	if (o->json) {
 		root = json_object_new_object();
-		json_object_object_add(root, "dir", json_object_new_string(o->arg));
-		json_object_object_add(root, "output", json_object_new_string(o->output));
+		json_object_object_add(root, "dir",
+				       json_object_new_string(o->arg));
+		json_object_object_add(root, "output",
+				       json_object_new_string(o->output));
 	}
 	start_progress(o, "entries", 0);
 	r = shift_manifest_record(o->arg, &m);
@@ -343,8 +352,8 @@ static int do_record(struct options *o)
 		if (fd < 0) {
 			r = errno;
 			shift_manifest_free(m);
-			return fail(o, root, "Failed to create '%s': %s", o->output,
-				    strerror(r));
+			return fail(o, root, "Failed to create '%s': %s",
+				    o->output, strerror(r));
 		}
 	}
 	r = shift_manifest_write(m, fd);
@@ -360,15 +369,19 @@ static int do_record(struct options *o)
 	}
 	if (r < 0) {
 		shift_manifest_free(m);
-		return fail(o, root, "Failed to write the manifest of '%s' to '%s': %s",
-			    o->arg, o->output ? o->output : "stdout", strerror(-r));
+		return fail(
+		    o, root, "Failed to write the manifest of '%s' to '%s': %s",
+		    o->arg, o->output ? o->output : "stdout", strerror(-r));
 	}
 	if (root) {
-		json_object_object_add(root, "result", json_object_new_string("recorded"));
-		json_object_object_add(root, "entries",
-				       json_object_new_int64((int64_t)shift_manifest_count(m)));
-		json_object_object_add(root, "digest",
-				       json_object_new_string(shift_manifest_digest(m)));
+		json_object_object_add(root, "result",
+				       json_object_new_string("recorded"));
+		json_object_object_add(
+		    root, "entries",
+		    json_object_new_int64((int64_t)shift_manifest_count(m)));
+		json_object_object_add(
+		    root, "digest",
+		    json_object_new_string(shift_manifest_digest(m)));
 		print_json(root);
 	}
 	shift_manifest_free(m);
@@ -379,7 +392,7 @@ static int do_record(struct options *o)
 struct difflist {
 	size_t max;
 	size_t total;
-	json_object *arr;	  /* JSON: listed differences */
+	json_object *arr;	   /* JSON: listed differences */
 	struct libscols_table *tb; /* text (check): rows */
 };
 
@@ -391,7 +404,8 @@ static json_object *diff_json(const struct shift_difference *d)
 		return NULL;
 	json_object_object_add(o, "path", json_object_new_string(d->path));
 	json_object_object_add(o, "field", json_object_new_string(d->field));
-	json_object_object_add(o, "expected", json_object_new_string(d->expected));
+	json_object_object_add(o, "expected",
+			       json_object_new_string(d->expected));
 	json_object_object_add(o, "found", json_object_new_string(d->found));
 	return o;
 }
@@ -423,8 +437,9 @@ static int collect_diff(const struct shift_difference *d, void *userdata)
 		return 0;
 	}
 	ln = scols_table_new_line(c->tb, NULL);
-	if (!ln || set_cell(ln, 0, d->path) < 0 || set_cell(ln, 1, d->field) < 0 ||
-	    set_cell(ln, 2, d->expected) < 0 || set_cell(ln, 3, d->found) < 0)
+	if (!ln || set_cell(ln, 0, d->path) < 0 ||
+	    set_cell(ln, 1, d->field) < 0 || set_cell(ln, 2, d->expected) < 0 ||
+	    set_cell(ln, 3, d->found) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -432,7 +447,7 @@ static int collect_diff(const struct shift_difference *d, void *userdata)
 static int do_check(struct options *o)
 {
 	struct shift_manifest *m = NULL;
-	struct difflist c = { .max = o->max_diffs };
+	struct difflist c = {.max = o->max_diffs};
 	json_object *root = NULL;
 	char at[PATH_MAX + 8];
 	const char *why = NULL;
@@ -440,24 +455,32 @@ static int do_check(struct options *o)
 	int r;
 
 	if (o->json) {
-		_cleanup_free_ char *map = o->map.map ? shift_idmap_to_string(o->map.map) :
-							NULL;
+		_cleanup_free_ char *map =
+		    o->map.map ? shift_idmap_to_string(o->map.map) : NULL;
 
 		root = json_object_new_object();
-		json_object_object_add(root, "manifest", json_object_new_string(o->manifest));
-		json_object_object_add(root, "dir", json_object_new_string(o->arg));
-		json_object_object_add(root, "map", map ? json_object_new_string(map) : NULL);
+		json_object_object_add(root, "manifest",
+				       json_object_new_string(o->manifest));
+		json_object_object_add(root, "dir",
+				       json_object_new_string(o->arg));
+		json_object_object_add(
+		    root, "map", map ? json_object_new_string(map) : NULL);
 	}
 	r = shift_manifest_read(o->manifest, &m, &why, &line);
 	if (r < 0) {
 		if (r == -EBADMSG && line)
-			return fail(o, root, "Failed to read manifest '%s': line %u: %s (record it again with 'shift-verify record')",
-				    o->manifest, line, why);
+			return fail(
+			    o, root,
+			    "Failed to read manifest '%s': line %u: %s (record "
+			    "it again with 'shift-verify record')",
+			    o->manifest, line, why);
 		if (r == -EBADMSG)
-			return fail(o, root, "Failed to read manifest '%s': %s (record it again with 'shift-verify record')",
+			return fail(o, root,
+				    "Failed to read manifest '%s': %s (record "
+				    "it again with 'shift-verify record')",
 				    o->manifest, why ? why : "malformed");
-		return fail(o, root, "Failed to read manifest '%s': %s", o->manifest,
-			    strerror(-r));
+		return fail(o, root, "Failed to read manifest '%s': %s",
+			    o->manifest, strerror(-r));
 	}
 	if (o->json) {
 		c.arr = json_object_new_array();
@@ -484,13 +507,16 @@ static int do_check(struct options *o)
 			json_object_object_add(root, "differences", c.arr);
 			c.arr = NULL;
 		}
-		r = fail(o, root, "Failed to check '%s' against '%s': %s%s", o->arg,
-			 o->manifest, where(at, sizeof(at)), strerror(-r));
+		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
+			 o->arg, o->manifest, where(at, sizeof(at)),
+			 strerror(-r));
 	} else if (o->json) {
-		json_object_object_add(root, "result",
-				       json_object_new_string(r ? "fail" : "pass"));
-		json_object_object_add(root, "digest",
-				       json_object_new_string(shift_manifest_digest(m)));
+		json_object_object_add(
+		    root, "result",
+		    json_object_new_string(r ? "fail" : "pass"));
+		json_object_object_add(
+		    root, "digest",
+		    json_object_new_string(shift_manifest_digest(m)));
 		json_object_object_add(root, "entries",
 				       json_object_new_int64((int64_t)shift_manifest_count(m)));
 		json_object_object_add(root, "differences", c.arr);
@@ -503,7 +529,8 @@ static int do_check(struct options *o)
 		if (scols_table_get_nlines(c.tb) > 0)
 			scols_print_table(c.tb);
 		if (c.total > c.max)
-			printf("... and %zu more (--max-differences)\n", c.total - c.max);
+			printf("... and %zu more (--max-differences)\n",
+			       c.total - c.max);
 		fflush(stdout);
 		fprintf(stderr, "%s: '%s' differs from '%s' in %d place%s\n",
 			program_invocation_short_name, o->arg, o->manifest, r,
@@ -512,7 +539,8 @@ static int do_check(struct options *o)
 	} else {
 		if (!o->quiet)
 			printf("%s: %zu entries match %s\n", o->arg,
-			       shift_manifest_count(m), shift_manifest_digest(m));
+			       shift_manifest_count(m),
+			       shift_manifest_digest(m));
 		r = EXIT_OK;
 	}
 	json_object_put(c.arr);
@@ -554,14 +582,16 @@ static void pending_free(struct pending *p)
 	free(p->rows);
 }
 
-static struct pending *pending_find(struct report *rp, enum shift_verify_check check,
+static struct pending *pending_find(struct report *rp,
+				    enum shift_verify_check check,
 				    const char *subject, bool create)
 {
 	struct pending *p;
 	size_t i;
 
 	for (i = 0; i < rp->npend; i++)
-		if (rp->pend[i].check == check && !strcmp(rp->pend[i].subject, subject))
+		if (rp->pend[i].check == check &&
+		    !strcmp(rp->pend[i].subject, subject))
 			return &rp->pend[i];
 	if (!create)
 		return NULL;
@@ -570,7 +600,7 @@ static struct pending *pending_find(struct report *rp, enum shift_verify_check c
 		return NULL;
 	rp->pend = p;
 	p = &rp->pend[rp->npend];
-	*p = (struct pending){ .check = check, .dl.max = rp->o->max_diffs };
+	*p = (struct pending){.check = check, .dl.max = rp->o->max_diffs};
 	p->subject = strdup(subject);
 	if (!p->subject)
 		return NULL;
@@ -655,24 +685,30 @@ static int collect_finding(const struct shift_verify_finding *f, void *userdata)
 			return -ENOMEM;
 		json_object_object_add(o, "check", json_object_new_string(check));
 		json_object_object_add(o, "status", json_object_new_string(status));
-		json_object_object_add(o, "subject", json_object_new_string(f->subject));
-		json_object_object_add(o, "message", json_object_new_string(f->message));
+		json_object_object_add(o, "subject",
+				       json_object_new_string(f->subject));
+		json_object_object_add(o, "message",
+				       json_object_new_string(f->message));
 		if (p) {
 			json_object_object_add(o, "differences", p->dl.arr);
-			json_object_object_add(o, "differences_total",
-					       json_object_new_int64((int64_t)p->dl.total));
+			json_object_object_add(
+			    o, "differences_total",
+			    json_object_new_int64((int64_t)p->dl.total));
 			p->dl.arr = NULL;
 		}
 		json_object_array_add(rp->arr, o);
 	} else if (rp->o->all || f->status == SHIFT_VERIFY_FAIL ||
-		   f->status == SHIFT_VERIFY_INFO || f->status == SHIFT_VERIFY_SKIP) {
+		   f->status == SHIFT_VERIFY_INFO ||
+		   f->status == SHIFT_VERIFY_SKIP) {
 		r = add_row(rp, check, status, f->subject, f->message);
-		for (i = 0; p && r >= 0 && i < p->dl.total && i < p->dl.max; i++)
+		for (i = 0; p && r >= 0 && i < p->dl.total && i < p->dl.max;
+		     i++)
 			r = add_row(rp, check, "diff", f->subject, p->rows[i]);
 		if (p && r >= 0 && p->dl.total > p->dl.max) {
 			_cleanup_free_ char *more = NULL;
 
-			if (asprintf(&more, "... and %zu more (--max-differences)",
+			if (asprintf(&more,
+				     "... and %zu more (--max-differences)",
 				     p->dl.total - p->dl.max) < 0)
 				return -ENOMEM;
 			r = add_row(rp, check, "diff", f->subject, more);
@@ -687,14 +723,15 @@ static int collect_finding(const struct shift_verify_finding *f, void *userdata)
 
 static int do_containers(struct options *o)
 {
-	struct report rp = { .o = o };
+	struct report rp = {.o = o};
 	json_object *root = NULL;
 	char err[512] = "";
 	int r;
 
 	if (o->json) {
 		root = json_object_new_object();
-		json_object_object_add(root, "file", json_object_new_string(o->arg));
+		json_object_object_add(root, "file",
+				       json_object_new_string(o->arg));
 		rp.arr = json_object_new_array();
 	} else {
 		rp.tb = scols_new_table();
@@ -715,33 +752,40 @@ static int do_containers(struct options *o)
 	free(rp.pend);
 	if (r == -EBADMSG) {
 		json_object_put(rp.arr);
-		r = fail(o, root, "Failed to read container set '%s': %s (see shift-verify(1), CONTAINER SET)",
+		r = fail(o, root,
+			 "Failed to read container set '%s': %s (see "
+			 "shift-verify(1), CONTAINER SET)",
 			 o->arg, err[0] ? err : "malformed");
 	} else if (r < 0) {
 		json_object_put(rp.arr);
-		r = fail(o, root, "Failed to check container set '%s': %s%s%s", o->arg,
-			 err[0] ? err : "", err[0] ? ": " : "", strerror(-r));
+		r = fail(o, root, "Failed to check container set '%s': %s%s%s",
+			 o->arg, err[0] ? err : "", err[0] ? ": " : "",
+			 strerror(-r));
 	} else if (o->json) {
 		json_object_object_add(root, "result",
 				       json_object_new_string(rp.fails ? "fail" : "pass"));
 		json_object_object_add(root, "failed", json_object_new_int((int)rp.fails));
 		json_object_object_add(root, "passed", json_object_new_int((int)rp.passes));
 		json_object_object_add(root, "skipped", json_object_new_int((int)rp.skips));
-		json_object_object_add(root, "differences",
-				       json_object_new_int64((int64_t)rp.diffs));
+		json_object_object_add(
+		    root, "differences",
+		    json_object_new_int64((int64_t)rp.diffs));
 		json_object_object_add(root, "findings", rp.arr);
 		print_json(root);
 		r = rp.fails ? EXIT_FAIL : EXIT_OK;
 	} else {
-		if (scols_table_get_nlines(rp.tb) > 0 && (rp.fails || !o->quiet))
+		if (scols_table_get_nlines(rp.tb) > 0 &&
+		    (rp.fails || !o->quiet))
 			scols_print_table(rp.tb);
 		if (rp.fails || !o->quiet) {
 			_cleanup_free_ char *file = shift_escape(o->arg);
 
-			printf("%s: %s: %u failed, %u passed, %u skipped", file ? file : o->arg,
-			       rp.fails ? "FAIL" : "PASS", rp.fails, rp.passes, rp.skips);
+			printf("%s: %s: %u failed, %u passed, %u skipped",
+			       file ? file : o->arg, rp.fails ? "FAIL" : "PASS",
+			       rp.fails, rp.passes, rp.skips);
 			if (rp.diffs)
-				printf(" (%zu difference%s)", rp.diffs, rp.diffs == 1 ? "" : "s");
+				printf(" (%zu difference%s)", rp.diffs,
+				       rp.diffs == 1 ? "" : "s");
 			putchar('\n');
 		}
 		r = rp.fails ? EXIT_FAIL : EXIT_OK;
