@@ -1128,7 +1128,7 @@ static int check_subid(struct vset *s, struct vrun *run)
 			errno = 0;
 			u = strtoul(c->owner, &end, 10);
 			if (!*end && !errno && u < UINT32_MAX &&
-			    isdigit(c->owner[0])) {
+			    isdigit((unsigned char)c->owner[0])) {
 				own_uid = (uint32_t)u;
 				has_uid = true;
 				pw = getpwuid((uid_t)u);

@@ -189,3 +189,14 @@ teardown() {
 	assert_success
 	assert_output ""
 }
+
+@test "file names in the differences are escaped, never sent raw to the terminal" {
+	touch "$W/base/evil"$'\033'"[2J"$'\n'"line"
+	run "$SHIFT_VERIFY" check -M "$M" "$W/base"
+	assert_failure 1
+	assert_line --regexp '^\./evil\\033\[2J\\nline +entry +absent +present$'
+	refute_output --partial $'\033'
+	# JSON carries the name itself (JSON's own escaping)
+	run --separate-stderr "$SHIFT_VERIFY" check --json -M "$M" "$W/base"
+	[ "$(jq -r '.differences[0].path' <<<"$output")" = "./evil"$'\033'"[2J"$'\n'"line" ]
+}
