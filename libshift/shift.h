@@ -503,9 +503,11 @@ struct shift_alloc {
  * under an exclusive lock.  Blocks start at multiples of size from the
  * start of a delegated range, never contain host id 0 and never overlap
  * another allocation.  Returns 0 when newly allocated, 1 when the container
- * already had this block; -ENOENT (user has no delegation), -ENOSPC (no
- * free block), -EEXIST (container allocated with another user or size),
- * -EBADMSG (state file corrupt), -EINVAL.  *ret's strings are malloc'd:
+ * already had this block; -ENOENT (user has no delegation, or the
+ * delegation file is missing), -EUCLEAN (the user's own line of a
+ * delegation file is malformed), -ENOSPC (no free block), -EEXIST
+ * (container allocated with another user or size), -EBADMSG (state file
+ * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.  *ret's strings are malloc'd:
  * shift_alloc_clear() frees them.
  */
 int shift_alloc_get(const char *state, const char *user, const char *container,

@@ -143,6 +143,10 @@ subid_set() {
 	run "$SHIFT_VERIFY" containers --all "$SET"
 	assert_success
 	assert_line --regexp "^subid +pass +rootless +ranges inside the delegation of 'daemon'"
+	# --quiet: nothing to say when all is well
+	run "$SHIFT_VERIFY" containers --quiet "$SET"
+	assert_success
+	assert_output ""
 	# someone else's uid is not the owner's
 	subid_set other='["u:0:2:1", "u:1:100000:65536", "g:0:1:1", "g:1:100000:65536"]'
 	run "$SHIFT_VERIFY" containers "$SET"
