@@ -746,6 +746,9 @@ static const char *subid_line_problem(char *line, char **owner, uint32_t *start,
 		return "not NAME:START:COUNT (three fields)";
 	if (!*line)
 		return "empty user name";
+	/* older shadow reads numbers with strtoul(..., 0): "010" is 8 there */
+	if ((c1[1] == '0' && c1 + 2 != c2) || (c2[1] == '0' && c2[2]))
+		return "a number with a leading 0 (newuidmap may read it as octal)";
 	if (parse_u32(c1 + 1, (size_t)(c2 - c1 - 1), start) < 0)
 		return "START is not a number from 0 to 4294967295";
 	if (parse_u32(c2 + 1, strlen(c2 + 1), count) < 0 || *count == 0)

@@ -144,6 +144,11 @@ shift-alloc: warning: $A/subuid: line 3: START is not a number from 0 to 4294967
 	run "$SHIFT_ALLOC" --state "$STATE" --user alice c2
 	assert_failure 1
 	assert_line --partial "$A/subgid: line 1: COUNT is not a number from 1 to 4294967295: the line of 'alice'"
+	# older newuidmap reads 0100000 as octal: ambiguous, so refused
+	printf '# comment\nalice:0100000:65536\n' >"$A/subgid"
+	run "$SHIFT_ALLOC" --state "$STATE" --user alice c2
+	assert_failure 1
+	assert_line --partial "$A/subgid: line 2: a number with a leading 0 (newuidmap may read it as octal): the line of 'alice'"
 }
 
 @test "--dry-run shows the block, changes nothing; --json for every action, errors included" {
