@@ -283,6 +283,17 @@ static int loc_add(struct vset *s, const json_object *parent, char *key,
 	return 0;
 }
 
+/* key already a key of o?  (o's keys are recorded from index first on) */
+static bool key_seen(const struct vset *s, size_t first, const json_object *o,
+		     const char *key)
+{
+	for (size_t i = first; i < s->nlocs; i++)
+		if (s->locs[i].parent == o && s->locs[i].key &&
+		    !strcmp(s->locs[i].key, key))
+			return true;
+	return false;
+}
+
 static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 {
 	int r;
@@ -293,6 +304,9 @@ static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 	if (depth > 64)
 		return scan_bad(j, "nested too deeply");
 	if (*j->p == '{') {
+		/* this object's keys are all recorded from here on */
+		size_t first = j->s->nlocs;
+
 		j->p++;
 		scan_ws(j);
 		if (j->p < j->end && *j->p == '}') {
@@ -327,7 +341,7 @@ static int scan_value(struct jscan *j, json_object *o, unsigned depth)
 			json_object_put(ks);
 			if (!key)
 				return -ENOMEM;
-			if (loc_find(j->s, o, key, 0) != SIZE_MAX) {
+			if (key_seen(j->s, first, o, key)) {
 				j->p = k0;
 				r = scan_bad(
 				    j, "a key appears twice in one object: ");
