@@ -12,8 +12,10 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <json.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -53,6 +55,19 @@ void shift_alloc_list_free(struct shift_alloc *list, size_t n)
 	state_clear(&s);
 }
 
+_printf_(3, 4) static int state_bad(char *err, size_t errlen, const char *fmt,
+				    ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
 static bool get_u32(json_object *o, const char *key, uint32_t *ret)
 {
 	json_object *v;
@@ -78,22 +93,148 @@ static const char *get_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-/* Parse the state file's contents; an empty file is an empty state. */
-static int state_parse(const char *text, struct alloc_state *s)
+static bool valid_name(const char *name)
 {
-	json_object *root, *arr;
+	size_t i, len = strlen(name);
+
+	if (len == 0 || len > 255)
+		return false;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
+{
+	return (uint64_t)a < (uint64_t)b + bn && (uint64_t)b < (uint64_t)a + an;
+}
+
+/* The state version this code reads and writes. */
+#define STATE_VERSION 1
+
+/*
+ * Every rule a block obeys when shift-alloc made it holds for every block
+ * read: a state that breaks one was edited or corrupted, and handing out
+ * blocks from it could give two containers the same ids, or host root.
+ */
+static int state_check(const struct alloc_state *s, char *err, size_t errlen)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n; i++) {
+		const struct shift_alloc *a = &s->a[i];
+
+		for (int k = 0; k < 2; k++) {
+			uint32_t st = k ? a->gid_start : a->uid_start;
+
+			if ((uint64_t)st + a->size > (uint64_t)UINT32_MAX + 1)
+				return state_bad(
+				    err, errlen,
+				    "allocation %zu ('%.60s'): %s block %u+%u "
+				    "runs past the last id 4294967295",
+				    i + 1, a->container, k ? "gid" : "uid", st,
+				    a->size);
+			if (st == 0)
+				return state_bad(
+				    err, errlen,
+				    "allocation %zu ('%.60s'): %s block %u+%u "
+				    "contains host id 0",
+				    i + 1, a->container, k ? "gid" : "uid", st,
+				    a->size);
+		}
+		for (j = 0; j < i; j++) {
+			const struct shift_alloc *b = &s->a[j];
+
+			if (!strcmp(a->container, b->container))
+				return state_bad(err, errlen,
+						 "allocations %zu and %zu: "
+						 "container '%.60s' twice",
+						 j + 1, i + 1, a->container);
+			for (int k = 0; k < 2; k++)
+				if (overlaps(k ? a->gid_start : a->uid_start,
+					     a->size,
+					     k ? b->gid_start : b->uid_start,
+					     b->size))
+					return state_bad(
+					    err, errlen,
+					    "allocations %zu ('%.60s') and %zu "
+					    "('%.60s'): their %s blocks "
+					    "overlap",
+					    j + 1, b->container, i + 1,
+					    a->container, k ? "gid" : "uid");
+		}
+	}
+	return 0;
+}
+
+static bool known_key(const char *key, const char *const *known)
+{
+	for (; *known; known++)
+		if (!strcmp(key, *known))
+			return true;
+	return false;
+}
+
+/* Parse the state file's contents; an empty file is an empty state. */
+static int state_parse(const char *text, size_t len, struct alloc_state *s,
+		       char *err, size_t errlen)
+{
+	static const char *const top_keys[] = {"version", "allocations", NULL};
+	static const char *const keys[] = {"container", "user", "uid_start",
+					   "gid_start", "size", NULL};
+	struct json_tokener *tok;
+	json_object *root, *arr, *ver;
 	size_t i, n;
 	int r = 0;
 
 	if (text[strspn(text, " \t\r\n")] == '\0')
 		return 0;
-	root = json_tokener_parse(text);
-	if (!root)
-		return -EBADMSG;
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "allocations", &arr) ||
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len + 1);
+	if (!root) {
+		r = state_bad(
+		    err, errlen, "not valid JSON at byte %zu: %s",
+		    json_tokener_get_parse_end(tok),
+		    json_tokener_error_desc(json_tokener_get_error(tok)));
+		json_tokener_free(tok);
+		return r;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(root, json_type_object)) {
+		r = state_bad(err, errlen, "not a JSON object");
+		goto out;
+	}
+	/* a newer state may mean more than this code knows: never read it
+	 * as version 1, nor rewrite it as one */
+	if (!json_object_object_get_ex(root, "version", &ver) ||
+	    !json_object_is_type(ver, json_type_int)) {
+		r = state_bad(err, errlen, "no \"version\" number");
+		goto out;
+	}
+	if (json_object_get_int64(ver) != STATE_VERSION) {
+		r = state_bad(err, errlen,
+			      "version %" PRId64
+			      ", but this shift-alloc reads version %d only (a "
+			      "newer shift-alloc wrote it?)",
+			      json_object_get_int64(ver), STATE_VERSION);
+		goto out;
+	}
+	json_object_object_foreach(root, key, val)
+	{
+		(void)val;
+		if (!known_key(key, top_keys)) {
+			r = state_bad(err, errlen, "unknown key \"%.60s\"",
+				      key);
+			goto out;
+		}
+	}
+	if (!json_object_object_get_ex(root, "allocations", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		r = -EBADMSG;
+		r = state_bad(err, errlen, "no \"allocations\" array");
 		goto out;
 	}
 	n = json_object_array_length(arr);
@@ -105,12 +246,42 @@ static int state_parse(const char *text, struct alloc_state *s)
 	for (i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i);
 		struct shift_alloc *a = &s->a[s->n];
-		const char *c = get_str(e, "container"), *u = get_str(e, "user");
+		const char *c, *u;
 
-		if (!c || !u || !get_u32(e, "uid_start", &a->uid_start) ||
+		if (!json_object_is_type(e, json_type_object)) {
+			r = state_bad(err, errlen,
+				      "allocation %zu: not an object", i + 1);
+			goto out;
+		}
+		json_object_object_foreach(e, k2, v2)
+		{
+			(void)v2;
+			if (!known_key(k2, keys)) {
+				r = state_bad(
+				    err, errlen,
+				    "allocation %zu: unknown key \"%.60s\"",
+				    i + 1, k2);
+				goto out;
+			}
+		}
+		c = get_str(e, "container");
+		u = get_str(e, "user");
+		if (!c || !u || !valid_name(c) || !valid_name(u)) {
+			r = state_bad(
+			    err, errlen,
+			    "allocation %zu: \"container\" and \"user\" must "
+			    "be names (strings without control characters)",
+			    i + 1);
+			goto out;
+		}
+		if (!get_u32(e, "uid_start", &a->uid_start) ||
 		    !get_u32(e, "gid_start", &a->gid_start) ||
 		    !get_u32(e, "size", &a->size) || a->size == 0) {
-			r = -EBADMSG;
+			r = state_bad(err, errlen,
+				      "allocation %zu ('%.60s'): "
+				      "\"uid_start\", \"gid_start\" and "
+				      "\"size\" must be ids (size at least 1)",
+				      i + 1, c);
 			goto out;
 		}
 		a->container = strdup(c);
@@ -121,6 +292,7 @@ static int state_parse(const char *text, struct alloc_state *s)
 			goto out;
 		}
 	}
+	r = state_check(s, err, errlen);
 out:
 	json_object_put(root);
 	if (r < 0)
@@ -128,7 +300,8 @@ out:
 	return r;
 }
 
-static int state_read(const char *path, struct alloc_state *s)
+static int state_read(const char *path, struct alloc_state *s, char *err,
+		      size_t errlen)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
@@ -160,8 +333,8 @@ static int state_read(const char *path, struct alloc_state *s)
 	}
 	buf[len] = '\0';
 	if (strlen(buf) != len)
-		return -EBADMSG;
-	return state_parse(buf, s);
+		return state_bad(err, errlen, "not a text file");
+	return state_parse(buf, len, s, err, errlen);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -195,7 +368,8 @@ static int state_write(const char *path, const struct alloc_state *s)
 		json_object_put(arr);
 		return -ENOMEM;
 	}
-	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_add(root, "version",
+			       json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "allocations", arr);
 	for (i = 0; i < s->n; i++) {
 		json_object *e = json_object_new_object();
@@ -284,11 +458,6 @@ static int state_lock(const char *path)
 	return fd;
 }
 
-static bool overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
-{
-	return (uint64_t)a < (uint64_t)b + bn && (uint64_t)b < (uint64_t)a + an;
-}
-
 static int extent_seen_cmp(const void *a, const void *b)
 {
 	const struct shift_extent *x = a, *y = b;
@@ -343,36 +512,104 @@ static int find_free(const struct shift_idmap *deleg, enum shift_id_kind kind,
 	return -ENOSPC;
 }
 
-static bool valid_name(const char *name)
+/*
+ * For --dry-run: a shared lock if the lock file exists, nothing created
+ * (no lock file, no directory).  Returns the fd or a negative errno.
+ */
+static int state_lock_shared(const char *path)
 {
-	size_t i, len = strlen(name);
+	_cleanup_free_ char *lock = NULL;
+	int fd;
 
-	if (len == 0 || len > 255)
-		return false;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return false;
-	return true;
+	if (asprintf(&lock, "%s.lock", path) < 0)
+		return -ENOMEM;
+	fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+	while (flock(fd, LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			int r = negative_errno();
+
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
 }
 
-int shift_alloc_get(const char *state, const char *user, const char *container,
-		    uint32_t size, struct shift_alloc *ret)
+_printf_(2, 3) static void opts_err(const struct shift_alloc_opts *o,
+				    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o || !o->err || !o->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->err, o->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* user's delegation, both kinds, read as newuidmap reads it. */
+static int read_delegation(const char *user, struct shift_idmap *deleg,
+			   const struct shift_alloc_opts *o)
+{
+	for (int k = 0; k < 2; k++) {
+		struct shift_subid_error e;
+		int r = shift_subid_read((enum shift_id_kind)k, user, deleg,
+					 o ? o->warn : NULL,
+					 o ? o->userdata : NULL, &e);
+
+		if (r == -ENOENT) {
+			opts_err(o,
+				 "%s does not exist, so no user has a "
+				 "delegation (add one with usermod --add-%s)",
+				 e.file, k ? "subgids" : "subuids");
+			return -ENOENT;
+		}
+		if (r == -EBADMSG) {
+			opts_err(o,
+				 "%s: line %u: %s: the line of '%.60s' is "
+				 "malformed, so it delegates nothing "
+				 "(newuidmap ignores it too): fix it",
+				 e.file, e.line, e.why, user);
+			return -EUCLEAN;
+		}
+		if (r < 0) {
+			opts_err(o, "Failed to read %s: %s", e.file,
+				 strerror(-r));
+			return r;
+		}
+		if (r == 0)
+			return -ENOENT; /* no range: the caller names both files
+					 */
+	}
+	return 0;
+}
+
+int shift_alloc_get_ex(const char *state, const char *user,
+		       const char *container, uint32_t size,
+		       const struct shift_alloc_opts *opts,
+		       struct shift_alloc *ret)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
 	struct shift_idmap *deleg = NULL;
 	struct shift_alloc *grown, a = { 0 };
+	bool dry = opts && (opts->flags & SHIFT_ALLOC_DRY_RUN);
 	size_t i;
 	int r;
 
+	if (opts && opts->err && opts->errlen)
+		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	if (!valid_name(container) || !valid_name(user) || size == 0)
 		return -EINVAL;
-	lock = state_lock(state);
-	if (lock < 0)
+	lock = dry ? state_lock_shared(state) : state_lock(state);
+	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	for (i = 0; i < s.n; i++)
@@ -392,7 +629,7 @@ int shift_alloc_get(const char *state, const char *user, const char *container,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = shift_idmap_from_subid(deleg, user);
+	r = read_delegation(user, deleg, opts);
 	if (r < 0)
 		goto out;
 	r = find_free(deleg, SHIFT_UID, &s, size, &a.uid_start);
@@ -414,7 +651,7 @@ int shift_alloc_get(const char *state, const char *user, const char *container,
 	}
 	s.a = grown;
 	s.a[s.n++] = a;
-	r = state_write(state, &s);
+	r = dry ? 0 : state_write(state, &s);
 	if (r < 0)
 		goto out;
 	ret->container = strdup(container);
@@ -426,49 +663,75 @@ int shift_alloc_get(const char *state, const char *user, const char *container,
 		shift_alloc_clear(ret);
 		r = -ENOMEM;
 	}
-	sk_debug("alloc: '%s' for '%s': uid %u gid %u size %u", container, user,
-		 a.uid_start, a.gid_start, size);
+	sk_debug("alloc: '%s' for '%s': uid %u gid %u size %u%s", container,
+		 user, a.uid_start, a.gid_start, size, dry ? " (dry run)" : "");
 out:
 	shift_idmap_free(deleg);
 	state_clear(&s);
 	return r;
 }
 
-int shift_alloc_release(const char *state, const char *container)
+int shift_alloc_get(const char *state, const char *user, const char *container,
+		    uint32_t size, struct shift_alloc *ret)
+{
+	return shift_alloc_get_ex(state, user, container, size, NULL, ret);
+}
+
+int shift_alloc_release_ex(const char *state, const char *container,
+			   const struct shift_alloc_opts *opts,
+			   struct shift_alloc *ret)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
+	bool dry = opts && (opts->flags & SHIFT_ALLOC_DRY_RUN);
 	size_t i;
 	int r;
 
+	if (opts && opts->err && opts->errlen)
+		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
-	lock = state_lock(state);
-	if (lock < 0)
+	lock = dry ? state_lock_shared(state) : state_lock(state);
+	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	r = -ENOENT;
 	for (i = 0; i < s.n; i++)
 		if (strcmp(s.a[i].container, container) == 0) {
-			shift_alloc_clear(&s.a[i]);
+			struct shift_alloc gone = s.a[i];
+
 			memmove(&s.a[i], &s.a[i + 1],
 				(s.n - i - 1) * sizeof(*s.a));
 			s.n--;
-			r = state_write(state, &s);
+			r = dry ? 0 : state_write(state, &s);
+			if (r >= 0 && ret) {
+				*ret = gone;
+				gone.container = gone.user = NULL;
+			}
+			shift_alloc_clear(&gone);
 			break;
 		}
 	state_clear(&s);
 	return r;
 }
 
-int shift_alloc_list(const char *state, struct shift_alloc **ret, size_t *ret_n)
+int shift_alloc_release(const char *state, const char *container)
+{
+	return shift_alloc_release_ex(state, container, NULL, NULL);
+}
+
+int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
+			struct shift_alloc **ret, size_t *ret_n)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
 	int r;
 
+	if (opts && opts->err && opts->errlen)
+		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	/* a shared reader still takes the lock: never read a half-written
@@ -477,12 +740,18 @@ int shift_alloc_list(const char *state, struct shift_alloc **ret, size_t *ret_n)
 	lock = state_lock(state);
 	if (lock < 0 && lock != -EROFS && lock != -EACCES && lock != -ENOENT)
 		return lock;
-	r = state_read(state, &s);
+	r = state_read(state, &s, opts ? opts->err : NULL,
+		       opts ? opts->errlen : 0);
 	if (r < 0)
 		return r;
 	*ret = s.a;
 	*ret_n = s.n;
 	return 0;
+}
+
+int shift_alloc_list(const char *state, struct shift_alloc **ret, size_t *ret_n)
+{
+	return shift_alloc_list_ex(state, NULL, ret, ret_n);
 }
 
 struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a)

@@ -716,3 +716,115 @@ int shift_idmap_within_subid(const struct shift_idmap *map, const char *user)
 		}
 	return 1;
 }
+
+/*
+ * shift_subid_read(): the delegation file read line by line the way
+ * shadow's newuidmap(1) reads it (subordinate_parse(): exactly three
+ * colon-separated fields, numbers that parse whole), so that what we
+ * call a user's delegation is what newuidmap will grant.  shadow skips a
+ * line it can't parse without a word; here such a line is never skipped
+ * silently: it is the caller's error when it names the user (its ids are
+ * not delegated, whatever the author meant), a warning otherwise.
+ */
+static const char *subid_line_problem(char *line, char **owner, uint32_t *start,
+				      uint32_t *count)
+{
+	char *c1, *c2;
+	size_t len = strlen(line);
+	bool cr = len && line[len - 1] == '\r';
+
+	c1 = strchr(line, ':');
+	if (c1)
+		*c1 = '\0';
+	*owner = line;
+	if (cr)
+		return "ends in CR (a DOS line end)";
+	if (!c1)
+		return "not NAME:START:COUNT";
+	c2 = strchr(c1 + 1, ':');
+	if (!c2 || strchr(c2 + 1, ':'))
+		return "not NAME:START:COUNT (three fields)";
+	if (!*line)
+		return "empty user name";
+	/* older shadow reads numbers with strtoul(..., 0): "010" is 8 there */
+	if ((c1[1] == '0' && c1 + 2 != c2) || (c2[1] == '0' && c2[2]))
+		return "a number with a leading 0 (newuidmap may read it as octal)";
+	if (parse_u32(c1 + 1, (size_t)(c2 - c1 - 1), start) < 0)
+		return "START is not a number from 0 to 4294967295";
+	if (parse_u32(c2 + 1, strlen(c2 + 1), count) < 0 || *count == 0)
+		return "COUNT is not a number from 1 to 4294967295";
+	if ((uint64_t)*start + *count > (uint64_t)UINT32_MAX + 1)
+		return "START+COUNT is past the last id";
+	return NULL;
+}
+
+int shift_subid_read(enum shift_id_kind kind, const char *user,
+		     struct shift_idmap *map, shift_subid_warn_fn warn,
+		     void *userdata, struct shift_subid_error *e)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	char uidbuf[16] = "";
+	const char *name = user;
+	struct subid_build b = {map, kind, 0};
+	unsigned lineno = 0;
+	size_t cap = 0;
+	int ranges = 0;
+	struct passwd *pw;
+
+	*e = (struct shift_subid_error){.file = subid_file(kind)};
+	f = fopen(e->file, "re");
+	if (!f)
+		return negative_errno();
+	pw = getpwnam(user);
+	if (pw) {
+		snprintf(uidbuf, sizeof(uidbuf), "%u", (unsigned)pw->pw_uid);
+	} else {
+		char *end;
+		unsigned long u;
+
+		errno = 0;
+		u = strtoul(user, &end, 10);
+		if (*user && !*end && !errno && u <= UINT32_MAX) {
+			snprintf(uidbuf, sizeof(uidbuf), "%lu", u);
+			pw = getpwuid((uid_t)u);
+			if (pw)
+				name = pw->pw_name;
+		}
+	}
+	while (errno = 0, getline(&line, &cap, f) > 0) {
+		char *owner = line, *nl = strchr(line, '\n');
+		const char *why;
+		uint32_t start = 0, count = 0;
+		bool own;
+		int r;
+
+		lineno++;
+		if (nl)
+			*nl = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		why = subid_line_problem(line, &owner, &start, &count);
+		own =
+		    !strcmp(owner, name) || (*uidbuf && !strcmp(owner, uidbuf));
+		if (why && own) {
+			e->line = lineno;
+			e->why = why;
+			return -EBADMSG;
+		}
+		if (why) {
+			if (warn)
+				warn(e->file, lineno, why, userdata);
+			continue;
+		}
+		if (!own)
+			continue;
+		r = subid_add(start, count, &b);
+		if (r < 0)
+			return r;
+		ranges++;
+	}
+	if (errno && !feof(f))
+		return negative_errno();
+	return ranges;
+}

@@ -42,9 +42,44 @@ struct blob {
 };
 
 enum {
-	ME_CAPS_OVERFLOW = 1 << 0, /* getxattr said EOVERFLOW: rootid unmapped */
-	ME_WHITEOUT = 1 << 1,	   /* a 0/0 character device */
+	ME_CAPS_OVERFLOW = 1
+			   << 0, /* getxattr said EOVERFLOW: rootid unmapped */
+	ME_WHITEOUT = 1 << 1,	 /* a 0/0 character device */
+	ME_OPAQUE = 1 << 2,	 /* a directory with overlay.opaque=y */
 };
+
+#define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
+#define XATTR_OPAQUE_USER "user.overlay.opaque"
+
+/*
+ * Where the last record in this thread failed ("./a/b"), so that a caller
+ * names the unreadable subdirectory rather than the top; and who to tell
+ * about progress.
+ */
+static __thread char err_path[PATH_MAX];
+static __thread shift_manifest_progress_fn progress_fn;
+static __thread void *progress_data;
+
+static void set_err_path(const char *path, size_t len)
+{
+	if (err_path[0])
+		return; /* the deepest one is already there */
+	if (len >= sizeof(err_path))
+		len = sizeof(err_path) - 1;
+	memcpy(err_path, path, len);
+	err_path[len] = '\0';
+}
+
+const char *shift_manifest_error_path(void)
+{
+	return err_path[0] ? err_path : NULL;
+}
+
+void shift_manifest_set_progress(shift_manifest_progress_fn fn, void *userdata)
+{
+	progress_fn = fn;
+	progress_data = userdata;
+}
 
 struct mentry {
 	char *path; /* "." or "./a/b", unescaped */
@@ -276,7 +311,7 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 	char list[4096];
 	unsigned char buf[8 + 8 * MAX_ACL_ENTRIES];
 	ssize_t len, r;
-	bool has_aa = false, has_ad = false, has_caps = false;
+	bool has_aa = false, has_ad = false, has_caps = false, has_opq = false;
 	int q;
 
 	if (snprintf(x.procpath, sizeof(x.procpath), "/proc/self/fd/%d/%s", dfd,
@@ -298,6 +333,20 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 				has_ad = true;
 			else if (!strcmp(list + i, XATTR_CAPS))
 				has_caps = true;
+			else if (!strcmp(list + i, XATTR_OPAQUE_TRUSTED) ||
+				 !strcmp(list + i, XATTR_OPAQUE_USER))
+				has_opq = true;
+		}
+	}
+	if (has_opq && S_ISDIR(e->mode)) {
+		/* an overlay layer's opaque directory hides the lower layers'
+		 * entries below it (shift_manifest_check_layers) */
+		for (int k = 0; k < 2; k++) {
+			r = xref_get(
+			    &x, k ? XATTR_OPAQUE_USER : XATTR_OPAQUE_TRUSTED,
+			    buf, sizeof(buf));
+			if (r == 1 && buf[0] == 'y')
+				e->flags |= ME_OPAQUE;
 		}
 	}
 	if (has_aa) {
@@ -356,6 +405,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 	d = fdopendir(dfd);
 	if (!d) {
 		r = negative_errno();
+		set_err_path(w->path, plen);
 		close(dfd);
 		return r;
 	}
@@ -368,6 +418,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 			continue;
 		if (plen + 1 + nlen >= sizeof(w->path)) {
 			r = -ENAMETOOLONG;
+			set_err_path(w->path, plen);
 			break;
 		}
 		w->path[plen] = '/';
@@ -381,14 +432,19 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 			if (errno == ENOENT)
 				continue; /* gone meanwhile */
 			r = negative_errno();
+			set_err_path(w->path, clen);
 			break;
 		}
 		/* another mount on top: not part of this tree */
 		if ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->mnt_id)
 			continue;
 		r = record_entry(w, dirfd(d), name, clen, &stx);
-		if (r < 0)
+		if (r < 0) {
+			set_err_path(w->path, clen);
 			break;
+		}
+		if (progress_fn && (w->m->n & 1023) == 0)
+			progress_fn(w->m->n, progress_data);
 		if (S_ISDIR(stx.stx_mode)) {
 			int cfd = openat(dirfd(d), name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -398,6 +454,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 				if (errno == ENOENT)
 					continue;
 				r = negative_errno();
+				set_err_path(w->path, clen);
 				break;
 			}
 			r = walk_dir(w, cfd, clen);
@@ -405,8 +462,10 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 				break;
 		}
 	}
-	if (r == 0 && errno)
+	if (r == 0 && errno) {
 		r = negative_errno();
+		set_err_path(w->path, plen);
+	}
 	closedir(d);
 	return r;
 }
@@ -418,6 +477,7 @@ int shift_manifest_record(const char *dir, struct shift_manifest **ret)
 	struct statx stx;
 	int fd, r;
 
+	err_path[0] = '\0';
 	m = manifest_new();
 	if (!m)
 		return -ENOMEM;
@@ -449,6 +509,8 @@ int shift_manifest_record(const char *dir, struct shift_manifest **ret)
 	free(w);
 	if (r < 0)
 		return r;
+	if (progress_fn)
+		progress_fn(m->n, progress_data);
 	qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -900,9 +962,13 @@ static int mtree_unescape(const char *s, size_t len, char *out, size_t size)
 static int extension_line(const struct mentry *e, struct strbuf *out)
 {
 	if (!e->acl_a.len && !e->acl_d.len && !e->caps.len &&
-	    !(e->flags & ME_CAPS_OVERFLOW))
+	    !(e->flags & (ME_CAPS_OVERFLOW | ME_WHITEOUT | ME_OPAQUE)))
 		return 0;
 	sb_add(out, "#shiftkit");
+	if (e->flags & ME_WHITEOUT)
+		sb_add(out, " overlay=whiteout");
+	if (e->flags & ME_OPAQUE)
+		sb_add(out, " overlay=opaque");
 	if (e->acl_a.len) {
 		sb_add(out, " acl.access=");
 		acl_to_text(&e->acl_a, out);
@@ -1155,6 +1221,18 @@ static int parse_extension(struct shift_manifest *m, struct mentry *e,
 		} else if (eq - pos == 5 && !strncmp(k, "fcaps", 5)) {
 			r = caps_from_text(m, s + eq + 1, end - eq - 1, e);
 			*err = "bad fcaps";
+		} else if (eq - pos == 7 && !strncmp(k, "overlay", 7)) {
+			*err = "bad overlay (whiteout, opaque)";
+			if (end - eq - 1 == 8 &&
+			    !strncmp(s + eq + 1, "whiteout", 8) &&
+			    S_ISCHR(e->mode))
+				e->flags |= ME_WHITEOUT;
+			else if (end - eq - 1 == 6 &&
+				 !strncmp(s + eq + 1, "opaque", 6) &&
+				 S_ISDIR(e->mode))
+				e->flags |= ME_OPAQUE;
+			else
+				r = -EINVAL;
 		} else {
 			*err = "unknown #shiftkit keyword";
 			r = -EINVAL;
@@ -1376,21 +1454,23 @@ struct diff_ctx {
 	shift_difference_fn fn;
 	void *userdata;
 	int count;
+	/* layered: who gets the differences, and the current entry's layer */
+	shift_layer_difference_fn lfn;
+	size_t layer;
 };
 
 static int report(struct diff_ctx *c, const char *path, const char *field,
 		  const char *expected, const char *found)
 {
 	struct shift_difference d = { path, field, expected, found };
+	int r = 0;
 
 	c->count++;
-	if (c->fn) {
-		int r = c->fn(&d, c->userdata);
-
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	if (c->lfn)
+		r = c->lfn(&d, c->layer, c->userdata);
+	else if (c->fn)
+		r = c->fn(&d, c->userdata);
+	return r < 0 ? r : 0;
 }
 
 static int report_u32(struct diff_ctx *c, const char *path, const char *field,
@@ -1475,19 +1555,18 @@ static int compare_entry(struct diff_ctx *c, const struct mentry *x,
 	return 0;
 }
 
-int shift_manifest_check(const struct shift_manifest *m,
-			 const struct shift_idmap *map, const char *dir,
-			 unsigned flags, shift_difference_fn fn,
-			 void *userdata)
+/*
+ * Compare the expected entries m (origin[i]: the layer entry i comes from,
+ * when layered) with the recorded tree t.
+ */
+static int compare_trees(struct diff_ctx *c, const struct shift_manifest *m,
+			 const size_t *origin, const struct shift_idmap *map,
+			 const struct shift_manifest *t, unsigned flags)
 {
-	_cleanup_manifest_ struct shift_manifest *t = NULL, *scratch = NULL;
-	struct diff_ctx c = { fn, userdata, 0 };
+	_cleanup_manifest_ struct shift_manifest *scratch = NULL;
 	size_t i = 0, j = 0;
 	int r;
 
-	r = shift_manifest_record(dir, &t);
-	if (r < 0)
-		return r;
 	scratch = manifest_new();
 	if (!scratch)
 		return -ENOMEM;
@@ -1495,15 +1574,17 @@ int shift_manifest_check(const struct shift_manifest *m,
 		int cmp = i >= m->n ? 1 : j >= t->n ? -1 :
 			  path_cmp(m->e[i].path, t->e[j].path);
 
+		/* an extra entry belongs to no layer: the top one */
+		c->layer = origin && i < m->n ? origin[i] : 0;
 		if (cmp < 0) {
 			if (!(flags & SHIFT_CHECK_IGNORE_MISSING) &&
-			    (r = report(&c, m->e[i].path, "entry", "present",
+			    (r = report(c, m->e[i].path, "entry", "present",
 					"absent")) < 0)
 				return r;
 			i++;
 		} else if (cmp > 0) {
 			if (!(flags & SHIFT_CHECK_IGNORE_EXTRA) &&
-			    (r = report(&c, t->e[j].path, "entry", "absent",
+			    (r = report(c, t->e[j].path, "entry", "absent",
 					"present")) < 0)
 				return r;
 			j++;
@@ -1513,7 +1594,7 @@ int shift_manifest_check(const struct shift_manifest *m,
 			r = expect_entry(scratch, &m->e[i], map, &x);
 			if (r < 0)
 				return r;
-			r = compare_entry(&c, &x, &t->e[j]);
+			r = compare_entry(c, &x, &t->e[j]);
 			if (r < 0)
 				return r;
 			i++;
@@ -1523,7 +1604,149 @@ int shift_manifest_check(const struct shift_manifest *m,
 				scratch->arena->used = 0;
 		}
 	}
-	return c.count;
+	return c->count;
+}
+
+int shift_manifest_check(const struct shift_manifest *m,
+			 const struct shift_idmap *map, const char *dir,
+			 unsigned flags, shift_difference_fn fn, void *userdata)
+{
+	_cleanup_manifest_ struct shift_manifest *t = NULL;
+	struct diff_ctx c = {.fn = fn, .userdata = userdata};
+	int r;
+
+	r = shift_manifest_record(dir, &t);
+	if (r < 0)
+		return r;
+	return compare_trees(&c, m, NULL, map, t, flags);
+}
+
+/* ------------------------------------------------------------------ */
+/* Layers merged by overlayfs                                          */
+/* ------------------------------------------------------------------ */
+
+struct lref {
+	const struct mentry *e;
+	size_t layer;
+};
+
+static int lref_cmp(const void *a, const void *b)
+{
+	const struct lref *x = a, *y = b;
+	int c = path_cmp(x->e->path, y->e->path);
+
+	if (c)
+		return c;
+	return x->layer > y->layer ? -1 : x->layer < y->layer; /* top first */
+}
+
+/* Is a an ancestor directory path of b ("." of "./x", "./a" of "./a/b")? */
+static bool path_is_ancestor(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return strncmp(a, b, n) == 0 && b[n] == '/';
+}
+
+struct lstack {
+	const char *path;
+	size_t floor; /* lowest layer whose entries below path are visible */
+};
+
+/*
+ * What overlayfs shows of layers[0..n) (bottom first): per path the entry
+ * of the highest layer that has it, unless a higher layer hides it: a
+ * whiteout hides the path and what is below it, a non-directory hides the
+ * lower layers' entries below it, an opaque directory the lower layers'
+ * entries below it.  Entries point into the layers' manifests.
+ */
+static int merge_layers(const struct shift_manifest *const *layers, size_t n,
+			struct shift_manifest *out, size_t **ret_origin)
+{
+	_cleanup_free_ struct lref *refs = NULL;
+	_cleanup_free_ struct lstack *st = NULL;
+	_cleanup_free_ size_t *origin = NULL;
+	size_t total = 0, k = 0, i, g, nst = 0;
+
+	for (i = 0; i < n; i++)
+		total += layers[i]->n;
+	refs = calloc(total ? total : 1, sizeof(*refs));
+	origin = calloc(total ? total : 1, sizeof(*origin));
+	st = calloc(total ? total : 1, sizeof(*st));
+	if (!refs || !origin || !st)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		for (g = 0; g < layers[i]->n; g++)
+			refs[k++] = (struct lref){&layers[i]->e[g], i};
+	qsort(refs, total, sizeof(*refs), lref_cmp);
+	for (g = 0; g < total;) {
+		const struct lref *top = &refs[g];
+		size_t h = g + 1, pfloor, floor = n;
+
+		while (h < total &&
+		       path_cmp(refs[h].e->path, top->e->path) == 0)
+			h++;
+		while (nst && !path_is_ancestor(st[nst - 1].path, top->e->path))
+			nst--;
+		pfloor = nst ? st[nst - 1].floor : 0;
+		if (top->layer >= pfloor && !(top->e->flags & ME_WHITEOUT)) {
+			struct mentry *e = manifest_add(out);
+
+			if (!e)
+				return -ENOMEM;
+			*e = *top->e;
+			e->flags &= ~(uint32_t)ME_OPAQUE;
+			origin[out->n - 1] = top->layer;
+			if (S_ISDIR(top->e->mode)) {
+				/* merged down to the first layer where the
+				 * path is not a directory, or is opaque */
+				floor = 0;
+				for (i = g; i < h; i++) {
+					if (!S_ISDIR(refs[i].e->mode)) {
+						floor = refs[i].layer + 1;
+						break;
+					}
+					if (refs[i].e->flags & ME_OPAQUE) {
+						floor = refs[i].layer;
+						break;
+					}
+				}
+				if (floor < pfloor)
+					floor = pfloor;
+			}
+		}
+		st[nst++] = (struct lstack){top->e->path, floor};
+		g = h;
+	}
+	*ret_origin = TAKE_PTR(origin);
+	return 0;
+}
+
+int shift_manifest_check_layers(const struct shift_manifest *const *layers,
+				size_t n, const struct shift_idmap *map,
+				const char *dir, unsigned flags,
+				shift_layer_difference_fn fn, void *userdata)
+{
+	_cleanup_manifest_ struct shift_manifest *t = NULL, *merged = NULL;
+	_cleanup_free_ size_t *origin = NULL;
+	struct diff_ctx c = {.userdata = userdata, .lfn = fn};
+	int r;
+
+	if (n == 0)
+		return -EINVAL;
+	merged = manifest_new();
+	if (!merged)
+		return -ENOMEM;
+	r = merge_layers(layers, n, merged, &origin);
+	if (r < 0)
+		return r;
+	r = shift_manifest_record(dir, &t);
+	if (r < 0)
+		return r;
+	/* extra entries (the container's own) are attributed to the top */
+	if (!(flags & SHIFT_CHECK_IGNORE_EXTRA))
+		c.layer = n - 1;
+	return compare_trees(&c, merged, origin, map, t, flags);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1577,7 +1800,7 @@ int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
 			   shift_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL;
-	struct diff_ctx c = { fn, userdata, 0 };
+	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	char ur[256], gr[256], uexp[300], gexp[300], found[16];
 	int entries = 0;
 	size_t i;

@@ -176,6 +176,29 @@ int shift_idmap_from_subid(struct shift_idmap *map, const char *user);
  */
 int shift_idmap_within_subid(const struct shift_idmap *map, const char *user);
 
+/*
+ * One kind of user's delegation read as shadow's newuidmap reads it (lines
+ * "NAME:START:COUNT", NAME a user name or uid, decimal numbers), added to
+ * map as shift_idmap_from_subid() does.  Nothing is skipped silently: a
+ * malformed line (CRLF, a wrong number of fields, a negative or too large
+ * number) of another user is passed to warn (if non-NULL), and one that
+ * names user is an error: newuidmap would ignore it, so its ids are not
+ * delegated whatever was meant.  Returns the number of ranges (0: none),
+ * -ENOENT when the file does not exist, -EBADMSG for a malformed line of
+ * user's, another negative errno on read errors; e->file is always set,
+ * e->line and e->why with -EBADMSG.
+ */
+struct shift_subid_error {
+	const char *file; /* the file read */
+	unsigned line;	  /* 1-based */
+	const char *why;  /* static */
+};
+typedef void (*shift_subid_warn_fn)(const char *file, unsigned line,
+				    const char *why, void *userdata);
+int shift_subid_read(enum shift_id_kind kind, const char *user,
+		     struct shift_idmap *map, shift_subid_warn_fn warn,
+		     void *userdata, struct shift_subid_error *e);
+
 /* ------------------------------------------------------------------ */
 /* User namespaces (libshift/userns.c)                                 */
 /* ------------------------------------------------------------------ */
@@ -480,9 +503,11 @@ struct shift_alloc {
  * under an exclusive lock.  Blocks start at multiples of size from the
  * start of a delegated range, never contain host id 0 and never overlap
  * another allocation.  Returns 0 when newly allocated, 1 when the container
- * already had this block; -ENOENT (user has no delegation), -ENOSPC (no
- * free block), -EEXIST (container allocated with another user or size),
- * -EBADMSG (state file corrupt), -EINVAL.  *ret's strings are malloc'd:
+ * already had this block; -ENOENT (user has no delegation, or the
+ * delegation file is missing), -EUCLEAN (the user's own line of a
+ * delegation file is malformed), -ENOSPC (no free block), -EEXIST
+ * (container allocated with another user or size), -EBADMSG (state file
+ * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.  *ret's strings are malloc'd:
  * shift_alloc_clear() frees them.
  */
 int shift_alloc_get(const char *state, const char *user, const char *container,
@@ -496,6 +521,38 @@ void shift_alloc_clear(struct shift_alloc *a);
 void shift_alloc_list_free(struct shift_alloc *list, size_t n);
 /* The block as a map "u:0:UID:SIZE g:0:GID:SIZE" (NULL on ENOMEM). */
 struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a);
+
+/* shift_alloc_*_ex(): what the caller wants beyond the plain calls. */
+#define SHIFT_ALLOC_DRY_RUN (1u << 0) /* work it out, change nothing */
+struct shift_alloc_opts {
+	unsigned flags;
+	/* malformed delegation lines of other users (NULL: not told) */
+	shift_subid_warn_fn warn;
+	void *userdata;
+	/* on failure, a one-line reason naming the state's allocation or
+	 * the delegation file and line, when there is more to say than the
+	 * errno ("" otherwise) */
+	char *err;
+	size_t errlen;
+};
+/*
+ * As shift_alloc_get(), plus: the state is checked whole (-EBADMSG for a
+ * block past the last id or holding host id 0, overlapping blocks, a
+ * container twice, unknown keys, a version other than 1); the delegation
+ * is read with shift_subid_read() (-ENOENT with a reason when the file is
+ * missing, -EUCLEAN when the user's own line is malformed); with
+ * SHIFT_ALLOC_DRY_RUN nothing is written and no lock file or directory is
+ * created.  The plain calls are these with opts NULL.
+ */
+int shift_alloc_get_ex(const char *state, const char *user, const char *container,
+		       uint32_t size, const struct shift_alloc_opts *opts,
+		       struct shift_alloc *ret);
+/* As shift_alloc_release(); *ret (if non-NULL) gets the freed block. */
+int shift_alloc_release_ex(const char *state, const char *container,
+			   const struct shift_alloc_opts *opts,
+			   struct shift_alloc *ret);
+int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
+			struct shift_alloc **ret, size_t *ret_n);
 
 /* ------------------------------------------------------------------ */
 /* Ownership manifests (libshift/manifest.c)                           */
@@ -559,6 +616,33 @@ int shift_manifest_check(const struct shift_manifest *m,
 			 unsigned flags, shift_difference_fn fn,
 			 void *userdata);
 
+/* Called per difference with the index of the layer the expected entry
+ * comes from (extra entries: the top layer). */
+typedef int (*shift_layer_difference_fn)(const struct shift_difference *d,
+					 size_t layer, void *userdata);
+/*
+ * Compare dir, an overlay's merged directory of layers[0..n) (bottom layer
+ * first, as an image manifest lists them), with what overlayfs shows of
+ * them: each path as in the highest layer that has it; a whiteout (a 0/0
+ * character device, "overlay=whiteout" in the manifest) hides the path and
+ * its subtree in the lower layers, as does a non-directory; an opaque
+ * directory ("overlay=opaque") hides the lower layers' entries below it.
+ * Returns the number of differences or a negative errno.
+ */
+int shift_manifest_check_layers(const struct shift_manifest *const *layers,
+				size_t n, const struct shift_idmap *map,
+				const char *dir, unsigned flags,
+				shift_layer_difference_fn fn, void *userdata);
+/*
+ * After a record or check of this thread failed reading the tree: the
+ * entry it failed on ("./a/b"), or NULL (the top directory itself).
+ */
+const char *shift_manifest_error_path(void);
+/* Called with the number of entries read so far while this thread
+ * records a tree (every 1024 entries and at the end); NULL: nobody. */
+typedef void (*shift_manifest_progress_fn)(size_t entries, void *userdata);
+void shift_manifest_set_progress(shift_manifest_progress_fn fn, void *userdata);
+
 /*
  * Every uid, gid, ACL qualifier and file capability root id in the tree at
  * dir lies in map's seen ranges (an overlay upper dir: only the container's
@@ -609,9 +693,14 @@ const char *shift_verify_status_name(enum shift_verify_status s);
 
 /*
  * Run every check on the container set described in the JSON file at path
- * (docs/shift-verify.1), passing each finding to fn.  Returns the number of
- * failed findings (0: all good) or a negative errno; on -EBADMSG (a bad
- * description) a one-line reason goes into err (size errlen).
+ * (docs/shift-verify.1), passing each finding to fn.  A check that compares
+ * a tree passes each difference as a finding with diff set (status FAIL),
+ * then, later, its own result: a finding of the same check and subject
+ * with diff NULL (differences of the merged views of one path may
+ * interleave).  Returns the number of failed checks (findings with diff
+ * NULL; 0: all good) or a negative errno; on -EBADMSG (a bad description:
+ * unknown or duplicate key, wrong type, no containers, not strict JSON) a
+ * one-line reason with the line and column goes into err (size errlen).
  */
 int shift_verify_containers(const char *path, shift_verify_fn fn,
 			    void *userdata, char *err, size_t errlen);

@@ -132,6 +132,81 @@ TEST(corrupt_state)
 	shift_alloc_clear(&a);
 }
 
+/* A state that breaks the rules of a block is refused, with a reason. */
+TEST(state_rules)
+{
+	struct shift_alloc a = {0}, *list = NULL;
+	char why[256] = "";
+	struct shift_alloc_opts o = {.err = why, .errlen = sizeof(why)};
+	size_t n = 0;
+
+	reset("alice:100000:65536\n", "alice:100000:65536\n");
+	/* past the last id: used to end as "out of memory" */
+	CHECK_EQ_INT(
+	    write_file(state,
+		       "{\"version\": 1, \"allocations\": [{\"container\": "
+		       "\"a\", \"user\": \"alice\", \"uid_start\": 4294967295, "
+		       "\"gid_start\": 100000, \"size\": 2}]}"),
+	    0);
+	CHECK_EQ_INT(shift_alloc_list_ex(state, &o, &list, &n), -EBADMSG);
+	CHECK_EQ_STR(why, "allocation 1 ('a'): uid block 4294967295+2 runs "
+			  "past the last id 4294967295");
+	CHECK_EQ_INT(
+	    write_file(state,
+		       "{\"version\": 1, \"allocations\": [{\"container\": "
+		       "\"a\", \"user\": \"alice\", \"uid_start\": 0, "
+		       "\"gid_start\": 100000, \"size\": 2}]}"),
+	    0);
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a),
+		     -EBADMSG);
+	CHECK_EQ_STR(why,
+		     "allocation 1 ('a'): uid block 0+2 contains host id 0");
+	CHECK_EQ_INT(
+	    write_file(state,
+		       "{\"version\": 1, \"allocations\": [{\"container\": "
+		       "\"a\", \"user\": \"alice\", \"uid_start\": 100000, "
+		       "\"gid_start\": 100000, \"size\": 2}, {\"container\": "
+		       "\"b\", \"user\": \"alice\", \"uid_start\": 200000, "
+		       "\"gid_start\": 100001, \"size\": 2}]}"),
+	    0);
+	CHECK_EQ_INT(shift_alloc_release_ex(state, "a", &o, NULL), -EBADMSG);
+	CHECK_EQ_STR(
+	    why, "allocations 1 ('a') and 2 ('b'): their gid blocks overlap");
+	CHECK_EQ_INT(write_file(state, "{\"version\": 2, \"allocations\": []}"),
+		     0);
+	CHECK_EQ_INT(shift_alloc_get(state, "alice", "c", 10, &a), -EBADMSG);
+	CHECK_EQ_INT(
+	    write_file(state, "{\"version\": 1, \"allocations\": [],}"), 0);
+	CHECK_EQ_INT(shift_alloc_get(state, "alice", "c", 10, &a), -EBADMSG);
+}
+
+/* The delegation as newuidmap reads it: missing file, malformed lines. */
+TEST(delegation_lines)
+{
+	struct shift_alloc a = {0};
+	char why[256] = "";
+	struct shift_alloc_opts o = {.err = why, .errlen = sizeof(why)};
+
+	reset("alice:100000:65536\r\n", "alice:100000:65536\n");
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a),
+		     -EUCLEAN);
+	CHECK(strstr(why, ": line 1: ends in CR") != NULL);
+	reset("bob:x\nalice:100000:65536\n", "alice:100000:65536\n");
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a), 0);
+	shift_alloc_clear(&a);
+	unlink(subuid);
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "d", 10, &o, &a),
+		     -ENOENT);
+	CHECK(strstr(why, "does not exist") != NULL);
+	/* --dry-run: nothing written */
+	reset("alice:100000:65536\n", "alice:100000:65536\n");
+	o.flags = SHIFT_ALLOC_DRY_RUN;
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a), 0);
+	CHECK_EQ_INT(a.uid_start, 100000);
+	shift_alloc_clear(&a);
+	CHECK_EQ_INT(access(state, F_OK), -1);
+}
+
 /* 20 processes at once: all distinct, none overlapping. */
 TEST(concurrent)
 {

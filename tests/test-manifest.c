@@ -363,6 +363,95 @@ TEST(read_errors)
 	CHECK_EQ_INT(rm_tree(), 0);
 }
 
+/* Differences of a layered check as "LAYER:PATH:FIELD;". */
+static int layer_cb(const struct shift_difference *d, size_t layer,
+		    void *userdata)
+{
+	char *log = userdata;
+	size_t len = strlen(log);
+
+	snprintf(log + len, 1024 - len, "%zu:%s:%s;", layer, d->path, d->field);
+	return 0;
+}
+
+/* mk "l0/a" 'f'|'d'|'w' (whiteout) UID: an entry under top, mode fixed */
+static int mk(const char *rel, char type, uid_t uid)
+{
+	const char *path = p(rel);
+	int r;
+
+	if (type == 'd')
+		r = mkdir(path, 0755) < 0 ? -1 : chmod(path, 0755);
+	else if (type == 'w')
+		r = mknod(path, S_IFCHR | 0600, 0);
+	else {
+		int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+		r = fd < 0 ? -1 : close(fd);
+	}
+	return r < 0 ? -1 : lchown(path, uid, uid);
+}
+
+/* What overlayfs shows of two layers: whiteouts, opaque dirs, shadowing. */
+TEST(merged_layers)
+{
+	struct shift_manifest *l[2] = { NULL, NULL };
+	char log[1024] = "", path[400], man[400];
+	struct shift_manifest *back = NULL;
+	int fd;
+
+	if (geteuid() != 0)
+		SKIP("needs root (mknod, chown)");
+	/* l0: a, d/x, o/y, r (uid 5); l1 above it: deletes a, adds d/w,
+	 * makes o opaque with o/z, replaces r (uid 7) */
+	CHECK_EQ_INT(mk("l0", 'd', 0) | mk("l0/a", 'f', 0) | mk("l0/d", 'd', 0) |
+			     mk("l0/d/x", 'f', 0) | mk("l0/o", 'd', 0) |
+			     mk("l0/o/y", 'f', 0) | mk("l0/r", 'f', 5),
+		     0);
+	CHECK_EQ_INT(mk("l1", 'd', 0) | mk("l1/a", 'w', 0) | mk("l1/d", 'd', 0) |
+			     mk("l1/d/w", 'f', 0) | mk("l1/o", 'd', 0) |
+			     mk("l1/o/z", 'f', 0) | mk("l1/r", 'f', 7),
+		     0);
+	if (setxattr(p("l1/o"), "user.overlay.opaque", "y", 1, 0) < 0 &&
+	    setxattr(p("l1/o"), "trusted.overlay.opaque", "y", 1, 0) < 0)
+		SKIP("no user or trusted xattrs on /tmp");
+	/* the merged directory, made by hand */
+	CHECK_EQ_INT(mk("m", 'd', 0) | mk("m/d", 'd', 0) | mk("m/d/x", 'f', 0) |
+			     mk("m/d/w", 'f', 0) | mk("m/o", 'd', 0) |
+			     mk("m/o/z", 'f', 0) | mk("m/r", 'f', 7),
+		     0);
+	snprintf(path, sizeof(path), "%s", p("l0"));
+	CHECK_EQ_INT(shift_manifest_record(path, &l[0]), 0);
+	snprintf(path, sizeof(path), "%s", p("l1"));
+	CHECK_EQ_INT(shift_manifest_record(path, &l[1]), 0);
+	if (!l[0] || !l[1])
+		goto out;
+	/* the whiteout and the opaque dir survive writing and reading */
+	snprintf(man, sizeof(man), "%s", p("l1.mtree"));
+	fd = open(man, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK_EQ_INT(shift_manifest_write(l[1], fd), 0);
+	close(fd);
+	CHECK_EQ_INT(shift_manifest_read(man, &back, NULL, NULL), 0);
+	if (back) {
+		shift_manifest_free(l[1]);
+		l[1] = back;
+	}
+	snprintf(path, sizeof(path), "%s", p("m"));
+	CHECK_EQ_INT(shift_manifest_check_layers((const struct shift_manifest *const *)l,
+						 2, NULL, path, 0, layer_cb, log),
+		     0);
+	CHECK_EQ_STR(log, "");
+	/* a deleted entry that shows up, one of l0 that is missing */
+	CHECK_EQ_INT(mk("m/a", 'f', 0) | unlink(p("m/d/x")), 0);
+	CHECK_EQ_INT(shift_manifest_check_layers((const struct shift_manifest *const *)l,
+						 2, NULL, path, 0, layer_cb, log),
+		     2);
+	CHECK_EQ_STR(log, "1:./a:entry;0:./d/x:entry;");
+out:
+	shift_manifest_free(l[0]);
+	shift_manifest_free(l[1]);
+}
+
 int main(void)
 {
 	int r;

@@ -11,6 +11,7 @@
 #include <json.h>
 #include <libsmartcols.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ enum {
 	OPT_RELEASE,
 	OPT_LIST,
 	OPT_JSON,
+	OPT_DRY_RUN,
 };
 
 struct options {
@@ -38,33 +40,43 @@ struct options {
 	uint32_t size;
 	bool json;
 	bool noheadings;
+	bool dry_run;
 };
 
 static void usage(void)
 {
-	printf("Usage:\n"
-	       " %1$s [options] [--user NAME] [--size N] CONTAINER\n"
-	       " %1$s [options] --release CONTAINER\n"
-	       " %1$s [options] --list\n"
-	       "\n"
-	       "Allocate a block of host uids and gids for CONTAINER from NAME's\n"
-	       "/etc/subuid and /etc/subgid delegation, never overlapping another\n"
-	       "container's block and never containing host id 0, and print it as a\n"
-	       "map for --map.  Asking again for the same CONTAINER returns the same block.\n"
-	       "\n"
-	       "Options:\n"
-	       " -u, --user NAME         owner of the delegation (default: the caller)\n"
-	       " -s, --size N            ids per block (default 65536)\n"
-	       " -f, --state FILE        state file (default " SHIFT_ALLOC_STATE ")\n"
-	       " -r, --release           free CONTAINER's block\n"
-	       " -l, --list              list all blocks\n"
-	       " -J, --json              JSON output\n"
-	       " -n, --noheadings        no table headings with --list\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
-	       program_invocation_short_name);
+	printf(
+	    "Usage:\n"
+	    " %1$s [options] [--user NAME] [--size N] CONTAINER\n"
+	    " %1$s [options] --release CONTAINER\n"
+	    " %1$s [options] --list\n"
+	    "\n"
+	    "Allocate a block of host uids and gids for CONTAINER from NAME's\n"
+	    "/etc/subuid and /etc/subgid delegation, never overlapping "
+	    "another\n"
+	    "container's block and never containing host id 0, and print it as "
+	    "a\n"
+	    "map for --map.  Asking again for the same CONTAINER returns the "
+	    "same block.\n"
+	    "\n"
+	    "Options:\n"
+	    " -u, --user NAME         owner of the delegation (default: the "
+	    "caller)\n"
+	    " -s, --size N            ids per block (default 65536)\n"
+	    " -f, --state FILE        state file (default " SHIFT_ALLOC_STATE
+	    ")\n"
+	    " -r, --release           free CONTAINER's block\n"
+	    " -l, --list              list all blocks\n"
+	    "     --dry-run           show the block that would be allocated "
+	    "or\n"
+	    "                           released, change nothing\n"
+	    " -J, --json              JSON output (errors included)\n"
+	    " -n, --noheadings        no table headings with --list\n"
+	    " -h, --help              display this help\n"
+	    " -V, --version           display version\n"
+	    "\n"
+	    "Exit status: 0 success, 1 failure, 2 usage error.\n",
+	    program_invocation_short_name);
 	exit(EXIT_OK);
 }
 
@@ -84,16 +96,17 @@ static uint32_t parse_size(const char *arg)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "user", required_argument, NULL, 'u' },
-		{ "size", required_argument, NULL, 's' },
-		{ "state", required_argument, NULL, 'f' },
-		{ "release", no_argument, NULL, 'r' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "noheadings", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"user", required_argument, NULL, 'u'},
+	    {"size", required_argument, NULL, 's'},
+	    {"state", required_argument, NULL, 'f'},
+	    {"release", no_argument, NULL, 'r'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"noheadings", no_argument, NULL, 'n'},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool release = false, list = false;
 	int c, npos;
@@ -121,6 +134,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'n':
 			o->noheadings = true;
 			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
+			break;
 		case 'h':
 			usage();
 			break;
@@ -140,6 +156,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_usage_error("--list takes no CONTAINER");
 		if (o->user)
 			cli_usage_error("--user makes no sense with --list");
+		if (o->dry_run)
+			cli_usage_error("--dry-run makes no sense with --list "
+					"(it changes nothing)");
 		return;
 	}
 	if (npos != 1)
@@ -150,6 +169,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("empty CONTAINER name");
 	if (o->action == ACT_RELEASE && o->user)
 		cli_usage_error("--user makes no sense with --release");
+	if (o->noheadings)
+		cli_usage_error("--noheadings goes with --list only");
 }
 
 static const char *state_name(const struct options *o)
@@ -157,7 +178,15 @@ static const char *state_name(const struct options *o)
 	return o->state ? o->state : SHIFT_ALLOC_STATE;
 }
 
-static void print_json_alloc(const struct shift_alloc *a, const char *map)
+static void print_json(json_object *o)
+{
+	puts(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static json_object *json_alloc(const struct shift_alloc *a, const char *map)
 {
 	json_object *o = json_object_new_object();
 
@@ -171,9 +200,51 @@ static void print_json_alloc(const struct shift_alloc *a, const char *map)
 	json_object_object_add(o, "gid_start", json_object_new_int64(a->gid_start));
 	json_object_object_add(o, "size", json_object_new_int64(a->size));
 	json_object_object_add(o, "map", json_object_new_string(map));
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
+	return o;
+}
+
+/*
+ * A failure: one line on stderr (untrusted names escaped) and, with
+ * --json, the one JSON document stdout promises, with the error in it.
+ */
+_printf_(2, 3) static void fail(const struct options *o, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL, *esc = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		msg = NULL;
+	esc = msg ? shift_escape(msg) : NULL;
+	cli_error("%s", esc ? esc : "out of memory");
+	if (o->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "result",
+				       json_object_new_string("error"));
+		json_object_object_add(
+		    j, "error",
+		    json_object_new_string(msg ? msg : "out of memory"));
+		if (o->container)
+			json_object_object_add(
+			    j, "container",
+			    json_object_new_string(o->container));
+		print_json(j);
+	}
+}
+
+/* A malformed line of another user's in a delegation file. */
+static void warn_subid(const char *file, unsigned line, const char *why,
+		       void *userdata)
+{
+	_cleanup_free_ char *f = shift_escape(file);
+
+	cli_error(
+	    "warning: %s: line %u: %s: ignored (newuidmap ignores it too)",
+	    f ? f : file, line, why);
 }
 
 static char *alloc_map(const struct shift_alloc *a)
@@ -194,7 +265,13 @@ static int do_get(const struct options *o)
 	struct shift_alloc a = { 0 };
 	_cleanup_free_ char *map = NULL;
 	const char *user = o->user;
-	char uidbuf[32];
+	char uidbuf[32], why[512] = "";
+	struct shift_alloc_opts ao = {
+	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
+	    .warn = warn_subid,
+	    .err = why,
+	    .errlen = sizeof(why),
+	};
 	int r;
 
 	if (!user) {
@@ -207,40 +284,85 @@ static int do_get(const struct options *o)
 			user = uidbuf;
 		}
 	}
-	r = shift_alloc_get(o->state, user, o->container, o->size, &a);
+	r = shift_alloc_get_ex(o->state, user, o->container, o->size, &ao, &a);
 	if (r < 0) {
 		switch (r) {
 		case -ENOENT:
-			cli_error("Failed to allocate ids for '%s': user '%s' has no range in %s and %s (add one with usermod --add-subuids/--add-subgids)",
-				  o->container, user,
-				  getenv("SHIFT_SUBUID") ?: "/etc/subuid",
-				  getenv("SHIFT_SUBGID") ?: "/etc/subgid");
+			if (why[0])
+				fail(o, "Failed to allocate ids for '%s': %s",
+				     o->container, why);
+			else
+				fail(
+				    o,
+				    "Failed to allocate ids for '%s': user "
+				    "'%s' has no range in %s and %s (add one "
+				    "with usermod --add-subuids/--add-subgids)",
+				    o->container, user,
+				    getenv("SHIFT_SUBUID") ?: "/etc/subuid",
+				    getenv("SHIFT_SUBGID") ?: "/etc/subgid");
+			break;
+		case -EUCLEAN:
+			fail(o, "Failed to allocate ids for '%s': %s",
+			     o->container, why);
 			break;
 		case -ENOSPC:
-			cli_error("Failed to allocate ids for '%s': no free block of %" PRIu32 " ids left in the delegation of '%s' (release one with --release, or delegate more ids)",
-				  o->container, o->size, user);
+			fail(o,
+			     "Failed to allocate ids for '%s': no free block "
+			     "of %" PRIu32
+			     " ids left in the delegation of '%s' (release one "
+			     "with --release, or delegate more ids)",
+			     o->container, o->size, user);
 			break;
 		case -EEXIST:
-			cli_error("Failed to allocate ids for '%s': it already has a block for another user or size (see --list; --release it first)",
-				  o->container);
+			fail(o,
+			     "Failed to allocate ids for '%s': it already has "
+			     "a block for another user or size (see --list; "
+			     "--release it first)",
+			     o->container);
 			break;
 		case -EBADMSG:
-			cli_error("Failed to read state file '%s': not a shift-alloc state (move it away or pass another --state)",
-				  state_name(o));
+			fail(o,
+			     "Failed to read state file '%s': %s (not a "
+			     "shift-alloc state as this version writes it: fix "
+			     "it, move it away or pass another --state)",
+			     state_name(o), why[0] ? why : "malformed");
 			break;
 		case -EINVAL:
-			cli_error("Failed to allocate ids for '%s': invalid container or user name",
-				  o->container);
+			fail(o,
+			     "Failed to allocate ids for '%s': invalid "
+			     "container or user name",
+			     o->container);
 			return EXIT_USAGE;
 		default:
-			cli_error("Failed to allocate ids for '%s' in '%s': %s",
-				  o->container, state_name(o), strerror(-r));
+			fail(o,
+			     "Failed to allocate ids for '%s' in '%s': %s%s%s",
+			     o->container, state_name(o), why,
+			     why[0] ? ": " : "", strerror(-r));
 		}
 		return EXIT_FAIL;
 	}
 	map = alloc_map(&a);
 	if (o->json) {
-		print_json_alloc(&a, map);
+		json_object *j = json_alloc(&a, map);
+
+		json_object_object_add(
+		    j, "result",
+		    json_object_new_string(r == 1	? "existing"
+					   : o->dry_run ? "would_allocate"
+							: "allocated"));
+		json_object_object_add(j, "dry_run",
+				       json_object_new_boolean(o->dry_run));
+		print_json(j);
+	} else if (o->dry_run) {
+		_cleanup_free_ char *c = shift_escape(o->container);
+
+		/* the map still goes alone on stdout, for scripts */
+		fprintf(stderr, "%s: --dry-run: %s '%s'; nothing changed\n",
+			program_invocation_short_name,
+			r == 1 ? "already allocated to"
+			       : "would allocate this block to",
+			c ? c : "?");
+		printf("%s\n", map);
 	} else
 		printf("%s\n", map);
 	shift_alloc_clear(&a);
@@ -249,19 +371,53 @@ static int do_get(const struct options *o)
 
 static int do_release(const struct options *o)
 {
-	int r = shift_alloc_release(o->state, o->container);
+	struct shift_alloc a = {0};
+	char why[512] = "";
+	struct shift_alloc_opts ao = {
+	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
+	    .err = why,
+	    .errlen = sizeof(why),
+	};
+	int r = shift_alloc_release_ex(o->state, o->container, &ao, &a);
 
 	if (r == -ENOENT) {
-		cli_error("Failed to release '%s': it has no block in '%s' (see --list)",
-			  o->container, state_name(o));
+		fail(o,
+		     "Failed to release '%s': it has no block in '%s' (see "
+		     "--list)",
+		     o->container, state_name(o));
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
-		cli_error("Failed to release '%s' in '%s': %s", o->container,
-			  state_name(o), r == -EBADMSG ? "not a shift-alloc state file" :
-							 strerror(-r));
+		fail(
+		    o, "Failed to release '%s' in '%s': %s%s", o->container,
+		    state_name(o),
+		    r == -EBADMSG ? (why[0] ? why : "malformed") : strerror(-r),
+		    r == -EBADMSG
+			? " (not a shift-alloc state as this version writes it)"
+			: "");
 		return EXIT_FAIL;
 	}
+	if (o->json || o->dry_run) {
+		_cleanup_free_ char *map = alloc_map(&a);
+
+		if (o->json) {
+			json_object *j = json_alloc(&a, map);
+
+			json_object_object_add(
+			    j, "result",
+			    json_object_new_string(o->dry_run ? "would_release"
+							      : "released"));
+			json_object_object_add(
+			    j, "dry_run", json_object_new_boolean(o->dry_run));
+			print_json(j);
+		} else {
+			_cleanup_free_ char *c = shift_escape(o->container);
+
+			printf("would release %s of '%s'; nothing changed\n",
+			       map, c ? c : "?");
+		}
+	}
+	shift_alloc_clear(&a);
 	return EXIT_OK;
 }
 
@@ -270,13 +426,18 @@ static int do_list(const struct options *o)
 	struct shift_alloc *list = NULL;
 	struct libscols_table *tb;
 	size_t n = 0, i;
+	char why[512] = "";
+	struct shift_alloc_opts ao = {.err = why, .errlen = sizeof(why)};
 	int r;
 
-	r = shift_alloc_list(o->state, &list, &n);
+	r = shift_alloc_list_ex(o->state, &ao, &list, &n);
 	if (r < 0) {
-		cli_error("Failed to read state file '%s': %s", state_name(o),
-			  r == -EBADMSG ? "not a shift-alloc state (move it away)" :
-					  strerror(-r));
+		fail(
+		    o, "Failed to read state file '%s': %s%s", state_name(o),
+		    r == -EBADMSG ? (why[0] ? why : "malformed") : strerror(-r),
+		    r == -EBADMSG
+			? " (not a shift-alloc state as this version writes it)"
+			: "");
 		return EXIT_FAIL;
 	}
 	tb = scols_new_table();

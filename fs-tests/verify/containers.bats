@@ -138,16 +138,17 @@ c2 - -"
 }
 
 @test "a range outside the owner's delegation is reported" {
-	printf 'alice:100000:65536\n' >"$W/subuid"
-	printf 'alice:100000:65536\nalice:200000:65536\n' >"$W/subgid"
+	# daemon: an existing user (uid 1, gid 1) the test need not create
+	printf 'daemon:100000:65536\n' >"$W/subuid"
+	printf 'daemon:100000:65536\ndaemon:200000:65536\n' >"$W/subgid"
 	export SHIFT_SUBUID=$W/subuid SHIFT_SUBGID=$W/subgid
-	maps_only c1="$M1@alice" c2="$M2@alice"
+	maps_only c1="$M1@daemon" c2="$M2@daemon"
 	run report "$SET"
 	assert_failure 1
 	run failed_checks
 	assert_output subid
 	run findings 'select(.status == "fail") | "\(.subject) \(.message)"'
-	assert_output "c2 host uids 200000-265535 not inside the subuid delegation of 'alice' ($W/subuid)"
+	assert_output "c2 host uids 200000-265535 not inside the subuid delegation of 'daemon' ($W/subuid)"
 }
 
 @test "a layer chowned in place is reported once, as the layer" {
@@ -187,7 +188,7 @@ c1:upper ./stray gid"
 	assert_output view
 	run failures view
 	assert_output "c3:app ./opt/app/app.conf acl.access"
-	run findings 'select(.status == "fail") | .found'
+	run differences ".found"
 	assert_output "user::rw-,user:1001:r--,user:301001:r--,group::r--,mask::r--,other::r--"
 }
 
@@ -199,7 +200,7 @@ c1:upper ./stray gid"
 	assert_output view
 	run failures view
 	assert_output "c3:base ./fcap-v3 fcaps"
-	run findings 'select(.status == "fail") | "\(.expected) \(.found)"'
+	run differences '"\(.expected) \(.found)"'
 	assert_output "v3,rootid=301000,permitted=0x2000,inheritable=0,effective v3,rootid=1000,permitted=0x2000,inheritable=0,effective"
 }
 
@@ -258,7 +259,7 @@ view c2:base skip"
 	echo '{ "containers": [ { "name": "c1" } ] }' >"$SET"
 	run "$SHIFT_VERIFY" containers "$SET"
 	assert_failure 1
-	assert_output "shift-verify: Failed to read container set '$SET': container 'c1': give exactly one of \"map\" and \"pid\" (see shift-verify(1), CONTAINER SET)"
+	assert_output "shift-verify: Failed to read container set '$SET': line 1, column 19: container 'c1': give exactly one of \"map\" and \"pid\" (see shift-verify(1), CONTAINER SET)"
 	echo '{ "containers": [ { "name": "c1", "map": "0:1" } ] }' >"$SET"
 	run "$SHIFT_VERIFY" containers "$SET"
 	assert_failure 1
@@ -270,4 +271,70 @@ view c2:base skip"
 	run "$SHIFT_VERIFY" containers "$W/nope.json"
 	assert_failure 1
 	assert_output --partial "No such file"
+}
+
+@test "a layered image with deletions: whiteouts and opaque dirs of a higher layer are expected" {
+	local v
+	v=$(scratch cd)
+	# del, above base: deletes file-1000 and dir/, replaces file-1001
+	# with a file of another owner, and makes deep/ opaque (hiding
+	# base's deep/a) with a file of its own
+	mkdir -p "$W/del/deep"
+	mknod "$W/del/file-1000" c 0 0
+	mknod "$W/del/dir" c 0 0
+	echo new >"$W/del/file-1001"
+	chown 2000:2000 "$W/del/file-1001"
+	touch "$W/del/deep/new"
+	chown 1000:1000 "$W/del/deep/new"
+	setfattr -n trusted.overlay.opaque -v y "$W/del/deep"
+	"$SHIFT_VERIFY" record -o "$W/del.mtree" "$W/del"
+	run grep -A1 '^\./file-1000 ' "$W/del.mtree"
+	assert_line --index 1 "#shiftkit overlay=whiteout"
+	run grep -A1 '^\./deep ' "$W/del.mtree"
+	assert_line --index 1 "#shiftkit overlay=opaque"
+	mkdir -p "$W/cd"
+	idmap_mount --map "$M1" --overlay "$W/del:$W/base" --upper "$W/cd/upper" \
+		--work "$W/cd/work" "$v"
+	# what the kernel shows: deleted, replaced, hidden
+	[ ! -e "$v/file-1000" ] && [ ! -e "$v/dir" ] && [ ! -e "$v/deep/a" ]
+	assert_equal "$(owner "$v/file-1001")" 102000:102000
+	# views listed bottom layer first, as an image manifest lists them
+	jq -n --arg w "$W" --arg v "$v" --arg m1 "$M1" '{
+	  layers: [ { name: "base", path: "\($w)/base", manifest: "\($w)/base.mtree" },
+		    { name: "del", path: "\($w)/del", manifest: "\($w)/del.mtree" } ],
+	  containers: [ { name: "cd", map: $m1,
+	    views: [ { layer: "base", path: $v, merged: true },
+		     { layer: "del", path: $v, merged: true } ] } ] }' >"$SET"
+	run "$SHIFT_VERIFY" containers --all "$SET"
+	assert_success
+	assert_line --regexp "^view +pass +cd:base +'$v' matches the manifest under the container's map \(layers merged\)"
+	assert_line --regexp "^view +pass +cd:del +'$v' matches"
+	# a deletion the image does not make is still found, as base's
+	rm "$v/file-65534"
+	run report "$SET"
+	assert_failure 1
+	run failures view
+	assert_output "cd:base ./file-65534 entry"
+}
+
+@test "a check with many differences fails once; --max-differences caps the list" {
+	# 7 entries (dir, dir/file, deep/a/b/c/file and its dirs), uid and gid
+	chown -R 4242:4242 "$W/c3/base/dir" "$W/c3/base/deep"
+	run report --max-differences 3 "$SET"
+	assert_failure 1
+	[ "$(jq -r '"\(.failed) \(.passed) \(.skipped) \(.differences)"' \
+		"$SK_TMP/t$BATS_TEST_NUMBER.report")" = "1 16 3 14" ]
+	run findings 'select(.status == "fail") | "\(.subject) \(.differences | length) \(.differences_total) \(.message)"'
+	assert_output "c3:base 3 14 '$W/c3/base' differs from the manifest in 14 places"
+	run "$SHIFT_VERIFY" containers --max-differences 3 "$SET"
+	assert_failure 1
+	assert_line --regexp "^view +fail +c3:base +'$W/c3/base' differs from the manifest in 14 places"
+	assert_line --regexp "^view +diff +c3:base +\./deep: uid is 4242, expected 301001"
+	assert_line --regexp "^view +diff +c3:base +\.\.\. and 11 more \(--max-differences\)"
+	assert_line --regexp "FAIL: 1 failed, 16 passed, 3 skipped \(14 differences\)$"
+	[ "$(grep -c ' diff ' <<<"$output")" = 4 ]
+	# the default lists them all here; 'all' too
+	run report --max-differences all "$SET"
+	run findings 'select(.status == "fail") | .differences | length'
+	assert_output 14
 }

@@ -14,7 +14,10 @@
 #                       report file; its exit status
 #   failed_checks       from the report: the distinct names of the failed
 #                       checks, one per line
-#   failures CHECK      the failed findings of CHECK as "subject path field"
+#   failures CHECK      the failed checks of CHECK as "subject path field",
+#                       one line per difference listed ("subject - -" for a
+#                       failure without differences)
+#   differences JQ-EXPR JQ-EXPR applied to each difference listed
 #   findings JQ-EXPR    JQ-EXPR applied to each finding of the report
 
 vwork() {
@@ -81,7 +84,16 @@ failed_checks() {
 
 failures() {
 	jq -r --arg c "$1" '.findings[] | select(.status == "fail" and .check == $c) |
-		"\(.subject) \(.path // "-") \(.field // "-")"' \
+		. as $f | if (.differences // []) == [] then "\(.subject) - -"
+		else .differences[] | "\($f.subject) \(.path) \(.field)" end' \
+		"$SK_TMP/t$BATS_TEST_NUMBER.report"
+}
+
+# differences JQ-EXPR: JQ-EXPR applied to each listed difference of the
+# report (with .subject and .check of the check that found it)
+differences() {
+	jq -r ".findings[] | . as \$f | (.differences // [])[] |
+		. + { subject: \$f.subject, check: \$f.check } | $1" \
 		"$SK_TMP/t$BATS_TEST_NUMBER.report"
 }
 

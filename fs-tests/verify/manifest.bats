@@ -124,3 +124,79 @@ teardown() {
 	assert_failure 1
 	assert_output --partial "no digest line"
 }
+
+@test "an unreadable subdirectory is named, not the top directory" {
+	mkdir -p "$W/priv/open/secret"
+	touch "$W/priv/open/secret/f"
+	chmod 755 "$W" "$W/priv" "$W/priv/open"
+	chmod 700 "$W/priv/open/secret"
+	"$SHIFT_VERIFY" record -o "$W/priv.mtree" "$W/priv"
+	run as_user 1000 1000 "$SHIFT_VERIFY" record "$W/priv"
+	assert_failure 1
+	assert_output "shift-verify: Failed to record '$W/priv': at ./open/secret: Permission denied"
+	run as_user 1000 1000 "$SHIFT_VERIFY" check -M "$W/priv.mtree" "$W/priv"
+	assert_failure 1
+	assert_output "shift-verify: Failed to check '$W/priv' against '$W/priv.mtree': at ./open/secret: Permission denied"
+}
+
+@test "check: --max-differences, JSON counts, errors inside the JSON, --quiet" {
+	chown 4242:4242 "$W/base/file-1000" "$W/base/file-1001" "$W/base/empty"
+	run "$SHIFT_VERIFY" check --max-differences 2 -M "$M" "$W/base"
+	assert_failure 1
+	assert_line --regexp '^\.\.\. and 4 more \(--max-differences\)$'
+	[ "$(grep -c '4242' <<<"$output")" = 2 ]
+	run --separate-stderr "$SHIFT_VERIFY" check --json --max-differences 1 -M "$M" "$W/base"
+	assert_failure 1
+	[ "$(jq -c '[.result, (.differences | length), .differences_total]' <<<"$output")" = '["fail",1,6]' ]
+	# an error is a JSON document too
+	run --separate-stderr "$SHIFT_VERIFY" check --json -M "$W/nope.mtree" "$W/base"
+	assert_failure 1
+	[ "$(jq -r .result <<<"$output")" = error ]
+	jq -r .error <<<"$output" | grep -q "Failed to read manifest '$W/nope.mtree': No such file"
+	# --quiet: nothing when all is well
+	"$SHIFT_VERIFY" record -o "$M" "$W/base"
+	run --separate-stderr "$SHIFT_VERIFY" check -q -M "$M" "$W/base"
+	assert_success
+	assert_output ""
+	[ -z "$stderr" ]
+}
+
+@test "record --json with --output; options that do nothing are refused" {
+	run --separate-stderr "$SHIFT_VERIFY" record --json -o "$W/r.mtree" "$W/base"
+	assert_success
+	[ "$(jq -r .result <<<"$output")" = recorded ]
+	[ "$(jq -r .digest <<<"$output")" = "$("$SHIFT_VERIFY" check -M "$W/r.mtree" "$W/base" | sed 's/.* match //')" ]
+	run "$SHIFT_VERIFY" record --json "$W/base"
+	assert_failure 2
+	assert_output --partial "'record --json' needs --output FILE"
+	# nothing is changed, so there is nothing to allow
+	run "$SHIFT_VERIFY" check --allow-host-root -M "$M" --map b:0:0:65536 "$W/base"
+	assert_failure 2
+	assert_output --partial "--allow-host-root does nothing here"
+	run "$SHIFT_VERIFY" --help
+	refute_output --partial "allow-host-root"
+	run "$SHIFT_VERIFY" check --max-differences -1 -M "$M" "$W/base"
+	assert_failure 2
+}
+
+@test "a progress line on a terminal, none with --quiet" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run script -qec "'$SHIFT_VERIFY' check -M '$M' '$W/base'" /dev/null
+	assert_success
+	assert_output --partial "shift-verify: entries "
+	assert_output --partial "entries match"
+	run script -qec "'$SHIFT_VERIFY' check -q -M '$M' '$W/base'" /dev/null
+	assert_success
+	assert_output ""
+}
+
+@test "file names in the differences are escaped, never sent raw to the terminal" {
+	touch "$W/base/evil"$'\033'"[2J"$'\n'"line"
+	run "$SHIFT_VERIFY" check -M "$M" "$W/base"
+	assert_failure 1
+	assert_line --regexp '^\./evil\\033\[2J\\nline +entry +absent +present$'
+	refute_output --partial $'\033'
+	# JSON carries the name itself (JSON's own escaping)
+	run --separate-stderr "$SHIFT_VERIFY" check --json -M "$M" "$W/base"
+	[ "$(jq -r '.differences[0].path' <<<"$output")" = "./evil"$'\033'"[2J"$'\n'"line" ]
+}
