@@ -49,6 +49,11 @@ endif
 LIB_DEPS := $(LIBS_MOUNT) $(LIBS_BLKID) $(LIBS_CAP) $(LIBS_SMARTCOLS) \
 	$(LIBS_URING) $(LIBS_JSONC) $(LIBS_ARCHIVE) $(LIBS_CRYPTO)
 
+# The same, as pkg-config names (configure.ac's PKG_CHECK_MODULES), for
+# libshift.pc's Requires.private: what a static link of libshift.a needs.
+PC_REQUIRES_PRIVATE := mount blkid libcap smartcols json-c libarchive libcrypto \
+	$(if $(filter yes,$(HAVE_URING)),liburing)
+
 LIB_SRCS := $(sort $(wildcard libshift/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
 TOOLLIB_SRCS := $(sort $(wildcard tools/lib/*.c))
@@ -168,9 +173,10 @@ install: lib tools
 		$(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILDDIR)/lib/$(LIBSO) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(BUILDDIR)/libshift.a $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
 	install -m 0644 libshift/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
-	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|' \
 		libshift/libshift.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
@@ -179,6 +185,7 @@ install: lib tools
 uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
+		$(DESTDIR)$(LIBDIR)/libshift.a \
 		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 

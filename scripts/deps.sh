@@ -24,6 +24,12 @@ PKGS=(
 	umoci skopeo debootstrap systemd-container jq
 	# lint
 	cppcheck shellcheck
+	# install/install.bats links libshift.a statically: libarchive.pc's
+	# Libs.private names -lacl -lzstd -llz4, which libarchive-dev
+	# does not pull in
+	libacl1-dev libzstd-dev liblz4-dev
+	# install/completion.bats: the completion scripts run with it
+	bash-completion
 )
 
 missing() {
