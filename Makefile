@@ -18,6 +18,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 # Goals that must work before configure can run.
 NOCONF_GOALS := deps clean distclean
@@ -164,7 +165,8 @@ cppcheck:
 		-Iinclude -Ilibshift --std=c11 libshift tools tests fs-tests/helpers bench
 
 shellcheck:
-	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh
+	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh \
+		completion/shiftkit
 
 lint: cppcheck shellcheck
 
@@ -181,6 +183,12 @@ install: lib tools
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	# bash completion: one script, found by bash-completion under each
+	# tool's name
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/shiftkit $(DESTDIR)$(BASHCOMPDIR)/shiftkit
+	for t in $(TOOLS:$(BUILDDIR)/bin/%=%); do \
+		ln -sf shiftkit $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 
 uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
@@ -188,6 +196,8 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libshift.a \
 		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/shiftkit \
+		$(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BASHCOMPDIR)/%)
 
 clean:
 	rm -rf build build-asan $(BUILDDIR)

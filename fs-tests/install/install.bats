@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# make install into a DESTDIR: the tools run from there, and a program
+# make install into a DESTDIR: the tools run from there, bash-completion
+# finds their completion, and a program
 # links libshift statically with what pkg-config --static names
 # (libshift.pc's Requires.private/Libs.private); make uninstall removes
 # every file it installed.
@@ -77,6 +78,22 @@ san_flags() {
 	[ -f "$DEST/usr/include/libshift/shift.h" ]
 	[ -f "$DEST/usr/lib/libshift.a" ] || fail "libshift.a is not installed"
 	[ "$(readlink "$DEST/usr/lib/libshift.so")" = libshift.so.0 ]
+}
+
+@test "install: bash-completion finds the completion of every tool" {
+	local t out
+	[ -f /usr/share/bash-completion/bash_completion ] ||
+		skip "bash-completion is not installed (make deps)"
+	for t in shift-mount shift-tree shift-verify shift-alloc shift-layer shift-probe; do
+		[ -e "$DEST/usr/share/bash-completion/completions/$t" ] ||
+			fail "no completion installed for $t"
+		# its lazy loader, looking in DESTDIR's completions only
+		out=$(BASH_COMPLETION_USER_DIR=$DEST/usr/share/bash-completion \
+			XDG_DATA_DIRS=/nonexistent bash --norc --noprofile -c '
+			source /usr/share/bash-completion/bash_completion
+			__load_completion "$1" && complete -p "$1"' sh "$t")
+		assert_equal "$out" "complete -F _shiftkit $t"
+	done
 }
 
 @test "install: libshift.pc names what a static link of libshift.a needs" {
