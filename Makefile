@@ -72,7 +72,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -168,7 +168,11 @@ shellcheck:
 	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh \
 		completion/shiftkit
 
-lint: cppcheck shellcheck
+# Every reference to a shiftkit man page names its section (docs/NAME.N).
+manrefs:
+	bash scripts/check-manrefs.sh
+
+lint: cppcheck shellcheck manrefs
 
 install: lib tools
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \
