@@ -72,7 +72,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck manrefs lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -172,7 +172,11 @@ shellcheck:
 manrefs:
 	bash scripts/check-manrefs.sh
 
-lint: cppcheck shellcheck manrefs
+# The C files of scripts/format-clean.txt stay as clang-format formats them.
+format-check:
+	bash scripts/check-format.sh
+
+lint: cppcheck shellcheck manrefs format-check
 
 install: lib tools
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \

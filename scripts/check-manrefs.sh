@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # make lint: every reference to one of shiftkit's man pages, anywhere in the
 # tree (man pages, docs, README, --help strings in the C sources, tests),
-# names the section its page is in: shift-tree(1), not shift-tree(8).
+# names the section its page is in: shift-tree is in section 1, so a
+# reference to it in section 8 is wrong.
 # The pages are docs/NAME.SECTION; a reference is NAME(N), NAME (N), roff's
 # ".BR NAME (N)" or "\fBNAME\fR(N)".  A reference to a shift-* page that
 # does not exist fails too.  Prints "FILE:LINE: ..." for each and exits 1.
@@ -24,10 +25,6 @@ if [ $# -eq 0 ]; then
 		mapfile -t files < <(find . -path ./build -prune -o -path './build-*' -prune \
 			-o -path ./.git -prune -o -type f -print | sed 's|^\./||')
 	fi
-	# not this script: its comments show wrong references
-	for i in "${!files[@]}"; do
-		[ "${files[i]}" != scripts/check-manrefs.sh ] || unset 'files[i]'
-	done
 else
 	files=("$@")
 fi

@@ -23,7 +23,7 @@ PKGS=(
 	# OCI layouts and reference images
 	umoci skopeo debootstrap systemd-container jq
 	# lint
-	cppcheck shellcheck
+	cppcheck shellcheck clang-format
 	# install/install.bats links libshift.a statically: libarchive.pc's
 	# Libs.private names -lacl -lzstd -llz4, which libarchive-dev
 	# does not pull in
