@@ -6,7 +6,8 @@
 # helpers as ordinary users (or as root of a user namespace); fs-tests/run
 # then tests a world-searchable copy of the build's programs, removed on
 # exit.  Checked by running fs-tests/run itself on a private copy of the
-# build, with two tests that run programs unprivileged.
+# build, with two tests that run programs unprivileged; and make demo
+# (scripts/demo.sh), whose container user must reach its mount.
 # run-on: once
 
 load ../lib/common
@@ -52,5 +53,15 @@ nested_run() {
 	[ -n "$stage" ]
 	[ ! -e "$stage" ] || fail "the copy '$stage' was left behind"
 	# nothing was written to the private TMPDIR
+	assert_equal "$(ls -A "$PRIV/tmp")" ""
+}
+
+@test "harness: make demo from a build and TMPDIR other users can't reach" {
+	run env BUILDDIR="$PRIV/build" TMPDIR="$PRIV/tmp" bash "$SRCDIR/scripts/demo.sh"
+	assert_success
+	# the container's uid created a file through the mount, in /tmp
+	assert_line --regexp '^through the mount: 101000:101000 /tmp/shiftkit-demo\.[^/]*/container/dir/hello$'
+	assert_line --regexp '^on disk: +1000:1000 /tmp/shiftkit-demo\.[^/]*/disk/dir/hello$'
+	assert_line "done: nothing left mounted"
 	assert_equal "$(ls -A "$PRIV/tmp")" ""
 }
