@@ -178,6 +178,8 @@ format-check:
 
 lint: cppcheck shellcheck manrefs format-check
 
+# The bash completion is one script (completion/shiftkit), installed once
+# and linked under each tool's name, where bash-completion looks for it.
 install: lib tools
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \
 		$(DESTDIR)$(PKGCONFIGDIR)
@@ -191,8 +193,6 @@ install: lib tools
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	# bash completion: one script, found by bash-completion under each
-	# tool's name
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 completion/shiftkit $(DESTDIR)$(BASHCOMPDIR)/shiftkit
 	for t in $(TOOLS:$(BUILDDIR)/bin/%=%); do \
