@@ -48,14 +48,47 @@ comp() {
 }
 
 @test "completion: every tool completes every long option its --help lists" {
-	local t want got
+	local t want got sub subs
 	for t in "${TOOLS[@]}"; do
 		want=$("$t" --help | grep -oE -- '^[[:space:]]+(-[[:alnum:]],[[:space:]]+)?--[a-z][-a-z]*=?' |
 			grep -o -- '--.*' | sort -u)
 		[ -n "$want" ] || fail "$t --help lists no options"
-		got=$(comp "$t --" | grep -v '^<nospace>$' | sort -u)
+		# tools with subcommands: after each of them (together)
+		subs=
+		case $t in shift-verify | shift-layer) subs=$(comp "$t ") ;; esac
+		got=$(for sub in "" $subs; do
+			comp "$t${sub:+ $sub} --"
+		done | grep -v '^<nospace>$' | sort -u)
 		assert_equal "$t: $got" "$t: $want"
 	done
+}
+
+@test "completion: options complete after the subcommand, those for it where --help says so" {
+	# shift-verify takes options only after the command
+	run comp "shift-verify --"
+	assert_output "--help
+--version"
+	run comp "shift-verify record --"
+	assert_line --output
+	refute_line --ignore-extra
+	refute_line --map
+	run comp "shift-verify check --"
+	assert_line --map
+	assert_line --ignore-extra
+	assert_line --manifest
+	refute_line --output
+	refute_line --all
+	run comp "shift-verify containers --"
+	assert_line --all
+	assert_line --json
+	refute_line --map
+	run comp "shift-layer mount --"
+	assert_line --upper
+	assert_line --copy
+	assert_line --map
+	run comp "shift-layer unpack --"
+	refute_line --upper
+	assert_line --flat
 }
 
 @test "completion: an option spelled --opt=VALUE completes with '=' and no space" {
