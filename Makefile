@@ -178,6 +178,11 @@ format-check:
 
 lint: cppcheck shellcheck manrefs format-check
 
+# libshift.pc's directories relative to ${prefix} where they are below it,
+# as autotools writes them (so pkg-config --define-prefix can move them).
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
 # The bash completion is one script (completion/shiftkit), installed once
 # and linked under each tool's name, where bash-completion looks for it.
 install: lib tools
@@ -188,7 +193,7 @@ install: lib tools
 	install -m 0644 $(BUILDDIR)/libshift.a $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
 	install -m 0644 libshift/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
-	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|' \
+	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(PC_LIBDIR)|; s|@includedir@|$(PC_INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|' \
 		libshift/libshift.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
