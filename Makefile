@@ -217,4 +217,4 @@ clean:
 
 distclean: clean
 	rm -rf config.mk config.h config.h.in config.log config.status configure \
-		autom4te.cache aclocal.m4 config.h.in~
+		autom4te.cache aclocal.m4 config.h.in~ configure~
