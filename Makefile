@@ -25,6 +25,7 @@ TOOL_RPATH ?= $$ORIGIN/../lib
 # The regression suite's compiled helpers (install-tests).
 TESTLIBEXECDIR ?= $(LIBDIR)/shiftkit
 comma := ,
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 # Goals that must work before configure can run.
 NOCONF_GOALS := deps clean distclean
@@ -56,6 +57,11 @@ endif
 LIB_DEPS := $(LIBS_MOUNT) $(LIBS_BLKID) $(LIBS_CAP) $(LIBS_SMARTCOLS) \
 	$(LIBS_URING) $(LIBS_JSONC) $(LIBS_ARCHIVE) $(LIBS_CRYPTO)
 
+# The same, as pkg-config names (configure.ac's PKG_CHECK_MODULES), for
+# libshift.pc's Requires.private: what a static link of libshift.a needs.
+PC_REQUIRES_PRIVATE := mount blkid libcap smartcols json-c libarchive libcrypto \
+	$(if $(filter yes,$(HAVE_URING)),liburing)
+
 LIB_SRCS := $(sort $(wildcard libshift/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
 TOOLLIB_SRCS := $(sort $(wildcard tools/lib/*.c))
@@ -73,7 +79,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install install-tests uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -166,34 +172,58 @@ cppcheck:
 		-Iinclude -Ilibshift --std=c11 libshift tools tests fs-tests/helpers bench
 
 shellcheck:
-	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh
+	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh \
+		completion/shiftkit
 
-lint: cppcheck shellcheck
+# Every reference to a shiftkit man page names its section (docs/NAME.N).
+manrefs:
+	bash scripts/check-manrefs.sh
 
+# The C files of scripts/format-clean.txt stay as clang-format formats them.
+format-check:
+	bash scripts/check-format.sh
+
+lint: cppcheck shellcheck manrefs format-check
+
+# libshift.pc's directories relative to ${prefix} where they are below it,
+# as autotools writes them (so pkg-config --define-prefix can move them).
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+# The bash completion is one script (completion/shiftkit), installed once
+# and linked under each tool's name, where bash-completion looks for it.
 install: lib tools
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \
 		$(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILDDIR)/lib/$(LIBSO) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(BUILDDIR)/libshift.a $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
 	install -m 0644 libshift/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
-	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(PC_LIBDIR)|; s|@includedir@|$(PC_INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|' \
 		libshift/libshift.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/shiftkit $(DESTDIR)$(BASHCOMPDIR)/shiftkit
+	for t in $(TOOLS:$(BUILDDIR)/bin/%=%); do \
+		ln -sf shiftkit $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 
 # The regression suite, installed (the shiftkit-tests package): fs-tests and
 # images/ as data, the compiled helpers in TESTLIBEXECDIR, and the
 # shiftkit-fs-tests runner, which finds both relative to its own place so
 # an unpacked (not installed) package can be tested too.
+# Not installed: the helpers' sources, and the areas that test a source
+# tree (its build, install, lint and packages), not the installed tools.
+TESTS_NOT_INSTALLED := helpers package install lint harness/private-checkout
 TEST_HELPER_BINS := $(HELPERS) $(BUILDDIR)/bench/gentree $(BUILDDIR)/bench/no-uring
 install-tests: $(TEST_HELPER_BINS)
 	install -d $(DESTDIR)$(DATADIR)/shiftkit $(DESTDIR)$(TESTLIBEXECDIR)/helpers \
 		$(DESTDIR)$(TESTLIBEXECDIR)/bench $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
-	cd $(CURDIR) && find fs-tests images -type d -not -path 'fs-tests/helpers*' -not -path 'fs-tests/package*' \
+	cd $(CURDIR) && find fs-tests images -type d $(TESTS_NOT_INSTALLED:%=-not -path 'fs-tests/%*') \
 		-exec install -d -m 0755 '$(DESTDIR)$(DATADIR)/shiftkit/{}' ';'
-	cd $(CURDIR) && find fs-tests images -type f -not -path 'fs-tests/helpers/*' -not -path 'fs-tests/package/*' \
+	cd $(CURDIR) && find fs-tests images -type f $(TESTS_NOT_INSTALLED:%=-not -path 'fs-tests/%*') \
 		-not -name '*.8' -not -name '*.in' -exec sh -c 'install -m "$$(case "$$1" in *.bats) echo 0755 ;; *) if [ -x "$$1" ]; then echo 0755; else echo 0644; fi ;; esac)" "$$1" "$$2/$$1"' \
 		sh '{}' '$(DESTDIR)$(DATADIR)/shiftkit' ';'
 	install -m 0755 $(HELPERS) $(DESTDIR)$(TESTLIBEXECDIR)/helpers/
@@ -207,12 +237,15 @@ install-tests: $(TEST_HELPER_BINS)
 uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
+		$(DESTDIR)$(LIBDIR)/libshift.a \
 		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/shiftkit \
+		$(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BASHCOMPDIR)/%)
 
 clean:
 	rm -rf build build-asan $(BUILDDIR)
 
 distclean: clean
 	rm -rf config.mk config.h config.h.in config.log config.status configure \
-		autom4te.cache aclocal.m4 config.h.in~
+		autom4te.cache aclocal.m4 config.h.in~ configure~

@@ -10,7 +10,11 @@ MAP=0:100000:65536
 
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (loop devices, mounts)" >&2; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/shiftkit-demo.XXXXXX")
+# A container user creates a file through the mount below $tmp: other
+# users must be able to reach it (a private TMPDIR, mode 0700, won't do).
+base=${TMPDIR:-/tmp}
+setpriv --reuid=65534 --regid=65534 --clear-groups -- test -x "$base" || base=/tmp
+tmp=$(mktemp -d "$base/shiftkit-demo.XXXXXX")
 dev=
 cleanup() {
 	umount "$tmp/container" 2>/dev/null || true

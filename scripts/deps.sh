@@ -25,7 +25,13 @@ PKGS=(
 	# the Debian packages (fs-tests/package)
 	dpkg-dev debhelper lintian
 	# lint
-	cppcheck shellcheck
+	cppcheck shellcheck clang-format
+	# install/install.bats links libshift.a statically: libarchive.pc's
+	# Libs.private names -lacl -lzstd -llz4, which libarchive-dev
+	# does not pull in
+	libacl1-dev libzstd-dev liblz4-dev
+	# install/completion.bats: the completion scripts run with it
+	bash-completion
 )
 
 missing() {

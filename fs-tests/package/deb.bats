@@ -30,7 +30,7 @@ setup_file() {
 	# Nothing of this suite's environment (BUILDDIR, the outer make's
 	# jobserver) may reach the package's own build.
 	(cd "$PKG/src" && env -u BUILDDIR -u SRCDIR -u HELPERS -u SANITIZE \
-		-u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SHIFT_MOUNT -u SHIFT_PROBE \
+		-u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SHIFTKIT_BUILDDIR -u SHIFT_MOUNT -u SHIFT_PROBE \
 		-u SHIFT_TREE -u SHIFT_VERIFY -u SHIFT_LAYER -u SHIFT_ALLOC \
 		dpkg-buildpackage -us -uc -b -j2) >"$PKG/build.log" 2>&1 ||
 		echo $? >"$PKG/build.failed"
@@ -120,12 +120,18 @@ int main(void)
 	return 0;
 }
 C
-	export PKG_CONFIG_SYSROOT_DIR=$ROOT PKG_CONFIG_LIBDIR=$ROOT/usr/lib/$arch/pkgconfig
+	# libshift.pc as unpacked, pointed at the scratch root; the libraries
+	# it requires come from the machine.
+	mkdir "$d/pc"
+	sed "s|^prefix=.*|prefix=$ROOT/usr|; s|^libdir=/usr|libdir=$ROOT/usr|; s|^includedir=/usr|includedir=$ROOT/usr|" \
+		"$ROOT/usr/lib/$arch/pkgconfig/libshift.pc" >"$d/pc/libshift.pc"
+	export PKG_CONFIG_PATH=$d/pc
 	run pkg-config --static --cflags --libs libshift
 	assert_success
+	assert_output --partial "-L$ROOT/usr/lib/$arch"
 	# shellcheck disable=SC2046 # pkg-config's words
-	run cc -static-libgcc -o "$d/p" "$d/p.c" $(pkg-config --static --cflags libshift) \
-		-Wl,-Bstatic $(pkg-config --static --libs-only-L libshift) -lshift -Wl,-Bdynamic \
+	run cc -o "$d/p" "$d/p.c" $(pkg-config --static --cflags libshift) \
+		-Wl,-Bstatic -lshift -Wl,-Bdynamic -Wl,--as-needed \
 		$(pkg-config --static --libs libshift | sed 's/-lshift//')
 	assert_success
 	run "$d/p"
