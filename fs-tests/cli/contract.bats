@@ -170,7 +170,7 @@ result() {
 # "-s --long ARG" (- for no short form, ARG empty for no argument).
 help_options() {
 	sk "$1" --help | sed -nE \
-		's/^[[:space:]]+(-([[:alnum:]]),[[:space:]]+)?(--[a-z][-a-z]*)([= ]([A-Z][A-Z_]*))?([[:space:]].*)?$/-\2 \3 \5/p' |
+		's/^[[:space:]]+(-([[:alnum:]]),[[:space:]]+)?(--[a-z][-a-z]*)([= ]([A-Z][A-Z_]*)(\|[a-z]+)?)?([[:space:]].*)?$/-\2 \3 \5/p' |
 		sed 's/^- /-- /'
 }
 
