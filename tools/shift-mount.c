@@ -645,11 +645,15 @@ static void on_shift_event(const struct shift_event *ev, void *userdata)
 	}
 }
 
+/* The progress line, for on_shift_progress(): not through userdata, which
+ * shift_tree_userns() hands its own event context when both are set. */
+static struct cli_progress *progress_bar;
+
 static void on_shift_progress(const struct shift_stats *st, void *userdata)
 {
-	const struct shift_ctx *c = userdata;
-
-	cli_progress_update(&c->o->bar, st->inodes, true);
+	(void)userdata;
+	if (progress_bar)
+		cli_progress_update(progress_bar, st->inodes, true);
 }
 
 /* Shift the tree at path in place with the engine (only look, with
@@ -673,8 +677,10 @@ static int shift_source(struct options *o, const char *path)
 	int r;
 
 	*st = (struct shift_stats){ 0 };
-	if (o->bar.enabled)
+	if (o->bar.enabled) {
+		progress_bar = &o->bar;
 		so.on_progress = on_shift_progress;
+	}
 	r = geteuid() == 0 ? shift_tree(path, &so, st) :
 			     shift_tree_userns(path, &so, st);
 	cli_progress_clear(&o->bar);
