@@ -698,8 +698,8 @@ int shift_mount_is_mountpoint(int dfd, const char *path)
 	}
 	if (!S_ISDIR(a.stx_mode))
 		return -ENOTDIR; /* a file bind mount: can't tell, say so */
-	if (statx(dfd, parent, AT_NO_AUTOMOUNT, STATX_MNT_ID | STATX_INO,
-		  &b) < 0)
+	if (statx(dfd, parent, AT_NO_AUTOMOUNT, STATX_MNT_ID | STATX_INO, &b) <
+	    0)
 		return negative_errno();
 	if (a.stx_dev_major == b.stx_dev_major &&
 	    a.stx_dev_minor == b.stx_dev_minor && a.stx_ino == b.stx_ino)
@@ -717,7 +717,7 @@ void shift_source_marker_clear(struct shift_source_marker *m)
 	free(m->root);
 	free(m->state);
 	free(m->map);
-	*m = (struct shift_source_marker){ 0 };
+	*m = (struct shift_source_marker){0};
 }
 
 static int marker_state_of(const char *state, const char *mapstr,
@@ -747,7 +747,7 @@ int shift_mount_source_state(const char *path, const struct shift_idmap *map,
 			     struct shift_source_marker *ret)
 {
 	_cleanup_free_ char *cur = NULL;
-	struct shift_source_marker m = { 0 };
+	struct shift_source_marker m = {0};
 	struct statx stx;
 	uint64_t mnt_id = 0;
 	bool have_id = false;
@@ -755,7 +755,7 @@ int shift_mount_source_state(const char *path, const struct shift_idmap *map,
 
 	if (!path || !map || !ret)
 		return -EINVAL;
-	*ret = (struct shift_source_marker){ 0 };
+	*ret = (struct shift_source_marker){0};
 	cur = realpath(path, NULL);
 	if (!cur)
 		return negative_errno();
@@ -811,11 +811,10 @@ int shift_mount_source_state(const char *path, const struct shift_idmap *map,
 		else
 			*slash = '\0';
 		/* Belt and braces: never look past the source's mount. */
-		if (have_id &&
-		    (statx(AT_FDCWD, cur, AT_NO_AUTOMOUNT, STATX_MNT_ID,
-			   &stx) < 0 ||
-		     !(stx.stx_mask & STATX_MNT_ID) ||
-		     stx.stx_mnt_id != mnt_id))
+		if (have_id && (statx(AT_FDCWD, cur, AT_NO_AUTOMOUNT,
+				      STATX_MNT_ID, &stx) < 0 ||
+				!(stx.stx_mask & STATX_MNT_ID) ||
+				stx.stx_mnt_id != mnt_id))
 			return SHIFT_SOURCE_UNSHIFTED;
 	}
 }

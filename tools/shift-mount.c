@@ -320,14 +320,14 @@ static const char *pseudo_fs(const char *path)
 		unsigned long magic;
 		const char *name;
 	} fs[] = {
-		{ 0x9fa0, "proc" },	      { 0x62656572, "sysfs" },
-		{ 0x27e0eb, "cgroup" },	      { 0x63677270, "cgroup2" },
-		{ 0x64626720, "debugfs" },    { 0x74726163, "tracefs" },
-		{ 0x73636673, "securityfs" }, { 0x1cd1, "devpts" },
-		{ 0x62656570, "configfs" },   { 0xcafe4a11, "bpf" },
-		{ 0x6165676c, "pstore" },     { 0xde5e81e4, "efivarfs" },
-		{ 0x19800202, "mqueue" },     { 0x42494e4d, "binfmt_misc" },
-		{ 0x6e736673, "nsfs" },
+	    {0x9fa0, "proc"},		{0x62656572, "sysfs"},
+	    {0x27e0eb, "cgroup"},	{0x63677270, "cgroup2"},
+	    {0x64626720, "debugfs"},	{0x74726163, "tracefs"},
+	    {0x73636673, "securityfs"}, {0x1cd1, "devpts"},
+	    {0x62656570, "configfs"},	{0xcafe4a11, "bpf"},
+	    {0x6165676c, "pstore"},	{0xde5e81e4, "efivarfs"},
+	    {0x19800202, "mqueue"},	{0x42494e4d, "binfmt_misc"},
+	    {0x6e736673, "nsfs"},
 	};
 	struct statfs sfs;
 
@@ -401,8 +401,7 @@ static int get_userns(struct options *o)
 }
 
 /* --dry-run: say what would be done (stdout; not with --json or -q). */
-static void would(const struct options *o, const char *fmt, ...)
-	_printf_(2, 3);
+static void would(const struct options *o, const char *fmt, ...) _printf_(2, 3);
 static void would(const struct options *o, const char *fmt, ...)
 {
 	va_list ap;
@@ -511,7 +510,8 @@ static int split_layers(const char *source, char **ret_buf,
 	lower = calloc(n + 1, sizeof(*lower));
 	if (!lower)
 		return -ENOMEM;
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
+	for (p = strtok_r(layers, ":", &save); p;
+	     p = strtok_r(NULL, ":", &save))
 		lower[i++] = p;
 	if (i == 0)
 		cli_usage_error("no layer in '%s'", q(source));
@@ -744,11 +744,13 @@ static void would_shift(const struct options *o, const char *what,
 	const struct shift_stats *st = &o->res.st;
 
 	if (st->already)
-		would(o, "'%s' is already shifted with map '%s': nothing to shift",
+		would(o,
+		      "'%s' is already shifted with map '%s': nothing to shift",
 		      q(path), o->map_str);
 	else
-		would(o, "would %s '%s' with map '%s': %" PRIu64
-			 " inodes, %" PRIu64 " would change%s",
+		would(o,
+		      "would %s '%s' with map '%s': %" PRIu64
+		      " inodes, %" PRIu64 " would change%s",
 		      what, q(path), o->map_str, st->inodes, st->changed,
 		      st->resumed ? " (finishing an interrupted shift)" : "");
 }
@@ -826,18 +828,20 @@ static int copy_tree(const char *from, const char *to)
 static int strip_copy(const char *dir)
 {
 	static const char *const names[] = {
-		SHARED_XATTR_TRUSTED,
-		SHARED_XATTR_USER,
-		MARKER_XATTR_TRUSTED,
-		MARKER_XATTR_USER,
+	    SHARED_XATTR_TRUSTED,
+	    SHARED_XATTR_USER,
+	    MARKER_XATTR_TRUSTED,
+	    MARKER_XATTR_USER,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (lremovexattr(dir, names[i]) < 0 && errno != ENODATA &&
 		    errno != EOPNOTSUPP &&
-		    !(errno == EPERM && strncmp(names[i], "trusted.", 8) == 0)) {
-			cli_error("Failed to remove '%s' from the copy '%s': %m (remove '%s' and retry)",
-				  names[i], q(dir), q(dir));
+		    !(errno == EPERM &&
+		      strncmp(names[i], "trusted.", 8) == 0)) {
+			cli_error(
+			    "Failed to remove '%s' from the copy '%s': %m (remove '%s' and retry)",
+			    names[i], q(dir), q(dir));
 			return EXIT_FAIL;
 		}
 	return EXIT_OK;
@@ -967,8 +971,9 @@ static int check_target(struct options *o)
 		return EXIT_FAIL;
 	}
 	if (r > 0) {
-		cli_error("Failed to mount on '%s': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)",
-			  q(o->target));
+		cli_error(
+		    "Failed to mount on '%s': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)",
+		    q(o->target));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -994,8 +999,9 @@ static int check_source(struct options *o, const char *path, bool layer,
 	if (r == -ENOENT || r == -ENOTDIR)
 		return EXIT_OK; /* the mount itself names the missing path */
 	if (r < 0) {
-		cli_error("Failed to %s '%s': could not read its shift marker: %s (nothing mounted)",
-			  what, q(path), strerror(-r));
+		cli_error(
+		    "Failed to %s '%s': could not read its shift marker: %s (nothing mounted)",
+		    what, q(path), strerror(-r));
 		return EXIT_FAIL;
 	}
 	switch (r) {
@@ -1006,19 +1012,22 @@ static int check_source(struct options *o, const char *path, bool layer,
 			*shifted = true;
 			return EXIT_OK;
 		}
-		cli_error("Failed to idmap layer '%s': '%s' is already shifted in place with map '%s' (marker state '%s'), and an idmapped layer would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s')",
-			  q(path), q(m->root), q(m->map), q(m->state),
-			  q(m->map), q(m->root));
+		cli_error(
+		    "Failed to idmap layer '%s': '%s' is already shifted in place with map '%s' (marker state '%s'), and an idmapped layer would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s')",
+		    q(path), q(m->root), q(m->map), q(m->state), q(m->map),
+		    q(m->root));
 		return EXIT_FAIL;
 	case SHIFT_SOURCE_OTHER_MAP:
-		cli_error("Failed to %s '%s': '%s' is shifted in place with map '%s' (marker state '%s'), and an idmapped mount with map '%s' would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', or mount it with --map %s)",
-			  what, q(path), q(m->root), q(m->map), q(m->state),
-			  o->map_str, q(m->map), q(m->root), q(m->map));
+		cli_error(
+		    "Failed to %s '%s': '%s' is shifted in place with map '%s' (marker state '%s'), and an idmapped mount with map '%s' would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', or mount it with --map %s)",
+		    what, q(path), q(m->root), q(m->map), q(m->state),
+		    o->map_str, q(m->map), q(m->root), q(m->map));
 		return EXIT_FAIL;
 	default:
-		cli_error("Failed to %s '%s': a shift in place of '%s' with map '%s' is running or was interrupted (marker state '%s'), so its files hold a mix of ids (finish it with 'shift-tree --map %s %s', or undo it with 'shift-tree --reverse --map %s %s', then retry)",
-			  what, q(path), q(m->root), q(m->map), q(m->state),
-			  q(m->map), q(m->root), q(m->map), q(m->root));
+		cli_error(
+		    "Failed to %s '%s': a shift in place of '%s' with map '%s' is running or was interrupted (marker state '%s'), so its files hold a mix of ids (finish it with 'shift-tree --map %s %s', or undo it with 'shift-tree --reverse --map %s %s', then retry)",
+		    what, q(path), q(m->root), q(m->map), q(m->state),
+		    q(m->map), q(m->root), q(m->map), q(m->root));
 		return EXIT_FAIL;
 	}
 }
@@ -1049,14 +1058,14 @@ static json_object *jstr(const char *s)
 static void print_json(const struct options *o, int r)
 {
 	static const char *const modes[] = {
-		[MODE_BIND] = "bind",
-		[MODE_TMPFS] = "tmpfs",
-		[MODE_OVERLAY] = "overlay",
+	    [MODE_BIND] = "bind",
+	    [MODE_TMPFS] = "tmpfs",
+	    [MODE_OVERLAY] = "overlay",
 	};
 	static const char *const fallbacks[] = {
-		[FALLBACK_NONE] = "none",
-		[FALLBACK_SHIFT] = "shift",
-		[FALLBACK_COPY] = "copy",
+	    [FALLBACK_NONE] = "none",
+	    [FALLBACK_SHIFT] = "shift",
+	    [FALLBACK_COPY] = "copy",
 	};
 	const struct result *res = &o->res;
 	json_object *doc = json_object_new_object();
@@ -1076,14 +1085,17 @@ static void print_json(const struct options *o, int r)
 			       json_object_new_boolean(o->dry_run));
 	json_object_object_add(doc, "mounted",
 			       json_object_new_boolean(res->mounted));
-	json_object_object_add(doc, "read_only",
-			       json_object_new_boolean(o->flags & SHIFT_MOUNT_RDONLY));
-	json_object_object_add(doc, "recursive",
-			       json_object_new_boolean(o->flags & SHIFT_MOUNT_RECURSIVE));
-	json_object_object_add(doc, "already_shifted",
-			       json_object_new_boolean(
-				       (res->method && !strcmp(res->method, "plain_bind")) ||
-				       (res->shifted && res->st.already)));
+	json_object_object_add(
+	    doc, "read_only",
+	    json_object_new_boolean(o->flags & SHIFT_MOUNT_RDONLY));
+	json_object_object_add(
+	    doc, "recursive",
+	    json_object_new_boolean(o->flags & SHIFT_MOUNT_RECURSIVE));
+	json_object_object_add(
+	    doc, "already_shifted",
+	    json_object_new_boolean(
+		(res->method && !strcmp(res->method, "plain_bind")) ||
+		(res->shifted && res->st.already)));
 	if (res->marker.state) {
 		m = json_object_new_object();
 		json_object_object_add(m, "directory", jstr(res->marker.root));
@@ -1095,23 +1107,33 @@ static void print_json(const struct options *o, int r)
 		json_object_object_add(doc, "copy_dir", jstr(o->copy_dir));
 		json_object_object_add(doc, "copied",
 				       json_object_new_boolean(res->copied));
-		json_object_object_add(doc, "copy_reused",
-				       json_object_new_boolean(res->copy_reused));
+		json_object_object_add(
+		    doc, "copy_reused",
+		    json_object_new_boolean(res->copy_reused));
 	}
 	if (res->shifted) {
 		const struct shift_stats *st = &res->st;
 
 		m = json_object_new_object();
 		json_object_object_add(m, "engine", jstr(st->engine));
-		json_object_object_add(m, "inodes", json_object_new_uint64(st->inodes));
-		json_object_object_add(m, "directories", json_object_new_uint64(st->dirs));
-		json_object_object_add(m, "changed", json_object_new_uint64(st->changed));
-		json_object_object_add(m, "hardlinks", json_object_new_uint64(st->hardlinks));
-		json_object_object_add(m, "unmapped", json_object_new_uint64(st->unmapped));
-		json_object_object_add(m, "errors", json_object_new_uint64(st->errors));
-		json_object_object_add(m, "mountpoints", json_object_new_uint64(st->mountpoints));
-		json_object_object_add(m, "already_shifted", json_object_new_boolean(st->already));
-		json_object_object_add(m, "resumed", json_object_new_boolean(st->resumed));
+		json_object_object_add(m, "inodes",
+				       json_object_new_uint64(st->inodes));
+		json_object_object_add(m, "directories",
+				       json_object_new_uint64(st->dirs));
+		json_object_object_add(m, "changed",
+				       json_object_new_uint64(st->changed));
+		json_object_object_add(m, "hardlinks",
+				       json_object_new_uint64(st->hardlinks));
+		json_object_object_add(m, "unmapped",
+				       json_object_new_uint64(st->unmapped));
+		json_object_object_add(m, "errors",
+				       json_object_new_uint64(st->errors));
+		json_object_object_add(m, "mountpoints",
+				       json_object_new_uint64(st->mountpoints));
+		json_object_object_add(m, "already_shifted",
+				       json_object_new_boolean(st->already));
+		json_object_object_add(m, "resumed",
+				       json_object_new_boolean(st->resumed));
 		json_object_object_add(doc, "shift", m);
 	}
 	cli_json_print(doc, r);
@@ -1172,7 +1194,7 @@ static int run(struct options *o)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .userns_fd = -EBADF };
+	struct options o = {.userns_fd = -EBADF};
 	int r;
 
 	if (cli_json_wanted(argc, argv, false))

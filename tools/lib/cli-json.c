@@ -48,10 +48,11 @@ static json_object *error_object(int exit_status)
 {
 	json_object *e = json_object_new_object();
 	size_t n = J.messages ? json_object_array_length(J.messages) : 0;
-	const char *last = n ? json_object_get_string(json_object_array_get_idx(
-				       J.messages, n - 1))
-			     : exit_status == EXIT_USAGE ? "usage error (see --help)"
-							 : "failed";
+	const char *last = n ? json_object_get_string(
+				   json_object_array_get_idx(J.messages, n - 1))
+			   : exit_status == EXIT_USAGE
+			       ? "usage error (see --help)"
+			       : "failed";
 
 	if (!e)
 		return NULL;
@@ -73,8 +74,8 @@ void cli_json_print(json_object *doc, int exit_status)
 	if (exit_status != 0)
 		json_object_object_add(doc, "error", error_object(exit_status));
 	puts(json_object_to_json_string_ext(
-		doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-			     JSON_C_TO_STRING_NOSLASHESCAPE));
+	    doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
 	J.printed = true;
 }
