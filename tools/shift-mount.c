@@ -50,6 +50,7 @@ enum {
 	OPT_NODEV,
 	OPT_NOEXEC,
 	OPT_ALLOW_STACKED,
+	OPT_ALLOW_SHIFTED,
 	OPT_JSON,
 	OPT_DRY_RUN,
 };
@@ -78,6 +79,7 @@ struct options {
 	const char *copy_dir; /* --fallback=copy: where the shifted copy lives */
 	bool force;	      /* --fallback=shift: also a shared layer */
 	bool allow_stacked;   /* mount over a TARGET that is a mount point */
+	bool allow_shifted;   /* idmap a SOURCE shifted in place all the same */
 	bool json;
 	bool dry_run;
 	bool quiet;
@@ -137,6 +139,8 @@ static void usage(void)
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       "     --allow-stacked     mount on a TARGET that is already a mount point\n"
+	       "     --allow-shifted     idmap a SOURCE shifted in place all the same (the\n"
+	       "                           map then applies to the shifted ids)\n"
 	       " -n, --dry-run           say what would be done, change nothing\n"
 	       "     --json              one JSON document on stdout (errors included)\n"
 	       " -q, --quiet             no progress line, no --dry-run summary\n"
@@ -171,6 +175,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "copy-dir", required_argument, NULL, OPT_COPY_DIR },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
+		{ "allow-shifted", no_argument, NULL, OPT_ALLOW_SHIFTED },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -238,6 +243,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_ALLOW_STACKED:
 			o->allow_stacked = true;
 			break;
+		case OPT_ALLOW_SHIFTED:
+			o->allow_shifted = true;
+			break;
 		case 'n':
 			o->dry_run = true;
 			break;
@@ -282,6 +290,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--fallback works with a SOURCE directory, not with --tmpfs or --overlay");
 	if (o->mode == MODE_TMPFS && (o->flags & SHIFT_MOUNT_RECURSIVE))
 		cli_usage_error("--recursive makes no sense with --tmpfs");
+	if (o->mode == MODE_TMPFS && o->allow_shifted)
+		cli_usage_error("--allow-shifted needs a SOURCE, not --tmpfs");
+	if (o->allow_shifted && o->fallback != FALLBACK_NONE)
+		cli_usage_error("--allow-shifted can't be combined with --fallback (a fallback shifts in place: the tree would be shifted twice)");
 
 	npos = argc - optind;
 	if (o->mode == MODE_TMPFS) {
@@ -847,6 +859,17 @@ static int strip_copy(const char *dir)
 	return EXIT_OK;
 }
 
+/* --dry-run of the copy fallback: the copy would be bind-mounted. */
+static int dry_bind_copy(struct options *o, const char *dir)
+{
+	int r = dry_target(o);
+
+	if (r == EXIT_OK)
+		would(o, "would bind-mount the copy '%s' at '%s' without idmap",
+		      q(dir), q(o->target));
+	return r;
+}
+
 static int fallback_copy(struct options *o)
 {
 	_cleanup_free_ char *state = NULL, *map = NULL;
@@ -865,7 +888,7 @@ static int fallback_copy(struct options *o)
 		}
 		if (r != EXIT_OK)
 			return r;
-		return bind_plain(o, o->source);
+		return dry_bind_copy(o, dir);
 	}
 	if (!o->dry_run && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		cli_error("Failed to create the copy directory '%s': %m",
@@ -895,7 +918,7 @@ static int fallback_copy(struct options *o)
 			}
 			if (r != EXIT_OK)
 				return r;
-			return bind_plain(o, o->source);
+			return dry_bind_copy(o, dir);
 		}
 		r = copy_tree(o->source, dir);
 		if (r < 0) {
@@ -1013,13 +1036,13 @@ static int check_source(struct options *o, const char *path, bool layer,
 			return EXIT_OK;
 		}
 		cli_error(
-		    "Failed to idmap layer '%s': '%s' is already shifted in place with map '%s' (marker state '%s'), and an idmapped layer would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s')",
+		    "Failed to idmap layer '%s': '%s' is already shifted in place with map '%s' (marker state '%s'), and an idmapped layer would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', or use --allow-shifted with a map from its ids)",
 		    q(path), q(m->root), q(m->map), q(m->state), q(m->map),
 		    q(m->root));
 		return EXIT_FAIL;
 	case SHIFT_SOURCE_OTHER_MAP:
 		cli_error(
-		    "Failed to %s '%s': '%s' is shifted in place with map '%s' (marker state '%s'), and an idmapped mount with map '%s' would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', or mount it with --map %s)",
+		    "Failed to %s '%s': '%s' is shifted in place with map '%s' (marker state '%s'), and an idmapped mount with map '%s' would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', mount it with --map %s, or use --allow-shifted with a map from its ids)",
 		    what, q(path), q(m->root), q(m->map), q(m->state),
 		    o->map_str, q(m->map), q(m->root), q(m->map));
 		return EXIT_FAIL;
@@ -1151,7 +1174,11 @@ static int run(struct options *o)
 	if (r != EXIT_OK)
 		return r;
 
-	if (o->mode == MODE_BIND) {
+	if (o->allow_shifted) {
+		/* Asked for: the map applies on top of whatever the tree
+		 * holds (e.g. a map composed with the one it was shifted
+		 * with). */
+	} else if (o->mode == MODE_BIND) {
 		r = check_source(o, o->source, false, &shifted);
 		if (r != EXIT_OK)
 			return r;

@@ -139,3 +139,21 @@ shifted_tree() {
 		.mounted == true and .marker.directory == $s and .marker.state == "done"' <<<"$output"
 	assert_success
 }
+
+@test "--allow-shifted idmaps it all the same: a map from the shifted ids gives another container's view" {
+	local t t2
+	shifted_tree
+	t=$(scratch t)
+	t2=$(scratch t2)
+	# on disk 101000 (container 1000 of the first map) -> 201000
+	idmap_mount --allow-shifted --map b:100000:200000:65536 "$S" "$t"
+	assert_equal "$(owner "$t/sub/g")" 201000:201000
+	assert_equal "$(owner "$t/f")" 200000:200000
+	[[ "$(mount_opts "$t")" == *idmapped* ]]
+	run "$SHIFT_MOUNT" --allow-shifted --fallback=shift --map "$MAP" "$S" "$t2"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --allow-shifted --tmpfs --map "$MAP" "$t2"
+	assert_failure 2
+	run mountpoint -q "$t2"
+	assert_failure
+}

@@ -169,7 +169,14 @@ one_doc() {
 	assert_success
 	assert_output --partial "would copy '$OVL' into '$c'"
 	assert_output --partial "3 would change"
+	assert_output --partial "would bind-mount the copy '$c' at '$t' without idmap"
 	[ ! -e "$c" ]
+	# an empty --copy-dir that exists: the same, and it stays empty
+	mkdir "$c"
+	run --separate-stderr "$SHIFT_MOUNT" --dry-run --fallback=copy --copy-dir "$c" --map "$MAP" "$OVL" "$t"
+	assert_success
+	assert_output --partial "would bind-mount the copy '$c' at '$t' without idmap"
+	assert_equal "$(ls -A "$c")" ""
 	assert_equal "$(manifest "$OVL")" "$before"
 	run mountpoint -q "$t"
 	assert_failure
