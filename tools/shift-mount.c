@@ -358,13 +358,17 @@ static int report(const struct options *o, int r, const char *what,
 	_cleanup_free_ char *why = shift_mount_strerror(r, path);
 	const char *hint = "";
 
-	/* (shift_mount_strerror() already says "run as root" for EPERM.) */
-	if (r == -EINVAL && o->fallback == FALLBACK_NONE && !pseudo_fs(path))
+	/* (shift_mount_strerror() already says "run as root" for EPERM.)
+	 * A fallback only where one is allowed and could help. */
+	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
+	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
 		hint = " (try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
-		hint = " (upgrade the kernel, or use --fallback=shift)";
+		hint = o->mode == MODE_BIND ?
+			       " (upgrade the kernel, or use --fallback=shift)" :
+			       " (upgrade the kernel)";
 	cli_error("Failed to %s '%s': %s%s", what, q(path),
-		  why ? why : strerror(-r), hint);
+		  why ? q(why) : strerror(-r), hint);
 	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
 }
 
