@@ -1006,21 +1006,45 @@ static int check_target(struct options *o)
 	return EXIT_OK;
 }
 
+/* Whether path is the directory root (as shift_mount_source_state() names
+ * it). */
+static bool same_tree(const char *path, const char *root)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+
+	return abs && root && strcmp(abs, root) == 0;
+}
+
+static bool same_map(const struct options *o, const char *s)
+{
+	struct shift_idmap *m = shift_idmap_new();
+	bool eq;
+
+	if (!m)
+		return false;
+	eq = s && shift_idmap_parse(m, s, NULL) == 0 &&
+	     shift_idmap_equal(m, o->map.map);
+	shift_idmap_free(m);
+	return eq;
+}
+
 /*
  * A SOURCE (or overlay layer) shifted in place by shift-tree: an idmapped
  * mount of it would apply the map a second time (files seen as 65534).
  * Returns EXIT_OK with *shifted set when it carries exactly this map
- * (then a plain bind mount shows the right owners), EXIT_OK when it is not
- * shifted, or reports and fails.
+ * (then a plain bind mount shows the right owners), with *resume set when
+ * --fallback=shift is to finish its unfinished shift with this map,
+ * EXIT_OK when it is not shifted, or reports and fails.
  */
 static int check_source(struct options *o, const char *path, bool layer,
-			bool *shifted)
+			bool *shifted, bool *resume)
 {
 	struct shift_source_marker *m = &o->res.marker;
 	const char *what = layer ? "idmap layer" : "mount";
 	int r;
 
 	*shifted = false;
+	*resume = false;
 	shift_source_marker_clear(m);
 	r = shift_mount_source_state(path, o->map.map, m);
 	if (r == -ENOENT || r == -ENOTDIR)
@@ -1051,6 +1075,13 @@ static int check_source(struct options *o, const char *path, bool layer,
 		    o->map_str, q(m->map), q(m->root), q(m->map));
 		return EXIT_FAIL;
 	default:
+		/* --fallback=shift of this very tree with this map: the
+		 * engine finishes what was left, as a re-run does. */
+		if (!layer && o->fallback == FALLBACK_SHIFT &&
+		    same_tree(path, m->root) && same_map(o, m->map)) {
+			*resume = true;
+			return EXIT_OK;
+		}
 		cli_error(
 		    "Failed to %s '%s': a shift in place of '%s' with map '%s' is running or was interrupted (marker state '%s'), so its files hold a mix of ids (finish it with 'shift-tree --map %s %s', or undo it with 'shift-tree --reverse --map %s %s', then retry)",
 		    what, q(path), q(m->root), q(m->map), q(m->state),
@@ -1168,7 +1199,7 @@ static void print_json(const struct options *o, int r)
 
 static int run(struct options *o)
 {
-	bool shifted = false;
+	bool shifted = false, resume = false;
 	int r;
 
 	r = get_userns(o);
@@ -1183,9 +1214,11 @@ static int run(struct options *o)
 		 * holds (e.g. a map composed with the one it was shifted
 		 * with). */
 	} else if (o->mode == MODE_BIND) {
-		r = check_source(o, o->source, false, &shifted);
+		r = check_source(o, o->source, false, &shifted, &resume);
 		if (r != EXIT_OK)
 			return r;
+		if (resume)
+			return run_fallback(o);
 		if (shifted) {
 			/* Its files already carry the ids the container
 			 * needs: the plain view is the right one, whatever
@@ -1202,7 +1235,7 @@ static int run(struct options *o)
 			return EXIT_FAIL;
 		}
 		for (size_t i = 0; lower[i]; i++) {
-			r = check_source(o, lower[i], true, &shifted);
+			r = check_source(o, lower[i], true, &shifted, &resume);
 			if (r != EXIT_OK)
 				return r;
 		}

@@ -100,8 +100,10 @@ shifted_tree() {
 	[[ "$(mount_opts "$t")" == *idmapped* ]]
 }
 
-@test "a tree whose shift was left half-way is refused, on every path" {
-	local t c rc=0 fb
+# half_shifted: a tree on $FS whose shift-tree run with $MAP stopped
+# half-way at an immutable file; sets S.
+half_shifted() {
+	local rc=0
 	S=$FS_TREE/double-$BATS_TEST_NUMBER
 	mkdir -p "$S"
 	touch "$S/a" "$S/stuck"
@@ -109,14 +111,20 @@ shifted_tree() {
 	"$SHIFT_TREE" -q --map "$MAP" "$S" 2>/dev/null || rc=$?
 	chattr -i "$S/stuck"
 	assert_equal "$rc" 1
+	assert_equal "$(owner "$S/stuck")" 0:0
+}
+
+@test "a tree whose shift was left half-way is refused (idmapped path, --fallback=copy, another map)" {
+	local t c fb
+	half_shifted
 	t=$(scratch t)
 	c=$(scratch c)/copy
-	for fb in none shift copy; do
-		if [ $fb = copy ]; then
-			run "$SHIFT_MOUNT" --fallback=copy --copy-dir "$c" --map "$MAP" "$S" "$t"
-		else
-			run "$SHIFT_MOUNT" --fallback=$fb --map "$MAP" "$S" "$t"
-		fi
+	for fb in none copy other; do
+		case $fb in
+		copy) run "$SHIFT_MOUNT" --fallback=copy --copy-dir "$c" --map "$MAP" "$S" "$t" ;;
+		other) run "$SHIFT_MOUNT" --fallback=shift --map b:0:200000:65536 "$S" "$t" ;;
+		*) run "$SHIFT_MOUNT" --fallback=$fb --map "$MAP" "$S" "$t" ;;
+		esac
 		assert_failure 1
 		assert_output --partial "'$S'"
 		assert_output --partial "running or was interrupted"
@@ -127,6 +135,17 @@ shifted_tree() {
 	done
 	[ ! -e "$c" ]
 	assert_equal "$(owner "$S/stuck")" 0:0
+}
+
+@test "--fallback=shift with the same map finishes a shift left half-way, then mounts it plain" {
+	local t
+	half_shifted
+	t=$(scratch t)
+	idmap_mount --fallback=shift --map "$MAP" "$S" "$t"
+	assert_equal "$(owner "$S/stuck")" 100000:100000
+	assert_equal "$(owner "$t/stuck")" 100000:100000
+	assert_equal "$(owner "$t/a")" 100000:100000
+	[[ "$(mount_opts "$t")" != *idmapped* ]]
 }
 
 @test "--json names the plain bind and the marker" {
