@@ -926,6 +926,9 @@ static int fallback_copy(struct options *o)
 		}
 		r = copy_tree(o->source, dir);
 		if (r < 0) {
+			/* A marker cp took along must not make the next run
+			 * take the half copy for a shifted one. */
+			(void)strip_copy(dir);
 			cli_error("Failed to copy '%s' into '%s': %s (remove '%s' and retry)",
 				  q(o->source), q(dir),
 				  r == -ENOENT ? "cp not found" :

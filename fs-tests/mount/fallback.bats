@@ -289,3 +289,29 @@ make_overlay() {
 	run mountpoint -q "$t"
 	assert_failure
 }
+
+@test "--fallback=copy: a copy that failed half-way keeps no marker of the source, so it is never taken for a shifted copy" {
+	local t c
+	make_overlay
+	t=$(scratch t)
+	c=$(scratch c)
+	head -c 2000000 /dev/zero >"$OVL/big"
+	# the source carries the engine's marker of a shift undone since
+	"$SHIFT_TREE" -q --map "$MAP" "$OVL"
+	"$SHIFT_TREE" -q --reverse --map "$MAP" "$OVL"
+	run getfattr -n trusted.shiftkit.shift "$OVL"
+	assert_success
+	# too small for the copy: cp fails half-way
+	mount -t tmpfs -o size=1m,mode=0755 fallback-small "$c"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "cp failed"
+	run getfattr -d -m shiftkit.shift "$c/copy"
+	refute_output --partial shiftkit.shift
+	# the next run must not shift and mount the half copy
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "not empty"
+	run mountpoint -q "$t"
+	assert_failure
+}
