@@ -924,7 +924,16 @@ static int fallback_copy(struct options *o)
 				return r;
 			return dry_bind_copy(o, dir);
 		}
+		if (o->bar.enabled) {
+			/* cp says nothing while it works: one status line
+			 * (the shift after it counts its inodes). */
+			fprintf(stderr, "%s: copying '%s' into '%s'",
+				program_invocation_short_name, q(o->source),
+				q(dir));
+			o->bar.shown = true;
+		}
 		r = copy_tree(o->source, dir);
+		cli_progress_clear(&o->bar);
 		if (r < 0) {
 			/* A marker cp took along must not make the next run
 			 * take the half copy for a shifted one. */

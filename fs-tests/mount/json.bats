@@ -199,3 +199,15 @@ one_doc() {
 	assert_success
 	[ -z "$stderr" ]
 }
+
+@test "--fallback=copy on a terminal says what it copies, then counts the shift" {
+	local t c
+	make_overlay
+	t=$(scratch t)
+	c=$(scratch c)/copy
+	run script -qec "'$SHIFT_MOUNT' --fallback=copy --copy-dir '$c' --map $MAP '$OVL' '$t'" /dev/null
+	assert_success
+	assert_output --partial "shift-mount: copying '$OVL' into '$c'"
+	assert_output --partial "shift-mount: inodes"
+	assert_equal "$(owner "$t/file-1000")" 101000:101000
+}
