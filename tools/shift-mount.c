@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libmount.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1102,6 +1103,46 @@ static int check_source(struct options *o, const char *path, bool layer,
 	}
 }
 
+/*
+ * The first mount strictly below path (malloc'd), NULL when none (or when
+ * mountinfo can't be read: *err then).  A tree shifted in place does not
+ * reach into them: with --recursive they would be mounted unshifted.
+ */
+static char *mount_below(const char *path, int *err)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+	struct libmnt_table *mt = NULL;
+	struct libmnt_iter *it = NULL;
+	struct libmnt_fs *fs;
+	char *found = NULL;
+	size_t n;
+
+	*err = 0;
+	if (!abs) {
+		*err = -errno;
+		return NULL;
+	}
+	n = strlen(abs);
+	mt = mnt_new_table_from_file("/proc/self/mountinfo");
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	if (!mt || !it) {
+		*err = -EIO;
+		goto out;
+	}
+	while (!found && mnt_table_next_fs(mt, it, &fs) == 0) {
+		const char *t = mnt_fs_get_target(fs);
+
+		if (!t || strncmp(t, abs, n) != 0)
+			continue;
+		if (n == 1 ? t[1] != '\0' : t[n] == '/' && t[n + 1] != '\0')
+			found = strdup(t);
+	}
+out:
+	mnt_free_iter(it);
+	mnt_unref_table(mt);
+	return found;
+}
+
 static bool can_idmap_all(const struct options *o)
 {
 	_cleanup_free_ char *layers = NULL;
@@ -1236,6 +1277,29 @@ static int run(struct options *o)
 			 * needs: the plain view is the right one, whatever
 			 * --fallback says (nothing to shift or copy). */
 			o->res.method = "plain_bind";
+			if (o->flags & SHIFT_MOUNT_RECURSIVE) {
+				_cleanup_free_ char *sub = NULL;
+				int err;
+
+				sub = mount_below(o->source, &err);
+				if (err < 0) {
+					cli_error("Failed to list the mounts "
+						  "below '%s': %s",
+						  q(o->source), strerror(-err));
+					return EXIT_FAIL;
+				}
+				if (sub) {
+					cli_error(
+					    "Failed to mount '%s': it is "
+					    "shifted in place, but '%s' below "
+					    "it is another mount, which "
+					    "--recursive would show unshifted "
+					    "(drop --recursive, or mount it "
+					    "separately)",
+					    q(o->source), q(sub));
+					return EXIT_FAIL;
+				}
+			}
 			return bind_plain(o, o->source);
 		}
 	} else if (o->mode == MODE_OVERLAY) {

@@ -176,3 +176,22 @@ half_shifted() {
 	run mountpoint -q "$t2"
 	assert_failure
 }
+
+@test "--recursive on a shifted tree with a mount below it is refused (it would show unshifted)" {
+	local t
+	shifted_tree
+	t=$(scratch t)
+	mount -t tmpfs -o mode=0755 double-sub "$S/sub"
+	track_mount "$S/sub"
+	touch "$S/sub/unshifted"
+	run "$SHIFT_MOUNT" --recursive --map "$MAP" "$S" "$t"
+	assert_failure 1
+	assert_output --partial "'$S/sub'"
+	assert_output --partial "--recursive"
+	run mountpoint -q "$t"
+	assert_failure
+	# without --recursive the submount is not part of the mount
+	idmap_mount --map "$MAP" "$S" "$t"
+	assert_equal "$(owner "$t/f")" 100000:100000
+	[ ! -e "$t/sub/unshifted" ]
+}
