@@ -1143,6 +1143,29 @@ out:
 	return found;
 }
 
+/* A plain bind of a shifted SOURCE with --recursive: the mounts below it
+ * were not shifted with it, and would show their raw ids. */
+static int check_plain_recursive(struct options *o)
+{
+	_cleanup_free_ char *sub = NULL;
+	int err;
+
+	if (!(o->flags & SHIFT_MOUNT_RECURSIVE))
+		return EXIT_OK;
+	sub = mount_below(o->source, &err);
+	if (err < 0) {
+		cli_error("Failed to list the mounts below '%s': %s",
+			  q(o->source), strerror(-err));
+		return EXIT_FAIL;
+	}
+	if (sub) {
+		cli_error("Failed to mount '%s': it is shifted in place, but '%s' below it is another mount, which --recursive would show unshifted (drop --recursive, or mount it separately)",
+			  q(o->source), q(sub));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
 static bool can_idmap_all(const struct options *o)
 {
 	_cleanup_free_ char *layers = NULL;
@@ -1277,29 +1300,9 @@ static int run(struct options *o)
 			 * needs: the plain view is the right one, whatever
 			 * --fallback says (nothing to shift or copy). */
 			o->res.method = "plain_bind";
-			if (o->flags & SHIFT_MOUNT_RECURSIVE) {
-				_cleanup_free_ char *sub = NULL;
-				int err;
-
-				sub = mount_below(o->source, &err);
-				if (err < 0) {
-					cli_error("Failed to list the mounts "
-						  "below '%s': %s",
-						  q(o->source), strerror(-err));
-					return EXIT_FAIL;
-				}
-				if (sub) {
-					cli_error(
-					    "Failed to mount '%s': it is "
-					    "shifted in place, but '%s' below "
-					    "it is another mount, which "
-					    "--recursive would show unshifted "
-					    "(drop --recursive, or mount it "
-					    "separately)",
-					    q(o->source), q(sub));
-					return EXIT_FAIL;
-				}
-			}
+			r = check_plain_recursive(o);
+			if (r != EXIT_OK)
+				return r;
 			return bind_plain(o, o->source);
 		}
 	} else if (o->mode == MODE_OVERLAY) {
