@@ -28,6 +28,12 @@
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
 #endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000U
+#endif
+#ifndef AT_NO_AUTOMOUNT
+#define AT_NO_AUTOMOUNT 0x800
+#endif
 
 static uint64_t attrs_of(unsigned flags)
 {
@@ -663,6 +669,154 @@ out:
 	if (ovl->failed_path)
 		*ovl->failed_path = r < 0 ? failed : NULL;
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks before mounting                                              */
+
+int shift_mount_is_mountpoint(int dfd, const char *path)
+{
+	_cleanup_free_ char *parent = NULL;
+	struct statx a, b;
+	unsigned at = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
+
+	if (!path)
+		return -EINVAL;
+	if (!*path)
+		at |= AT_EMPTY_PATH;
+	if (statx(dfd, path, at, STATX_MNT_ID | STATX_INO, &a) < 0)
+		return negative_errno();
+	/* The kernel's own answer (Linux >= 5.8): no guessing. */
+	if (a.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+		return !!(a.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+	/* Older kernels: the parent lies on another mount, or path is the
+	 * root (its own parent).  st_dev alone would miss a bind mount of a
+	 * directory of the same filesystem. */
+	if (asprintf(&parent, "%s%s..", path, *path ? "/" : "") < 0) {
+		parent = NULL;
+		return -ENOMEM;
+	}
+	if (!S_ISDIR(a.stx_mode))
+		return -ENOTDIR; /* a file bind mount: can't tell, say so */
+	if (statx(dfd, parent, AT_NO_AUTOMOUNT, STATX_MNT_ID | STATX_INO, &b) <
+	    0)
+		return negative_errno();
+	if (a.stx_dev_major == b.stx_dev_major &&
+	    a.stx_dev_minor == b.stx_dev_minor && a.stx_ino == b.stx_ino)
+		return 1;
+	if ((a.stx_mask & b.stx_mask & STATX_MNT_ID))
+		return a.stx_mnt_id != b.stx_mnt_id;
+	return a.stx_dev_major != b.stx_dev_major ||
+	       a.stx_dev_minor != b.stx_dev_minor;
+}
+
+void shift_source_marker_clear(struct shift_source_marker *m)
+{
+	if (!m)
+		return;
+	free(m->root);
+	free(m->state);
+	free(m->map);
+	*m = (struct shift_source_marker){0};
+}
+
+static int marker_state_of(const char *state, const char *mapstr,
+			   const struct shift_idmap *map)
+{
+	struct shift_idmap *m;
+	bool same;
+
+	if (strcmp(state, "undone") == 0)
+		return SHIFT_SOURCE_UNSHIFTED;
+	/* Only a finished shift is known to hold the map's ids; running,
+	 * cleanup and any state this version does not know mean "changing
+	 * or left half-way": its ids are neither the original nor the
+	 * shifted ones. */
+	if (strcmp(state, "done") != 0)
+		return SHIFT_SOURCE_UNFINISHED;
+	m = shift_idmap_new();
+	if (!m)
+		return -ENOMEM;
+	same = mapstr && shift_idmap_parse(m, mapstr, NULL) == 0 &&
+	       shift_idmap_equal(m, map);
+	shift_idmap_free(m);
+	return same ? SHIFT_SOURCE_SHIFTED : SHIFT_SOURCE_OTHER_MAP;
+}
+
+int shift_mount_source_state(const char *path, const struct shift_idmap *map,
+			     struct shift_source_marker *ret)
+{
+	_cleanup_free_ char *cur = NULL;
+	struct shift_source_marker m = {0};
+	struct statx stx;
+	uint64_t mnt_id = 0;
+	bool have_id = false;
+	int r;
+
+	if (!path || !map || !ret)
+		return -EINVAL;
+	*ret = (struct shift_source_marker){0};
+	cur = realpath(path, NULL);
+	if (!cur)
+		return negative_errno();
+	if (statx(AT_FDCWD, cur, AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0)
+		return negative_errno();
+	if (stx.stx_mask & STATX_MNT_ID) {
+		mnt_id = stx.stx_mnt_id;
+		have_id = true;
+	}
+	if (!S_ISDIR(stx.stx_mode)) {
+		/* A file: the tree it lies in. */
+		char *slash = strrchr(cur, '/');
+
+		if (slash == cur)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+	}
+	/*
+	 * The engine shifts a whole tree on one mount and marks its root
+	 * only: a directory below a shifted root is shifted too.  So the
+	 * nearest marker on the way up to the root of the mount decides.
+	 */
+	for (;;) {
+		char *slash;
+
+		r = shift_tree_marker(cur, &m.state, &m.map);
+		if (r == 0) {
+			r = marker_state_of(m.state, m.map, map);
+			if (r < 0) {
+				shift_source_marker_clear(&m);
+				return r;
+			}
+			m.root = TAKE_PTR(cur);
+			*ret = m;
+			return r;
+		}
+		if (r != -ENODATA && r != -EOPNOTSUPP) {
+			sk_debug("Failed to read the marker of '%s': %s", cur,
+				 strerror(-r));
+			return r;
+		}
+		r = shift_mount_is_mountpoint(AT_FDCWD, cur);
+		if (r < 0)
+			return r;
+		if (r > 0 || strcmp(cur, "/") == 0)
+			return SHIFT_SOURCE_UNSHIFTED;
+		slash = strrchr(cur, '/');
+		if (!slash)
+			return SHIFT_SOURCE_UNSHIFTED;
+		if (slash == cur)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		/* Belt and braces: never look past the source's mount. */
+		if (have_id && (statx(AT_FDCWD, cur, AT_NO_AUTOMOUNT,
+				      STATX_MNT_ID, &stx) < 0 ||
+				!(stx.stx_mask & STATX_MNT_ID) ||
+				stx.stx_mnt_id != mnt_id))
+			return SHIFT_SOURCE_UNSHIFTED;
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -308,6 +308,49 @@ int shift_mount_find_unsupported(const char *path, int userns_fd,
 				 char **ret_path);
 
 /*
+ * Whether path (relative to dfd; "" for dfd itself; a trailing symlink is
+ * not followed, no automount is triggered) is the root of a mount: 1 yes,
+ * 0 no, negative errno.  Asks the kernel (STATX_ATTR_MOUNT_ROOT); before
+ * Linux 5.8 compares mount ids with the parent directory.  Mounting on
+ * such a path stacks a second mount over what is there (a running
+ * container's root, say): tools refuse it unless asked.
+ */
+int shift_mount_is_mountpoint(int dfd, const char *path);
+
+/* What shift_mount_source_state() found (strings malloc'd, NULL if none). */
+struct shift_source_marker {
+	char *root;  /* the directory carrying the marker: path or an ancestor */
+	char *state; /* as shift_tree_marker(): "done", "running", ... */
+	char *map;   /* the map it records, as shift_idmap_to_string() */
+};
+
+/* Results of shift_mount_source_state(). */
+enum {
+	SHIFT_SOURCE_UNSHIFTED = 0, /* no marker, or undone: idmap it */
+	SHIFT_SOURCE_SHIFTED = 1,   /* shifted by exactly map: its files
+				     * already carry the ids an idmapped
+				     * mount would show; bind it plain */
+	SHIFT_SOURCE_OTHER_MAP = 2, /* shifted by another map */
+	SHIFT_SOURCE_UNFINISHED = 3, /* a shift is running, or was left
+				      * half-way (or a state this version
+				      * does not know): ids are mixed */
+};
+
+/*
+ * Before idmapping path with map: whether its files were already shifted
+ * in place (shift_tree()), found from the engine's marker on path or on
+ * the nearest marked ancestor on the same mount (a tree is marked at its
+ * root only).  Returns one of SHIFT_SOURCE_* and fills *ret (the caller
+ * frees it with shift_source_marker_clear()), or a negative errno when a
+ * marker could not be read (a check that could not run: don't mount).
+ * An idmapped mount of a tree shifted by the same map would shift its
+ * ids a second time (files seen as 65534).
+ */
+int shift_mount_source_state(const char *path, const struct shift_idmap *map,
+			     struct shift_source_marker *ret);
+void shift_source_marker_clear(struct shift_source_marker *m);
+
+/*
  * A user-facing explanation of an error from the functions above for the
  * filesystem at path (e.g. "filesystem 'overlay' does not support idmapped
  * mounts").  Returns a malloc'd string (caller frees) or NULL.

@@ -4,6 +4,7 @@
  * with its own mount namespace (everything it mounts dies with it) on a
  * tmpfs over a fresh temp dir, which the parent removes afterwards.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -11,11 +12,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shift.h"
@@ -649,6 +653,124 @@ PRIVATE_TEST(overlay_many_layers_cached_userns)
 	CHECK_EQ_INT(shift_userns_cache_get(c, m), fd);
 	shift_userns_cache_free(c);
 	shift_idmap_free(m);
+}
+
+/* chattr +i / -i */
+static int set_immutable(const char *path, bool on)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), flags = 0, r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		r = -errno;
+	if (on)
+		flags |= FS_IMMUTABLE_FL;
+	else
+		flags &= ~FS_IMMUTABLE_FL;
+	if (r == 0 && ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The kernel's answer, not st_dev: a bind mount of a directory of the
+ * same filesystem is a mount point; a directory inside a mount is not. */
+PRIVATE_TEST(is_mountpoint)
+{
+	CHECK_EQ_INT(mkdir("a", 0755), 0);
+	CHECK_EQ_INT(mkdir("b", 0755), 0);
+	CHECK_EQ_INT(mkdir("a/sub", 0755), 0);
+	make_file("f", 0, 0, "x\n");
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "."), 1);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "/"), 1);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "a"), 0);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "f"), 0);
+	CHECK_EQ_INT(mount("a", "b", NULL, MS_BIND, NULL), 0);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "b"), 1);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "b/sub"), 0);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, "missing"), -ENOENT);
+	CHECK_EQ_INT(shift_mount_is_mountpoint(AT_FDCWD, NULL), -EINVAL);
+}
+
+/* A tree shifted by the engine, its subdirectories, another map, a
+ * reverse, and a marker of the copy kind: what each means for a mount. */
+PRIVATE_TEST(source_state)
+{
+	struct shift_idmap *m = map_of("b:0:100000:65536");
+	struct shift_idmap *other = map_of("b:0:200000:65536");
+	struct shift_options so = {.map = m};
+	struct shift_source_marker mk = {0};
+	char abs[PATH_MAX];
+
+	CHECK_EQ_INT(mkdir("t", 0755), 0);
+	CHECK_EQ_INT(mkdir("t/sub", 0755), 0);
+	make_file("t/sub/f", 1000, 1000, "x\n");
+	make_file("plain", 0, 0, "x\n");
+	CHECK(realpath("t", abs) != NULL);
+
+	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+		     SHIFT_SOURCE_UNSHIFTED);
+	CHECK(mk.root == NULL && mk.state == NULL && mk.map == NULL);
+	CHECK_EQ_INT(shift_mount_source_state("plain", m, &mk),
+		     SHIFT_SOURCE_UNSHIFTED);
+	CHECK_EQ_INT(shift_mount_source_state("missing", m, &mk), -ENOENT);
+
+	CHECK_EQ_INT(shift_tree("t", &so, NULL), 0);
+	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+		     SHIFT_SOURCE_SHIFTED);
+	CHECK_EQ_STR(mk.root, abs);
+	CHECK_EQ_STR(mk.state, "done");
+	CHECK_EQ_STR(mk.map, "b:0:100000:65536");
+	shift_source_marker_clear(&mk);
+	CHECK(mk.root == NULL);
+	/* below the marked root, a file too */
+	CHECK_EQ_INT(shift_mount_source_state("t/sub", m, &mk),
+		     SHIFT_SOURCE_SHIFTED);
+	CHECK_EQ_STR(mk.root, abs);
+	shift_source_marker_clear(&mk);
+	CHECK_EQ_INT(shift_mount_source_state("t/sub/f", m, &mk),
+		     SHIFT_SOURCE_SHIFTED);
+	shift_source_marker_clear(&mk);
+	CHECK_EQ_INT(shift_mount_source_state("t/sub", other, &mk),
+		     SHIFT_SOURCE_OTHER_MAP);
+	CHECK_EQ_STR(mk.map, "b:0:100000:65536");
+	shift_source_marker_clear(&mk);
+
+	/* the marker stops at the mount: a bind mount of t/sub elsewhere
+	 * starts a tree of its own (its root is unmarked) */
+	CHECK_EQ_INT(mkdir("bound", 0755), 0);
+	CHECK_EQ_INT(mount("t/sub", "bound", NULL, MS_BIND, NULL), 0);
+	CHECK_EQ_INT(shift_mount_source_state("bound", m, &mk),
+		     SHIFT_SOURCE_UNSHIFTED);
+	CHECK_EQ_INT(umount("bound"), 0);
+
+	/* shifted, then undone: as good as never shifted */
+	so.flags = SHIFT_REVERSE;
+	CHECK_EQ_INT(shift_tree("t", &so, NULL), 0);
+	check_owner("t/sub/f", 1000, 1000);
+	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+		     SHIFT_SOURCE_UNSHIFTED);
+	CHECK_EQ_STR(mk.state, "undone");
+	shift_source_marker_clear(&mk);
+
+	/* a shift left half-way (an immutable file it could not chown) is
+	 * unfinished, whatever the engine calls that state */
+	so.flags = 0;
+	CHECK_EQ_INT(mkdir("h", 0755), 0);
+	make_file("h/a", 0, 0, "x\n");
+	make_file("h/stuck", 0, 0, "x\n");
+	CHECK_EQ_INT(set_immutable("h/stuck", true), 0);
+	CHECK_EQ_INT(shift_tree("h", &so, NULL), 1);
+	CHECK_EQ_INT(set_immutable("h/stuck", false), 0);
+	CHECK_EQ_INT(shift_mount_source_state("h", m, &mk),
+		     SHIFT_SOURCE_UNFINISHED);
+	CHECK(mk.state && strcmp(mk.state, "done") != 0);
+	CHECK_EQ_STR(mk.map, "b:0:100000:65536");
+	shift_source_marker_clear(&mk);
+
+	shift_idmap_free(m);
+	shift_idmap_free(other);
 }
 
 TEST_MAIN()

@@ -11,15 +11,20 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libmount.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
+#include "progress.h"
 
 enum mode {
 	MODE_BIND,
@@ -45,6 +50,21 @@ enum {
 	OPT_NOSUID,
 	OPT_NODEV,
 	OPT_NOEXEC,
+	OPT_ALLOW_STACKED,
+	OPT_ALLOW_SHIFTED,
+	OPT_JSON,
+	OPT_DRY_RUN,
+};
+
+/* What was done (or would be, --dry-run): for the --json document. */
+struct result {
+	const char *method; /* "idmapped", "plain_bind", "fallback_shift", ... */
+	bool mounted;
+	bool shifted;	    /* stats hold a run of the engine */
+	bool copied;
+	bool copy_reused;
+	struct shift_stats st;
+	struct shift_source_marker marker;
 };
 
 struct options {
@@ -59,8 +79,33 @@ struct options {
 	const char *fsoptions;
 	const char *copy_dir; /* --fallback=copy: where the shifted copy lives */
 	bool force;	      /* --fallback=shift: also a shared layer */
+	bool allow_stacked;   /* mount over a TARGET that is a mount point */
+	bool allow_shifted;   /* idmap a SOURCE shifted in place all the same */
+	bool json;
+	bool dry_run;
+	bool quiet;
+	char *map_str; /* the map, for messages */
 	int userns_fd; /* the namespace for the mount */
+	struct cli_progress bar;
+	struct result res;
 };
+
+/*
+ * Names for messages: file names from a tree and mount points from
+ * mountinfo are untrusted (a container picks them), so every path goes
+ * through shift_escape().  A few buffers in turn: enough for the
+ * arguments of one message.
+ */
+static const char *q(const char *s)
+{
+	static char *ring[16];
+	static unsigned i;
+
+	i = (i + 1) % ARRAY_SIZE(ring);
+	free(ring[i]);
+	ring[i] = shift_escape(s ? s : "");
+	return ring[i] ? ring[i] : "?";
+}
 
 static void usage(void)
 {
@@ -94,8 +139,18 @@ static void usage(void)
 	       "                           (default), shift (SOURCE in place) or copy\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
+	       "     --allow-stacked     mount on a TARGET that is already a mount point\n"
+	       "     --allow-shifted     idmap a SOURCE shifted in place all the same (the\n"
+	       "                           map then applies to the shifted ids)\n"
+	       " -n, --dry-run           say what would be done, change nothing\n"
+	       "     --json              one JSON document on stdout (errors included)\n"
+	       " -q, --quiet             no progress line, no --dry-run summary\n"
 	       " -h, --help              display this help\n"
 	       " -V, --version           display version\n"
+	       "\n"
+	       "A SOURCE already shifted in place with the same map (shift-tree) is\n"
+	       "bind-mounted without idmap; one shifted with another map, or whose\n"
+	       "shift is running or was interrupted, is refused.\n"
 	       "\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error or bad map,\n"
 	       "3 not supported by this kernel or filesystem.\n",
@@ -120,6 +175,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "fallback", required_argument, NULL, OPT_FALLBACK },
 		{ "copy-dir", required_argument, NULL, OPT_COPY_DIR },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
+		{ "allow-shifted", no_argument, NULL, OPT_ALLOW_SHIFTED },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -127,7 +187,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool tmpfs = false, overlay = false;
 	int c, npos;
 
-	while ((c = getopt_long(argc, argv, "m:rRo:hV", longopts, NULL)) != -1) {
+	if (cli_json_wanted(argc, argv, false))
+		opterr = 0;
+
+	while ((c = getopt_long(argc, argv, "m:rRo:nqhV", longopts, NULL)) != -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
 		switch (c) {
@@ -178,6 +241,21 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_FORCE:
 			o->force = true;
 			break;
+		case OPT_ALLOW_STACKED:
+			o->allow_stacked = true;
+			break;
+		case OPT_ALLOW_SHIFTED:
+			o->allow_shifted = true;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
 		case 'h':
 			usage();
 			break;
@@ -185,6 +263,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
+			/* With --json getopt is quiet (opterr = 0): say it
+			 * here, so the message reaches the document. */
+			if (!opterr)
+				cli_usage_error("invalid option '%s' (unknown, or its argument is missing)",
+						q(argv[optind - 1]));
 			cli_usage_error(NULL);
 		}
 	}
@@ -208,6 +291,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--fallback works with a SOURCE directory, not with --tmpfs or --overlay");
 	if (o->mode == MODE_TMPFS && (o->flags & SHIFT_MOUNT_RECURSIVE))
 		cli_usage_error("--recursive makes no sense with --tmpfs");
+	if (o->mode == MODE_TMPFS && o->allow_shifted)
+		cli_usage_error("--allow-shifted needs a SOURCE, not --tmpfs");
+	if (o->allow_shifted && o->fallback != FALLBACK_NONE)
+		cli_usage_error("--allow-shifted can't be combined with --fallback (a fallback shifts in place: the tree would be shifted twice)");
 
 	npos = argc - optind;
 	if (o->mode == MODE_TMPFS) {
@@ -237,6 +324,34 @@ static bool unsupported(int r)
 	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
 }
 
+/* The kernel's own filesystems: neither an idmap nor a shift in place
+ * nor a copy can give them other owners (and a shift of sysfs would
+ * chown the host's). */
+static const char *pseudo_fs(const char *path)
+{
+	static const struct {
+		unsigned long magic;
+		const char *name;
+	} fs[] = {
+	    {0x9fa0, "proc"},		{0x62656572, "sysfs"},
+	    {0x27e0eb, "cgroup"},	{0x63677270, "cgroup2"},
+	    {0x64626720, "debugfs"},	{0x74726163, "tracefs"},
+	    {0x73636673, "securityfs"}, {0x1cd1, "devpts"},
+	    {0x62656570, "configfs"},	{0xcafe4a11, "bpf"},
+	    {0x6165676c, "pstore"},	{0xde5e81e4, "efivarfs"},
+	    {0x19800202, "mqueue"},	{0x42494e4d, "binfmt_misc"},
+	    {0x6e736673, "nsfs"},
+	};
+	struct statfs sfs;
+
+	if (statfs(path, &sfs) < 0)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(fs); i++)
+		if ((unsigned long)sfs.f_type == fs[i].magic)
+			return fs[i].name;
+	return NULL;
+}
+
 /* One line naming path, the reason and what the user can do. */
 static int report(const struct options *o, int r, const char *what,
 		  const char *path)
@@ -244,14 +359,17 @@ static int report(const struct options *o, int r, const char *what,
 	_cleanup_free_ char *why = shift_mount_strerror(r, path);
 	const char *hint = "";
 
-	if (r == -EINVAL && o->fallback == FALLBACK_NONE)
+	/* (shift_mount_strerror() already says "run as root" for EPERM.)
+	 * A fallback only where one is allowed and could help. */
+	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
+	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
 		hint = " (try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
-		hint = " (upgrade the kernel, or use --fallback=shift)";
-	else if (r == -EPERM && geteuid() != 0)
-		hint = " (run as root)";
-	cli_error("Failed to %s '%s': %s%s", what, path,
-		  why ? why : strerror(-r), hint);
+		hint = o->mode == MODE_BIND ?
+			       " (upgrade the kernel, or use --fallback=shift)" :
+			       " (upgrade the kernel)";
+	cli_error("Failed to %s '%s': %s%s", what, q(path),
+		  why ? q(why) : strerror(-r), hint);
 	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
 }
 
@@ -265,7 +383,7 @@ static int get_userns(struct options *o)
 		o->userns_fd = open(o->map.userns_path, O_RDONLY | O_CLOEXEC);
 		if (o->userns_fd < 0) {
 			cli_error("Failed to open user namespace '%s': %m",
-				  o->map.userns_path);
+				  q(o->map.userns_path));
 			return EXIT_FAIL;
 		}
 		return EXIT_OK;
@@ -280,7 +398,7 @@ static int get_userns(struct options *o)
 			_cleanup_free_ char *s = shift_idmap_to_string(o->map.map);
 
 			cli_error("Failed to create a user namespace for map '%s': it is not within the subordinate ids of user '%s' in /etc/subuid and /etc/subgid (use --subid %s, or ask the administrator for a delegation)",
-				  s ? s : "?", user, user);
+				  s ? s : "?", q(user), q(user));
 			return EXIT_FAIL;
 		}
 	}
@@ -299,11 +417,36 @@ static int get_userns(struct options *o)
 	return EXIT_OK;
 }
 
+/* --dry-run: say what would be done (stdout; not with --json or -q). */
+static void would(const struct options *o, const char *fmt, ...) _printf_(2, 3);
+static void would(const struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->json || o->quiet)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* --dry-run: the target must be there, as move_mount() would need it. */
+static int dry_target(struct options *o)
+{
+	struct stat st;
+
+	if (lstat(o->target, &st) < 0)
+		return report(o, -errno, "attach the mount at", o->target);
+	return EXIT_OK;
+}
+
 static int mount_bind(struct options *o)
 {
 	_cleanup_close_ int tree = -EBADF;
 	int r;
 
+	o->res.method = "idmapped";
 	tree = shift_mount_clone_idmapped(AT_FDCWD, o->source, o->userns_fd,
 					  o->flags);
 	if (tree == -EINVAL && (o->flags & SHIFT_MOUNT_RECURSIVE)) {
@@ -318,10 +461,18 @@ static int mount_bind(struct options *o)
 		return tree == -ENOENT || tree == -ENOTDIR ?
 			       report(o, tree, "open", o->source) :
 			       report(o, tree, "idmap", o->source);
+	if (o->dry_run) {
+		r = dry_target(o);
+		if (r == EXIT_OK)
+			would(o, "would mount '%s' at '%s' idmapped with map '%s'",
+			      q(o->source), q(o->target), o->map_str);
+		return r;
+	}
 	r = shift_mount_attach(tree, AT_FDCWD, o->target);
 	if (r < 0)
 		return report(o, r, "attach the idmapped mount at",
 			      o->target);
+	o->res.mounted = true;
 	return EXIT_OK;
 }
 
@@ -329,16 +480,61 @@ static int mount_tmpfs(struct options *o)
 {
 	int r;
 
+	o->res.method = "idmapped";
+	if (o->dry_run) {
+		const char *why = NULL;
+
+		r = shift_probe_feature(SHIFT_FEATURE_IDMAP_TMPFS, &why);
+		if (r <= 0) {
+			cli_error("Failed to mount an idmapped tmpfs at '%s': %s",
+				  q(o->target),
+				  r < 0 ? strerror(-r) : why ? why : "not supported");
+			return r < 0 ? EXIT_FAIL : EXIT_UNSUPPORTED;
+		}
+		r = dry_target(o);
+		if (r == EXIT_OK)
+			would(o, "would mount a tmpfs at '%s' idmapped with map '%s'",
+			      q(o->target), o->map_str);
+		return r;
+	}
 	r = shift_mount_tmpfs_idmapped_userns(o->target, o->userns_fd,
 					      o->fsoptions, o->flags);
 	if (r == -EINVAL) {
 		cli_error("Failed to mount an idmapped tmpfs at '%s': invalid option in '%s' or the kernel can't idmap tmpfs (needs Linux >= 6.3)",
-			  o->target, o->fsoptions ? o->fsoptions : "");
+			  q(o->target), q(o->fsoptions ? o->fsoptions : ""));
 		return EXIT_UNSUPPORTED;
 	}
 	if (r < 0)
 		return report(o, r, "mount an idmapped tmpfs at", o->target);
+	o->res.mounted = true;
 	return EXIT_OK;
+}
+
+/* Split the colon-separated layers of SOURCE (a NULL-terminated array
+ * pointing into *ret_buf). */
+static int split_layers(const char *source, char **ret_buf,
+			const char ***ret_lower)
+{
+	_cleanup_free_ char *layers = strdup(source);
+	_cleanup_free_ const char **lower = NULL;
+	size_t n = 1, i = 0;
+	char *p, *save = NULL;
+
+	if (!layers)
+		return -ENOMEM;
+	for (p = layers; *p; p++)
+		n += *p == ':';
+	lower = calloc(n + 1, sizeof(*lower));
+	if (!lower)
+		return -ENOMEM;
+	for (p = strtok_r(layers, ":", &save); p;
+	     p = strtok_r(NULL, ":", &save))
+		lower[i++] = p;
+	if (i == 0)
+		cli_usage_error("no layer in '%s'", q(source));
+	*ret_buf = TAKE_PTR(layers);
+	*ret_lower = TAKE_PTR(lower);
+	return 0;
 }
 
 static int mount_overlay(struct options *o)
@@ -347,26 +543,35 @@ static int mount_overlay(struct options *o)
 	_cleanup_free_ char *layers = NULL;
 	const char *failed = NULL;
 	struct shift_overlay ovl = { 0 };
-	size_t n = 1, i = 0;
-	char *p, *save = NULL;
+	size_t i;
 	int r;
 
-	layers = strdup(o->source);
-	if (!layers) {
+	o->res.method = "idmapped";
+	if (split_layers(o->source, &layers, &lower) < 0) {
 		cli_error("out of memory");
 		return EXIT_FAIL;
 	}
-	for (p = layers; *p; p++)
-		n += *p == ':';
-	lower = calloc(n + 1, sizeof(*lower));
-	if (!lower) {
-		cli_error("out of memory");
-		return EXIT_FAIL;
+	if (o->dry_run) {
+		for (i = 0; lower[i]; i++) {
+			_cleanup_close_ int fd = shift_mount_clone_idmapped(
+				AT_FDCWD, lower[i], o->userns_fd,
+				o->flags & SHIFT_MOUNT_RECURSIVE);
+
+			if (fd < 0)
+				return report(o, fd,
+					      fd == -ENOENT ? "open layer" :
+							      "idmap layer",
+					      lower[i]);
+		}
+		r = dry_target(o);
+		if (r != EXIT_OK)
+			return r;
+		would(o, "would mount an overlay of %zu idmapped layer(s) at '%s' with map '%s'%s",
+		      i, q(o->target), o->map_str,
+		      o->upper ? ", writable (upper and work created if missing)" :
+				 ", read-only");
+		return EXIT_OK;
 	}
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		lower[i++] = p;
-	if (i == 0)
-		cli_usage_error("no layer in '%s'", o->source);
 
 	ovl.lower = lower;
 	ovl.upper = o->upper;
@@ -375,14 +580,16 @@ static int mount_overlay(struct options *o)
 	ovl.failed_path = &failed;
 	r = shift_mount_overlay_userns(&ovl, o->target, o->map.map,
 				       o->userns_fd, o->flags);
-	if (r >= 0)
+	if (r >= 0) {
+		o->res.mounted = true;
 		return EXIT_OK;
+	}
 	for (i = 0; lower[i]; i++)
 		if (failed == lower[i])
 			return report(o, r, "idmap layer", failed);
 	if (failed)
 		return report(o, r, "mount the overlay at", failed);
-	cli_error("Failed to mount the overlay at '%s': %s%s", o->target,
+	cli_error("Failed to mount the overlay at '%s': %s%s", q(o->target),
 		  strerror(-r),
 		  r == -EINVAL ? " (check --options and that upper and work are on one filesystem that supports overlayfs upper layers)" : "");
 	return EXIT_FAIL;
@@ -392,6 +599,9 @@ static int mount_overlay(struct options *o)
  * --fallback=shift refuses to change it without --force. */
 #define SHARED_XATTR_TRUSTED "trusted.shiftkit.shared"
 #define SHARED_XATTR_USER "user.shiftkit.shared"
+/* The engine's marker (docs/shift-engine.md): a copy must not take it. */
+#define MARKER_XATTR_TRUSTED "trusted.shiftkit.shift"
+#define MARKER_XATTR_USER "user.shiftkit.shift"
 
 static const char *shared_marker(const char *path)
 {
@@ -403,9 +613,20 @@ static const char *shared_marker(const char *path)
 }
 
 struct shift_ctx {
+	struct options *o;
 	const char *root;
 	bool recursive; /* submounts are part of the mount: each one matters */
 };
+
+/* "root/path" escaped, for one message. */
+static const char *in_tree(const char *root, const char *path)
+{
+	_cleanup_free_ char *s = NULL;
+
+	if (asprintf(&s, "%s/%s", root, path) < 0)
+		return "?";
+	return q(s);
+}
 
 static void on_shift_event(const struct shift_event *ev, void *userdata)
 {
@@ -414,64 +635,95 @@ static void on_shift_event(const struct shift_event *ev, void *userdata)
 
 	switch (ev->type) {
 	case SHIFT_EVENT_UNMAPPED:
+		cli_progress_clear(&c->o->bar);
 		if (ev->id == SHIFT_ID_UNKNOWN) {
-			cli_error("'%s/%s': its %s is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)",
-				  root, ev->path,
+			cli_error("'%s': its %s is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)",
+				  in_tree(root, ev->path),
 				  ev->kind == SHIFT_UID ? "uid" : "gid");
 			break;
 		}
-		cli_error("'%s/%s': %s %" PRIu32 " has no image under the map",
-			  root, ev->path, ev->kind == SHIFT_UID ? "uid" : "gid",
-			  ev->id);
+		cli_error("'%s': %s %" PRIu32 " has no image under the map",
+			  in_tree(root, ev->path),
+			  ev->kind == SHIFT_UID ? "uid" : "gid", ev->id);
 		break;
 	case SHIFT_EVENT_ERROR:
-		cli_error("Failed to %s '%s/%s': %s", ev->op ? ev->op : "shift",
-			  root, ev->path, strerror(-ev->error));
+		cli_progress_clear(&c->o->bar);
+		cli_error("Failed to %s '%s': %s", ev->op ? ev->op : "shift",
+			  in_tree(root, ev->path), strerror(-ev->error));
 		break;
 	case SHIFT_EVENT_MOUNTPOINT:
+		cli_progress_clear(&c->o->bar);
 		if (c->recursive)
-			cli_error("'%s/%s': another mount, not shifted", root,
-				  ev->path);
+			cli_error("'%s': another mount, not shifted",
+				  in_tree(root, ev->path));
 		break;
 	default:
 		break;
 	}
 }
 
-/* Shift the tree at path in place with the engine; prints what went wrong. */
-static int shift_source(const struct options *o, const char *path)
+/* The progress line, for on_shift_progress(): not through userdata, which
+ * shift_tree_userns() hands its own event context when both are set. */
+static struct cli_progress *progress_bar;
+
+static void on_shift_progress(const struct shift_stats *st, void *userdata)
+{
+	(void)userdata;
+	if (progress_bar)
+		cli_progress_update(progress_bar, st->inodes, true);
+}
+
+/* Shift the tree at path in place with the engine (only look, with
+ * --dry-run); prints what went wrong. */
+static int shift_source(struct options *o, const char *path)
 {
 	struct shift_ctx c = {
+		.o = o,
 		.root = path,
 		.recursive = o->flags & SHIFT_MOUNT_RECURSIVE,
 	};
 	struct shift_options so = {
 		.map = o->map.map,
+		.flags = o->dry_run ? SHIFT_DRY_RUN : 0,
 		.unmapped = SHIFT_UNMAPPED_ERROR,
 		.on_event = on_shift_event,
 		.userdata = &c,
 		.engine = "auto",
 	};
-	struct shift_stats st = { 0 };
+	struct shift_stats *st = &o->res.st;
 	int r;
 
-	r = geteuid() == 0 ? shift_tree(path, &so, &st) :
-			     shift_tree_userns(path, &so, &st);
+	*st = (struct shift_stats){ 0 };
+	if (o->bar.enabled) {
+		progress_bar = &o->bar;
+		so.on_progress = on_shift_progress;
+	}
+	r = geteuid() == 0 ? shift_tree(path, &so, st) :
+			     shift_tree_userns(path, &so, st);
+	cli_progress_clear(&o->bar);
+	if (r >= 0)
+		o->res.shifted = true;
 	if (r == 0)
 		return EXIT_OK;
 	/* Submounts are not shifted; without --recursive they are not part
 	 * of the bind mount either. */
-	if (r == 1 && !st.unmapped && !st.errors && !c.recursive)
+	if (r == 1 && !st->unmapped && !st->errors && !c.recursive)
 		return EXIT_OK;
 	if (r == 1) {
 		cli_error("Failed to shift '%s': %s; nothing was mounted",
-			  path,
-			  st.unmapped ? "ids without image under the map (see above; use a map that covers every id)" :
-			  st.errors ? "some inodes could not be shifted (see above)" :
+			  q(path),
+			  st->unmapped ? "ids without image under the map (see above; use a map that covers every id)" :
+			  st->errors ? "some inodes could not be shifted (see above)" :
 			  "mounts below it can't be shifted (see above; drop --recursive or shift them separately)");
 		return EXIT_FAIL;
 	}
-	cli_error("Failed to shift '%s': %s%s", path, strerror(-r),
+	if (r == -EOPNOTSUPP) {
+		/* As shift-tree says it: exit 3, not supported here. */
+		cli_error("Failed to shift '%s': the filesystem does not support extended attributes, needed to make the shift resumable (use --fallback=copy with a --copy-dir on another filesystem)",
+			  q(path));
+		return EXIT_UNSUPPORTED;
+	}
+	cli_error("Failed to shift '%s': %s%s", q(path), strerror(-r),
 		  r == -EEXIST ? " (it is shifted by another map: undo that with shift-tree --reverse)" :
 		  r == -EBUSY ? " (an interrupted shift with another map is pending: finish it with shift-tree)" :
 		  r == -EROFS ? " (the filesystem is read-only: use --fallback=copy)" :
@@ -488,10 +740,36 @@ static int bind_plain(struct options *o, const char *path)
 	tree = shift_mount_clone_idmapped(AT_FDCWD, path, -EBADF, o->flags);
 	if (tree < 0)
 		return report(o, tree, "bind-mount", path);
+	if (o->dry_run) {
+		r = dry_target(o);
+		if (r == EXIT_OK)
+			would(o, "would bind-mount '%s' at '%s' without idmap",
+			      q(path), q(o->target));
+		return r;
+	}
 	r = shift_mount_attach(tree, AT_FDCWD, o->target);
 	if (r < 0)
 		return report(o, r, "attach the mount at", o->target);
+	o->res.mounted = true;
 	return EXIT_OK;
+}
+
+/* --dry-run: what the engine found. */
+static void would_shift(const struct options *o, const char *what,
+			const char *path)
+{
+	const struct shift_stats *st = &o->res.st;
+
+	if (st->already)
+		would(o,
+		      "'%s' is already shifted with map '%s': nothing to shift",
+		      q(path), o->map_str);
+	else
+		would(o,
+		      "would %s '%s' with map '%s': %" PRIu64
+		      " inodes, %" PRIu64 " would change%s",
+		      what, q(path), o->map_str, st->inodes, st->changed,
+		      st->resumed ? " (finishing an interrupted shift)" : "");
 }
 
 static int fallback_shift(struct options *o)
@@ -499,12 +777,15 @@ static int fallback_shift(struct options *o)
 	const char *marker = shared_marker(o->source);
 	int r;
 
+	o->res.method = "fallback_shift";
 	if (marker && !o->force) {
 		cli_error("Failed to shift '%s' in place: it is marked as a shared layer (%s) (use --fallback=copy, or --force if no one else uses it)",
-			  o->source, marker);
+			  q(o->source), marker);
 		return EXIT_FAIL;
 	}
 	r = shift_source(o, o->source);
+	if (o->dry_run && o->res.shifted)
+		would_shift(o, "shift in place", o->source);
 	if (r != EXIT_OK)
 		return r;
 	return bind_plain(o, o->source);
@@ -556,14 +837,67 @@ static int copy_tree(const char *from, const char *to)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -EIO;
 }
 
+/*
+ * The copy is private and not shifted yet: drop the source's shared-layer
+ * marker and its shift marker (an "undone" record, say), which cp took
+ * along and which would tell the engine about a tree it never touched.
+ */
+static int strip_copy(const char *dir)
+{
+	static const char *const names[] = {
+	    SHARED_XATTR_TRUSTED,
+	    SHARED_XATTR_USER,
+	    MARKER_XATTR_TRUSTED,
+	    MARKER_XATTR_USER,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (lremovexattr(dir, names[i]) < 0 && errno != ENODATA &&
+		    errno != EOPNOTSUPP &&
+		    !(errno == EPERM &&
+		      strncmp(names[i], "trusted.", 8) == 0)) {
+			cli_error(
+			    "Failed to remove '%s' from the copy '%s': %m (remove '%s' and retry)",
+			    names[i], q(dir), q(dir));
+			return EXIT_FAIL;
+		}
+	return EXIT_OK;
+}
+
+/* --dry-run of the copy fallback: the copy would be bind-mounted. */
+static int dry_bind_copy(struct options *o, const char *dir)
+{
+	int r = dry_target(o);
+
+	if (r == EXIT_OK)
+		would(o, "would bind-mount the copy '%s' at '%s' without idmap",
+		      q(dir), q(o->target));
+	return r;
+}
+
 static int fallback_copy(struct options *o)
 {
 	_cleanup_free_ char *state = NULL, *map = NULL;
 	const char *dir = o->copy_dir;
+	struct stat st;
 	int r;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		cli_error("Failed to create the copy directory '%s': %m", dir);
+	o->res.method = "fallback_copy";
+	if (o->dry_run && lstat(dir, &st) < 0 && errno == ENOENT) {
+		/* Nothing to reuse: the copy would be the source's twin. */
+		r = shift_source(o, o->source);
+		if (o->res.shifted) {
+			would(o, "would copy '%s' into '%s'", q(o->source),
+			      q(dir));
+			would_shift(o, "shift the copy of", o->source);
+		}
+		if (r != EXIT_OK)
+			return r;
+		return dry_bind_copy(o, dir);
+	}
+	if (!o->dry_run && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cli_error("Failed to create the copy directory '%s': %m",
+			  q(dir));
 		return EXIT_FAIL;
 	}
 	/* A shifted copy from an earlier run: the engine's marker tells. */
@@ -572,31 +906,59 @@ static int fallback_copy(struct options *o)
 		r = dir_is_empty(dir);
 		if (r < 0) {
 			cli_error("Failed to read the copy directory '%s': %s",
-				  dir, strerror(-r));
+				  q(dir), strerror(-r));
 			return EXIT_FAIL;
 		}
 		if (r == 0) {
 			cli_error("Failed to copy '%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
-				  o->source, dir);
+				  q(o->source), q(dir));
 			return EXIT_FAIL;
+		}
+		if (o->dry_run) {
+			r = shift_source(o, o->source);
+			if (o->res.shifted) {
+				would(o, "would copy '%s' into '%s'",
+				      q(o->source), q(dir));
+				would_shift(o, "shift the copy of", o->source);
+			}
+			if (r != EXIT_OK)
+				return r;
+			return dry_bind_copy(o, dir);
+		}
+		if (o->bar.enabled) {
+			/* cp says nothing while it works: one status line
+			 * (the shift after it counts its inodes). */
+			fprintf(stderr, "%s: copying '%s' into '%s'",
+				program_invocation_short_name, q(o->source),
+				q(dir));
+			o->bar.shown = true;
 		}
 		r = copy_tree(o->source, dir);
+		cli_progress_clear(&o->bar);
 		if (r < 0) {
+			/* A marker cp took along must not make the next run
+			 * take the half copy for a shifted one. */
+			(void)strip_copy(dir);
 			cli_error("Failed to copy '%s' into '%s': %s (remove '%s' and retry)",
-				  o->source, dir,
+				  q(o->source), q(dir),
 				  r == -ENOENT ? "cp not found" :
-				  "cp failed, see its messages", dir);
+				  "cp failed, see its messages", q(dir));
 			return EXIT_FAIL;
 		}
-		/* The copy is private: drop a shared-layer marker it took along. */
-		(void)lremovexattr(dir, SHARED_XATTR_TRUSTED);
-		(void)lremovexattr(dir, SHARED_XATTR_USER);
+		o->res.copied = true;
+		r = strip_copy(dir);
+		if (r != EXIT_OK)
+			return r;
 	} else if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s", dir,
+		cli_error("Failed to read the shift marker of '%s': %s", q(dir),
 			  strerror(-r));
 		return EXIT_FAIL;
+	} else {
+		o->res.copy_reused = true;
 	}
 	r = shift_source(o, dir);
+	if (o->dry_run && o->res.shifted)
+		would_shift(o, "shift the copy", dir);
 	if (r != EXIT_OK)
 		return r;
 	return bind_plain(o, dir);
@@ -608,6 +970,13 @@ static int fallback_copy(struct options *o)
  */
 static int run_fallback(struct options *o)
 {
+	const char *fs = pseudo_fs(o->source);
+
+	if (fs) {
+		cli_error("Failed to mount '%s': filesystem '%s' can't be idmapped, and neither --fallback=shift nor --fallback=copy can change owners on a kernel filesystem",
+			  q(o->source), fs);
+		return EXIT_UNSUPPORTED;
+	}
 	return o->fallback == FALLBACK_SHIFT ? fallback_shift(o) :
 					       fallback_copy(o);
 }
@@ -620,6 +989,181 @@ static bool can_idmap(const struct options *o, const char *path)
 		AT_FDCWD, path, o->userns_fd, o->flags & SHIFT_MOUNT_RECURSIVE);
 
 	return fd >= 0 || !unsupported(fd);
+}
+
+/*
+ * TARGET already a mount point (a running container's root, say): a new
+ * mount would hide it from everyone who opens the path from now on, while
+ * whoever holds it open keeps the old one.  Refused unless asked.
+ */
+static int check_target(struct options *o)
+{
+	int r;
+
+	if (o->allow_stacked)
+		return EXIT_OK;
+	r = shift_mount_is_mountpoint(AT_FDCWD, o->target);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return EXIT_OK; /* the mount itself names the missing path */
+	if (r < 0) {
+		cli_error("Failed to check whether '%s' is a mount point: %s",
+			  q(o->target), strerror(-r));
+		return EXIT_FAIL;
+	}
+	if (r > 0) {
+		cli_error(
+		    "Failed to mount on '%s': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)",
+		    q(o->target));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Whether path is the directory root (as shift_mount_source_state() names
+ * it). */
+static bool same_tree(const char *path, const char *root)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+
+	return abs && root && strcmp(abs, root) == 0;
+}
+
+static bool same_map(const struct options *o, const char *s)
+{
+	struct shift_idmap *m = shift_idmap_new();
+	bool eq;
+
+	if (!m)
+		return false;
+	eq = s && shift_idmap_parse(m, s, NULL) == 0 &&
+	     shift_idmap_equal(m, o->map.map);
+	shift_idmap_free(m);
+	return eq;
+}
+
+/*
+ * A SOURCE (or overlay layer) shifted in place by shift-tree: an idmapped
+ * mount of it would apply the map a second time (files seen as 65534).
+ * Returns EXIT_OK with *shifted set when it carries exactly this map
+ * (then a plain bind mount shows the right owners), with *resume set when
+ * --fallback=shift is to finish its unfinished shift with this map,
+ * EXIT_OK when it is not shifted, or reports and fails.
+ */
+static int check_source(struct options *o, const char *path, bool layer,
+			bool *shifted, bool *resume)
+{
+	struct shift_source_marker *m = &o->res.marker;
+	const char *what = layer ? "idmap layer" : "mount";
+	int r;
+
+	*shifted = false;
+	*resume = false;
+	shift_source_marker_clear(m);
+	r = shift_mount_source_state(path, o->map.map, m);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return EXIT_OK; /* the mount itself names the missing path */
+	if (r < 0) {
+		cli_error(
+		    "Failed to %s '%s': could not read its shift marker: %s (nothing mounted)",
+		    what, q(path), strerror(-r));
+		return EXIT_FAIL;
+	}
+	switch (r) {
+	case SHIFT_SOURCE_UNSHIFTED:
+		return EXIT_OK;
+	case SHIFT_SOURCE_SHIFTED:
+		if (!layer) {
+			*shifted = true;
+			return EXIT_OK;
+		}
+		cli_error(
+		    "Failed to idmap layer '%s': '%s' is already shifted in place with map '%s' (marker state '%s'), and an idmapped layer would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', or use --allow-shifted with a map from its ids)",
+		    q(path), q(m->root), q(m->map), q(m->state), q(m->map),
+		    q(m->root));
+		return EXIT_FAIL;
+	case SHIFT_SOURCE_OTHER_MAP:
+		cli_error(
+		    "Failed to %s '%s': '%s' is shifted in place with map '%s' (marker state '%s'), and an idmapped mount with map '%s' would shift its ids a second time (undo it with 'shift-tree --reverse --map %s %s', mount it with --map %s, or use --allow-shifted with a map from its ids)",
+		    what, q(path), q(m->root), q(m->map), q(m->state),
+		    o->map_str, q(m->map), q(m->root), q(m->map));
+		return EXIT_FAIL;
+	default:
+		/* --fallback=shift of this very tree with this map: the
+		 * engine finishes what was left, as a re-run does. */
+		if (!layer && o->fallback == FALLBACK_SHIFT &&
+		    same_tree(path, m->root) && same_map(o, m->map)) {
+			*resume = true;
+			return EXIT_OK;
+		}
+		cli_error(
+		    "Failed to %s '%s': a shift in place of '%s' with map '%s' is running or was interrupted (marker state '%s'), so its files hold a mix of ids (finish it with 'shift-tree --map %s %s', or undo it with 'shift-tree --reverse --map %s %s', then retry)",
+		    what, q(path), q(m->root), q(m->map), q(m->state),
+		    q(m->map), q(m->root), q(m->map), q(m->root));
+		return EXIT_FAIL;
+	}
+}
+
+/*
+ * The first mount strictly below path (malloc'd), NULL when none (or when
+ * mountinfo can't be read: *err then).  A tree shifted in place does not
+ * reach into them: with --recursive they would be mounted unshifted.
+ */
+static char *mount_below(const char *path, int *err)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+	struct libmnt_table *mt = NULL;
+	struct libmnt_iter *it = NULL;
+	struct libmnt_fs *fs;
+	char *found = NULL;
+	size_t n;
+
+	*err = 0;
+	if (!abs) {
+		*err = -errno;
+		return NULL;
+	}
+	n = strlen(abs);
+	mt = mnt_new_table_from_file("/proc/self/mountinfo");
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	if (!mt || !it) {
+		*err = -EIO;
+		goto out;
+	}
+	while (!found && mnt_table_next_fs(mt, it, &fs) == 0) {
+		const char *t = mnt_fs_get_target(fs);
+
+		if (!t || strncmp(t, abs, n) != 0)
+			continue;
+		if (n == 1 ? t[1] != '\0' : t[n] == '/' && t[n + 1] != '\0')
+			found = strdup(t);
+	}
+out:
+	mnt_free_iter(it);
+	mnt_unref_table(mt);
+	return found;
+}
+
+/* A plain bind of a shifted SOURCE with --recursive: the mounts below it
+ * were not shifted with it, and would show their raw ids. */
+static int check_plain_recursive(struct options *o)
+{
+	_cleanup_free_ char *sub = NULL;
+	int err;
+
+	if (!(o->flags & SHIFT_MOUNT_RECURSIVE))
+		return EXIT_OK;
+	sub = mount_below(o->source, &err);
+	if (err < 0) {
+		cli_error("Failed to list the mounts below '%s': %s",
+			  q(o->source), strerror(-err));
+		return EXIT_FAIL;
+	}
+	if (sub) {
+		cli_error("Failed to mount '%s': it is shifted in place, but '%s' below it is another mount, which --recursive would show unshifted (drop --recursive, or mount it separately)",
+			  q(o->source), q(sub));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 static bool can_idmap_all(const struct options *o)
@@ -640,36 +1184,179 @@ static bool can_idmap_all(const struct options *o)
 	return true;
 }
 
-int main(int argc, char **argv)
+static json_object *jstr(const char *s)
 {
-	struct options o = { .userns_fd = -EBADF };
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static void print_json(const struct options *o, int r)
+{
+	static const char *const modes[] = {
+	    [MODE_BIND] = "bind",
+	    [MODE_TMPFS] = "tmpfs",
+	    [MODE_OVERLAY] = "overlay",
+	};
+	static const char *const fallbacks[] = {
+	    [FALLBACK_NONE] = "none",
+	    [FALLBACK_SHIFT] = "shift",
+	    [FALLBACK_COPY] = "copy",
+	};
+	const struct result *res = &o->res;
+	json_object *doc = json_object_new_object();
+	json_object *m = NULL;
+
+	if (!doc) {
+		cli_error("out of memory");
+		return;
+	}
+	json_object_object_add(doc, "source", jstr(o->source));
+	json_object_object_add(doc, "target", jstr(o->target));
+	json_object_object_add(doc, "mode", jstr(modes[o->mode]));
+	json_object_object_add(doc, "map", jstr(o->map_str));
+	json_object_object_add(doc, "fallback", jstr(fallbacks[o->fallback]));
+	json_object_object_add(doc, "method", jstr(res->method));
+	json_object_object_add(doc, "dry_run",
+			       json_object_new_boolean(o->dry_run));
+	json_object_object_add(doc, "mounted",
+			       json_object_new_boolean(res->mounted));
+	json_object_object_add(
+	    doc, "read_only",
+	    json_object_new_boolean(o->flags & SHIFT_MOUNT_RDONLY));
+	json_object_object_add(
+	    doc, "recursive",
+	    json_object_new_boolean(o->flags & SHIFT_MOUNT_RECURSIVE));
+	json_object_object_add(
+	    doc, "already_shifted",
+	    json_object_new_boolean(
+		(res->method && !strcmp(res->method, "plain_bind")) ||
+		(res->shifted && res->st.already)));
+	if (res->marker.state) {
+		m = json_object_new_object();
+		json_object_object_add(m, "directory", jstr(res->marker.root));
+		json_object_object_add(m, "state", jstr(res->marker.state));
+		json_object_object_add(m, "map", jstr(res->marker.map));
+	}
+	json_object_object_add(doc, "marker", m);
+	if (o->fallback == FALLBACK_COPY) {
+		json_object_object_add(doc, "copy_dir", jstr(o->copy_dir));
+		json_object_object_add(doc, "copied",
+				       json_object_new_boolean(res->copied));
+		json_object_object_add(
+		    doc, "copy_reused",
+		    json_object_new_boolean(res->copy_reused));
+	}
+	if (res->shifted) {
+		const struct shift_stats *st = &res->st;
+
+		m = json_object_new_object();
+		json_object_object_add(m, "engine", jstr(st->engine));
+		json_object_object_add(m, "inodes",
+				       json_object_new_uint64(st->inodes));
+		json_object_object_add(m, "directories",
+				       json_object_new_uint64(st->dirs));
+		json_object_object_add(m, "changed",
+				       json_object_new_uint64(st->changed));
+		json_object_object_add(m, "hardlinks",
+				       json_object_new_uint64(st->hardlinks));
+		json_object_object_add(m, "unmapped",
+				       json_object_new_uint64(st->unmapped));
+		json_object_object_add(m, "errors",
+				       json_object_new_uint64(st->errors));
+		json_object_object_add(m, "mountpoints",
+				       json_object_new_uint64(st->mountpoints));
+		json_object_object_add(m, "already_shifted",
+				       json_object_new_boolean(st->already));
+		json_object_object_add(m, "resumed",
+				       json_object_new_boolean(st->resumed));
+		json_object_object_add(doc, "shift", m);
+	}
+	cli_json_print(doc, r);
+}
+
+static int run(struct options *o)
+{
+	bool shifted = false, resume = false;
 	int r;
 
-	parse_args(&o, argc, argv);
-
-	r = get_userns(&o);
+	r = get_userns(o);
 	if (r != EXIT_OK)
-		goto out;
+		return r;
+	r = check_target(o);
+	if (r != EXIT_OK)
+		return r;
+
+	if (o->allow_shifted) {
+		/* Asked for: the map applies on top of whatever the tree
+		 * holds (e.g. a map composed with the one it was shifted
+		 * with). */
+	} else if (o->mode == MODE_BIND) {
+		r = check_source(o, o->source, false, &shifted, &resume);
+		if (r != EXIT_OK)
+			return r;
+		if (resume)
+			return run_fallback(o);
+		if (shifted) {
+			/* Its files already carry the ids the container
+			 * needs: the plain view is the right one, whatever
+			 * --fallback says (nothing to shift or copy). */
+			o->res.method = "plain_bind";
+			r = check_plain_recursive(o);
+			if (r != EXIT_OK)
+				return r;
+			return bind_plain(o, o->source);
+		}
+	} else if (o->mode == MODE_OVERLAY) {
+		_cleanup_free_ const char **lower = NULL;
+		_cleanup_free_ char *layers = NULL;
+
+		if (split_layers(o->source, &layers, &lower) < 0) {
+			cli_error("out of memory");
+			return EXIT_FAIL;
+		}
+		for (size_t i = 0; lower[i]; i++) {
+			r = check_source(o, lower[i], true, &shifted, &resume);
+			if (r != EXIT_OK)
+				return r;
+		}
+	}
 
 	/* The hook: decide up front, so no partial idmapped mount exists. */
-	if (o.fallback != FALLBACK_NONE && !can_idmap_all(&o)) {
-		r = run_fallback(&o);
-		goto out;
-	}
+	if (o->fallback != FALLBACK_NONE && !can_idmap_all(o))
+		return run_fallback(o);
 
-	switch (o.mode) {
+	switch (o->mode) {
 	case MODE_BIND:
-		r = mount_bind(&o);
-		break;
+		return mount_bind(o);
 	case MODE_TMPFS:
-		r = mount_tmpfs(&o);
-		break;
+		return mount_tmpfs(o);
 	case MODE_OVERLAY:
-		r = mount_overlay(&o);
-		break;
+		return mount_overlay(o);
 	}
-out:
+	return EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.userns_fd = -EBADF};
+	int r;
+
+	if (cli_json_wanted(argc, argv, false))
+		cli_json_enable();
+	parse_args(&o, argc, argv);
+	o.map_str = shift_idmap_to_string(o.map.map);
+	if (!o.map_str) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	cli_progress_init(&o.bar, "inodes", o.quiet || o.json);
+
+	r = run(&o);
+	cli_progress_clear(&o.bar);
+	if (o.json)
+		print_json(&o, r);
+	shift_source_marker_clear(&o.res.marker);
 	safe_close(o.userns_fd);
+	free(o.map_str);
 	cli_map_free(&o.map);
 	return r;
 }

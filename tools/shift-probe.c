@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 
 #ifndef AT_NO_AUTOMOUNT
@@ -93,6 +94,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool features_only = false, mounts_only = false;
 	int c;
 
+	/* With --json getopt is quiet: its complaint goes through
+	 * cli_usage_error() below, into the document. */
+	if (cli_json_wanted(argc, argv, true))
+		opterr = 0;
 	while ((c = getopt_long(argc, argv, "JrPnhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
@@ -120,6 +125,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
+			if (!opterr)
+				cli_usage_error(
+				    "invalid option '%s' (unknown, or its argument is missing)",
+				    argv[optind - 1]);
 			cli_usage_error(NULL);
 		}
 	}
@@ -329,7 +338,7 @@ static void uidmap_section(struct output *out)
 	};
 	static const char *const tools[] = {"newuidmap", "newgidmap"};
 	struct libscols_table *tb =
-	    new_table(out, "uidmap-tools", "newuidmap and newgidmap", cols,
+	    new_table(out, "uidmap_tools", "newuidmap and newgidmap", cols,
 		      ARRAY_SIZE(cols));
 
 	for (size_t i = 0; i < ARRAY_SIZE(tools); i++) {
@@ -517,7 +526,9 @@ static int mounts_section(struct output *out)
 		int r = shift_probe_idmap(path, &why);
 
 		if (r < 0) {
-			cli_error("Failed to probe '%s': %s", path,
+			_cleanup_free_ char *e = shift_escape(path);
+
+			cli_error("Failed to probe '%s': %s", e ? e : "?",
 				  strerror(-r));
 			ret = EXIT_FAIL;
 			continue;
@@ -537,6 +548,8 @@ int main(int argc, char **argv)
 	struct output out = {.o = &o};
 	int ret = EXIT_OK;
 
+	if (cli_json_wanted(argc, argv, true))
+		cli_json_enable();
 	parse_args(&o, argc, argv);
 	out.sections = (o.features ? 4 : 0) + (o.mounts ? 1 : 0);
 	if (o.json) {
@@ -552,12 +565,9 @@ int main(int argc, char **argv)
 	}
 	if (o.mounts)
 		ret = mounts_section(&out);
-	if (o.json) {
-		puts(json_object_to_json_string_ext(
-		    out.top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-				 JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(out.top);
-	}
+	/* One document, a PATH that could not be probed in its "error". */
+	if (o.json)
+		cli_json_print(out.top, ret);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_error("Failed to write the output: %s", strerror(errno));
 		return EXIT_FAIL;

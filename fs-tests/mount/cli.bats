@@ -15,6 +15,10 @@ load ../lib/common
 	assert_output --partial "--recursive"
 	assert_output --partial "--overlay"
 	assert_output --partial "--tmpfs"
+	assert_output --partial "--allow-stacked"
+	assert_output --partial "--dry-run"
+	assert_output --partial "--json"
+	assert_output --partial "--quiet"
 	[ -z "$stderr" ]
 	run "$SHIFT_MOUNT" -h
 	assert_success
@@ -97,4 +101,29 @@ load ../lib/common
 	run "$SHIFT_MOUNT" --pid 1 "$FS_TREE" "$m"
 	assert_failure 2
 	assert_output --partial "--allow-host-root"
+}
+
+@test "without privilege the error says 'run as root' once" {
+	local s t
+	s=$(scratch s)
+	t=$(scratch t)
+	# A user namespace of the caller's own: shift-mount gets as far as
+	# mount_setattr(), which needs CAP_SYS_ADMIN over the mount.
+	run as_user 1000 1000 bash -c '
+		unshare -U -r sleep 60 </dev/null >/dev/null 2>&1 &
+		p=$!
+		for i in $(seq 100); do
+			[ "$(readlink /proc/$p/ns/user)" != "$(readlink /proc/self/ns/user)" ] && break
+			sleep 0.05
+		done
+		"$0" --userns /proc/$p/ns/user "$1" "$2"
+		rc=$?
+		kill $p
+		exit $rc' "$SHIFT_MOUNT" "$s" "$t"
+	assert_failure 1
+	assert_output --partial "'$s'"
+	assert_output --partial "run as root"
+	assert_equal "$(grep -o 'run as root' <<<"$output" | wc -l)" 1
+	run mountpoint -q "$t"
+	assert_failure
 }

@@ -163,7 +163,7 @@ make_overlay() {
 }
 
 @test "--fallback=shift refuses a shared layer unless --force" {
-	local t name
+	local t name line
 	make_overlay
 	t=$(scratch t)
 	for name in trusted.shiftkit.shared user.shiftkit.shared; do
@@ -224,5 +224,94 @@ make_overlay() {
 	assert_equal "$(owner "$t/file-1000")" 101000:101000
 	assert_equal "$(owner "$OVL/dir-1000")" 0:0
 	run mountpoint -q "$t/dir-1000"
+	assert_failure
+}
+
+@test "kernel filesystems (proc, sysfs) exit 3 with no fallback hint, and no fallback touches them" {
+	local t c
+	t=$(scratch t)
+	c=$(scratch c)/copy
+	run "$SHIFT_MOUNT" --map "$MAP" /proc "$t"
+	assert_failure 3
+	assert_output --partial "'proc'"
+	refute_output --partial "--fallback"
+	run "$SHIFT_MOUNT" --map "$MAP" /sys "$t"
+	assert_failure 3
+	refute_output --partial "--fallback="
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=shift /proc "$t"
+	assert_failure 3
+	assert_output --partial "kernel filesystem"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=shift /sys "$t"
+	assert_failure 3
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c" /sys "$t"
+	assert_failure 3
+	assert_output --partial "'sysfs'"
+	[ ! -e "$c" ]
+	run getfattr -d -m - /sys
+	refute_output --partial shiftkit
+	run mountpoint -q "$t"
+	assert_failure
+}
+
+@test "--fallback=shift on a filesystem without xattrs exits 3 (not supported), as shift-tree does" {
+	local t d
+	t=$(scratch t)
+	d=$(scratch r)
+	# ramfs: no idmapped mounts and no xattrs, so the shift can't record
+	# itself
+	mount -t ramfs -o mode=0755 fallback-ramfs "$d"
+	touch "$d/f"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=shift "$d" "$t"
+	assert_failure 3
+	assert_output --partial "'$d'"
+	assert_output --partial "extended attributes"
+	assert_equal "$(owner "$d/f")" 0:0
+	run mountpoint -q "$t"
+	assert_failure
+}
+
+@test "untrusted file names are escaped in messages (no raw newlines or escape sequences)" {
+	local t name
+	make_overlay
+	t=$(scratch t)
+	name=$'evil\n\033[31mforged: line'
+	touch "$OVL/$name"
+	chown 70000:70000 "$OVL/$name"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=shift "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "'$OVL/evil\\n\\033[31mforged: line': uid 70000 has no image"
+	refute_output --partial $'\033'
+	# every line is one of shift-mount's: none forged by the name
+	assert_equal "${#lines[@]}" 3
+	for line in "${lines[@]}"; do
+		[[ "$line" == "shift-mount: "* ]] || fail "forged line: $line"
+	done
+	run mountpoint -q "$t"
+	assert_failure
+}
+
+@test "--fallback=copy: a copy that failed half-way keeps no marker of the source, so it is never taken for a shifted copy" {
+	local t c
+	make_overlay
+	t=$(scratch t)
+	c=$(scratch c)
+	head -c 2000000 /dev/zero >"$OVL/big"
+	# the source carries the engine's marker of a shift undone since
+	"$SHIFT_TREE" -q --map "$MAP" "$OVL"
+	"$SHIFT_TREE" -q --reverse --map "$MAP" "$OVL"
+	run getfattr -n trusted.shiftkit.shift "$OVL"
+	assert_success
+	# too small for the copy: cp fails half-way
+	mount -t tmpfs -o size=1m,mode=0755 fallback-small "$c"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "cp failed"
+	run getfattr -d -m shiftkit.shift "$c/copy"
+	refute_output --partial shiftkit.shift
+	# the next run must not shift and mount the half copy
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "not empty"
+	run mountpoint -q "$t"
 	assert_failure
 }

@@ -102,3 +102,17 @@ setup() {
 	run mountpoint -q "$m"
 	assert_failure
 }
+
+@test "an overlayfs layer is refused with exit 3 and no --fallback hint (not allowed with --overlay)" {
+	local d m
+	d=$(scratch o)
+	m=$(scratch m)
+	mkdir "$d/l" "$d/u" "$d/w" "$d/ovl"
+	mount -t overlay overlay -o "lowerdir=$d/l,upperdir=$d/u,workdir=$d/w" "$d/ovl"
+	run "$SHIFT_MOUNT" --map "$MAP" --overlay "$d/ovl" "$m"
+	assert_failure 3
+	assert_output --partial "'$d/ovl'"
+	refute_output --partial "--fallback"
+	run mountpoint -q "$m"
+	assert_failure
+}

@@ -6,6 +6,14 @@
 
 load ../lib/common
 
+# one_doc: $output is exactly one JSON document (jq 1.6 -e passes on an
+# empty input, so check this first).
+one_doc() {
+	run jq -s 'length' <<<"$output"
+	assert_success
+	assert_output 1
+}
+
 @test "--help prints the usage to stdout and exits 0" {
 	run --separate-stderr "$SHIFT_PROBE" --help
 	assert_success
@@ -48,4 +56,49 @@ load ../lib/common
 		jq -e --arg f "$f" '.features[] | select(.name == $f) | .available == true' \
 			<<<"$output" >/dev/null || fail "feature '$f' is not reported available"
 	done
+}
+
+@test "--json: a PATH that can't be probed is in the document's error, the others are reported, exit 1" {
+	local out
+	run --separate-stderr "$SHIFT_PROBE" --json --mounts-only "$FS_TREE/no-such-path" /proc
+	assert_failure 1
+	out=$output
+	one_doc
+	run jq -e --arg p "$FS_TREE/no-such-path" '.error.exit_status == 1 and
+		(.error.message | contains($p)) and
+		(.mounts | map(select(.target == "/proc")) | length) == 1' <<<"$out"
+	assert_success
+}
+
+@test "--json: usage errors are one JSON document too, exit 2" {
+	local out
+	run --separate-stderr "$SHIFT_PROBE" --json --no-such-option
+	assert_failure 2
+	out=$output
+	one_doc
+	run jq -e '.error.exit_status == 2 and (.error.message | contains("--no-such-option"))' <<<"$out"
+	assert_success
+	run --separate-stderr "$SHIFT_PROBE" -J --raw
+	assert_failure 2
+	out=$output
+	one_doc
+	run jq -e '.error.exit_status == 2 and (.error.message | contains("--raw"))' <<<"$out"
+	assert_success
+	run --separate-stderr "$SHIFT_PROBE" --json --features-only /
+	assert_failure 2
+	out=$output
+	one_doc
+	run jq -e '.error.exit_status == 2' <<<"$out"
+	assert_success
+}
+
+@test "--json keys are snake_case" {
+	local out
+	run --separate-stderr "$SHIFT_PROBE" --json
+	assert_success
+	out=$output
+	one_doc
+	run jq -e '(.uidmap_tools | type == "array") and
+		([paths | .[] | strings] | all(test("^[a-z0-9_]+$")))' <<<"$out"
+	assert_success
 }

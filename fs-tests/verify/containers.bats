@@ -207,10 +207,11 @@ c1:upper ./stray gid"
 @test "a layer shifted in place used by a container with another map is reported" {
 	local v2
 	v2=$(scratch c2-inplace)
-	# base shifted in place for c1 (who then uses it without an idmap);
-	# c2 still uses it through an idmapped mount with its own map
-	"$SHIFT_TREE" -q --unmapped=overflow --map "$M1" "$W/base" 2>/dev/null
+	# c2 uses base through an idmapped mount with its own map; then base
+	# is shifted in place for c1 (who uses it without an idmap) under c2's
+	# feet (shift-mount refuses to idmap a tree already shifted)
 	idmap_mount --map "$M2" "$W/base" "$v2"
+	"$SHIFT_TREE" -q --unmapped=overflow --map "$M1" "$W/base" 2>/dev/null
 	jq -n --arg w "$W" --arg v2 "$v2" --arg m1 "$M1" --arg m2 "$M2" '{
 	  layers: [ { name: "base", path: "\($w)/base", manifest: "\($w)/base.mtree",
 		      shifted: $m1 } ],

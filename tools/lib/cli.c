@@ -38,8 +38,29 @@ __attribute__((constructor)) static void cli_setup(void)
 	atexit(cli_close_stdout);
 }
 
+static void (*error_hook)(const char *msg, void *userdata);
+static void *error_hook_data;
+
+void cli_set_error_hook(void (*hook)(const char *msg, void *userdata),
+			void *userdata)
+{
+	error_hook = hook;
+	error_hook_data = userdata;
+}
+
 static void vmsg(const char *fmt, va_list ap)
 {
+	if (error_hook) {
+		char *s = NULL;
+		va_list aq;
+
+		va_copy(aq, ap);
+		if (vasprintf(&s, fmt, aq) >= 0) {
+			error_hook(s, error_hook_data);
+			free(s);
+		}
+		va_end(aq);
+	}
 	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

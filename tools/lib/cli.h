@@ -22,6 +22,11 @@
 void cli_error(const char *fmt, ...) _printf_(1, 2);
 /* "Try 'TOOL --help' for more information." and exit(EXIT_USAGE). */
 _noreturn_ void cli_usage_error(const char *fmt, ...) _printf_(1, 2);
+/* Also hand every message of cli_error() and cli_usage_error() (without
+ * "TOOL: " and newline) to hook, e.g. to carry it into --json output
+ * (tools/lib/cli-json.h); NULL: no hook. */
+void cli_set_error_hook(void (*hook)(const char *msg, void *userdata),
+			void *userdata);
 /* "TOOL from shiftkit VERSION" and exit(0). */
 _noreturn_ void cli_version(void);
 
