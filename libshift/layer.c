@@ -375,6 +375,32 @@ static int why_notdir(int rootfd, const char *path)
 }
 
 /*
+ * Remove the ACLs a new inode got from its parent's default ACL (the
+ * access ACL, and for a directory the default ACL too), by fd or by name
+ * below pfd: the archive's own ACLs are set afterwards, and an entry the
+ * archive gives none must have none (GNU tar and umoci leave none).  For
+ * a directory kept from a lower layer (flat), this also drops the lower
+ * layer's ACLs, as the overlay would show the upper directory's.
+ */
+static int drop_inherited_acls(int fd, int pfd, const char *name, bool is_dir)
+{
+	static const char *const keys[] = { "system.posix_acl_access",
+					     "system.posix_acl_default" };
+	char proc[64 + NAME_MAX];
+
+	if (fd < 0)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, name);
+	for (int i = 0; i < (is_dir ? 2 : 1); i++) {
+		int r = fd >= 0 ? fremovexattr(fd, keys[i])
+				: lremovexattr(proc, keys[i]);
+
+		if (r < 0 && errno != ENODATA && errno != EOPNOTSUPP)
+			return negative_errno();
+	}
+	return 0;
+}
+
+/*
  * Open the parent directory of the current entry, creating missing
  * directories (owned by the map's 0:0, mode 0755) when create is set.
  * The fd is cached and owned by x.
@@ -409,13 +435,28 @@ static int open_parent(struct xctx *x, const char *parent, bool create,
 				*slash = '\0';
 			next = open_beneath(fd, p, O_RDONLY | O_DIRECTORY);
 			if (next == -ENOENT) {
-				if (mkdirat(fd, p, 0755) < 0 ||
-				    fchownat(fd, p, ru, rg,
-					     AT_SYMLINK_NOFOLLOW) < 0)
+				if (mkdirat(fd, p, 0700) < 0)
 					return fail(x, negative_errno(), entry,
 						    "cannot create a parent directory");
 				next = open_beneath(fd, p,
 						    O_RDONLY | O_DIRECTORY);
+				/*
+				 * Exactly 0755 0:0 (mapped), whatever the
+				 * umask, a setgid parent (group, setgid
+				 * bit) or a default ACL would give it.
+				 */
+				if (next >= 0) {
+					int q = drop_inherited_acls(next, -EBADF,
+								    NULL, true);
+
+					if (q < 0 || fchown(next, ru, rg) < 0 ||
+					    fchmod(next, 0755) < 0) {
+						q = q < 0 ? q : negative_errno();
+						safe_close(next);
+						return fail(x, q, entry,
+							    "cannot create a parent directory");
+					}
+				}
 			}
 			if (next < 0) {
 				fd = next;
@@ -623,6 +664,13 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 	struct timespec ts[2];
 	int r;
 
+	/* What the parent passed on, before the archive's metadata. */
+	if (type != AE_IFLNK) {
+		r = drop_inherited_acls(fd, pfd, name, is_dir);
+		if (r < 0)
+			return fail(x, r, x->path,
+				    "cannot remove the ACLs inherited from the parent directory");
+	}
 	r = map_id(x, SHIFT_UID, archive_entry_uid(e), &uid);
 	if (r < 0)
 		return fail(x, -ERANGE, x->path,
@@ -1408,10 +1456,16 @@ static int init_root(struct xctx *x)
 {
 	uid_t u;
 	gid_t g;
+	int r;
 
 	if (root_owner(x, &u, &g) < 0)
 		return fail(x, -ERANGE, ".",
 			    "uid/gid 0 has no image under the map");
+	/* The temporary root is made below DEST's parent or STORE/tmp. */
+	r = drop_inherited_acls(x->rootfd, -EBADF, NULL, true);
+	if (r < 0)
+		return fail(x, r, ".",
+			    "cannot remove the ACLs inherited from the parent directory");
 	if (fchown(x->rootfd, u, g) < 0 || fchmod(x->rootfd, 0755) < 0)
 		return fail(x, negative_errno(), ".",
 			    "cannot set the owner of the root");
