@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -172,6 +173,7 @@ struct xctx {
 	enum xmode mode;
 	const struct shift_idmap *map; /* NULL: ids as in the tar */
 	unsigned flags;
+	const volatile sig_atomic_t *cancel; /* set: stop, -ECANCELED */
 	struct shift_oci_diag *diag;
 	struct strset layer_paths;     /* flat: what this layer made */
 	struct dirtime *dirs;
@@ -785,14 +787,28 @@ static int set_dir_times(struct xctx *x)
 /* ------------------------------------------------------------------ */
 /* Entries                                                             */
 
+/*
+ * The entry's data into fd.  The archive's declared size is trusted only
+ * as far as the data bears it out: a plain file must get exactly that many
+ * bytes (fewer means a corrupt header, e.g. the old GNU "realsize" field
+ * that libarchive < 3.8 takes for the size of any entry: Go's nil-uid.tar
+ * would be zero-padded to 2176 bytes instead of its 14), and a sparse
+ * file's data blocks must lie within it; only a sparse file may end in a
+ * hole, which ftruncate() makes.
+ */
 static int write_data(struct xctx *x, struct archive *a, int fd,
-		      int64_t size)
+		      struct archive_entry *e)
 {
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+	bool sparse = archive_entry_sparse_count(e) > 0;
 	const void *buf;
 	size_t len;
 	la_int64_t off, end = 0;
 	int r;
 
+	if (size < 0)
+		return fail(x, -EBADMSG, x->path,
+			    "corrupt archive (negative file size)");
 	for (;;) {
 		r = archive_read_data_block(a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
@@ -800,6 +816,11 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 		if (r < ARCHIVE_WARN)
 			return fail(x, -EBADMSG, x->path,
 				    "corrupt or truncated archive");
+		if (off < 0 || (uint64_t)off + len > (uint64_t)size)
+			return fail(x, -EBADMSG, x->path,
+				    "corrupt archive (file data beyond the size its header declares)");
+		if (x->cancel && *x->cancel)
+			return fail(x, -ECANCELED, x->path, "interrupted");
 		while (len > 0) {
 			ssize_t n = pwrite(fd, buf, len, off);
 
@@ -815,6 +836,9 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 		if (off > end)
 			end = off;
 	}
+	if (end < size && !sparse)
+		return fail(x, -EBADMSG, x->path,
+			    "corrupt archive (the file's data is shorter than the size its header declares)");
 	/* A sparse file may end in a hole. */
 	if (size > end && ftruncate(fd, size) < 0)
 		return fail(x, negative_errno(), x->path,
@@ -1014,7 +1038,7 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (fd < 0)
 			return fail(x, negative_errno(), x->path,
 				    "cannot create the file");
-		r = write_data(x, a, fd, archive_entry_size(e));
+		r = write_data(x, a, fd, e);
 		if (r < 0)
 			return r;
 		return apply_meta(x, e, fd, pfd, name, false);

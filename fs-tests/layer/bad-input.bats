@@ -159,6 +159,28 @@ big b 100000")"
 	assert_output --partial "corrupt or truncated archive"
 }
 
+@test "a plain file whose data ends before its declared size is refused, not zero-padded (Go's nil-uid.tar)" {
+	# 14 bytes of data; libarchive 3.6 reads 2176 from the old GNU
+	# realsize field.  Refused by both unpacks, nothing left.
+	mkimage "$L" --compress none "@$SRCDIR/fs-tests/layer/data/nil-uid.tar"
+	refused
+	assert_output --partial "'P1050238.JPG.log': corrupt archive (the file's data is shorter than the size its header declares)"
+	run "$SHIFT_LAYER" unpack --store "$T/store" "$L"
+	assert_failure 1
+	assert_output --partial "'P1050238.JPG.log': corrupt archive (the file's data is shorter"
+	[ ! -e "$T/store/layers/sha256" ] || [ -z "$(ls -A "$T/store/layers/sha256")" ] ||
+		fail "a layer was stored: $(ls "$T/store/layers/sha256")"
+	[ -z "$(ls -A "$T/store/tmp")" ] || fail "temp left: $(ls -A "$T/store/tmp")"
+}
+
+@test "a sparse file that ends in a hole keeps its declared size (Go's pax-nil-sparse-hole.tar)" {
+	mkimage "$L" --compress none "@$SRCDIR/fs-tests/layer/data/pax-nil-sparse-hole.tar"
+	run "$SHIFT_LAYER" unpack --flat "$L" "$OUT"
+	assert_success
+	assert_equal "$(stat -c %s "$OUT/sparse.db")" 1000
+	cmp -s "$OUT/sparse.db" <(head -c 1000 /dev/zero) || fail "not 1000 zero bytes"
+}
+
 @test "garbage instead of a tar is refused" {
 	head -c 4096 /dev/urandom >"$T/garbage"
 	mkimage "$L" "$(spec s <<<"file a")"
