@@ -23,10 +23,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -183,7 +185,15 @@ struct xctx {
 	char path[PATH_MAX];	       /* normalised entry path */
 	char link[PATH_MAX];	       /* normalised hard link target */
 	unsigned char xbuf[65536];     /* translated xattr values */
+	char ebuf[4 * PATH_MAX];       /* an escaped name, for debug lines */
 };
+
+/* s escaped (a tar name or libarchive's message about one), for sk_debug. */
+static const char *esc(struct xctx *x, const char *s)
+{
+	shift_escape_to(x->ebuf, sizeof(x->ebuf), s ? s : "");
+	return x->ebuf;
+}
 
 static int fail(struct xctx *x, int err, const char *where, const char *why)
 {
@@ -192,6 +202,53 @@ static int fail(struct xctx *x, int err, const char *where, const char *why)
 		x->diag->why = why;
 	}
 	return err;
+}
+
+/*
+ * fail() with a reason made at run time: why lives in where's allocation
+ * (after its NUL) and goes away with it in shift_oci_diag_clear(), which
+ * resets both.  With replace, an earlier failure is overwritten.
+ */
+_printf_(5, 6) static int fail_fmt(struct xctx *x, int err, bool replace,
+				   const char *where, const char *fmt, ...)
+{
+	_cleanup_free_ char *why = NULL;
+	size_t wlen = strlen(where) + 1;
+	va_list ap;
+	char *buf;
+	int n;
+
+	if (!x->diag || (!replace && (x->diag->where || x->diag->why)))
+		return err;
+	va_start(ap, fmt);
+	n = vasprintf(&why, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	buf = malloc(wlen + strlen(why) + 1);
+	if (!buf)
+		return -ENOMEM;
+	shift_oci_diag_clear(x->diag);
+	memcpy(buf, where, wlen);
+	strcpy(buf + wlen, why);
+	x->diag->where = buf;
+	x->diag->why = buf + wlen;
+	return err;
+}
+
+/*
+ * The one wording for an id the entry can't have, in both unpacks: ids
+ * 2^32-1 and above are no id at all (the kernel's "invalid" id), others
+ * may lack an image under the map.  what: "uid", "gid", "ACL entry's
+ * uid"...
+ */
+static int fail_id(struct xctx *x, const char *what, int64_t id, int r)
+{
+	if (r == -EINVAL)
+		return fail_fmt(x, -ERANGE, false, x->path,
+				"its %s is not a valid id: %" PRId64, what, id);
+	return fail_fmt(x, -ERANGE, false, x->path,
+			"its %s has no image under the map: %" PRId64, what, id);
 }
 
 static void pcache_drop(struct xctx *x)
@@ -271,11 +328,12 @@ static int open_beneath(int rootfd, const char *path, int flags)
 	return fd < 0 ? negative_errno() : fd;
 }
 
+/* -EINVAL: not an id at all; -ERANGE: no image under the map. */
 static int map_id(const struct xctx *x, enum shift_id_kind kind, int64_t id,
 		  uint32_t *ret)
 {
 	if (id < 0 || id >= (int64_t)SHIFT_ID_NONE)
-		return -ERANGE;
+		return -EINVAL;
 	if (!x->map) {
 		*ret = (uint32_t)id;
 		return 0;
@@ -594,6 +652,78 @@ static int acl_to_xattr(struct archive_entry *e, int type, unsigned char *out,
 	return 1;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/*
+ * Why the kernel would refuse a POSIX ACL xattr value (posix_acl_valid()
+ * and posix_acl_from_xattr() say only EINVAL), or NULL when it is valid:
+ * checked before it is translated or set, so both unpacks name the same
+ * reason.
+ */
+static const char *acl_invalid(const unsigned char *v, size_t len)
+{
+	unsigned seen = 0, last_tag = 0;
+	uint32_t last_id = 0;
+	bool named = false;
+
+	if (len < 4 || (len - 4) % 8)
+		return "its length is not a header and whole entries";
+	if (le32(v) != 2)
+		return "unknown ACL version (not 2)";
+	for (const unsigned char *p = v + 4; p < v + len; p += 8) {
+		unsigned tag = (unsigned)p[0] | (unsigned)p[1] << 8;
+		unsigned perm = (unsigned)p[2] | (unsigned)p[3] << 8;
+		uint32_t id = le32(p + 4);
+
+		switch (tag) {
+		case SHIFT_ACL_USER:
+		case SHIFT_ACL_GROUP:
+			if (id == SHIFT_ID_NONE)
+				return "a named user or group entry without a numeric id";
+			named = true;
+			break;
+		case SHIFT_ACL_USER_OBJ:
+		case SHIFT_ACL_GROUP_OBJ:
+		case SHIFT_ACL_MASK:
+		case SHIFT_ACL_OTHER:
+			if (seen & tag)
+				return "a user::, group::, mask:: or other:: entry given twice";
+			break;
+		default:
+			return "an entry of unknown type";
+		}
+		if (perm & ~7u)
+			return "permissions other than rwx";
+		if (tag < last_tag ||
+		    (tag == last_tag && (tag == SHIFT_ACL_USER ||
+					 tag == SHIFT_ACL_GROUP) &&
+		     id <= last_id))
+			return "entries out of order or a named entry given twice";
+		seen |= tag;
+		last_tag = tag;
+		last_id = id;
+	}
+	if (len == 4)
+		return NULL; /* empty: no ACL */
+	if (!(seen & SHIFT_ACL_USER_OBJ) || !(seen & SHIFT_ACL_GROUP_OBJ) ||
+	    !(seen & SHIFT_ACL_OTHER))
+		return "no user::, group:: or other:: entry";
+	if (named && !(seen & SHIFT_ACL_MASK))
+		return "no mask entry (required with named user or group entries)";
+	return NULL;
+}
+
+/* A v3 file capability whose root id is no id at all (2^32-1). */
+static bool fcaps_rootid_invalid(const unsigned char *v, size_t len)
+{
+	return len >= 24 && (le32(v) & 0xff000000u) == 0x03000000u &&
+	       le32(v + 20) == SHIFT_ID_NONE;
+}
+
 /* Set one xattr on the new inode: by fd, or by name below pfd (symlinks). */
 static int set_xattr(int fd, int pfd, const char *name, const char *key,
 		     const void *value, size_t len)
@@ -611,15 +741,35 @@ static int set_xattr(int fd, int pfd, const char *name, const char *key,
 static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 		       const char *key, const void *value, size_t len)
 {
+	bool is_acl = !strcmp(key, "system.posix_acl_access") ||
+		      !strcmp(key, "system.posix_acl_default");
 	size_t out_len = len;
+	char ekey[256];
+	const char *why;
 	int r;
 
+	/* The name comes from the archive: escaped in messages. */
+	shift_escape_to(ekey, sizeof(ekey), key);
 	if (xattr_forbidden(key)) {
-		sk_debug("%s: dropping xattr %s from the layer", x->path, key);
+		sk_debug("%s: dropping xattr %s from the layer", esc(x, x->path),
+			 ekey);
 		return 0;
 	}
-	if (x->map && (!strcmp(key, "system.posix_acl_access") ||
-		       !strcmp(key, "system.posix_acl_default"))) {
+	if (!strcmp(key, "security.selinux") &&
+	    !(x->flags & SHIFT_LAYER_SELINUX_LABELS)) {
+		sk_debug("%s: not applying the layer's SELinux label (host policy)",
+			 esc(x, x->path));
+		return 0;
+	}
+	if (is_acl && (why = acl_invalid(value, len)))
+		return fail_fmt(x, -EINVAL, false, x->path,
+				"invalid POSIX ACL in %s: %s", key, why);
+	if (!strcmp(key, "security.capability") &&
+	    fcaps_rootid_invalid(value, len))
+		return fail_fmt(x, -ERANGE, false, x->path,
+				"its file capability's root id is not a valid id: %" PRIu32,
+				SHIFT_ID_NONE);
+	if (x->map && is_acl) {
 		if (len > sizeof(x->xbuf))
 			return fail(x, -E2BIG, x->path, "ACL too large");
 		r = sk_layer_acl_shift(value, len, x->xbuf, x->map);
@@ -627,7 +777,8 @@ static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 			return fail(x, r, x->path,
 				    "an ACL entry's uid/gid has no image under the map");
 		if (r < 0)
-			return fail(x, r, x->path, "malformed POSIX ACL xattr");
+			return fail_fmt(x, r, false, x->path,
+					"invalid POSIX ACL in %s", key);
 		value = x->xbuf;
 	} else if (x->map && !strcmp(key, "security.capability")) {
 		r = sk_layer_fcaps_shift(value, len, x->xbuf, &out_len, x->map);
@@ -642,12 +793,14 @@ static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 	r = set_xattr(fd, pfd, name, key, value, out_len);
 	if (r == -EOPNOTSUPP && strncmp(key, "system.", 7) &&
 	    strcmp(key, "security.capability")) {
-		sk_debug("%s: xattr %s not supported here, skipped", x->path,
-			 key);
+		sk_debug("%s: xattr %s not supported here, skipped",
+			 esc(x, x->path), ekey);
 		return 0;
 	}
 	if (r < 0)
-		return fail(x, r, x->path, "cannot set an extended attribute");
+		return fail_fmt(x, r, false, x->path,
+				"cannot set the extended attribute %s: %s", ekey,
+				strerror(-r));
 	return 0;
 }
 
@@ -675,14 +828,10 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 	}
 	r = map_id(x, SHIFT_UID, archive_entry_uid(e), &uid);
 	if (r < 0)
-		return fail(x, -ERANGE, x->path,
-			    x->map ? "its uid has no image under the map"
-				   : "its uid is not a valid id");
+		return fail_id(x, "uid", archive_entry_uid(e), r);
 	r = map_id(x, SHIFT_GID, archive_entry_gid(e), &gid);
 	if (r < 0)
-		return fail(x, -ERANGE, x->path,
-			    x->map ? "its gid has no image under the map"
-				   : "its gid is not a valid id");
+		return fail_id(x, "gid", archive_entry_gid(e), r);
 	if (fd >= 0)
 		r = fchown(fd, uid, gid);
 	else
@@ -856,7 +1005,7 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 	int pfd, r;
 
 	if (!opaque && !strncmp(name, WH_META, strlen(WH_META))) {
-		sk_debug("%s: ignoring aufs metadata", x->path);
+		sk_debug("%s: ignoring aufs metadata", esc(x, x->path));
 		return 0;
 	}
 	if (!opaque && (!*victim || !strcmp(victim, ".") ||
@@ -1298,33 +1447,13 @@ static int unz_drain(struct unz *u)
 	return n < 0 ? u->err : 0;
 }
 
-/*
- * The diff_id mismatch, with both digests: the message is made here, so
- * why lives in where's allocation (after its NUL) and goes away with it
- * in shift_oci_diag_clear(), which resets both.
- */
+/* The diff_id mismatch, with both digests (replaces any entry error). */
 static int fail_diff_id(struct xctx *x, const struct sk_oci_layer *l,
 			const char *got)
 {
-	_cleanup_free_ char *why = NULL;
-	size_t wlen = strlen(l->digest) + 1;
-	char *buf;
-
-	shift_oci_diag_clear(x->diag);
-	if (!x->diag)
-		return -EBADMSG;
-	if (asprintf(&why,
-		     "diff_id mismatch: the uncompressed layer hashes to sha256:%s, the config's diff_id is %s",
-		     got, l->diff_id) < 0)
-		return -ENOMEM;
-	buf = malloc(wlen + strlen(why) + 1);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, l->digest, wlen);
-	strcpy(buf + wlen, why);
-	x->diag->where = buf;
-	x->diag->why = buf + wlen;
-	return -EBADMSG;
+	return fail_fmt(x, -EBADMSG, true, l->digest,
+			"diff_id mismatch: the uncompressed layer hashes to sha256:%s, the config's diff_id is %s",
+			got, l->diff_id);
 }
 
 /*
@@ -1420,7 +1549,8 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar < ARCHIVE_WARN) {
-			sk_debug("%s: %s", l->digest, archive_error_string(a));
+			sk_debug("%s: %s", l->digest,
+				 esc(x, archive_error_string(a)));
 			return verify_layer(x, l, &u, b,
 					    fail(x, -EBADMSG, l->digest,
 						 "corrupt or truncated archive"));

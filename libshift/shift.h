@@ -416,6 +416,11 @@ enum {
 	SHIFT_LAYER_FORCE_COPY = 1 << 1,
 	/* Mount: read-only overlay (no upper). */
 	SHIFT_LAYER_RDONLY = 1 << 2,
+	/*
+	 * Unpack: apply security.selinux from the layers (by default they
+	 * are dropped: a label is the host's policy, not image content).
+	 */
+	SHIFT_LAYER_SELINUX_LABELS = 1 << 3,
 };
 
 /*

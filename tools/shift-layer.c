@@ -28,6 +28,7 @@ enum {
 	OPT_COPY,
 	OPT_NO_DEVICES,
 	OPT_READ_ONLY,
+	OPT_SELINUX_LABELS,
 };
 
 struct options {
@@ -68,6 +69,8 @@ _noreturn_ static void usage(void)
 	       "                           (without it the mount is read-only)\n"
 	       "     --copy              mount: use shifted copies, don't idmap\n"
 	       "     --no-devices        refuse device nodes in layers\n"
+	       "     --selinux-labels    unpack --flat: apply the layers' security.selinux\n"
+	       "                           labels (dropped by default: host policy)\n"
 	       CLI_MAP_HELP
 	       " -h, --help              display this help\n"
 	       " -V, --version           display version\n"
@@ -85,6 +88,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "upper", required_argument, NULL, 'u' },
 		{ "copy", no_argument, NULL, OPT_COPY },
 		{ "no-devices", no_argument, NULL, OPT_NO_DEVICES },
+		{ "selinux-labels", no_argument, NULL, OPT_SELINUX_LABELS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		CLI_MAP_LONGOPTS,
@@ -113,6 +117,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_NO_DEVICES:
 			o->flags |= SHIFT_LAYER_NO_DEVICES;
 			break;
+		case OPT_SELINUX_LABELS:
+			o->flags |= SHIFT_LAYER_SELINUX_LABELS;
+			break;
 		case 'h':
 			usage();
 		case 'V':
@@ -140,6 +147,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 						       SHIFT_VALIDATE_NO_HOST_ROOT);
 	} else if (!strcmp(verb, "mount")) {
 		o->action = ACT_MOUNT;
+		if (o->flat)
+			cli_usage_error("--flat only goes with unpack (mount assembles the stored layers)");
 		if (!o->store)
 			cli_usage_error("mount needs --store STORE");
 		if (npos != 2)
@@ -152,6 +161,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		o->action = ACT_LIST;
 		if (npos != 1)
 			cli_usage_error("list needs IMAGE");
+		if (o->map.sources || o->store || o->flat ||
+		    (o->flags & SHIFT_LAYER_NO_DEVICES))
+			cli_usage_error("list takes only IMAGE (no --map, --store, --flat or --no-devices)");
 	} else {
 		cli_usage_error("unknown command '%s' (unpack, mount or list)",
 				verb);
@@ -160,6 +172,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--upper only goes with mount");
 	if ((o->flags & SHIFT_LAYER_FORCE_COPY) && o->action != ACT_MOUNT)
 		cli_usage_error("--copy only goes with mount");
+	/* Stored layers are shared by every container and map. */
+	if ((o->flags & SHIFT_LAYER_SELINUX_LABELS) &&
+	    (o->action != ACT_UNPACK || !o->flat))
+		cli_usage_error("--selinux-labels only goes with unpack --flat (stored layers are shared: label their mounts with context=)");
 	o->image = argv[optind];
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }
@@ -179,8 +195,12 @@ static int exit_code(int r)
 static int report(const char *action, const char *obj,
 		  const struct shift_oci_diag *d, int r, const char *hint)
 {
-	cli_error("Failed to %s '%s': %s%s%s%s%s%s", action, obj,
-		  d->where ? "'" : "", d->where ? d->where : "",
+	/* where is a tar entry name or a path: untrusted, escaped. */
+	_cleanup_free_ char *eobj = shift_escape(obj);
+	_cleanup_free_ char *ewhere = d->where ? shift_escape(d->where) : NULL;
+
+	cli_error("Failed to %s '%s': %s%s%s%s%s%s", action, eobj ? eobj : "?",
+		  d->where ? "'" : "", ewhere ? ewhere : d->where ? "?" : "",
 		  d->where ? "': " : "", d->why ? d->why : strerror(-r),
 		  hint ? " " : "", hint ? hint : "");
 	return exit_code(r);

@@ -418,3 +418,74 @@ config_diff_id() {
 	assert_success
 	assert_output --partial "0 of 1 layers unpacked"
 }
+
+# Both unpacks name the same entry, attribute and reason: the message up to
+# the hint that differs between them ("(nothing was left ...)", "(the store
+# holds ...)").
+same_message_flat_store() {
+	local flat store
+	run "$SHIFT_LAYER" unpack --flat "$@" "$L" "$OUT"
+	assert_failure 1
+	flat=${output%% (nothing was left*}
+	assert_nothing_left "$OUT"
+	run "$SHIFT_LAYER" unpack --store "$T/store" "$L"
+	assert_failure 1
+	store=${output%% (the store holds*}
+	assert_equal "$store" "$flat"
+	echo "$flat"
+}
+
+@test "an invalid POSIX ACL xattr names the attribute and the reason, the same in both unpacks" {
+	require_acl
+	# user::rw- user:1000:r-- group::r-- other::r--: a named entry, no mask.
+	mkimage "$L" "$(spec s <<<"file a 0 0 0644
+xattr system.posix_acl_access 0200000001000600ffffffff02000400e803000004000400ffffffff20000400ffffffff")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'a': invalid POSIX ACL in system.posix_acl_access: no mask entry (required with named user or group entries)"
+	run same_message_flat_store --map 0:100000:65536
+	assert_success
+	assert_output --partial "'a': invalid POSIX ACL in system.posix_acl_access: no mask entry"
+}
+
+@test "a named ACL entry without a numeric id is refused with that reason" {
+	require_acl
+	# user:4294967295 is no id (a name that tar couldn't resolve to one).
+	mkimage "$L" "$(spec s <<<"dir d 0 0 0755
+xattr system.posix_acl_default 0200000001000700ffffffff02000500ffffffff04000500ffffffff10000500ffffffff20000500ffffffff")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'d': invalid POSIX ACL in system.posix_acl_default: a named user or group entry without a numeric id"
+}
+
+@test "uid 2^32-1 is 'not a valid id' in both unpacks, with or without a map" {
+	mkimage "$L" "$(spec s <<<"file a 4294967295 0 0644")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'a': its uid is not a valid id: 4294967295"
+	run same_message_flat_store --map 0:100000:65536
+	assert_success
+	assert_output --partial "'a': its uid is not a valid id: 4294967295"
+}
+
+@test "an unmappable owner names the id" {
+	mkimage "$L" "$(spec s <<<"file far 0 70000 0644")"
+	refused --map 0:100000:65536
+	assert_output --partial "'far': its gid has no image under the map: 70000"
+}
+
+@test "entry names with control characters are printed escaped" {
+	mkimage "$L" "$(spec s <<<$'file evil\e[31m\r/../x')"
+	refused
+	assert_output --partial "'evil\\033[31m\\015/../x': path contains '..'"
+	[[ "$output" != *$'\e'* ]] || fail "a raw escape character reached the terminal"
+}
+
+@test "an xattr the kernel refuses is named, with the reason" {
+	# A v2 capability cut short (16 bytes): the kernel says EINVAL.
+	mkimage "$L" "$(spec s <<<"file f 0 0 0755
+xattr security.capability 00000002002000000000000000000000")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'f': cannot set the extended attribute security.capability: Invalid argument"
+}

@@ -30,7 +30,9 @@ setup() {
 	for args in "" "frobnicate x" "unpack x" "unpack --flat x" "unpack --store s" \
 		"unpack --store s --flat x y" "unpack --store s --map 0:1000:1 x" \
 		"mount --store s x y" "mount --map 0:100000:65536 x y" "list" \
-		"unpack --flat --upper u x y" "--bogus"; do
+		"unpack --flat --upper u x y" "--bogus" \
+		"mount --flat --store s --map 0:100000:65536 x y" "list --map 0:100000:65536 x" \
+		"list --store s x" "list --flat x" "mount --store s --map 0:100000:65536 --selinux-labels x y"; do
 		# shellcheck disable=SC2086 # split on purpose
 		run "$SHIFT_LAYER" $args
 		[ "$status" -eq 2 ] || fail "'$args': exit $status, want 2: $output"
@@ -100,4 +102,18 @@ setup() {
 	run "$SHIFT_LAYER" list "$T/L"
 	assert_failure 3
 	assert_output --partial "'application/x-squashfs': unsupported layer media type"
+}
+
+@test "a 0600 index.json (as umoci makes it) is read as root; another user is told why not" {
+	mkimage "$T/L" "$(spec a <<<"file a")"
+	chmod 0600 "$T/L/index.json"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_success
+	run as_user 1000 1000 "$SHIFT_LAYER" list "$T/L"
+	assert_failure 1
+	assert_output --partial "'index.json': cannot read it: permission denied"
+	rm "$T/L/oci-layout"
+	run "$SHIFT_LAYER" list "$T/L"
+	assert_failure 1
+	assert_output --partial "'oci-layout': not an OCI image layout (missing)"
 }
