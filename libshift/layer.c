@@ -38,6 +38,7 @@
 #include <json-c/json.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 
 #include "oci-internal.h"
 #include "syscalls.h"
@@ -176,6 +177,12 @@ struct xctx {
 	const struct shift_idmap *map; /* NULL: ids as in the tar */
 	unsigned flags;
 	const volatile sig_atomic_t *cancel; /* set: stop, -ECANCELED */
+	void (*on_entry)(const struct shift_layer_event *ev, void *userdata);
+	void *userdata;
+	unsigned layer;			/* being extracted */
+	const char *layer_digest;
+	struct sk_blob *blob;		/* its blob, for bytes_read */
+	uint64_t bytes_before, bytes_total;
 	struct shift_oci_diag *diag;
 	struct strset layer_paths;     /* flat: what this layer made */
 	struct dirtime *dirs;
@@ -187,6 +194,27 @@ struct xctx {
 	unsigned char xbuf[65536];     /* translated xattr values */
 	char ebuf[4 * PATH_MAX];       /* an escaped name, for debug lines */
 };
+
+static bool dry(const struct xctx *x)
+{
+	return x->flags & SHIFT_LAYER_DRY_RUN;
+}
+
+static void emit(struct xctx *x, const char *what, int64_t size)
+{
+	struct shift_layer_event ev = {
+		.layer = x->layer,
+		.digest = x->layer_digest,
+		.path = x->path,
+		.what = what,
+		.size = size > 0 ? (uint64_t)size : 0,
+		.bytes_read = x->bytes_before + (x->blob ? x->blob->got_size : 0),
+		.bytes_total = x->bytes_total,
+	};
+
+	if (x->on_entry)
+		x->on_entry(&ev, x->userdata);
+}
 
 /* s escaped (a tar name or libarchive's message about one), for sk_debug. */
 static const char *esc(struct xctx *x, const char *s)
@@ -790,6 +818,8 @@ static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 				    "malformed security.capability xattr");
 		value = x->xbuf;
 	}
+	if (dry(x))
+		return 0;
 	r = set_xattr(fd, pfd, name, key, value, out_len);
 	if (r == -EOPNOTSUPP && strncmp(key, "system.", 7) &&
 	    strcmp(key, "security.capability")) {
@@ -820,7 +850,7 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 	int r;
 
 	/* What the parent passed on, before the archive's metadata. */
-	if (type != AE_IFLNK) {
+	if (type != AE_IFLNK && !dry(x)) {
 		r = drop_inherited_acls(fd, pfd, name, is_dir);
 		if (r < 0)
 			return fail(x, r, x->path,
@@ -832,7 +862,9 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 	r = map_id(x, SHIFT_GID, archive_entry_gid(e), &gid);
 	if (r < 0)
 		return fail_id(x, "gid", archive_entry_gid(e), r);
-	if (fd >= 0)
+	if (dry(x))
+		r = 0;
+	else if (fd >= 0)
 		r = fchown(fd, uid, gid);
 	else
 		r = fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
@@ -840,7 +872,7 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 		return fail(x, negative_errno(), x->path,
 			    "cannot set the owner");
 	/* After chown, which clears setuid/setgid. */
-	if (type != AE_IFLNK) {
+	if (type != AE_IFLNK && !dry(x)) {
 		mode_t mode = archive_entry_perm(e) & 07777;
 
 		r = fd >= 0 ? fchmod(fd, mode) : fchmodat(pfd, name, mode, 0);
@@ -874,6 +906,8 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 		if (r < 0)
 			return r;
 	}
+	if (dry(x))
+		return 0;
 	ts[1].tv_sec = archive_entry_mtime(e);
 	ts[1].tv_nsec = archive_entry_mtime_nsec(e);
 	if (archive_entry_atime_is_set(e)) {
@@ -970,6 +1004,10 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 				    "corrupt archive (file data beyond the size its header declares)");
 		if (x->cancel && *x->cancel)
 			return fail(x, -ECANCELED, x->path, "interrupted");
+		if (fd < 0) { /* a dry run: checked, not written */
+			off += (la_int64_t)len;
+			len = 0;
+		}
 		while (len > 0) {
 			ssize_t n = pwrite(fd, buf, len, off);
 
@@ -989,7 +1027,7 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 		return fail(x, -EBADMSG, x->path,
 			    "corrupt archive (the file's data is shorter than the size its header declares)");
 	/* A sparse file may end in a hole. */
-	if (size > end && ftruncate(fd, size) < 0)
+	if (size > end && fd >= 0 && ftruncate(fd, size) < 0)
 		return fail(x, negative_errno(), x->path,
 			    "cannot write the file");
 	return 0;
@@ -1012,6 +1050,9 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 			!strcmp(victim, "..")))
 		return fail(x, -EPERM, x->path,
 			    "whiteout of an invalid name");
+	emit(x, opaque ? "opaque" : "whiteout", 0);
+	if (dry(x))
+		return 0;
 
 	if (x->mode == XMODE_STORE) {
 		pfd = open_parent(x, parent, true, x->path);
@@ -1080,6 +1121,58 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 	return 0;
 }
 
+/*
+ * A dry run's checks of one entry: what needs no tree (the tree-dependent
+ * ones, symlinks on the way and hard link targets, can't be made without
+ * building it).
+ */
+static int dry_entry(struct xctx *x, struct archive *a,
+		     struct archive_entry *e, const char *hardlink, mode_t type)
+{
+	const char *why = NULL;
+	int r;
+
+	if (hardlink) {
+		r = sk_layer_path_normalise(hardlink, x->link, sizeof(x->link),
+					    &why);
+		if (r < 0 || !*x->link)
+			return fail(x, r < 0 ? r : -EPERM, x->path,
+				    r < 0 ? "hard link target outside the root"
+					  : "hard link to the root");
+		return 0;
+	}
+	switch (type) {
+	case AE_IFREG:
+		/* The data is read (sizes checked) and dropped. */
+		r = write_data(x, a, -EBADF, e);
+		if (r < 0)
+			return r;
+		break;
+	case AE_IFDIR:
+	case AE_IFIFO:
+		break;
+	case AE_IFLNK:
+		if (!archive_entry_symlink(e) || !*archive_entry_symlink(e))
+			return fail(x, -EINVAL, x->path,
+				    "symbolic link without a target");
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (type == AE_IFCHR && archive_entry_rdevmajor(e) == 0 &&
+		    archive_entry_rdevminor(e) == 0)
+			return fail(x, -EPERM, x->path,
+				    "a 0/0 character device is an overlay whiteout, not content (refusing it)");
+		if (x->flags & SHIFT_LAYER_NO_DEVICES)
+			return fail(x, -EPERM, x->path,
+				    "device nodes are not allowed (--no-devices)");
+		break;
+	default:
+		return fail(x, -EOPNOTSUPP, x->path,
+			    "unsupported entry type (sockets cannot be extracted)");
+	}
+	return apply_meta(x, e, -EBADF, -EBADF, NULL, type == AE_IFDIR);
+}
+
 static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 {
 	const char *raw = archive_entry_pathname(e), *why = NULL;
@@ -1090,6 +1183,9 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 	bool kept = false;
 	int pfd, r;
 
+	if (x->cancel && *x->cancel)
+		return fail(x, -ECANCELED, raw ? raw : "(no name)",
+			    "interrupted");
 	r = sk_layer_path_normalise(raw, x->path, sizeof(x->path), &why);
 	if (r < 0)
 		return fail(x, r, raw ? raw : "(no name)", why);
@@ -1099,6 +1195,9 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (type != AE_IFDIR)
 			return fail(x, -EINVAL, raw,
 				    "the root entry is not a directory");
+		emit(x, "dir", 0);
+		if (dry(x))
+			return apply_meta(x, e, -EBADF, -EBADF, NULL, true);
 		fd = fcntl(x->rootfd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return negative_errno();
@@ -1124,6 +1223,21 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 	if (x->mode == XMODE_FLAT &&
 	    (r = strset_add(&x->layer_paths, x->path)) < 0)
 		return r;
+
+	if (hardlink) {
+		emit(x, "hardlink", 0);
+	} else {
+		emit(x, type == AE_IFREG   ? "file"
+			: type == AE_IFDIR  ? "dir"
+			: type == AE_IFLNK  ? "symlink"
+			: type == AE_IFIFO  ? "fifo"
+			: type == AE_IFCHR  ? "chardev"
+			: type == AE_IFBLK  ? "blockdev"
+					    : "other",
+		     archive_entry_size(e));
+	}
+	if (dry(x))
+		return dry_entry(x, a, e, hardlink, type);
 
 	pfd = open_parent(x, parent, true, x->path);
 	if (pfd < 0)
@@ -1534,6 +1648,9 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 	r = layer_stream_open(x, img, l, &b, &u);
 	if (r < 0)
 		return r;
+	x->layer = i;
+	x->layer_digest = l->digest;
+	x->blob = b;
 	a = archive_read_new();
 	if (!a)
 		return -ENOMEM;
@@ -1560,9 +1677,11 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 			return verify_layer(x, l, &u, b, r);
 	}
 	r = verify_layer(x, l, &u, b, 0);
+	x->blob = NULL;
+	x->bytes_before += l->size;
 	if (r < 0)
 		return r;
-	return set_dir_times(x);
+	return dry(x) ? 0 : set_dir_times(x);
 }
 
 /*
@@ -1629,15 +1748,106 @@ static int init_root(struct xctx *x)
 /* ------------------------------------------------------------------ */
 /* Temporary directories, committed by rename                          */
 
-/* mkdtemp for "DIR/.NAME.XXXXXX" beside path. */
-static char *temp_beside(const char *path)
+/*
+ * Temporaries are locked: the unpack that makes one holds flock(LOCK_EX)
+ * on it until it is renamed into place or removed, so one that nobody
+ * holds was left by an interrupted run (SIGKILL, a crash, a power loss)
+ * and may go.  A cleaner may take a directory between our mkdtemp() and
+ * our lock, so after locking we check that its name still leads to the
+ * directory we hold, and try again with a new name if not.
+ */
+static int mkdtemp_locked(char *templ, int *ret_fd)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_free_ char *pattern = strdup(templ);
+
+	if (!pattern)
+		return -ENOMEM;
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat a, b;
+		int fd;
+
+		strcpy(templ, pattern);
+		if (!mkdtemp(templ))
+			return negative_errno();
+		fd = open(templ, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+		    lstat(templ, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			*ret_fd = fd;
+			return 0;
+		}
+		safe_close(fd);
+	}
+	return -EBUSY;
+}
+
+/*
+ * Remove the stale temporaries in dir: entries starting with prefix
+ * (all, for "") that are directories nobody holds locked.  Returns the
+ * number removed (or, dry, that would be).
+ */
+static int remove_stale(const char *dir, const char *prefix, bool dry_run,
+			void (*on_remove)(const struct shift_layer_gc_event *,
+					  void *),
+			void *userdata)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : negative_errno();
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		int fd, r;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    strncmp(de->d_name, prefix, plen))
+			continue;
+		fd = openat(dirfd(d), de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* A running unpack's. */
+			safe_close(fd);
+			continue;
+		}
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+			safe_close(fd);
+			return -ENOMEM;
+		}
+		if (on_remove)
+			on_remove(&(struct shift_layer_gc_event){
+					  .kind = "temporary", .path = path },
+				  userdata);
+		sk_debug("removing the stale temporary '%s'", path);
+		r = dry_run ? 0 : rm_rf_at(dirfd(d), de->d_name);
+		safe_close(fd);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * "DIR/.NAME.shift-layer-XXXXXX" beside path, made and locked: the path
+ * in *ret_tmp, the locked fd in *ret_fd.  Stale ones of earlier runs for
+ * the same destination are removed first.
+ */
+static int temp_beside(const char *path, char **ret_tmp, int *ret_fd)
+{
+	_cleanup_free_ char *copy = strdup(path), *prefix = NULL;
 	char *slash, *t = NULL;
 	const char *dir, *base;
+	int r;
 
 	if (!copy)
-		return NULL;
+		return -ENOMEM;
 	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
 		copy[strlen(copy) - 1] = '\0';
 	slash = strrchr(copy, '/');
@@ -1649,13 +1859,21 @@ static char *temp_beside(const char *path)
 		dir = ".";
 		base = copy;
 	}
-	if (asprintf(&t, "%s/.%s.shift-layer-XXXXXX", dir, base) < 0)
-		return NULL;
-	if (!mkdtemp(t)) {
+	if (asprintf(&prefix, ".%s.shift-layer-", base) < 0)
+		return -ENOMEM;
+	r = remove_stale(dir, prefix, false, NULL, NULL);
+	if (r < 0)
+		sk_debug("cannot remove stale temporaries in '%s': %s", dir,
+			 strerror(-r));
+	if (asprintf(&t, "%s/%sXXXXXX", dir, prefix) < 0)
+		return -ENOMEM;
+	r = mkdtemp_locked(t, ret_fd);
+	if (r < 0) {
 		free(t);
-		return NULL;
+		return r;
 	}
-	return t;
+	*ret_tmp = t;
+	return 0;
 }
 
 static bool dir_empty(const char *path)
@@ -1671,16 +1889,26 @@ static bool dir_empty(const char *path)
 	return true;
 }
 
-int shift_layer_unpack_flat(const struct shift_oci_image *img,
-			    const char *dest, const struct shift_idmap *map,
-			    unsigned flags, struct shift_oci_diag *diag)
+static uint64_t blobs_total(const struct shift_oci_image *img)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < img->n_layers; i++)
+		t += img->layers[i].size;
+	return t;
+}
+
+int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
+				 const char *dest,
+				 const struct shift_idmap *map,
+				 const struct shift_layer_opts *opts,
+				 struct shift_oci_diag *diag)
 {
 	struct xctx x = {
 		.rootfd = -EBADF,
 		.pcache_fd = -EBADF,
 		.mode = XMODE_FLAT,
 		.map = map,
-		.flags = flags,
 		.diag = diag,
 	};
 	_cleanup_free_ char *tmp = NULL;
@@ -1689,28 +1917,50 @@ int shift_layer_unpack_flat(const struct shift_oci_image *img,
 
 	if (!img || !dest)
 		return -EINVAL;
+	if (opts) {
+		x.flags = opts->flags;
+		x.cancel = opts->cancel;
+		x.on_entry = opts->on_entry;
+		x.userdata = opts->userdata;
+	}
+	x.bytes_total = blobs_total(img);
 	if (stat(dest, &st) == 0 && (!S_ISDIR(st.st_mode) || !dir_empty(dest)))
 		return fail(&x, -EEXIST, dest,
 			    "destination exists and is not an empty directory");
-	tmp = temp_beside(dest);
-	if (!tmp)
-		return fail(&x, negative_errno(), dest,
+	if (dry(&x)) {
+		/* Nothing made: every layer read and checked. */
+		for (unsigned i = 0; r >= 0 && i < img->n_layers; i++)
+			r = extract_layer(&x, img, i);
+		xctx_done(&x);
+		return r < 0 ? r : 0;
+	}
+	r = temp_beside(dest, &tmp, &x.rootfd);
+	if (r < 0)
+		return fail(&x, r, dest,
 			    "cannot create a temporary directory beside it");
-	x.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x.rootfd < 0)
-		r = negative_errno();
-	if (r >= 0)
-		r = init_root(&x);
+	r = init_root(&x);
 	for (unsigned i = 0; r >= 0 && i < img->n_layers; i++)
 		r = extract_layer(&x, img, i);
+	if (r >= 0 && x.cancel && *x.cancel)
+		r = fail(&x, -ECANCELED, dest, "interrupted");
 	if (r >= 0 && rename(tmp, dest) < 0)
 		r = fail(&x, negative_errno(), dest,
 			 "cannot move the unpacked tree into place");
 	xctx_done(&x);
-	safe_close(x.rootfd);
+	/* Removed while still locked: no cleaner takes it meanwhile. */
 	if (r < 0)
 		(void)rm_rf(tmp);
+	safe_close(x.rootfd);
 	return r < 0 ? r : 0;
+}
+
+int shift_layer_unpack_flat(const struct shift_oci_image *img,
+			    const char *dest, const struct shift_idmap *map,
+			    unsigned flags, struct shift_oci_diag *diag)
+{
+	struct shift_layer_opts o = { .flags = flags };
+
+	return shift_layer_unpack_flat_opts(img, dest, map, &o, diag);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1814,19 +2064,25 @@ static char *record_manifest(const char *dir)
  * made, 0 when it was there.
  */
 static int store_layer(const struct shift_oci_image *img, unsigned i,
-		       const char *store, unsigned flags,
-		       struct shift_oci_diag *diag)
+		       const char *store, const struct shift_layer_opts *opts,
+		       uint64_t bytes_before, struct shift_oci_diag *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = layer_dir(store, NULL, l->digest);
 	_cleanup_free_ char *tmpdir = NULL, *tmp = NULL, *rootfs = NULL;
 	_cleanup_free_ char *mdigest = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	struct xctx x = {
 		.rootfd = -EBADF,
 		.pcache_fd = -EBADF,
 		.mode = XMODE_STORE,
 		.map = NULL,
-		.flags = flags,
+		.flags = opts->flags,
+		.cancel = opts->cancel,
+		.on_entry = opts->on_entry,
+		.userdata = opts->userdata,
+		.bytes_before = bytes_before,
+		.bytes_total = blobs_total(img),
 		.diag = diag,
 	};
 	struct stat st;
@@ -1836,6 +2092,11 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 		return -ENOMEM;
 	if (stat(final, &st) == 0)
 		return check_stored_diff_id(&x, img, i, final);
+	if (dry(&x)) {
+		r = extract_layer(&x, img, i);
+		xctx_done(&x);
+		return r < 0 ? r : 1;
+	}
 	if (asprintf(&tmpdir, "%s/tmp", store) < 0)
 		return -ENOMEM;
 	r = mkdir_p(tmpdir, 0700);
@@ -1843,9 +2104,12 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 		return fail(&x, r, tmpdir, "cannot create the store");
 	if (asprintf(&tmp, "%s/%s.XXXXXX", tmpdir, l->digest + 7) < 0)
 		return -ENOMEM;
-	if (!mkdtemp(tmp))
-		return fail(&x, negative_errno(), tmpdir,
-			    "cannot create a temporary directory");
+	r = mkdtemp_locked(tmp, &lockfd);
+	if (r < 0) {
+		free(tmp);
+		tmp = NULL;
+		return fail(&x, r, tmpdir, "cannot create a temporary directory");
+	}
 	if (asprintf(&rootfs, "%s/rootfs", tmp) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -1862,6 +2126,8 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	r = init_root(&x);
 	if (r >= 0)
 		r = extract_layer(&x, img, i);
+	if (r >= 0 && x.cancel && *x.cancel)
+		r = fail(&x, -ECANCELED, l->digest, "interrupted");
 	if (r < 0)
 		goto out;
 	mdigest = record_manifest(tmp);
@@ -1898,29 +2164,359 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 out:
 	xctx_done(&x);
 	safe_close(x.rootfd);
+	/* Removed while still locked (lockfd closes after). */
 	if (tmp)
 		(void)rm_rf(tmp);
 	return r;
+}
+
+/*
+ * STORE/images/HEX.json: the image's layers, what shift_layer_gc()
+ * counts as references.  Written whole, then renamed into place.
+ */
+static int record_image(const char *store, const struct shift_oci_image *img)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL, *tmp = NULL;
+	struct json_object *o = json_object_new_object();
+	struct json_object *layers = json_object_new_array();
+	const char *s;
+	int r = 0;
+	FILE *f;
+
+	if (!o || !layers || asprintf(&dir, "%s/images", store) < 0 ||
+	    asprintf(&path, "%s/%s.json", dir, img->manifest_digest + 7) < 0 ||
+	    asprintf(&tmp, "%s/.%s.json.%d", dir, img->manifest_digest + 7,
+		     (int)getpid()) < 0) {
+		json_object_put(o);
+		json_object_put(layers);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < img->n_layers; i++)
+		json_object_array_add(layers, json_object_new_string(
+						      img->layers[i].digest));
+	json_object_object_add(o, "manifest",
+			       json_object_new_string(img->manifest_digest));
+	json_object_object_add(o, "layout", json_object_new_string(img->layout));
+	json_object_object_add(o, "layers", layers);
+	r = mkdir_p(dir, 0700);
+	if (r >= 0) {
+		s = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PRETTY |
+				   JSON_C_TO_STRING_NOSLASHESCAPE);
+		f = fopen(tmp, "we");
+		if (!f || fprintf(f, "%s\n", s) < 0)
+			r = -EIO;
+		if (f && fclose(f) != 0)
+			r = -EIO;
+		if (r >= 0 && rename(tmp, path) < 0)
+			r = negative_errno();
+		if (r < 0)
+			(void)unlink(tmp);
+	}
+	json_object_put(o);
+	return r;
+}
+
+int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
+				  const char *store_dir,
+				  const struct shift_layer_opts *opts,
+				  struct shift_oci_diag *diag)
+{
+	struct shift_layer_opts none = { 0 };
+	_cleanup_free_ char *tmpdir = NULL;
+	uint64_t done = 0;
+	int made = 0, r;
+
+	if (!img || !store_dir)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		r = mkdir_p(store_dir, 0700);
+		if (r < 0)
+			return r;
+		if (asprintf(&tmpdir, "%s/tmp", store_dir) < 0)
+			return -ENOMEM;
+		r = remove_stale(tmpdir, "", false, NULL, NULL);
+		if (r < 0)
+			sk_debug("cannot remove stale temporaries in '%s': %s",
+				 tmpdir, strerror(-r));
+	}
+	for (unsigned i = 0; i < img->n_layers; i++) {
+		r = store_layer(img, i, store_dir, opts, done, diag);
+		if (r < 0)
+			return r;
+		made += r;
+		done += img->layers[i].size;
+	}
+	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		r = record_image(store_dir, img);
+		if (r < 0) {
+			if (diag && !diag->where && !diag->why) {
+				diag->where = strdup(store_dir);
+				diag->why = "cannot record the image in the store (images/)";
+			}
+			return r;
+		}
+	}
+	return made;
 }
 
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
 			     struct shift_oci_diag *diag)
 {
-	int made = 0, r;
+	struct shift_layer_opts o = { .flags = flags };
 
-	if (!img || !store_dir)
-		return -EINVAL;
-	r = mkdir_p(store_dir, 0700);
+	return shift_layer_store_unpack_opts(img, store_dir, &o, diag);
+}
+
+/* ------------------------------------------------------------------ */
+/* Garbage collection                                                  */
+
+struct gcctx {
+	const char *store;
+	bool dry_run;
+	void (*on_remove)(const struct shift_layer_gc_event *ev, void *userdata);
+	void *userdata;
+	struct shift_oci_diag *diag;
+	struct strset refs;	/* "sha256:HEX" of referenced layers */
+	int removed;
+};
+
+static int gc_fail(struct gcctx *g, int r, const char *where, const char *why)
+{
+	if (g->diag && !g->diag->where && !g->diag->why) {
+		g->diag->where = where ? strdup(where) : NULL;
+		g->diag->why = why;
+	}
+	return r;
+}
+
+static bool is_hex64(const char *s)
+{
+	return strlen(s) == SK_SHA256_HEX &&
+	       strspn(s, "0123456789abcdef") == SK_SHA256_HEX;
+}
+
+/*
+ * Remove dir/name: renamed into STORE/tmp first (a half-removed layer is
+ * never seen under its name, and what's left after a crash is a stale
+ * temporary), then removed.
+ */
+static int gc_remove(struct gcctx *g, const char *kind, const char *dir,
+		     const char *name, const char *digest)
+{
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	int r;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	if (g->on_remove)
+		g->on_remove(&(struct shift_layer_gc_event){
+				     .kind = kind, .path = path, .name = digest },
+			     g->userdata);
+	g->removed++;
+	if (g->dry_run)
+		return 0;
+	if (asprintf(&tmp, "%s/tmp", g->store) < 0)
+		return -ENOMEM;
+	r = mkdir_p(tmp, 0700);
+	free(tmp);
+	if (asprintf(&tmp, "%s/tmp/gc.XXXXXX", g->store) < 0)
+		return -ENOMEM;
+	if (r >= 0)
+		r = mkdtemp_locked(tmp, &lockfd);
 	if (r < 0)
-		return r;
-	for (unsigned i = 0; i < img->n_layers; i++) {
-		r = store_layer(img, i, store_dir, flags, diag);
+		return gc_fail(g, r, path, "cannot make a temporary directory in the store");
+	/* Into the locked directory: no other cleaner takes it meanwhile. */
+	if (renameat(AT_FDCWD, path, lockfd, "victim") < 0) {
+		r = negative_errno();
+		(void)rmdir(tmp);
+		return gc_fail(g, r, path, "cannot remove it");
+	}
+	r = rm_rf(tmp);
+	if (r < 0)
+		return gc_fail(g, r, path, "cannot remove it");
+	return 0;
+}
+
+/* The image records in STORE/images: drop the unkept, collect the rest's layers. */
+static int gc_images(struct gcctx *g, const struct shift_oci_image *const *keep)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int r;
+
+	if (asprintf(&dir, "%s/images", g->store) < 0)
+		return -ENOMEM;
+	d = opendir(dir);
+	if (!d && errno != ENOENT)
+		return gc_fail(g, negative_errno(), dir, "cannot read the image records");
+	if (!d && !keep)
+		return gc_fail(g, -ENOENT, g->store,
+			       "the store has no image records (images/: made before they were kept, or emptied): name the images to keep with --keep");
+	for (unsigned k = 0; keep && keep[k]; k++) {
+		for (unsigned i = 0; i < keep[k]->n_layers; i++) {
+			r = strset_add(&g->refs, keep[k]->layers[i].digest);
+			if (r < 0)
+				return r;
+		}
+		if (!g->dry_run) {
+			r = record_image(g->store, keep[k]);
+			if (r < 0)
+				return gc_fail(g, r, g->store,
+					       "cannot record a kept image in the store");
+		}
+	}
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *hex = NULL, *path = NULL;
+		_cleanup_close_ int fd = -EBADF;
+		struct json_object *o = NULL, *layers;
+		size_t n = strlen(de->d_name);
+		bool kept = !keep;
+
+		if (de->d_name[0] == '.' || n != SK_SHA256_HEX + 5 ||
+		    strcmp(de->d_name + SK_SHA256_HEX, ".json"))
+			continue;
+		hex = strndup(de->d_name, SK_SHA256_HEX);
+		if (!hex)
+			return -ENOMEM;
+		if (!is_hex64(hex))
+			continue;
+		for (unsigned k = 0; keep && keep[k]; k++)
+			if (!strcmp(keep[k]->manifest_digest + 7, hex))
+				kept = true;
+		if (!kept) {
+			r = gc_remove(g, "image", dir, de->d_name, NULL);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+			return -ENOMEM;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd >= 0)
+			o = json_object_from_fd(fd);
+		/* A record we can't read could reference anything: stop. */
+		if (!o || !json_object_object_get_ex(o, "layers", &layers) ||
+		    !json_object_is_type(layers, json_type_array)) {
+			json_object_put(o);
+			return gc_fail(g, -EBADMSG, path,
+				       "unreadable image record (nothing removed: fix or delete it)");
+		}
+		for (size_t i = 0; i < json_object_array_length(layers); i++) {
+			const char *l = json_object_get_string(
+				json_object_array_get_idx(layers, i));
+
+			if (l && (r = strset_add(&g->refs, l)) < 0) {
+				json_object_put(o);
+				return r;
+			}
+		}
+		json_object_put(o);
+	}
+	return 0;
+}
+
+/* Unreferenced layer directories (HEX) below dir: removed. */
+static int gc_layers(struct gcctx *g, const char *dir, const char *kind)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	int r;
+
+	if (!d)
+		return errno == ENOENT ? 0
+				       : gc_fail(g, negative_errno(), dir,
+						 "cannot read the store");
+	while ((de = readdir(d))) {
+		char digest[8 + SK_SHA256_HEX];
+
+		if (!is_hex64(de->d_name))
+			continue;
+		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+		if (strset_has(&g->refs, digest))
+			continue;
+		r = gc_remove(g, kind, dir, de->d_name, digest);
 		if (r < 0)
 			return r;
-		made += r;
 	}
-	return made;
+	return 0;
+}
+
+int shift_layer_gc(const char *store_dir,
+		   const struct shift_oci_image *const *keep, unsigned flags,
+		   void (*on_remove)(const struct shift_layer_gc_event *ev,
+				     void *userdata),
+		   void *userdata, struct shift_oci_diag *diag)
+{
+	struct gcctx g = {
+		.store = store_dir,
+		.dry_run = flags & SHIFT_LAYER_DRY_RUN,
+		.on_remove = on_remove,
+		.userdata = userdata,
+		.diag = diag,
+	};
+	_cleanup_free_ char *p = NULL;
+	_cleanup_closedir_ DIR *sh = NULL;
+	struct dirent *de;
+	struct stat st;
+	int r;
+
+	if (!store_dir)
+		return -EINVAL;
+	/* Only what looks like a store: never rm -rf a mistyped path. */
+	if (asprintf(&p, "%s/layers", store_dir) < 0)
+		return -ENOMEM;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/tmp", store_dir) < 0)
+			return -ENOMEM;
+		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+			return gc_fail(&g, -ENOENT, store_dir,
+				       "not a layer store (no layers/ or tmp/)");
+	}
+	free(p);
+	if (asprintf(&p, "%s/tmp", store_dir) < 0)
+		return -ENOMEM;
+	r = remove_stale(p, "", g.dry_run, on_remove, userdata);
+	if (r < 0)
+		return gc_fail(&g, r, p, "cannot remove stale temporaries");
+	g.removed += r;
+	r = gc_images(&g, keep);
+	if (r >= 0) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/layers/sha256", store_dir) < 0)
+			r = -ENOMEM;
+	}
+	if (r >= 0)
+		r = gc_layers(&g, p, "layer");
+	/* STORE/shifted/KEY/sha256/HEX: copies of layers per map. */
+	if (r >= 0) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/shifted", store_dir) < 0)
+			r = -ENOMEM;
+		else
+			sh = opendir(p);
+	}
+	while (r >= 0 && sh && (de = readdir(sh))) {
+		_cleanup_free_ char *q = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (asprintf(&q, "%s/%s/sha256", p, de->d_name) < 0)
+			r = -ENOMEM;
+		else
+			r = gc_layers(&g, q, "shifted");
+	}
+	strset_clear(&g.refs);
+	return r < 0 ? r : g.removed;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2218,6 +2814,7 @@ static int store_shifted(const struct shift_oci_image *img, unsigned i,
 	_cleanup_free_ char *tmp = NULL, *src = NULL, *dst = NULL;
 	_cleanup_free_ char *mstr = shift_idmap_to_string(map);
 	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	struct stat st;
 	int r;
 
@@ -2237,8 +2834,12 @@ static int store_shifted(const struct shift_oci_image *img, unsigned i,
 		if (r < 0)
 			return r;
 	}
-	if (!mkdtemp(tmp))
-		return negative_errno();
+	r = mkdtemp_locked(tmp, &lockfd);
+	if (r < 0) {
+		free(tmp);
+		tmp = NULL;
+		return r;
+	}
 	if (asprintf(&dst, "%s/rootfs", tmp) < 0) {
 		r = -ENOMEM;
 		goto out;
