@@ -2171,6 +2171,28 @@ out:
 }
 
 /*
+ * The store's own lock: unpacks and mounts hold it shared while they add
+ * and use layers, gc exclusively, so gc never takes a layer an unpack
+ * has stored but not yet recorded its image for.  Returns the fd.
+ */
+static int store_lock(const char *store, int op)
+{
+	int fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return negative_errno();
+	while (flock(fd, op) < 0) {
+		int r = negative_errno();
+
+		if (r == -EINTR && !(op & LOCK_NB))
+			continue;
+		safe_close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
  * STORE/images/HEX.json: the image's layers, what shift_layer_gc()
  * counts as references.  Written whole, then renamed into place.
  */
@@ -2224,6 +2246,7 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 {
 	struct shift_layer_opts none = { 0 };
 	_cleanup_free_ char *tmpdir = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	uint64_t done = 0;
 	int made = 0, r;
 
@@ -2235,12 +2258,22 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 		r = mkdir_p(store_dir, 0700);
 		if (r < 0)
 			return r;
+		lockfd = store_lock(store_dir, LOCK_SH);
+		if (lockfd < 0)
+			return lockfd;
 		if (asprintf(&tmpdir, "%s/tmp", store_dir) < 0)
 			return -ENOMEM;
 		r = remove_stale(tmpdir, "", false, NULL, NULL);
 		if (r < 0)
 			sk_debug("cannot remove stale temporaries in '%s': %s",
 				 tmpdir, strerror(-r));
+		/* images/ says the store keeps records (see shift_layer_gc). */
+		free(tmpdir);
+		if (asprintf(&tmpdir, "%s/images", store_dir) < 0)
+			return -ENOMEM;
+		r = mkdir_p(tmpdir, 0700);
+		if (r < 0)
+			return r;
 	}
 	for (unsigned i = 0; i < img->n_layers; i++) {
 		r = store_layer(img, i, store_dir, opts, done, diag);
@@ -2355,9 +2388,20 @@ static int gc_images(struct gcctx *g, const struct shift_oci_image *const *keep)
 	d = opendir(dir);
 	if (!d && errno != ENOENT)
 		return gc_fail(g, negative_errno(), dir, "cannot read the image records");
-	if (!d && !keep)
-		return gc_fail(g, -ENOENT, g->store,
-			       "the store has no image records (images/: made before they were kept, or emptied): name the images to keep with --keep");
+	if (!d && !keep) {
+		_cleanup_free_ char *ldir = NULL;
+		_cleanup_closedir_ DIR *ld = NULL;
+		struct dirent *le;
+
+		/* Layers and no records: made before records were kept. */
+		if (asprintf(&ldir, "%s/layers/sha256", g->store) < 0)
+			return -ENOMEM;
+		ld = opendir(ldir);
+		while (ld && (le = readdir(ld)))
+			if (is_hex64(le->d_name))
+				return gc_fail(g, -ENOENT, NULL,
+					       "the store holds layers but no image records (images/): name the images to keep with --keep");
+	}
 	for (unsigned k = 0; keep && keep[k]; k++) {
 		for (unsigned i = 0; i < keep[k]->n_layers; i++) {
 			r = strset_add(&g->refs, keep[k]->layers[i].digest);
@@ -2462,6 +2506,7 @@ int shift_layer_gc(const char *store_dir,
 	};
 	_cleanup_free_ char *p = NULL;
 	_cleanup_closedir_ DIR *sh = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	struct dirent *de;
 	struct stat st;
 	int r;
@@ -2477,9 +2522,15 @@ int shift_layer_gc(const char *store_dir,
 		if (asprintf(&p, "%s/tmp", store_dir) < 0)
 			return -ENOMEM;
 		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-			return gc_fail(&g, -ENOENT, store_dir,
+			return gc_fail(&g, -ENOENT, NULL,
 				       "not a layer store (no layers/ or tmp/)");
 	}
+	lockfd = store_lock(store_dir, LOCK_EX | LOCK_NB);
+	if (lockfd == -EWOULDBLOCK)
+		return gc_fail(&g, -EBUSY, NULL,
+			       "the store is in use by an unpack or a mount (try again when it is done)");
+	if (lockfd < 0)
+		return gc_fail(&g, lockfd, NULL, "cannot lock the store");
 	free(p);
 	if (asprintf(&p, "%s/tmp", store_dir) < 0)
 		return -ENOMEM;
@@ -2931,6 +2982,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	char **paths = NULL;
 	char key[17];
 	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
+	_cleanup_close_ int lockfd = -EBADF;
 	const char *why = NULL;
 	uid_t ru = 0;
 	gid_t rg = 0;
@@ -2950,6 +3002,10 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	r = shift_layer_store_unpack(img, store_dir, flags, diag);
 	if (r < 0)
 		return r;
+	/* Until the overlay holds its layers: not for gc meanwhile. */
+	lockfd = store_lock(store_dir, LOCK_SH);
+	if (lockfd < 0)
+		return lockfd;
 	if (idmap) {
 		/* A failed probe: let the mount itself tell. */
 		r = shift_probe_idmap(store_dir, &why);
