@@ -2276,6 +2276,13 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 			return r;
 	}
 	for (unsigned i = 0; i < img->n_layers; i++) {
+		if (opts->cancel && *opts->cancel) {
+			if (diag && !diag->where && !diag->why) {
+				diag->where = strdup(img->layers[i].digest);
+				diag->why = "interrupted";
+			}
+			return -ECANCELED;
+		}
 		r = store_layer(img, i, store_dir, opts, done, diag);
 		if (r < 0)
 			return r;
