@@ -88,7 +88,7 @@ _noreturn_ static void usage(void)
 	       " -n, --dry-run           unpack: read and check, list the entries, write\n"
 	       "                           nothing; gc: list what would be removed\n"
 	       "     --keep IMAGE        gc: keep only these images' layers (repeatable)\n"
-	       "     --json              unpack, list, gc: one JSON document on stdout\n"
+	       "     --json              one JSON document on stdout\n"
 	       " -q, --quiet             no progress line, no summary\n"
 	       CLI_MAP_HELP
 	       " -h, --help              display this help\n"
@@ -241,8 +241,6 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--dry-run only goes with unpack and gc");
 	if (o->keep && o->action != ACT_GC)
 		cli_usage_error("--keep only goes with gc");
-	if (o->json && o->action == ACT_MOUNT)
-		cli_usage_error("--json goes with unpack, list and gc");
 	o->image = o->action == ACT_GC ? NULL : argv[optind];
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }
@@ -579,9 +577,16 @@ int main(int argc, char **argv)
 	case ACT_MOUNT:
 		r = shift_layer_mount(img, o.store, o.map.map, o.dest, o.upper,
 				      o.flags, &d);
-		if (r < 0)
+		if (r < 0) {
 			rc = report(&o, "mount", o.image, &d, r, NULL);
-		else if (!o.quiet)
+		} else if (o.json) {
+			jadd(doc, "image", json_object_new_string(
+						   shift_oci_image_digest(img)));
+			jadd(doc, "target", json_object_new_string(o.dest));
+			jadd(doc, "idmapped", json_object_new_boolean(r));
+			jadd(doc, "read_only",
+			     json_object_new_boolean(!o.upper));
+		} else if (!o.quiet)
 			printf("mounted '%s' at '%s' (%s)\n", o.image, o.dest,
 			       r ? "idmapped layers" : "shifted copies");
 		break;

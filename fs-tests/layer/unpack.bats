@@ -262,3 +262,16 @@ xattr user.kept 6f6b")"
 	assert_failure 2
 	assert_output --partial "--selinux-labels only goes with unpack --flat"
 }
+
+@test "mount --json: one document saying how the image is mounted" {
+	require_idmap
+	mkdir "$T/mnt"
+	run --separate-stderr "$SHIFT_LAYER" mount --json --store "$T/S" --map "$MAP" "$FIXTURE_OCI:fixture" "$T/mnt"
+	assert_success
+	run jq -r '[.target, .idmapped, .read_only] | join(" ")' <<<"$output"
+	assert_output "$T/mnt true true"
+	run --separate-stderr "$SHIFT_LAYER" mount --json --store "$T/S" --map "$MAP" "$FIXTURE_OCI:nope" "$T/mnt"
+	assert_failure 1
+	run jq -r '.error.action' <<<"$output"
+	assert_output "open image"
+}
