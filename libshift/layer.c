@@ -489,6 +489,32 @@ static int drop_inherited_acls(int fd, int pfd, const char *name, bool is_dir)
 }
 
 /*
+ * Flat: a directory entry that keeps a lower layer's directory takes the
+ * entry's xattrs only, as the overlay would show the upper directory's
+ * alone: the lower layer's user.*, trusted.* and security.capability go
+ * (security.selinux too when labels come from the image; else it is the
+ * host's).  ACLs go with drop_inherited_acls().
+ */
+static int drop_lower_xattrs(struct xctx *x, int fd)
+{
+	char *names = (char *)x->xbuf;
+	ssize_t n = flistxattr(fd, names, sizeof(x->xbuf));
+
+	if (n < 0)
+		return errno == EOPNOTSUPP ? 0 : negative_errno();
+	for (char *k = names; k < names + n; k += strlen(k) + 1) {
+		if (strncmp(k, "user.", 5) && strncmp(k, "trusted.", 8) &&
+		    strcmp(k, "security.capability") &&
+		    (strcmp(k, "security.selinux") ||
+		     !(x->flags & SHIFT_LAYER_SELINUX_LABELS)))
+			continue;
+		if (fremovexattr(fd, k) < 0 && errno != ENODATA)
+			return negative_errno();
+	}
+	return 0;
+}
+
+/*
  * Open the parent directory of the current entry, creating missing
  * directories (owned by the map's 0:0, mode 0755) when create is set.
  * The fd is cached and owned by x.
@@ -1204,6 +1230,9 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (x->mode == XMODE_FLAT &&
 		    (r = strset_add(&x->layer_paths, "")) < 0)
 			return r;
+		if (x->mode == XMODE_FLAT && (r = drop_lower_xattrs(x, fd)) < 0)
+			return fail(x, r, ".",
+				    "cannot remove a lower layer's extended attributes");
 		return apply_meta(x, e, fd, -EBADF, NULL, true);
 	}
 
@@ -1328,6 +1357,10 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (fd < 0)
 			return fail(x, negative_errno(), x->path,
 				    "cannot open the new directory");
+		if (kept && x->mode == XMODE_FLAT &&
+		    (r = drop_lower_xattrs(x, fd)) < 0)
+			return fail(x, r, x->path,
+				    "cannot remove a lower layer's extended attributes");
 		return apply_meta(x, e, fd, pfd, name, true);
 
 	case AE_IFLNK: {

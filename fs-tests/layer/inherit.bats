@@ -106,3 +106,24 @@ symlink s/l target 0 0")"
 		assert_equal "$(stat -c '%u:%g' "$d/s/l")" "0:0"
 	done
 }
+
+@test "a directory an upper layer lists again has only that layer's xattrs (flat), as the overlay shows" {
+	require_acl
+	mkimage "$T/L" "$(spec lower <<<"dir ./ 0 0 0755
+xattr user.root-lower 31
+dir d 0 0 0755
+xattr user.lower 31
+acl access user::rwx,user:1001:rwx,group::r-x,mask::rwx,other::r-x")" \
+		"$(spec upper <<<"dir ./ 0 0 0755
+dir d 1000 1000 0750
+xattr user.upper 32")"
+	run "$SHIFT_LAYER" unpack --flat "$T/L" "$W/flat"
+	assert_success
+	run getfattr -d -m - --absolute-names "$W/flat/d"
+	assert_output --partial 'user.upper="2"'
+	refute_output --partial user.lower
+	refute_output --partial posix_acl
+	run getfattr -d -m - --absolute-names "$W/flat"
+	refute_output --partial user.root-lower
+	assert_equal "$(stat -c '%a %u:%g' "$W/flat/d")" "750 1000:1000"
+}
