@@ -56,23 +56,33 @@
  * The translators of the shift engine (libshift/acl.c, fcaps.c), so a
  * flat unpack shifts ACLs and capabilities exactly as shift-tree does.
  */
+/* The first ACL qualifier the map can't represent, for the message. */
+struct unmapped {
+	bool any;
+	enum shift_id_kind kind;
+	uint32_t id;
+};
+
 static void note_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
 {
-	*(bool *)userdata = true;
+	struct unmapped *u = userdata;
+
+	if (!u->any)
+		*u = (struct unmapped){ .any = true, .kind = kind, .id = id };
 }
 
 static int sk_layer_acl_shift(const void *in, size_t len, void *out,
-			      const struct shift_idmap *map)
+			      const struct shift_idmap *map,
+			      struct unmapped *unmapped)
 {
-	bool unmapped = false;
 	int r;
 
 	memcpy(out, in, len);
 	r = shift_acl_translate(out, len, map, true, SHIFT_UNMAPPED_ERROR,
-				note_unmapped, &unmapped);
+				note_unmapped, unmapped);
 	if (r < 0)
 		return r;
-	return unmapped ? -ERANGE : 0;
+	return unmapped->any ? -ERANGE : 0;
 }
 
 static int sk_layer_fcaps_shift(const void *in, size_t len, void *out,
@@ -826,10 +836,14 @@ static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 	if (x->map && is_acl) {
 		if (len > sizeof(x->xbuf))
 			return fail(x, -E2BIG, x->path, "ACL too large");
-		r = sk_layer_acl_shift(value, len, x->xbuf, x->map);
+		struct unmapped um = { 0 };
+
+		r = sk_layer_acl_shift(value, len, x->xbuf, x->map, &um);
 		if (r == -ERANGE)
-			return fail(x, r, x->path,
-				    "an ACL entry's uid/gid has no image under the map");
+			return fail_fmt(x, r, false, x->path,
+					"an ACL entry's uid/gid has no image under the map: %s:%" PRIu32 " in %s",
+					um.kind == SHIFT_UID ? "user" : "group",
+					um.id, key);
 		if (r < 0)
 			return fail_fmt(x, r, false, x->path,
 					"invalid POSIX ACL in %s", key);
@@ -837,8 +851,12 @@ static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 	} else if (x->map && !strcmp(key, "security.capability")) {
 		r = sk_layer_fcaps_shift(value, len, x->xbuf, &out_len, x->map);
 		if (r == -ERANGE)
-			return fail(x, r, x->path,
-				    "the file capability's root id has no image under the map");
+			return fail_fmt(x, r, false, x->path,
+					"the file capability's root id has no image under the map: %" PRIu32,
+					len >= 24 && (le32(value) & 0xff000000u) ==
+							     0x03000000u
+						? le32((const unsigned char *)value + 20)
+						: 0);
 		if (r < 0)
 			return fail(x, r, x->path,
 				    "malformed security.capability xattr");

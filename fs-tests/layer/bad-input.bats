@@ -229,7 +229,7 @@ file far 70000 0 0644")"
 	mkimage "$L" "$(spec s <<<"file a 0 0 0644
 acl access user::rw-,user:70000:r--,group::r--,mask::r--,other::r--")"
 	refused --map 0:100000:65536
-	assert_output --partial "'a': an ACL entry's uid/gid has no image under the map"
+	assert_output --partial "'a': an ACL entry's uid/gid has no image under the map: user:70000 in system.posix_acl_access"
 }
 
 @test "a file capability root id the map can't represent is refused" {
@@ -237,7 +237,7 @@ acl access user::rw-,user:70000:r--,group::r--,mask::r--,other::r--")"
 	mkimage "$L" "$(spec s <<<"file ping 0 0 0755
 xattr security.capability 010000030020000000000000000000000000000070110100")"
 	refused --map 0:100000:65536
-	assert_output --partial "'ping': the file capability's root id has no image under the map"
+	assert_output --partial "'ping': the file capability's root id has no image under the map: 70000"
 }
 
 @test "a huge uid is refused even without a map" {
