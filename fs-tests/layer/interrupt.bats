@@ -108,3 +108,16 @@ temps_beside() {
 	assert_success
 	[ ! -e "$T/store/tmp/0000.live" ] || fail "gc left a stale temporary"
 }
+
+@test "under nohup (SIGHUP ignored) a hangup doesn't stop the unpack" {
+	local full noop u s TIMEFORMAT='%3U %3S'
+	read -r u s < <({ time "$SHIFT_LAYER" unpack --flat "$L" "$T/out" >/dev/null 2>&1; } 2>&1)
+	full=$(cpu_of "$u" "$s")
+	rm -rf "$T/out"
+	noop=$(least_cpu_ns 3 "$SHIFT_LAYER" list "$L")
+	# cpukill: 1 = it ended (or survived the signal), not killed.
+	run "$HELPERS/cpukill" -s 1 $(((noop + full) / 2)) nohup "$SHIFT_LAYER" unpack --flat "$L" "$T/out"
+	assert_failure 1
+	[ -f "$T/out/d/f999" ] || fail "the unpack didn't complete"
+	assert_equal "$(temps_beside)" ""
+}
