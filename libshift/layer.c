@@ -2320,8 +2320,10 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 				 tmpdir, strerror(-r));
 		/* images/ says the store keeps records (see shift_layer_gc). */
 		free(tmpdir);
-		if (asprintf(&tmpdir, "%s/images", store_dir) < 0)
+		if (asprintf(&tmpdir, "%s/images", store_dir) < 0) {
+			tmpdir = NULL;
 			return -ENOMEM;
+		}
 		r = mkdir_p(tmpdir, 0700);
 		if (r < 0)
 			return r;
@@ -2404,19 +2406,17 @@ static int gc_remove(struct gcctx *g, const char *kind, const char *dir,
 
 	if (asprintf(&path, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
-	if (g->on_remove)
-		g->on_remove(&(struct shift_layer_gc_event){
-				     .kind = kind, .path = path, .name = digest },
-			     g->userdata);
-	g->removed++;
 	if (g->dry_run)
-		return 0;
+		goto done;
 	if (asprintf(&tmp, "%s/tmp", g->store) < 0)
 		return -ENOMEM;
 	r = mkdir_p(tmp, 0700);
 	free(tmp);
-	if (asprintf(&tmp, "%s/tmp/gc.XXXXXX", g->store) < 0)
+	tmp = NULL;
+	if (asprintf(&tmp, "%s/tmp/gc.XXXXXX", g->store) < 0) {
+		tmp = NULL;
 		return -ENOMEM;
+	}
 	if (r >= 0)
 		r = mkdtemp_locked(tmp, &lockfd);
 	if (r < 0)
@@ -2430,6 +2430,12 @@ static int gc_remove(struct gcctx *g, const char *kind, const char *dir,
 	r = rm_rf(tmp);
 	if (r < 0)
 		return gc_fail(g, r, path, "cannot remove it");
+done:
+	if (g->on_remove)
+		g->on_remove(&(struct shift_layer_gc_event){
+				     .kind = kind, .path = path, .name = digest },
+			     g->userdata);
+	g->removed++;
 	return 0;
 }
 
@@ -2590,6 +2596,7 @@ int shift_layer_gc(const char *store_dir,
 	if (lockfd < 0)
 		return gc_fail(&g, lockfd, NULL, "cannot lock the store");
 	free(p);
+	p = NULL;
 	if (asprintf(&p, "%s/tmp", store_dir) < 0)
 		return -ENOMEM;
 	r = remove_stale(p, "", g.dry_run, on_remove, userdata);
