@@ -23,9 +23,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -35,6 +38,7 @@
 #include <json-c/json.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 
 #include "oci-internal.h"
 #include "syscalls.h"
@@ -52,23 +56,33 @@
  * The translators of the shift engine (libshift/acl.c, fcaps.c), so a
  * flat unpack shifts ACLs and capabilities exactly as shift-tree does.
  */
+/* The first ACL qualifier the map can't represent, for the message. */
+struct unmapped {
+	bool any;
+	enum shift_id_kind kind;
+	uint32_t id;
+};
+
 static void note_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
 {
-	*(bool *)userdata = true;
+	struct unmapped *u = userdata;
+
+	if (!u->any)
+		*u = (struct unmapped){ .any = true, .kind = kind, .id = id };
 }
 
 static int sk_layer_acl_shift(const void *in, size_t len, void *out,
-			      const struct shift_idmap *map)
+			      const struct shift_idmap *map,
+			      struct unmapped *unmapped)
 {
-	bool unmapped = false;
 	int r;
 
 	memcpy(out, in, len);
 	r = shift_acl_translate(out, len, map, true, SHIFT_UNMAPPED_ERROR,
-				note_unmapped, &unmapped);
+				note_unmapped, unmapped);
 	if (r < 0)
 		return r;
-	return unmapped ? -ERANGE : 0;
+	return unmapped->any ? -ERANGE : 0;
 }
 
 static int sk_layer_fcaps_shift(const void *in, size_t len, void *out,
@@ -172,6 +186,13 @@ struct xctx {
 	enum xmode mode;
 	const struct shift_idmap *map; /* NULL: ids as in the tar */
 	unsigned flags;
+	const volatile sig_atomic_t *cancel; /* set: stop, -ECANCELED */
+	void (*on_entry)(const struct shift_layer_event *ev, void *userdata);
+	void *userdata;
+	unsigned layer;			/* being extracted */
+	const char *layer_digest;
+	struct sk_blob *blob;		/* its blob, for bytes_read */
+	uint64_t bytes_before, bytes_total;
 	struct shift_oci_diag *diag;
 	struct strset layer_paths;     /* flat: what this layer made */
 	struct dirtime *dirs;
@@ -181,7 +202,36 @@ struct xctx {
 	char path[PATH_MAX];	       /* normalised entry path */
 	char link[PATH_MAX];	       /* normalised hard link target */
 	unsigned char xbuf[65536];     /* translated xattr values */
+	char ebuf[4 * PATH_MAX];       /* an escaped name, for debug lines */
 };
+
+static bool dry(const struct xctx *x)
+{
+	return x->flags & SHIFT_LAYER_DRY_RUN;
+}
+
+static void emit(struct xctx *x, const char *what, int64_t size)
+{
+	struct shift_layer_event ev = {
+		.layer = x->layer,
+		.digest = x->layer_digest,
+		.path = x->path,
+		.what = what,
+		.size = size > 0 ? (uint64_t)size : 0,
+		.bytes_read = x->bytes_before + (x->blob ? x->blob->got_size : 0),
+		.bytes_total = x->bytes_total,
+	};
+
+	if (x->on_entry)
+		x->on_entry(&ev, x->userdata);
+}
+
+/* s escaped (a tar name or libarchive's message about one), for sk_debug. */
+static const char *esc(struct xctx *x, const char *s)
+{
+	shift_escape_to(x->ebuf, sizeof(x->ebuf), s ? s : "");
+	return x->ebuf;
+}
 
 static int fail(struct xctx *x, int err, const char *where, const char *why)
 {
@@ -190,6 +240,53 @@ static int fail(struct xctx *x, int err, const char *where, const char *why)
 		x->diag->why = why;
 	}
 	return err;
+}
+
+/*
+ * fail() with a reason made at run time: why lives in where's allocation
+ * (after its NUL) and goes away with it in shift_oci_diag_clear(), which
+ * resets both.  With replace, an earlier failure is overwritten.
+ */
+_printf_(5, 6) static int fail_fmt(struct xctx *x, int err, bool replace,
+				   const char *where, const char *fmt, ...)
+{
+	_cleanup_free_ char *why = NULL;
+	size_t wlen = strlen(where) + 1;
+	va_list ap;
+	char *buf;
+	int n;
+
+	if (!x->diag || (!replace && (x->diag->where || x->diag->why)))
+		return err;
+	va_start(ap, fmt);
+	n = vasprintf(&why, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	buf = malloc(wlen + strlen(why) + 1);
+	if (!buf)
+		return -ENOMEM;
+	shift_oci_diag_clear(x->diag);
+	memcpy(buf, where, wlen);
+	strcpy(buf + wlen, why);
+	x->diag->where = buf;
+	x->diag->why = buf + wlen;
+	return err;
+}
+
+/*
+ * The one wording for an id the entry can't have, in both unpacks: ids
+ * 2^32-1 and above are no id at all (the kernel's "invalid" id), others
+ * may lack an image under the map.  what: "uid", "gid", "ACL entry's
+ * uid"...
+ */
+static int fail_id(struct xctx *x, const char *what, int64_t id, int r)
+{
+	if (r == -EINVAL)
+		return fail_fmt(x, -ERANGE, false, x->path,
+				"its %s is not a valid id: %" PRId64, what, id);
+	return fail_fmt(x, -ERANGE, false, x->path,
+			"its %s has no image under the map: %" PRId64, what, id);
 }
 
 static void pcache_drop(struct xctx *x)
@@ -269,11 +366,12 @@ static int open_beneath(int rootfd, const char *path, int flags)
 	return fd < 0 ? negative_errno() : fd;
 }
 
+/* -EINVAL: not an id at all; -ERANGE: no image under the map. */
 static int map_id(const struct xctx *x, enum shift_id_kind kind, int64_t id,
 		  uint32_t *ret)
 {
 	if (id < 0 || id >= (int64_t)SHIFT_ID_NONE)
-		return -ERANGE;
+		return -EINVAL;
 	if (!x->map) {
 		*ret = (uint32_t)id;
 		return 0;
@@ -375,6 +473,58 @@ static int why_notdir(int rootfd, const char *path)
 }
 
 /*
+ * Remove the ACLs a new inode got from its parent's default ACL (the
+ * access ACL, and for a directory the default ACL too), by fd or by name
+ * below pfd: the archive's own ACLs are set afterwards, and an entry the
+ * archive gives none must have none (GNU tar and umoci leave none).  For
+ * a directory kept from a lower layer (flat), this also drops the lower
+ * layer's ACLs, as the overlay would show the upper directory's.
+ */
+static int drop_inherited_acls(int fd, int pfd, const char *name, bool is_dir)
+{
+	static const char *const keys[] = { "system.posix_acl_access",
+					     "system.posix_acl_default" };
+	char proc[64 + NAME_MAX];
+
+	if (fd < 0)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, name);
+	for (int i = 0; i < (is_dir ? 2 : 1); i++) {
+		int r = fd >= 0 ? fremovexattr(fd, keys[i])
+				: lremovexattr(proc, keys[i]);
+
+		if (r < 0 && errno != ENODATA && errno != EOPNOTSUPP)
+			return negative_errno();
+	}
+	return 0;
+}
+
+/*
+ * Flat: a directory entry that keeps a lower layer's directory takes the
+ * entry's xattrs only, as the overlay would show the upper directory's
+ * alone: the lower layer's user.*, trusted.* and security.capability go
+ * (security.selinux too when labels come from the image; else it is the
+ * host's).  ACLs go with drop_inherited_acls().
+ */
+static int drop_lower_xattrs(struct xctx *x, int fd)
+{
+	char *names = (char *)x->xbuf;
+	ssize_t n = flistxattr(fd, names, sizeof(x->xbuf));
+
+	if (n < 0)
+		return errno == EOPNOTSUPP ? 0 : negative_errno();
+	for (char *k = names; k < names + n; k += strlen(k) + 1) {
+		if (strncmp(k, "user.", 5) && strncmp(k, "trusted.", 8) &&
+		    strcmp(k, "security.capability") &&
+		    (strcmp(k, "security.selinux") ||
+		     !(x->flags & SHIFT_LAYER_SELINUX_LABELS)))
+			continue;
+		if (fremovexattr(fd, k) < 0 && errno != ENODATA)
+			return negative_errno();
+	}
+	return 0;
+}
+
+/*
  * Open the parent directory of the current entry, creating missing
  * directories (owned by the map's 0:0, mode 0755) when create is set.
  * The fd is cached and owned by x.
@@ -409,13 +559,28 @@ static int open_parent(struct xctx *x, const char *parent, bool create,
 				*slash = '\0';
 			next = open_beneath(fd, p, O_RDONLY | O_DIRECTORY);
 			if (next == -ENOENT) {
-				if (mkdirat(fd, p, 0755) < 0 ||
-				    fchownat(fd, p, ru, rg,
-					     AT_SYMLINK_NOFOLLOW) < 0)
+				if (mkdirat(fd, p, 0700) < 0)
 					return fail(x, negative_errno(), entry,
 						    "cannot create a parent directory");
 				next = open_beneath(fd, p,
 						    O_RDONLY | O_DIRECTORY);
+				/*
+				 * Exactly 0755 0:0 (mapped), whatever the
+				 * umask, a setgid parent (group, setgid
+				 * bit) or a default ACL would give it.
+				 */
+				if (next >= 0) {
+					int q = drop_inherited_acls(next, -EBADF,
+								    NULL, true);
+
+					if (q < 0 || fchown(next, ru, rg) < 0 ||
+					    fchmod(next, 0755) < 0) {
+						q = q < 0 ? q : negative_errno();
+						safe_close(next);
+						return fail(x, q, entry,
+							    "cannot create a parent directory");
+					}
+				}
 			}
 			if (next < 0) {
 				fd = next;
@@ -551,6 +716,78 @@ static int acl_to_xattr(struct archive_entry *e, int type, unsigned char *out,
 	return 1;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/*
+ * Why the kernel would refuse a POSIX ACL xattr value (posix_acl_valid()
+ * and posix_acl_from_xattr() say only EINVAL), or NULL when it is valid:
+ * checked before it is translated or set, so both unpacks name the same
+ * reason.
+ */
+static const char *acl_invalid(const unsigned char *v, size_t len)
+{
+	unsigned seen = 0, last_tag = 0;
+	uint32_t last_id = 0;
+	bool named = false;
+
+	if (len < 4 || (len - 4) % 8)
+		return "its length is not a header and whole entries";
+	if (le32(v) != 2)
+		return "unknown ACL version (not 2)";
+	for (const unsigned char *p = v + 4; p < v + len; p += 8) {
+		unsigned tag = (unsigned)p[0] | (unsigned)p[1] << 8;
+		unsigned perm = (unsigned)p[2] | (unsigned)p[3] << 8;
+		uint32_t id = le32(p + 4);
+
+		switch (tag) {
+		case SHIFT_ACL_USER:
+		case SHIFT_ACL_GROUP:
+			if (id == SHIFT_ID_NONE)
+				return "a named user or group entry without a numeric id";
+			named = true;
+			break;
+		case SHIFT_ACL_USER_OBJ:
+		case SHIFT_ACL_GROUP_OBJ:
+		case SHIFT_ACL_MASK:
+		case SHIFT_ACL_OTHER:
+			if (seen & tag)
+				return "a user::, group::, mask:: or other:: entry given twice";
+			break;
+		default:
+			return "an entry of unknown type";
+		}
+		if (perm & ~7u)
+			return "permissions other than rwx";
+		if (tag < last_tag ||
+		    (tag == last_tag && (tag == SHIFT_ACL_USER ||
+					 tag == SHIFT_ACL_GROUP) &&
+		     id <= last_id))
+			return "entries out of order or a named entry given twice";
+		seen |= tag;
+		last_tag = tag;
+		last_id = id;
+	}
+	if (len == 4)
+		return NULL; /* empty: no ACL */
+	if (!(seen & SHIFT_ACL_USER_OBJ) || !(seen & SHIFT_ACL_GROUP_OBJ) ||
+	    !(seen & SHIFT_ACL_OTHER))
+		return "no user::, group:: or other:: entry";
+	if (named && !(seen & SHIFT_ACL_MASK))
+		return "no mask entry (required with named user or group entries)";
+	return NULL;
+}
+
+/* A v3 file capability whose root id is no id at all (2^32-1). */
+static bool fcaps_rootid_invalid(const unsigned char *v, size_t len)
+{
+	return len >= 24 && (le32(v) & 0xff000000u) == 0x03000000u &&
+	       le32(v + 20) == SHIFT_ID_NONE;
+}
+
 /* Set one xattr on the new inode: by fd, or by name below pfd (symlinks). */
 static int set_xattr(int fd, int pfd, const char *name, const char *key,
 		     const void *value, size_t len)
@@ -568,43 +805,76 @@ static int set_xattr(int fd, int pfd, const char *name, const char *key,
 static int apply_xattr(struct xctx *x, int fd, int pfd, const char *name,
 		       const char *key, const void *value, size_t len)
 {
+	bool is_acl = !strcmp(key, "system.posix_acl_access") ||
+		      !strcmp(key, "system.posix_acl_default");
 	size_t out_len = len;
+	char ekey[256];
+	const char *why;
 	int r;
 
+	/* The name comes from the archive: escaped in messages. */
+	shift_escape_to(ekey, sizeof(ekey), key);
 	if (xattr_forbidden(key)) {
-		sk_debug("%s: dropping xattr %s from the layer", x->path, key);
+		sk_debug("%s: dropping xattr %s from the layer", esc(x, x->path),
+			 ekey);
 		return 0;
 	}
-	if (x->map && (!strcmp(key, "system.posix_acl_access") ||
-		       !strcmp(key, "system.posix_acl_default"))) {
+	if (!strcmp(key, "security.selinux") &&
+	    !(x->flags & SHIFT_LAYER_SELINUX_LABELS)) {
+		sk_debug("%s: not applying the layer's SELinux label (host policy)",
+			 esc(x, x->path));
+		return 0;
+	}
+	if (is_acl && (why = acl_invalid(value, len)))
+		return fail_fmt(x, -EINVAL, false, x->path,
+				"invalid POSIX ACL in %s: %s", key, why);
+	if (!strcmp(key, "security.capability") &&
+	    fcaps_rootid_invalid(value, len))
+		return fail_fmt(x, -ERANGE, false, x->path,
+				"its file capability's root id is not a valid id: %" PRIu32,
+				SHIFT_ID_NONE);
+	if (x->map && is_acl) {
 		if (len > sizeof(x->xbuf))
 			return fail(x, -E2BIG, x->path, "ACL too large");
-		r = sk_layer_acl_shift(value, len, x->xbuf, x->map);
+		struct unmapped um = { 0 };
+
+		r = sk_layer_acl_shift(value, len, x->xbuf, x->map, &um);
 		if (r == -ERANGE)
-			return fail(x, r, x->path,
-				    "an ACL entry's uid/gid has no image under the map");
+			return fail_fmt(x, r, false, x->path,
+					"an ACL entry's uid/gid has no image under the map: %s:%" PRIu32 " in %s",
+					um.kind == SHIFT_UID ? "user" : "group",
+					um.id, key);
 		if (r < 0)
-			return fail(x, r, x->path, "malformed POSIX ACL xattr");
+			return fail_fmt(x, r, false, x->path,
+					"invalid POSIX ACL in %s", key);
 		value = x->xbuf;
 	} else if (x->map && !strcmp(key, "security.capability")) {
 		r = sk_layer_fcaps_shift(value, len, x->xbuf, &out_len, x->map);
 		if (r == -ERANGE)
-			return fail(x, r, x->path,
-				    "the file capability's root id has no image under the map");
+			return fail_fmt(x, r, false, x->path,
+					"the file capability's root id has no image under the map: %" PRIu32,
+					len >= 24 && (le32(value) & 0xff000000u) ==
+							     0x03000000u
+						? le32((const unsigned char *)value + 20)
+						: 0);
 		if (r < 0)
 			return fail(x, r, x->path,
 				    "malformed security.capability xattr");
 		value = x->xbuf;
 	}
+	if (dry(x))
+		return 0;
 	r = set_xattr(fd, pfd, name, key, value, out_len);
 	if (r == -EOPNOTSUPP && strncmp(key, "system.", 7) &&
 	    strcmp(key, "security.capability")) {
-		sk_debug("%s: xattr %s not supported here, skipped", x->path,
-			 key);
+		sk_debug("%s: xattr %s not supported here, skipped",
+			 esc(x, x->path), ekey);
 		return 0;
 	}
 	if (r < 0)
-		return fail(x, r, x->path, "cannot set an extended attribute");
+		return fail_fmt(x, r, false, x->path,
+				"cannot set the extended attribute %s: %s", ekey,
+				strerror(-r));
 	return 0;
 }
 
@@ -623,17 +893,22 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 	struct timespec ts[2];
 	int r;
 
+	/* What the parent passed on, before the archive's metadata. */
+	if (type != AE_IFLNK && !dry(x)) {
+		r = drop_inherited_acls(fd, pfd, name, is_dir);
+		if (r < 0)
+			return fail(x, r, x->path,
+				    "cannot remove the ACLs inherited from the parent directory");
+	}
 	r = map_id(x, SHIFT_UID, archive_entry_uid(e), &uid);
 	if (r < 0)
-		return fail(x, -ERANGE, x->path,
-			    x->map ? "its uid has no image under the map"
-				   : "its uid is not a valid id");
+		return fail_id(x, "uid", archive_entry_uid(e), r);
 	r = map_id(x, SHIFT_GID, archive_entry_gid(e), &gid);
 	if (r < 0)
-		return fail(x, -ERANGE, x->path,
-			    x->map ? "its gid has no image under the map"
-				   : "its gid is not a valid id");
-	if (fd >= 0)
+		return fail_id(x, "gid", archive_entry_gid(e), r);
+	if (dry(x))
+		r = 0;
+	else if (fd >= 0)
 		r = fchown(fd, uid, gid);
 	else
 		r = fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
@@ -641,7 +916,7 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 		return fail(x, negative_errno(), x->path,
 			    "cannot set the owner");
 	/* After chown, which clears setuid/setgid. */
-	if (type != AE_IFLNK) {
+	if (type != AE_IFLNK && !dry(x)) {
 		mode_t mode = archive_entry_perm(e) & 07777;
 
 		r = fd >= 0 ? fchmod(fd, mode) : fchmodat(pfd, name, mode, 0);
@@ -675,6 +950,8 @@ static int apply_meta(struct xctx *x, struct archive_entry *e, int fd, int pfd,
 		if (r < 0)
 			return r;
 	}
+	if (dry(x))
+		return 0;
 	ts[1].tv_sec = archive_entry_mtime(e);
 	ts[1].tv_nsec = archive_entry_mtime_nsec(e);
 	if (archive_entry_atime_is_set(e)) {
@@ -737,14 +1014,28 @@ static int set_dir_times(struct xctx *x)
 /* ------------------------------------------------------------------ */
 /* Entries                                                             */
 
+/*
+ * The entry's data into fd.  The archive's declared size is trusted only
+ * as far as the data bears it out: a plain file must get exactly that many
+ * bytes (fewer means a corrupt header, e.g. the old GNU "realsize" field
+ * that libarchive < 3.8 takes for the size of any entry: Go's nil-uid.tar
+ * would be zero-padded to 2176 bytes instead of its 14), and a sparse
+ * file's data blocks must lie within it; only a sparse file may end in a
+ * hole, which ftruncate() makes.
+ */
 static int write_data(struct xctx *x, struct archive *a, int fd,
-		      int64_t size)
+		      struct archive_entry *e)
 {
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+	bool sparse = archive_entry_sparse_count(e) > 0;
 	const void *buf;
 	size_t len;
 	la_int64_t off, end = 0;
 	int r;
 
+	if (size < 0)
+		return fail(x, -EBADMSG, x->path,
+			    "corrupt archive (negative file size)");
 	for (;;) {
 		r = archive_read_data_block(a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
@@ -752,6 +1043,15 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 		if (r < ARCHIVE_WARN)
 			return fail(x, -EBADMSG, x->path,
 				    "corrupt or truncated archive");
+		if (off < 0 || (uint64_t)off + len > (uint64_t)size)
+			return fail(x, -EBADMSG, x->path,
+				    "corrupt archive (file data beyond the size its header declares)");
+		if (x->cancel && *x->cancel)
+			return fail(x, -ECANCELED, x->path, "interrupted");
+		if (fd < 0) { /* a dry run: checked, not written */
+			off += (la_int64_t)len;
+			len = 0;
+		}
 		while (len > 0) {
 			ssize_t n = pwrite(fd, buf, len, off);
 
@@ -767,8 +1067,11 @@ static int write_data(struct xctx *x, struct archive *a, int fd,
 		if (off > end)
 			end = off;
 	}
+	if (end < size && !sparse)
+		return fail(x, -EBADMSG, x->path,
+			    "corrupt archive (the file's data is shorter than the size its header declares)");
 	/* A sparse file may end in a hole. */
-	if (size > end && ftruncate(fd, size) < 0)
+	if (size > end && fd >= 0 && ftruncate(fd, size) < 0)
 		return fail(x, negative_errno(), x->path,
 			    "cannot write the file");
 	return 0;
@@ -784,13 +1087,16 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 	int pfd, r;
 
 	if (!opaque && !strncmp(name, WH_META, strlen(WH_META))) {
-		sk_debug("%s: ignoring aufs metadata", x->path);
+		sk_debug("%s: ignoring aufs metadata", esc(x, x->path));
 		return 0;
 	}
 	if (!opaque && (!*victim || !strcmp(victim, ".") ||
 			!strcmp(victim, "..")))
 		return fail(x, -EPERM, x->path,
 			    "whiteout of an invalid name");
+	emit(x, opaque ? "opaque" : "whiteout", 0);
+	if (dry(x))
+		return 0;
 
 	if (x->mode == XMODE_STORE) {
 		pfd = open_parent(x, parent, true, x->path);
@@ -859,6 +1165,58 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 	return 0;
 }
 
+/*
+ * A dry run's checks of one entry: what needs no tree (the tree-dependent
+ * ones, symlinks on the way and hard link targets, can't be made without
+ * building it).
+ */
+static int dry_entry(struct xctx *x, struct archive *a,
+		     struct archive_entry *e, const char *hardlink, mode_t type)
+{
+	const char *why = NULL;
+	int r;
+
+	if (hardlink) {
+		r = sk_layer_path_normalise(hardlink, x->link, sizeof(x->link),
+					    &why);
+		if (r < 0 || !*x->link)
+			return fail(x, r < 0 ? r : -EPERM, x->path,
+				    r < 0 ? "hard link target outside the root"
+					  : "hard link to the root");
+		return 0;
+	}
+	switch (type) {
+	case AE_IFREG:
+		/* The data is read (sizes checked) and dropped. */
+		r = write_data(x, a, -EBADF, e);
+		if (r < 0)
+			return r;
+		break;
+	case AE_IFDIR:
+	case AE_IFIFO:
+		break;
+	case AE_IFLNK:
+		if (!archive_entry_symlink(e) || !*archive_entry_symlink(e))
+			return fail(x, -EINVAL, x->path,
+				    "symbolic link without a target");
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (type == AE_IFCHR && archive_entry_rdevmajor(e) == 0 &&
+		    archive_entry_rdevminor(e) == 0)
+			return fail(x, -EPERM, x->path,
+				    "a 0/0 character device is an overlay whiteout, not content (refusing it)");
+		if (x->flags & SHIFT_LAYER_NO_DEVICES)
+			return fail(x, -EPERM, x->path,
+				    "device nodes are not allowed (--no-devices)");
+		break;
+	default:
+		return fail(x, -EOPNOTSUPP, x->path,
+			    "unsupported entry type (sockets cannot be extracted)");
+	}
+	return apply_meta(x, e, -EBADF, -EBADF, NULL, type == AE_IFDIR);
+}
+
 static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 {
 	const char *raw = archive_entry_pathname(e), *why = NULL;
@@ -869,6 +1227,9 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 	bool kept = false;
 	int pfd, r;
 
+	if (x->cancel && *x->cancel)
+		return fail(x, -ECANCELED, raw ? raw : "(no name)",
+			    "interrupted");
 	r = sk_layer_path_normalise(raw, x->path, sizeof(x->path), &why);
 	if (r < 0)
 		return fail(x, r, raw ? raw : "(no name)", why);
@@ -878,12 +1239,18 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (type != AE_IFDIR)
 			return fail(x, -EINVAL, raw,
 				    "the root entry is not a directory");
+		emit(x, "dir", 0);
+		if (dry(x))
+			return apply_meta(x, e, -EBADF, -EBADF, NULL, true);
 		fd = fcntl(x->rootfd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return negative_errno();
 		if (x->mode == XMODE_FLAT &&
 		    (r = strset_add(&x->layer_paths, "")) < 0)
 			return r;
+		if (x->mode == XMODE_FLAT && (r = drop_lower_xattrs(x, fd)) < 0)
+			return fail(x, r, ".",
+				    "cannot remove a lower layer's extended attributes");
 		return apply_meta(x, e, fd, -EBADF, NULL, true);
 	}
 
@@ -903,6 +1270,21 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 	if (x->mode == XMODE_FLAT &&
 	    (r = strset_add(&x->layer_paths, x->path)) < 0)
 		return r;
+
+	if (hardlink) {
+		emit(x, "hardlink", 0);
+	} else {
+		emit(x, type == AE_IFREG   ? "file"
+			: type == AE_IFDIR  ? "dir"
+			: type == AE_IFLNK  ? "symlink"
+			: type == AE_IFIFO  ? "fifo"
+			: type == AE_IFCHR  ? "chardev"
+			: type == AE_IFBLK  ? "blockdev"
+					    : "other",
+		     archive_entry_size(e));
+	}
+	if (dry(x))
+		return dry_entry(x, a, e, hardlink, type);
 
 	pfd = open_parent(x, parent, true, x->path);
 	if (pfd < 0)
@@ -966,7 +1348,7 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (fd < 0)
 			return fail(x, negative_errno(), x->path,
 				    "cannot create the file");
-		r = write_data(x, a, fd, archive_entry_size(e));
+		r = write_data(x, a, fd, e);
 		if (r < 0)
 			return r;
 		return apply_meta(x, e, fd, pfd, name, false);
@@ -993,6 +1375,10 @@ static int do_entry(struct xctx *x, struct archive *a, struct archive_entry *e)
 		if (fd < 0)
 			return fail(x, negative_errno(), x->path,
 				    "cannot open the new directory");
+		if (kept && x->mode == XMODE_FLAT &&
+		    (r = drop_lower_xattrs(x, fd)) < 0)
+			return fail(x, r, x->path,
+				    "cannot remove a lower layer's extended attributes");
 		return apply_meta(x, e, fd, pfd, name, true);
 
 	case AE_IFLNK: {
@@ -1226,33 +1612,13 @@ static int unz_drain(struct unz *u)
 	return n < 0 ? u->err : 0;
 }
 
-/*
- * The diff_id mismatch, with both digests: the message is made here, so
- * why lives in where's allocation (after its NUL) and goes away with it
- * in shift_oci_diag_clear(), which resets both.
- */
+/* The diff_id mismatch, with both digests (replaces any entry error). */
 static int fail_diff_id(struct xctx *x, const struct sk_oci_layer *l,
 			const char *got)
 {
-	_cleanup_free_ char *why = NULL;
-	size_t wlen = strlen(l->digest) + 1;
-	char *buf;
-
-	shift_oci_diag_clear(x->diag);
-	if (!x->diag)
-		return -EBADMSG;
-	if (asprintf(&why,
-		     "diff_id mismatch: the uncompressed layer hashes to sha256:%s, the config's diff_id is %s",
-		     got, l->diff_id) < 0)
-		return -ENOMEM;
-	buf = malloc(wlen + strlen(why) + 1);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, l->digest, wlen);
-	strcpy(buf + wlen, why);
-	x->diag->where = buf;
-	x->diag->why = buf + wlen;
-	return -EBADMSG;
+	return fail_fmt(x, -EBADMSG, true, l->digest,
+			"diff_id mismatch: the uncompressed layer hashes to sha256:%s, the config's diff_id is %s",
+			got, l->diff_id);
 }
 
 /*
@@ -1333,6 +1699,9 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 	r = layer_stream_open(x, img, l, &b, &u);
 	if (r < 0)
 		return r;
+	x->layer = i;
+	x->layer_digest = l->digest;
+	x->blob = b;
 	a = archive_read_new();
 	if (!a)
 		return -ENOMEM;
@@ -1348,7 +1717,8 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar < ARCHIVE_WARN) {
-			sk_debug("%s: %s", l->digest, archive_error_string(a));
+			sk_debug("%s: %s", l->digest,
+				 esc(x, archive_error_string(a)));
 			return verify_layer(x, l, &u, b,
 					    fail(x, -EBADMSG, l->digest,
 						 "corrupt or truncated archive"));
@@ -1358,9 +1728,11 @@ static int extract_layer(struct xctx *x, const struct shift_oci_image *img,
 			return verify_layer(x, l, &u, b, r);
 	}
 	r = verify_layer(x, l, &u, b, 0);
+	x->blob = NULL;
+	x->bytes_before += l->size;
 	if (r < 0)
 		return r;
-	return set_dir_times(x);
+	return dry(x) ? 0 : set_dir_times(x);
 }
 
 /*
@@ -1408,10 +1780,16 @@ static int init_root(struct xctx *x)
 {
 	uid_t u;
 	gid_t g;
+	int r;
 
 	if (root_owner(x, &u, &g) < 0)
 		return fail(x, -ERANGE, ".",
 			    "uid/gid 0 has no image under the map");
+	/* The temporary root is made below DEST's parent or STORE/tmp. */
+	r = drop_inherited_acls(x->rootfd, -EBADF, NULL, true);
+	if (r < 0)
+		return fail(x, r, ".",
+			    "cannot remove the ACLs inherited from the parent directory");
 	if (fchown(x->rootfd, u, g) < 0 || fchmod(x->rootfd, 0755) < 0)
 		return fail(x, negative_errno(), ".",
 			    "cannot set the owner of the root");
@@ -1421,15 +1799,106 @@ static int init_root(struct xctx *x)
 /* ------------------------------------------------------------------ */
 /* Temporary directories, committed by rename                          */
 
-/* mkdtemp for "DIR/.NAME.XXXXXX" beside path. */
-static char *temp_beside(const char *path)
+/*
+ * Temporaries are locked: the unpack that makes one holds flock(LOCK_EX)
+ * on it until it is renamed into place or removed, so one that nobody
+ * holds was left by an interrupted run (SIGKILL, a crash, a power loss)
+ * and may go.  A cleaner may take a directory between our mkdtemp() and
+ * our lock, so after locking we check that its name still leads to the
+ * directory we hold, and try again with a new name if not.
+ */
+static int mkdtemp_locked(char *templ, int *ret_fd)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_free_ char *pattern = strdup(templ);
+
+	if (!pattern)
+		return -ENOMEM;
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat a, b;
+		int fd;
+
+		strcpy(templ, pattern);
+		if (!mkdtemp(templ))
+			return negative_errno();
+		fd = open(templ, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+		    lstat(templ, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			*ret_fd = fd;
+			return 0;
+		}
+		safe_close(fd);
+	}
+	return -EBUSY;
+}
+
+/*
+ * Remove the stale temporaries in dir: entries starting with prefix
+ * (all, for "") that are directories nobody holds locked.  Returns the
+ * number removed (or, dry, that would be).
+ */
+static int remove_stale(const char *dir, const char *prefix, bool dry_run,
+			void (*on_remove)(const struct shift_layer_gc_event *,
+					  void *),
+			void *userdata)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : negative_errno();
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		int fd, r;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    strncmp(de->d_name, prefix, plen))
+			continue;
+		fd = openat(dirfd(d), de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* A running unpack's. */
+			safe_close(fd);
+			continue;
+		}
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+			safe_close(fd);
+			return -ENOMEM;
+		}
+		if (on_remove)
+			on_remove(&(struct shift_layer_gc_event){
+					  .kind = "temporary", .path = path },
+				  userdata);
+		sk_debug("removing the stale temporary '%s'", path);
+		r = dry_run ? 0 : rm_rf_at(dirfd(d), de->d_name);
+		safe_close(fd);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * "DIR/.NAME.shift-layer-XXXXXX" beside path, made and locked: the path
+ * in *ret_tmp, the locked fd in *ret_fd.  Stale ones of earlier runs for
+ * the same destination are removed first.
+ */
+static int temp_beside(const char *path, char **ret_tmp, int *ret_fd)
+{
+	_cleanup_free_ char *copy = strdup(path), *prefix = NULL;
 	char *slash, *t = NULL;
 	const char *dir, *base;
+	int r;
 
 	if (!copy)
-		return NULL;
+		return -ENOMEM;
 	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
 		copy[strlen(copy) - 1] = '\0';
 	slash = strrchr(copy, '/');
@@ -1441,13 +1910,21 @@ static char *temp_beside(const char *path)
 		dir = ".";
 		base = copy;
 	}
-	if (asprintf(&t, "%s/.%s.shift-layer-XXXXXX", dir, base) < 0)
-		return NULL;
-	if (!mkdtemp(t)) {
+	if (asprintf(&prefix, ".%s.shift-layer-", base) < 0)
+		return -ENOMEM;
+	r = remove_stale(dir, prefix, false, NULL, NULL);
+	if (r < 0)
+		sk_debug("cannot remove stale temporaries in '%s': %s", dir,
+			 strerror(-r));
+	if (asprintf(&t, "%s/%sXXXXXX", dir, prefix) < 0)
+		return -ENOMEM;
+	r = mkdtemp_locked(t, ret_fd);
+	if (r < 0) {
 		free(t);
-		return NULL;
+		return r;
 	}
-	return t;
+	*ret_tmp = t;
+	return 0;
 }
 
 static bool dir_empty(const char *path)
@@ -1463,16 +1940,26 @@ static bool dir_empty(const char *path)
 	return true;
 }
 
-int shift_layer_unpack_flat(const struct shift_oci_image *img,
-			    const char *dest, const struct shift_idmap *map,
-			    unsigned flags, struct shift_oci_diag *diag)
+static uint64_t blobs_total(const struct shift_oci_image *img)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < img->n_layers; i++)
+		t += img->layers[i].size;
+	return t;
+}
+
+int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
+				 const char *dest,
+				 const struct shift_idmap *map,
+				 const struct shift_layer_opts *opts,
+				 struct shift_oci_diag *diag)
 {
 	struct xctx x = {
 		.rootfd = -EBADF,
 		.pcache_fd = -EBADF,
 		.mode = XMODE_FLAT,
 		.map = map,
-		.flags = flags,
 		.diag = diag,
 	};
 	_cleanup_free_ char *tmp = NULL;
@@ -1481,28 +1968,50 @@ int shift_layer_unpack_flat(const struct shift_oci_image *img,
 
 	if (!img || !dest)
 		return -EINVAL;
+	if (opts) {
+		x.flags = opts->flags;
+		x.cancel = opts->cancel;
+		x.on_entry = opts->on_entry;
+		x.userdata = opts->userdata;
+	}
+	x.bytes_total = blobs_total(img);
 	if (stat(dest, &st) == 0 && (!S_ISDIR(st.st_mode) || !dir_empty(dest)))
 		return fail(&x, -EEXIST, dest,
 			    "destination exists and is not an empty directory");
-	tmp = temp_beside(dest);
-	if (!tmp)
-		return fail(&x, negative_errno(), dest,
+	if (dry(&x)) {
+		/* Nothing made: every layer read and checked. */
+		for (unsigned i = 0; r >= 0 && i < img->n_layers; i++)
+			r = extract_layer(&x, img, i);
+		xctx_done(&x);
+		return r < 0 ? r : 0;
+	}
+	r = temp_beside(dest, &tmp, &x.rootfd);
+	if (r < 0)
+		return fail(&x, r, dest,
 			    "cannot create a temporary directory beside it");
-	x.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x.rootfd < 0)
-		r = negative_errno();
-	if (r >= 0)
-		r = init_root(&x);
+	r = init_root(&x);
 	for (unsigned i = 0; r >= 0 && i < img->n_layers; i++)
 		r = extract_layer(&x, img, i);
+	if (r >= 0 && x.cancel && *x.cancel)
+		r = fail(&x, -ECANCELED, dest, "interrupted");
 	if (r >= 0 && rename(tmp, dest) < 0)
 		r = fail(&x, negative_errno(), dest,
 			 "cannot move the unpacked tree into place");
 	xctx_done(&x);
-	safe_close(x.rootfd);
+	/* Removed while still locked: no cleaner takes it meanwhile. */
 	if (r < 0)
 		(void)rm_rf(tmp);
+	safe_close(x.rootfd);
 	return r < 0 ? r : 0;
+}
+
+int shift_layer_unpack_flat(const struct shift_oci_image *img,
+			    const char *dest, const struct shift_idmap *map,
+			    unsigned flags, struct shift_oci_diag *diag)
+{
+	struct shift_layer_opts o = { .flags = flags };
+
+	return shift_layer_unpack_flat_opts(img, dest, map, &o, diag);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1606,19 +2115,25 @@ static char *record_manifest(const char *dir)
  * made, 0 when it was there.
  */
 static int store_layer(const struct shift_oci_image *img, unsigned i,
-		       const char *store, unsigned flags,
-		       struct shift_oci_diag *diag)
+		       const char *store, const struct shift_layer_opts *opts,
+		       uint64_t bytes_before, struct shift_oci_diag *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = layer_dir(store, NULL, l->digest);
 	_cleanup_free_ char *tmpdir = NULL, *tmp = NULL, *rootfs = NULL;
 	_cleanup_free_ char *mdigest = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	struct xctx x = {
 		.rootfd = -EBADF,
 		.pcache_fd = -EBADF,
 		.mode = XMODE_STORE,
 		.map = NULL,
-		.flags = flags,
+		.flags = opts->flags,
+		.cancel = opts->cancel,
+		.on_entry = opts->on_entry,
+		.userdata = opts->userdata,
+		.bytes_before = bytes_before,
+		.bytes_total = blobs_total(img),
 		.diag = diag,
 	};
 	struct stat st;
@@ -1628,6 +2143,11 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 		return -ENOMEM;
 	if (stat(final, &st) == 0)
 		return check_stored_diff_id(&x, img, i, final);
+	if (dry(&x)) {
+		r = extract_layer(&x, img, i);
+		xctx_done(&x);
+		return r < 0 ? r : 1;
+	}
 	if (asprintf(&tmpdir, "%s/tmp", store) < 0)
 		return -ENOMEM;
 	r = mkdir_p(tmpdir, 0700);
@@ -1635,9 +2155,12 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 		return fail(&x, r, tmpdir, "cannot create the store");
 	if (asprintf(&tmp, "%s/%s.XXXXXX", tmpdir, l->digest + 7) < 0)
 		return -ENOMEM;
-	if (!mkdtemp(tmp))
-		return fail(&x, negative_errno(), tmpdir,
-			    "cannot create a temporary directory");
+	r = mkdtemp_locked(tmp, &lockfd);
+	if (r < 0) {
+		free(tmp);
+		tmp = NULL;
+		return fail(&x, r, tmpdir, "cannot create a temporary directory");
+	}
 	if (asprintf(&rootfs, "%s/rootfs", tmp) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -1654,6 +2177,8 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	r = init_root(&x);
 	if (r >= 0)
 		r = extract_layer(&x, img, i);
+	if (r >= 0 && x.cancel && *x.cancel)
+		r = fail(&x, -ECANCELED, l->digest, "interrupted");
 	if (r < 0)
 		goto out;
 	mdigest = record_manifest(tmp);
@@ -1690,29 +2215,424 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 out:
 	xctx_done(&x);
 	safe_close(x.rootfd);
+	/* Removed while still locked (lockfd closes after). */
 	if (tmp)
 		(void)rm_rf(tmp);
 	return r;
+}
+
+/*
+ * The store's own lock: unpacks and mounts hold it shared while they add
+ * and use layers, gc exclusively, so gc never takes a layer an unpack
+ * has stored but not yet recorded its image for.  Returns the fd.
+ */
+static int store_lock(const char *store, int op)
+{
+	int fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return negative_errno();
+	while (flock(fd, op) < 0) {
+		int r = negative_errno();
+
+		if (r == -EINTR && !(op & LOCK_NB))
+			continue;
+		safe_close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
+ * STORE/images/HEX.json: the image's layers, what shift_layer_gc()
+ * counts as references.  Written whole, then renamed into place.
+ */
+static int record_image(const char *store, const struct shift_oci_image *img)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL, *tmp = NULL;
+	struct json_object *o = json_object_new_object();
+	struct json_object *layers = json_object_new_array();
+	const char *s;
+	int r = 0;
+	FILE *f;
+
+	if (!o || !layers || asprintf(&dir, "%s/images", store) < 0 ||
+	    asprintf(&path, "%s/%s.json", dir, img->manifest_digest + 7) < 0 ||
+	    asprintf(&tmp, "%s/.%s.json.%d", dir, img->manifest_digest + 7,
+		     (int)getpid()) < 0) {
+		json_object_put(o);
+		json_object_put(layers);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < img->n_layers; i++)
+		json_object_array_add(layers, json_object_new_string(
+						      img->layers[i].digest));
+	json_object_object_add(o, "manifest",
+			       json_object_new_string(img->manifest_digest));
+	json_object_object_add(o, "layout", json_object_new_string(img->layout));
+	json_object_object_add(o, "layers", layers);
+	r = mkdir_p(dir, 0700);
+	if (r >= 0) {
+		s = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PRETTY |
+				   JSON_C_TO_STRING_NOSLASHESCAPE);
+		f = fopen(tmp, "we");
+		if (!f || fprintf(f, "%s\n", s) < 0)
+			r = -EIO;
+		if (f && fclose(f) != 0)
+			r = -EIO;
+		if (r >= 0 && rename(tmp, path) < 0)
+			r = negative_errno();
+		if (r < 0)
+			(void)unlink(tmp);
+	}
+	json_object_put(o);
+	return r;
+}
+
+int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
+				  const char *store_dir,
+				  const struct shift_layer_opts *opts,
+				  struct shift_oci_diag *diag)
+{
+	struct shift_layer_opts none = { 0 };
+	_cleanup_free_ char *tmpdir = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	uint64_t done = 0;
+	int made = 0, r;
+
+	if (!img || !store_dir)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		r = mkdir_p(store_dir, 0700);
+		if (r < 0)
+			return r;
+		lockfd = store_lock(store_dir, LOCK_SH);
+		if (lockfd < 0)
+			return lockfd;
+		if (asprintf(&tmpdir, "%s/tmp", store_dir) < 0)
+			return -ENOMEM;
+		r = remove_stale(tmpdir, "", false, NULL, NULL);
+		if (r < 0)
+			sk_debug("cannot remove stale temporaries in '%s': %s",
+				 tmpdir, strerror(-r));
+		/* images/ says the store keeps records (see shift_layer_gc). */
+		free(tmpdir);
+		if (asprintf(&tmpdir, "%s/images", store_dir) < 0) {
+			tmpdir = NULL;
+			return -ENOMEM;
+		}
+		r = mkdir_p(tmpdir, 0700);
+		if (r < 0)
+			return r;
+	}
+	for (unsigned i = 0; i < img->n_layers; i++) {
+		if (opts->cancel && *opts->cancel) {
+			if (diag && !diag->where && !diag->why) {
+				diag->where = strdup(img->layers[i].digest);
+				diag->why = "interrupted";
+			}
+			return -ECANCELED;
+		}
+		r = store_layer(img, i, store_dir, opts, done, diag);
+		if (r < 0)
+			return r;
+		made += r;
+		done += img->layers[i].size;
+	}
+	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		r = record_image(store_dir, img);
+		if (r < 0) {
+			if (diag && !diag->where && !diag->why) {
+				diag->where = strdup(store_dir);
+				diag->why = "cannot record the image in the store (images/)";
+			}
+			return r;
+		}
+	}
+	return made;
 }
 
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
 			     struct shift_oci_diag *diag)
 {
-	int made = 0, r;
+	struct shift_layer_opts o = { .flags = flags };
 
-	if (!img || !store_dir)
-		return -EINVAL;
-	r = mkdir_p(store_dir, 0700);
+	return shift_layer_store_unpack_opts(img, store_dir, &o, diag);
+}
+
+/* ------------------------------------------------------------------ */
+/* Garbage collection                                                  */
+
+struct gcctx {
+	const char *store;
+	bool dry_run;
+	void (*on_remove)(const struct shift_layer_gc_event *ev, void *userdata);
+	void *userdata;
+	struct shift_oci_diag *diag;
+	struct strset refs;	/* "sha256:HEX" of referenced layers */
+	int removed;
+};
+
+static int gc_fail(struct gcctx *g, int r, const char *where, const char *why)
+{
+	if (g->diag && !g->diag->where && !g->diag->why) {
+		g->diag->where = where ? strdup(where) : NULL;
+		g->diag->why = why;
+	}
+	return r;
+}
+
+static bool is_hex64(const char *s)
+{
+	return strlen(s) == SK_SHA256_HEX &&
+	       strspn(s, "0123456789abcdef") == SK_SHA256_HEX;
+}
+
+/*
+ * Remove dir/name: renamed into STORE/tmp first (a half-removed layer is
+ * never seen under its name, and what's left after a crash is a stale
+ * temporary), then removed.
+ */
+static int gc_remove(struct gcctx *g, const char *kind, const char *dir,
+		     const char *name, const char *digest)
+{
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	int r;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	if (g->dry_run)
+		goto done;
+	if (asprintf(&tmp, "%s/tmp", g->store) < 0)
+		return -ENOMEM;
+	r = mkdir_p(tmp, 0700);
+	free(tmp);
+	tmp = NULL;
+	if (asprintf(&tmp, "%s/tmp/gc.XXXXXX", g->store) < 0) {
+		tmp = NULL;
+		return -ENOMEM;
+	}
+	if (r >= 0)
+		r = mkdtemp_locked(tmp, &lockfd);
 	if (r < 0)
-		return r;
-	for (unsigned i = 0; i < img->n_layers; i++) {
-		r = store_layer(img, i, store_dir, flags, diag);
+		return gc_fail(g, r, path, "cannot make a temporary directory in the store");
+	/* Into the locked directory: no other cleaner takes it meanwhile. */
+	if (renameat(AT_FDCWD, path, lockfd, "victim") < 0) {
+		r = negative_errno();
+		(void)rmdir(tmp);
+		return gc_fail(g, r, path, "cannot remove it");
+	}
+	r = rm_rf(tmp);
+	if (r < 0)
+		return gc_fail(g, r, path, "cannot remove it");
+done:
+	if (g->on_remove)
+		g->on_remove(&(struct shift_layer_gc_event){
+				     .kind = kind, .path = path, .name = digest },
+			     g->userdata);
+	g->removed++;
+	return 0;
+}
+
+/* The image records in STORE/images: drop the unkept, collect the rest's layers. */
+static int gc_images(struct gcctx *g, const struct shift_oci_image *const *keep)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int r;
+
+	if (asprintf(&dir, "%s/images", g->store) < 0)
+		return -ENOMEM;
+	d = opendir(dir);
+	if (!d && errno != ENOENT)
+		return gc_fail(g, negative_errno(), dir, "cannot read the image records");
+	if (!d && !keep) {
+		_cleanup_free_ char *ldir = NULL;
+		_cleanup_closedir_ DIR *ld = NULL;
+		struct dirent *le;
+
+		/* Layers and no records: made before records were kept. */
+		if (asprintf(&ldir, "%s/layers/sha256", g->store) < 0)
+			return -ENOMEM;
+		ld = opendir(ldir);
+		while (ld && (le = readdir(ld)))
+			if (is_hex64(le->d_name))
+				return gc_fail(g, -ENOENT, NULL,
+					       "the store holds layers but no image records (images/): name the images to keep with --keep");
+	}
+	for (unsigned k = 0; keep && keep[k]; k++) {
+		for (unsigned i = 0; i < keep[k]->n_layers; i++) {
+			r = strset_add(&g->refs, keep[k]->layers[i].digest);
+			if (r < 0)
+				return r;
+		}
+		if (!g->dry_run) {
+			r = record_image(g->store, keep[k]);
+			if (r < 0)
+				return gc_fail(g, r, g->store,
+					       "cannot record a kept image in the store");
+		}
+	}
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *hex = NULL, *path = NULL;
+		_cleanup_close_ int fd = -EBADF;
+		struct json_object *o = NULL, *layers;
+		size_t n = strlen(de->d_name);
+		bool kept = !keep;
+
+		if (de->d_name[0] == '.' || n != SK_SHA256_HEX + 5 ||
+		    strcmp(de->d_name + SK_SHA256_HEX, ".json"))
+			continue;
+		hex = strndup(de->d_name, SK_SHA256_HEX);
+		if (!hex)
+			return -ENOMEM;
+		if (!is_hex64(hex))
+			continue;
+		for (unsigned k = 0; keep && keep[k]; k++)
+			if (!strcmp(keep[k]->manifest_digest + 7, hex))
+				kept = true;
+		if (!kept) {
+			r = gc_remove(g, "image", dir, de->d_name, NULL);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+			return -ENOMEM;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd >= 0)
+			o = json_object_from_fd(fd);
+		/* A record we can't read could reference anything: stop. */
+		if (!o || !json_object_object_get_ex(o, "layers", &layers) ||
+		    !json_object_is_type(layers, json_type_array)) {
+			json_object_put(o);
+			return gc_fail(g, -EBADMSG, path,
+				       "unreadable image record (nothing removed: fix or delete it)");
+		}
+		for (size_t i = 0; i < json_object_array_length(layers); i++) {
+			const char *l = json_object_get_string(
+				json_object_array_get_idx(layers, i));
+
+			if (l && (r = strset_add(&g->refs, l)) < 0) {
+				json_object_put(o);
+				return r;
+			}
+		}
+		json_object_put(o);
+	}
+	return 0;
+}
+
+/* Unreferenced layer directories (HEX) below dir: removed. */
+static int gc_layers(struct gcctx *g, const char *dir, const char *kind)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	int r;
+
+	if (!d)
+		return errno == ENOENT ? 0
+				       : gc_fail(g, negative_errno(), dir,
+						 "cannot read the store");
+	while ((de = readdir(d))) {
+		char digest[8 + SK_SHA256_HEX];
+
+		if (!is_hex64(de->d_name))
+			continue;
+		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+		if (strset_has(&g->refs, digest))
+			continue;
+		r = gc_remove(g, kind, dir, de->d_name, digest);
 		if (r < 0)
 			return r;
-		made += r;
 	}
-	return made;
+	return 0;
+}
+
+int shift_layer_gc(const char *store_dir,
+		   const struct shift_oci_image *const *keep, unsigned flags,
+		   void (*on_remove)(const struct shift_layer_gc_event *ev,
+				     void *userdata),
+		   void *userdata, struct shift_oci_diag *diag)
+{
+	struct gcctx g = {
+		.store = store_dir,
+		.dry_run = flags & SHIFT_LAYER_DRY_RUN,
+		.on_remove = on_remove,
+		.userdata = userdata,
+		.diag = diag,
+	};
+	_cleanup_free_ char *p = NULL;
+	_cleanup_closedir_ DIR *sh = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	struct dirent *de;
+	struct stat st;
+	int r;
+
+	if (!store_dir)
+		return -EINVAL;
+	/* Only what looks like a store: never rm -rf a mistyped path. */
+	if (asprintf(&p, "%s/layers", store_dir) < 0)
+		return -ENOMEM;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/tmp", store_dir) < 0)
+			return -ENOMEM;
+		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+			return gc_fail(&g, -ENOENT, NULL,
+				       "not a layer store (no layers/ or tmp/)");
+	}
+	lockfd = store_lock(store_dir, LOCK_EX | LOCK_NB);
+	if (lockfd == -EWOULDBLOCK)
+		return gc_fail(&g, -EBUSY, NULL,
+			       "the store is in use by an unpack or a mount (try again when it is done)");
+	if (lockfd < 0)
+		return gc_fail(&g, lockfd, NULL, "cannot lock the store");
+	free(p);
+	p = NULL;
+	if (asprintf(&p, "%s/tmp", store_dir) < 0)
+		return -ENOMEM;
+	r = remove_stale(p, "", g.dry_run, on_remove, userdata);
+	if (r < 0)
+		return gc_fail(&g, r, p, "cannot remove stale temporaries");
+	g.removed += r;
+	r = gc_images(&g, keep);
+	if (r >= 0) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/layers/sha256", store_dir) < 0)
+			r = -ENOMEM;
+	}
+	if (r >= 0)
+		r = gc_layers(&g, p, "layer");
+	/* STORE/shifted/KEY/sha256/HEX: copies of layers per map. */
+	if (r >= 0) {
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/shifted", store_dir) < 0)
+			r = -ENOMEM;
+		else
+			sh = opendir(p);
+	}
+	while (r >= 0 && sh && (de = readdir(sh))) {
+		_cleanup_free_ char *q = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (asprintf(&q, "%s/%s/sha256", p, de->d_name) < 0)
+			r = -ENOMEM;
+		else
+			r = gc_layers(&g, q, "shifted");
+	}
+	strset_clear(&g.refs);
+	return r < 0 ? r : g.removed;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2010,6 +2930,7 @@ static int store_shifted(const struct shift_oci_image *img, unsigned i,
 	_cleanup_free_ char *tmp = NULL, *src = NULL, *dst = NULL;
 	_cleanup_free_ char *mstr = shift_idmap_to_string(map);
 	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
 	struct stat st;
 	int r;
 
@@ -2029,8 +2950,12 @@ static int store_shifted(const struct shift_oci_image *img, unsigned i,
 		if (r < 0)
 			return r;
 	}
-	if (!mkdtemp(tmp))
-		return negative_errno();
+	r = mkdtemp_locked(tmp, &lockfd);
+	if (r < 0) {
+		free(tmp);
+		tmp = NULL;
+		return r;
+	}
 	if (asprintf(&dst, "%s/rootfs", tmp) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -2122,6 +3047,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	char **paths = NULL;
 	char key[17];
 	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
+	_cleanup_close_ int lockfd = -EBADF;
 	const char *why = NULL;
 	uid_t ru = 0;
 	gid_t rg = 0;
@@ -2141,6 +3067,10 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	r = shift_layer_store_unpack(img, store_dir, flags, diag);
 	if (r < 0)
 		return r;
+	/* Until the overlay holds its layers: not for gc meanwhile. */
+	lockfd = store_lock(store_dir, LOCK_SH);
+	if (lockfd < 0)
+		return lockfd;
 	if (idmap) {
 		/* A failed probe: let the mount itself tell. */
 		r = shift_probe_idmap(store_dir, &why);

@@ -558,9 +558,15 @@ int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
 			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 			r = fd < 0 ? negative_errno() : -EINVAL;
+			fd = safe_close(fd);
 			shift_oci_image_free(img);
+			/* The real reason: umoci writes index.json 0600. */
 			return diag_set(diag, r, name,
-					"not an OCI image layout (no readable oci-layout and index.json)");
+					r == -ENOENT ? "not an OCI image layout (missing)"
+					: r == -EACCES ? "cannot read it: permission denied (umoci makes it mode 0600: run as its owner or root)"
+					: r == -ELOOP ? "not an OCI image layout (a symbolic link)"
+					: r == -EINVAL ? "not an OCI image layout (not a regular file)"
+						       : "cannot open it");
 		}
 		while ((n = read(fd, buf + len, MAX_DOC_SIZE + 1 - len)) > 0)
 			len += (size_t)n;

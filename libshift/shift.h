@@ -11,6 +11,7 @@
 #ifndef LIBSHIFT_SHIFT_H
 #define LIBSHIFT_SHIFT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -482,7 +483,81 @@ enum {
 	SHIFT_LAYER_FORCE_COPY = 1 << 1,
 	/* Mount: read-only overlay (no upper). */
 	SHIFT_LAYER_RDONLY = 1 << 2,
+	/*
+	 * Unpack: apply security.selinux from the layers (by default they
+	 * are dropped: a label is the host's policy, not image content).
+	 */
+	SHIFT_LAYER_SELINUX_LABELS = 1 << 3,
+	/*
+	 * Unpack, gc: read and check, change nothing.  An unpack reads every
+	 * layer it would extract (digests, diff_ids, entry names, ids, ACLs,
+	 * capabilities, device policy) and reports each entry; what depends
+	 * on the tree being built (a path through a symlink, a hard link's
+	 * target) is not checked.
+	 */
+	SHIFT_LAYER_DRY_RUN = 1 << 4,
 };
+
+/* One entry of a layer, as an unpack meets it (progress, dry runs). */
+struct shift_layer_event {
+	unsigned layer;		/* index in the image, bottom-most 0 */
+	const char *digest;	/* the layer blob's */
+	const char *path;	/* normalised entry path, "" the root: untrusted */
+	const char *what;	/* "file", "dir", "symlink", "hardlink", "fifo",
+				   "chardev", "blockdev", "whiteout", "opaque" */
+	uint64_t size;		/* a file's declared size */
+	uint64_t bytes_read;	/* blob bytes read so far, over all layers */
+	uint64_t bytes_total;	/* the layers' blob sizes added up */
+};
+
+struct shift_layer_opts {
+	unsigned flags;				/* SHIFT_LAYER_* */
+	/* When *cancel becomes non-zero (a signal handler sets it), the
+	 * unpack stops, removes what it made and returns -ECANCELED. */
+	const volatile sig_atomic_t *cancel;
+	/* Called for each entry (NULL: not called). */
+	void (*on_entry)(const struct shift_layer_event *ev, void *userdata);
+	void *userdata;
+};
+
+/*
+ * shift_layer_store_unpack() and shift_layer_unpack_flat() with options.
+ * Both remove their own stale temporaries first: those of interrupted
+ * runs (the directory of a running unpack is flock()ed by it; one nobody
+ * holds is stale).  The store also records the image in
+ * STORE/images/HEX.json (HEX: the manifest's digest), which is what
+ * shift_layer_gc() counts as a reference.
+ */
+int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
+				  const char *store_dir,
+				  const struct shift_layer_opts *opts,
+				  struct shift_oci_diag *diag);
+int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
+				 const char *dest,
+				 const struct shift_idmap *map,
+				 const struct shift_layer_opts *opts,
+				 struct shift_oci_diag *diag);
+
+/* What shift_layer_gc() removes (or would, with SHIFT_LAYER_DRY_RUN). */
+struct shift_layer_gc_event {
+	const char *kind;	/* "temporary", "image", "layer", "shifted" */
+	const char *path;
+	const char *name;	/* digest of an image or layer, else NULL */
+};
+
+/*
+ * Garbage-collect a layer store: stale temporaries (see above); with
+ * keep (a NULL-terminated list of opened images), the image records of
+ * every other image; then every layer (and its shifted copies) that no
+ * remaining image record lists.  Layers of images mounted by running
+ * containers are referenced by their records: keep those images.
+ * Returns the number of items removed (or that would be).
+ */
+int shift_layer_gc(const char *store_dir,
+		   const struct shift_oci_image *const *keep, unsigned flags,
+		   void (*on_remove)(const struct shift_layer_gc_event *ev,
+				     void *userdata),
+		   void *userdata, struct shift_oci_diag *diag);
 
 /*
  * Unpack the image's layers into the content-addressed store at store_dir

@@ -294,4 +294,75 @@ TEST(bad_entry_leaves_nothing)
 	rm_tree(dir);
 }
 
+struct seen {
+	unsigned n;
+	char paths[8][64];
+	uint64_t last_read, total;
+};
+
+static void on_entry(const struct shift_layer_event *ev, void *userdata)
+{
+	struct seen *s = userdata;
+
+	if (s->n < 8)
+		snprintf(s->paths[s->n], sizeof(s->paths[0]), "%s %s",
+			 ev->what, ev->path);
+	s->n++;
+	s->last_read = ev->bytes_read;
+	s->total = ev->bytes_total;
+}
+
+TEST(opts_dry_run_and_cancel)
+{
+	struct shift_oci_diag d = { 0 };
+	struct shift_oci_image *img = NULL;
+	char dir[] = "/tmp/test-oci.XXXXXX", dest[128], store[128], diff[72];
+	volatile sig_atomic_t cancel = 0;
+	struct seen seen = { 0 };
+	struct shift_layer_opts o = {
+		.flags = SHIFT_LAYER_DRY_RUN,
+		.cancel = &cancel,
+		.on_entry = on_entry,
+		.userdata = &seen,
+	};
+	struct stat st;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown of extracted files)");
+	CHECK(mkdtemp(dir) != NULL);
+	make_layout(dir, false, diff);
+	CHECK_EQ_INT(shift_oci_image_open(dir, &img, &d), 0);
+	snprintf(dest, sizeof(dest), "%s/rootfs", dir);
+	snprintf(store, sizeof(store), "%s/store", dir);
+	/* A dry run reports every entry and makes nothing. */
+	CHECK_EQ_INT(shift_layer_unpack_flat_opts(img, dest, NULL, &o, &d), 0);
+	CHECK_EQ_INT(seen.n, 3);
+	CHECK_EQ_STR(seen.paths[0], "dir ");
+	CHECK_EQ_STR(seen.paths[1], "dir d");
+	CHECK_EQ_STR(seen.paths[2], "file d/f");
+	CHECK(seen.total > 0 && seen.last_read <= seen.total);
+	CHECK(lstat(dest, &st) < 0 && errno == ENOENT);
+	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d), 1);
+	CHECK(lstat(store, &st) < 0 && errno == ENOENT);
+	/* Cancelled: -ECANCELED, nothing left, in both modes. */
+	o.flags = 0;
+	cancel = 1;
+	CHECK_EQ_INT(shift_layer_unpack_flat_opts(img, dest, NULL, &o, &d),
+		     -ECANCELED);
+	CHECK(d.why && !strcmp(d.why, "interrupted"));
+	shift_oci_diag_clear(&d);
+	CHECK(lstat(dest, &st) < 0 && errno == ENOENT);
+	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d),
+		     -ECANCELED);
+	shift_oci_diag_clear(&d);
+	/* Then a real one, and gc keeps the recorded image's layer. */
+	cancel = 0;
+	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d), 1);
+	CHECK_EQ_INT(shift_layer_gc(store, NULL, 0, NULL, NULL, &d), 0);
+	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d), 0);
+	shift_oci_diag_clear(&d);
+	shift_oci_image_free(img);
+	rm_tree(dir);
+}
+
 TEST_MAIN()

@@ -6,10 +6,12 @@
  * machine starts processes.  The shell can't do this: polling /proc from
  * bash is starved by the command's own threads on a small machine.
  *
- *   cpukill NS CMD [ARGS...]
+ *   cpukill [-s SIGNUM] NS CMD [ARGS...]
  *
- * Exit status: 0 the command was killed while running (a hit), 1 it ended
- * first (its own status is not reported), 2 bad usage or a failure here.
+ * -s sends SIGNUM instead of SIGKILL (a signal the command handles).
+ * Exit status: 0 the command was killed while running (a hit: it died of
+ * the signal), 1 it ended first or survived (its own status is not
+ * reported), 2 bad usage or a failure here.
  */
 #include "config.h"
 
@@ -29,10 +31,15 @@ int main(int argc, char **argv)
 	clockid_t clk;
 	char *end;
 	pid_t pid;
-	int status;
+	int status, sig = SIGKILL;
 
+	if (argc > 3 && !strcmp(argv[1], "-s")) {
+		sig = atoi(argv[2]);
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: cpukill NS CMD [ARGS...]\n");
+		fprintf(stderr, "usage: cpukill [-s SIGNUM] NS CMD [ARGS...]\n");
 		return 2;
 	}
 	errno = 0;
@@ -73,7 +80,7 @@ int main(int argc, char **argv)
 			break;
 		nanosleep(&nap, NULL);
 	}
-	kill(pid, SIGKILL);
+	kill(pid, sig);
 	waitpid(pid, &status, 0);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : 1;
+	return WIFSIGNALED(status) && WTERMSIG(status) == sig ? 0 : 1;
 }

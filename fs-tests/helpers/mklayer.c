@@ -8,7 +8,8 @@
  *   mklayer [--tag T] [--compress gzip|zstd|none] [--truncate N] [--pad N]
  *           [--diff-id STRING | --no-diff-ids] LAYOUT SPEC...
  *
- * Each SPEC file (or "-" for stdin) becomes one layer, bottom first; the
+ * Each SPEC file (or "-" for stdin) becomes one layer, bottom first ("@TAR"
+ * takes the file TAR as the layer's tar stream as it is); the
  * image is added to LAYOUT's index.json (created if missing) under tag T
  * (default "latest").  --truncate N cuts the last layer's tar to N bytes
  * before compressing it (digests are of what is written: only the archive
@@ -331,16 +332,31 @@ int main(int argc, char **argv)
 	nl = argc - optind;
 	for (int i = 0; i < nl; i++) {
 		const char *spec = argv[optind + i];
-		FILE *in = strcmp(spec, "-") ? fopen(spec, "re") : stdin;
+		FILE *in = spec[0] == '@'	  ? NULL
+			   : strcmp(spec, "-") ? fopen(spec, "re")
+					       : stdin;
 		struct buf tar = { 0 }, z = { 0 };
 		char diff[512], line[1024];
 		const char *mt;
 
-		if (!in)
-			die("Failed to open '%s'", spec);
-		make_tar(in, &tar);
-		if (in != stdin)
+		if (spec[0] == '@') {
+			/* "@FILE": FILE is the layer's tar, byte for byte. */
+			char chunk[65536];
+			size_t got;
+
+			in = fopen(spec + 1, "re");
+			if (!in)
+				die("Failed to open '%s'", spec + 1);
+			while ((got = fread(chunk, 1, sizeof(chunk), in)) > 0)
+				buf_add(&tar, chunk, got);
 			fclose(in);
+		} else {
+			if (!in)
+				die("Failed to open '%s'", spec);
+			make_tar(in, &tar);
+			if (in != stdin)
+				fclose(in);
+		}
 		if (i == nl - 1 && truncate_to >= 0 &&
 		    (size_t)truncate_to < tar.len)
 			tar.len = (size_t)truncate_to;

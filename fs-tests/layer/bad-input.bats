@@ -159,6 +159,28 @@ big b 100000")"
 	assert_output --partial "corrupt or truncated archive"
 }
 
+@test "a plain file whose data ends before its declared size is refused, not zero-padded (Go's nil-uid.tar)" {
+	# 14 bytes of data; libarchive 3.6 reads 2176 from the old GNU
+	# realsize field.  Refused by both unpacks, nothing left.
+	mkimage "$L" --compress none "@$SRCDIR/fs-tests/layer/data/nil-uid.tar"
+	refused
+	assert_output --partial "'P1050238.JPG.log': corrupt archive (the file's data is shorter than the size its header declares)"
+	run "$SHIFT_LAYER" unpack --store "$T/store" "$L"
+	assert_failure 1
+	assert_output --partial "'P1050238.JPG.log': corrupt archive (the file's data is shorter"
+	[ ! -e "$T/store/layers/sha256" ] || [ -z "$(ls -A "$T/store/layers/sha256")" ] ||
+		fail "a layer was stored: $(ls "$T/store/layers/sha256")"
+	[ -z "$(ls -A "$T/store/tmp")" ] || fail "temp left: $(ls -A "$T/store/tmp")"
+}
+
+@test "a sparse file that ends in a hole keeps its declared size (Go's pax-nil-sparse-hole.tar)" {
+	mkimage "$L" --compress none "@$SRCDIR/fs-tests/layer/data/pax-nil-sparse-hole.tar"
+	run "$SHIFT_LAYER" unpack --flat "$L" "$OUT"
+	assert_success
+	assert_equal "$(stat -c %s "$OUT/sparse.db")" 1000
+	cmp -s "$OUT/sparse.db" <(head -c 1000 /dev/zero) || fail "not 1000 zero bytes"
+}
+
 @test "garbage instead of a tar is refused" {
 	head -c 4096 /dev/urandom >"$T/garbage"
 	mkimage "$L" "$(spec s <<<"file a")"
@@ -207,7 +229,7 @@ file far 70000 0 0644")"
 	mkimage "$L" "$(spec s <<<"file a 0 0 0644
 acl access user::rw-,user:70000:r--,group::r--,mask::r--,other::r--")"
 	refused --map 0:100000:65536
-	assert_output --partial "'a': an ACL entry's uid/gid has no image under the map"
+	assert_output --partial "'a': an ACL entry's uid/gid has no image under the map: user:70000 in system.posix_acl_access"
 }
 
 @test "a file capability root id the map can't represent is refused" {
@@ -215,7 +237,7 @@ acl access user::rw-,user:70000:r--,group::r--,mask::r--,other::r--")"
 	mkimage "$L" "$(spec s <<<"file ping 0 0 0755
 xattr security.capability 010000030020000000000000000000000000000070110100")"
 	refused --map 0:100000:65536
-	assert_output --partial "'ping': the file capability's root id has no image under the map"
+	assert_output --partial "'ping': the file capability's root id has no image under the map: 70000"
 }
 
 @test "a huge uid is refused even without a map" {
@@ -395,4 +417,75 @@ config_diff_id() {
 	run "$SHIFT_LAYER" unpack --store "$s" "$T/good"
 	assert_success
 	assert_output --partial "0 of 1 layers unpacked"
+}
+
+# Both unpacks name the same entry, attribute and reason: the message up to
+# the hint that differs between them ("(nothing was left ...)", "(the store
+# holds ...)").
+same_message_flat_store() {
+	local flat store
+	run "$SHIFT_LAYER" unpack --flat "$@" "$L" "$OUT"
+	assert_failure 1
+	flat=${output%% (nothing was left*}
+	assert_nothing_left "$OUT"
+	run "$SHIFT_LAYER" unpack --store "$T/store" "$L"
+	assert_failure 1
+	store=${output%% (the store holds*}
+	assert_equal "$store" "$flat"
+	echo "$flat"
+}
+
+@test "an invalid POSIX ACL xattr names the attribute and the reason, the same in both unpacks" {
+	require_acl
+	# user::rw- user:1000:r-- group::r-- other::r--: a named entry, no mask.
+	mkimage "$L" "$(spec s <<<"file a 0 0 0644
+xattr system.posix_acl_access 0200000001000600ffffffff02000400e803000004000400ffffffff20000400ffffffff")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'a': invalid POSIX ACL in system.posix_acl_access: no mask entry (required with named user or group entries)"
+	run same_message_flat_store --map 0:100000:65536
+	assert_success
+	assert_output --partial "'a': invalid POSIX ACL in system.posix_acl_access: no mask entry"
+}
+
+@test "a named ACL entry without a numeric id is refused with that reason" {
+	require_acl
+	# user:4294967295 is no id (a name that tar couldn't resolve to one).
+	mkimage "$L" "$(spec s <<<"dir d 0 0 0755
+xattr system.posix_acl_default 0200000001000700ffffffff02000500ffffffff04000500ffffffff10000500ffffffff20000500ffffffff")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'d': invalid POSIX ACL in system.posix_acl_default: a named user or group entry without a numeric id"
+}
+
+@test "uid 2^32-1 is 'not a valid id' in both unpacks, with or without a map" {
+	mkimage "$L" "$(spec s <<<"file a 4294967295 0 0644")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'a': its uid is not a valid id: 4294967295"
+	run same_message_flat_store --map 0:100000:65536
+	assert_success
+	assert_output --partial "'a': its uid is not a valid id: 4294967295"
+}
+
+@test "an unmappable owner names the id" {
+	mkimage "$L" "$(spec s <<<"file far 0 70000 0644")"
+	refused --map 0:100000:65536
+	assert_output --partial "'far': its gid has no image under the map: 70000"
+}
+
+@test "entry names with control characters are printed escaped" {
+	mkimage "$L" "$(spec s <<<$'file evil\e[31m\r/../x')"
+	refused
+	assert_output --partial "'evil\\033[31m\\015/../x': path contains '..'"
+	[[ "$output" != *$'\e'* ]] || fail "a raw escape character reached the terminal"
+}
+
+@test "an xattr the kernel refuses is named, with the reason" {
+	# A v2 capability cut short (16 bytes): the kernel says EINVAL.
+	mkimage "$L" "$(spec s <<<"file f 0 0 0755
+xattr security.capability 00000002002000000000000000000000")"
+	run same_message_flat_store
+	assert_success
+	assert_output --partial "'f': cannot set the extended attribute security.capability: Invalid argument"
 }

@@ -231,3 +231,47 @@ xattr security.capability 0100000200200000000000000000000000000000")"
 	assert_equal "$(find "$T/S/shifted" -printf '%i %p\n' | sort)" "$before"
 	assert_equal "$(stat -c %u:%g "$T/up/upper")" 2000000:2000000
 }
+
+@test "security.selinux from a layer is dropped unless --selinux-labels (flat only)" {
+	local label
+	# "system_u:object_r:bin_t:s0" and its NUL, as SELinux stores it.
+	label=$(printf 'system_u:object_r:bin_t:s0\0' | od -An -tx1 | tr -d ' \n')
+	mkimage "$T/L" "$(spec s <<<"file bin 0 0 0755
+xattr security.selinux $label
+xattr user.kept 6f6b")"
+	# Where the filesystem takes the xattr at all (no SELinux: as plain data).
+	touch "$T/probe"
+	setfattr -n security.selinux -v x "$T/probe" 2>/dev/null ||
+		skip "security.selinux can't be set on $T's filesystem"
+	run "$SHIFT_LAYER" unpack --flat "$T/L" "$T/plain"
+	assert_success
+	run getfattr -n security.selinux --absolute-names "$T/plain/bin"
+	assert_failure
+	run getfattr -n user.kept --only-values --absolute-names "$T/plain/bin"
+	assert_output ok
+	run "$SHIFT_LAYER" unpack --store "$T/store" "$T/L"
+	assert_success
+	run getfattr -n security.selinux --absolute-names "$T"/store/layers/sha256/*/rootfs/bin
+	assert_failure
+	run "$SHIFT_LAYER" unpack --flat --selinux-labels "$T/L" "$T/labelled"
+	assert_success
+	run getfattr -n security.selinux --only-values --absolute-names "$T/labelled/bin"
+	assert_success
+	assert_output --partial "system_u:object_r:bin_t:s0"
+	run "$SHIFT_LAYER" unpack --store "$T/store2" --selinux-labels "$T/L"
+	assert_failure 2
+	assert_output --partial "--selinux-labels only goes with unpack --flat"
+}
+
+@test "mount --json: one document saying how the image is mounted" {
+	require_idmap
+	mkdir "$T/mnt"
+	run --separate-stderr "$SHIFT_LAYER" mount --json --store "$T/S" --map "$MAP" "$FIXTURE_OCI:fixture" "$T/mnt"
+	assert_success
+	run jq -r '[.target, .idmapped, .read_only] | join(" ")' <<<"$output"
+	assert_output "$T/mnt true true"
+	run --separate-stderr "$SHIFT_LAYER" mount --json --store "$T/S" --map "$MAP" "$FIXTURE_OCI:nope" "$T/mnt"
+	assert_failure 1
+	run jq -r '.error.action' <<<"$output"
+	assert_output "open image"
+}
