@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -35,6 +36,7 @@ enum {
 	OPT_SELINUX_LABELS,
 	OPT_JSON,
 	OPT_KEEP,
+	OPT_ALLOW_STACKED,
 };
 
 struct options {
@@ -47,6 +49,7 @@ struct options {
 	bool flat;
 	bool json;
 	bool quiet;
+	bool allow_stacked; /* mount: TARGET may already be a mount point */
 	unsigned flags;
 	const char **keep; /* gc --keep IMAGE..., NULL-terminated */
 	size_t n_keep;
@@ -80,6 +83,7 @@ _noreturn_ static void usage(void)
 	       " -s, --store DIR         the layer store\n"
 	       "     --flat              unpack into one flattened tree\n"
 	       " -u, --upper DIR         mount: DIR/upper and DIR/work for writes\n"
+	       "     --allow-stacked     mount: on a TARGET that is already a mount point\n"
 	       "                           (without it the mount is read-only)\n"
 	       "     --copy              mount: use shifted copies, don't idmap\n"
 	       "     --no-devices        refuse device nodes in layers\n"
@@ -112,6 +116,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "selinux-labels", no_argument, NULL, OPT_SELINUX_LABELS },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -164,6 +169,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		}
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_ALLOW_STACKED:
+			o->allow_stacked = true;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -230,6 +238,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 	}
 	if (o->upper && o->action != ACT_MOUNT)
 		cli_usage_error("--upper only goes with mount");
+	if (o->allow_stacked && o->action != ACT_MOUNT)
+		cli_usage_error("--allow-stacked only goes with mount");
 	if ((o->flags & SHIFT_LAYER_FORCE_COPY) && o->action != ACT_MOUNT)
 		cli_usage_error("--copy only goes with mount");
 	/* Stored layers are shared by every container and map. */
@@ -583,6 +593,18 @@ int main(int argc, char **argv)
 		rc = do_unpack(&o, img);
 		break;
 	case ACT_MOUNT:
+		/* TARGET already a mount point (a running container's root):
+		 * a mount on top would hide it.  Refused unless asked. */
+		r = o.allow_stacked ? 0 : shift_mount_is_mountpoint(AT_FDCWD, o.dest);
+		if (r > 0 || (r < 0 && r != -ENOENT && r != -ENOTDIR)) {
+			struct shift_oci_diag td = {
+				.why = r > 0 ? "it is already a mount point, and a mount on top would hide it" : NULL,
+			};
+
+			rc = report(&o, "mount on", o.dest, &td, r > 0 ? -EBUSY : r,
+				    r > 0 ? "(unmount it first, or use --allow-stacked to mount over it)" : NULL);
+			break;
+		}
 		r = shift_layer_mount(img, o.store, o.map.map, o.dest, o.upper,
 				      o.flags, &d);
 		if (r < 0) {

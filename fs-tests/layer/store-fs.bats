@@ -71,3 +71,21 @@ $T/mnt/a:"
 	run diff <(listing "$T/flat") <(listing "$T/mnt")
 	assert_success
 }
+
+@test "store on $FS: mount refuses a TARGET that is already a mount point unless --allow-stacked" {
+	mkdir "$T/mnt"
+	mount -t tmpfs -o size=1m shiftkit-running "$T/mnt"
+	touch "$T/mnt/running-container"
+	run --separate-stderr "$SHIFT_LAYER" mount --store "$S" --map "$MAP" "$FIXTURE_OCI:fixture" "$T/mnt"
+	assert_failure 1
+	assert_equal "$stderr" "${SHIFT_LAYER##*/}: Failed to mount on '$T/mnt': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)"
+	# nothing stacked: the running container's root is still what is seen
+	[ -e "$T/mnt/running-container" ]
+	[ "$(grep -c " $T/mnt " /proc/self/mountinfo)" -eq 1 ]
+	run "$SHIFT_LAYER" mount --allow-stacked --store "$S" --map "$MAP" "$FIXTURE_OCI:fixture" "$T/mnt"
+	assert_success
+	[ ! -e "$T/mnt/running-container" ]
+	umount "$T/mnt"
+	run "$SHIFT_LAYER" unpack --store "$S" --allow-stacked "$FIXTURE_OCI:fixture"
+	assert_failure 2
+}
