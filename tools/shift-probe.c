@@ -126,9 +126,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		default:
 			if (!opterr)
-				cli_usage_error(
-				    "invalid option '%s' (unknown, or its argument is missing)",
-				    argv[optind - 1]);
+				cli_usage_error("invalid option '%s' (unknown, "
+						"or its argument is missing)",
+						argv[optind - 1]);
 			cli_usage_error(NULL);
 		}
 	}
