@@ -31,6 +31,7 @@ enum fallback {
 	FALLBACK_NONE,
 	FALLBACK_SHIFT,
 	FALLBACK_COPY,
+	FALLBACK_REASSEMBLE, /* SOURCE an overlayfs: idmap its layers */
 };
 
 enum {
@@ -45,6 +46,7 @@ enum {
 	OPT_NOSUID,
 	OPT_NODEV,
 	OPT_NOEXEC,
+	OPT_CANONICAL_UPPER,
 };
 
 struct options {
@@ -60,6 +62,7 @@ struct options {
 	const char *copy_dir; /* --fallback=copy: where the shifted copy lives */
 	bool force;	      /* --fallback=shift: also a shared layer */
 	int userns_fd; /* the namespace for the mount */
+	bool canonical_upper; /* --fallback=reassemble: upper in container ids */
 };
 
 static void usage(void)
@@ -91,7 +94,12 @@ static void usage(void)
 	       "     --work DIR          overlay work directory (same filesystem as --upper)\n"
 	       " -o, --options OPTS      tmpfs or extra overlay options (k=v,flag,...)\n"
 	       "     --fallback=HOW      when the filesystem can't be idmapped: none\n"
-	       "                           (default), shift (SOURCE in place) or copy\n"
+	       "                           (default), shift (SOURCE in place), copy, or\n"
+	       "                           reassemble (SOURCE an overlayfs mount: a new\n"
+	       "                           overlay over its idmapped layers; with -R or\n"
+	       "                           --upper/--work when it has an upper layer)\n"
+	       "     --canonical-upper   reassemble: the new --upper stores the\n"
+	       "                           container's own ids (root = 0), idmapped\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       " -h, --help              display this help\n"
@@ -102,6 +110,8 @@ static void usage(void)
 	       program_invocation_short_name);
 	exit(EXIT_OK);
 }
+
+static void reassemble_check_args(const struct options *o);
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
@@ -120,6 +130,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "fallback", required_argument, NULL, OPT_FALLBACK },
 		{ "copy-dir", required_argument, NULL, OPT_COPY_DIR },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -168,8 +179,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 				o->fallback = FALLBACK_SHIFT;
 			else if (!strcmp(optarg, "copy"))
 				o->fallback = FALLBACK_COPY;
+			else if (!strcmp(optarg, "reassemble"))
+				o->fallback = FALLBACK_REASSEMBLE;
 			else
-				cli_usage_error("invalid --fallback '%s' (use none, shift or copy)",
+				cli_usage_error("invalid --fallback '%s' (use none, shift, copy or reassemble)",
 						optarg);
 			break;
 		case OPT_COPY_DIR:
@@ -177,6 +190,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case OPT_FORCE:
 			o->force = true;
+			break;
+		case OPT_CANONICAL_UPPER:
+			o->canonical_upper = true;
 			break;
 		case 'h':
 			usage();
@@ -192,8 +208,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (tmpfs && overlay)
 		cli_usage_error("--tmpfs and --overlay are mutually exclusive");
 	o->mode = tmpfs ? MODE_TMPFS : overlay ? MODE_OVERLAY : MODE_BIND;
-	if (o->mode != MODE_OVERLAY && (o->upper || o->work))
+	if (o->mode != MODE_OVERLAY && (o->upper || o->work) &&
+	    o->fallback != FALLBACK_REASSEMBLE)
 		cli_usage_error("--upper and --work need --overlay");
+	reassemble_check_args(o);
 	if (o->mode == MODE_OVERLAY && !o->upper != !o->work)
 		cli_usage_error("--upper and --work go together");
 	if (o->mode == MODE_BIND && o->fsoptions)
@@ -640,6 +658,8 @@ static bool can_idmap_all(const struct options *o)
 	return true;
 }
 
+#include "shift-mount-reassemble.h"
+
 int main(int argc, char **argv)
 {
 	struct options o = { .userns_fd = -EBADF };
@@ -650,6 +670,13 @@ int main(int argc, char **argv)
 	r = get_userns(&o);
 	if (r != EXIT_OK)
 		goto out;
+
+	/* An overlayfs SOURCE: a new overlay over its idmapped layers. */
+	if (o.fallback == FALLBACK_REASSEMBLE && o.mode == MODE_BIND) {
+		r = mount_reassemble(&o);
+		if (r >= 0)
+			goto out;
+	}
 
 	/* The hook: decide up front, so no partial idmapped mount exists. */
 	if (o.fallback != FALLBACK_NONE && !can_idmap_all(&o)) {

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * shift-mount --fallback=reassemble: SOURCE is an overlayfs mount, which
+ * can't be idmapped; its layers can.  Included once, by shift-mount.c
+ * (the part of the tool about re-assembly, kept in its own file).
+ */
+#ifndef SHIFT_MOUNT_REASSEMBLE_H
+#define SHIFT_MOUNT_REASSEMBLE_H
+
+static void reassemble_check_args(const struct options *o)
+{
+	if (o->canonical_upper && o->fallback != FALLBACK_REASSEMBLE)
+		cli_usage_error("--canonical-upper needs --fallback=reassemble");
+	if (o->fallback != FALLBACK_REASSEMBLE)
+		return;
+	if (o->canonical_upper && !o->upper)
+		cli_usage_error("--canonical-upper needs --upper and --work");
+	if (!o->upper != !o->work)
+		cli_usage_error("--upper and --work go together");
+	if (o->upper && (o->flags & SHIFT_MOUNT_RDONLY))
+		cli_usage_error("--read-only and --upper contradict each other (a read-only re-assembly has no writable layer)");
+}
+
+/* A layer path from mountinfo, for a message. */
+static const char *esc(char *buf, size_t size, const char *s)
+{
+	shift_escape_to(buf, size, s);
+	return buf;
+}
+
+/*
+ * Returns an exit status, or -1 when SOURCE is not an overlayfs mount (the
+ * caller then goes on as with --fallback=none).
+ */
+static int mount_reassemble(struct options *o)
+{
+	struct shift_overlay_source *src = NULL;
+	struct shift_reassemble ra = { 0 };
+	const char *failed = NULL;
+	char a[1024], b[1024];
+	int r;
+
+	r = shift_overlay_is_mount(o->source);
+	if (r == 0 || r == -ENOENT || r == -ENOTDIR) {
+		if (o->upper)
+			cli_usage_error("--upper with --fallback=reassemble needs an overlayfs mount as SOURCE");
+		return -1;
+	}
+	if (r == -EISDIR) {
+		cli_error("Failed to re-assemble '%s': it lies inside an overlayfs but is not the overlay's mount point (give the mount point)",
+			  esc(a, sizeof(a), o->source));
+		return EXIT_FAIL;
+	}
+	if (o->flags & SHIFT_MOUNT_RECURSIVE)
+		cli_usage_error("--recursive can't be used to re-assemble an overlay (mounts below it are not part of it)");
+	r = shift_overlay_source_read(o->source, &src);
+	if (r == -EBADMSG) {
+		cli_error("Failed to re-assemble '%s': its mount options don't say where its layers are (it was built from file descriptors, in another mount namespace or chroot, or a layer was moved since; set LIBSHIFT_DEBUG=1 for details)",
+			  esc(a, sizeof(a), o->source));
+		return EXIT_FAIL;
+	}
+	if (r < 0) {
+		cli_error("Failed to read the overlay mounted at '%s': %s",
+			  esc(a, sizeof(a), o->source), strerror(-r));
+		return EXIT_FAIL;
+	}
+
+	ra.src = src;
+	ra.upper = o->upper;
+	ra.work = o->work;
+	ra.failed_path = &failed;
+	if (o->upper || (o->flags & SHIFT_MOUNT_RDONLY))
+		ra.how |= SHIFT_REASSEMBLE_UPPER_AS_LOWER;
+	if (o->canonical_upper)
+		ra.how |= SHIFT_REASSEMBLE_CANONICAL_UPPER;
+	r = shift_overlay_reassemble(&ra, o->target, o->map.map, o->userns_fd,
+				     o->flags);
+	if (r >= 0) {
+		r = EXIT_OK;
+	} else if (r == -EBUSY && failed && src->upper &&
+		   !strcmp(failed, src->upper)) {
+		cli_error("Failed to re-assemble '%s': it is live with a writable layer ('%s'), and overlayfs must never see two mounts over one upper layer (use --read-only: it becomes a read-only layer; or --upper DIR --work DIR: a new writable layer above it)",
+			  esc(a, sizeof(a), o->source),
+			  esc(b, sizeof(b), src->upper));
+		r = EXIT_FAIL;
+	} else if (r == -EBUSY && !failed && src->upper) {
+		cli_error("Failed to re-assemble '%s': overlayfs refuses its writable layer ('%s') as a lower layer while the source overlay uses it with index=on (use --read-only, or mount the source with index=off)",
+			  esc(a, sizeof(a), o->source),
+			  esc(b, sizeof(b), src->upper));
+		r = EXIT_FAIL;
+	} else if (r == -EOPNOTSUPP) {
+		cli_error("Failed to re-assemble '%s': overlayfs on this kernel takes no layers as file descriptors (needs Linux >= 6.13)",
+			  esc(a, sizeof(a), o->source));
+		r = EXIT_UNSUPPORTED;
+	} else if (failed && failed != o->target && failed != o->upper &&
+		   failed != o->work) {
+		_cleanup_free_ char *why = shift_mount_strerror(r, failed);
+
+		cli_error("Failed to idmap layer '%s' of the overlay '%s': %s",
+			  esc(a, sizeof(a), failed),
+			  esc(b, sizeof(b), o->source),
+			  why ? why : strerror(-r));
+		r = unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+	} else if (failed) {
+		r = report(o, r,
+			   failed == o->target ? "attach the re-assembled overlay at" :
+						 "prepare the writable layer",
+			   failed);
+	} else {
+		cli_error("Failed to mount the re-assembled overlay of '%s' at '%s': %s",
+			  esc(a, sizeof(a), o->source), o->target,
+			  strerror(-r));
+		r = EXIT_FAIL;
+	}
+	shift_overlay_source_free(src);
+	return r;
+}
+
+#endif
