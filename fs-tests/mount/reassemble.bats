@@ -1,0 +1,237 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# shift-mount --fallback=reassemble: SOURCE is an overlayfs mount (which
+# can't be idmapped); its layers are read from its mount options, each is
+# idmapped as a detached clone and a new overlay over them is the only
+# mount attached.  The source's live upper layer is never an upper of the
+# new overlay: -R makes it a read-only layer, --upper/--work put a new
+# writable layer above it.  The fixture on $FS is the bottom layer; the
+# other layers are scratch directories.
+
+load ../lib/common
+
+MAP=0:100000:65536
+
+setup() {
+	require_idmap
+}
+
+# src_overlay [OPTS]: mount the source overlay at $S: lowerdir $TOP over
+# the fixture, upper $UP, work $WK (OPTS: more overlay options).
+src_overlay() {
+	TOP=$(scratch top)
+	UP=$(scratch up)
+	WK=$(scratch wk)
+	S=$(scratch src)
+	echo top >"$TOP/top-file"
+	chown 2000:2000 "$TOP/top-file"
+	echo up >"$UP/up-file"
+	chown 7:7 "$UP/up-file"
+	mount -t overlay sk-src -o "lowerdir=$TOP:$FS_TREE,upperdir=$UP,workdir=$WK${1:+,$1}" "$S"
+}
+
+# layers_manifest: the metadata of every source layer, for before/after.
+layers_manifest() {
+	manifest "$TOP"
+	manifest "$UP"
+	manifest "$FS_TREE"
+}
+
+@test "-R: the re-assembled overlay shows every layer through the map, read-only" {
+	local m before
+	src_overlay
+	m=$(scratch m)
+	before=$(layers_manifest)
+	idmap_mount --fallback=reassemble -R --map "$MAP" "$S" "$m"
+	assert_equal "$(findmnt -no FSTYPE --mountpoint "$m")" overlay
+	assert_equal "$(owner "$m/file-root")" 100000:100000
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+	assert_equal "$(owner "$m/top-file")" 102000:102000
+	assert_equal "$(owner "$m/up-file")" 100007:100007
+	assert_equal "$(owner "$m/file-70000")" 65534:65534
+	assert_equal "$(cat "$m/up-file")" up
+	run getcap -n "$m/fcap-v3"
+	assert_output "$m/fcap-v3 cap_net_raw=ep [rootid=101000]"
+	run touch "$m/new"
+	assert_failure
+	assert_output --partial "Read-only file system"
+	# The source still shows the unmapped view; no layer changed.
+	assert_equal "$(owner "$S/file-1000")" 1000:1000
+	run diff <(echo "$before") <(layers_manifest)
+	assert_success
+}
+
+@test "only the new overlay reaches the mount table: mountinfo gains exactly one line" {
+	local m out
+	src_overlay
+	m=$(scratch m)
+	# In a private mount namespace of its own, where no one else mounts.
+	out=$(unshare -m --propagation private sh -c '
+		a=$(wc -l </proc/self/mountinfo)
+		"$1" --fallback=reassemble -R --map "$2" "$3" "$4" || exit 1
+		b=$(wc -l </proc/self/mountinfo)
+		echo $((b - a))
+		grep -c " $4 " /proc/self/mountinfo' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m")
+	assert_equal "$out" "1
+1"
+}
+
+@test "a live source with an upper layer is refused without -R or --upper, nothing mounted" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	run "$SHIFT_MOUNT" --fallback=reassemble --map "$MAP" "$S" "$m"
+	assert_failure 1
+	assert_output --partial "it is live with a writable layer ('$UP')"
+	assert_output --partial "use --read-only"
+	run mountpoint -q "$m"
+	assert_failure
+}
+
+@test "--upper/--work: a new writable layer over the source's upper (host ids); no source layer changes" {
+	local m n before
+	src_overlay index=off
+	m=$(scratch m)
+	n=$(scratch new)
+	before=$(layers_manifest)
+	idmap_mount --fallback=reassemble --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$m"
+	assert_equal "$(owner "$n/upper")" 100000:100000
+	assert_equal "$(owner "$m/up-file")" 100007:100007
+	echo more >>"$m/file-1000"
+	echo more >>"$m/up-file"
+	as_user 100000 100000 sh -c "echo new >'$m/new-by-root'"
+	assert_equal "$(owner "$n/upper/file-1000")" 101000:101000
+	assert_equal "$(owner "$n/upper/up-file")" 100007:100007
+	assert_equal "$(owner "$n/upper/new-by-root")" 100000:100000
+	assert_equal "$(cat "$UP/up-file")" up
+	run diff <(echo "$before") <(layers_manifest)
+	assert_success
+}
+
+@test "--upper/--work under a source with index=on: overlayfs refuses its live upper as a lower, said clearly" {
+	local m n
+	src_overlay index=on
+	m=$(scratch m)
+	n=$(scratch new)
+	run "$SHIFT_MOUNT" --fallback=reassemble --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$m"
+	assert_failure 1
+	assert_output --partial "refuses its writable layer ('$UP') as a lower layer while the source overlay uses it with index=on"
+	run mountpoint -q "$m"
+	assert_failure
+}
+
+@test "--canonical-upper: the new upper stores the container's ids; copy-up keeps setuid" {
+	local m n
+	src_overlay index=off
+	m=$(scratch m)
+	n=$(scratch new)
+	idmap_mount --fallback=reassemble --canonical-upper --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$m"
+	assert_equal "$(owner "$n/upper")" 0:0
+	assert_equal "$(owner "$m")" 100000:100000
+	as_user 100000 100000 sh -c "echo new >'$m/new-by-root'"
+	echo more >>"$m/file-1000"
+	chmod 4755 "$m/up-file"
+	assert_equal "$(owner "$m/new-by-root")" 100000:100000
+	assert_equal "$(owner "$n/upper/new-by-root")" 0:0
+	assert_equal "$(owner "$n/upper/file-1000")" 1000:1000
+	assert_equal "$(owner "$n/upper/up-file")" 7:7
+	assert_equal "$(stat -c %a "$n/upper/up-file")" 4755
+	assert_equal "$(owner "$n/work/work")" 0:0
+}
+
+# ovl_escape PATH: PATH quoted for the legacy lowerdir list (\, : and ,).
+ovl_escape() {
+	local s=${1//\\/\\\\}
+	s=${s//:/\\:}
+	echo "${s//,/\\,}"
+}
+
+@test "escaped layer paths (space, comma, colon, backslash) and data-only layers are read right" {
+	local d a b m
+	d=$(scratch 'odd dir')
+	a="$d/sp ace,co:lon"
+	b="$d/back\\slash"
+	mkdir "$a" "$b" "$d/data" "$d/src"
+	echo a >"$a/a-file"
+	chown 3:3 "$a/a-file"
+	echo b >"$b/b-file"
+	m=$(scratch m)
+	mount -t overlay sk-src -o "lowerdir=$(ovl_escape "$a"):$(ovl_escape "$b")::$(ovl_escape "$d/data"),metacopy=on,redirect_dir=follow" "$d/src"
+	# mountinfo holds them escaped twice over (octal and backslashes).
+	assert_regex "$(grep -F ' sk-src ' /proc/self/mountinfo)" 'co\\134:lon.*::'
+	idmap_mount --fallback=reassemble --map "$MAP" "$d/src" "$m"
+	assert_equal "$(owner "$m/a-file")" 100003:100003
+	assert_equal "$(cat "$m/b-file")" b
+	run findmnt -no FS-OPTIONS --mountpoint "$m"
+	assert_output --regexp '^ro,lowerdir\+=[^,]*,lowerdir\+=[^,]*,datadir\+=.*metacopy=on'
+}
+
+@test "a layer on a filesystem that can't be idmapped is named, exit 3, nothing mounted" {
+	local r m s
+	r=$(scratch ramfs)
+	s=$(scratch src)
+	m=$(scratch m)
+	mount -t ramfs sk-ramfs "$r"
+	echo r >"$r/r-file"
+	mount -t overlay sk-src -o "lowerdir=$r:$FS_TREE" "$s"
+	run "$SHIFT_MOUNT" --fallback=reassemble --map "$MAP" "$s" "$m"
+	assert_failure 3
+	assert_output --partial "Failed to idmap layer '$r' of the overlay '$s'"
+	assert_output --partial "'ramfs' does not support idmapped mounts"
+	run mountpoint -q "$m"
+	assert_failure
+}
+
+@test "an overlay built from detached layers (no paths in its options) is refused, not guessed" {
+	local o up m
+	o=$(scratch o)
+	up=$(scratch up)
+	m=$(scratch m)
+	idmap_mount --overlay --map 0:200000:65536 --upper "$up/u" --work "$up/w" "$FS_TREE" "$o"
+	run "$SHIFT_MOUNT" --fallback=reassemble -R --map "$MAP" "$o" "$m"
+	assert_failure 1
+	assert_output --partial "its mount options don't say where its layers are"
+	run mountpoint -q "$m"
+	assert_failure
+}
+
+@test "a directory inside an overlay, not its mount point, is refused" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	run "$SHIFT_MOUNT" --fallback=reassemble -R --map "$MAP" "$S/dir" "$m"
+	assert_failure 1
+	assert_output --partial "not the overlay's mount point"
+}
+
+@test "not an overlay: --fallback=reassemble is an ordinary idmapped mount" {
+	local m
+	m=$(scratch m)
+	idmap_mount --fallback=reassemble --map "$MAP" "$FS_TREE" "$m"
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+}
+
+@test "usage: option combinations that do nothing or contradict are refused with exit 2" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	run "$SHIFT_MOUNT" --canonical-upper --map "$MAP" "$S" "$m"
+	assert_failure 2
+	assert_output --partial "--canonical-upper needs --fallback=reassemble"
+	run "$SHIFT_MOUNT" --fallback=reassemble --canonical-upper --map "$MAP" "$S" "$m"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --fallback=reassemble -R --upper "$m/u" --work "$m/w" --map "$MAP" "$S" "$m"
+	assert_failure 2
+	assert_output --partial "contradict"
+	run "$SHIFT_MOUNT" --fallback=reassemble --upper "$m/u" --map "$MAP" "$S" "$m"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --fallback=reassemble -r -R --map "$MAP" "$S" "$m"
+	assert_failure 2
+	assert_output --partial "--recursive"
+	run "$SHIFT_MOUNT" --fallback=reassemble --upper "$m/u" --work "$m/w" --map "$MAP" "$FS_TREE" "$m"
+	assert_failure 2
+	assert_output --partial "needs an overlayfs mount as SOURCE"
+	run mountpoint -q "$m"
+	assert_failure
+}
