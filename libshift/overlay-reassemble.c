@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "overlay-reassemble.h"
 #include "syscalls.h"
 
 #ifndef STATX_MNT_ID
@@ -239,8 +240,10 @@ int shift_overlay_is_mount(const char *path)
 	return 1;
 }
 
-/* Parse the super options of the overlay into src. */
-static int parse_options(const char *optstr, struct shift_overlay_source *src)
+/* Parse the raw super options of an overlay (mountinfo's own escaping)
+ * into src; -EBADMSG for what can't be an overlay's options. */
+int sk_overlay_parse_options(const char *optstr,
+			     struct shift_overlay_source *src)
 {
 	_cleanup_free_ char *copy = strdup(optstr);
 	char *save = NULL, *tok;
@@ -466,7 +469,7 @@ int shift_overlay_source_read(const char *path,
 	src = calloc(1, sizeof(*src));
 	if (!src)
 		return -ENOMEM;
-	r = parse_options(opts, src);
+	r = sk_overlay_parse_options(opts, src);
 	if (r < 0)
 		goto out;
 	for (i = 0; src->lower[i] && r >= 0; i++)
