@@ -9,12 +9,15 @@
 
 static void reassemble_check_args(const struct options *o)
 {
-	if (o->canonical_upper && o->fallback != FALLBACK_REASSEMBLE)
-		cli_usage_error("--canonical-upper needs --fallback=reassemble");
-	if (o->fallback != FALLBACK_REASSEMBLE)
-		return;
+	if (o->canonical_upper && o->fallback != FALLBACK_REASSEMBLE &&
+	    o->mode != MODE_OVERLAY)
+		cli_usage_error("--canonical-upper needs --overlay or --fallback=reassemble");
 	if (o->canonical_upper && !o->upper)
 		cli_usage_error("--canonical-upper needs --upper and --work");
+	if (o->canonical_upper && (o->flags & SHIFT_MOUNT_RECURSIVE))
+		cli_usage_error("--recursive can't be used with --canonical-upper");
+	if (o->fallback != FALLBACK_REASSEMBLE)
+		return;
 	if (!o->upper != !o->work)
 		cli_usage_error("--upper and --work go together");
 	if (o->upper && (o->flags & SHIFT_MOUNT_RDONLY))
@@ -110,6 +113,80 @@ static int mount_reassemble(struct options *o)
 		cli_error("Failed to mount the re-assembled overlay of '%s' at '%s': %s",
 			  esc(a, sizeof(a), o->source), o->target,
 			  strerror(-r));
+		r = EXIT_FAIL;
+	}
+	shift_overlay_source_free(src);
+	return r;
+}
+
+/* Split s at sep into a NULL-terminated vector (empty items refused). */
+static char **split_list(const char *s, const char *sep)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	char **v = NULL, *tok, *save = NULL;
+	size_t n = 0;
+
+	if (!copy)
+		return NULL;
+	v = calloc(strlen(s) + 2, sizeof(char *));
+	if (!v)
+		return NULL;
+	for (tok = strtok_r(copy, sep, &save); tok;
+	     tok = strtok_r(NULL, sep, &save))
+		if (!(v[n++] = strdup(tok))) {
+			while (n > 0)
+				free(v[--n]);
+			free(v);
+			return NULL;
+		}
+	return v;
+}
+
+/*
+ * --overlay --canonical-upper: the layers of SOURCE and -o options as a
+ * source of the re-assembly code, without an upper of their own, and the
+ * new upper canonical.
+ */
+static int mount_overlay_canonical(struct options *o)
+{
+	struct shift_overlay_source *src = calloc(1, sizeof(*src));
+	struct shift_reassemble ra = { 0 };
+	const char *failed = NULL;
+	int r;
+
+	if (!src || !(src->lower = split_list(o->source, ":")) ||
+	    (o->fsoptions && !(src->options = split_list(o->fsoptions, ",")))) {
+		shift_overlay_source_free(src);
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	if (!src->lower[0])
+		cli_usage_error("no layer in '%s'", o->source);
+	ra.src = src;
+	ra.upper = o->upper;
+	ra.work = o->work;
+	ra.how = SHIFT_REASSEMBLE_CANONICAL_UPPER;
+	ra.failed_path = &failed;
+	r = shift_overlay_reassemble(&ra, o->target, o->map.map, o->userns_fd,
+				     o->flags);
+	if (r >= 0) {
+		r = EXIT_OK;
+	} else if (r == -EOPNOTSUPP) {
+		cli_error("Failed to mount the overlay at '%s': a canonical upper needs overlay layers as file descriptors (Linux >= 6.13)",
+			  o->target);
+		r = EXIT_UNSUPPORTED;
+	} else if (failed && failed != o->target && failed != o->upper &&
+		   failed != o->work) {
+		r = report(o, r, "idmap layer", failed);
+	} else if (failed) {
+		r = report(o, r,
+			   failed == o->target ? "attach the overlay at" :
+						 "prepare the writable layer",
+			   failed);
+	} else {
+		cli_error("Failed to mount the overlay at '%s': %s%s", o->target,
+			  strerror(-r),
+			  r == -EINVAL ? " (check --options and that upper and work are on one filesystem that supports overlayfs upper layers)" : "");
 		r = EXIT_FAIL;
 	}
 	shift_overlay_source_free(src);

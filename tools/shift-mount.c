@@ -98,7 +98,7 @@ static void usage(void)
 	       "                           reassemble (SOURCE an overlayfs mount: a new\n"
 	       "                           overlay over its idmapped layers; with -R or\n"
 	       "                           --upper/--work when it has an upper layer)\n"
-	       "     --canonical-upper   reassemble: the new --upper stores the\n"
+	       "     --canonical-upper   --overlay or reassemble: the --upper stores the\n"
 	       "                           container's own ids (root = 0), idmapped\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
@@ -692,7 +692,8 @@ int main(int argc, char **argv)
 		r = mount_tmpfs(&o);
 		break;
 	case MODE_OVERLAY:
-		r = mount_overlay(&o);
+		r = o.canonical_upper ? mount_overlay_canonical(&o) :
+					mount_overlay(&o);
 		break;
 	}
 out:

@@ -221,7 +221,7 @@ ovl_escape() {
 	m=$(scratch m)
 	run "$SHIFT_MOUNT" --canonical-upper --map "$MAP" "$S" "$m"
 	assert_failure 2
-	assert_output --partial "--canonical-upper needs --fallback=reassemble"
+	assert_output --partial "--canonical-upper needs --overlay or --fallback=reassemble"
 	run "$SHIFT_MOUNT" --fallback=reassemble --canonical-upper --map "$MAP" "$S" "$m"
 	assert_failure 2
 	run "$SHIFT_MOUNT" --fallback=reassemble -R --upper "$m/u" --work "$m/w" --map "$MAP" "$S" "$m"
