@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -188,6 +189,7 @@ void shift_overlay_source_free(struct shift_overlay_source *src)
 	free(src->upper);
 	free(src->work);
 	strv_free(src->options);
+	strv_free(src->raw);
 	free(src);
 }
 
@@ -266,6 +268,15 @@ int sk_overlay_parse_options(const char *optstr,
 			if (!v) {
 				free(key);
 				return -ENOMEM;
+			}
+		}
+		if (strcmp(key, "ro") && strcmp(key, "rw") &&
+		    strcmp(key, "seclabel")) {
+			r = strv_push(&src->raw,
+				      unescape_octal(tok, strlen(tok)));
+			if (r < 0) {
+				free(key);
+				return r;
 			}
 		}
 		if (!strcmp(key, "ro") || !strcmp(key, "rw")) {
@@ -698,6 +709,49 @@ static void close_all(int *fds, size_t n)
 	free(fds);
 }
 
+/*
+ * Mount the source overlay again at path with the options it had (by
+ * path, as it was made), after a failed --replace.
+ */
+static int restore_source(const struct shift_overlay_source *src,
+			  const char *path)
+{
+	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF;
+	size_t i;
+
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return negative_errno();
+	for (i = 0; src->raw && src->raw[i]; i++) {
+		_cleanup_free_ char *kv = strdup(src->raw[i]);
+		char *eq;
+
+		if (!kv)
+			return -ENOMEM;
+		eq = strchr(kv, '=');
+		if (eq)
+			*eq = '\0';
+		if ((eq ? fsconfig(fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0)
+			: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) < 0) {
+			int r = negative_errno();
+
+			fs_log(fsfd);
+			return r;
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int r = negative_errno();
+
+		fs_log(fsfd);
+		return r;
+	}
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
+		      src->read_only ? MOUNT_ATTR_RDONLY : 0);
+	if (mfd < 0)
+		return negative_errno();
+	return shift_mount_attach(mfd, AT_FDCWD, path);
+}
+
 int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     const char *target, const struct shift_idmap *map,
 			     int userns_fd, unsigned flags)
@@ -707,7 +761,8 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	const struct shift_overlay_source *src;
 	const char *failed = NULL;
 	const char **paths = NULL;
-	bool canonical, upper_low;
+	const char *upper, *work;
+	bool canonical, upper_low, replace, unmounted = false;
 	size_t nl, nd, n = 0, i;
 	uint32_t uid = 0, gid = 0;
 	int *fds = NULL, r;
@@ -716,11 +771,21 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	    userns_fd < 0 || !ra->upper != !ra->work)
 		return -EINVAL;
 	src = ra->src;
-	canonical = ra->how & SHIFT_REASSEMBLE_CANONICAL_UPPER;
-	upper_low = src->upper && (ra->how & SHIFT_REASSEMBLE_UPPER_AS_LOWER);
-	if (canonical && !ra->upper)
+	upper = ra->upper;
+	work = ra->work;
+	replace = ra->how & SHIFT_REASSEMBLE_REPLACE;
+	canonical = replace || (ra->how & SHIFT_REASSEMBLE_CANONICAL_UPPER);
+	upper_low = !replace && src->upper &&
+		    (ra->how & SHIFT_REASSEMBLE_UPPER_AS_LOWER);
+	if (replace) {
+		if (!src->upper || upper || !ra->source)
+			return -EINVAL;
+		upper = src->upper;
+		work = src->work;
+	}
+	if (canonical && !upper)
 		return -EINVAL;
-	if (src->upper && !upper_low) {
+	if (src->upper && !upper_low && !replace) {
 		failed = src->upper;
 		r = -EBUSY;
 		goto out;
@@ -764,25 +829,28 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		}
 	}
 
-	if (ra->upper) {
-		/* Canonical: root's files are 0 on disk, as in the image. */
-		r = ensure_dir(ra->upper, canonical ? 0 : uid,
-			       canonical ? 0 : gid);
+	if (upper) {
+		/* Canonical: root's files are 0 on disk, as in the image.
+		 * The source's own upper and work are used as they are. */
+		r = replace ? 0
+			    : ensure_dir(upper, canonical ? 0 : uid,
+					 canonical ? 0 : gid);
 		if (r < 0) {
-			failed = ra->upper;
+			failed = upper;
 			goto out;
 		}
-		r = ensure_dir(ra->work, canonical ? 0 : uid,
-			       canonical ? 0 : gid);
+		r = replace ? 0
+			    : ensure_dir(work, canonical ? 0 : uid,
+					 canonical ? 0 : gid);
 		if (r < 0) {
-			failed = ra->work;
+			failed = work;
 			goto out;
 		}
 		if (canonical) {
-			r = open_upper_work(ra->upper, ra->work, userns_fd,
-					    &utree, &ufd, &wfd);
+			r = open_upper_work(upper, work, userns_fd, &utree,
+					    &ufd, &wfd);
 			if (r < 0) {
-				failed = ra->upper;
+				failed = upper;
 				goto out;
 			}
 		}
@@ -812,9 +880,9 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		 * detached tree unmounts it, and overlayfs clones the layers'
 		 * mounts only at FSCONFIG_CMD_CREATE (EINVAL otherwise). */
 	}
-	if (ra->upper) {
-		_cleanup_free_ char *au = realpath(ra->upper, NULL),
-				    *aw = realpath(ra->work, NULL);
+	if (upper) {
+		_cleanup_free_ char *au = realpath(upper, NULL),
+				    *aw = realpath(work, NULL);
 
 		if (canonical)
 			r = fsconfig(fsfd, FSCONFIG_SET_FD, "upperdir", NULL,
@@ -834,7 +902,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 				: 0;
 		if (r < 0) {
 			fs_log(fsfd);
-			failed = ra->upper;
+			failed = upper;
 			goto out;
 		}
 	}
@@ -846,7 +914,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			r = -ENOMEM;
 			goto out;
 		}
-		if (!ra->upper && upper_only(kv))
+		if (!upper && upper_only(kv))
 			continue;
 		eq = strchr(kv, '=');
 		if (eq)
@@ -860,6 +928,16 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			goto out;
 		}
 	}
+	/* Taking the source's place: only when nothing holds it (no lazy
+	 * unmount), and never two overlays over its upper at once. */
+	if (replace) {
+		if (umount2(ra->source, UMOUNT_NOFOLLOW) < 0) {
+			r = negative_errno();
+			failed = ra->source;
+			goto out;
+		}
+		unmounted = true;
+	}
 	if (canonical)
 		r = create_as(fsfd, uid, gid);
 	else
@@ -872,7 +950,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	}
 	mfd = fsmount(
 	    fsfd, FSMOUNT_CLOEXEC,
-	    (unsigned)attrs_of(ra->upper ? flags : flags | SHIFT_MOUNT_RDONLY));
+	    (unsigned)attrs_of(upper ? flags : flags | SHIFT_MOUNT_RDONLY));
 	if (mfd < 0) {
 		r = negative_errno();
 		goto out;
@@ -881,6 +959,16 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	if (r < 0)
 		failed = target;
 out:
+	if (r < 0 && unmounted) {
+		/* Back where it was: the new overlay's fs context and clones
+		 * go first, so the upper is free again. */
+		fsfd = safe_close(fsfd);
+		mfd = safe_close(mfd);
+		if (restore_source(src, ra->source) < 0) {
+			r = -ENOTRECOVERABLE;
+			failed = ra->source;
+		}
+	}
 	close_all(fds, fds ? n : 0);
 	free(paths);
 	if (ra->failed_path)

@@ -311,6 +311,9 @@ struct shift_overlay_source {
 	char *work;
 	char **options; /* the others, "key" or "key=value", NULL-terminated */
 	bool read_only; /* the overlay's superblock is read-only */
+	/* Every option as overlayfs was given it ("key" or "key=value",
+	 * mountinfo's escapes undone): to mount the source again. */
+	char **raw;
 };
 
 /*
@@ -343,10 +346,18 @@ enum {
 	 * to the map's image of 0, so work files and copy-ups are
 	 * representable.  Without it the new upper stores host ids. */
 	SHIFT_REASSEMBLE_CANONICAL_UPPER = 1 << 1,
+	/* Take the source's place: unmount the source (only when nothing
+	 * holds it: -EBUSY otherwise, nothing changed), then build the new
+	 * overlay with the source's own upper and work, canonical (implies
+	 * SHIFT_REASSEMBLE_CANONICAL_UPPER; upper and work must be NULL).
+	 * If the new overlay can't be made or attached, the source is
+	 * mounted again where it was, with its options. */
+	SHIFT_REASSEMBLE_REPLACE = 1 << 2,
 };
 
 struct shift_reassemble {
 	const struct shift_overlay_source *src;
+	const char *source; /* REPLACE: the source's mount point */
 	const char *upper; /* a new writable layer (created if missing) or NULL */
 	const char *work;  /* with upper: its work dir, on the same mount */
 	unsigned how;	   /* SHIFT_REASSEMBLE_* */

@@ -16,8 +16,14 @@ static void reassemble_check_args(const struct options *o)
 		cli_usage_error("--canonical-upper needs --upper and --work");
 	if (o->canonical_upper && (o->flags & SHIFT_MOUNT_RECURSIVE))
 		cli_usage_error("--recursive can't be used with --canonical-upper");
+	if (o->replace && o->fallback != FALLBACK_REASSEMBLE)
+		cli_usage_error("--replace needs --fallback=reassemble");
 	if (o->fallback != FALLBACK_REASSEMBLE)
 		return;
+	if (o->replace && (o->upper || (o->flags & SHIFT_MOUNT_RDONLY)))
+		cli_usage_error("--replace takes over the source's upper layer: not with --upper or --read-only");
+	if (o->replace && o->canonical_upper)
+		cli_usage_error("--replace always makes the upper canonical: drop --canonical-upper");
 	if (!o->upper != !o->work)
 		cli_usage_error("--upper and --work go together");
 	if (o->upper && (o->flags & SHIFT_MOUNT_RDONLY))
@@ -68,10 +74,19 @@ static int mount_reassemble(struct options *o)
 		return EXIT_FAIL;
 	}
 
+	if (o->replace && !src->upper) {
+		cli_error("Failed to re-assemble '%s' in its place: it has no upper layer to take over (use --read-only)",
+			  esc(a, sizeof(a), o->source));
+		shift_overlay_source_free(src);
+		return EXIT_FAIL;
+	}
 	ra.src = src;
+	ra.source = o->source;
 	ra.upper = o->upper;
 	ra.work = o->work;
 	ra.failed_path = &failed;
+	if (o->replace)
+		ra.how |= SHIFT_REASSEMBLE_REPLACE;
 	if (o->upper || (o->flags & SHIFT_MOUNT_RDONLY))
 		ra.how |= SHIFT_REASSEMBLE_UPPER_AS_LOWER;
 	if (o->canonical_upper)
@@ -80,6 +95,16 @@ static int mount_reassemble(struct options *o)
 				     o->flags);
 	if (r >= 0) {
 		r = EXIT_OK;
+	} else if (o->replace && failed == o->source &&
+		   r == -ENOTRECOVERABLE) {
+		cli_error("Failed to re-assemble '%s' in its place, and to mount the source again: it is unmounted now, its layers unchanged (mount it again with the options it had)",
+			  esc(a, sizeof(a), o->source));
+		r = EXIT_FAIL;
+	} else if (o->replace && failed == o->source) {
+		cli_error("Failed to unmount '%s' to take its place: %s%s; nothing changed",
+			  esc(a, sizeof(a), o->source), strerror(-r),
+			  r == -EBUSY ? " (it is in use: open files, a working directory or mounts below it)" : "");
+		r = EXIT_FAIL;
 	} else if (r == -EBUSY && failed && src->upper &&
 		   !strcmp(failed, src->upper)) {
 		cli_error("Failed to re-assemble '%s': it is live with a writable layer ('%s'), and overlayfs must never see two mounts over one upper layer (use --read-only: it becomes a read-only layer; or --upper DIR --work DIR: a new writable layer above it)",

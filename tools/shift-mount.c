@@ -47,6 +47,7 @@ enum {
 	OPT_NODEV,
 	OPT_NOEXEC,
 	OPT_CANONICAL_UPPER,
+	OPT_REPLACE,
 };
 
 struct options {
@@ -63,6 +64,7 @@ struct options {
 	bool force;	      /* --fallback=shift: also a shared layer */
 	int userns_fd; /* the namespace for the mount */
 	bool canonical_upper; /* --fallback=reassemble: upper in container ids */
+	bool replace;	      /* --fallback=reassemble: take the source's place */
 };
 
 static void usage(void)
@@ -100,6 +102,9 @@ static void usage(void)
 	       "                           --upper/--work when it has an upper layer)\n"
 	       "     --canonical-upper   --overlay or reassemble: the --upper stores the\n"
 	       "                           container's own ids (root = 0), idmapped\n"
+	       "     --replace           reassemble: unmount SOURCE (only if nothing\n"
+	       "                           holds it) and take over its upper layer, in\n"
+	       "                           the container's own ids\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       " -h, --help              display this help\n"
@@ -131,6 +136,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "copy-dir", required_argument, NULL, OPT_COPY_DIR },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
+		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -193,6 +199,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case OPT_CANONICAL_UPPER:
 			o->canonical_upper = true;
+			break;
+		case OPT_REPLACE:
+			o->replace = true;
 			break;
 		case 'h':
 			usage();

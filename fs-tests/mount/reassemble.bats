@@ -238,3 +238,88 @@ ovl_escape() {
 	run mountpoint -q "$m"
 	assert_failure
 }
+
+@test "--replace: the source is unmounted and its upper taken over, in the container's ids" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	echo more >>"$S/file-1000"
+	idmap_mount --fallback=reassemble --replace --map "$MAP" "$S" "$m"
+	run mountpoint -q "$S"
+	assert_failure
+	assert_equal "$(findmnt -no FSTYPE --mountpoint "$m")" overlay
+	assert_equal "$(findmnt -no VFS-OPTIONS --mountpoint "$m" | cut -d, -f1)" rw
+	# What the source wrote, through the map.
+	assert_equal "$(tail -n1 "$m/file-1000")" more
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+	assert_equal "$(owner "$m/up-file")" 100007:100007
+	as_user 100000 100000 sh -c "echo new >'$m/by-root'"
+	assert_equal "$(owner "$UP/by-root")" 0:0
+}
+
+@test "--replace onto the source's own mount point takes its place" {
+	src_overlay
+	idmap_mount --fallback=reassemble --replace --map "$MAP" "$S" "$S"
+	assert_equal "$(grep -c " $S " /proc/self/mountinfo)" 1
+	assert_equal "$(owner "$S/up-file")" 100007:100007
+	assert_equal "$(owner "$S/file-root")" 100000:100000
+}
+
+@test "--replace while the source is in use changes nothing" {
+	local m pid
+	src_overlay
+	m=$(scratch m)
+	(cd "$S" && exec sleep 600) &
+	pid=$!
+	echo "$pid" >>"$SK_TMP/t$BATS_TEST_NUMBER.pids"
+	# Until the sleep's working directory is the source.
+	for _ in $(seq 50); do
+		[ "$(readlink "/proc/$pid/cwd")" = "$S" ] && break
+		sleep 0.1
+	done
+	run "$SHIFT_MOUNT" --fallback=reassemble --replace --map "$MAP" "$S" "$m"
+	assert_failure 1
+	assert_output --partial "Failed to unmount '$S' to take its place"
+	assert_output --partial "it is in use"
+	run mountpoint -q "$S"
+	assert_success
+	run mountpoint -q "$m"
+	assert_failure
+	kill "$pid"
+}
+
+@test "--replace: when the new overlay can't be attached, the source is mounted again as it was" {
+	local f opts
+	src_overlay
+	opts=$(findmnt -no FS-OPTIONS --mountpoint "$S")
+	f=$(scratch f)/file
+	touch "$f"
+	run "$SHIFT_MOUNT" --fallback=reassemble --replace --map "$MAP" "$S" "$f"
+	assert_failure
+	assert_output --partial "'$f'"
+	run mountpoint -q "$S"
+	assert_success
+	assert_equal "$(findmnt -no FS-OPTIONS --mountpoint "$S")" "$opts"
+	assert_equal "$(owner "$S/up-file")" 7:7
+	run mountpoint -q "$f"
+	assert_failure
+}
+
+@test "--replace: usage, and a source without an upper layer" {
+	local m s
+	src_overlay
+	m=$(scratch m)
+	run "$SHIFT_MOUNT" --replace --map "$MAP" "$S" "$m"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --fallback=reassemble --replace -R --map "$MAP" "$S" "$m"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --fallback=reassemble --replace --canonical-upper --map "$MAP" "$S" "$m"
+	assert_failure 2
+	s=$(scratch ro)
+	mount -t overlay sk-src -o "lowerdir=$TOP:$FS_TREE" "$s"
+	run "$SHIFT_MOUNT" --fallback=reassemble --replace --map "$MAP" "$s" "$m"
+	assert_failure 1
+	assert_output --partial "no upper layer to take over"
+	run mountpoint -q "$s"
+	assert_success
+}
