@@ -82,6 +82,11 @@ static void kernel_log(int fsfd)
 	}
 }
 
+static void shift_idmap_freep(struct shift_idmap **m)
+{
+	shift_idmap_free(*m);
+}
+
 static int clone_tree(const char *path, int userns)
 {
 	struct mount_attr attr = {
@@ -122,7 +127,7 @@ int main(int argc, char **argv)
 	    {"in-userns", no_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct shift_idmap *map = NULL;
+	_cleanup_(shift_idmap_freep) struct shift_idmap *map = NULL;
 	const char *upper = NULL, *work = NULL, *opts[32];
 	bool idmap_upper = false, separate = false, close_early = false;
 	bool in_userns = false;
@@ -136,6 +141,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			map_spec = optarg;
+			shift_idmap_free(map);
 			map = shift_idmap_new();
 			if (!map ||
 			    shift_idmap_parse(map, optarg, &err_s) < 0) {
@@ -363,6 +369,5 @@ int main(int argc, char **argv)
 			die("statvfs");
 		printf("mount: %s\n", sv.f_flag & ST_RDONLY ? "ro" : "rw");
 	}
-	shift_idmap_free(map);
 	return 0;
 }
