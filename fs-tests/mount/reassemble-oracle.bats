@@ -81,7 +81,6 @@ view() {
 
 @test "the re-assembled view equals the source's view shifted by shift-tree on a copy; no layer changes" {
 	local m c before
-	require_acl
 	src_overlay
 	m=$(scratch m)
 	c=$(scratch copy)
@@ -110,7 +109,6 @@ in_userns() {
 
 @test "copy-up from inside the user namespace lands in a plain new upper in host ids" {
 	local m n
-	require_acl
 	src_overlay
 	m=$(scratch m)
 	n=$(scratch new)
@@ -135,7 +133,6 @@ in_userns() {
 
 @test "copy-up from inside the user namespace lands in a canonical upper in the container's ids" {
 	local m n
-	require_acl
 	src_overlay
 	m=$(scratch m)
 	n=$(scratch new)
