@@ -698,6 +698,17 @@ static bool upper_only(const char *opt)
 	return false;
 }
 
+/* The directory standing in for layer path, or NULL. */
+static const char *plain_layer(const char *const *pairs, const char *path)
+{
+	size_t i;
+
+	for (i = 0; pairs && pairs[i] && pairs[i + 1]; i += 2)
+		if (!strcmp(pairs[i], path))
+			return pairs[i + 1];
+	return NULL;
+}
+
 static void close_all(int *fds, size_t n)
 {
 	size_t i;
@@ -820,8 +831,11 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	/* Each layer, as it is: no submounts (overlayfs does not cross
 	 * mounts inside a layer either). */
 	for (i = 0; i < n; i++) {
-		fds[i] = shift_mount_clone_idmapped(AT_FDCWD, paths[i],
-						    userns_fd, 0);
+		const char *plain = plain_layer(ra->plain_layers, paths[i]);
+
+		fds[i] = shift_mount_clone_idmapped(
+		    AT_FDCWD, plain ? plain : paths[i],
+		    plain ? -EBADF : userns_fd, 0);
 		if (fds[i] < 0) {
 			r = fds[i];
 			failed = paths[i];

@@ -358,6 +358,11 @@ enum {
 struct shift_reassemble {
 	const struct shift_overlay_source *src;
 	const char *source; /* REPLACE: the source's mount point */
+	/* Optional: layers to take as they are (plain clones, no idmap)
+	 * from another directory, e.g. a shifted copy of a layer whose
+	 * filesystem can't be idmapped: pairs "layer path", "directory",
+	 * ..., NULL. */
+	const char *const *plain_layers;
 	const char *upper; /* a new writable layer (created if missing) or NULL */
 	const char *work;  /* with upper: its work dir, on the same mount */
 	unsigned how;	   /* SHIFT_REASSEMBLE_* */

@@ -37,6 +37,123 @@ static const char *esc(char *buf, size_t size, const char *s)
 	return buf;
 }
 
+/* A shifted copy of layer from in dir (made, or reused when it holds one
+ * shifted with this map), as --fallback=copy makes one of SOURCE. */
+static int copy_layer(const struct options *o, const char *from,
+		      const char *dir)
+{
+	_cleanup_free_ char *state = NULL, *map = NULL;
+	char a[1024];
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cli_error("Failed to create the copy directory '%s': %m", dir);
+		return EXIT_FAIL;
+	}
+	r = shift_tree_marker(dir, &state, &map);
+	if (r == -ENODATA) {
+		r = dir_is_empty(dir);
+		if (r <= 0) {
+			cli_error("Failed to copy layer '%s' into '%s': %s",
+				  esc(a, sizeof(a), from), dir,
+				  r < 0 ? strerror(-r) :
+					  "the directory is not empty and holds no shifted copy (remove it, or give another --copy-dir)");
+			return EXIT_FAIL;
+		}
+		r = copy_tree(from, dir);
+		if (r < 0) {
+			cli_error("Failed to copy layer '%s' into '%s': %s (remove '%s' and retry)",
+				  esc(a, sizeof(a), from), dir,
+				  r == -ENOENT ? "cp not found" :
+						 "cp failed, see its messages",
+				  dir);
+			return EXIT_FAIL;
+		}
+		(void)lremovexattr(dir, SHARED_XATTR_TRUSTED);
+		(void)lremovexattr(dir, SHARED_XATTR_USER);
+	} else if (r < 0) {
+		cli_error("Failed to read the shift marker of '%s': %s", dir,
+			  strerror(-r));
+		return EXIT_FAIL;
+	}
+	return shift_source(o, dir);
+}
+
+/*
+ * The layers of src (its upper too when it becomes a lower one) whose
+ * filesystem can't be idmapped: without --copy-dir, refused naming the
+ * layer (exit 3); with it, a shifted copy each in DIR/layer-N, said so,
+ * and *ret_pairs gets "layer", "copy", ..., NULL for the re-assembly.
+ * Returns -1 to go on, or an exit status.
+ */
+static int copy_unidmappable(struct options *o,
+			     const struct shift_overlay_source *src,
+			     bool upper_as_lower, char ***ret_pairs)
+{
+	const char *layers[1024];
+	char **pairs = NULL, a[1024], b[1024];
+	size_t n = 0, np = 0, i;
+	int r = -1;
+
+	if (upper_as_lower && src->upper)
+		layers[n++] = src->upper;
+	for (i = 0; src->lower[i] && n < ARRAY_SIZE(layers); i++)
+		layers[n++] = src->lower[i];
+	for (i = 0; src->data && src->data[i] && n < ARRAY_SIZE(layers); i++)
+		layers[n++] = src->data[i];
+	for (i = 0; i < n && r < 0; i++) {
+		_cleanup_free_ char *dir = NULL;
+		char **np2;
+
+		if (can_idmap(o, layers[i]))
+			continue;
+		if (!o->copy_dir) {
+			_cleanup_free_ char *why =
+				shift_mount_strerror(-EINVAL, layers[i]);
+
+			cli_error("Failed to idmap layer '%s' of the overlay '%s': %s (give --copy-dir DIR to use a shifted copy of that layer)",
+				  esc(a, sizeof(a), layers[i]),
+				  esc(b, sizeof(b), o->source),
+				  why ? why : "not supported");
+			r = EXIT_UNSUPPORTED;
+			break;
+		}
+		if ((mkdir(o->copy_dir, 0700) < 0 && errno != EEXIST) ||
+		    asprintf(&dir, "%s/layer-%zu", o->copy_dir, i) < 0) {
+			cli_error("Failed to create the copy directory '%s': %m",
+				  o->copy_dir);
+			r = EXIT_FAIL;
+			break;
+		}
+		r = copy_layer(o, layers[i], dir);
+		if (r != EXIT_OK)
+			break;
+		r = -1;
+		cli_error("layer '%s' of '%s' can't be idmapped: using its shifted copy in '%s'",
+			  esc(a, sizeof(a), layers[i]),
+			  esc(b, sizeof(b), o->source), dir);
+		np2 = realloc(pairs, (np + 3) * sizeof(char *));
+		if (!np2 || !(np2[np] = strdup(layers[i]))) {
+			pairs = np2 ? np2 : pairs;
+			cli_error("out of memory");
+			r = EXIT_FAIL;
+			break;
+		}
+		pairs = np2;
+		pairs[np + 1] = TAKE_PTR(dir);
+		pairs[np + 2] = NULL;
+		np += 2;
+	}
+	if (r >= 0) {
+		for (i = 0; i < np; i++)
+			free(pairs[i]);
+		free(pairs);
+		return r;
+	}
+	*ret_pairs = pairs;
+	return -1;
+}
+
 /*
  * Returns an exit status, or -1 when SOURCE is not an overlayfs mount (the
  * caller then goes on as with --fallback=none).
@@ -46,7 +163,7 @@ static int mount_reassemble(struct options *o)
 	struct shift_overlay_source *src = NULL;
 	struct shift_reassemble ra = { 0 };
 	const char *failed = NULL;
-	char a[1024], b[1024];
+	char a[1024], b[1024], **pairs = NULL;
 	int r;
 
 	r = shift_overlay_is_mount(o->source);
@@ -80,6 +197,14 @@ static int mount_reassemble(struct options *o)
 		shift_overlay_source_free(src);
 		return EXIT_FAIL;
 	}
+	r = copy_unidmappable(o, src,
+			      o->upper || (o->flags & SHIFT_MOUNT_RDONLY),
+			      &pairs);
+	if (r >= 0) {
+		shift_overlay_source_free(src);
+		return r;
+	}
+	ra.plain_layers = (const char *const *)pairs;
 	ra.src = src;
 	ra.source = o->source;
 	ra.upper = o->upper;
@@ -141,6 +266,9 @@ static int mount_reassemble(struct options *o)
 		r = EXIT_FAIL;
 	}
 	shift_overlay_source_free(src);
+	for (size_t i = 0; pairs && pairs[i]; i++)
+		free(pairs[i]);
+	free(pairs);
 	return r;
 }
 

@@ -106,6 +106,8 @@ static void usage(void)
 	       "                           holds it) and take over its upper layer, in\n"
 	       "                           the container's own ids\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
+	       "                           (reassemble: of each layer that can't be\n"
+	       "                           idmapped, in DIR/layer-N)\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       " -h, --help              display this help\n"
 	       " -V, --version           display version\n"
@@ -227,8 +229,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--options needs --tmpfs or --overlay");
 	if (o->fallback == FALLBACK_COPY && (!o->copy_dir || !*o->copy_dir))
 		cli_usage_error("--fallback=copy needs --copy-dir DIR (an empty or new directory for the shifted copy)");
-	if (o->copy_dir && o->fallback != FALLBACK_COPY)
-		cli_usage_error("--copy-dir needs --fallback=copy");
+	if (o->copy_dir && o->fallback != FALLBACK_COPY &&
+	    o->fallback != FALLBACK_REASSEMBLE)
+		cli_usage_error("--copy-dir needs --fallback=copy or --fallback=reassemble");
 	if (o->force && o->fallback != FALLBACK_SHIFT)
 		cli_usage_error("--force needs --fallback=shift");
 	if (o->fallback != FALLBACK_NONE && o->mode != MODE_BIND)

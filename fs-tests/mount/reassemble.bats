@@ -182,8 +182,34 @@ ovl_escape() {
 	assert_failure 3
 	assert_output --partial "Failed to idmap layer '$r' of the overlay '$s'"
 	assert_output --partial "'ramfs' does not support idmapped mounts"
+	assert_output --partial "give --copy-dir DIR"
 	run mountpoint -q "$m"
 	assert_failure
+}
+
+@test "--copy-dir: a layer that can't be idmapped is used as a shifted copy, and says so; the layer is unchanged" {
+	local r m s c before
+	r=$(scratch ramfs)
+	s=$(scratch src)
+	m=$(scratch m)
+	c=$(scratch copies)
+	mount -t ramfs sk-ramfs "$r"
+	echo r >"$r/r-file"
+	chown 5:5 "$r/r-file"
+	mount -t overlay sk-src -o "lowerdir=$r:$FS_TREE" "$s"
+	before=$(manifest "$r")
+	run "$SHIFT_MOUNT" --fallback=reassemble --copy-dir "$c" --map "$MAP" "$s" "$m"
+	assert_success
+	assert_output --partial "layer '$r' of '$s' can't be idmapped: using its shifted copy in '$c/layer-0'"
+	assert_equal "$(owner "$m/r-file")" 100005:100005
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+	assert_equal "$(owner "$c/layer-0/r-file")" 100005:100005
+	run diff <(echo "$before") <(manifest "$r")
+	assert_success
+	# A second run takes the copy as it is.
+	umount "$m"
+	idmap_mount --fallback=reassemble --copy-dir "$c" --map "$MAP" "$s" "$m" 2>/dev/null
+	assert_equal "$(owner "$m/r-file")" 100005:100005
 }
 
 @test "an overlay built from detached layers (no paths in its options) is refused, not guessed" {
