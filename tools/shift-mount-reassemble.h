@@ -11,23 +11,29 @@ static void reassemble_check_args(const struct options *o)
 {
 	if (o->canonical_upper && o->fallback != FALLBACK_REASSEMBLE &&
 	    o->mode != MODE_OVERLAY)
-		cli_usage_error("--canonical-upper needs --overlay or --fallback=reassemble");
+		cli_usage_error("--canonical-upper needs --overlay or "
+				"--fallback=reassemble");
 	if (o->canonical_upper && !o->upper)
 		cli_usage_error("--canonical-upper needs --upper and --work");
 	if (o->canonical_upper && (o->flags & SHIFT_MOUNT_RECURSIVE))
-		cli_usage_error("--recursive can't be used with --canonical-upper");
+		cli_usage_error(
+		    "--recursive can't be used with --canonical-upper");
 	if (o->replace && o->fallback != FALLBACK_REASSEMBLE)
 		cli_usage_error("--replace needs --fallback=reassemble");
 	if (o->fallback != FALLBACK_REASSEMBLE)
 		return;
 	if (o->replace && (o->upper || (o->flags & SHIFT_MOUNT_RDONLY)))
-		cli_usage_error("--replace takes over the source's upper layer: not with --upper or --read-only");
+		cli_usage_error("--replace takes over the source's upper "
+				"layer: not with --upper or --read-only");
 	if (o->replace && o->canonical_upper)
-		cli_usage_error("--replace always makes the upper canonical: drop --canonical-upper");
+		cli_usage_error("--replace always makes the upper canonical: "
+				"drop --canonical-upper");
 	if (!o->upper != !o->work)
 		cli_usage_error("--upper and --work go together");
 	if (o->upper && (o->flags & SHIFT_MOUNT_RDONLY))
-		cli_usage_error("--read-only and --upper contradict each other (a read-only re-assembly has no writable layer)");
+		cli_usage_error(
+		    "--read-only and --upper contradict each other (a "
+		    "read-only re-assembly has no writable layer)");
 }
 
 /* A layer path from mountinfo, for a message. */
@@ -56,16 +62,19 @@ static int copy_layer(const struct options *o, const char *from,
 		if (r <= 0) {
 			cli_error("Failed to copy layer '%s' into '%s': %s",
 				  esc(a, sizeof(a), from), dir,
-				  r < 0 ? strerror(-r) :
-					  "the directory is not empty and holds no shifted copy (remove it, or give another --copy-dir)");
+				  r < 0 ? strerror(-r)
+					: "the directory is not empty and "
+					  "holds no shifted copy (remove it, "
+					  "or give another --copy-dir)");
 			return EXIT_FAIL;
 		}
 		r = copy_tree(from, dir);
 		if (r < 0) {
-			cli_error("Failed to copy layer '%s' into '%s': %s (remove '%s' and retry)",
+			cli_error("Failed to copy layer '%s' into '%s': %s "
+				  "(remove '%s' and retry)",
 				  esc(a, sizeof(a), from), dir,
-				  r == -ENOENT ? "cp not found" :
-						 "cp failed, see its messages",
+				  r == -ENOENT ? "cp not found"
+					       : "cp failed, see its messages",
 				  dir);
 			return EXIT_FAIL;
 		}
@@ -109,9 +118,11 @@ static int copy_unidmappable(struct options *o,
 			continue;
 		if (!o->copy_dir) {
 			_cleanup_free_ char *why =
-				shift_mount_strerror(-EINVAL, layers[i]);
+			    shift_mount_strerror(-EINVAL, layers[i]);
 
-			cli_error("Failed to idmap layer '%s' of the overlay '%s': %s (give --copy-dir DIR to use a shifted copy of that layer)",
+			cli_error("Failed to idmap layer '%s' of the overlay "
+				  "'%s': %s (give --copy-dir DIR to use a "
+				  "shifted copy of that layer)",
 				  esc(a, sizeof(a), layers[i]),
 				  esc(b, sizeof(b), o->source),
 				  why ? why : "not supported");
@@ -120,8 +131,9 @@ static int copy_unidmappable(struct options *o,
 		}
 		if ((mkdir(o->copy_dir, 0700) < 0 && errno != EEXIST) ||
 		    asprintf(&dir, "%s/layer-%zu", o->copy_dir, i) < 0) {
-			cli_error("Failed to create the copy directory '%s': %m",
-				  o->copy_dir);
+			cli_error(
+			    "Failed to create the copy directory '%s': %m",
+			    o->copy_dir);
 			r = EXIT_FAIL;
 			break;
 		}
@@ -129,7 +141,8 @@ static int copy_unidmappable(struct options *o,
 		if (r != EXIT_OK)
 			break;
 		r = -1;
-		cli_error("layer '%s' of '%s' can't be idmapped: using its shifted copy in '%s'",
+		cli_error("layer '%s' of '%s' can't be idmapped: using its "
+			  "shifted copy in '%s'",
 			  esc(a, sizeof(a), layers[i]),
 			  esc(b, sizeof(b), o->source), dir);
 		np2 = realloc(pairs, (np + 3) * sizeof(char *));
@@ -161,7 +174,7 @@ static int copy_unidmappable(struct options *o,
 static int mount_reassemble(struct options *o)
 {
 	struct shift_overlay_source *src = NULL;
-	struct shift_reassemble ra = { 0 };
+	struct shift_reassemble ra = {0};
 	const char *failed = NULL;
 	char a[1024], b[1024], **pairs = NULL;
 	int r;
@@ -169,20 +182,28 @@ static int mount_reassemble(struct options *o)
 	r = shift_overlay_is_mount(o->source);
 	if (r == 0 || r == -ENOENT || r == -ENOTDIR) {
 		if (o->upper)
-			cli_usage_error("--upper with --fallback=reassemble needs an overlayfs mount as SOURCE");
+			cli_usage_error("--upper with --fallback=reassemble "
+					"needs an overlayfs mount as SOURCE");
 		return -1;
 	}
 	if (r == -EISDIR) {
-		cli_error("Failed to re-assemble '%s': it lies inside an overlayfs but is not the overlay's mount point (give the mount point)",
+		cli_error("Failed to re-assemble '%s': it lies inside an "
+			  "overlayfs but is not the overlay's mount point "
+			  "(give the mount point)",
 			  esc(a, sizeof(a), o->source));
 		return EXIT_FAIL;
 	}
 	if (o->flags & SHIFT_MOUNT_RECURSIVE)
-		cli_usage_error("--recursive can't be used to re-assemble an overlay (mounts below it are not part of it)");
+		cli_usage_error("--recursive can't be used to re-assemble an "
+				"overlay (mounts below it are not part of it)");
 	r = shift_overlay_source_read(o->source, &src);
 	if (r == -EBADMSG) {
-		cli_error("Failed to re-assemble '%s': its mount options don't say where its layers are (it was built from file descriptors, in another mount namespace or chroot, or a layer was moved since; set LIBSHIFT_DEBUG=1 for details)",
-			  esc(a, sizeof(a), o->source));
+		cli_error(
+		    "Failed to re-assemble '%s': its mount options don't say "
+		    "where its layers are (it was built from file descriptors, "
+		    "in another mount namespace or chroot, or a layer was "
+		    "moved since; set LIBSHIFT_DEBUG=1 for details)",
+		    esc(a, sizeof(a), o->source));
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
@@ -192,14 +213,14 @@ static int mount_reassemble(struct options *o)
 	}
 
 	if (o->replace && !src->upper) {
-		cli_error("Failed to re-assemble '%s' in its place: it has no upper layer to take over (use --read-only)",
+		cli_error("Failed to re-assemble '%s' in its place: it has no "
+			  "upper layer to take over (use --read-only)",
 			  esc(a, sizeof(a), o->source));
 		shift_overlay_source_free(src);
 		return EXIT_FAIL;
 	}
-	r = copy_unidmappable(o, src,
-			      o->upper || (o->flags & SHIFT_MOUNT_RDONLY),
-			      &pairs);
+	r = copy_unidmappable(
+	    o, src, o->upper || (o->flags & SHIFT_MOUNT_RDONLY), &pairs);
 	if (r >= 0) {
 		shift_overlay_source_free(src);
 		return r;
@@ -220,30 +241,44 @@ static int mount_reassemble(struct options *o)
 				     o->flags);
 	if (r >= 0) {
 		r = EXIT_OK;
-	} else if (o->replace && failed == o->source &&
-		   r == -ENOTRECOVERABLE) {
-		cli_error("Failed to re-assemble '%s' in its place, and to mount the source again: it is unmounted now, its layers unchanged (mount it again with the options it had)",
-			  esc(a, sizeof(a), o->source));
+	} else if (o->replace && failed == o->source && r == -ENOTRECOVERABLE) {
+		cli_error(
+		    "Failed to re-assemble '%s' in its place, and to mount the "
+		    "source again: it is unmounted now, its layers unchanged "
+		    "(mount it again with the options it had)",
+		    esc(a, sizeof(a), o->source));
 		r = EXIT_FAIL;
 	} else if (o->replace && failed == o->source) {
-		cli_error("Failed to unmount '%s' to take its place: %s%s; nothing changed",
+		cli_error("Failed to unmount '%s' to take its place: %s%s; "
+			  "nothing changed",
 			  esc(a, sizeof(a), o->source), strerror(-r),
-			  r == -EBUSY ? " (it is in use: open files, a working directory or mounts below it)" : "");
+			  r == -EBUSY ? " (it is in use: open files, a working "
+					"directory or mounts below it)"
+				      : "");
 		r = EXIT_FAIL;
 	} else if (r == -EBUSY && failed && src->upper &&
 		   !strcmp(failed, src->upper)) {
-		cli_error("Failed to re-assemble '%s': it is live with a writable layer ('%s'), and overlayfs must never see two mounts over one upper layer (use --read-only: it becomes a read-only layer; or --upper DIR --work DIR: a new writable layer above it)",
+		cli_error("Failed to re-assemble '%s': it is live with a "
+			  "writable layer ('%s'), and overlayfs must never see "
+			  "two mounts over one upper layer (use --read-only: "
+			  "it becomes a read-only layer; or --upper DIR --work "
+			  "DIR: a new writable layer above it)",
 			  esc(a, sizeof(a), o->source),
 			  esc(b, sizeof(b), src->upper));
 		r = EXIT_FAIL;
 	} else if (r == -EBUSY && !failed && src->upper) {
-		cli_error("Failed to re-assemble '%s': overlayfs refuses its writable layer ('%s') as a lower layer while the source overlay uses it with index=on (use --read-only, or mount the source with index=off)",
+		cli_error("Failed to re-assemble '%s': overlayfs refuses its "
+			  "writable layer ('%s') as a lower layer while the "
+			  "source overlay uses it with index=on (use "
+			  "--read-only, or mount the source with index=off)",
 			  esc(a, sizeof(a), o->source),
 			  esc(b, sizeof(b), src->upper));
 		r = EXIT_FAIL;
 	} else if (r == -EOPNOTSUPP) {
-		cli_error("Failed to re-assemble '%s': overlayfs on this kernel takes no layers as file descriptors (needs Linux >= 6.13)",
-			  esc(a, sizeof(a), o->source));
+		cli_error(
+		    "Failed to re-assemble '%s': overlayfs on this kernel "
+		    "takes no layers as file descriptors (needs Linux >= 6.13)",
+		    esc(a, sizeof(a), o->source));
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && failed != o->target && failed != o->upper &&
 		   failed != o->work) {
@@ -256,11 +291,13 @@ static int mount_reassemble(struct options *o)
 		r = unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
 	} else if (failed) {
 		r = report(o, r,
-			   failed == o->target ? "attach the re-assembled overlay at" :
-						 "prepare the writable layer",
+			   failed == o->target
+			       ? "attach the re-assembled overlay at"
+			       : "prepare the writable layer",
 			   failed);
 	} else {
-		cli_error("Failed to mount the re-assembled overlay of '%s' at '%s': %s",
+		cli_error("Failed to mount the re-assembled overlay of '%s' at "
+			  "'%s': %s",
 			  esc(a, sizeof(a), o->source), o->target,
 			  strerror(-r));
 		r = EXIT_FAIL;
@@ -303,7 +340,7 @@ static char **split_list(const char *s, const char *sep)
 static int mount_overlay_canonical(struct options *o)
 {
 	struct shift_overlay_source *src = calloc(1, sizeof(*src));
-	struct shift_reassemble ra = { 0 };
+	struct shift_reassemble ra = {0};
 	const char *failed = NULL;
 	int r;
 
@@ -325,21 +362,27 @@ static int mount_overlay_canonical(struct options *o)
 	if (r >= 0) {
 		r = EXIT_OK;
 	} else if (r == -EOPNOTSUPP) {
-		cli_error("Failed to mount the overlay at '%s': a canonical upper needs overlay layers as file descriptors (Linux >= 6.13)",
-			  o->target);
+		cli_error(
+		    "Failed to mount the overlay at '%s': a canonical upper "
+		    "needs overlay layers as file descriptors (Linux >= 6.13)",
+		    o->target);
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && failed != o->target && failed != o->upper &&
 		   failed != o->work) {
 		r = report(o, r, "idmap layer", failed);
 	} else if (failed) {
 		r = report(o, r,
-			   failed == o->target ? "attach the overlay at" :
-						 "prepare the writable layer",
+			   failed == o->target ? "attach the overlay at"
+					       : "prepare the writable layer",
 			   failed);
 	} else {
-		cli_error("Failed to mount the overlay at '%s': %s%s", o->target,
-			  strerror(-r),
-			  r == -EINVAL ? " (check --options and that upper and work are on one filesystem that supports overlayfs upper layers)" : "");
+		cli_error(
+		    "Failed to mount the overlay at '%s': %s%s", o->target,
+		    strerror(-r),
+		    r == -EINVAL
+			? " (check --options and that upper and work are on "
+			  "one filesystem that supports overlayfs upper layers)"
+			: "");
 		r = EXIT_FAIL;
 	}
 	shift_overlay_source_free(src);
