@@ -368,6 +368,8 @@ static int check_root_entries(const char *path,
 	fds = calloc(n, sizeof(int));
 	if (!fds)
 		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		fds[i] = -EBADF;
 	for (i = 0; i < n; i++) {
 		const char *l = i == 0 ? src->upper : src->lower[i - 1];
 
@@ -424,21 +426,26 @@ static int mountinfo_of(uint64_t id, char **ret_root, char **ret_type,
 	if (!f)
 		return negative_errno();
 	while (getline(&line, &cap, f) > 0) {
-		char root[4096], type[256], opts[65536];
+		/* id parent maj:min root mountpoint options [tags...] - type
+		 * source super-options; no field holds a space (\040). */
+		char *field[64], *save = NULL, *tok;
 		unsigned long long lid;
-		char *dash;
+		size_t n = 0, dash;
 
 		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
 			continue;
-		/* id parent maj:min root mountpoint options [tags] - type
-		 * source super-options */
-		dash = strstr(line, " - ");
-		if (sscanf(line, "%*u %*u %*s %4095s", root) != 1 || !dash ||
-		    sscanf(dash + 3, "%255s %*s %65535s", type, opts) != 2)
+		line[strcspn(line, "\n")] = '\0';
+		for (tok = strtok_r(line, " ", &save);
+		     tok && n < ARRAY_SIZE(field);
+		     tok = strtok_r(NULL, " ", &save))
+			field[n++] = tok;
+		for (dash = 6; dash < n && strcmp(field[dash], "-"); dash++)
+			;
+		if (n < 5 || dash + 3 >= n)
 			return -EIO;
-		*ret_root = unescape_octal(root, strlen(root));
-		*ret_type = strdup(type);
-		*ret_opts = strdup(opts);
+		*ret_root = unescape_octal(field[3], strlen(field[3]));
+		*ret_type = strdup(field[dash + 1]);
+		*ret_opts = strdup(field[dash + 3]);
 		if (!*ret_root || !*ret_type || !*ret_opts) {
 			free(*ret_root);
 			free(*ret_type);

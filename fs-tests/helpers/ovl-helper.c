@@ -15,6 +15,8 @@
  *                       their common parent directory
  *   --separate-clones   ... of two clones, one each
  *   --close-early       close each layer fd right after handing it over
+ *   --by-path           the lower layers as "lowerdir+" paths (no clones,
+ *                       no idmap; up to 500 of them)
  *   --fsuid N           create the overlay with fsuid/fsgid N (a child
  *                       does FSCONFIG_CMD_CREATE), capabilities kept
  *                       (SECBIT_NO_SETUID_FIXUP)
@@ -123,6 +125,7 @@ int main(int argc, char **argv)
 	    {"idmap-upper", no_argument, NULL, 'I'},
 	    {"separate-clones", no_argument, NULL, 'S'},
 	    {"close-early", no_argument, NULL, 'C'},
+	    {"by-path", no_argument, NULL, 'P'},
 	    {"fsuid", required_argument, NULL, 'F'},
 	    {"in-userns", no_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
@@ -130,6 +133,7 @@ int main(int argc, char **argv)
 	_cleanup_(shift_idmap_freep) struct shift_idmap *map = NULL;
 	const char *upper = NULL, *work = NULL, *opts[32];
 	bool idmap_upper = false, separate = false, close_early = false;
+	bool by_path = false;
 	bool in_userns = false;
 	long fsuid = -1;
 	int nopts = 0, c, userns = -EBADF, fsfd, mfd, err = 0;
@@ -163,6 +167,9 @@ int main(int argc, char **argv)
 		case 'S':
 			separate = true;
 			break;
+		case 'P':
+			by_path = true;
+			break;
 		case 'C':
 			close_early = true;
 			break;
@@ -181,8 +188,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind < 2 || argc - optind > 64 || !upper != !work ||
-	    (in_userns && !map))
+	if (argc - optind < 2 || argc - optind > (by_path ? 501 : 64) ||
+	    !upper != !work || (in_userns && !map))
 		return 2;
 
 	if (map) {
@@ -192,7 +199,7 @@ int main(int argc, char **argv)
 			die("user namespace");
 		}
 	}
-	for (i = optind; i < argc - 1; i++)
+	for (i = optind; i < argc - 1 && !by_path; i++)
 		fds[nfds++] = clone_tree(argv[i], userns);
 	if (upper && idmap_upper) {
 		if (separate) {
@@ -225,6 +232,10 @@ int main(int argc, char **argv)
 	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		die("fsopen");
+	for (i = optind; i < argc - 1 && by_path; i++)
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", argv[i],
+			     0) < 0)
+			die("lowerdir+");
 	for (i = 0; i < nfds; i++) {
 		if (fsconfig(fsfd, FSCONFIG_SET_FD, "lowerdir+", NULL, fds[i]) <
 		    0)

@@ -349,3 +349,27 @@ ovl_escape() {
 	run mountpoint -q "$s"
 	assert_success
 }
+
+@test "a source of 300 layers with long paths (a mountinfo line over 64 KiB) is read whole" {
+	local d m s p i layers=() len
+	d=$(scratch long)
+	m=$(scratch m)
+	s=$(scratch src)
+	# fsconfig takes paths of up to 255 bytes: 300 of nearly that length.
+	p=$(printf 'x%.0s' $(seq $((240 - ${#d}))))
+	for ((i = 0; i < 300; i++)); do
+		mkdir "$d/$i$p"
+		echo "$i" >"$d/$i$p/f$i"
+		layers+=("$d/$i$p")
+	done
+	chown 9:9 "$d/299$p/f299"
+	run "$HELPERS/ovl-helper" --by-path "${layers[@]}" "$s"
+	assert_output "create: OK
+mount: ro"
+	len=$(grep -F " $s " /proc/self/mountinfo | wc -c)
+	[ "$len" -gt 65536 ]
+	idmap_mount --fallback=reassemble --map "$MAP" "$s" "$m"
+	assert_equal "$(cat "$m/f0")" 0
+	assert_equal "$(owner "$m/f299")" 100009:100009
+	assert_equal "$(find "$m" -mindepth 1 | wc -l)" 300
+}
