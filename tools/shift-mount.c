@@ -274,7 +274,10 @@ static int report(const struct options *o, int r, const char *what,
 	_cleanup_free_ char *why = shift_mount_strerror(r, path);
 	const char *hint = "";
 
-	if (r == -EINVAL && o->fallback == FALLBACK_NONE)
+	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
+	    shift_overlay_is_mount(path) == 1)
+		hint = " (try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
+	else if (r == -EINVAL && o->fallback == FALLBACK_NONE)
 		hint = " (try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
 		hint = " (upgrade the kernel, or use --fallback=shift)";

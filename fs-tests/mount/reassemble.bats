@@ -373,3 +373,14 @@ mount: ro"
 	assert_equal "$(owner "$m/f299")" 100009:100009
 	assert_equal "$(find "$m" -mindepth 1 | wc -l)" 300
 }
+
+@test "without --fallback, an overlayfs SOURCE is refused with exit 3 and --fallback=reassemble is named" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	run "$SHIFT_MOUNT" --map "$MAP" "$S" "$m"
+	assert_failure 3
+	assert_output --partial "try --fallback=reassemble"
+	run "$SHIFT_MOUNT" --map "$MAP" "$FS_TREE/dir" "$m"
+	refute_output --partial "reassemble"
+}
