@@ -63,19 +63,24 @@ layers_manifest() {
 }
 
 @test "only the new overlay reaches the mount table: mountinfo gains exactly one line" {
-	local m out
-	src_overlay
+	local m n out
+	src_overlay index=off
 	m=$(scratch m)
-	# In a private mount namespace of its own, where no one else mounts.
+	n=$(scratch new)
+	# In a private mount namespace of its own, where no one else mounts;
+	# read-only, and with a canonical upper (a clone more, and a child).
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	out=$(unshare -m --propagation private sh -c '
-		a=$(wc -l </proc/self/mountinfo)
-		"$1" --fallback=reassemble -R --map "$2" "$3" "$4" || exit 1
-		b=$(wc -l </proc/self/mountinfo)
-		echo $((b - a))
-		grep -c " $4 " /proc/self/mountinfo' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m")
-	assert_equal "$out" "1
-1"
+		for args in "-R" "--canonical-upper --upper $5/u --work $5/w"; do
+			a=$(wc -l </proc/self/mountinfo)
+			# shellcheck disable=SC2086
+			"$1" --fallback=reassemble $args --map "$2" "$3" "$4" || exit 1
+			b=$(wc -l </proc/self/mountinfo)
+			echo $((b - a)) "$(grep -c " $4 " /proc/self/mountinfo)"
+			umount "$4"
+		done' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m" "$n")
+	assert_equal "$out" "1 1
+1 1"
 }
 
 @test "a live source with an upper layer is refused without -R or --upper, nothing mounted" {
