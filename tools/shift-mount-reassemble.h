@@ -181,9 +181,16 @@ static int mount_reassemble(struct options *o)
 
 	r = shift_overlay_is_mount(o->source);
 	if (r == 0 || r == -ENOENT || r == -ENOTDIR) {
-		if (o->upper)
-			cli_usage_error("--upper with --fallback=reassemble "
-					"needs an overlayfs mount as SOURCE");
+		if (o->upper || o->copy_dir || o->replace)
+			cli_usage_error(
+			    "%s with --fallback=reassemble needs an "
+			    "overlayfs mount as SOURCE",
+			    o->upper	  ? "--upper"
+			    : o->copy_dir ? "--copy-dir"
+					  : "--replace");
+		/* Not an overlay: as with --fallback=none (no shift, no
+		 * copy). */
+		o->fallback = FALLBACK_NONE;
 		return -1;
 	}
 	if (r == -EISDIR) {

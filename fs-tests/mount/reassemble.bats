@@ -389,3 +389,21 @@ mount: ro"
 	run "$SHIFT_MOUNT" --map "$MAP" "$FS_TREE/dir" "$m"
 	refute_output --partial "reassemble"
 }
+
+@test "not an overlay and can't be idmapped: --fallback=reassemble fails as none does (exit 3), nothing copied or shifted" {
+	local r m
+	r=$(scratch ramfs)
+	m=$(scratch m)
+	mount -t ramfs sk-ramfs "$r"
+	echo r >"$r/r-file"
+	chown 5:5 "$r/r-file"
+	run "$SHIFT_MOUNT" --fallback=reassemble --map "$MAP" "$r" "$m"
+	assert_failure 3
+	assert_output --partial "'ramfs' does not support idmapped mounts"
+	assert_equal "$(owner "$r/r-file")" 5:5
+	run mountpoint -q "$m"
+	assert_failure
+	run "$SHIFT_MOUNT" --fallback=reassemble --copy-dir "$m/c" --map "$MAP" "$r" "$m"
+	assert_failure 2
+	assert_output --partial "needs an overlayfs mount as SOURCE"
+}
