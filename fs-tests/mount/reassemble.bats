@@ -72,15 +72,20 @@ layers_manifest() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	out=$(unshare -m --propagation private sh -c '
 		for args in "-R" "--canonical-upper --upper $5/u --work $5/w"; do
-			a=$(wc -l </proc/self/mountinfo)
+			cut -d" " -f1 /proc/self/mountinfo | sort >"$5.before"
 			# shellcheck disable=SC2086
 			"$1" --fallback=reassemble $args --map "$2" "$3" "$4" || exit 1
-			b=$(wc -l </proc/self/mountinfo)
-			echo $((b - a)) "$(grep -c " $4 " /proc/self/mountinfo)"
+			# The mounts that are new, by id, and where they are.
+			cut -d" " -f1 /proc/self/mountinfo | sort |
+				comm -13 "$5.before" - >"$5.new"
+			echo "$(wc -l <"$5.new")" "$(awk -v m="$4" "\$5 == m" /proc/self/mountinfo |
+				cut -d" " -f1)" "$(cat "$5.new")"
 			umount "$4"
 		done' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m" "$n")
-	assert_equal "$out" "1 1
-1 1"
+	# One new mount each time, the one at the target.
+	[[ $out =~ ^1\ ([0-9]+)\ ([0-9]+)$'\n'1\ ([0-9]+)\ ([0-9]+)$ ]] || fail "unexpected: $out"
+	assert_equal "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+	assert_equal "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}"
 }
 
 @test "a live source with an upper layer is refused without -R or --upper, nothing mounted" {
