@@ -598,29 +598,13 @@ static int open_upper_work(const char *upper, const char *work, int userns_fd,
 	prefix = strndup(u, plen ? plen : 1);
 	if (!prefix)
 		return -ENOMEM;
-	/* Walk down to the mount of the layers: the prefix may lie above it. */
-	for (;;) {
-		r = mnt_id_of(AT_FDCWD, prefix, &ip);
-		if (r < 0)
-			return r;
-		if (ip == iu)
-			break;
-		/* The next component of u below the prefix. */
-		{
-			size_t l = strlen(prefix), e = l + (l > 1 ? 1 : 0);
-			char *np;
-
-			while (u[e] && u[e] != '/')
-				e++;
-			if (e <= l)
-				return -EXDEV;
-			np = strndup(u, e);
-			if (!np)
-				return -ENOMEM;
-			free(prefix);
-			prefix = np;
-		}
-	}
+	/* Both on one mount: so is the directory holding them (the mount's
+	 * root at the highest). */
+	r = mnt_id_of(AT_FDCWD, prefix, &ip);
+	if (r < 0)
+		return r;
+	if (ip != iu)
+		return -EXDEV;
 	tree = shift_mount_clone_idmapped(AT_FDCWD, prefix, userns_fd, 0);
 	if (tree < 0)
 		return tree;

@@ -112,3 +112,17 @@ $m/cap cap_net_raw=ep"
 	run mountpoint -q "$m"
 	assert_failure
 }
+
+@test "a canonical upper and work on two mounts are refused, nothing mounted" {
+	local m u w
+	m=$(scratch m)
+	u=$(scratch u)
+	w=$(scratch w)
+	mount -t tmpfs -o size=4m sk-work "$w"
+	run "$SHIFT_MOUNT" --overlay --canonical-upper --map "$MAP" --upper "$u/upper" --work "$w/work" "$FS_TREE" "$m"
+	assert_failure 1
+	assert_output --partial "Failed to prepare the writable layer '$u/upper'"
+	assert_output --partial "one filesystem"
+	run mountpoint -q "$m"
+	assert_failure
+}
