@@ -96,7 +96,7 @@ configure: configure.ac
 	bash scripts/deps.sh ensure-build
 	autoreconf -fi
 
-$(BUILDDIR)/%.o: %.c config.h $(wildcard include/*.h libshift/*.h tools/lib/*.h)
+$(BUILDDIR)/%.o: %.c config.h $(wildcard include/*.h libshift/*.h tools/lib/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # make bench: every benchmark of shiftkit, one section each.
-#   bench/run.sh [SECTION...]     sections: shift mount verify layer (default: all)
+#   bench/run.sh [SECTION...]     sections: shift mount verify layer reassemble
+#                                 (default: all)
 # Environment: BUILDDIR (default build), BENCH_QUICK=1 for small trees;
 # each section documents its own knobs.  Figures and method: docs/benchmarks.md.
 set -euo pipefail
@@ -10,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export BUILDDIR=${BUILDDIR:-build}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer)
+[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer reassemble)
 rc=0
 
 want() {
@@ -55,5 +56,12 @@ if want layer; then
 	"$here/bench-layer.sh" || rc=1
 fi
 # ---- end of layer section ----
+
+# ---- reassemble section (overlay roots: re-assembly vs shift vs copy; owner: bench/bench-reassemble.sh) ----
+if want reassemble; then
+	echo "== reassemble: ready rootfs from an overlay root of 10k and 100k inodes (1M: BENCH_REASSEMBLE_1M=1): re-assembly, shift in place, shifted copy =="
+	"$here/bench-reassemble.sh" || rc=1
+fi
+# ---- end of reassemble section ----
 
 exit "$rc"

@@ -359,6 +359,102 @@ void shift_source_marker_clear(struct shift_source_marker *m);
 char *shift_mount_strerror(int err, const char *path);
 
 /* ------------------------------------------------------------------ */
+/* Re-assembling an overlayfs mount (libshift/overlay-reassemble.c)    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A merged overlayfs can't be idmapped, but its layers can: read the
+ * layers of the overlay mounted at a path, idmap each one as a detached
+ * clone and build a new overlay over them.  Nothing but the new overlay is
+ * ever attached.
+ */
+
+/* The layers and options of an overlayfs mount, as its mount options
+ * (mountinfo, read through libmount) give them. */
+struct shift_overlay_source {
+	char **lower;	/* top-most first, NULL-terminated, absolute */
+	char **data;	/* data-only layers ("::", datadir+), NULL-terminated */
+	char *upper;	/* NULL: the overlay has no writable layer */
+	char *work;
+	char **options; /* the others, "key" or "key=value", NULL-terminated */
+	bool read_only; /* the overlay's superblock is read-only */
+	/* Every option as overlayfs was given it ("key" or "key=value",
+	 * mountinfo's escapes undone): to mount the source again. */
+	char **raw;
+};
+
+/*
+ * 1 when path is the root of an overlayfs mount, 0 when it is not an
+ * overlayfs at all, -ENOTDIR... negative errno; -EISDIR when path lies
+ * inside an overlayfs but is not the root of the mount.
+ */
+int shift_overlay_is_mount(const char *path);
+
+/*
+ * Read the overlay mounted at path (its root).  The layer paths are
+ * checked: each must be an absolute path to a directory other than "/",
+ * and every entry of the overlay's root directory must exist in one of
+ * the upper and lower layers; otherwise -EBADMSG (the overlay was built
+ * from file descriptors, in another mount namespace or chroot: its
+ * options don't say where its layers are).  -EMEDIUMTYPE when path is
+ * not an overlayfs mount, -EISDIR when it is not the mount's root.
+ */
+int shift_overlay_source_read(const char *path,
+			      struct shift_overlay_source **ret);
+void shift_overlay_source_free(struct shift_overlay_source *src);
+
+enum {
+	/* The source's upper layer becomes the top-most (read-only) lower
+	 * layer.  Without it a source with an upper layer is refused
+	 * (-EBUSY): overlayfs must never see two mounts over one upper. */
+	SHIFT_REASSEMBLE_UPPER_AS_LOWER = 1 << 0,
+	/* The new upper layer is idmapped too and stores the container's
+	 * own ids (root = 0): the overlay is created with fsuid/fsgid set
+	 * to the map's image of 0, so work files and copy-ups are
+	 * representable.  Without it the new upper stores host ids. */
+	SHIFT_REASSEMBLE_CANONICAL_UPPER = 1 << 1,
+	/* Take the source's place: unmount the source (only when nothing
+	 * holds it: -EBUSY otherwise, nothing changed), then build the new
+	 * overlay with the source's own upper and work, canonical (implies
+	 * SHIFT_REASSEMBLE_CANONICAL_UPPER; upper and work must be NULL).
+	 * If the new overlay can't be made or attached, the source is
+	 * mounted again where it was, with its options. */
+	SHIFT_REASSEMBLE_REPLACE = 1 << 2,
+};
+
+struct shift_reassemble {
+	const struct shift_overlay_source *src;
+	const char *source; /* REPLACE: the source's mount point */
+	/* Optional: layers to take as they are (plain clones, no idmap)
+	 * from another directory, e.g. a shifted copy of a layer whose
+	 * filesystem can't be idmapped: pairs "layer path", "directory",
+	 * ..., NULL. */
+	const char *const *plain_layers;
+	const char *upper; /* a new writable layer (created if missing) or NULL */
+	const char *work;  /* with upper: its work dir, on the same mount */
+	unsigned how;	   /* SHIFT_REASSEMBLE_* */
+	/* Optional out: on failure, the path the error is about (a layer,
+	 * the new upper or work dir, the target) or NULL. */
+	const char **failed_path;
+};
+
+/*
+ * Build an overlay over idmapped detached clones of the source's layers
+ * (layers as file descriptors: fsconfig lowerdir+/datadir+/upperdir/
+ * workdir with FSCONFIG_SET_FD) with the source's options and attach it
+ * at target.  Without a new upper the overlay is read-only (options that
+ * need an upper, index, nfs_export and volatile, are left out).  Returns
+ * 0; -EINVAL (with *failed_path a layer) when a layer's filesystem can't
+ * be idmapped, -EOPNOTSUPP when overlayfs takes no layers as file
+ * descriptors (Linux < 6.13), -EBUSY for a source upper without
+ * SHIFT_REASSEMBLE_UPPER_AS_LOWER, or another negative errno.
+ */
+int shift_overlay_reassemble(const struct shift_reassemble *ra,
+			     const char *target,
+			     const struct shift_idmap *map, int userns_fd,
+			     unsigned flags);
+
+/* ------------------------------------------------------------------ */
 /* Probe (libshift/probe.c)                                            */
 /* ------------------------------------------------------------------ */
 

@@ -36,6 +36,7 @@ enum fallback {
 	FALLBACK_NONE,
 	FALLBACK_SHIFT,
 	FALLBACK_COPY,
+	FALLBACK_REASSEMBLE, /* SOURCE an overlayfs: idmap its layers */
 };
 
 enum {
@@ -54,6 +55,8 @@ enum {
 	OPT_ALLOW_SHIFTED,
 	OPT_JSON,
 	OPT_DRY_RUN,
+	OPT_CANONICAL_UPPER,
+	OPT_REPLACE,
 };
 
 /* What was done (or would be, --dry-run): for the --json document. */
@@ -88,6 +91,8 @@ struct options {
 	int userns_fd; /* the namespace for the mount */
 	struct cli_progress bar;
 	struct result res;
+	bool canonical_upper; /* --fallback=reassemble: upper in container ids */
+	bool replace;	      /* --fallback=reassemble: take the source's place */
 };
 
 /*
@@ -136,8 +141,18 @@ static void usage(void)
 	       "     --work DIR          overlay work directory (same filesystem as --upper)\n"
 	       " -o, --options OPTS      tmpfs or extra overlay options (k=v,flag,...)\n"
 	       "     --fallback=HOW      when the filesystem can't be idmapped: none\n"
-	       "                           (default), shift (SOURCE in place) or copy\n"
+	       "                           (default), shift (SOURCE in place), copy, or\n"
+	       "                           reassemble (SOURCE an overlayfs mount: a new\n"
+	       "                           overlay over its idmapped layers; with -R or\n"
+	       "                           --upper/--work when it has an upper layer)\n"
+	       "     --canonical-upper   --overlay or reassemble: the --upper stores the\n"
+	       "                           container's own ids (root = 0), idmapped\n"
+	       "     --replace           reassemble: unmount SOURCE (only if nothing\n"
+	       "                           holds it) and take over its upper layer, in\n"
+	       "                           the container's own ids\n"
 	       "     --copy-dir DIR      where --fallback=copy keeps the shifted copy\n"
+	       "                           (reassemble: of each layer that can't be\n"
+	       "                           idmapped, in DIR/layer-N)\n"
 	       "     --force             --fallback=shift: shift a shared layer too\n"
 	       "     --allow-stacked     mount on a TARGET that is already a mount point\n"
 	       "     --allow-shifted     idmap a SOURCE shifted in place all the same (the\n"
@@ -157,6 +172,8 @@ static void usage(void)
 	       program_invocation_short_name);
 	exit(EXIT_OK);
 }
+
+static void reassemble_check_args(const struct options *o);
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
@@ -180,6 +197,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
+		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -231,8 +250,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 				o->fallback = FALLBACK_SHIFT;
 			else if (!strcmp(optarg, "copy"))
 				o->fallback = FALLBACK_COPY;
+			else if (!strcmp(optarg, "reassemble"))
+				o->fallback = FALLBACK_REASSEMBLE;
 			else
-				cli_usage_error("invalid --fallback '%s' (use none, shift or copy)",
+				cli_usage_error("invalid --fallback '%s' (use none, shift, copy or reassemble)",
 						optarg);
 			break;
 		case OPT_COPY_DIR:
@@ -256,6 +277,12 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'q':
 			o->quiet = true;
 			break;
+		case OPT_CANONICAL_UPPER:
+			o->canonical_upper = true;
+			break;
+		case OPT_REPLACE:
+			o->replace = true;
+			break;
 		case 'h':
 			usage();
 			break;
@@ -275,16 +302,19 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (tmpfs && overlay)
 		cli_usage_error("--tmpfs and --overlay are mutually exclusive");
 	o->mode = tmpfs ? MODE_TMPFS : overlay ? MODE_OVERLAY : MODE_BIND;
-	if (o->mode != MODE_OVERLAY && (o->upper || o->work))
+	if (o->mode != MODE_OVERLAY && (o->upper || o->work) &&
+	    o->fallback != FALLBACK_REASSEMBLE)
 		cli_usage_error("--upper and --work need --overlay");
+	reassemble_check_args(o);
 	if (o->mode == MODE_OVERLAY && !o->upper != !o->work)
 		cli_usage_error("--upper and --work go together");
 	if (o->mode == MODE_BIND && o->fsoptions)
 		cli_usage_error("--options needs --tmpfs or --overlay");
 	if (o->fallback == FALLBACK_COPY && (!o->copy_dir || !*o->copy_dir))
 		cli_usage_error("--fallback=copy needs --copy-dir DIR (an empty or new directory for the shifted copy)");
-	if (o->copy_dir && o->fallback != FALLBACK_COPY)
-		cli_usage_error("--copy-dir needs --fallback=copy");
+	if (o->copy_dir && o->fallback != FALLBACK_COPY &&
+	    o->fallback != FALLBACK_REASSEMBLE)
+		cli_usage_error("--copy-dir needs --fallback=copy or --fallback=reassemble");
 	if (o->force && o->fallback != FALLBACK_SHIFT)
 		cli_usage_error("--force needs --fallback=shift");
 	if (o->fallback != FALLBACK_NONE && o->mode != MODE_BIND)
@@ -362,7 +392,11 @@ static int report(const struct options *o, int r, const char *what,
 	/* (shift_mount_strerror() already says "run as root" for EPERM.)
 	 * A fallback only where one is allowed and could help. */
 	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
-	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
+	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path) &&
+	    shift_overlay_is_mount(path) == 1)
+		hint = " (try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
+	else if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
+		 o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
 		hint = " (try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
 		hint = o->mode == MODE_BIND ?
@@ -1184,6 +1218,8 @@ static bool can_idmap_all(const struct options *o)
 	return true;
 }
 
+#include "shift-mount-reassemble.h"
+
 static json_object *jstr(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -1320,6 +1356,14 @@ static int run(struct options *o)
 		}
 	}
 
+	/* An overlayfs SOURCE: a new overlay over its idmapped layers
+	 * (a negative return: not an overlay, the other fallbacks decide). */
+	if (o->fallback == FALLBACK_REASSEMBLE && o->mode == MODE_BIND) {
+		r = mount_reassemble(o);
+		if (r >= 0)
+			return r;
+	}
+
 	/* The hook: decide up front, so no partial idmapped mount exists. */
 	if (o->fallback != FALLBACK_NONE && !can_idmap_all(o))
 		return run_fallback(o);
@@ -1330,7 +1374,8 @@ static int run(struct options *o)
 	case MODE_TMPFS:
 		return mount_tmpfs(o);
 	case MODE_OVERLAY:
-		return mount_overlay(o);
+		return o->canonical_upper ? mount_overlay_canonical(o) :
+					    mount_overlay(o);
 	}
 	return EXIT_FAIL;
 }

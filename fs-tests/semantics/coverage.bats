@@ -22,7 +22,7 @@ COV=$BATS_TEST_DIRNAME/coverage.sh
 	for f in "$BATS_TEST_DIRNAME"/*.bats; do
 		[ "$f" != "$BATS_TEST_FILENAME" ] || continue
 		n=$((n + $(grep -c '^@test ' "$f")))
-		untagged+=$(grep '^@test ' "$f" | grep -Ev '^@test "\[K[0-9]+(,K[0-9]+)*\] ' || true)
+		untagged+=$(grep '^@test ' "$f" | grep -Ev '^@test "\[[KO][0-9]+(,[KO][0-9]+)*\] ' || true)
 	done
 	assert_equal "$untagged" ""
 	[ "$n" -ge 40 ]

@@ -68,6 +68,20 @@ TITLES=(
 )
 ALL_FS="ext4 xfs btrfs tmpfs squashfs erofs"
 
+# The rules of overlayfs over idmapped layers given as file descriptors
+# that shift-mount --fallback=reassemble relies on, found on this project's
+# kernel (6.18): tags [On], a second table.
+OTITLES=(
+	""
+	"Idmapped detached clones given as fds (fsconfig lowerdir+/upperdir/workdir, FSCONFIG_SET_FD, Linux >= 6.13) make an overlay; mountinfo then names each layer relative to its clone ('lowerdir+=/'), so such an overlay can't be re-assembled from its options"
+	"A layer's detached clone must stay open until FSCONFIG_CMD_CREATE: closing its fd dissolves it, and the create fails with EINVAL ('failed to clone lowerpath')"
+	"upperdir and workdir must come from one mount: two clones give EINVAL; fds opened beneath one clone of their parent work"
+	"Through an idmapped upper the overlay's creator must be representable: host root under a map without host 0 fails to make the work dir (EOVERFLOW) and the overlay comes up read-only"
+	"Created with fsuid/fsgid = map(0) and its capabilities kept (SECBIT_NO_SETUID_FIXUP), the overlay over an idmapped upper is read-write: work dir, new files and copy-ups are stored in the container's ids (root = 0), setid bits kept"
+	"The overlay can't be created inside the container's user namespace from layer clones made outside it (EPERM, 'failed to clone upperpath')"
+	"One upper under two live overlays: EBUSY with index=on, accepted (undefined behaviour) with index=off; a live upper as another overlay's lower: refused (EBUSY) only when that overlay has an upper and index=on"
+)
+
 check=
 summary_only=
 while [ $# -gt 0 ]; do
@@ -108,7 +122,7 @@ for f in "$here"/*.bats; do
 			name=${line#@test \"}
 			name=${name%\" \{}
 			tags=
-			if [[ $name =~ ^\[([K0-9,]+)\]\ (.*)$ ]]; then
+			if [[ $name =~ ^\[([KO0-9,]+)\]\ (.*)$ ]]; then
 				tags=${BASH_REMATCH[1]}
 			fi
 			cur=${#t_tags[@]}
@@ -126,7 +140,7 @@ for f in "$here"/*.bats; do
 	done <"$f"
 done
 
-declare -A tests=() fss=() notes=()
+declare -A tests=() fss=() notes=() otests=() ofss=()
 for i in "${!t_tags[@]}"; do
 	this_fs=${t_fs[i]}
 	if [ "${t_rw[i]}" = 1 ]; then
@@ -134,6 +148,12 @@ for i in "${!t_tags[@]}"; do
 	fi
 	IFS=, read -r -a nums <<<"${t_tags[i]}"
 	for n in "${nums[@]}"; do
+		if [[ $n =~ ^O([0-9]+)$ ]]; then
+			n=${BASH_REMATCH[1]}
+			otests[$n]+="${otests[$n]:+<br>}${t_name[i]}"
+			ofss[$n]=$(fs_union "${ofss[$n]:-}" "$this_fs")
+			continue
+		fi
 		n=${n#K}
 		[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 40 ] || continue
 		tests[$n]+="${tests[$n]:+<br>}${t_name[i]}"
@@ -180,6 +200,23 @@ EOF
 	done
 	echo
 	echo "Covered: $covered of 40 entries."
+	cat <<'EOF'
+
+## overlayfs over idmapped layers given as file descriptors
+
+The rules `shift-mount --fallback=reassemble` and its canonical upper rely
+on, as found on this project's kernel (6.18); tests tagged `[On]` check
+each one (fs-tests/semantics/overlay-layers.bats, raw steps by
+fs-tests/helpers/ovl-helper).
+
+| # | rule | test(s) | filesystems | status |
+| --- | --- | --- | --- | --- |
+EOF
+	for ((n = 1; n < ${#OTITLES[@]}; n++)); do
+		printf '| O%d | %s | %s | %s | %s |\n' "$n" "${OTITLES[$n]}" \
+			"${otests[$n]:--}" "${ofss[$n]:--}" \
+			"$([ -n "${otests[$n]:-}" ] && echo covered || echo 'not covered')"
+	done
 }
 
 if [ -n "$check" ]; then
