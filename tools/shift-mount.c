@@ -1025,6 +1025,15 @@ static bool can_idmap(const struct options *o, const char *path)
 	return fd >= 0 || !unsupported(fd);
 }
 
+/* Whether path is the directory root (as shift_mount_source_state() names
+ * it). */
+static bool same_tree(const char *path, const char *root)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+
+	return abs && root && strcmp(abs, root) == 0;
+}
+
 /*
  * TARGET already a mount point (a running container's root, say): a new
  * mount would hide it from everyone who opens the path from now on, while
@@ -1035,6 +1044,10 @@ static int check_target(struct options *o)
 	int r;
 
 	if (o->allow_stacked)
+		return EXIT_OK;
+	/* --replace onto the source overlay's own mount point: it is
+	 * unmounted first (only when nothing holds it), nothing is hidden. */
+	if (o->replace && same_tree(o->target, o->source))
 		return EXIT_OK;
 	r = shift_mount_is_mountpoint(AT_FDCWD, o->target);
 	if (r == -ENOENT || r == -ENOTDIR)
@@ -1053,14 +1066,6 @@ static int check_target(struct options *o)
 	return EXIT_OK;
 }
 
-/* Whether path is the directory root (as shift_mount_source_state() names
- * it). */
-static bool same_tree(const char *path, const char *root)
-{
-	_cleanup_free_ char *abs = realpath(path, NULL);
-
-	return abs && root && strcmp(abs, root) == 0;
-}
 
 static bool same_map(const struct options *o, const char *s)
 {

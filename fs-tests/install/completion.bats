@@ -108,6 +108,7 @@ uring"
 	run comp "shift-mount --fallback="
 	assert_output "copy
 none
+reassemble
 shift"
 	run comp "shift-tree --unmapped=o"
 	assert_output overflow
