@@ -793,10 +793,13 @@ int shift_inode(struct shift_inode_ctx *ctx, int fd, const struct stat *st,
  * the same call finishes it.  A tree already shifted by the same map is
  * left alone (stats->already).  Returns 0 when every inode was shifted,
  * 1 when the run completed with problems (unmapped ids under
- * SHIFT_UNMAPPED_ERROR, failed inodes, mount points: see the events), or
+ * SHIFT_UNMAPPED_ERROR, failed inodes, mount points: see the events; the
+ * tree is then marked "incomplete", an inode with an unmapped id is left
+ * unchanged, and the same call re-examines what was reported), or
  * a negative errno when it could not run: -EEXIST the tree is marked as
  * shifted by another map (SHIFT_FORCE), -EBUSY an interrupted shift with
- * another map is pending, -EROFS, -ENOTDIR, ...
+ * another map is pending, -EALREADY another run is shifting the tree now
+ * (it holds a flock on the root), -EROFS, -ENOTDIR, ...
  */
 int shift_tree(const char *path, const struct shift_options *opts,
 	       struct shift_stats *ret_stats);
@@ -816,10 +819,37 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 
 /*
  * Read the marker of a tree: returns 0 and the state ("running",
- * "cleanup", "done", "undone" after a --reverse) and map string (malloc'd, caller frees) when the tree
+ * "cleanup", "incomplete", "done", "undone" after a --reverse) and map string (malloc'd, caller frees) when the tree
  * carries one, -ENODATA when not.
  */
 int shift_tree_marker(const char *path, char **ret_state, char **ret_map);
+
+/* A tree's marker in full (shift-tree --status). */
+struct shift_tree_status {
+	char state[16];	    /* running, cleanup, incomplete, done, undone */
+	char direction[16]; /* forward, reverse */
+	char unmapped[16];  /* error, keep, overflow */
+	char xattr[32];	    /* the xattr it was read from */
+	uint64_t generation;
+	int64_t time; /* last written, seconds since the epoch; 0: unknown */
+	pid_t pid;    /* a run shifting the tree now (0: none) */
+	bool userns;  /* recorded by an unprivileged run */
+	char *map;    /* malloc'd: shift_tree_status_clear() */
+};
+/*
+ * Read the marker of the tree at path and whether a run holds the tree.
+ * "incomplete": the last run finished leaving problems (unmapped ids,
+ * failed inodes, mounts inside); the same command re-examines them.
+ * -ENODATA when the tree carries no marker.
+ */
+int shift_tree_status(const char *path, struct shift_tree_status *ret);
+void shift_tree_status_clear(struct shift_tree_status *st);
+/*
+ * Whether a run is shifting the tree at path now (shift_tree() holds a
+ * flock on its root; -EALREADY for a second run): 1 and its pid (0 when
+ * it can't be told), 0 when none, or a negative errno.
+ */
+int shift_tree_locker(const char *path, pid_t *ret_pid);
 
 #ifdef __cplusplus
 }

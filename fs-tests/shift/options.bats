@@ -71,11 +71,11 @@ teardown() {
 	assert_output --partial 'Not a directory'
 }
 
-@test "default: unmapped ids are left, reported, exit 1" {
+@test "default: an inode with an unmapped id is left whole, reported, exit 4" {
 	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
-	assert_failure 1
+	assert_failure 4
 	assert_output --partial "'f70000': uid 70000 has no image under the map (left as is)"
-	assert_equal "$(owner "$T/f70000")" 70000:100005
+	assert_equal "$(owner "$T/f70000")" 70000:5
 	assert_equal "$(owner "$T/d")" 100001:100002
 	assert_equal "$(owner "$T/f0")" 100000:100000
 }
@@ -104,10 +104,10 @@ teardown() {
 }
 
 @test "--json summary" {
-	run "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
+	run --separate-stderr "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
 	assert_success
-	run python3 -c 'import json,sys; d=json.loads(sys.argv[1].splitlines()[-1]); print(d["inodes"], d["changed"], d["ok"], d["already_shifted"])' "$(grep '^{' <<<"$output")"
-	assert_output '4 4 True False'
+	run python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["inodes"], d["changed"], d["ok"], d["already_shifted"], d["exit_status"], len(d["events"]))' "$output"
+	assert_output '4 4 True False 0 1'
 }
 
 @test "-v lists every change" {
@@ -176,7 +176,7 @@ teardown() {
 	track_mount "$T/mnt"
 	touch "$T/mnt/inner"
 	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
-	assert_failure 1
+	assert_failure 4
 	assert_output --partial "'mnt' is another mount: not entered"
 	assert_equal "$(owner "$T/mnt/inner")" 0:0
 	assert_equal "$(owner "$T/f0")" 100000:100000
