@@ -695,10 +695,13 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 		in.gid = st->gid;
 		in.mode = st->mode;
 		r = x_set(t, j->intent_name, &in, sizeof(in));
-		/* user.* xattrs can't be set on a symlink: then a re-run
-		 * may take an id of it in the image for a shifted one. */
-		if (r < 0 && !(S_ISLNK(st->mode) &&
-			       (r == -EPERM || r == -EOPNOTSUPP)))
+		/* Not permitted: user.* xattrs on a symlink, an inode the
+		 * caller's namespace doesn't map (it can't change it either:
+		 * reported as outside the delegation, it is reported again),
+		 * an immutable one.  Then a re-run may take an id of it in
+		 * the map's image for a shifted one. */
+		if (r < 0 && r != -EPERM && r != -EACCES &&
+		    !(S_ISLNK(st->mode) && r == -EOPNOTSUPP))
 			return sk_inode_error(ctx, dir, name,
 					      "record the ids left unmapped (xattr)",
 					      r);

@@ -704,6 +704,9 @@ enum {
 	SHIFT_WHAT_ACL_DEFAULT = 1 << 2,
 	SHIFT_WHAT_FCAPS = 1 << 3,
 	SHIFT_WHAT_MODE = 1 << 4, /* setuid/setgid restored after chown */
+	/* UNMAPPED in shift_tree_userns(): the id has an image, but one
+	 * outside the ids the caller owns (only root can store it). */
+	SHIFT_WHAT_OUTSIDE = 1 << 5,
 };
 
 enum shift_event_type {
@@ -806,10 +809,15 @@ int shift_tree(const char *path, const struct shift_options *opts,
 
 /*
  * The same for an unprivileged caller: a user namespace mapping the
- * caller's /etc/subuid, /etc/subgid delegation (from id 0) is created
- * (newuidmap/newgidmap), a child process joins it and runs
- * shift_tree() with opts->map translated into the namespace.  Callbacks run
- * in the child.  -EPERM when the map leaves the delegation.
+ * caller's /etc/subuid, /etc/subgid delegation (from id 0) and its own uid
+ * and gid is created (newuidmap/newgidmap), a child process joins it and
+ * runs shift_tree() with opts->map translated into the namespace.
+ * Callbacks run in the child.  Ids the caller doesn't own, or whose image
+ * it doesn't own, are reported (SHIFT_ID_UNKNOWN, SHIFT_WHAT_OUTSIDE) and
+ * left.  -EPERM when no part of the map (of uids or of gids) lies between
+ * ids the caller owns, -ENOKEY when it has no delegation, -ECHILD when the
+ * user namespace could not be set up (newuidmap/newgidmap missing or
+ * failing).
  * The marker records opts->map (host ids), as a run as root does; an
  * interrupted run of root can't be finished here, nor one of this function
  * by shift_tree() (-EACCES: the progress records are in another view).

@@ -299,10 +299,13 @@ static void json_event(struct options *o, const struct shift_event *ev)
 					   json_object_new_int64(ev->id));
 		json_object_object_add(j, "outside_delegation",
 				       json_object_new_boolean(ev->id == SHIFT_ID_UNKNOWN));
+		json_object_object_add(j, "image_outside_delegation",
+				       json_object_new_boolean(ev->what & SHIFT_WHAT_OUTSIDE));
 		json_object_object_add(
 			j, "action",
 			json_object_new_string(
-				(ev->what & SHIFT_WHAT_FCAPS) || ev->id == SHIFT_ID_UNKNOWN ||
+				(ev->what & (SHIFT_WHAT_FCAPS | SHIFT_WHAT_OUTSIDE)) ||
+						ev->id == SHIFT_ID_UNKNOWN ||
 						o->so.unmapped != SHIFT_UNMAPPED_OVERFLOW
 					? "left"
 					: "overflow"));
@@ -354,6 +357,11 @@ static void on_event(const struct shift_event *ev, void *userdata)
 		if (ev->id == SHIFT_ID_UNKNOWN) {
 			cli_error("'%s': its %s is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)",
 				  path, kind_name(ev));
+			break;
+		}
+		if (ev->what & SHIFT_WHAT_OUTSIDE) {
+			cli_error("'%s': %s %" PRIu32 " would be stored as an id you don't own (neither your uid or gid nor in your delegation in /etc/subuid or /etc/subgid; left as is: only root can shift it)",
+				  path, kind_name(ev), ev->id);
 			break;
 		}
 		if (ev->what & SHIFT_WHAT_FCAPS) {
