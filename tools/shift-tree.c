@@ -452,8 +452,12 @@ static int fail(struct options *o, int r)
 		    d, map_esc ? map_esc : "?");
 		break;
 	case EBUSY:
-		MSG("Failed to shift '%s': an interrupted shift with map '%s' is pending (re-run that command, with the same options, to finish it)",
-		    d, map_esc ? map_esc : "?");
+		if (state && strcmp(state, "incomplete") == 0)
+			MSG("Failed to shift '%s': a shift with map '%s' is unfinished: it left problems (fix them and re-run that command, with the same options, to finish it; shift-tree --status shows it)",
+			    d, map_esc ? map_esc : "?");
+		else
+			MSG("Failed to shift '%s': an interrupted shift with map '%s' is pending (re-run that command, with the same options, to finish it)",
+			    d, map_esc ? map_esc : "?");
 		break;
 	case EACCES:
 		if (state && (strcmp(state, "running") == 0 ||
