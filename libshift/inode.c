@@ -675,7 +675,8 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 	}
 
 	/*
-	 * An id without image under --unmapped=error: the inode is left
+	 * An id without image under --unmapped=error, in the engine (a
+	 * lone shift_inode() keeps shifting what it can): the inode is left
 	 * unchanged (the run fails and the tree stays "incomplete"), so
 	 * that it stays in one view of the ids, and is marked so that a
 	 * re-run takes it as unshifted -- also where its ids lie in the
@@ -683,7 +684,7 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 	 * ones.  (An intent in the works is an inode being changed: its
 	 * originals had images, or it would not have been started.)
 	 */
-	if (ud.reported && ctx->unmapped == SHIFT_UNMAPPED_ERROR &&
+	if (j && ud.reported && ctx->unmapped == SHIFT_UNMAPPED_ERROR &&
 	    !has_intent) {
 		if (!journal || pending)
 			return 0;
