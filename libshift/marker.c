@@ -23,8 +23,10 @@
 #include "shift-engine.h"
 
 static const char *const state_names[] = {
-	[SK_STATE_RUNNING] = "running",	  [SK_STATE_CLEANUP] = "cleanup",
-	[SK_STATE_INCOMPLETE] = "incomplete", [SK_STATE_DONE] = "done",
+	[SK_STATE_RUNNING] = "running",
+	[SK_STATE_CLEANUP] = "cleanup",
+	[SK_STATE_INCOMPLETE] = "incomplete",
+	[SK_STATE_DONE] = "done",
 	[SK_STATE_UNDONE] = "undone",
 };
 
@@ -96,7 +98,8 @@ static int marker_parse(char *buf, struct sk_marker *m, enum journal *ret_j)
 		unsigned long long v;
 		int n = 0;
 
-		if (strncmp(p + 1, "journal=", 8) == 0 && len - 8 < sizeof(journal)) {
+		if (strncmp(p + 1, "journal=", 8) == 0 &&
+		    len - 8 < sizeof(journal)) {
 			memcpy(journal, p + 9, len - 8);
 			journal[len - 8] = 0;
 		} else if (sscanf(p + 1, "time=%llu%n", &v, &n) == 1 &&
@@ -347,8 +350,8 @@ int sk_tree_locker(int fd, pid_t *ret_pid)
 			continue; /* a blocked waiter */
 		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type,
 			   kind, mode, &pid, &maj, &min, &ino) != 7 ||
-		    strcmp(type, "FLOCK") != 0 || ino != (unsigned long long)sb.st_ino ||
-		    pid == getpid())
+		    strcmp(type, "FLOCK") != 0 ||
+		    ino != (unsigned long long)sb.st_ino || pid == getpid())
 			continue;
 		if (makedev(maj, min) == sb.st_dev && !exact)
 			exact = pid;

@@ -262,68 +262,88 @@ static void json_event(struct options *o, const struct shift_event *ev)
 {
 	json_object *j = json_object_new_object();
 	static const char *const types[] = {
-		[SHIFT_EVENT_CHANGE] = "change",
-		[SHIFT_EVENT_UNMAPPED] = "unmapped",
-		[SHIFT_EVENT_ERROR] = "error",
-		[SHIFT_EVENT_MOUNTPOINT] = "mountpoint",
-		[SHIFT_EVENT_EXTERNAL_LINK] = "external_link",
+	    [SHIFT_EVENT_CHANGE] = "change",
+	    [SHIFT_EVENT_UNMAPPED] = "unmapped",
+	    [SHIFT_EVENT_ERROR] = "error",
+	    [SHIFT_EVENT_MOUNTPOINT] = "mountpoint",
+	    [SHIFT_EVENT_EXTERNAL_LINK] = "external_link",
 	};
 	json_object *what;
 
 	if (!j)
 		return;
-	json_object_object_add(j, "type", json_object_new_string(types[ev->type]));
+	json_object_object_add(j, "type",
+			       json_object_new_string(types[ev->type]));
 	json_object_object_add(j, "path", json_object_new_string(ev->path));
 	switch (ev->type) {
 	case SHIFT_EVENT_CHANGE:
-		json_object_object_add(j, "uid", json_object_new_int64(ev->uid));
-		json_object_object_add(j, "gid", json_object_new_int64(ev->gid));
-		json_object_object_add(j, "new_uid", json_object_new_int64(ev->new_uid));
-		json_object_object_add(j, "new_gid", json_object_new_int64(ev->new_gid));
+		json_object_object_add(j, "uid",
+				       json_object_new_int64(ev->uid));
+		json_object_object_add(j, "gid",
+				       json_object_new_int64(ev->gid));
+		json_object_object_add(j, "new_uid",
+				       json_object_new_int64(ev->new_uid));
+		json_object_object_add(j, "new_gid",
+				       json_object_new_int64(ev->new_gid));
 		what = json_object_new_array();
 		if (ev->what & SHIFT_WHAT_OWNER)
-			json_object_array_add(what, json_object_new_string("owner"));
+			json_object_array_add(what,
+					      json_object_new_string("owner"));
 		if (ev->what & SHIFT_WHAT_ACL_ACCESS)
-			json_object_array_add(what, json_object_new_string("access_acl"));
+			json_object_array_add(
+			    what, json_object_new_string("access_acl"));
 		if (ev->what & SHIFT_WHAT_ACL_DEFAULT)
-			json_object_array_add(what, json_object_new_string("default_acl"));
+			json_object_array_add(
+			    what, json_object_new_string("default_acl"));
 		if (ev->what & SHIFT_WHAT_FCAPS)
-			json_object_array_add(what, json_object_new_string("file_capability"));
+			json_object_array_add(
+			    what, json_object_new_string("file_capability"));
 		if (ev->what & SHIFT_WHAT_MODE)
-			json_object_array_add(what, json_object_new_string("setid_kept"));
+			json_object_array_add(
+			    what, json_object_new_string("setid_kept"));
 		json_object_object_add(j, "what", what);
 		break;
 	case SHIFT_EVENT_UNMAPPED:
-		json_object_object_add(j, "kind", json_object_new_string(kind_name(ev)));
-		json_object_object_add(j, "id", ev->id == SHIFT_ID_UNKNOWN ? NULL :
-					   json_object_new_int64(ev->id));
-		json_object_object_add(j, "outside_delegation",
-				       json_object_new_boolean(ev->id == SHIFT_ID_UNKNOWN));
-		json_object_object_add(j, "image_outside_delegation",
-				       json_object_new_boolean(ev->what & SHIFT_WHAT_OUTSIDE));
+		json_object_object_add(j, "kind",
+				       json_object_new_string(kind_name(ev)));
+		json_object_object_add(j, "id",
+				       ev->id == SHIFT_ID_UNKNOWN
+					   ? NULL
+					   : json_object_new_int64(ev->id));
 		json_object_object_add(
-			j, "action",
-			json_object_new_string(
-				(ev->what & (SHIFT_WHAT_FCAPS | SHIFT_WHAT_OUTSIDE)) ||
-						ev->id == SHIFT_ID_UNKNOWN ||
-						o->so.unmapped != SHIFT_UNMAPPED_OVERFLOW
-					? "left"
-					: "overflow"));
+		    j, "outside_delegation",
+		    json_object_new_boolean(ev->id == SHIFT_ID_UNKNOWN));
+		json_object_object_add(
+		    j, "image_outside_delegation",
+		    json_object_new_boolean(ev->what & SHIFT_WHAT_OUTSIDE));
+		json_object_object_add(
+		    j, "action",
+		    json_object_new_string(
+			(ev->what & (SHIFT_WHAT_FCAPS | SHIFT_WHAT_OUTSIDE)) ||
+				ev->id == SHIFT_ID_UNKNOWN ||
+				o->so.unmapped != SHIFT_UNMAPPED_OVERFLOW
+			    ? "left"
+			    : "overflow"));
 		break;
 	case SHIFT_EVENT_ERROR:
-		json_object_object_add(j, "operation", json_object_new_string(ev->op));
-		json_object_object_add(j, "error", json_object_new_string(strerror(-ev->error)));
-		json_object_object_add(j, "errno", json_object_new_int(-ev->error));
+		json_object_object_add(j, "operation",
+				       json_object_new_string(ev->op));
+		json_object_object_add(
+		    j, "error", json_object_new_string(strerror(-ev->error)));
+		json_object_object_add(j, "errno",
+				       json_object_new_int(-ev->error));
 		break;
 	case SHIFT_EVENT_MOUNTPOINT:
 		break;
 	case SHIFT_EVENT_EXTERNAL_LINK:
-		json_object_object_add(j, "links", json_object_new_int64(ev->id));
+		json_object_object_add(j, "links",
+				       json_object_new_int64(ev->id));
 		break;
 	}
-	printf("%s\n  %s", o->events++ ? "," : "",
-	       json_object_to_json_string_ext(j, JSON_C_TO_STRING_SPACED |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf(
+	    "%s\n  %s", o->events++ ? "," : "",
+	    json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 }
 
@@ -537,26 +557,42 @@ static void json_finish(struct options *o, const struct shift_stats *st,
 	if (!j)
 		return;
 	json_object_object_add(j, "directory", json_object_new_string(o->dir));
-	json_object_object_add(j, "engine", json_object_new_string(st->engine ? st->engine : "sync"));
-	json_object_object_add(j, "dry_run", json_object_new_boolean(o->so.flags & SHIFT_DRY_RUN));
-	json_object_object_add(j, "reverse", json_object_new_boolean(o->so.flags & SHIFT_REVERSE));
-	json_object_object_add(j, "already_shifted", json_object_new_boolean(st->already));
-	json_object_object_add(j, "resumed", json_object_new_boolean(st->resumed));
-	json_object_object_add(j, "inodes", json_object_new_int64((int64_t)st->inodes));
-	json_object_object_add(j, "directories", json_object_new_int64((int64_t)st->dirs));
-	json_object_object_add(j, "changed", json_object_new_int64((int64_t)st->changed));
-	json_object_object_add(j, "hardlinks", json_object_new_int64((int64_t)st->hardlinks));
-	json_object_object_add(j, "unmapped", json_object_new_int64((int64_t)st->unmapped));
-	json_object_object_add(j, "errors", json_object_new_int64((int64_t)st->errors));
-	json_object_object_add(j, "mountpoints", json_object_new_int64((int64_t)st->mountpoints));
+	json_object_object_add(
+	    j, "engine",
+	    json_object_new_string(st->engine ? st->engine : "sync"));
+	json_object_object_add(
+	    j, "dry_run", json_object_new_boolean(o->so.flags & SHIFT_DRY_RUN));
+	json_object_object_add(
+	    j, "reverse", json_object_new_boolean(o->so.flags & SHIFT_REVERSE));
+	json_object_object_add(j, "already_shifted",
+			       json_object_new_boolean(st->already));
+	json_object_object_add(j, "resumed",
+			       json_object_new_boolean(st->resumed));
+	json_object_object_add(j, "inodes",
+			       json_object_new_int64((int64_t)st->inodes));
+	json_object_object_add(j, "directories",
+			       json_object_new_int64((int64_t)st->dirs));
+	json_object_object_add(j, "changed",
+			       json_object_new_int64((int64_t)st->changed));
+	json_object_object_add(j, "hardlinks",
+			       json_object_new_int64((int64_t)st->hardlinks));
+	json_object_object_add(j, "unmapped",
+			       json_object_new_int64((int64_t)st->unmapped));
+	json_object_object_add(j, "errors",
+			       json_object_new_int64((int64_t)st->errors));
+	json_object_object_add(j, "mountpoints",
+			       json_object_new_int64((int64_t)st->mountpoints));
 	snprintf(num, sizeof(num), "%.3f", secs);
-	json_object_object_add(j, "seconds", json_object_new_double_s(secs, num));
-	json_object_object_add(j, "ok", json_object_new_boolean(code == EXIT_OK));
+	json_object_object_add(j, "seconds",
+			       json_object_new_double_s(secs, num));
+	json_object_object_add(j, "ok",
+			       json_object_new_boolean(code == EXIT_OK));
 	json_object_object_add(j, "exit_status", json_object_new_int(code));
-	json_object_object_add(j, "error", o->err[0] ? json_object_new_string(o->err) : NULL);
+	json_object_object_add(
+	    j, "error", o->err[0] ? json_object_new_string(o->err) : NULL);
 	/* the object's members after the "events" array already printed */
-	s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_SPACED |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    j, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	printf("%s],\n %s\n", o->events ? "\n " : "", s + 1);
 	json_object_put(j);
 }
@@ -575,11 +611,13 @@ static int show_status(struct options *o)
 		if (o->json)
 			printf("{\"directory\": %s, \"state\": null}\n",
 			       json_object_to_json_string_ext(
-				       json_object_new_string(o->dir),
-				       JSON_C_TO_STRING_PLAIN));
+				   json_object_new_string(o->dir),
+				   JSON_C_TO_STRING_PLAIN));
 		else
-			printf("%s: no shift marker (never shifted by shift-tree, or by shiftkit before it kept one)\n",
-			       o->dir_esc);
+			printf(
+			    "%s: no shift marker (never shifted by shift-tree, "
+			    "or by shiftkit before it kept one)\n",
+			    o->dir_esc);
 		return EXIT_NO_MARKER;
 	}
 	if (r < 0) {
@@ -599,7 +637,9 @@ static int show_status(struct options *o)
 	else if (strcmp(st.state, "undone") == 0)
 		what = "undone (a --reverse finished)";
 	else if (strcmp(st.state, "incomplete") == 0)
-		what = "incomplete: the last run left problems (ids without image, failed inodes or mounts inside); fix them and run the same command again";
+		what = "incomplete: the last run left problems (ids without "
+		       "image, failed inodes or mounts inside); fix them and "
+		       "run the same command again";
 	else if (st.pid > 0)
 		what = "being shifted now";
 	else
@@ -609,38 +649,59 @@ static int show_status(struct options *o)
 		char gen[20];
 
 		snprintf(gen, sizeof(gen), "%016" PRIx64, st.generation);
-		json_object_object_add(j, "directory", json_object_new_string(o->dir));
-		json_object_object_add(j, "state", json_object_new_string(st.state));
-		json_object_object_add(j, "map", json_object_new_string(st.map));
-		json_object_object_add(j, "direction", json_object_new_string(st.direction));
-		json_object_object_add(j, "unmapped", json_object_new_string(st.unmapped));
-		json_object_object_add(j, "time", st.time > 0 ? json_object_new_int64(st.time) : NULL);
-		json_object_object_add(j, "time_utc", when[0] ? json_object_new_string(when) : NULL);
-		json_object_object_add(j, "running_pid", st.pid > 0 ? json_object_new_int(st.pid) : NULL);
-		json_object_object_add(j, "interrupted",
-				       json_object_new_boolean(st.pid <= 0 &&
-							       (strcmp(st.state, "running") == 0 ||
-								strcmp(st.state, "cleanup") == 0)));
-		json_object_object_add(j, "problems",
-				       json_object_new_boolean(strcmp(st.state, "incomplete") == 0));
-		json_object_object_add(j, "unprivileged", json_object_new_boolean(st.userns));
-		json_object_object_add(j, "xattr", json_object_new_string(st.xattr));
-		json_object_object_add(j, "generation", json_object_new_string(gen));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-									 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_object_add(j, "directory",
+				       json_object_new_string(o->dir));
+		json_object_object_add(j, "state",
+				       json_object_new_string(st.state));
+		json_object_object_add(j, "map",
+				       json_object_new_string(st.map));
+		json_object_object_add(j, "direction",
+				       json_object_new_string(st.direction));
+		json_object_object_add(j, "unmapped",
+				       json_object_new_string(st.unmapped));
+		json_object_object_add(
+		    j, "time",
+		    st.time > 0 ? json_object_new_int64(st.time) : NULL);
+		json_object_object_add(j, "time_utc",
+				       when[0] ? json_object_new_string(when)
+					       : NULL);
+		json_object_object_add(j, "running_pid",
+				       st.pid > 0 ? json_object_new_int(st.pid)
+						  : NULL);
+		json_object_object_add(
+		    j, "interrupted",
+		    json_object_new_boolean(
+			st.pid <= 0 && (strcmp(st.state, "running") == 0 ||
+					strcmp(st.state, "cleanup") == 0)));
+		json_object_object_add(
+		    j, "problems",
+		    json_object_new_boolean(strcmp(st.state, "incomplete") ==
+					    0));
+		json_object_object_add(j, "unprivileged",
+				       json_object_new_boolean(st.userns));
+		json_object_object_add(j, "xattr",
+				       json_object_new_string(st.xattr));
+		json_object_object_add(j, "generation",
+				       json_object_new_string(gen));
+		printf("%s\n", json_object_to_json_string_ext(
+				   j, JSON_C_TO_STRING_PRETTY |
+					  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
 		map_esc = shift_escape(st.map);
 		printf("%s: %s\n", o->dir_esc, what);
 		printf("  state:    %s\n", st.state);
 		printf("  map:      %s%s\n", map_esc ? map_esc : "?",
-		       strcmp(st.direction, "reverse") == 0 ? " (--reverse)" : "");
+		       strcmp(st.direction, "reverse") == 0 ? " (--reverse)"
+							    : "");
 		printf("  unmapped: %s\n", st.unmapped);
-		printf("  written:  %s\n", when[0] ? when : "unknown (by an older shift-tree)");
+		printf("  written:  %s\n",
+		       when[0] ? when : "unknown (by an older shift-tree)");
 		if (st.pid > 0)
 			printf("  run:      pid %d\n", (int)st.pid);
 		printf("  by:       %s (%s)\n",
-		       st.userns ? "an unprivileged user in its user namespace" : "root",
+		       st.userns ? "an unprivileged user in its user namespace"
+				 : "root",
 		       st.xattr);
 	}
 	shift_tree_status_clear(&st);
@@ -651,7 +712,7 @@ static int show_status(struct options *o)
  * chrooted): a mistyped or empty variable must not shift the host. */
 static bool is_host_root(const char *dir)
 {
-	static const char *const roots[] = { "/", "/proc/1/root" };
+	static const char *const roots[] = {"/", "/proc/1/root"};
 	struct stat a, b;
 
 	if (stat(dir, &a) < 0)
