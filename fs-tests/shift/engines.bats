@@ -60,7 +60,10 @@ gen() {
 # policy, map) must be identical too.
 man() {
 	local m
-	manifest "$1" | sed -E 's/ (trusted|user)\.shiftkit\.shift=[^ ]*//g'
+	# (a pending record of an inode left for an id without image holds
+	# the run's generation too)
+	manifest "$1" | sed -E 's/ (trusted|user)\.shiftkit\.shift=[^ ]*//g;
+		s/(shiftkit\.inode=0x[0-9a-f]{16})[0-9a-f]{16}/\1GEN/g'
 	m=$(getfattr -h --only-values -n trusted.shiftkit.shift "$1" 2>/dev/null ||
 		getfattr -h --only-values -n user.shiftkit.shift "$1" 2>/dev/null || true)
 	echo "marker: $(tr '\0' ' ' <<<"$m" | sed -E 's/gen=[0-9a-f]+ ?//; s/time=[0-9]+ ?//')"
