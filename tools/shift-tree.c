@@ -57,6 +57,7 @@ static void usage(void)
 {
 	printf("Usage:\n"
 	       " %s [options] MAP-OPTION DIR\n"
+	       " %s --status [--json] DIR\n"
 	       "\n"
 	       "Rewrite the ownership of DIR in place (owners, ACLs, file capabilities)\n"
 	       "so that it looks as DIR looks through an idmapped mount with MAP.\n"
@@ -86,7 +87,7 @@ static void usage(void)
 	       "the reported ids without image or mounts, left as they are (fix them\n"
 	       "and run the same command again); 5 another run is shifting DIR;\n"
 	       "6 --status: DIR has no marker.  See shift-tree(1).\n",
-	       program_invocation_short_name);
+	       program_invocation_short_name, program_invocation_short_name);
 	exit(EXIT_OK);
 }
 
