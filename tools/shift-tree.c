@@ -609,16 +609,20 @@ static int show_status(struct options *o)
 
 	r = shift_tree_status(o->dir, &st);
 	if (r == -ENODATA) {
-		if (o->json)
-			printf("{\"directory\": %s, \"state\": null}\n",
-			       json_object_to_json_string_ext(
-				   json_object_new_string(o->dir),
-				   JSON_C_TO_STRING_PLAIN));
-		else
-			printf(
-			    "%s: no shift marker (never shifted by shift-tree, "
-			    "or by shiftkit before it kept one)\n",
-			    o->dir_esc);
+		if (o->json) {
+			json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "directory",
+					       json_object_new_string(o->dir));
+			json_object_object_add(j, "state", NULL);
+			printf("%s\n", json_object_to_json_string_ext(
+					       j, JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(j);
+		} else {
+			printf("%s: no shift marker (never shifted by shift-tree, or by shiftkit before it kept one)\n",
+			       o->dir_esc);
+		}
 		return EXIT_NO_MARKER;
 	}
 	if (r < 0) {
