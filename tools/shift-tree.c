@@ -257,6 +257,59 @@ static void clear_progress(struct options *o)
 	cli_progress_clear(&o->bar);
 }
 
+/* Whether s is valid UTF-8 (JSON text must be): no overlong forms,
+ * surrogates or code points past U+10FFFF. */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned n, cp;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			n = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			n = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			n = 3, cp = *p & 0x07;
+		else
+			return false;
+		p++;
+		for (unsigned i = 0; i < n; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (*p & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/* A name for JSON: as it is when it is UTF-8; else escaped as in the text
+ * lines (shift_escape) and key_escaped set to true, so that the document
+ * stays valid JSON and the name can still be told exactly. */
+static void json_add_name(json_object *j, const char *key,
+			  const char *key_escaped, const char *name)
+{
+	char *e;
+
+	if (utf8_valid(name)) {
+		json_object_object_add(j, key, json_object_new_string(name));
+		return;
+	}
+	e = shift_escape(name);
+	json_object_object_add(j, key, json_object_new_string(e ? e : "?"));
+	json_object_object_add(j, key_escaped, json_object_new_boolean(true));
+	free(e);
+}
+
 /* --json: one event as an element of the "events" array (printed as it
  * comes: a dry run of a big tree lists millions). */
 static void json_event(struct options *o, const struct shift_event *ev)
@@ -275,7 +328,7 @@ static void json_event(struct options *o, const struct shift_event *ev)
 		return;
 	json_object_object_add(j, "type",
 			       json_object_new_string(types[ev->type]));
-	json_object_object_add(j, "path", json_object_new_string(ev->path));
+	json_add_name(j, "path", "path_escaped", ev->path);
 	switch (ev->type) {
 	case SHIFT_EVENT_CHANGE:
 		json_object_object_add(j, "uid",
@@ -557,7 +610,7 @@ static void json_finish(struct options *o, const struct shift_stats *st,
 
 	if (!j)
 		return;
-	json_object_object_add(j, "directory", json_object_new_string(o->dir));
+	json_add_name(j, "directory", "directory_escaped", o->dir);
 	json_object_object_add(
 	    j, "engine",
 	    json_object_new_string(st->engine ? st->engine : "sync"));
@@ -612,8 +665,8 @@ static int show_status(struct options *o)
 		if (o->json) {
 			json_object *j = json_object_new_object();
 
-			json_object_object_add(j, "directory",
-					       json_object_new_string(o->dir));
+			json_add_name(j, "directory", "directory_escaped",
+				      o->dir);
 			json_object_object_add(j, "state", NULL);
 			printf("%s\n", json_object_to_json_string_ext(
 					       j, JSON_C_TO_STRING_SPACED |
@@ -654,12 +707,10 @@ static int show_status(struct options *o)
 		char gen[20];
 
 		snprintf(gen, sizeof(gen), "%016" PRIx64, st.generation);
-		json_object_object_add(j, "directory",
-				       json_object_new_string(o->dir));
+		json_add_name(j, "directory", "directory_escaped", o->dir);
 		json_object_object_add(j, "state",
 				       json_object_new_string(st.state));
-		json_object_object_add(j, "map",
-				       json_object_new_string(st.map));
+		json_add_name(j, "map", "map_escaped", st.map);
 		json_object_object_add(j, "direction",
 				       json_object_new_string(st.direction));
 		json_object_object_add(j, "unmapped",

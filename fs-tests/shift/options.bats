@@ -317,6 +317,15 @@ $esc"
 	assert_failure 4
 	run jq -e '.exit_status == 4 and .ok == false and ([.events[] | select(.type == "change")] | length) == 3' <<<"$output"
 	assert_success
+	# a name that is not UTF-8: escaped in the JSON too, and said so
+	touch "$T/"$'z\xffz'
+	chown 70000 "$T/"$'z\xffz'
+	run --separate-stderr "$SHIFT_TREE" --dry-run --json --map 0:100000:65536 "$T"
+	assert_failure 4
+	run jq -r '.events[] | select(.path_escaped) | .path' <<<"$output"
+	assert_success
+	assert_output 'z\377z'
+	rm "$T/"$'z\xffz'
 	# a run that can't run: still one document, the error in it
 	run --separate-stderr "$SHIFT_TREE" --json --map 0:200000:65536 "$T"
 	assert_failure 1
