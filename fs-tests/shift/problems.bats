@@ -47,6 +47,9 @@ marker() {
 	assert_equal "$(owner "$T/good")" 400000:400000
 	run marker "$T"
 	assert_output --partial 'state=done'
+	# no record left on the fixed inode, none anywhere
+	run bash -c "getfattr -R -h -d -m - '$T' 2>/dev/null | grep -c shiftkit.inode"
+	assert_output 0
 	# and now it is done
 	run "$SHIFT_TREE" --map b:0:400000:65536 "$T"
 	assert_success
