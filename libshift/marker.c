@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -318,7 +317,8 @@ bool sk_marker_same_map(const char *s, const struct shift_idmap *map)
  * which lists every flock with the inode's device and number.  The
  * device there is the superblock's, which is not what stat shows on
  * Btrfs (a subvolume's anonymous device): the inode number alone is
- * taken when no line matches both.  1 and *ret_pid when held, 0 when not.
+ * taken when no line matches both.  1 and *ret_pid when held, 0 when not
+ * (or when /proc is not mounted).
  */
 int sk_tree_locker(int fd, pid_t *ret_pid)
 {
@@ -326,20 +326,15 @@ int sk_tree_locker(int fd, pid_t *ret_pid)
 	pid_t by_ino = 0, exact = 0;
 	char line[256];
 	struct stat sb;
-	bool held;
 
+	/* Not by trying the lock: even a shared probe would make a run
+	 * starting at that moment fail as if another one were running. */
 	*ret_pid = 0;
 	if (fstat(fd, &sb) < 0)
 		return negative_errno();
-	/* Held at all?  A shared probe fails against an exclusive holder;
-	 * against a dry run's shared lock it succeeds, so /proc/locks is
-	 * read in any case. */
-	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	if (!held)
-		(void)flock(fd, LOCK_UN);
 	f = fopen("/proc/locks", "re");
 	if (!f)
-		return held ? 1 : 0;
+		return errno == ENOENT ? 0 : negative_errno();
 	while (fgets(line, sizeof(line), f)) {
 		unsigned maj, min;
 		unsigned long long ino;
@@ -359,7 +354,7 @@ int sk_tree_locker(int fd, pid_t *ret_pid)
 			by_ino = pid;
 	}
 	*ret_pid = exact ? exact : by_ino;
-	return held || *ret_pid ? 1 : 0;
+	return *ret_pid ? 1 : 0;
 }
 
 int shift_tree_status(const char *path, struct shift_tree_status *ret)
