@@ -188,6 +188,7 @@ struct unmapped_data {
 	const char *dir, *name;
 	unsigned what;
 	bool quiet_image; /* resumed, no intent: ids in the image are done */
+	unsigned reported; /* ids of this inode reported as unmapped */
 };
 
 static void on_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
@@ -202,6 +203,7 @@ static void on_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
 
 	if (u->quiet_image && in_image(u->ctx, kind, id))
 		return;
+	u->reported++;
 	u->ctx->unmapped_n++;
 	sk_inode_event(u->ctx, &ev, u->dir, u->name);
 }
@@ -504,6 +506,7 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 	bool has_acl[2] = { false, false }, acl_change[2] = { false, false };
 	bool has_caps = false, has_intent = false, caps_write = false;
 	bool do_chown, mode_restore, keep, multi, wrote_intent = false;
+	bool pending = false;
 	size_t acl_len[2] = { 0, 0 }, caps_src_len = 0;
 	uint64_t acl_hash[2] = { 0, 0 };
 	uint8_t caps_cur[SHIFT_FCAPS_MAX_SIZE], caps_new[SHIFT_FCAPS_MAX_SIZE];
@@ -560,6 +563,14 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 					      "use the progress record left by another shift (remove the xattr after checking the owner)",
 					      -ESTALE);
 		}
+	}
+	if (has_intent && (in.flags & SK_INTENT_PENDING)) {
+		/* Left unchanged by this run before for an id without image:
+		 * the inode as it is now is unshifted (its ids may have been
+		 * fixed since), and no id of it is a shifted one. */
+		pending = true;
+		has_intent = false;
+		ud.quiet_image = false;
 	}
 	if (has_intent) {
 		ud.quiet_image = false;
@@ -663,6 +674,41 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 		}
 	}
 
+	/*
+	 * An id without image under --unmapped=error, in the engine (a
+	 * lone shift_inode() keeps shifting what it can): the inode is left
+	 * unchanged (the run fails and the tree stays "incomplete"), so
+	 * that it stays in one view of the ids, and is marked so that a
+	 * re-run takes it as unshifted -- also where its ids lie in the
+	 * map's image, which a resumed run otherwise takes for shifted
+	 * ones.  (An intent in the works is an inode being changed: its
+	 * originals had images, or it would not have been started.)
+	 */
+	if (j && ud.reported && ctx->unmapped == SHIFT_UNMAPPED_ERROR &&
+	    !has_intent) {
+		if (!journal || pending)
+			return 0;
+		memset(&in, 0, sizeof(in));
+		in.magic = SK_INTENT_MAGIC;
+		in.flags = SK_INTENT_PENDING;
+		in.gen = j->gen;
+		in.uid = st->uid;
+		in.gid = st->gid;
+		in.mode = st->mode;
+		r = x_set(t, j->intent_name, &in, sizeof(in));
+		/* Not permitted: user.* xattrs on a symlink, an inode the
+		 * caller's namespace doesn't map (it can't change it either:
+		 * reported as outside the delegation, it is reported again),
+		 * an immutable one.  Then a re-run may take an id of it in
+		 * the map's image for a shifted one. */
+		if (r < 0 && r != -EPERM && r != -EACCES &&
+		    !(S_ISLNK(st->mode) && r == -EOPNOTSUPP))
+			return sk_inode_error(ctx, dir, name,
+					      "record the ids left unmapped (xattr)",
+					      r);
+		return 0;
+	}
+
 	/* What changes. */
 	do_chown = tu != st->uid || tg != st->gid;
 	mode_restore = is_setid_kept(st, omode) &&
@@ -702,7 +748,7 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 
 	if (!do_chown && !acl_change[0] && !acl_change[1] && !caps_write &&
 	    !mode_restore) {
-		if (journal && has_intent && !keep) {
+		if (journal && (has_intent || pending) && !keep) {
 			r = x_remove(t, j->intent_name);
 			if (r < 0 && r != -ENODATA)
 				return sk_inode_error(ctx, dir, name,
@@ -738,7 +784,10 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 	}
 
 	multi = acl_change[0] || acl_change[1] || caps_src || mode_restore;
-	if (journal && !has_intent && (multi || keep)) {
+	/* A pending mark is replaced by an intent before the first change:
+	 * a crash after it must not leave the changed inode marked as
+	 * unshifted. */
+	if (journal && !has_intent && (multi || keep || pending)) {
 		if (keep && j->need_cleanup) {
 			r = j->need_cleanup(j->engine);
 			if (r < 0)

@@ -2,10 +2,11 @@
 /*
  * The run's marker: an xattr on the tree's root (trusted.shiftkit.shift,
  * or user.shiftkit.shift where trusted.* can't be written) recording what
- * is being done to the tree -- state (running, cleanup, done, undone), the
- * run's generation, direction, unmapped policy and map -- so that a tree
- * already shifted is left alone and a half-shifted one is resumed, never
- * shifted twice.  docs/shift-engine.md describes the states.
+ * is being done to the tree -- state (running, cleanup, incomplete, done,
+ * undone), the run's generation, direction, unmapped policy, when it was
+ * written and the map -- so that a tree already shifted is left alone and a
+ * half-shifted one (interrupted, or finished with problems) is resumed,
+ * never shifted twice.  docs/shift-engine.md describes the states.
  */
 #include "config.h"
 
@@ -13,9 +14,36 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "shift-engine.h"
+
+static const char *const state_names[] = {
+	[SK_STATE_RUNNING] = "running",
+	[SK_STATE_CLEANUP] = "cleanup",
+	[SK_STATE_INCOMPLETE] = "incomplete",
+	[SK_STATE_DONE] = "done",
+	[SK_STATE_UNDONE] = "undone",
+};
+
+const char *sk_state_name(enum sk_state s)
+{
+	return s < ARRAY_SIZE(state_names) && state_names[s] ? state_names[s]
+							      : "unknown";
+}
+
+/* A state this version doesn't know (a newer one's) is taken as
+ * "running": never done, so a run neither skips nor restarts the tree. */
+static enum sk_state state_parse(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++)
+		if (state_names[i] && strcmp(s, state_names[i]) == 0)
+			return (enum sk_state)i;
+	return SK_STATE_UNKNOWN;
+}
 
 const char *sk_marker_policy(enum shift_unmapped p)
 {
@@ -44,11 +72,13 @@ void sk_marker_set_userns(void)
 	in_userns = true;
 }
 
-/* Parse one marker value and its "journal=" field. */
+/* Parse one marker value: the fixed fields, then optional ones
+ * ("journal=", "time=", unknown ones of newer versions skipped) up to
+ * " map=", which takes the rest. */
 static int marker_parse(char *buf, struct sk_marker *m, enum journal *ret_j)
 {
-	char journal[16] = "";
-	int off = 0, off2 = 0;
+	char journal[16] = "", *p, *mapp;
+	int off = 0;
 
 	if (sscanf(buf,
 		   "shiftkit 1 state=%15s gen=%" SCNx64
@@ -57,15 +87,37 @@ static int marker_parse(char *buf, struct sk_marker *m, enum journal *ret_j)
 		   &off) < 5 ||
 	    off == 0)
 		return -EBADMSG;
-	if (sscanf(buf + off, " journal=%15s%n", journal, &off2) == 1 &&
-	    off2 > 0)
-		off += off2;
+	mapp = strstr(buf + off, " map=");
+	if (!mapp)
+		return -EBADMSG;
+	*mapp = 0;
+	for (p = buf + off; *p == ' ';) {
+		char *end = strchr(p + 1, ' ');
+		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+		unsigned long long v;
+		int n = 0;
+
+		if (strncmp(p + 1, "journal=", 8) == 0 &&
+		    len - 8 < sizeof(journal)) {
+			memcpy(journal, p + 9, len - 8);
+			journal[len - 8] = 0;
+		} else if (sscanf(p + 1, "time=%llu%n", &v, &n) == 1 &&
+			   (size_t)n == len) {
+			m->time = (int64_t)v;
+		}
+		if (!end)
+			break;
+		p = end;
+	}
+	*mapp = ' ';
 	*ret_j = strcmp(journal, "trusted") == 0  ? JOURNAL_TRUSTED
 		 : strcmp(journal, "userns") == 0 ? JOURNAL_USERNS
 						  : JOURNAL_HOST;
-	if (strncmp(buf + off, " map=", 5) != 0)
-		return -EBADMSG;
-	m->map = strdup(buf + off + 5);
+	m->userns = *ret_j == JOURNAL_USERNS;
+	m->st = state_parse(m->state);
+	if (m->st == SK_STATE_UNKNOWN)
+		m->st = SK_STATE_RUNNING;
+	m->map = strdup(mapp + 5);
 	return m->map ? 0 : -ENOMEM;
 }
 
@@ -94,7 +146,7 @@ static int marker_get(int fd, const char *name, struct sk_marker *m,
 
 static bool unfinished(const struct sk_marker *m)
 {
-	return strcmp(m->state, "done") != 0 && strcmp(m->state, "undone") != 0;
+	return m->st != SK_STATE_DONE && m->st != SK_STATE_UNDONE;
 }
 
 /*
@@ -174,7 +226,7 @@ int sk_marker_read(int fd, char *ret_name, size_t name_size,
 }
 
 static int marker_set(struct sk_engine *e, const char *name, enum journal j,
-		      const char *state)
+		      enum sk_state state)
 {
 	static const char *const fields[] = {
 		[JOURNAL_HOST] = "",
@@ -186,11 +238,11 @@ static int marker_set(struct sk_engine *e, const char *name, enum journal j,
 
 	n = snprintf(buf, sizeof(buf),
 		     "shiftkit 1 state=%s gen=%016" PRIx64
-		     " dir=%s unmapped=%s cleanup=%d%s map=%s",
-		     state, e->journal.gen,
+		     " dir=%s unmapped=%s cleanup=%d%s time=%lld map=%s",
+		     sk_state_name(state), e->journal.gen,
 		     (e->opts->flags & SHIFT_REVERSE) ? "reverse" : "forward",
 		     sk_marker_policy(e->opts->unmapped), e->cleanup ? 1 : 0,
-		     fields[j], e->marker_map);
+		     fields[j], (long long)time(NULL), e->marker_map);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -E2BIG;
 	if (fsetxattr(e->rootfd, name, buf, (size_t)n, 0) < 0)
@@ -198,7 +250,7 @@ static int marker_set(struct sk_engine *e, const char *name, enum journal j,
 	return 0;
 }
 
-int sk_marker_write(struct sk_engine *e, const char *state)
+int sk_marker_write(struct sk_engine *e, enum sk_state state)
 {
 	int r;
 
@@ -234,7 +286,7 @@ int shift_tree_marker(const char *path, char **ret_state, char **ret_map)
 	if (!m.found)
 		return -ENODATA;
 	if (ret_state) {
-		*ret_state = strdup(m.state);
+		*ret_state = strdup(sk_state_name(m.st));
 		if (!*ret_state) {
 			free(m.map);
 			return -ENOMEM;
@@ -257,4 +309,102 @@ bool sk_marker_same_map(const char *s, const struct shift_idmap *map)
 	eq = shift_idmap_parse(m, s, NULL) == 0 && shift_idmap_equal(m, map);
 	shift_idmap_free(m);
 	return eq;
+}
+
+/*
+ * The run holding the tree's lock (sk_shift_tree() flocks the root: a
+ * real run exclusively, a dry run shared): its pid from /proc/locks,
+ * which lists every flock with the inode's device and number.  The
+ * device there is the superblock's, which is not what stat shows on
+ * Btrfs (a subvolume's anonymous device): the inode number alone is
+ * taken when no line matches both.  1 and *ret_pid when held, 0 when not
+ * (or when /proc is not mounted).
+ */
+int sk_tree_locker(int fd, pid_t *ret_pid)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	pid_t by_ino = 0, exact = 0;
+	char line[256];
+	struct stat sb;
+
+	/* Not by trying the lock: even a shared probe would make a run
+	 * starting at that moment fail as if another one were running. */
+	*ret_pid = 0;
+	if (fstat(fd, &sb) < 0)
+		return negative_errno();
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return errno == ENOENT ? 0 : negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long long ino;
+		char type[16], kind[16], mode[16];
+		int pid;
+
+		if (strstr(line, "->"))
+			continue; /* a blocked waiter */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type,
+			   kind, mode, &pid, &maj, &min, &ino) != 7 ||
+		    strcmp(type, "FLOCK") != 0 ||
+		    ino != (unsigned long long)sb.st_ino || pid == getpid())
+			continue;
+		if (makedev(maj, min) == sb.st_dev && !exact)
+			exact = pid;
+		else if (!by_ino)
+			by_ino = pid;
+	}
+	*ret_pid = exact ? exact : by_ino;
+	return *ret_pid ? 1 : 0;
+}
+
+int shift_tree_status(const char *path, struct shift_tree_status *ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct sk_marker m;
+	char name[32];
+	int r;
+
+	if (!path || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	r = marker_read(fd, name, sizeof(name), &m, false);
+	if (r < 0)
+		return r;
+	if (!m.found)
+		return -ENODATA;
+	snprintf(ret->state, sizeof(ret->state), "%s", sk_state_name(m.st));
+	snprintf(ret->direction, sizeof(ret->direction), "%s", m.dir);
+	snprintf(ret->unmapped, sizeof(ret->unmapped), "%s", m.unmapped);
+	snprintf(ret->xattr, sizeof(ret->xattr), "%s", name);
+	ret->generation = m.gen;
+	ret->time = m.time;
+	ret->userns = m.userns;
+	ret->map = m.map;
+	r = sk_tree_locker(fd, &ret->pid);
+	if (r < 0)
+		ret->pid = 0;
+	return 0;
+}
+
+void shift_tree_status_clear(struct shift_tree_status *st)
+{
+	if (!st)
+		return;
+	free(st->map);
+	st->map = NULL;
+}
+
+int shift_tree_locker(const char *path, pid_t *ret_pid)
+{
+	_cleanup_close_ int fd = -EBADF;
+
+	if (!path || !ret_pid)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	return sk_tree_locker(fd, ret_pid);
 }

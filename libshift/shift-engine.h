@@ -104,6 +104,10 @@ enum {
 	SK_INTENT_ACL_ACCESS = 1 << 0,
 	SK_INTENT_ACL_DEFAULT = 1 << 1,
 	SK_INTENT_CAPS = 1 << 2,
+	/* Not an intent: the inode was left unchanged because an id of it
+	 * has no image (--unmapped=error); uid, gid, mode are its ids then.
+	 * A re-run takes the inode as it is now (docs/shift-engine.md). */
+	SK_INTENT_PENDING = 1 << 3,
 };
 struct sk_intent {
 	uint32_t magic;
@@ -244,8 +248,21 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 /* marker.c */
 #define SK_MARKER_SUFFIX "shiftkit.shift"
 #define SK_MARKER_MAX 8192
+/* The marker's states (docs/shift-engine.md). */
+enum sk_state {
+	SK_STATE_UNKNOWN,
+	SK_STATE_RUNNING,    /* a run is shifting, or was killed doing so */
+	SK_STATE_CLEANUP,    /* every inode shifted; intents being removed */
+	SK_STATE_INCOMPLETE, /* a run ended leaving problems: resumable */
+	SK_STATE_DONE,	     /* shifted, nothing left */
+	SK_STATE_UNDONE,     /* a --reverse finished */
+};
+const char *sk_state_name(enum sk_state s);
 struct sk_marker {
 	bool found;
+	enum sk_state st;
+	bool userns;  /* written in a user namespace ("journal=userns") */
+	int64_t time; /* "time=", seconds since the epoch; 0: not recorded */
 	char state[16];
 	uint64_t gen;
 	char dir[16];
@@ -259,7 +276,10 @@ const char *sk_marker_policy(enum shift_unmapped p);
 int sk_marker_read(int fd, char *ret_name, size_t name_size,
 		   struct sk_marker *m);
 /* Record the run's state on the root. */
-int sk_marker_write(struct sk_engine *e, const char *state);
+int sk_marker_write(struct sk_engine *e, enum sk_state state);
+/* The run holding the tree whose root is fd (its flock): 1 and its pid
+ * (0 if /proc/locks doesn't tell), 0 when none, or -errno. */
+int sk_tree_locker(int fd, pid_t *ret_pid);
 bool sk_marker_same_map(const char *s, const struct shift_idmap *map);
 /* In the child of shift_tree_userns(): this process's records are made in
  * the user namespace's view of the ids (see marker.c). */

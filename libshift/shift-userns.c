@@ -17,54 +17,23 @@
 
 #include "shift-engine.h"
 
-static bool range_within(const struct shift_idmap *ns, enum shift_id_kind k,
-			 uint32_t start, uint32_t count)
-{
-	uint64_t id = start, end = (uint64_t)start + count;
-
-	/* walk the range extent by extent of the namespace map */
-	while (id < end) {
-		unsigned i, n = shift_idmap_count(ns, k);
-		bool found = false;
-
-		for (i = 0; i < n; i++) {
-			struct shift_extent x;
-
-			shift_idmap_extent(ns, k, i, &x);
-			if (id >= x.seen && id < (uint64_t)x.seen + x.count) {
-				id = (uint64_t)x.seen + x.count;
-				found = true;
-				break;
-			}
-		}
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
-static bool map_within(const struct shift_idmap *ns,
-		       const struct shift_idmap *map)
-{
-	unsigned k, i;
-
-	for (k = 0; k < 2; k++)
-		for (i = 0; i < shift_idmap_count(map, k); i++) {
-			struct shift_extent x;
-
-			shift_idmap_extent(map, k, i, &x);
-			if (!range_within(ns, k, x.disk, x.count) ||
-			    !range_within(ns, k, x.seen, x.count))
-				return false;
-		}
-	return true;
-}
-
 struct ns_events {
 	const struct shift_options *outer;
 	const struct shift_idmap *ns;
 	uint32_t overflow[2];
 };
+
+/* Whether host id has an image under the caller's map as the run applies
+ * it (backwards for --reverse). */
+static bool outer_maps(const struct shift_options *o, enum shift_id_kind k,
+		       uint32_t id)
+{
+	uint32_t v;
+
+	return (o->flags & SHIFT_REVERSE)
+		       ? shift_idmap_to_disk(o->map, k, id, &v) == 0
+		       : shift_idmap_to_seen(o->map, k, id, &v) == 0;
+}
 
 /* The kernel's overflow id of kind k: what a user namespace shows for an
  * id it doesn't map. */
@@ -98,8 +67,13 @@ static void ns_on_event(const struct shift_event *ev, void *userdata)
 	/* Only the fields that hold ids for this type of event (id is a
 	 * link count for EXTERNAL_LINK).  An id without a host image (the
 	 * kernel's -1 for an ACL qualifier outside the delegation) stays. */
-	if (ev->type == SHIFT_EVENT_UNMAPPED)
+	if (ev->type == SHIFT_EVENT_UNMAPPED) {
 		x.id = ns_to_host(n, ev->kind, ev->id);
+		/* It has an image, but one the namespace can't store. */
+		if (x.id != SHIFT_ID_UNKNOWN &&
+		    outer_maps(n->outer, ev->kind, x.id))
+			x.what |= SHIFT_WHAT_OUTSIDE;
+	}
 	if (ev->type == SHIFT_EVENT_CHANGE) {
 		x.uid = ns_to_host(n, SHIFT_UID, ev->uid);
 		x.gid = ns_to_host(n, SHIFT_GID, ev->gid);
@@ -109,6 +83,24 @@ static void ns_on_event(const struct shift_event *ev, void *userdata)
 	n->outer->on_event(&x, n->outer->userdata);
 }
 
+/* The caller's own id of kind k, which newuidmap/newgidmap map for
+ * anyone (one id): its uid, its primary group from passwd. */
+static uint32_t own_id(const struct passwd *pw, enum shift_id_kind k)
+{
+	if (k == SHIFT_UID)
+		return (uint32_t)getuid();
+	return pw ? (uint32_t)pw->pw_gid : (uint32_t)getgid();
+}
+
+/*
+ * The namespace: the caller's delegation from namespace id 0 (as before,
+ * so that the intents of an interrupted run keep their meaning), then the
+ * caller's own uid and gid after it -- newuidmap and newgidmap grant both,
+ * and they are what the caller's own files are owned by.  The kernel's
+ * overflow id stays unmapped (the ids above it move up by one), so that
+ * inside the namespace it means "an id outside what the caller owns" and
+ * nothing else.  -ENOKEY: no delegation.
+ */
 static int build_ns_map(struct shift_idmap *ns, const uint32_t overflow[2])
 {
 	struct passwd *pw = getpwuid(getuid());
@@ -125,15 +117,13 @@ static int build_ns_map(struct shift_idmap *ns, const uint32_t overflow[2])
 		snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)getuid());
 		r = shift_idmap_from_subid(sub, uidstr);
 	}
+	if (r == -ENOENT)
+		r = -ENOKEY;
 	if (r < 0)
 		goto out;
-	/* The delegation only (namespace id 0 = its first id): what
-	 * shift_userns_create() accepts without privilege.  The kernel's
-	 * overflow id stays unmapped (the ids above it move up by one), so
-	 * that inside the namespace it means "an id outside the delegation"
-	 * and nothing else. */
 	for (k = 0; k < 2 && r >= 0; k++) {
-		uint32_t ov = overflow[k], up = 0;
+		uint32_t ov = overflow[k], up = 0, own = own_id(pw, k), v;
+		uint64_t next = 0;
 
 		for (i = 0; i < shift_idmap_count(sub, k) && r >= 0; i++) {
 			struct shift_extent x;
@@ -152,6 +142,8 @@ static int build_ns_map(struct shift_idmap *ns, const uint32_t overflow[2])
 							    x.seen + below,
 							    x.count - below, NULL);
 				up = 1;
+				if (start + x.count + 1 > next)
+					next = start + x.count + 1;
 				continue;
 			}
 			if (start + x.count > UINT32_MAX) {
@@ -160,7 +152,19 @@ static int build_ns_map(struct shift_idmap *ns, const uint32_t overflow[2])
 			}
 			r = shift_idmap_add(ns, k, (uint32_t)start, x.seen,
 					    x.count, NULL);
+			if (start + x.count > next)
+				next = start + x.count;
 		}
+		/* the caller's own id, unless the delegation holds it */
+		if (r < 0 || shift_idmap_to_disk(ns, k, own, &v) == 0)
+			continue;
+		if (next == ov)
+			next++;
+		if (next >= UINT32_MAX) {
+			r = -ERANGE;
+			break;
+		}
+		r = shift_idmap_add(ns, k, (uint32_t)next, own, 1, NULL);
 	}
 out:
 	shift_idmap_free(sub);
@@ -187,10 +191,11 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	r = build_ns_map(ns, ne_overflow);
 	if (r < 0)
 		goto out;
-	if (!map_within(ns, opts->map)) {
-		r = -EPERM;
-		goto out;
-	}
+	/* The map as the namespace sees it: the part of it between ids the
+	 * caller owns.  The rest can't be done here: an id the caller
+	 * doesn't own shows as the overflow id ("outside your delegation"),
+	 * one whose image it doesn't own can't be stored (reported with
+	 * SHIFT_WHAT_OUTSIDE).  Nothing left of a kind: refused. */
 	inv = shift_idmap_invert(ns);
 	t = inv ? shift_idmap_compose(ns, opts->map) : NULL;
 	inner = t ? shift_idmap_compose(t, inv) : NULL;
@@ -198,9 +203,16 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 		r = -ENOMEM;
 		goto out;
 	}
+	if (shift_idmap_count(inner, SHIFT_UID) == 0 ||
+	    shift_idmap_count(inner, SHIFT_GID) == 0) {
+		r = -EPERM;
+		goto out;
+	}
+	/* Failing here is the helpers' doing (missing, not setuid, or
+	 * refusing what /etc/subuid grants): not the map's. */
 	userns = shift_userns_create(ns);
 	if (userns < 0) {
-		r = userns;
+		r = userns == -ENOMEM ? -ENOMEM : -ECHILD;
 		goto out;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {

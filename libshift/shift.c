@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -140,7 +141,7 @@ static int need_cleanup(struct sk_engine *e)
 	pthread_mutex_lock(&e->lock);
 	if (!e->cleanup) {
 		e->cleanup = true;
-		r = sk_marker_write(e, "running");
+		r = sk_marker_write(e, SK_STATE_RUNNING);
 		if (r < 0)
 			e->cleanup = false;
 	}
@@ -176,6 +177,13 @@ static int run_phase(struct sk_engine *e, enum sk_phase phase)
 	return r;
 }
 
+/* What a run leaves unfinished: the tree must not be marked done. */
+static bool problems(const struct sk_engine *e)
+{
+	return e->stats.errors || e->stats.mountpoints ||
+	       (e->stats.unmapped && e->opts->unmapped == SHIFT_UNMAPPED_ERROR);
+}
+
 int shift_tree(const char *path, const struct shift_options *opts,
 	       struct shift_stats *ret_stats)
 {
@@ -190,6 +198,7 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 	bool dry = opts && (opts->flags & SHIFT_DRY_RUN);
 	bool reverse = opts && (opts->flags & SHIFT_REVERSE);
 	struct sk_marker m = { 0 };
+	bool incomplete = false;
 	struct statfs sfs;
 	struct sk_stat st;
 	int r;
@@ -215,6 +224,17 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 		r = negative_errno();
 		goto out;
 	}
+	/* One run at a time: two would take each other's changes for ids
+	 * without image and fight over the marker.  A dry run only reads:
+	 * several may run, not beside a real one.  A filesystem without
+	 * flock (ENOLCK, EOPNOTSUPP) runs unlocked. */
+	if (flock(e.rootfd, (dry ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			r = -EALREADY;
+			goto out;
+		}
+		sk_debug("Failed to lock '%s': %m; running unlocked", path);
+	}
 	r = sk_statx_fd(e.rootfd, &st);
 	if (r < 0)
 		goto out;
@@ -238,7 +258,7 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 		bool same = sk_marker_same_map(m.map, marker_map);
 		bool same_dir = strcmp(m.dir, reverse ? "reverse" : "forward") == 0;
 
-		if (strcmp(m.state, "undone") == 0) {
+		if (m.st == SK_STATE_UNDONE) {
 			/* A completed --reverse: the tree holds the original
 			 * ids.  The same undo again is a no-op; anything else
 			 * starts afresh. */
@@ -248,16 +268,27 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 				goto out;
 			}
 			m.found = false;
-		} else if (strcmp(m.state, "done") != 0) {
-			if (!same || !same_dir ||
-			    strcmp(m.unmapped, sk_marker_policy(opts->unmapped)) != 0) {
+		} else if (m.st != SK_STATE_DONE) {
+			/* Running, cleanup or incomplete: finish it.  After
+			 * a run that left unmapped ids, keeping them is a way
+			 * to finish it too (no id with an image is stored
+			 * differently under keep than under error). */
+			bool same_policy =
+				strcmp(m.unmapped,
+				       sk_marker_policy(opts->unmapped)) == 0 ||
+				(m.st == SK_STATE_INCOMPLETE &&
+				 strcmp(m.unmapped, "error") == 0 &&
+				 opts->unmapped == SHIFT_UNMAPPED_KEEP);
+
+			if (!same || !same_dir || !same_policy) {
 				r = -EBUSY;
 				goto out;
 			}
+			incomplete = m.st == SK_STATE_INCOMPLETE;
 			e.journal.resumed = true;
 			e.journal.gen = m.gen;
 			e.cleanup = m.cleanup;
-			if (strcmp(m.state, "cleanup") == 0)
+			if (m.st == SK_STATE_CLEANUP)
 				e.phase = SK_PHASE_CLEANUP;
 			e.stats.resumed = true;
 		} else if (same && !reverse) {
@@ -301,17 +332,23 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 	 * record: trusted.* when we may, user.* inside a user namespace. */
 	if (!dry && e.journal.resumed) {
 		/* The marker is right as it is: rewriting it as "running"
-		 * would turn a half-done cleanup back into a shift phase. */
+		 * would turn a half-done cleanup back into a shift phase.
+		 * "incomplete" is a shift phase that ended: running again. */
+		if (incomplete) {
+			r = sk_marker_write(&e, SK_STATE_RUNNING);
+			if (r < 0)
+				goto out;
+		}
 		e.journal.active = true;
 	} else if (!dry) {
 		if (!m.found)
 			snprintf(e.marker_name, sizeof(e.marker_name),
 				 "trusted." SK_MARKER_SUFFIX);
-		r = sk_marker_write(&e, "running");
+		r = sk_marker_write(&e, SK_STATE_RUNNING);
 		if (r == -EPERM && !m.found) {
 			snprintf(e.marker_name, sizeof(e.marker_name),
 				 "user." SK_MARKER_SUFFIX);
-			r = sk_marker_write(&e, "running");
+			r = sk_marker_write(&e, SK_STATE_RUNNING);
 		}
 		if (r < 0)
 			goto out;
@@ -329,32 +366,44 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 		r = run_phase(&e, SK_PHASE_SHIFT);
 		if (r < 0)
 			goto out;
-		if (e.stats.errors)
-			goto done; /* stays "running": a re-run finishes it */
+		/*
+		 * Problems left (failed inodes, inodes left unchanged for
+		 * ids without image, mounts not entered): the tree is not
+		 * done, and no cleanup either -- the intents of inodes
+		 * whose result is ambiguous must stay for the re-run,
+		 * which resumes this run and re-examines what was reported
+		 * (docs/shift-engine.md).
+		 */
+		if (problems(&e)) {
+			if (!dry) {
+				r = sk_marker_write(&e, SK_STATE_INCOMPLETE);
+				if (r < 0)
+					goto out;
+			}
+			goto done;
+		}
 	}
 	if (e.cleanup && !dry) {
-		r = sk_marker_write(&e, "cleanup");
+		r = sk_marker_write(&e, SK_STATE_CLEANUP);
 		if (r < 0)
 			goto out;
 		r = run_phase(&e, SK_PHASE_CLEANUP);
 		if (r < 0)
 			goto out;
 		if (e.stats.errors)
-			goto done;
+			goto done; /* stays "cleanup": a re-run finishes it */
 	}
 	if (!dry) {
 		/* A finished undo stays recorded too ("undone"): running
 		 * the same --reverse again must not shift the ids further. */
 		e.cleanup = false;
-		r = sk_marker_write(&e, reverse ? "undone" : "done");
+		r = sk_marker_write(&e, reverse ? SK_STATE_UNDONE
+						: SK_STATE_DONE);
 		if (r < 0)
 			goto out;
 	}
 done:
-	r = (e.stats.errors || e.stats.mountpoints ||
-	     (e.stats.unmapped && opts->unmapped == SHIFT_UNMAPPED_ERROR))
-		    ? 1
-		    : 0;
+	r = problems(&e) ? 1 : 0;
 out:
 	engine_free(&e);
 	free(m.map);

@@ -1007,6 +1007,9 @@ enum {
 	SHIFT_WHAT_ACL_DEFAULT = 1 << 2,
 	SHIFT_WHAT_FCAPS = 1 << 3,
 	SHIFT_WHAT_MODE = 1 << 4, /* setuid/setgid restored after chown */
+	/* UNMAPPED in shift_tree_userns(): the id has an image, but one
+	 * outside the ids the caller owns (only root can store it). */
+	SHIFT_WHAT_OUTSIDE = 1 << 5,
 };
 
 enum shift_event_type {
@@ -1096,20 +1099,28 @@ int shift_inode(struct shift_inode_ctx *ctx, int fd, const struct stat *st,
  * the same call finishes it.  A tree already shifted by the same map is
  * left alone (stats->already).  Returns 0 when every inode was shifted,
  * 1 when the run completed with problems (unmapped ids under
- * SHIFT_UNMAPPED_ERROR, failed inodes, mount points: see the events), or
+ * SHIFT_UNMAPPED_ERROR, failed inodes, mount points: see the events; the
+ * tree is then marked "incomplete", an inode with an unmapped id is left
+ * unchanged, and the same call re-examines what was reported), or
  * a negative errno when it could not run: -EEXIST the tree is marked as
  * shifted by another map (SHIFT_FORCE), -EBUSY an interrupted shift with
- * another map is pending, -EROFS, -ENOTDIR, ...
+ * another map is pending, -EALREADY another run is shifting the tree now
+ * (it holds a flock on the root), -EROFS, -ENOTDIR, ...
  */
 int shift_tree(const char *path, const struct shift_options *opts,
 	       struct shift_stats *ret_stats);
 
 /*
  * The same for an unprivileged caller: a user namespace mapping the
- * caller's /etc/subuid, /etc/subgid delegation (from id 0) is created
- * (newuidmap/newgidmap), a child process joins it and runs
- * shift_tree() with opts->map translated into the namespace.  Callbacks run
- * in the child.  -EPERM when the map leaves the delegation.
+ * caller's /etc/subuid, /etc/subgid delegation (from id 0) and its own uid
+ * and gid is created (newuidmap/newgidmap), a child process joins it and
+ * runs shift_tree() with opts->map translated into the namespace.
+ * Callbacks run in the child.  Ids the caller doesn't own, or whose image
+ * it doesn't own, are reported (SHIFT_ID_UNKNOWN, SHIFT_WHAT_OUTSIDE) and
+ * left.  -EPERM when no part of the map (of uids or of gids) lies between
+ * ids the caller owns, -ENOKEY when it has no delegation, -ECHILD when the
+ * user namespace could not be set up (newuidmap/newgidmap missing or
+ * failing).
  * The marker records opts->map (host ids), as a run as root does; an
  * interrupted run of root can't be finished here, nor one of this function
  * by shift_tree() (-EACCES: the progress records are in another view).
@@ -1119,10 +1130,37 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 
 /*
  * Read the marker of a tree: returns 0 and the state ("running",
- * "cleanup", "done", "undone" after a --reverse) and map string (malloc'd, caller frees) when the tree
+ * "cleanup", "incomplete", "done", "undone" after a --reverse) and map string (malloc'd, caller frees) when the tree
  * carries one, -ENODATA when not.
  */
 int shift_tree_marker(const char *path, char **ret_state, char **ret_map);
+
+/* A tree's marker in full (shift-tree --status). */
+struct shift_tree_status {
+	char state[16];	    /* running, cleanup, incomplete, done, undone */
+	char direction[16]; /* forward, reverse */
+	char unmapped[16];  /* error, keep, overflow */
+	char xattr[32];	    /* the xattr it was read from */
+	uint64_t generation;
+	int64_t time; /* last written, seconds since the epoch; 0: unknown */
+	pid_t pid;    /* a run shifting the tree now (0: none) */
+	bool userns;  /* recorded by an unprivileged run */
+	char *map;    /* malloc'd: shift_tree_status_clear() */
+};
+/*
+ * Read the marker of the tree at path and whether a run holds the tree.
+ * "incomplete": the last run finished leaving problems (unmapped ids,
+ * failed inodes, mounts inside); the same command re-examines them.
+ * -ENODATA when the tree carries no marker.
+ */
+int shift_tree_status(const char *path, struct shift_tree_status *ret);
+void shift_tree_status_clear(struct shift_tree_status *st);
+/*
+ * Whether a run is shifting the tree at path now (shift_tree() holds a
+ * flock on its root; -EALREADY for a second run): 1 and its pid (0 when
+ * it can't be told), 0 when none, or a negative errno.
+ */
+int shift_tree_locker(const char *path, pid_t *ret_pid);
 
 #ifdef __cplusplus
 }

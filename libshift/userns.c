@@ -157,6 +157,18 @@ static void caller_name(char *buf, size_t size)
 		snprintf(buf, size, "%u", (unsigned)getuid());
 }
 
+/* The caller's id that newuidmap/newgidmap map without a delegation:
+ * its uid, and its primary group as passwd has it. */
+static uint32_t own_id(unsigned kind)
+{
+	struct passwd *pw;
+
+	if (kind == SHIFT_UID)
+		return (uint32_t)getuid();
+	pw = getpwuid(getuid());
+	return pw ? (uint32_t)pw->pw_gid : (uint32_t)getgid();
+}
+
 static int write_maps(pid_t pid, const struct shift_idmap *map, bool direct)
 {
 	static const char *const files[2] = { "uid_map", "gid_map" };
@@ -208,10 +220,27 @@ int shift_userns_create(const struct shift_idmap *map)
 
 	direct = geteuid() == 0;
 	if (!direct) {
+		_cleanup_free_ struct shift_idmap *sub = shift_idmap_new();
 		char user[64];
 
+		if (!sub)
+			return -ENOMEM;
 		caller_name(user, sizeof(user));
-		r = shift_idmap_within_subid(map, user);
+		/* The caller's own uid and gid need no delegation: the
+		 * helpers map them for anyone, one id each. */
+		for (unsigned k = 0; k < 2; k++)
+			for (unsigned i = 0; i < shift_idmap_count(map, k); i++) {
+				struct shift_extent x;
+
+				shift_idmap_extent(map, k, i, &x);
+				if (x.count == 1 && x.seen == own_id(k))
+					continue;
+				r = shift_idmap_add(sub, k, x.disk, x.seen,
+						    x.count, NULL);
+				if (r < 0)
+					return r;
+			}
+		r = shift_idmap_within_subid(sub, user);
 		if (r < 0)
 			return r;
 		if (r == 0) {

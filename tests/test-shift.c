@@ -226,6 +226,58 @@ TEST(inode_unmapped_rootid_left_alone)
 	CHECK_EQ_INT(last.type, SHIFT_EVENT_ERROR);
 }
 
+/* The marker's states and fields: incomplete after problems, time and
+ * unknown fields of newer versions read, an unknown state never "done". */
+TEST(tree_marker_states)
+{
+	static const char newer[] =
+		"shiftkit 1 state=frobbing gen=2 dir=forward unmapped=error cleanup=0 time=1700000000 color=blue map=b:0:300000:10";
+	struct shift_idmap *m = map_of("0:100000:65536");
+	struct shift_options o = { .map = m, .engine = "sync" };
+	struct shift_tree_status ts;
+	struct shift_stats st;
+	struct stat sb;
+	pid_t pid;
+
+	if (!base[0])
+		SKIP("no scratch directory");
+	CHECK_EQ_INT(mkdir(p("states"), 0755), 0);
+	CHECK_EQ_INT(shift_tree_status(p("states"), &ts), -ENODATA);
+	CHECK_EQ_INT(mkfile("states/bad", 70000, 3, 0644), 0);
+	CHECK_EQ_INT(mkfile("states/good", 1, 2, 0644), 0);
+	CHECK_EQ_INT(shift_tree(p("states"), &o, &st), 1);
+	CHECK_EQ_INT(st.unmapped, 1);
+	CHECK_EQ_INT(shift_tree_status(p("states"), &ts), 0);
+	CHECK_EQ_STR(ts.state, "incomplete");
+	CHECK_EQ_STR(ts.map, "b:0:100000:65536");
+	CHECK(ts.time > 0);
+	CHECK_EQ_INT(ts.pid, 0);
+	shift_tree_status_clear(&ts);
+	/* left whole: its mapped gid is not shifted either */
+	CHECK_EQ_INT(lstat(p("states/bad"), &sb), 0);
+	CHECK_EQ_INT(sb.st_gid, 3);
+	CHECK_EQ_INT(shift_tree_locker(p("states"), &pid), 0);
+	/* fixed: the same call finishes it */
+	CHECK_EQ_INT(chown(p("states/bad"), 4, 5), 0);
+	CHECK_EQ_INT(shift_tree(p("states"), &o, &st), 0);
+	CHECK(st.resumed);
+	CHECK_EQ_INT(lstat(p("states/bad"), &sb), 0);
+	CHECK_EQ_INT(sb.st_uid, 100004);
+	CHECK_EQ_INT(sb.st_gid, 100005);
+	CHECK_EQ_INT(lstat(p("states/good"), &sb), 0);
+	CHECK_EQ_INT(sb.st_uid, 100001);
+	/* a newer version's marker: fields skipped, its state unfinished */
+	CHECK_EQ_INT(setxattr(p("states"), "trusted.shiftkit.shift", newer,
+			      sizeof(newer) - 1, 0), 0);
+	CHECK_EQ_INT(shift_tree_status(p("states"), &ts), 0);
+	CHECK_EQ_STR(ts.state, "running");
+	CHECK_EQ_INT(ts.time, 1700000000);
+	CHECK_EQ_STR(ts.map, "b:0:300000:10");
+	shift_tree_status_clear(&ts);
+	CHECK_EQ_INT(shift_tree(p("states"), &o, &st), -EBUSY);
+	shift_idmap_free(m);
+}
+
 TEST(tree_marker_roundtrip)
 {
 	struct shift_idmap *m = map_of("0:100000:65536"), *m2 = map_of("0:200000:65536");

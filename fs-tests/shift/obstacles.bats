@@ -35,7 +35,7 @@ teardown() {
 	assert_output --partial 'partially shifted'
 	assert_equal "$(owner "$BASE/t/d/b")" 100000:100000
 	run getfattr --only-values -n trusted.shiftkit.shift "$BASE/t"
-	assert_output --partial 'state=running'
+	assert_output --partial 'state=incomplete'
 	chattr -i "$BASE/t/a"
 	chattr -a "$BASE/t/c"
 	run "$SHIFT_TREE" --map 0:100000:65536 "$BASE/t"

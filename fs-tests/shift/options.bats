@@ -71,11 +71,11 @@ teardown() {
 	assert_output --partial 'Not a directory'
 }
 
-@test "default: unmapped ids are left, reported, exit 1" {
+@test "default: an inode with an unmapped id is left whole, reported, exit 4" {
 	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
-	assert_failure 1
+	assert_failure 4
 	assert_output --partial "'f70000': uid 70000 has no image under the map (left as is)"
-	assert_equal "$(owner "$T/f70000")" 70000:100005
+	assert_equal "$(owner "$T/f70000")" 70000:5
 	assert_equal "$(owner "$T/d")" 100001:100002
 	assert_equal "$(owner "$T/f0")" 100000:100000
 }
@@ -104,10 +104,10 @@ teardown() {
 }
 
 @test "--json summary" {
-	run "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
+	run --separate-stderr "$SHIFT_TREE" --json --map 0:100000:65536 --unmapped=keep "$T"
 	assert_success
-	run python3 -c 'import json,sys; d=json.loads(sys.argv[1].splitlines()[-1]); print(d["inodes"], d["changed"], d["ok"], d["already_shifted"])' "$(grep '^{' <<<"$output")"
-	assert_output '4 4 True False'
+	run python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["inodes"], d["changed"], d["ok"], d["already_shifted"], d["exit_status"], len(d["events"]))' "$output"
+	assert_output '4 4 True False 0 1'
 }
 
 @test "-v lists every change" {
@@ -176,7 +176,7 @@ teardown() {
 	track_mount "$T/mnt"
 	touch "$T/mnt/inner"
 	run "$SHIFT_TREE" --map 0:100000:65536 --unmapped=keep "$T"
-	assert_failure 1
+	assert_failure 4
 	assert_output --partial "'mnt' is another mount: not entered"
 	assert_equal "$(owner "$T/mnt/inner")" 0:0
 	assert_equal "$(owner "$T/f0")" 100000:100000
@@ -248,4 +248,136 @@ teardown() {
 	# the other inodes are shifted
 	assert_equal "$(owner "$T/f0")" 65534:65534
 	assert_equal "$(owner "$T/f70000")" 65534:100005
+}
+
+@test "/ and paths resolving to it are refused unless --no-preserve-root (dry run: nothing could be chowned)" {
+	local d
+	for d in / /. /tmp/.. "$T/../../../../../../../../../../../.."; do
+		run "$SHIFT_TREE" --dry-run --map 0:100000:65536 "$d"
+		assert_failure 2
+		assert_output "shift-tree: refusing to shift '$d': it is the root of the host's filesystem (use --no-preserve-root if you mean it)"
+	done
+	# asked for: a dry run of / goes ahead (and reports, changes nothing)
+	run timeout 5 "$SHIFT_TREE" --dry-run -q --no-preserve-root --map 0:100000:65536 /.
+	[ "$status" != 2 ]
+	refute_output --partial 'refusing'
+	run "$SHIFT_TREE" --dry-run -q --map 0:100000:65536 --unmapped=keep "$T"
+	assert_success
+}
+
+@test "exit status: 1 failed inodes, 4 only ids without image, 0 done; documented in --help" {
+	run "$SHIFT_TREE" --help
+	assert_output --partial '4 shifted but for'
+	assert_output --partial '5 another run is shifting DIR'
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
+	assert_failure 4
+	chown 0:0 "$T/f70000"
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
+	assert_success
+	assert_equal "$(owner "$T/f70000")" 100000:100000
+}
+
+@test "--threads with --engine=sync, and a map of one kind, are refused up front" {
+	run "$SHIFT_TREE" --engine=sync --threads 4 --map 0:100000:65536 "$T"
+	assert_failure 2
+	assert_output --partial '--threads does not apply to --engine=sync'
+	run "$SHIFT_TREE" --map u:0:100000:65536 "$T"
+	assert_failure 2
+	assert_output --partial 'the map has no gid extents'
+	run "$SHIFT_TREE" --map g:0:100000:65536 "$T"
+	assert_failure 2
+	assert_output --partial 'the map has no uid extents'
+	run getfattr -n trusted.shiftkit.shift "$T"
+	assert_failure
+	assert_equal "$(owner "$T/f0")" 0:0
+}
+
+@test "untrusted names: escaped in text lines, intact in one JSON document" {
+	local nl=$'a\nb' esc=$'x\e[31my'
+	touch "$T/$nl" "$T/$esc"
+	chown 70000:70000 "$T/$nl" "$T/$esc"
+	# dry run: change lines (stdout) and unmapped reports (stderr)
+	run --separate-stderr "$SHIFT_TREE" --dry-run --map 0:100000:65536 "$T"
+	assert_failure 4
+	grep -qF "'a\\nb': uid 70000 has no image" <<<"$stderr"
+	grep -qF "'x\\033[31my': uid 70000 has no image" <<<"$stderr"
+	! grep -q $'\e' <<<"$stderr$output"
+	run "$SHIFT_TREE" -v --unmapped=overflow --dry-run --map 0:100000:65536 "$T"
+	assert_output --partial 'a\nb: uid 70000 -> 65534'
+	refute_output --partial $'\e'
+	# --json: one document on stdout, with the events and the names
+	run --separate-stderr "$SHIFT_TREE" --dry-run --json -v --map 0:100000:65536 "$T"
+	assert_failure 4
+	assert_equal "$stderr" ""
+	run jq -r '[.events[] | select(.type == "unmapped" and .path != "f70000") | .path] | unique | .[]' <<<"$output"
+	assert_success
+	assert_output "$nl
+$esc"
+	run --separate-stderr "$SHIFT_TREE" --json -v --map 0:100000:65536 "$T"
+	assert_failure 4
+	run jq -e '.exit_status == 4 and .ok == false and ([.events[] | select(.type == "change")] | length) == 3' <<<"$output"
+	assert_success
+	# a name that is not UTF-8: escaped in the JSON too, and said so
+	touch "$T/"$'z\xffz'
+	chown 70000 "$T/"$'z\xffz'
+	run --separate-stderr "$SHIFT_TREE" --dry-run --json --map 0:100000:65536 "$T"
+	assert_failure 4
+	run jq -r '.events[] | select(.path_escaped) | .path' <<<"$output"
+	assert_success
+	assert_output 'z\377z'
+	rm "$T/"$'z\xffz'
+	# a run that can't run: still one document, the error in it
+	run --separate-stderr "$SHIFT_TREE" --json --map 0:200000:65536 "$T"
+	assert_failure 1
+	run jq -r '.error' <<<"$output"
+	assert_output --partial "a shift with map 'b:0:100000:65536' is unfinished: it left problems"
+}
+
+@test "--status: the marker in words and as JSON; 6 without one" {
+	run "$SHIFT_TREE" --status "$T"
+	assert_failure 6
+	assert_output --partial 'no shift marker'
+	run "$SHIFT_TREE" --status --json "$T"
+	assert_failure 6
+	run jq -e '.state == null' <<<"$output"
+	assert_success
+	run "$SHIFT_TREE" --status --map 0:1:1 "$T"
+	assert_failure 2
+	run "$SHIFT_TREE" --map 0:100000:65536 "$T"
+	assert_failure 4
+	run "$SHIFT_TREE" --status "$T"
+	assert_success
+	assert_output --partial 'incomplete: the last run left problems'
+	assert_output --partial 'map:      b:0:100000:65536'
+	assert_output --regexp 'written:  20[0-9-]+T[0-9:]+Z'
+	run "$SHIFT_TREE" --status --json "$T"
+	assert_success
+	run jq -r '"\(.state) \(.map) \(.problems) \(.interrupted) \(.running_pid) \(.time > 0)"' <<<"$output"
+	assert_output 'incomplete b:0:100000:65536 true false null true'
+	run "$SHIFT_TREE" --unmapped=keep --map 0:100000:65536 "$T"
+	assert_success
+	run "$SHIFT_TREE" --status --json "$T"
+	run jq -r '"\(.state) \(.unmapped) \(.problems)"' <<<"$output"
+	assert_output 'done keep false'
+	# a run holding the tree: "being shifted now", its pid
+	python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(600)' "$T" "$BASE/locked" 3>&- &
+	local holder=$! i
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$BASE/locked" ] && break
+		sleep 0.05
+	done
+	setfattr -n trusted.shiftkit.shift -v "shiftkit 1 state=running gen=01 dir=forward unmapped=error cleanup=0 map=b:0:100000:65536" "$T"
+	run "$SHIFT_TREE" --status "$T"
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	assert_success
+	assert_output --partial 'being shifted now'
+	assert_output --partial "run:      pid $holder"
+	assert_output --partial 'written:  unknown'
+	run "$SHIFT_TREE" --status "$T"
+	assert_output --partial 'interrupted: run the same command again'
 }

@@ -57,11 +57,70 @@ as_sk_user() {
 	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
 }
 
-@test "unprivileged: a map leaving the delegation is refused" {
+@test "unprivileged: a map leaving the delegation is refused, naming that cause" {
 	run as_sk_user "$SHIFT_TREE" --map "$RANGE:100000:100" "$T"
 	assert_failure 1
-	assert_output --partial 'leaves your delegation'
+	assert_output "shift-tree: Failed to shift '$T': the map stores ids outside what you own (your uid and gid, and your delegation in /etc/subuid and /etc/subgid): only root can store them"
 	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+}
+
+@test "unprivileged: a user namespace that can't be set up is named as the cause" {
+	# a newuidmap that refuses, first in PATH
+	mkdir "$BASE/bin"
+	printf '#!/bin/sh\nexit 1\n' >"$BASE/bin/newuidmap"
+	chmod 0755 "$BASE/bin" "$BASE/bin/newuidmap"
+	run as_sk_user env PATH="$BASE/bin:$PATH" "$SHIFT_TREE" --map "$RANGE:$((RANGE + 1000)):100" "$T"
+	assert_failure 1
+	assert_output --partial "the user namespace could not be set up: newuidmap or newgidmap refused the map or failed"
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+}
+
+# The issue's case: the user's own files (its uid and gid, not in its
+# delegation) shifted into its delegation, and back.
+@test "unprivileged: the user's own files into its delegation and back" {
+	local uid gid O=$BASE/own
+	uid=$(id -u "$SK_USER")
+	gid=$(id -g "$SK_USER")
+	mkdir -p "$O/d"
+	echo f >"$O/f"
+	echo g >"$O/d/g"
+	chown -R "$uid:$gid" "$O"
+	run as_sk_user "$SHIFT_TREE" --map "u:$uid:$((RANGE + 5)):1 g:$gid:$((RANGE + 7)):1" "$O"
+	assert_success
+	assert_equal "$(owner "$O/f")" "$((RANGE + 5)):$((RANGE + 7))"
+	assert_equal "$(owner "$O/d/g")" "$((RANGE + 5)):$((RANGE + 7))"
+	assert_equal "$(owner "$O")" "$((RANGE + 5)):$((RANGE + 7))"
+	run as_sk_user "$SHIFT_TREE" --reverse --map "u:$uid:$((RANGE + 5)):1 g:$gid:$((RANGE + 7)):1" "$O"
+	assert_success
+	assert_equal "$(owner "$O/f")" "$uid:$gid"
+	assert_equal "$(owner "$O")" "$uid:$gid"
+}
+
+# shift-tree(1)'s example: --dry-run --json --subid USER on the user's
+# own tree; one JSON document, the user's ids mapped through its range.
+@test "unprivileged: --dry-run --json --subid USER on the user's own tree" {
+	local uid gid O=$BASE/own
+	uid=$(id -u "$SK_USER")
+	gid=$(id -g "$SK_USER")
+	mkdir -p "$O"
+	echo f >"$O/f"
+	chown -R "$uid:$gid" "$O"
+	# a file of root's: not the user's to shift, reported as such
+	echo r >"$O/r"
+	run --separate-stderr as_sk_user "$SHIFT_TREE" --dry-run --json --subid "$SK_USER" "$O"
+	assert_failure 4
+	run jq -r '.events[] | select(.path == "f") | "\(.type) \(.new_uid):\(.new_gid)"' <<<"$output"
+	assert_success
+	assert_output "change $((RANGE + uid)):$((RANGE + gid))"
+	run --separate-stderr as_sk_user "$SHIFT_TREE" --dry-run --json --subid "$SK_USER" "$O"
+	run jq -r '([.events[] | select(.path == "r") | .outside_delegation] | all), .exit_status' <<<"$output"
+	assert_output "true
+4"
+	assert_equal "$(owner "$O/f")" "$uid:$gid"
+	rm "$O/r"
+	run as_sk_user "$SHIFT_TREE" -q --subid "$SK_USER" "$O"
+	assert_success
+	assert_equal "$(owner "$O/f")" "$((RANGE + uid)):$((RANGE + gid))"
 }
 
 @test "unprivileged: a file owned outside the delegation is reported as such, untouched" {
@@ -71,7 +130,7 @@ as_sk_user() {
 	echo o >"$T/o"
 	chown "$((RANGE + 65534)):$((RANGE + 65534))" "$T/o"
 	run --separate-stderr as_sk_user "$SHIFT_TREE" --map "$RANGE:$((RANGE + 1000)):100" "$T"
-	assert_failure 1
+	assert_failure 4
 	assert_equal "$(grep "'d/b'" <<<"$stderr")" "shift-tree: 'd/b': its uid is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)
 shift-tree: 'd/b': its gid is outside your delegation in /etc/subuid or /etc/subgid (left as is: only root can shift it)"
 	assert_equal "$(grep -c "'o': [ug]id $((RANGE + 65534)) has no image under the map" <<<"$stderr")" 2
@@ -258,7 +317,7 @@ setup_overlap() {
 	chattr -i "$BASE/big/d01/f050"
 	assert_failure 1
 	assert_output --partial "'d01/f050'"
-	assert_equal "$(marker_state "$BASE/big")" running
+	assert_equal "$(marker_state "$BASE/big")" incomplete
 	finish_refused "$BASE/big" root \
 		"interrupted shift with map 'b:$RANGE:$((RANGE + 10)):100' was started by an unprivileged user" user
 	# and root sees it done
