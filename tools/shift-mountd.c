@@ -34,6 +34,7 @@
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -763,7 +764,42 @@ static void reap(struct daemon *d)
 	}
 }
 
-static void accept_one(struct daemon *d, const sigset_t *oldmask)
+/*
+ * A connection refused as busy is answered only after its request has
+ * arrived (or after a second): closing a Unix socket with unread data
+ * resets it, and the client would see the reset instead of the answer.
+ * The parent never parses it: the request is drained unread (fds sent
+ * with it are closed by the kernel, no control buffer is given).
+ */
+#define MAX_BUSY 256
+
+struct busy {
+	int fd;
+	struct timespec deadline;
+	char msg[160];
+};
+
+static bool expired(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec ||
+	       (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void busy_finish(struct busy *b)
+{
+	char drain[SHIFT_MOUNTD_MAX_MSG];
+
+	while (recv(b->fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+		;
+	answer(b->fd, -EAGAIN, b->msg, -EBADF);
+	b->fd = safe_close(b->fd);
+}
+
+static void accept_one(struct daemon *d, struct busy *busy,
+		       const sigset_t *oldmask)
 {
 	_cleanup_close_ int conn = -EBADF;
 	struct ucred cred;
@@ -771,21 +807,26 @@ static void accept_one(struct daemon *d, const sigset_t *oldmask)
 	unsigned mine, total, slot;
 	pid_t pid;
 
-	conn = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	conn = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (conn < 0)
 		return;
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return;
 	mine = in_flight(d, cred.uid, &total);
 	if (mine >= d->conf.max_per_user || total >= d->conf.max_requests) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg),
+		for (slot = 0; slot < MAX_BUSY; slot++)
+			if (busy[slot].fd < 0)
+				break;
+		if (slot == MAX_BUSY)
+			return; /* flooded: closed unanswered */
+		snprintf(busy[slot].msg, sizeof(busy[slot].msg),
 			 mine >= d->conf.max_per_user ?
 				 "busy: %u requests of yours in flight (max-requests-per-user), retry later" :
 				 "busy: %u requests in flight (max-requests), retry later",
 			 mine >= d->conf.max_per_user ? mine : total);
-		answer(conn, -EAGAIN, msg, -EBADF);
+		clock_gettime(CLOCK_MONOTONIC, &busy[slot].deadline);
+		busy[slot].deadline.tv_sec += 1;
+		busy[slot].fd = TAKE_FD(conn);
 		return;
 	}
 	for (slot = 0; slot < d->conf.max_requests; slot++)
@@ -798,8 +839,13 @@ static void accept_one(struct daemon *d, const sigset_t *oldmask)
 		return;
 	}
 	if (pid == 0) {
+		int fl = fcntl(conn, F_GETFL);
+
+		(void)fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
 		close(d->listen_fd);
 		close(d->sig_fd);
+		for (unsigned i = 0; i < MAX_BUSY; i++)
+			safe_close(busy[i].fd);
 		signal(SIGPIPE, SIG_DFL);
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -811,9 +857,14 @@ static void accept_one(struct daemon *d, const sigset_t *oldmask)
 
 static int serve(struct daemon *d)
 {
+	static struct busy busy[MAX_BUSY];
+	struct pollfd p[2 + MAX_BUSY];
+	unsigned idx[MAX_BUSY];
 	sigset_t mask, old;
 	int r = EXIT_OK;
 
+	for (unsigned i = 0; i < MAX_BUSY; i++)
+		busy[i].fd = -EBADF;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -829,17 +880,33 @@ static int serve(struct daemon *d)
 	       d->socket_path, d->conf.max_requests, d->conf.max_per_user,
 	       d->conf.timeout);
 	for (;;) {
-		struct pollfd p[2] = { { d->sig_fd, POLLIN, 0 },
-				       { d->listen_fd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
+		unsigned n = 2, nb = 0, total;
+		int timeout = -1;
 
-		if (poll(p, 2, -1) < 0) {
+		p[0] = (struct pollfd){ d->sig_fd, POLLIN, 0 };
+		/* At the global limit, new clients wait in the backlog. */
+		(void)in_flight(d, (uid_t)-1, &total);
+		p[1] = (struct pollfd){ total < d->conf.max_requests ?
+						d->listen_fd : -1,
+					POLLIN, 0 };
+		for (unsigned i = 0; i < MAX_BUSY; i++) {
+			if (busy[i].fd < 0)
+				continue;
+			idx[nb++] = i;
+			p[n++] = (struct pollfd){ busy[i].fd, POLLIN, 0 };
+			timeout = 100;
+		}
+		if (poll(p, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			cli_error("poll: %m");
 			r = EXIT_FAIL;
 			break;
 		}
+		for (unsigned k = 0; k < nb; k++)
+			if (p[2 + k].revents || expired(&busy[idx[k]].deadline))
+				busy_finish(&busy[idx[k]]);
 		if (p[0].revents & POLLIN) {
 			bool stop = false;
 
@@ -850,8 +917,10 @@ static int serve(struct daemon *d)
 				break;
 		}
 		if (p[1].revents & POLLIN)
-			accept_one(d, &old);
+			accept_one(d, busy, &old);
 	}
+	for (unsigned i = 0; i < MAX_BUSY; i++)
+		busy[i].fd = safe_close(busy[i].fd);
 	logmsg("shift-mountd: stopping");
 	return r;
 }
