@@ -43,6 +43,12 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
 #ifndef NSIO
 #define NSIO 0xb7
 #endif
@@ -207,6 +213,7 @@ struct request_ctx {
 	int conn;
 	struct ucred cred;
 	const struct shift_mountd_conf *conf;
+	int pidfd; /* of the peer (SO_PEERPIDFD), or -EBADF */
 	char user[64]; /* name, or the uid in decimal */
 	char msg[512];
 };
@@ -259,9 +266,15 @@ static bool allowed(struct request_ctx *c, const struct passwd *pw)
 	return false;
 }
 
+/*
+ * The daemon's own /proc, opened before the worker may join the client's
+ * mount namespace: from then on no path of that namespace is trusted.
+ */
+static int proc_fd = -EBADF;
+
 static int write_file(const char *path, const char *s)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(proc_fd, path, O_WRONLY | O_CLOEXEC);
 	ssize_t len = (ssize_t)strlen(s);
 
 	if (fd < 0)
@@ -343,41 +356,68 @@ static int tree_facts(struct request_ctx *c, int tree, const char *dir,
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
-	unsigned long id = 0, parent, mid;
+	unsigned long parent, mid;
+	struct statx stx;
 	size_t cap = 0;
 	bool found = false;
+	int fd;
 
 	if (move_mount(tree, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return fail(c, negative_errno(),
 			    "the source can't be examined: %m");
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return fail(c, negative_errno(), "mountinfo: %m");
-	/* The clone is the mount at dir; children name it as parent. */
+	/* The clone by its mount id: no mount point string to trust. */
+	if (statx(AT_FDCWD, dir, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return fail(c, -EIO, "the source's clone has no mount id");
+	fd = openat(proc_fd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f) {
+		safe_close(fd);
+		return fail(c, -EIO, "mountinfo can't be read");
+	}
 	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], opts[1024], *sep;
+		char opts[1024], *sep;
 
-		if (sscanf(line, "%lu %lu %*s %*s %4095s %1023s", &mid, &parent,
-			   mp, opts) != 4)
+		if (sscanf(line, "%lu %lu %*s %*s %*s %1023s", &mid, &parent,
+			   opts) != 3)
 			continue;
-		if (!strcmp(mp, dir)) {
-			id = mid;
+		if (mid == stx.stx_mnt_id) {
 			found = true;
 			ret->idmapped = strstr(opts, "idmapped") != NULL;
 			sep = strstr(line, " - ");
 			if (!sep || sscanf(sep + 3, "%63s", ret->fstype) != 1)
 				snprintf(ret->fstype, sizeof(ret->fstype), "?");
+		} else if (parent == stx.stx_mnt_id) {
+			ret->submounts = true;
 		}
 	}
 	if (!found)
 		return fail(c, -EIO, "the source's clone is not in mountinfo");
-	rewind(f);
-	while (getline(&line, &cap, f) > 0)
-		if (sscanf(line, "%lu %lu", &mid, &parent) == 2 &&
-		    parent == id && mid != id)
-			ret->submounts = true;
-	if (umount2(dir, MNT_DETACH) < 0)
-		return fail(c, negative_errno(), "umount: %m");
+	return 0;
+}
+
+/*
+ * The worker's private mount namespace: a copy of the one it is in, with
+ * a fresh tmpfs mounted over its root and made the worker's root, so the
+ * paths it uses (/r, /m) are its own whatever the namespace holds (it may
+ * be the client's).
+ */
+static int private_root(struct request_ctx *c)
+{
+	_cleanup_close_ int fs = -EBADF, mnt = -EBADF;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail(c, negative_errno(), "the worker's mount namespace: %m");
+	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "64k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return fail(c, negative_errno(), "the worker's tmpfs: %m");
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+	if (mnt < 0 || mkdirat(mnt, "r", 0700) < 0 || mkdirat(mnt, "m", 0700) < 0 ||
+	    move_mount(mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    fchdir(mnt) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return fail(c, negative_errno(), "the worker's root: %m");
 	return 0;
 }
 
@@ -398,9 +438,9 @@ static int lock_and_clone(struct request_ctx *c, int tree, const char *dir)
 		return fail(c, negative_errno(), "attach in the worker: %m");
 	if (unshare(CLONE_NEWUSER) < 0)
 		return fail(c, negative_errno(), "unshare(CLONE_NEWUSER): %m");
-	if (write_file("/proc/self/uid_map", "0 0 1\n") < 0 ||
-	    write_file("/proc/self/setgroups", "deny") < 0 ||
-	    write_file("/proc/self/gid_map", "0 0 1\n") < 0)
+	if (write_file("self/uid_map", "0 0 1\n") < 0 ||
+	    write_file("self/setgroups", "deny") < 0 ||
+	    write_file("self/gid_map", "0 0 1\n") < 0)
 		return fail(c, negative_errno(), "the locking namespace's maps: %m");
 	if (unshare(CLONE_NEWNS) < 0)
 		return fail(c, negative_errno(), "unshare(CLONE_NEWNS): %m");
@@ -411,6 +451,25 @@ static int lock_and_clone(struct request_ctx *c, int tree, const char *dir)
 	if (mount_setattr(locked, "", AT_EMPTY_PATH, &clr, sizeof(clr)) == 0)
 		return fail(c, -EIO, "nodev of the mount is not locked");
 	return TAKE_FD(locked);
+}
+
+/* The recursive clone (for the facts) and the one handed out. */
+static int clone_source(int src, int *rtree, int *tree)
+{
+	*rtree = open_tree(src, "",
+			   OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH |
+				   OPEN_TREE_CLOEXEC);
+	if (*rtree < 0)
+		return negative_errno();
+	*tree = open_tree(src, "",
+			  OPEN_TREE_CLONE | AT_EMPTY_PATH | OPEN_TREE_CLOEXEC);
+	if (*tree < 0) {
+		int r = negative_errno();
+
+		*rtree = safe_close(*rtree);
+		return r;
+	}
+	return 0;
 }
 
 static void idmap_freep(struct shift_idmap **m)
@@ -494,43 +553,12 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 			return r;
 	}
 
-	/*
-	 * Both clones now: the kernel clones only mounts of the caller's own
-	 * mount namespace, and the worker is about to leave it.  A source in
-	 * another mount namespace (the client's own) gives EINVAL.
-	 */
-	rtree = open_tree(src, "",
-			  OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH |
-				  OPEN_TREE_CLOEXEC);
-	if (rtree >= 0)
-		tree = open_tree(src, "",
-				 OPEN_TREE_CLONE | AT_EMPTY_PATH |
-					 OPEN_TREE_CLOEXEC);
-	if (rtree < 0 || tree < 0)
-		return fail(c, errno == EINVAL ? -EPERM : negative_errno(),
-			    errno == EINVAL ?
-				    "the source is not a mount of the service's mount namespace (open it before entering a mount namespace of your own)" :
-				    "the source can't be cloned: %m");
-
-	/* A private mount namespace for examining and locking. */
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("shift-mountd", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-		  "mode=0755,size=64k") < 0 ||
-	    mkdir("/tmp/r", 0755) < 0 || mkdir("/tmp/m", 0755) < 0)
-		return fail(c, negative_errno(), "the worker's mount namespace: %m");
-	r = tree_facts(c, rtree, "/tmp/r", &facts);
-	if (r < 0)
-		return r;
-	s.idmapped = facts.idmapped;
-	s.submounts = facts.submounts;
-
+	/* Everything the map alone decides, before any mount is touched. */
 	caller = (struct shift_mountd_caller){ c->cred.uid, c->cred.gid, subid,
 					       c->conf->foreign_range };
 	r = shift_mountd_policy(&caller, map, &s, why, sizeof(why));
 	if (r < 0)
 		return fail(c, r, "%s", why);
-
 	if (ns < 0) {
 		own_ns = shift_userns_create(map);
 		if (own_ns < 0)
@@ -538,6 +566,41 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 				    strerror(-own_ns));
 		ns = own_ns;
 	}
+
+	/*
+	 * Both clones now: the kernel clones only mounts of the caller's own
+	 * mount namespace.  A source of the client's own mount namespace
+	 * (opened inside "unshare --mount") is cloned from there: the worker
+	 * joins the namespace of the connecting process (a pidfd from
+	 * SO_PEERPIDFD, no pid to race) and resolves no path in it.
+	 */
+	r = clone_source(src, &rtree, &tree);
+	if (r == -EINVAL && c->pidfd >= 0) {
+		if (setns(c->pidfd, CLONE_NEWNS) < 0)
+			return fail(c, -EPERM,
+				    "your mount namespace can't be joined: %m");
+		r = clone_source(src, &rtree, &tree);
+	}
+	if (r < 0)
+		return fail(c, r == -EINVAL ? -EPERM : r,
+			    r == -EINVAL ?
+				    "the source is in neither the service's mount namespace nor yours" :
+				    "the source can't be cloned: %s",
+			    strerror(-r));
+
+	r = private_root(c);
+	if (r < 0)
+		return r;
+	r = tree_facts(c, rtree, "/r", &facts);
+	if (r < 0)
+		return r;
+	s.idmapped = facts.idmapped;
+	s.submounts = facts.submounts;
+
+	r = shift_mountd_policy(&caller, map, &s, why, sizeof(why));
+	if (r < 0)
+		return fail(c, r, "%s", why);
+
 	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV;
 	if (req->flags & SHIFT_MOUNT_RDONLY)
 		attr.attr_set |= MOUNT_ATTR_RDONLY;
@@ -553,7 +616,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 				    facts.fstype);
 		return fail(c, negative_errno(), "mount_setattr: %m");
 	}
-	return lock_and_clone(c, tree, "/tmp/m");
+	return lock_and_clone(c, tree, "/m");
 }
 
 static void answer(int conn, int err, const char *msg, int fd)
@@ -590,7 +653,9 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 		char buf[CMSG_SPACE(sizeof(int) * SHIFT_MOUNTD_MAX_FDS)];
 		struct cmsghdr align;
 	} cbuf;
-	struct request_ctx c = { .conn = conn, .cred = *cred, .conf = conf };
+	struct request_ctx c = { .conn = conn, .cred = *cred, .conf = conf,
+				 .pidfd = -EBADF };
+	socklen_t plen = sizeof(c.pidfd);
 	struct shift_mountd_request req = { 0 };
 	char buf[SHIFT_MOUNTD_MAX_MSG + 1];
 	int fds[SHIFT_MOUNTD_MAX_FDS];
@@ -602,6 +667,9 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 	ssize_t n;
 	int r, mfd = -EBADF;
 
+	proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &c.pidfd, &plen) < 0)
+		c.pidfd = -EBADF;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf.buf;

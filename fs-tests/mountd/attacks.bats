@@ -164,7 +164,8 @@ passwd ENOENT"
 	local t m
 	t=$(md_tree 1)
 	m=$(scratch idm)
-	idmap_mount --map "b:$MD_SUB1:$((MD_SUB1 + 5)):10" "$t" "$m"
+	# its root shows as a delegated id, so only the idmap is wrong
+	idmap_mount --map "b:$MD_UID1:$((MD_SUB1 + 5)):1" "$t" "$m"
 	run md_client 1 --map "b:$MD_UID1:$((MD_SUB1 + 1)):1" --source "$m"
 	assert_failure 1
 	assert_output "refused: EPERM: the source is already an idmapped mount (ask for a mount of the directory it shows)"
