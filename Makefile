@@ -24,6 +24,8 @@ DATADIR ?= $(PREFIX)/share
 TOOL_RPATH ?= $$ORIGIN/../lib
 # The regression suite's compiled helpers (install-tests).
 TESTLIBEXECDIR ?= $(LIBDIR)/shiftkit
+# shift-mountd's systemd units (units/).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 comma := ,
 
 # Goals that must work before configure can run.
@@ -150,12 +152,18 @@ demo: deps all
 # request: clang with -fsanitize=fuzzer (Debian's clang has it).
 FUZZ_CC ?= clang
 .PHONY: fuzz
-fuzz: $(BUILDDIR)/fuzz/fuzz-layer
+fuzz: $(BUILDDIR)/fuzz/fuzz-layer $(BUILDDIR)/fuzz/fuzz-mountd
 $(BUILDDIR)/fuzz/fuzz-layer: tests/fuzz-layer.c $(LIB_SRCS) config.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
 		$(CPPFLAGS_ALL) $(filter-out -O2 -g,$(CONF_CFLAGS)) -o $@ \
 		tests/fuzz-layer.c $(LIB_SRCS) -pthread $(LIB_DEPS)
+# shift-mountd's request parser (tests/fuzz-mountd.c), the same way.
+$(BUILDDIR)/fuzz/fuzz-mountd: tests/fuzz-mountd.c $(LIB_SRCS) config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
+		$(CPPFLAGS_ALL) $(filter-out -O2 -g,$(CONF_CFLAGS)) -o $@ \
+		tests/fuzz-mountd.c $(LIB_SRCS) -pthread $(LIB_DEPS)
 
 bench: deps all
 	BUILDDIR=$(BUILDDIR) bash bench/run.sh
@@ -182,6 +190,10 @@ install: lib tools
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0644 units/shift-mountd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|' units/shift-mountd.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 
 # The regression suite, installed (the shiftkit-tests package): fs-tests and
 # images/ as data, the compiled helpers in TESTLIBEXECDIR, and the
@@ -207,7 +219,9 @@ install-tests: $(TEST_HELPER_BINS)
 uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
-		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
+		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:
