@@ -49,11 +49,17 @@
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
 #endif
+#ifndef PIDFD_GET_USER_NAMESPACE
+#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
+#endif
 #ifndef NSIO
 #define NSIO 0xb7
 #endif
 #ifndef NS_GET_NSTYPE
 #define NS_GET_NSTYPE _IO(NSIO, 0x3)
+#endif
+#ifndef NS_GET_PARENT
+#define NS_GET_PARENT _IO(NSIO, 0x2)
 #endif
 #ifndef NS_GET_OWNER_UID
 #define NS_GET_OWNER_UID _IO(NSIO, 0x4)
@@ -214,6 +220,7 @@ struct request_ctx {
 	struct ucred cred;
 	const struct shift_mountd_conf *conf;
 	int pidfd; /* of the peer (SO_PEERPIDFD), or -EBADF */
+	uid_t ns_uid; /* the peer's host uid when it acts for its userns owner */
 	char user[64]; /* name, or the uid in decimal */
 	char msg[512];
 };
@@ -291,9 +298,10 @@ static int write_file(const char *path, const char *s)
  * nested namespace shows its real host ids).
  */
 static int userns_map(struct request_ctx *c, int ns_fd,
-		      struct shift_idmap *map)
+		      const struct shift_idmap *subid, struct shift_idmap *map)
 {
 	int type, pfd[2], r;
+	uint32_t dummy;
 	uid_t owner;
 	pid_t pid;
 	char b;
@@ -306,7 +314,10 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 		return fail(c, -EPERM,
 			    "the owner of the user namespace can't be read: %s",
 			    strerror(errno));
-	if (owner != c->cred.uid)
+	/* Made by the caller, or by a process of its own namespaces. */
+	if (owner != c->cred.uid &&
+	    (!subid || owner == 0 ||
+	     shift_idmap_to_disk(subid, SHIFT_UID, owner, &dummy) < 0))
 		return fail(c, -EPERM,
 			    "the user namespace belongs to uid %u, not to you (%u)",
 			    (unsigned)owner, (unsigned)c->cred.uid);
@@ -477,6 +488,57 @@ static void idmap_freep(struct shift_idmap **m)
 	shift_idmap_free(*m);
 }
 
+/*
+ * A process inside a user's own user namespace (root of a rootless
+ * container) connects with host ids of that user's delegation.  It acts
+ * for the user owning the topmost user namespace it lives in (below the
+ * initial one) when its uid and gid are that user's own ids: that user
+ * created the namespace and controls everything in it already.  The
+ * namespace comes from the peer's pidfd, not from a pid or the message.
+ */
+static void namespace_owner(struct request_ctx *c)
+{
+	_cleanup_(idmap_freep) struct shift_idmap *subid = NULL;
+	_cleanup_close_ int ns = -EBADF;
+	struct passwd *pw;
+	uint32_t dummy;
+	uid_t owner;
+
+	if (c->pidfd < 0)
+		return;
+	ns = ioctl(c->pidfd, PIDFD_GET_USER_NAMESPACE, 0);
+	if (ns < 0)
+		return; /* before Linux 6.11: the peer's own ids stand */
+	for (;;) {
+		int parent = ioctl(ns, NS_GET_PARENT), grand;
+
+		if (parent < 0)
+			return; /* the peer is in the initial namespace */
+		grand = ioctl(parent, NS_GET_PARENT);
+		if (grand < 0) {
+			close(parent);
+			break; /* ns is a child of the initial namespace */
+		}
+		close(grand);
+		close(ns);
+		ns = parent;
+	}
+	if (ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner == c->cred.uid)
+		return;
+	pw = getpwuid(owner);
+	subid = shift_idmap_new();
+	if (!pw || !subid || shift_idmap_from_subid(subid, pw->pw_name) < 0)
+		return;
+	if ((c->cred.uid != owner &&
+	     shift_idmap_to_disk(subid, SHIFT_UID, c->cred.uid, &dummy) < 0) ||
+	    (c->cred.gid != pw->pw_gid &&
+	     shift_idmap_to_disk(subid, SHIFT_GID, c->cred.gid, &dummy) < 0))
+		return;
+	c->ns_uid = c->cred.uid;
+	c->cred.uid = owner;
+	c->cred.gid = pw->pw_gid;
+}
+
 static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		  const int *fds)
 {
@@ -493,6 +555,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	char why[400];
 	int src = fds[0], ns = -EBADF, r;
 
+	namespace_owner(c);
 	pw = getpwuid(c->cred.uid);
 	if (pw)
 		shift_escape_to(c->user, sizeof(c->user), pw->pw_name);
@@ -548,7 +611,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		}
 	} else {
 		ns = fds[1];
-		r = userns_map(c, ns, map);
+		r = userns_map(c, ns, subid, map);
 		if (r < 0)
 			return r;
 	}
@@ -654,7 +717,7 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 		struct cmsghdr align;
 	} cbuf;
 	struct request_ctx c = { .conn = conn, .cred = *cred, .conf = conf,
-				 .pidfd = -EBADF };
+				 .pidfd = -EBADF, .ns_uid = cred->uid };
 	socklen_t plen = sizeof(c.pidfd);
 	struct shift_mountd_request req = { 0 };
 	char buf[SHIFT_MOUNTD_MAX_MSG + 1];
@@ -711,11 +774,12 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 	if (r >= 0)
 		r = mfd = handle(&c, &req, fds);
 	if (r >= 0) {
-		logmsg("uid %u pid %d: granted an idmapped mount",
-		       (unsigned)cred->uid, (int)cred->pid);
+		logmsg("uid %u pid %d: granted an idmapped mount%s",
+		       (unsigned)c.cred.uid, (int)cred->pid,
+		       c.ns_uid != c.cred.uid ? " (asked from its user namespace)" : "");
 		answer(conn, 0, NULL, mfd);
 	} else {
-		logmsg("uid %u pid %d: refused: %s", (unsigned)cred->uid,
+		logmsg("uid %u pid %d: refused: %s", (unsigned)c.cred.uid,
 		       (int)cred->pid, c.msg);
 		answer(conn, r, c.msg, -EBADF);
 	}
