@@ -31,7 +31,7 @@ const char *shift_mountd_socket_path(void)
 
 static int connect_to(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -EBADF;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -47,8 +47,8 @@ static int connect_to(const char *path)
 
 int shift_mountd_reachable(const char *socket_path)
 {
-	int fd = connect_to(socket_path ? socket_path :
-					  shift_mountd_socket_path());
+	int fd =
+	    connect_to(socket_path ? socket_path : shift_mountd_socket_path());
 
 	if (fd < 0)
 		return 0;
@@ -60,9 +60,10 @@ int shift_mountd_reachable(const char *socket_path)
 
 bool shift_mountd_needed(void)
 {
-	_cleanup_fclose_ FILE *f = NULL;
 	unsigned long a, b, c;
 	char extra;
+	FILE *f;
+	int n;
 
 	if (geteuid() != 0)
 		return true;
@@ -71,9 +72,9 @@ bool shift_mountd_needed(void)
 	f = fopen("/proc/self/uid_map", "re");
 	if (!f)
 		return false;
-	if (fscanf(f, "%lu %lu %lu %c", &a, &b, &c, &extra) != 3)
-		return true;
-	return !(a == 0 && b == 0 && c == 4294967295ul);
+	n = fscanf(f, "%lu %lu %lu %c", &a, &b, &c, &extra);
+	fclose(f);
+	return n != 3 || !(a == 0 && b == 0 && c == 4294967295ul);
 }
 
 static int one_request(const char *sock, const char *text, int src,
@@ -84,10 +85,10 @@ static int one_request(const char *sock, const char *text, int src,
 		struct cmsghdr align;
 	} cbuf;
 	char ans[SHIFT_MOUNTD_MAX_MSG + 1];
-	int fds[2] = { src, userns_fd }, nfds = userns_fd >= 0 ? 2 : 1;
+	int fds[2] = {src, userns_fd}, nfds = userns_fd >= 0 ? 2 : 1;
 	_cleanup_close_ int fd = -EBADF, mfd = -EBADF;
-	struct iovec iov = { (void *)text, strlen(text) };
-	struct msghdr mh = { 0 };
+	struct iovec iov = {(void *)text, strlen(text)};
+	struct msghdr mh = {0};
 	struct cmsghdr *cm;
 	struct pollfd p;
 	ssize_t n;
@@ -95,8 +96,9 @@ static int one_request(const char *sock, const char *text, int src,
 
 	fd = connect_to(sock);
 	if (fd < 0) {
-		snprintf(msg, msglen, "shift-mountd is not reachable at '%s': %s",
-			 sock, strerror(-fd));
+		snprintf(msg, msglen,
+			 "shift-mountd is not reachable at '%s': %s", sock,
+			 strerror(-fd));
 		return fd;
 	}
 	mh.msg_iov = &iov;
@@ -110,19 +112,20 @@ static int one_request(const char *sock, const char *text, int src,
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
 		r = negative_errno();
-		snprintf(msg, msglen, "sending the request to shift-mountd failed: %s",
+		snprintf(msg, msglen,
+			 "sending the request to shift-mountd failed: %s",
 			 strerror(-r));
 		return r;
 	}
-	p = (struct pollfd){ fd, POLLIN, 0 };
+	p = (struct pollfd){fd, POLLIN, 0};
 	r = poll(&p, 1, CLIENT_TIMEOUT_MS);
 	if (r <= 0) {
 		snprintf(msg, msglen, "shift-mountd did not answer within %d s",
 			 CLIENT_TIMEOUT_MS / 1000);
 		return -ETIMEDOUT;
 	}
-	iov = (struct iovec){ ans, sizeof(ans) - 1 };
-	mh = (struct msghdr){ 0 };
+	iov = (struct iovec){ans, sizeof(ans) - 1};
+	mh = (struct msghdr){0};
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf.buf;
@@ -130,12 +133,14 @@ static int one_request(const char *sock, const char *text, int src,
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0) {
 		r = negative_errno();
-		snprintf(msg, msglen, "reading shift-mountd's answer failed: %s",
+		snprintf(msg, msglen,
+			 "reading shift-mountd's answer failed: %s",
 			 strerror(-r));
 		return r;
 	}
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
 			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
 			for (size_t i = 0; i < k; i++) {
@@ -150,7 +155,9 @@ static int one_request(const char *sock, const char *text, int src,
 			}
 		}
 	if (n == 0) {
-		snprintf(msg, msglen, "shift-mountd closed the connection without an answer (see its log)");
+		snprintf(msg, msglen,
+			 "shift-mountd closed the connection without an answer "
+			 "(see its log)");
 		return -ECONNRESET;
 	}
 	r = shift_mountd_answer_parse(ans, (size_t)n, msg, msglen);
@@ -164,14 +171,15 @@ static int one_request(const char *sock, const char *text, int src,
 }
 
 int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
-				const char *path,
-				const struct shift_idmap *map, int userns_fd,
-				unsigned flags, char *msg, size_t msglen)
+				const char *path, const struct shift_idmap *map,
+				int userns_fd, unsigned flags, char *msg,
+				size_t msglen)
 {
-	struct shift_mountd_request req = { .version = SHIFT_MOUNTD_VERSION };
+	struct shift_mountd_request req = {.version = SHIFT_MOUNTD_VERSION};
 	_cleanup_free_ char *text = NULL, *mapstr = NULL;
 	_cleanup_close_ int src = -EBADF;
-	const char *sock = socket_path ? socket_path : shift_mountd_socket_path();
+	const char *sock =
+	    socket_path ? socket_path : shift_mountd_socket_path();
 	char dummy[8];
 	int r, waited = 0;
 
@@ -209,7 +217,7 @@ int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
 		if (r != -EAGAIN || waited >= BUSY_RETRY_MS)
 			return r;
 		/* Busy: the daemon's in-flight limits; back off a little. */
-		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
 		waited += 20;
 	}
 }

@@ -47,30 +47,18 @@ static const struct {
 	int64_t magic;
 	const char *name;
 } pseudo[] = {
-	{ PROC_SUPER_MAGIC, "proc" },
-	{ SYSFS_MAGIC, "sysfs" },
-	{ CGROUP_SUPER_MAGIC, "cgroup" },
-	{ CGROUP2_SUPER_MAGIC, "cgroup2" },
-	{ DEVPTS_SUPER_MAGIC, "devpts" },
-	{ DEBUGFS_MAGIC, "debugfs" },
-	{ TRACEFS_MAGIC, "tracefs" },
-	{ SECURITYFS_MAGIC, "securityfs" },
-	{ BPF_FS_MAGIC, "bpf" },
-	{ CONFIGFS_MAGIC_, "configfs" },
-	{ EFIVARFS_MAGIC, "efivarfs" },
-	{ PSTOREFS_MAGIC, "pstore" },
-	{ MQUEUE_MAGIC_, "mqueue" },
-	{ NSFS_MAGIC, "nsfs" },
-	{ PIDFS_MAGIC, "pidfs" },
-	{ PIPEFS_MAGIC, "pipefs" },
-	{ SOCKFS_MAGIC, "sockfs" },
-	{ BINFMTFS_MAGIC, "binfmt_misc" },
-	{ AUTOFS_SUPER_MAGIC, "autofs" },
-	{ FUSECTL_MAGIC_, "fusectl" },
-	{ SELINUX_MAGIC, "selinuxfs" },
-	{ SMACK_MAGIC, "smackfs" },
-	{ HUGETLBFS_MAGIC, "hugetlbfs" },
-	{ ANON_INODE_FS_MAGIC, "anon_inodefs" },
+    {PROC_SUPER_MAGIC, "proc"},	    {SYSFS_MAGIC, "sysfs"},
+    {CGROUP_SUPER_MAGIC, "cgroup"}, {CGROUP2_SUPER_MAGIC, "cgroup2"},
+    {DEVPTS_SUPER_MAGIC, "devpts"}, {DEBUGFS_MAGIC, "debugfs"},
+    {TRACEFS_MAGIC, "tracefs"},	    {SECURITYFS_MAGIC, "securityfs"},
+    {BPF_FS_MAGIC, "bpf"},	    {CONFIGFS_MAGIC_, "configfs"},
+    {EFIVARFS_MAGIC, "efivarfs"},   {PSTOREFS_MAGIC, "pstore"},
+    {MQUEUE_MAGIC_, "mqueue"},	    {NSFS_MAGIC, "nsfs"},
+    {PIDFS_MAGIC, "pidfs"},	    {PIPEFS_MAGIC, "pipefs"},
+    {SOCKFS_MAGIC, "sockfs"},	    {BINFMTFS_MAGIC, "binfmt_misc"},
+    {AUTOFS_SUPER_MAGIC, "autofs"}, {FUSECTL_MAGIC_, "fusectl"},
+    {SELINUX_MAGIC, "selinuxfs"},   {SMACK_MAGIC, "smackfs"},
+    {HUGETLBFS_MAGIC, "hugetlbfs"}, {ANON_INODE_FS_MAGIC, "anon_inodefs"},
 };
 
 const char *shift_mountd_pseudo_fs(int64_t fs_type)
@@ -82,7 +70,7 @@ const char *shift_mountd_pseudo_fs(int64_t fs_type)
 }
 
 static int refuse(int err, char *why, size_t whylen, const char *fmt, ...)
-	_printf_(4, 5);
+    _printf_(4, 5);
 static int refuse(int err, char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
@@ -115,7 +103,7 @@ static int64_t first_unowned(const struct shift_mountd_caller *c,
 			next = pos + 1;
 		if (disk && c->foreign_range && pos >= SHIFT_FOREIGN_UID_BASE &&
 		    pos < (uint64_t)SHIFT_FOREIGN_UID_BASE +
-				    SHIFT_FOREIGN_UID_COUNT)
+			      SHIFT_FOREIGN_UID_COUNT)
 			next = (uint64_t)SHIFT_FOREIGN_UID_BASE +
 			       SHIFT_FOREIGN_UID_COUNT;
 		if (c->subid) {
@@ -124,7 +112,8 @@ static int64_t first_unowned(const struct shift_mountd_caller *c,
 			for (unsigned i = 0; i < n && next == pos; i++) {
 				struct shift_extent e;
 
-				if (shift_idmap_extent(c->subid, kind, i, &e) < 0)
+				if (shift_idmap_extent(c->subid, kind, i, &e) <
+				    0)
 					continue;
 				if (pos >= e.seen &&
 				    pos < (uint64_t)e.seen + e.count)
@@ -159,14 +148,18 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 	fs = shift_mountd_pseudo_fs(s->fs_type);
 	if (fs)
 		return refuse(-EPERM, why, whylen,
-			      "the source is on a '%s' filesystem, a kernel interface the service never idmaps",
+			      "the source is on a '%s' filesystem, a kernel "
+			      "interface the service never idmaps",
 			      fs);
 	if (s->idmapped)
 		return refuse(-EPERM, why, whylen,
-			      "the source is already an idmapped mount (ask for a mount of the directory it shows)");
+			      "the source is already an idmapped mount (ask "
+			      "for a mount of the directory it shows)");
 	if (s->submounts)
 		return refuse(-EPERM, why, whylen,
-			      "the source has mounts below it (the service clones exactly one mount, non-recursively: ask for each mount separately)");
+			      "the source has mounts below it (the service "
+			      "clones exactly one mount, non-recursively: ask "
+			      "for each mount separately)");
 	if (!owns(c, SHIFT_UID, s->uid, true))
 		return refuse(-EPERM, why, whylen,
 			      "the source directory is owned by uid %" PRIu32
@@ -181,7 +174,8 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 
 		if (n == 0)
 			return refuse(-EPERM, why, whylen,
-				      "the map has no %s extent (both kinds are required)",
+				      "the map has no %s extent (both kinds "
+				      "are required)",
 				      kn);
 		for (unsigned i = 0; i < n; i++) {
 			struct shift_extent e;
@@ -191,30 +185,32 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 				return refuse(-EINVAL, why, whylen,
 					      "the map can't be read");
 			if (e.disk == 0 || e.seen == 0)
-				return refuse(-EPERM, why, whylen,
-					      "the map's %s side of %s extent %" PRIu32
-					      ":%" PRIu32 ":%" PRIu32
-					      " contains host %s 0 (the service never maps host root)",
-					      e.disk == 0 ? "on-disk" : "seen",
-					      kn, e.disk, e.seen, e.count, kn);
+				return refuse(
+				    -EPERM, why, whylen,
+				    "the map's %s side of %s extent %" PRIu32
+				    ":%" PRIu32 ":%" PRIu32
+				    " contains host %s 0 (the service never "
+				    "maps host root)",
+				    e.disk == 0 ? "on-disk" : "seen", kn,
+				    e.disk, e.seen, e.count, kn);
 			bad = first_unowned(c, kind, e.disk, e.count, true);
 			if (bad >= 0)
-				return refuse(-EPERM, why, whylen,
-					      "the map's on-disk %s %" PRId64
-					      " is not yours (neither your %s %" PRIu32
-					      " nor in your /etc/sub%s delegation)",
-					      kn, bad, kn,
-					      kind == SHIFT_UID ? c->uid : c->gid,
-					      kn);
+				return refuse(
+				    -EPERM, why, whylen,
+				    "the map's on-disk %s %" PRId64
+				    " is not yours (neither your %s %" PRIu32
+				    " nor in your /etc/sub%s delegation)",
+				    kn, bad, kn,
+				    kind == SHIFT_UID ? c->uid : c->gid, kn);
 			bad = first_unowned(c, kind, e.seen, e.count, false);
 			if (bad >= 0)
-				return refuse(-EPERM, why, whylen,
-					      "the map's seen %s %" PRId64
-					      " is not yours (neither your %s %" PRIu32
-					      " nor in your /etc/sub%s delegation)",
-					      kn, bad, kn,
-					      kind == SHIFT_UID ? c->uid : c->gid,
-					      kn);
+				return refuse(
+				    -EPERM, why, whylen,
+				    "the map's seen %s %" PRId64
+				    " is not yours (neither your %s %" PRIu32
+				    " nor in your /etc/sub%s delegation)",
+				    kn, bad, kn,
+				    kind == SHIFT_UID ? c->uid : c->gid, kn);
 		}
 	}
 	return 0;
@@ -237,15 +233,16 @@ void shift_mountd_conf_done(struct shift_mountd_conf *c)
 
 static char **split_list(const char *v)
 {
-	_cleanup_free_ char *dup = strdup(v);
-	char **list, *tok, *save = NULL;
+	char *dup = strdup(v), **list, *tok, *save = NULL;
 	size_t n = 0;
 
 	if (!dup)
 		return NULL;
 	list = calloc(strlen(v) / 2 + 2, sizeof(*list));
-	if (!list)
+	if (!list) {
+		free(dup);
 		return NULL;
+	}
 	for (tok = strtok_r(dup, " \t,", &save); tok;
 	     tok = strtok_r(NULL, " \t,", &save)) {
 		list[n] = strdup(tok);
@@ -253,10 +250,12 @@ static char **split_list(const char *v)
 			while (n)
 				free(list[--n]);
 			free(list);
+			free(dup);
 			return NULL;
 		}
 		n++;
 	}
+	free(dup);
 	return list;
 }
 
@@ -302,19 +301,20 @@ int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
 			    char *err, size_t errlen)
 {
 	static const char *const keys[] = {
-		"allow-users", "allow-groups", "foreign-range", "force-nosuid",
-		"max-requests-per-user", "max-requests", "timeout",
+	    "allow-users",  "allow-groups",	     "foreign-range",
+	    "force-nosuid", "max-requests-per-user", "max-requests",
+	    "timeout",
 	};
 	_cleanup_free_ char *dup = NULL;
-	bool seen[ARRAY_SIZE(keys)] = { false };
+	bool seen[ARRAY_SIZE(keys)] = {false};
 	char *line, *save = NULL;
 	unsigned lineno = 0;
 	int r = 0;
 
 	*c = (struct shift_mountd_conf){
-		.max_per_user = 8,
-		.max_requests = 64,
-		.timeout = 10,
+	    .max_per_user = 8,
+	    .max_requests = 64,
+	    .timeout = 10,
 	};
 	c->users = split_list("*");
 	c->groups = split_list("");
@@ -400,10 +400,12 @@ int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
 		if (r == -EINVAL) {
 			_cleanup_free_ char *e = shift_escape(val);
 
-			refuse(r, err, errlen, "line %u: invalid value '%s' for '%s'%s",
-			       lineno, e ? e : "?", key,
-			       k == 2 || k == 3 ? " (use yes or no)" :
-			       k >= 4 ? " (a number in range)" : "");
+			refuse(r, err, errlen,
+			       "line %u: invalid value '%s' for '%s'%s", lineno,
+			       e ? e : "?", key,
+			       k == 2 || k == 3 ? " (use yes or no)"
+			       : k >= 4		? " (a number in range)"
+						: "");
 		}
 		if (r < 0)
 			break;

@@ -90,7 +90,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 			       size_t errlen)
 {
 	_cleanup_(json_putp) json_object *o = NULL;
-	struct shift_mountd_request r = { 0 };
+	struct shift_mountd_request r = {0};
 	bool have_version = false, have_op = false;
 	unsigned want_fds;
 
@@ -113,8 +113,10 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 			if (ver != SHIFT_MOUNTD_VERSION) {
 				shift_mountd_request_done(&r);
 				return bad(err, errlen,
-					   "protocol version %lld is not spoken here (version %d)",
-					   (long long)ver, SHIFT_MOUNTD_VERSION);
+					   "protocol version %lld is not "
+					   "spoken here (version %d)",
+					   (long long)ver,
+					   SHIFT_MOUNTD_VERSION);
 			}
 			r.version = SHIFT_MOUNTD_VERSION;
 			have_version = true;
@@ -125,7 +127,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 				goto type;
 			if (strcmp(json_object_get_string(v), "idmap")) {
 				_cleanup_free_ char *e =
-					shift_escape(json_object_get_string(v));
+				    shift_escape(json_object_get_string(v));
 
 				shift_mountd_request_done(&r);
 				return bad(err, errlen,
@@ -163,7 +165,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 		ek = shift_escape(key);
 		shift_mountd_request_done(&r);
 		return bad(err, errlen, "unknown key '%s'", ek ? ek : "?");
-type:
+	type:
 		ek = shift_escape(key);
 		shift_mountd_request_done(&r);
 		return bad(err, errlen, "key '%s' has the wrong type",
@@ -176,15 +178,18 @@ type:
 	}
 	if (!r.map == !r.userns) {
 		shift_mountd_request_done(&r);
-		return bad(err, errlen,
-			   "exactly one of \"map\" and \"userns\": true is required");
+		return bad(
+		    err, errlen,
+		    "exactly one of \"map\" and \"userns\": true is required");
 	}
 	want_fds = r.userns ? 2 : 1;
 	if (nfds != want_fds) {
 		shift_mountd_request_done(&r);
 		return bad(err, errlen,
-			   "%u file descriptors sent, %u expected (the source directory%s)",
-			   nfds, want_fds, r.userns ? " and the user namespace" : "");
+			   "%u file descriptors sent, %u expected (the source "
+			   "directory%s)",
+			   nfds, want_fds,
+			   r.userns ? " and the user namespace" : "");
 	}
 	*ret = r;
 	return 0;
@@ -204,8 +209,7 @@ char *shift_mountd_request_format(const struct shift_mountd_request *r)
 		json_object_object_add(o, "map",
 				       json_object_new_string(r->map));
 	if (r->userns)
-		json_object_object_add(o, "userns",
-				       json_object_new_boolean(1));
+		json_object_object_add(o, "userns", json_object_new_boolean(1));
 	if (r->flags & SHIFT_MOUNT_RDONLY)
 		json_object_object_add(o, "read-only",
 				       json_object_new_boolean(1));
@@ -251,11 +255,12 @@ char *shift_mountd_answer_format(int err, const char *message)
 	if (cls) {
 		json_object_object_add(o, "error", json_object_new_string(cls));
 		json_object_object_add(o, "errno", json_object_new_int(-err));
-		json_object_object_add(o, "message",
-				       json_object_new_string(message ? message :
-									"refused"));
+		json_object_object_add(
+		    o, "message",
+		    json_object_new_string(message ? message : "refused"));
 	}
-	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return strdup(
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 }
 
 int shift_mountd_answer_parse(const void *buf, size_t len, char *msg,

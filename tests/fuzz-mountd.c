@@ -34,8 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (shift_mountd_request_parse(s, strlen(s), nfds, &again, err,
 					       sizeof(err)) < 0 ||
 		    again.userns != r.userns || again.flags != r.flags ||
-		    !again.map != !r.map ||
-		    (r.map && strcmp(again.map, r.map)))
+		    !again.map != !r.map || (r.map && strcmp(again.map, r.map)))
 			abort();
 		shift_mountd_request_done(&again);
 		shift_mountd_request_done(&r);

@@ -120,12 +120,12 @@ enum {
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"socket", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -220,13 +220,14 @@ struct request_ctx {
 	struct ucred cred;
 	const struct shift_mountd_conf *conf;
 	int pidfd; /* of the peer (SO_PEERPIDFD), or -EBADF */
-	uid_t ns_uid; /* the peer's host uid when it acts for its userns owner */
+	uid_t
+	    ns_uid; /* the peer's host uid when it acts for its userns owner */
 	char user[64]; /* name, or the uid in decimal */
 	char msg[512];
 };
 
 static int fail(struct request_ctx *c, int err, const char *fmt, ...)
-	_printf_(3, 4);
+    _printf_(3, 4);
 static int fail(struct request_ctx *c, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -308,8 +309,9 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 
 	type = ioctl(ns_fd, NS_GET_NSTYPE);
 	if (type < 0 || type != CLONE_NEWUSER)
-		return fail(c, -EPERM,
-			    "the second file descriptor is not a user namespace");
+		return fail(
+		    c, -EPERM,
+		    "the second file descriptor is not a user namespace");
 	if (ioctl(ns_fd, NS_GET_OWNER_UID, &owner) < 0)
 		return fail(c, -EPERM,
 			    "the owner of the user namespace can't be read: %s",
@@ -318,9 +320,10 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 	if (owner != c->cred.uid &&
 	    (!subid || owner == 0 ||
 	     shift_idmap_to_disk(subid, SHIFT_UID, owner, &dummy) < 0))
-		return fail(c, -EPERM,
-			    "the user namespace belongs to uid %u, not to you (%u)",
-			    (unsigned)owner, (unsigned)c->cred.uid);
+		return fail(
+		    c, -EPERM,
+		    "the user namespace belongs to uid %u, not to you (%u)",
+		    (unsigned)owner, (unsigned)c->cred.uid);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return fail(c, negative_errno(), "pipe: %m");
 	pid = fork();
@@ -345,7 +348,8 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	if (r < 0)
-		return fail(c, r, "the maps of the user namespace can't be read: %s",
+		return fail(c, r,
+			    "the maps of the user namespace can't be read: %s",
 			    strerror(-r));
 	return 0;
 }
@@ -359,8 +363,8 @@ struct tree_facts {
 
 /*
  * Attach the recursive clone of the source at dir (in this worker's
- * private mount namespace) and read that namespace's mountinfo: whether the clone
- * is idmapped and whether any mount hangs below it.
+ * private mount namespace) and read that namespace's mountinfo: whether the
+ * clone is idmapped and whether any mount hangs below it.
  */
 static int tree_facts(struct request_ctx *c, int tree, const char *dir,
 		      struct tree_facts *ret)
@@ -419,13 +423,16 @@ static int private_root(struct request_ctx *c)
 
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return fail(c, negative_errno(), "the worker's mount namespace: %m");
+		return fail(c, negative_errno(),
+			    "the worker's mount namespace: %m");
 	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "64k", 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return fail(c, negative_errno(), "the worker's tmpfs: %m");
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
-	if (mnt < 0 || mkdirat(mnt, "r", 0700) < 0 || mkdirat(mnt, "m", 0700) < 0 ||
+	mnt =
+	    fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+	if (mnt < 0 || mkdirat(mnt, "r", 0700) < 0 ||
+	    mkdirat(mnt, "m", 0700) < 0 ||
 	    move_mount(mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
 	    fchdir(mnt) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		return fail(c, negative_errno(), "the worker's root: %m");
@@ -442,7 +449,7 @@ static int private_root(struct request_ctx *c)
  */
 static int lock_and_clone(struct request_ctx *c, int tree, const char *dir)
 {
-	struct mount_attr clr = { .attr_clr = MOUNT_ATTR_NODEV };
+	struct mount_attr clr = {.attr_clr = MOUNT_ATTR_NODEV};
 	_cleanup_close_ int locked = -EBADF;
 
 	if (move_mount(tree, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -452,12 +459,14 @@ static int lock_and_clone(struct request_ctx *c, int tree, const char *dir)
 	if (write_file("self/uid_map", "0 0 1\n") < 0 ||
 	    write_file("self/setgroups", "deny") < 0 ||
 	    write_file("self/gid_map", "0 0 1\n") < 0)
-		return fail(c, negative_errno(), "the locking namespace's maps: %m");
+		return fail(c, negative_errno(),
+			    "the locking namespace's maps: %m");
 	if (unshare(CLONE_NEWNS) < 0)
 		return fail(c, negative_errno(), "unshare(CLONE_NEWNS): %m");
 	locked = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (locked < 0)
-		return fail(c, negative_errno(), "clone of the locked mount: %m");
+		return fail(c, negative_errno(),
+			    "clone of the locked mount: %m");
 	/* Never hand out a mount whose nodev could be lifted. */
 	if (mount_setattr(locked, "", AT_EMPTY_PATH, &clr, sizeof(clr)) == 0)
 		return fail(c, -EIO, "nodev of the mount is not locked");
@@ -469,7 +478,7 @@ static int clone_source(int src, int *rtree, int *tree)
 {
 	*rtree = open_tree(src, "",
 			   OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH |
-				   OPEN_TREE_CLOEXEC);
+			       OPEN_TREE_CLOEXEC);
 	if (*rtree < 0)
 		return negative_errno();
 	*tree = open_tree(src, "",
@@ -545,13 +554,13 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	_cleanup_(idmap_freep) struct shift_idmap *map = NULL;
 	_cleanup_(idmap_freep) struct shift_idmap *subid = NULL;
 	_cleanup_close_ int own_ns = -EBADF, tree = -EBADF, rtree = -EBADF;
-	struct shift_mountd_source s = { 0 };
-	struct tree_facts facts = { 0 };
+	struct shift_mountd_source s = {0};
+	struct tree_facts facts = {0};
 	struct shift_mountd_caller caller;
 	struct passwd *pw;
 	struct stat st;
 	struct statfs sf;
-	struct mount_attr attr = { 0 };
+	struct mount_attr attr = {0};
 	char why[400];
 	int src = fds[0], ns = -EBADF, r;
 
@@ -563,22 +572,25 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		snprintf(c->user, sizeof(c->user), "%u", (unsigned)c->cred.uid);
 	if (!allowed(c, pw))
 		return fail(c, -EPERM,
-			    "user '%s' may not use shift-mountd (allow-users, allow-groups in %s)",
+			    "user '%s' may not use shift-mountd (allow-users, "
+			    "allow-groups in %s)",
 			    c->user, SHIFT_MOUNTD_CONF);
 
 	if (fstat(src, &st) < 0 || fstatfs(src, &sf) < 0)
-		return fail(c, negative_errno(), "the source can't be examined: %m");
+		return fail(c, negative_errno(),
+			    "the source can't be examined: %m");
 	s.mode = st.st_mode;
 	s.uid = st.st_uid;
 	s.gid = st.st_gid;
 	s.fs_type = (int64_t)sf.f_type;
 	/* Type and filesystem before anything is cloned. */
 	if (!S_ISDIR(st.st_mode) || shift_mountd_pseudo_fs(s.fs_type)) {
-		struct shift_mountd_caller none = { c->cred.uid, c->cred.gid,
-						    NULL, false };
+		struct shift_mountd_caller none = {c->cred.uid, c->cred.gid,
+						   NULL, false};
 
-		return fail(c, shift_mountd_policy(&none, NULL, &s, why, sizeof(why)),
-			    "%s", why);
+		return fail(
+		    c, shift_mountd_policy(&none, NULL, &s, why, sizeof(why)),
+		    "%s", why);
 	}
 
 	subid = shift_idmap_new();
@@ -590,7 +602,8 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		shift_idmap_free(subid);
 		subid = NULL;
 	} else if (r < 0) {
-		return fail(c, r, "/etc/subuid or /etc/subgid can't be read: %s",
+		return fail(c, r,
+			    "/etc/subuid or /etc/subgid can't be read: %s",
 			    strerror(-r));
 	}
 
@@ -599,10 +612,9 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 
 		r = shift_idmap_parse(map, req->map, &perr);
 		if (r >= 0)
-			r = shift_idmap_validate(map,
-						 SHIFT_VALIDATE_BOTH |
-							 SHIFT_VALIDATE_USERNS,
-						 &perr);
+			r = shift_idmap_validate(
+			    map, SHIFT_VALIDATE_BOTH | SHIFT_VALIDATE_USERNS,
+			    &perr);
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(req->map);
 
@@ -617,15 +629,16 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	}
 
 	/* Everything the map alone decides, before any mount is touched. */
-	caller = (struct shift_mountd_caller){ c->cred.uid, c->cred.gid, subid,
-					       c->conf->foreign_range };
+	caller = (struct shift_mountd_caller){c->cred.uid, c->cred.gid, subid,
+					      c->conf->foreign_range};
 	r = shift_mountd_policy(&caller, map, &s, why, sizeof(why));
 	if (r < 0)
 		return fail(c, r, "%s", why);
 	if (ns < 0) {
 		own_ns = shift_userns_create(map);
 		if (own_ns < 0)
-			return fail(c, own_ns, "a user namespace for the map: %s",
+			return fail(c, own_ns,
+				    "a user namespace for the map: %s",
 				    strerror(-own_ns));
 		ns = own_ns;
 	}
@@ -646,9 +659,9 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	}
 	if (r < 0)
 		return fail(c, r == -EINVAL ? -EPERM : r,
-			    r == -EINVAL ?
-				    "the source is in neither the service's mount namespace nor yours" :
-				    "the source can't be cloned: %s",
+			    r == -EINVAL ? "the source is in neither the "
+					   "service's mount namespace nor yours"
+					 : "the source can't be cloned: %s",
 			    strerror(-r));
 
 	r = private_root(c);
@@ -674,9 +687,10 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	attr.userns_fd = (uint64_t)ns;
 	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
 		if (errno == EINVAL || errno == EOPNOTSUPP)
-			return fail(c, -EOPNOTSUPP,
-				    "filesystem '%s' does not support idmapped mounts",
-				    facts.fstype);
+			return fail(
+			    c, -EOPNOTSUPP,
+			    "filesystem '%s' does not support idmapped mounts",
+			    facts.fstype);
 		return fail(c, negative_errno(), "mount_setattr: %m");
 	}
 	return lock_and_clone(c, tree, "/m");
@@ -685,9 +699,9 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 static void answer(int conn, int err, const char *msg, int fd)
 {
 	_cleanup_free_ char *s = shift_mountd_answer_format(err, msg);
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
 	struct iovec iov;
-	struct msghdr mh = { 0 };
+	struct msghdr mh = {0};
 
 	if (!s)
 		return;
@@ -716,16 +730,19 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 		char buf[CMSG_SPACE(sizeof(int) * SHIFT_MOUNTD_MAX_FDS)];
 		struct cmsghdr align;
 	} cbuf;
-	struct request_ctx c = { .conn = conn, .cred = *cred, .conf = conf,
-				 .pidfd = -EBADF, .ns_uid = cred->uid };
+	struct request_ctx c = {.conn = conn,
+				.cred = *cred,
+				.conf = conf,
+				.pidfd = -EBADF,
+				.ns_uid = cred->uid};
 	socklen_t plen = sizeof(c.pidfd);
-	struct shift_mountd_request req = { 0 };
+	struct shift_mountd_request req = {0};
 	char buf[SHIFT_MOUNTD_MAX_MSG + 1];
 	int fds[SHIFT_MOUNTD_MAX_FDS];
 	unsigned nfds = 0;
 	bool other_cmsg = false;
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { 0 };
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {0};
 	struct cmsghdr *cm;
 	ssize_t n;
 	int r, mfd = -EBADF;
@@ -743,7 +760,8 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 	if (n <= 0)
 		_exit(0); /* gone before asking: nothing to answer */
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
 			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
 			for (size_t i = 0; i < k; i++) {
@@ -776,7 +794,9 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 	if (r >= 0) {
 		logmsg("uid %u pid %d: granted an idmapped mount%s",
 		       (unsigned)c.cred.uid, (int)cred->pid,
-		       c.ns_uid != c.cred.uid ? " (asked from its user namespace)" : "");
+		       c.ns_uid != c.cred.uid
+			   ? " (asked from its user namespace)"
+			   : "");
 		answer(conn, 0, NULL, mfd);
 	} else {
 		logmsg("uid %u pid %d: refused: %s", (unsigned)c.cred.uid,
@@ -803,7 +823,8 @@ static int activated_socket(void)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	if (strcmp(e_fds, "1")) {
-		cli_error("socket activation with LISTEN_FDS=%s: exactly one socket is expected",
+		cli_error("socket activation with LISTEN_FDS=%s: exactly one "
+			  "socket is expected",
 			  e_fds);
 		exit(EXIT_USAGE);
 	}
@@ -811,7 +832,9 @@ static int activated_socket(void)
 	    type != SOCK_SEQPACKET ||
 	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
 	    !listening) {
-		cli_error("socket activation: fd 3 is not a listening SOCK_SEQPACKET socket (ListenSequentialPacket= in the .socket unit)");
+		cli_error(
+		    "socket activation: fd 3 is not a listening SOCK_SEQPACKET "
+		    "socket (ListenSequentialPacket= in the .socket unit)");
 		exit(EXIT_USAGE);
 	}
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -820,7 +843,7 @@ static int activated_socket(void)
 
 static int listen_on(struct daemon *d, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_free_ char *dir = strdup(path);
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
@@ -841,7 +864,8 @@ static int listen_on(struct daemon *d, const char *path)
 	/* A stale socket of an earlier run goes; anything else stays. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			cli_error("Failed to listen on '%s': exists and is not a socket",
+			cli_error("Failed to listen on '%s': exists and is not "
+				  "a socket",
 				  path);
 			return -EEXIST;
 		}
@@ -885,12 +909,13 @@ static void reap(struct daemon *d)
 		for (unsigned i = 0; i < d->conf.max_requests; i++)
 			if (d->workers[i].pid == pid) {
 				if (WIFSIGNALED(status))
-					logmsg("uid %u: worker %d ended by signal %d%s",
+					logmsg("uid %u: worker %d ended by "
+					       "signal %d%s",
 					       (unsigned)d->workers[i].uid,
 					       (int)pid, WTERMSIG(status),
-					       WTERMSIG(status) == SIGALRM ?
-						       " (timeout)" :
-						       "");
+					       WTERMSIG(status) == SIGALRM
+						   ? " (timeout)"
+						   : "");
 				d->workers[i].pid = 0;
 			}
 	}
@@ -952,9 +977,11 @@ static void accept_one(struct daemon *d, struct busy *busy,
 		if (slot == MAX_BUSY)
 			return; /* flooded: closed unanswered */
 		snprintf(busy[slot].msg, sizeof(busy[slot].msg),
-			 mine >= d->conf.max_per_user ?
-				 "busy: %u requests of yours in flight (max-requests-per-user), retry later" :
-				 "busy: %u requests in flight (max-requests), retry later",
+			 mine >= d->conf.max_per_user
+			     ? "busy: %u requests of yours in flight "
+			       "(max-requests-per-user), retry later"
+			     : "busy: %u requests in flight (max-requests), "
+			       "retry later",
 			 mine >= d->conf.max_per_user ? mine : total);
 		clock_gettime(CLOCK_MONOTONIC, &busy[slot].deadline);
 		busy[slot].deadline.tv_sec += 1;
@@ -984,7 +1011,7 @@ static void accept_one(struct daemon *d, struct busy *busy,
 		alarm(d->conf.timeout);
 		worker(TAKE_FD(conn), &cred, &d->conf);
 	}
-	d->workers[slot] = (struct worker){ pid, cred.uid };
+	d->workers[slot] = (struct worker){pid, cred.uid};
 }
 
 static int serve(struct daemon *d)
@@ -1008,7 +1035,8 @@ static int serve(struct daemon *d)
 		cli_error("Failed to create a signalfd: %m");
 		return EXIT_FAIL;
 	}
-	logmsg("shift-mountd: serving on %s (max %u requests, %u per user, timeout %us)",
+	logmsg("shift-mountd: serving on %s (max %u requests, %u per user, "
+	       "timeout %us)",
 	       d->socket_path, d->conf.max_requests, d->conf.max_per_user,
 	       d->conf.timeout);
 	for (;;) {
@@ -1016,17 +1044,17 @@ static int serve(struct daemon *d)
 		unsigned n = 2, nb = 0, total;
 		int timeout = -1;
 
-		p[0] = (struct pollfd){ d->sig_fd, POLLIN, 0 };
+		p[0] = (struct pollfd){d->sig_fd, POLLIN, 0};
 		/* At the global limit, new clients wait in the backlog. */
 		(void)in_flight(d, (uid_t)-1, &total);
-		p[1] = (struct pollfd){ total < d->conf.max_requests ?
-						d->listen_fd : -1,
-					POLLIN, 0 };
+		p[1] = (struct pollfd){
+		    total < d->conf.max_requests ? d->listen_fd : -1, POLLIN,
+		    0};
 		for (unsigned i = 0; i < MAX_BUSY; i++) {
 			if (busy[i].fd < 0)
 				continue;
 			idx[nb++] = i;
-			p[n++] = (struct pollfd){ busy[i].fd, POLLIN, 0 };
+			p[n++] = (struct pollfd){busy[i].fd, POLLIN, 0};
 			timeout = 100;
 		}
 		if (poll(p, n, timeout) < 0) {
@@ -1059,8 +1087,8 @@ static int serve(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .config = SHIFT_MOUNTD_CONF };
-	struct daemon d = { .listen_fd = -EBADF, .sig_fd = -EBADF };
+	struct options o = {.config = SHIFT_MOUNTD_CONF};
+	struct daemon d = {.listen_fd = -EBADF, .sig_fd = -EBADF};
 	int r;
 
 	parse_args(&o, argc, argv);
@@ -1068,7 +1096,8 @@ int main(int argc, char **argv)
 	if (r != EXIT_OK || o.check_config)
 		goto out;
 	if (geteuid() != 0) {
-		cli_error("must run as root (it makes idmapped mounts for others)");
+		cli_error(
+		    "must run as root (it makes idmapped mounts for others)");
 		r = EXIT_FAIL;
 		goto out;
 	}
@@ -1081,10 +1110,13 @@ int main(int argc, char **argv)
 	d.listen_fd = activated_socket();
 	if (d.listen_fd >= 0) {
 		if (o.socket_path)
-			cli_usage_error("--socket is not used under socket activation (set ListenSequentialPacket= in the unit instead)");
+			cli_usage_error(
+			    "--socket is not used under socket activation (set "
+			    "ListenSequentialPacket= in the unit instead)");
 		d.socket_path = "the activation socket";
 	} else {
-		d.socket_path = o.socket_path ? o.socket_path : SHIFT_MOUNTD_SOCKET;
+		d.socket_path =
+		    o.socket_path ? o.socket_path : SHIFT_MOUNTD_SOCKET;
 		d.listen_fd = listen_on(&d, d.socket_path);
 		if (d.listen_fd < 0) {
 			r = EXIT_FAIL;

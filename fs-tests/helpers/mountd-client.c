@@ -36,19 +36,26 @@
 static const char *name_of(int e)
 {
 	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOTDIR: return "ENOTDIR";
-	case EBADMSG: return "EBADMSG";
-	case EAGAIN: return "EAGAIN";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ECONNRESET: return "ECONNRESET";
-	default: return strerrorname_np(e) ? strerrorname_np(e) : "E?";
+	case EPERM:
+		return "EPERM";
+	case ENOTDIR:
+		return "ENOTDIR";
+	case EBADMSG:
+		return "EBADMSG";
+	case EAGAIN:
+		return "EAGAIN";
+	case EOPNOTSUPP:
+		return "EOPNOTSUPP";
+	case ECONNRESET:
+		return "ECONNRESET";
+	default:
+		return strerrorname_np(e) ? strerrorname_np(e) : "E?";
 	}
 }
 
 static int conn_to(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -66,8 +73,8 @@ static int exchange(const char *sock, const void *buf, size_t len,
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 64)];
 	char ans[8192];
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	int fd = conn_to(sock), mfd = -1, r;
 	ssize_t n;
@@ -93,9 +100,11 @@ static int exchange(const char *sock, const void *buf, size_t len,
 		snprintf(msg, msglen, "disconnected");
 		return -ECONNRESET;
 	}
-	iov = (struct iovec){ ans, sizeof(ans) };
-	mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	iov = (struct iovec){ans, sizeof(ans)};
+	mh = (struct msghdr){.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf)};
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	close(fd);
 	if (n <= 0) {
@@ -108,7 +117,8 @@ static int exchange(const char *sock, const void *buf, size_t len,
 	r = shift_mountd_answer_parse(ans, (size_t)n, msg, msglen);
 	if (r < 0) {
 		if (mfd >= 0) {
-			snprintf(msg, msglen, "LEAK: an fd came with a refusal");
+			snprintf(msg, msglen,
+				 "LEAK: an fd came with a refusal");
 			return -EIO;
 		}
 		return r;
@@ -145,7 +155,7 @@ static int attach(int mfd, const char *dir, char **stats, int nstats)
 		char m[64];
 		uid_t uid = getuid();
 		gid_t gid = getgid();
-		struct mount_attr clr = { .attr_clr = MOUNT_ATTR_NODEV };
+		struct mount_attr clr = {.attr_clr = MOUNT_ATTR_NODEV};
 
 		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
 			perror("unshare");
@@ -160,7 +170,8 @@ static int attach(int mfd, const char *dir, char **stats, int nstats)
 			perror("make-rprivate");
 			_exit(1);
 		}
-		if (move_mount(mfd, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		if (move_mount(mfd, "", AT_FDCWD, dir,
+			       MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 			printf("attach: %s\n", name_of(errno));
 			_exit(1);
 		}
@@ -174,7 +185,8 @@ static int attach(int mfd, const char *dir, char **stats, int nstats)
 				printf("ns %s %s\n", stats[i], name_of(errno));
 			else
 				printf("ns %s %u:%u\n", stats[i],
-				       (unsigned)st.st_uid, (unsigned)st.st_gid);
+				       (unsigned)st.st_uid,
+				       (unsigned)st.st_gid);
 		}
 		if (mount_setattr(AT_FDCWD, dir, 0, &clr, sizeof(clr)) < 0)
 			printf("clear-nodev: %s\n", name_of(errno));
@@ -235,14 +247,15 @@ int main(int argc, char **argv)
 		else if (ARG("--attach"))
 			attach_dir = v;
 		else {
-			fprintf(stderr, "mountd-client: bad argument '%s'\n", a);
+			fprintf(stderr, "mountd-client: bad argument '%s'\n",
+				a);
 			return 2;
 		}
 	}
 	if (source) {
-		int fl = !strcmp(open_how, "path") ? O_PATH :
-			 !strcmp(open_how, "rdonly") ? O_RDONLY :
-			 O_PATH | O_DIRECTORY;
+		int fl = !strcmp(open_how, "path")     ? O_PATH
+			 : !strcmp(open_how, "rdonly") ? O_RDONLY
+						       : O_PATH | O_DIRECTORY;
 
 		source_fd = open(source, fl | O_CLOEXEC);
 		if (source_fd < 0) {
@@ -253,7 +266,8 @@ int main(int argc, char **argv)
 			char old[4096];
 
 			snprintf(old, sizeof(old), "%s.orig", source);
-			if (rename(source, old) < 0 || symlink(swap, source) < 0) {
+			if (rename(source, old) < 0 ||
+			    symlink(swap, source) < 0) {
 				perror("swap");
 				return 3;
 			}
@@ -283,16 +297,18 @@ int main(int argc, char **argv)
 	} else if (json) {
 		buf = strdup(json);
 	} else {
-		struct shift_mountd_request r = { .version = SHIFT_MOUNTD_VERSION,
-						  .map = (char *)map,
-						  .userns = userns_fd >= 0 };
+		struct shift_mountd_request r = {.version =
+						     SHIFT_MOUNTD_VERSION,
+						 .map = (char *)map,
+						 .userns = userns_fd >= 0};
 
 		buf = shift_mountd_request_format(&r);
 	}
 	for (int k = 0; k < count; k++) {
 		char msg[1024];
-		int mfd = exchange(sock, buf, raw >= 0 ? (size_t)raw : strlen(buf),
-				   fds, nfds, disconnect, msg, sizeof(msg));
+		int mfd =
+		    exchange(sock, buf, raw >= 0 ? (size_t)raw : strlen(buf),
+			     fds, nfds, disconnect, msg, sizeof(msg));
 
 		if (mfd >= 0) {
 			ok++;
@@ -302,8 +318,10 @@ int main(int argc, char **argv)
 				struct stat st;
 
 				if (fstatat(mfd, stats[i], &st,
-					    AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
-					printf("%s %s\n", stats[i], name_of(errno));
+					    AT_SYMLINK_NOFOLLOW |
+						AT_EMPTY_PATH) < 0)
+					printf("%s %s\n", stats[i],
+					       name_of(errno));
 				else
 					printf("%s %u:%u\n", stats[i],
 					       (unsigned)st.st_uid,
