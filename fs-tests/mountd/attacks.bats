@@ -198,6 +198,25 @@ passwd ENOENT"
 	md_assert_clean
 }
 
+@test "mountd: the caller's own user namespace, within its delegation, serves as the map" {
+	local t
+	t=$(md_tree 1)
+	chown "$((MD_SUB1 + 1)):$((MD_SUB1 + 1))" "$t/g"
+	# namespace ids S+1.. are host S+101..: on disk S+1 is seen as S+101,
+	# which the client (inside that namespace) sees as its S+1 again
+	run md_as 1 unshare --user \
+		--map-users="$((MD_SUB1 + 101)),$((MD_SUB1 + 1)),999" \
+		--map-groups="$((MD_SUB1 + 101)),$((MD_SUB1 + 1)),999" sh -c \
+		'exec "$0" "$1" --userns-fd 5 --source "$2" --stat g --stat f 5</proc/self/ns/user' \
+		"$MD_CLIENT" "$MD_SOCK" "$t"
+	assert_success
+	assert_output "ok
+g $((MD_SUB1 + 1)):$((MD_SUB1 + 1))
+f 65534:65534"
+	grep -q "uid $MD_UID1 pid [0-9]*: granted" "$MD_LOG"
+	md_assert_clean
+}
+
 @test "mountd: a forged uid in the message body is refused, not believed" {
 	local t
 	t=$(md_tree 2)
@@ -266,7 +285,7 @@ s=socket.socket(socket.AF_UNIX,socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); t
 	sleep 2.5
 	run md_client 1 --map "b:$MD_UID1:$((MD_SUB1 + 1)):1" --source "$t"
 	assert_output ok
-	kill "${pids[@]}" 2>/dev/null || true
+	# the silent clients end by themselves (4 s)
 	wait "${pids[@]}" 2>/dev/null || true
 	grep -q "ended by signal 14 (timeout)" "$MD_LOG"
 	md_assert_clean

@@ -44,7 +44,12 @@ md_users_remove() {
 	[ -n "${SK_TMP:-}" ] && [ -s "$SK_TMP/.md-users" ] || return 0
 	while read -r name; do
 		[[ $name =~ ^skmd[0-9]+[a-h]$ ]] || continue
-		userdel "$name" 2>/dev/null || true
+		# a process of the user may still be ending: retry a while
+		for _ in $(seq 50); do
+			userdel "$name" 2>/dev/null && break
+			id "$name" >/dev/null 2>&1 || break
+			sleep 0.2
+		done
 		groupdel "$name" 2>/dev/null || true
 		sed -i "/^$name:/d" /etc/subuid /etc/subgid
 	done <"$SK_TMP/.md-users"
