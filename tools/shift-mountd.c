@@ -333,6 +333,8 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 		return fail(c, negative_errno(), "fork: %m");
 	}
 	if (pid == 0) {
+		/* Gone with the worker, also when its timeout kills it. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(pfd[0]);
 		if (setns(ns_fd, CLONE_NEWUSER) < 0)
 			_exit(1);
@@ -965,8 +967,13 @@ static void accept_one(struct daemon *d, struct busy *busy,
 	pid_t pid;
 
 	conn = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (conn < 0)
+	if (conn < 0) {
+		/* Out of fds: the listener stays readable, so don't spin. */
+		if (errno == EMFILE || errno == ENFILE)
+			nanosleep(&(struct timespec){0, 50 * 1000 * 1000},
+				  NULL);
 		return;
+	}
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return;
 	mine = in_flight(d, cred.uid, &total);
