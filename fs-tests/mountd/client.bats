@@ -181,6 +181,50 @@ $m/home/k 5:5 755"
 	[ ! -e "$MD_T/only2.sock" ]
 }
 
+# md_extra_daemon NAME CONFIG: a second daemon with its own configuration
+# on $MD_T/NAME.sock (stopped by pid in the test).
+md_extra_daemon() {
+	printf '%s\n' "$2" >"$MD_T/$1.conf"
+	"$SHIFT_MOUNTD" --socket "$MD_T/$1.sock" --config "$MD_T/$1.conf" \
+		</dev/null >"$MD_T/$1.log" 2>&1 3>&- &
+	MD_EXTRA=$!
+	for _ in $(seq 100); do [ -S "$MD_T/$1.sock" ] && break; sleep 0.05; done
+	[ -S "$MD_T/$1.sock" ]
+}
+
+@test "shift-mountd: allow-groups lets a group's members in" {
+	local t
+	md_extra_daemon grp "allow-users = nobody
+allow-groups = $MD_USER1"
+	t=$(md_tree 1)
+	run md_as 1 "$MD_CLIENT" "$MD_T/grp.sock" --map "b:$MD_UID1:$((MD_SUB1 + 1)):1" --source "$t"
+	assert_output ok
+	t=$(md_tree 2)
+	run md_as 2 "$MD_CLIENT" "$MD_T/grp.sock" --map "b:$MD_UID2:$((MD_SUB2 + 1)):1" --source "$t"
+	assert_output --partial "may not use shift-mountd"
+	kill "$MD_EXTRA"
+	wait "$MD_EXTRA" || true
+}
+
+@test "shift-mountd: foreign-range = yes accepts systemd's foreign range on disk, never as seen ids" {
+	local t f=2147352576
+	t=$(md_tree 1)
+	chown -R "$f:$f" "$t"
+	run md_client 1 --map "b:$f:$((MD_SUB1 + 1)):65536" --source "$t"
+	assert_failure 1
+	assert_output --partial "is neither yours ($MD_UID1) nor in your /etc/subuid delegation"
+	md_extra_daemon foreign "foreign-range = yes"
+	run md_as 1 "$MD_CLIENT" "$MD_T/foreign.sock" --map "b:$f:$MD_SUB1:65536" --source "$t" --stat f
+	assert_success
+	assert_output "ok
+f $MD_SUB1:$MD_SUB1"
+	run md_as 1 "$MD_CLIENT" "$MD_T/foreign.sock" --map "b:$MD_SUB1:$f:1" --source "$t"
+	assert_failure 1
+	assert_output "refused: EPERM: the map's seen uid $f is not yours (neither your uid $MD_UID1 nor in your /etc/subuid delegation)"
+	kill "$MD_EXTRA"
+	wait "$MD_EXTRA" || true
+}
+
 @test "shift-mountd: socket activation (LISTEN_PID, LISTEN_FDS, fd 3)" {
 	local t
 	t=$(md_tree 1)
