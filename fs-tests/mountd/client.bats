@@ -72,6 +72,77 @@ $m/home/k 5:5 755"
 	md_assert_clean
 }
 
+# mk_bundle DIR: an OCI bundle whose rootfs holds dash (also as a setuid
+# copy), id, stat and their libraries, owned by user 1 as a rootless store
+# keeps it; config.json runs ARGS as UID inside.
+mk_bundle() {
+	local b=$1 l
+	mkdir -p "$b/rootfs/bin" "$b/rootfs/etc" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/lib64" \
+		"$b/rootfs/lib/x86_64-linux-gnu" "$b/mnt"
+	cp /bin/dash "$b/rootfs/bin/sh"
+	cp /bin/dash "$b/rootfs/bin/suidsh"
+	cp /usr/bin/id /usr/bin/stat "$b/rootfs/bin/"
+	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat | awk '$3 ~ /^\// {print $3}' | sort -u); do
+		cp "$l" "$b/rootfs/lib/x86_64-linux-gnu/"
+	done
+	cp /lib64/ld-linux-x86-64.so.2 "$b/rootfs/lib64/"
+	echo 'root:x:0:0:root:/:/bin/sh' >"$b/rootfs/etc/passwd"
+	echo 'root:*:19000:0:99999:7:::' >"$b/rootfs/etc/shadow"
+	chmod 0640 "$b/rootfs/etc/shadow"
+	chown -R "$MD_UID1:$MD_UID1" "$b"
+	chmod 4755 "$b/rootfs/bin/suidsh"
+}
+
+# mk_config DIR BUNDLE UID ARGS: DIR/config.json (readable by anyone)
+# running ARGS as UID on BUNDLE's mounted root filesystem.
+mk_config() {
+	mkdir -p "$1"
+	cat >"$1/config.json" <<JSON
+{"ociVersion": "1.0.2",
+ "process": {"terminal": false, "user": {"uid": $3, "gid": $3},
+             "args": ["/bin/sh", "-c", "$4"], "env": ["PATH=/bin"], "cwd": "/"},
+ "root": {"path": "$2/mnt", "readonly": false},
+ "hostname": "c1",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]}}
+JSON
+}
+
+@test "client: crun as the user starts a container on a root filesystem mounted through the service" {
+	command -v crun >/dev/null || skip "crun is not installed"
+	local b=$MD_T/bundle st=$MD_T/state
+	mk_bundle "$b"
+	mkdir -m 1777 "$st"
+	mk_config "$MD_T/c-root" "$b" 0 "stat -c '%n %U %u:%g %a' / /etc/shadow /bin/suidsh; echo hi >/written; id"
+	mk_config "$MD_T/c-user" "$b" 100 "id -u; /bin/suidsh -p -c 'id -u; id -nu'"
+	# The user's own namespaces, as a rootless runtime makes them; crun
+	# needs no user namespace of its own there.  A hybrid cgroup layout
+	# makes crun 1.8 refuse to start, so the user hides the unified
+	# hierarchy in its own mount namespace (cgroups are disabled anyway).
+	run env SHIFT_MOUNTD_SOCKET="$MD_SOCK" setpriv --reuid "$MD_UID1" --regid "$MD_UID1" \
+		--clear-groups -- unshare --user \
+		--map-users="$((MD_SUB1 + 100)),0,1000" --map-groups="$((MD_SUB1 + 100)),0,1000" \
+		--mount --setuid 0 --setgid 0 sh -c '
+		if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs none /sys/fs/cgroup/unified; fi
+		"$0" --map "b:$1:$(($2 + 100)):1 b:$2:$(($2 + 101)):999" "$3/rootfs" "$3/mnt" || exit
+		for c in root user; do
+			crun --root "$4" --cgroup-manager=disabled run --bundle "$5/c-$c" "c-$c" || exit
+		done' "$SHIFT_MOUNT" "$MD_UID1" "$MD_SUB1" "$b" "$st" "$MD_T"
+	assert_success
+	assert_output "/ root 0:0 755
+/etc/shadow root 0:0 640
+/bin/suidsh root 0:0 4755
+uid=0(root) gid=0 groups=0
+100
+0
+root"
+	# written by the container's root: on disk it is the user's own uid;
+	# nothing of the tree was copied or chowned
+	assert_equal "$(owner "$b/rootfs/written")" "$MD_UID1:$MD_UID1"
+	assert_equal "$(stat -c '%u:%g %a' "$b/rootfs/bin/suidsh")" "$MD_UID1:$MD_UID1 4755"
+	md_assert_clean
+}
+
 @test "client: in the initial mount namespace the attach fails with what to do" {
 	local t m
 	t=$(md_tree 1)
