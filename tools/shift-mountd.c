@@ -793,6 +793,12 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 					       c.msg, sizeof(c.msg));
 	if (r >= 0)
 		r = mfd = handle(&c, &req, fds);
+	/* Nothing of the client's is held once it has the answer: its
+	 * directory's mount can be unmounted right away. */
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (c.pidfd >= 0)
+		close(c.pidfd);
 	if (r >= 0) {
 		logmsg("uid %u pid %d: granted an idmapped mount%s",
 		       (unsigned)c.cred.uid, (int)cred->pid,
