@@ -507,24 +507,26 @@ static void idmap_freep(struct shift_idmap **m)
  * created the namespace and controls everything in it already.  The
  * namespace comes from the peer's pidfd, not from a pid or the message.
  */
-static void namespace_owner(struct request_ctx *c)
+/*
+ * The owner of the topmost user namespace (below the initial one) the
+ * process of pidfd lives in, or -ENOENT when it lives in the initial one
+ * (or the kernel can't tell: before Linux 6.11).  ioctls only: the accept
+ * loop uses it too.
+ */
+static int top_owner(int pidfd, uid_t *ret)
 {
-	_cleanup_(idmap_freep) struct shift_idmap *subid = NULL;
 	_cleanup_close_ int ns = -EBADF;
-	struct passwd *pw;
-	uint32_t dummy;
-	uid_t owner;
 
-	if (c->pidfd < 0)
-		return;
-	ns = ioctl(c->pidfd, PIDFD_GET_USER_NAMESPACE, 0);
+	if (pidfd < 0)
+		return -ENOENT;
+	ns = ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0);
 	if (ns < 0)
-		return; /* before Linux 6.11: the peer's own ids stand */
+		return -ENOENT;
 	for (;;) {
 		int parent = ioctl(ns, NS_GET_PARENT), grand;
 
 		if (parent < 0)
-			return; /* the peer is in the initial namespace */
+			return -ENOENT; /* the initial namespace */
 		grand = ioctl(parent, NS_GET_PARENT);
 		if (grand < 0) {
 			close(parent);
@@ -534,7 +536,17 @@ static void namespace_owner(struct request_ctx *c)
 		close(ns);
 		ns = parent;
 	}
-	if (ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner == c->cred.uid)
+	return ioctl(ns, NS_GET_OWNER_UID, ret) < 0 ? -ENOENT : 0;
+}
+
+static void namespace_owner(struct request_ctx *c)
+{
+	_cleanup_(idmap_freep) struct shift_idmap *subid = NULL;
+	struct passwd *pw;
+	uint32_t dummy;
+	uid_t owner;
+
+	if (top_owner(c->pidfd, &owner) < 0 || owner == c->cred.uid)
 		return;
 	pw = getpwuid(owner);
 	subid = shift_idmap_new();
@@ -966,10 +978,11 @@ static void busy_finish(struct busy *b)
 static void accept_one(struct daemon *d, struct busy *busy,
 		       const sigset_t *oldmask)
 {
-	_cleanup_close_ int conn = -EBADF;
+	_cleanup_close_ int conn = -EBADF, pidfd = -EBADF;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	unsigned mine, total, slot;
+	uid_t key;
 	pid_t pid;
 
 	conn = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -982,7 +995,18 @@ static void accept_one(struct daemon *d, struct busy *busy,
 	}
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return;
-	mine = in_flight(d, cred.uid, &total);
+	/* A process of a user's own user namespace counts for that user:
+	 * otherwise each delegated uid would have its own share. */
+	key = cred.uid;
+	len = sizeof(pidfd);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0) {
+		uid_t owner;
+
+		if (top_owner(pidfd, &owner) == 0)
+			key = owner;
+		pidfd = safe_close(pidfd);
+	}
+	mine = in_flight(d, key, &total);
 	if (mine >= d->conf.max_per_user || total >= d->conf.max_requests) {
 		for (slot = 0; slot < MAX_BUSY; slot++)
 			if (busy[slot].fd < 0)
@@ -1024,7 +1048,7 @@ static void accept_one(struct daemon *d, struct busy *busy,
 		alarm(d->conf.timeout);
 		worker(TAKE_FD(conn), &cred, &d->conf);
 	}
-	d->workers[slot] = (struct worker){pid, cred.uid};
+	d->workers[slot] = (struct worker){pid, key};
 }
 
 static int serve(struct daemon *d)

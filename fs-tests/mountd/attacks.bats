@@ -291,6 +291,26 @@ s=socket.socket(socket.AF_UNIX,socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); t
 	md_assert_clean
 }
 
+@test "mountd: a user's namespace processes, whatever their uids, share the user's limit" {
+	local t pid
+	t=$(md_tree 1)
+	# four silent clients as four different delegated uids of user 1
+	md_as 1 unshare --user --map-users="$((MD_SUB1 + 100)),0,1000" \
+		--map-groups="$((MD_SUB1 + 100)),0,1000" --setuid 0 --setgid 0 sh -c '
+		for i in 1 2 3 4; do
+			setpriv --reuid $i --regid $i --clear-groups /usr/bin/python3 -c "
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); time.sleep(4)" "$0" &
+		done
+		wait' "$MD_SOCK" 3>&- &
+	pid=$!
+	sleep 0.7
+	run md_client 1 --map "b:$MD_UID1:$((MD_SUB1 + 1)):1" --source "$t"
+	assert_output "refused: EAGAIN: busy: 4 requests of yours in flight (max-requests-per-user), retry later"
+	wait "$pid" || true
+	md_assert_clean
+}
+
 @test "mountd: 200 requests at once from two users: each answered, the daemon still serving" {
 	local t1 t2 i out=$MD_T/flood
 	t1=$(md_tree 1)
