@@ -24,6 +24,8 @@ DATADIR ?= $(PREFIX)/share
 TOOL_RPATH ?= $$ORIGIN/../lib
 # The regression suite's compiled helpers (install-tests).
 TESTLIBEXECDIR ?= $(LIBDIR)/shiftkit
+# shift-mountd's systemd units (units/).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 comma := ,
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
@@ -156,12 +158,18 @@ demo: deps all
 # request: clang with -fsanitize=fuzzer (Debian's clang has it).
 FUZZ_CC ?= clang
 .PHONY: fuzz
-fuzz: $(BUILDDIR)/fuzz/fuzz-layer
+fuzz: $(BUILDDIR)/fuzz/fuzz-layer $(BUILDDIR)/fuzz/fuzz-mountd
 $(BUILDDIR)/fuzz/fuzz-layer: tests/fuzz-layer.c $(LIB_SRCS) config.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
 		$(CPPFLAGS_ALL) $(filter-out -O2 -g,$(CONF_CFLAGS)) -o $@ \
 		tests/fuzz-layer.c $(LIB_SRCS) -pthread $(LIB_DEPS)
+# shift-mountd's request parser (tests/fuzz-mountd.c), the same way.
+$(BUILDDIR)/fuzz/fuzz-mountd: tests/fuzz-mountd.c $(LIB_SRCS) config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
+		$(CPPFLAGS_ALL) $(filter-out -O2 -g,$(CONF_CFLAGS)) -o $@ \
+		tests/fuzz-mountd.c $(LIB_SRCS) -pthread $(LIB_DEPS)
 
 bench: deps all
 	BUILDDIR=$(BUILDDIR) bash bench/run.sh
@@ -209,6 +217,10 @@ install: lib tools
 	install -m 0644 completion/shiftkit $(DESTDIR)$(BASHCOMPDIR)/shiftkit
 	for t in $(TOOLS:$(BUILDDIR)/bin/%=%); do \
 		ln -sf shiftkit $(DESTDIR)$(BASHCOMPDIR)/$$t; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0644 units/shift-mountd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|' units/shift-mountd.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 
 # The regression suite, installed (the shiftkit-tests package): fs-tests and
 # images/ as data, the compiled helpers in TESTLIBEXECDIR, and the
@@ -238,7 +250,9 @@ uninstall:
 	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
 		$(DESTDIR)$(LIBDIR)/libshift.a \
-		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
+		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/shiftkit \
 		$(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BASHCOMPDIR)/%)

@@ -532,6 +532,118 @@ int shift_probe_uidmap_helper(const char *name, char **ret_path,
 			      bool *ret_setuid, char **ret_caps);
 
 /* ------------------------------------------------------------------ */
+/* shift-mountd: policy, protocol, client (libshift/mountd-*.c)        */
+/* ------------------------------------------------------------------ */
+
+/* docs/mountd-protocol.md, docs/security-mountd.md */
+#define SHIFT_MOUNTD_VERSION 1
+#define SHIFT_MOUNTD_SOCKET "/run/shiftkit/mountd.sock"
+#define SHIFT_MOUNTD_CONF "/etc/shiftkit/mountd.conf"
+/* Largest request or answer, and most fds in one message. */
+#define SHIFT_MOUNTD_MAX_MSG 4096
+#define SHIFT_MOUNTD_MAX_FDS 4
+/* systemd's "foreign" UID range (nspawn --private-users=managed). */
+#define SHIFT_FOREIGN_UID_BASE 0x7FFE0000u
+#define SHIFT_FOREIGN_UID_COUNT 65536u
+
+/* Who asks: kernel facts, and the delegation the daemon read itself. */
+struct shift_mountd_caller {
+	uint32_t uid, gid;		 /* SO_PEERCRED */
+	const struct shift_idmap *subid; /* seen = the delegated host ids
+					    (shift_idmap_from_subid); NULL:
+					    none */
+	bool foreign_range; /* the foreign range counts as on-disk ids */
+};
+
+/* What the source fd is: fstat, fstatfs and the daemon's own clone. */
+struct shift_mountd_source {
+	uint32_t mode, uid, gid;
+	int64_t fs_type;  /* statfs f_type */
+	bool idmapped;	  /* already an idmapped mount */
+	bool submounts;	  /* mounts below it */
+};
+
+/*
+ * The service's whole policy, pure: may this caller have an idmapped
+ * mount of this source with this map (on-disk -> seen, host ids)?
+ * Returns 0 allowed; -EPERM, -ENOTDIR or -EINVAL refused, with one line
+ * naming the rule in why (size whylen).
+ */
+int shift_mountd_policy(const struct shift_mountd_caller *c,
+			const struct shift_idmap *map,
+			const struct shift_mountd_source *s, char *why,
+			size_t whylen);
+/* The name of a pseudo-filesystem the service refuses ("proc", ...), or
+ * NULL for any other f_type. */
+const char *shift_mountd_pseudo_fs(int64_t fs_type);
+
+/* /etc/shiftkit/mountd.conf, parsed (shift-mountd(8)). */
+struct shift_mountd_conf {
+	char **users;	 /* names or uids; "*" everyone; NULL-terminated */
+	char **groups;	 /* names or gids; NULL-terminated */
+	bool foreign_range;
+	bool force_nosuid;
+	unsigned max_per_user; /* requests in flight per user */
+	unsigned max_requests; /* in total */
+	unsigned timeout;      /* seconds per request */
+};
+/*
+ * Parse the text of a configuration (NULL: defaults only) into *c (free
+ * with shift_mountd_conf_done).  -EINVAL with "line N: ..." in err for an
+ * unknown key, a bad value or a repeated key.
+ */
+int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
+			    char *err, size_t errlen);
+void shift_mountd_conf_done(struct shift_mountd_conf *c);
+
+/* A request as sent on the wire. */
+struct shift_mountd_request {
+	unsigned version;
+	char *map;   /* map text, or NULL with userns */
+	bool userns; /* fd 2 is a user namespace */
+	unsigned flags; /* SHIFT_MOUNT_RDONLY | _NOSUID | _NOEXEC */
+};
+/*
+ * Parse one received request of len bytes that came with nfds fds.
+ * Returns 0, or -EBADMSG with the reason in err.  Free with
+ * shift_mountd_request_done.
+ */
+int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
+			       struct shift_mountd_request *ret, char *err,
+			       size_t errlen);
+void shift_mountd_request_done(struct shift_mountd_request *r);
+/* The wire form of a request or an answer (malloc'd); NULL on ENOMEM. */
+char *shift_mountd_request_format(const struct shift_mountd_request *r);
+char *shift_mountd_answer_format(int err, const char *message);
+/*
+ * Parse an answer: returns 0 for "ok", the negative errno of a refusal
+ * with its message in msg, or -EBADMSG for a malformed answer.
+ */
+int shift_mountd_answer_parse(const void *buf, size_t len, char *msg,
+			      size_t msglen);
+
+/* The socket the client uses: $SHIFT_MOUNTD_SOCKET or the default. */
+const char *shift_mountd_socket_path(void);
+/* Whether a service listens there: 1 yes, 0 no (refused, missing). */
+int shift_mountd_reachable(const char *socket_path);
+/*
+ * Ask the service for a detached idmapped mount of the directory at path
+ * (relative to dfd; opened here, O_PATH, with the caller's permissions)
+ * with map, or with the user namespace userns_fd (>= 0; map NULL), and
+ * flags SHIFT_MOUNT_RDONLY/NOSUID/NOEXEC (nodev is always set).  Returns
+ * the mount fd (caller closes; attach with shift_mount_attach in a mount
+ * namespace the caller owns), or a negative errno with one line in msg:
+ * -ENOENT/-ECONNREFUSED no service, -EPERM refused, -EAGAIN busy, ...
+ */
+int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
+				const char *path,
+				const struct shift_idmap *map, int userns_fd,
+				unsigned flags, char *msg, size_t msglen);
+/* True when this process can't make idmapped mounts itself (no
+ * CAP_SYS_ADMIN in the initial user namespace): the service's case. */
+bool shift_mountd_needed(void);
+
+/* ------------------------------------------------------------------ */
 /* OCI image layouts and layers (libshift/oci.c, libshift/layer.c)     */
 /* ------------------------------------------------------------------ */
 

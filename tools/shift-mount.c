@@ -93,6 +93,7 @@ struct options {
 	struct result res;
 	bool canonical_upper; /* --fallback=reassemble: upper in container ids */
 	bool replace;	      /* --fallback=reassemble: take the source's place */
+	bool verbose;  /* say which path was taken */
 };
 
 /*
@@ -130,6 +131,8 @@ static void usage(void)
 	       "Options:\n"
 	       " -r, --recursive         also idmap the mounts below SOURCE\n"
 	       " -R, --read-only         mount read-only\n"
+	       " -v, --verbose           say how the mount was made (directly, or by\n"
+	       "                           shift-mountd without CAP_SYS_ADMIN)\n"
 	       "     --nosuid            ignore set-user/group-id bits\n"
 	       "     --nodev             no device files\n"
 	       "     --noexec            no execution\n"
@@ -181,6 +184,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		CLI_MAP_LONGOPTS,
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "read-only", no_argument, NULL, 'R' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "nosuid", no_argument, NULL, OPT_NOSUID },
 		{ "nodev", no_argument, NULL, OPT_NODEV },
 		{ "noexec", no_argument, NULL, OPT_NOEXEC },
@@ -209,7 +213,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (cli_json_wanted(argc, argv, false))
 		opterr = 0;
 
-	while ((c = getopt_long(argc, argv, "m:rRo:nqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:rRvo:nqhV", longopts, NULL)) != -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
 		switch (c) {
@@ -218,6 +222,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case 'R':
 			o->flags |= SHIFT_MOUNT_RDONLY;
+			break;
+		case 'v':
+			o->verbose = true;
 			break;
 		case OPT_NOSUID:
 			o->flags |= SHIFT_MOUNT_NOSUID;
@@ -402,6 +409,8 @@ static int report(const struct options *o, int r, const char *what,
 		hint = o->mode == MODE_BIND ?
 			       " (upgrade the kernel, or use --fallback=shift)" :
 			       " (upgrade the kernel)";
+	else if (r == -EPERM && geteuid() != 0 && o->mode == MODE_BIND)
+		hint = " (or start shift-mountd: systemctl start shift-mountd.socket)";
 	cli_error("Failed to %s '%s': %s%s", what, q(path),
 		  why ? q(why) : strerror(-r), hint);
 	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
@@ -1223,6 +1232,75 @@ static bool can_idmap_all(const struct options *o)
 	return true;
 }
 
+/*
+ * Without CAP_SYS_ADMIN the kernel makes no idmapped mount: shift-mountd
+ * makes it within the ids the caller owns and hands back a detached
+ * mount, attached here in the caller's own mount namespace
+ * (docs/shift-mountd.8).  Returns -1 when the service is not there: the
+ * direct path then runs and reports.
+ */
+static int mount_via_service(struct options *o)
+{
+	const char *sock = shift_mountd_socket_path();
+	_cleanup_close_ int ns = -EBADF, tree = -EBADF;
+	char msg[512];
+	int r;
+
+	if (!shift_mountd_reachable(sock)) {
+		if (o->verbose)
+			fprintf(stderr, "%s: no CAP_SYS_ADMIN, and shift-mountd is not reachable at '%s': trying directly\n",
+				program_invocation_short_name, q(sock));
+		return -1;
+	}
+	if (o->flags & SHIFT_MOUNT_RECURSIVE) {
+		cli_error("Failed to idmap '%s': --recursive is not available through shift-mountd (it clones exactly one mount; mount each submount separately, or run as root)",
+			  q(o->source));
+		return EXIT_FAIL;
+	}
+	if (o->fallback != FALLBACK_NONE) {
+		cli_error("Failed to idmap '%s': --fallback is not available through shift-mountd (run as root)",
+			  q(o->source));
+		return EXIT_FAIL;
+	}
+	if (o->map.userns_path) {
+		ns = open(o->map.userns_path, O_RDONLY | O_CLOEXEC);
+		if (ns < 0) {
+			cli_error("Failed to open user namespace '%s': %m",
+				  o->map.userns_path);
+			return EXIT_FAIL;
+		}
+	}
+	o->res.method = "shift_mountd";
+	if (o->dry_run) {
+		would(o, "would ask shift-mountd at '%s' for an idmapped mount of '%s' with map '%s' (nodev) and attach it at '%s'",
+		      q(sock), q(o->source), o->map_str, q(o->target));
+		return EXIT_OK;
+	}
+	if (o->verbose)
+		fprintf(stderr, "%s: no CAP_SYS_ADMIN: asking shift-mountd at '%s' (the mount is nodev)\n",
+			program_invocation_short_name, q(sock));
+	tree = shift_mountd_clone_idmapped(sock, AT_FDCWD, o->source,
+					   ns >= 0 ? NULL : o->map.map, ns,
+					   o->flags, msg, sizeof(msg));
+	if (tree < 0) {
+		cli_error("Failed to idmap '%s' through shift-mountd: %s",
+			  q(o->source), msg[0] ? q(msg) : strerror(-tree));
+		return tree == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
+	}
+	r = shift_mount_attach(tree, AT_FDCWD, o->target);
+	if (r < 0) {
+		cli_error("Failed to attach the idmapped mount from shift-mountd at '%s': %s%s",
+			  q(o->target), strerror(-r),
+			  r == -EPERM ? " (attach it in a mount namespace you own: run shift-mount inside 'unshare --user --map-root-user --mount' or your container's namespaces)" : "");
+		return EXIT_FAIL;
+	}
+	o->res.mounted = true;
+	if (o->verbose)
+		fprintf(stderr, "%s: attached the idmapped mount made by shift-mountd at '%s'\n",
+			program_invocation_short_name, q(o->target));
+	return EXIT_OK;
+}
+
 #include "shift-mount-reassemble.h"
 
 static json_object *jstr(const char *s)
@@ -1318,6 +1396,18 @@ static int run(struct options *o)
 {
 	bool shifted = false, resume = false;
 	int r;
+
+	if (o->mode == MODE_BIND && shift_mountd_needed()) {
+		r = check_target(o);
+		if (r != EXIT_OK)
+			return r;
+		r = mount_via_service(o);
+		if (r >= 0)
+			return r;
+	} else if (o->verbose) {
+		fprintf(stderr, "%s: making the idmapped mount directly\n",
+			program_invocation_short_name);
+	}
 
 	r = get_userns(o);
 	if (r != EXIT_OK)

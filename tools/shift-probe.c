@@ -355,6 +355,17 @@ static void uidmap_section(struct output *out)
 		set(ln, 3, r > 0 && setuid_root ? "yes" : "no");
 		set(ln, 4, caps);
 	}
+	/* The mount-side helper: the service for unprivileged idmapped
+	 * mounts (shift-mountd(8)), reachable or not. */
+	{
+		struct libscols_line *ln = new_line(tb);
+
+		set(ln, 0, "shift-mountd");
+		set(ln, 1, shift_mountd_socket_path());
+		set(ln, 2, shift_mountd_reachable(NULL) ? "yes" : "no");
+		set(ln, 3, "no");
+		set(ln, 4, "");
+	}
 	emit(out, tb);
 }
 
