@@ -194,7 +194,7 @@ root"
 @test "client: shift-probe reports whether the service answers" {
 	run env SHIFT_MOUNTD_SOCKET="$MD_SOCK" "$SHIFT_PROBE" --features-only --json
 	assert_success
-	run jq -c '.["uidmap-tools"][] | select(.tool == "shift-mountd")' <<<"$output"
+	run jq -c '.uidmap_tools[] | select(.tool == "shift-mountd")' <<<"$output"
 	assert_output "{\"tool\":\"shift-mountd\",\"path\":\"$MD_SOCK\",\"present\":true,\"setuid\":false,\"filecaps\":null}"
 	run env SHIFT_MOUNTD_SOCKET="$SK_TMP/no-such.sock" "$SHIFT_PROBE" --features-only
 	assert_success
