@@ -418,7 +418,8 @@ static int read_listing(struct walk *w, DIR *d, size_t plen,
 		struct statx stx;
 		struct mentry *e;
 
-		if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+		if (name[0] == '.' &&
+		    (!name[1] || (name[1] == '.' && !name[2])))
 			continue;
 		if (plen + 1 + nlen >= sizeof(w->path)) {
 			set_err_path(w->path, plen);
@@ -428,9 +429,10 @@ static int read_listing(struct walk *w, DIR *d, size_t plen,
 		memcpy(w->path + plen + 1, name, nlen + 1);
 		clen = plen + 1 + nlen;
 		if (statx(dirfd(d), name,
-			  AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+			  AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT |
+			      AT_STATX_DONT_SYNC,
 			  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
-				  STATX_MNT_ID,
+			      STATX_MNT_ID,
 			  &stx) < 0) {
 			if (errno == ENOENT)
 				continue; /* gone meanwhile */
@@ -439,7 +441,8 @@ static int read_listing(struct walk *w, DIR *d, size_t plen,
 			return r;
 		}
 		/* another mount on top: not part of this tree */
-		if ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->mnt_id)
+		if ((stx.stx_mask & STATX_MNT_ID) &&
+		    stx.stx_mnt_id != w->mnt_id)
 			continue;
 		e = manifest_add(l);
 		if (!e)
@@ -515,7 +518,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 			break;
 		cfd = openat(dirfd(d), name,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-				     O_NOCTTY);
+				 O_NOCTTY);
 		if (cfd < 0) {
 			if (errno == ENOENT)
 				continue; /* gone meanwhile */
@@ -534,7 +537,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 static int walk_tree(struct walk *w, const char *dir)
 {
 	_cleanup_manifest_ struct shift_manifest *store = NULL;
-	struct mentry root = { 0 };
+	struct mentry root = {0};
 	struct statx stx;
 	int fd, r;
 
@@ -546,7 +549,8 @@ static int walk_tree(struct walk *w, const char *dir)
 	if (fd < 0)
 		return negative_errno();
 	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_MNT_ID,
+		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
+		      STATX_MNT_ID,
 		  &stx) < 0) {
 		r = negative_errno();
 		close(fd);
@@ -585,7 +589,7 @@ static int manifest_add_copy(struct shift_manifest *m, const struct mentry *e,
 	if (!c)
 		return -ENOMEM;
 	*c = *e;
-	c->acl_a = c->acl_d = c->caps = (struct blob){ 0 };
+	c->acl_a = c->acl_d = c->caps = (struct blob){0};
 	c->path = arena_strndup(m, e->path, plen);
 	if (!c->path)
 		return -ENOMEM;
@@ -1088,7 +1092,7 @@ static int mw_flush(struct mwriter *o)
 
 static int mw_init(struct mwriter *o, int fd)
 {
-	*o = (struct mwriter){ .fd = fd };
+	*o = (struct mwriter){.fd = fd};
 	o->md = EVP_MD_CTX_new();
 	if (!o->md || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(o->md);
@@ -1246,22 +1250,25 @@ static int visit_write(struct walk *w, const struct mentry *e, size_t plen)
 int shift_manifest_record_to(const char *dir, int fd, size_t *count,
 			     char *digest)
 {
-	_cleanup_free_ struct walk *w = NULL;
+	struct walk *w;
 	struct mwriter o;
 	char d[72];
 	int r;
 
 	if (fd < 0)
 		return -EBADF;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
 	r = mw_init(&o, fd);
 	if (r < 0)
 		return r;
+	w = calloc(1, sizeof(*w)); /* PATH_MAX of path: not on the stack */
+	if (!w) {
+		mw_done(&o);
+		return -ENOMEM;
+	}
 	w->visit = visit_write;
 	w->data = &o;
 	r = walk_tree(w, dir);
+	free(w);
 	if (r >= 0)
 		r = mw_finish(&o, d);
 	if (r >= 0 && count)
@@ -1473,7 +1480,7 @@ struct mreader {
 
 static int mr_init(struct mreader *r, int fd)
 {
-	*r = (struct mreader){ .fd = fd };
+	*r = (struct mreader){.fd = fd};
 	r->md = EVP_MD_CTX_new();
 	r->store[0] = manifest_new();
 	r->store[1] = manifest_new();
@@ -1528,8 +1535,8 @@ static int mr_line(struct mreader *r, const char **line, size_t *len)
 		ssize_t k;
 
 		if (nl || (r->eof && r->end > r->start)) {
-			size_t l = nl ? (size_t)(nl - (r->buf + r->start)) :
-					r->end - r->start;
+			size_t l = nl ? (size_t)(nl - (r->buf + r->start))
+				      : r->end - r->start;
 
 			*line = r->buf + r->start;
 			*len = l;
@@ -1600,7 +1607,7 @@ static int parse_entry_line(struct mreader *r, struct shift_manifest *store,
 		r->err = "entry lacks one of type, uid, gid, mode";
 		return -EBADMSG;
 	}
-	*e = (struct mentry){ 0 };
+	*e = (struct mentry){0};
 	e->path = arena_strndup(store, path, strlen(path));
 	if (!e->path)
 		return -ENOMEM;
@@ -1633,7 +1640,8 @@ static int mr_next(struct mreader *r, struct mentry *e)
 				return 1;
 			}
 			if (!r->have_digest) {
-				r->err = "no digest line (#shiftkit sha256=...): truncated?";
+				r->err = "no digest line (#shiftkit "
+					 "sha256=...): truncated?";
 				r->err_line = 0;
 				return -EBADMSG;
 			}
@@ -1651,15 +1659,19 @@ static int mr_next(struct mreader *r, struct mentry *e)
 			char hex[65];
 
 			if (mr_digest_to(r, (size_t)(line - r->buf)) < 0 ||
-			    !EVP_DigestFinal_ex(r->md, md, &mdlen) || mdlen != 32)
+			    !EVP_DigestFinal_ex(r->md, md, &mdlen) ||
+			    mdlen != 32)
 				return -ENOMEM;
 			for (i = 0; i < 32; i++)
 				sprintf(hex + 2 * i, "%02x", md[i]);
-			if (llen != 17 + 64 || strncmp(line + 17, hex, 64) != 0) {
-				r->err = "digest does not match: the manifest was changed or truncated";
+			if (llen != 17 + 64 ||
+			    strncmp(line + 17, hex, 64) != 0) {
+				r->err = "digest does not match: the manifest "
+					 "was changed or truncated";
 				return -EBADMSG;
 			}
-			snprintf(r->digest, sizeof(r->digest), "sha256:%s", hex);
+			snprintf(r->digest, sizeof(r->digest), "sha256:%s",
+				 hex);
 			r->have_digest = true;
 		} else if (llen > 10 && !strncmp(line, "#shiftkit ", 10)) {
 			if (!r->have_pending || r->pending_ext) {
@@ -1670,7 +1682,8 @@ static int mr_next(struct mreader *r, struct mentry *e)
 					    line + 10, llen - 10, &r->err);
 			if (k < 0)
 				return k;
-			r->pending_ext = true; /* one extension line per entry */
+			r->pending_ext =
+			    true; /* one extension line per entry */
 		} else if (llen == 0 || line[0] == '#') {
 			/* comment */
 		} else if (llen >= 4 && !strncmp(line, "/set", 4)) {
@@ -1679,7 +1692,8 @@ static int mr_next(struct mreader *r, struct mentry *e)
 			if (k < 0)
 				return k;
 		} else if (llen >= 6 && !strncmp(line, "/unset", 6)) {
-			parse_keywords(line + 6, llen - 6, &r->d, true, &r->err);
+			parse_keywords(line + 6, llen - 6, &r->d, true,
+				       &r->err);
 		} else if (line[llen - 1] == '\\') {
 			r->err = "continued lines are not supported";
 			return -EBADMSG;
@@ -1704,9 +1718,8 @@ static int mr_next(struct mreader *r, struct mentry *e)
 	}
 }
 
-static int open_manifest(const char *path, const char **err,
-			 unsigned *err_line, const char **dummy,
-			 unsigned *dummy_line)
+static int open_manifest(const char *path, const char **err, unsigned *err_line,
+			 const char **dummy, unsigned *dummy_line)
 {
 	int fd;
 
@@ -1980,8 +1993,7 @@ static int compare_trees(struct diff_ctx *c, const struct shift_manifest *m,
 /* ------------------------------------------------------------------ */
 
 /* Is path below the directory dir[0..dlen) (its child if child)? */
-static bool is_below(const char *path, const char *dir, size_t dlen,
-		     bool child)
+static bool is_below(const char *path, const char *dir, size_t dlen, bool child)
 {
 	if (strncmp(path, dir, dlen) != 0 || path[dlen] != '/')
 		return false;
@@ -1991,9 +2003,9 @@ static bool is_below(const char *path, const char *dir, size_t dlen,
 /* The directories from "." to the last entry's, while checking that a
  * manifest is in the walk's order. */
 struct olevel {
-	size_t plen;		    /* the directory's path: opath[0..plen) */
-	bool dirs;		    /* its subdirectories have begun */
-	char *last;		    /* the last name seen in it */
+	size_t plen;		      /* the directory's path: opath[0..plen) */
+	bool dirs;		      /* its subdirectories have begun */
+	char *last;		      /* the last name seen in it */
 	struct shift_manifest *files; /* its non-directories' names */
 };
 
@@ -2036,7 +2048,7 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 		if (!o->lv)
 			return -ENOMEM;
 		o->cap = 16;
-		o->lv[0] = (struct olevel){ .plen = 1 };
+		o->lv[0] = (struct olevel){.plen = 1};
 		o->lv[0].files = manifest_new();
 		if (!o->lv[0].files)
 			return -ENOMEM;
@@ -2057,8 +2069,8 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 			free(l->last);
 			l->last = NULL;
 		}
-		if (bsearch(name, l->files->e, l->files->n, sizeof(l->files->e[0]),
-			    name_cmp))
+		if (bsearch(name, l->files->e, l->files->n,
+			    sizeof(l->files->e[0]), name_cmp))
 			return -EBADMSG;
 	} else if (l->dirs)
 		return 0;
@@ -2072,7 +2084,8 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 	if (!S_ISDIR(e->mode)) {
 		struct mentry *f = manifest_add(l->files);
 
-		if (!f || !(f->path = arena_strndup(l->files, name, strlen(name))))
+		if (!f ||
+		    !(f->path = arena_strndup(l->files, name, strlen(name))))
 			return -ENOMEM;
 		return 1;
 	}
@@ -2087,7 +2100,7 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 		o->cap *= 2;
 	}
 	memcpy(o->path, e->path, len + 1);
-	o->lv[o->n] = (struct olevel){ .plen = len };
+	o->lv[o->n] = (struct olevel){.plen = len};
 	o->lv[o->n].files = manifest_new();
 	if (!o->lv[o->n++].files)
 		return -ENOMEM;
@@ -2099,7 +2112,7 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	struct ocheck o = { 0 };
+	struct ocheck o = {0};
 	struct mreader r;
 	struct mentry e;
 	const char *dummy;
@@ -2204,8 +2217,9 @@ static int sm_extra_below(struct smerge *s, int dfd, const char *name,
 
 	if (s->flags & SHIFT_CHECK_IGNORE_EXTRA)
 		return 0;
-	cfd = openat(dfd, name,
-		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	cfd =
+	    openat(dfd, name,
+		   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (cfd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -2267,9 +2281,9 @@ static int sm_pair(struct smerge *s, DIR *d, struct mentry *t, size_t plen,
 	int r;
 
 	if (!same) {
-		r = s->flags & SHIFT_CHECK_IGNORE_EXTRA ?
-			    0 :
-			    report(s->c, t->path, "entry", "absent", "present");
+		r = s->flags & SHIFT_CHECK_IGNORE_EXTRA
+			? 0
+			: report(s->c, t->path, "entry", "absent", "present");
 	} else {
 		r = sm_compare(s, &s->next, t);
 		if (r >= 0)
@@ -2281,7 +2295,7 @@ static int sm_pair(struct smerge *s, DIR *d, struct mentry *t, size_t plen,
 	if (mdir && S_ISDIR(t->mode)) {
 		int cfd = openat(dirfd(d), name,
 				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC | O_NOCTTY);
+				     O_CLOEXEC | O_NOCTTY);
 
 		if (cfd < 0) {
 			if (errno != ENOENT) {
@@ -2368,14 +2382,16 @@ static int sm_dir(struct smerge *s, int dfd, size_t plen)
 			i++;
 		while (j < l->n && matched[j])
 			j++;
-		if (i < nfiles && (j >= l->n ||
-				   strcmp(l->e[i].path, l->e[j].path) < 0))
+		if (i < nfiles &&
+		    (j >= l->n || strcmp(l->e[i].path, l->e[j].path) < 0))
 			t = &l->e[i];
 		else if (j < l->n)
 			t = &l->e[j];
-		if (s->have > 0 && is_below(s->next.path, s->w.path, plen, true)) {
+		if (s->have > 0 &&
+		    is_below(s->next.path, s->w.path, plen, true)) {
 			if (!S_ISDIR(s->next.mode)) {
-				r = -EBADMSG; /* not the order seen when opened */
+				r = -EBADMSG; /* not the order seen when opened
+					       */
 				break;
 			}
 			mname = s->next.path + plen + 1;
@@ -2412,7 +2428,7 @@ static int check_stream(const struct shift_manifest *m,
 	_cleanup_close_ int mfd = -EBADF;
 	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	struct smerge *s;
-	struct mentry root = { 0 };
+	struct mentry root = {0};
 	struct statx stx;
 	int fd = -EBADF, r;
 
@@ -2439,7 +2455,7 @@ static int check_stream(const struct shift_manifest *m,
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
 			    STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
-				    STATX_MNT_ID,
+				STATX_MNT_ID,
 			    &stx) < 0) {
 		r = negative_errno();
 		goto out;
@@ -2675,72 +2691,93 @@ static int acl_range_entry(const struct shift_acl_entry *e, unsigned idx,
 	return 0;
 }
 
-int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
-			   shift_difference_fn fn, void *userdata)
+struct range_ctx {
+	struct diff_ctx c;
+	const struct shift_idmap *map;
+	char uexp[300], gexp[300];
+	int entries;
+};
+
+/* One entry of the range check, as the walk comes to it. */
+static int visit_range(struct walk *w, const struct mentry *e, size_t plen)
 {
-	_cleanup_manifest_ struct shift_manifest *t = NULL;
-	struct diff_ctx c = {.fn = fn, .userdata = userdata};
-	char ur[256], gr[256], uexp[300], gexp[300], found[16];
-	int entries = 0;
-	size_t i;
-	int r;
+	struct range_ctx *rc = w->data;
+	struct diff_ctx *c = &rc->c;
+	const struct shift_idmap *map = rc->map;
+	int before = c->count, r;
+	uint32_t x, rootid;
+	char found[16];
 
-	r = shift_manifest_record(dir, &t);
-	if (r < 0)
-		return r;
-	range_text(map, SHIFT_UID, ur, sizeof(ur));
-	range_text(map, SHIFT_GID, gr, sizeof(gr));
-	snprintf(uexp, sizeof(uexp), "in %s", ur);
-	snprintf(gexp, sizeof(gexp), "in %s", gr);
-	for (i = 0; i < t->n; i++) {
-		const struct mentry *e = &t->e[i];
-		int before = c.count;
-		uint32_t x, rootid;
+	if (e->flags & ME_WHITEOUT)
+		return 0;
+	if (shift_idmap_to_disk(map, SHIFT_UID, e->uid, &x) < 0) {
+		snprintf(found, sizeof(found), "%" PRIu32, e->uid);
+		if ((r = report(c, e->path, "uid", rc->uexp, found)) < 0)
+			return r;
+	}
+	if (shift_idmap_to_disk(map, SHIFT_GID, e->gid, &x) < 0) {
+		snprintf(found, sizeof(found), "%" PRIu32, e->gid);
+		if ((r = report(c, e->path, "gid", rc->gexp, found)) < 0)
+			return r;
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct blob *b = k ? &e->acl_d : &e->acl_a;
+		struct acl_range a = { map, NULL, { 0 } };
 
-		if (e->flags & ME_WHITEOUT)
+		if (!b->len)
 			continue;
-		if (shift_idmap_to_disk(map, SHIFT_UID, e->uid, &x) < 0) {
-			snprintf(found, sizeof(found), "%" PRIu32, e->uid);
-			if ((r = report(&c, e->path, "uid", uexp, found)) < 0)
-				return r;
-		}
-		if (shift_idmap_to_disk(map, SHIFT_GID, e->gid, &x) < 0) {
-			snprintf(found, sizeof(found), "%" PRIu32, e->gid);
-			if ((r = report(&c, e->path, "gid", gexp, found)) < 0)
-				return r;
-		}
-		for (int k = 0; k < 2; k++) {
-			const struct blob *b = k ? &e->acl_d : &e->acl_a;
-			struct acl_range a = { map, NULL, { 0 } };
-
-			if (!b->len)
-				continue;
-			shift_acl_foreach(b->data, b->len, acl_range_entry, &a);
-			if (a.bad) {
-				struct strbuf s = { 0 };
-
-				acl_to_text(b, &s);
-				r = report(&c, e->path, k ? "acl.default" : "acl.access",
-					   a.bad->tag == SHIFT_ACL_USER ? uexp : gexp,
-					   s.s ? s.s : "?");
-				free(s.s);
-				if (r < 0)
-					return r;
-			}
-		}
-		if (e->caps.len &&
-		    shift_fcaps_rootid(e->caps.data, e->caps.len, &rootid) >= 0 &&
-		    shift_idmap_to_disk(map, SHIFT_UID, rootid, &x) < 0) {
+		shift_acl_foreach(b->data, b->len, acl_range_entry, &a);
+		if (a.bad) {
 			struct strbuf s = { 0 };
 
-			caps_to_text(&e->caps, e->flags, &s);
-			r = report(&c, e->path, "fcaps", uexp, s.s ? s.s : "?");
+			acl_to_text(b, &s);
+			r = report(c, e->path, k ? "acl.default" : "acl.access",
+				   a.bad->tag == SHIFT_ACL_USER ? rc->uexp : rc->gexp,
+				   s.s ? s.s : "?");
 			free(s.s);
 			if (r < 0)
 				return r;
 		}
-		if (c.count > before)
-			entries++;
 	}
-	return entries;
+	if (e->caps.len &&
+	    shift_fcaps_rootid(e->caps.data, e->caps.len, &rootid) >= 0 &&
+	    shift_idmap_to_disk(map, SHIFT_UID, rootid, &x) < 0) {
+		struct strbuf s = { 0 };
+
+		caps_to_text(&e->caps, e->flags, &s);
+		r = report(c, e->path, "fcaps", rc->uexp, s.s ? s.s : "?");
+		free(s.s);
+		if (r < 0)
+			return r;
+	}
+	if (c->count > before)
+		rc->entries++;
+	return 0;
+}
+
+/* In the walk's order, in bounded memory (docs/manifest-format.md). */
+int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
+			   shift_difference_fn fn, void *userdata)
+{
+	struct range_ctx *rc = calloc(1, sizeof(*rc));
+	struct walk *w = calloc(1, sizeof(*w));
+	char ur[256], gr[256];
+	int r = -ENOMEM;
+
+	if (rc && w) {
+		rc->c = (struct diff_ctx){.fn = fn, .userdata = userdata};
+		rc->map = map;
+		range_text(map, SHIFT_UID, ur, sizeof(ur));
+		range_text(map, SHIFT_GID, gr, sizeof(gr));
+		snprintf(rc->uexp, sizeof(rc->uexp), "in %s", ur);
+		snprintf(rc->gexp, sizeof(rc->gexp), "in %s", gr);
+		w->visit = visit_range;
+		w->data = rc;
+		r = walk_tree(w, dir);
+		if (r >= 0)
+			r = rc->entries;
+	}
+	free(w);
+	free(rc);
+	return r;
 }
