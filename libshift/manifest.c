@@ -461,7 +461,8 @@ static int read_listing(struct walk *w, DIR *d, size_t plen,
 		set_err_path(w->path, plen);
 		return r;
 	}
-	qsort(l->e, l->n, sizeof(l->e[0]), listing_cmp);
+	if (l->n) /* an empty directory has no array */
+		qsort(l->e, l->n, sizeof(l->e[0]), listing_cmp);
 	for (i = 0; i < l->n && !S_ISDIR(l->e[i].mode); i++)
 		;
 	*nfiles = i;
@@ -1771,7 +1772,8 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 	mr_done(&r);
 	if (k < 0)
 		return k;
-	qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
+	if (m->n)
+		qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
 	for (i = 1; i < m->n; i++)
 		if (path_cmp(m->e[i - 1].path, m->e[i].path) == 0) {
 			if (err)
@@ -2005,7 +2007,7 @@ static bool is_below(const char *path, const char *dir, size_t dlen, bool child)
 struct olevel {
 	size_t plen;		      /* the directory's path: opath[0..plen) */
 	bool dirs;		      /* its subdirectories have begun */
-	char *last;		      /* the last name seen in it */
+	char *last;		      /* the last subdirectory's name */
 	struct shift_manifest *files; /* its non-directories' names */
 };
 
@@ -2026,6 +2028,12 @@ static void ocheck_pop(struct ocheck *o)
 static int name_cmp(const void *key, const void *e)
 {
 	return strcmp(key, ((const struct mentry *)e)->path);
+}
+
+/* The entry named name among e[0..n), sorted by name (e may be NULL). */
+static struct mentry *find_name(struct mentry *e, size_t n, const char *name)
+{
+	return n ? bsearch(name, e, n, sizeof(*e), name_cmp) : NULL;
 }
 
 /*
@@ -2063,17 +2071,24 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 	l = &o->lv[o->n - 1];
 	plen = l->plen;
 	name = e->path + plen + 1;
-	if (S_ISDIR(e->mode)) {
-		if (!l->dirs) {
-			l->dirs = true;
-			free(l->last);
-			l->last = NULL;
-		}
-		if (bsearch(name, l->files->e, l->files->n,
-			    sizeof(l->files->e[0]), name_cmp))
-			return -EBADMSG;
-	} else if (l->dirs)
-		return 0;
+	if (!S_ISDIR(e->mode)) {
+		struct mentry *f;
+
+		/* the names of the non-directories: the last one is the
+		 * last name, the others refuse a directory's name */
+		if (l->dirs ||
+		    (l->files->n &&
+		     strcmp(l->files->e[l->files->n - 1].path, name) >= 0))
+			return 0;
+		f = manifest_add(l->files);
+		if (!f ||
+		    !(f->path = arena_strndup(l->files, name, strlen(name))))
+			return -ENOMEM;
+		return 1;
+	}
+	l->dirs = true;
+	if (find_name(l->files->e, l->files->n, name))
+		return -EBADMSG;
 	if (l->last && strcmp(l->last, name) >= 0)
 		return 0;
 	dup = strdup(name);
@@ -2081,14 +2096,6 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 		return -ENOMEM;
 	free(l->last);
 	l->last = dup;
-	if (!S_ISDIR(e->mode)) {
-		struct mentry *f = manifest_add(l->files);
-
-		if (!f ||
-		    !(f->path = arena_strndup(l->files, name, strlen(name))))
-			return -ENOMEM;
-		return 1;
-	}
 	if (len >= sizeof(o->path))
 		return 0;
 	if (o->n == o->cap) {
@@ -2355,10 +2362,9 @@ static int sm_dir(struct smerge *s, int dfd, size_t plen)
 		const char *tname;
 		size_t clen;
 
-		t = bsearch(name, l->e, nfiles, sizeof(l->e[0]), name_cmp);
-		if (!t)
-			t = bsearch(name, l->e + nfiles, l->n - nfiles,
-				    sizeof(l->e[0]), name_cmp);
+		t = find_name(l->e, nfiles, name);
+		if (!t && l->n > nfiles)
+			t = find_name(l->e + nfiles, l->n - nfiles, name);
 		if (!t) {
 			r = sm_missing(s, me->path);
 			continue;
