@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Ownership manifests: record a tree's ownership metadata (type, uid, gid,
- * mode, POSIX ACLs, file capability), write it as an mtree(5) spec through
- * libarchive plus "#shiftkit" extension lines (ACLs and file capabilities,
- * which mtree has no keywords for) and a sha256 digest line, read it back,
- * and compare a tree with a manifest under a map.  docs/manifest-format.md
- * describes the format and why it looks like this.
+ * mode, POSIX ACLs, file capability), write it as an mtree(5) spec in the
+ * exact form libarchive's writer gives, plus "#shiftkit" extension lines
+ * (ACLs and file capabilities, which mtree has no keywords for) and a
+ * sha256 digest line, read it back, and compare a tree with a manifest
+ * under a map.  docs/manifest-format.md describes the format and why it
+ * looks like this.
+ *
+ * Record and check stream: the walk goes in the manifest's order (per
+ * directory, non-directories then subdirectories, each sorted by name),
+ * the text is written as entries come, and a check merges the manifest
+ * file with the walk; memory is bounded by the directories on the current
+ * path, not by the tree ("Bounded memory" in docs/manifest-format.md).
  *
  * Reading a tree is read-only and race-tolerant: directories are walked by
  * fd (openat with O_NOFOLLOW), entries are statx'ed relative to their

@@ -561,7 +561,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 /*
  * A tree's ownership metadata, one entry per path (sorted): type, uid,
  * gid, mode, POSIX ACLs, file capability.  Written as an mtree(5) spec
- * (libarchive) plus "#shiftkit" extension lines for ACLs and file
+ * (libarchive's form) plus "#shiftkit" extension lines for ACLs and file
  * capabilities and a sha256 digest line; docs/manifest-format.md.
  */
 struct shift_manifest;
