@@ -17,6 +17,8 @@ setup() {
 	[ -x "$SHIFT_VERIFY" ] || fail "'$SHIFT_VERIFY' is not built"
 	[ -x "$GENTREE" ] || fail "'$GENTREE' is not built"
 	[ -x /usr/bin/time ] || skip "no /usr/bin/time (apt-get install time)"
+	! ldd "$SHIFT_VERIFY" 2>/dev/null | grep -q libasan ||
+		skip "a sanitizer build: its peak RSS is the sanitizer's"
 	S=$SK_TMP/scale-t$BATS_TEST_NUMBER
 	mkdir -p "$S"
 	mount -t tmpfs -o mode=0755,size=1g,nr_inodes=400k shiftkit-scale "$S"
