@@ -52,6 +52,9 @@ enum {
 	ME_WHITEOUT = 1 << 1,	 /* a 0/0 character device */
 	ME_OPAQUE = 1 << 2,	 /* a directory with overlay.opaque=y */
 };
+/* Merged layers (shift_manifest_check_layers): the layer an entry comes
+ * from, in the flags' bits from here up. */
+#define ME_LAYER_SHIFT 8
 
 #define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
 #define XATTR_OPAQUE_USER "user.overlay.opaque"
@@ -2177,10 +2180,15 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 
 struct smerge {
 	struct walk w; /* the tree's side; w.path: the current path */
+	/* the manifest's side: the file (r), or entries in memory in the
+	 * walk's order (mem[0..mem_n)) */
 	struct mreader r;
+	const struct mentry **mem;
+	size_t mem_n, mem_i;
 	struct mentry next; /* the manifest's next entry, if have */
 	int have;
 	struct diff_ctx *c;
+	size_t extra_layer; /* the layer extra entries are charged to */
 	const struct shift_idmap *map;
 	unsigned flags;
 	struct shift_manifest *scratch;
@@ -2188,15 +2196,22 @@ struct smerge {
 
 static int sm_advance(struct smerge *s)
 {
+	if (s->mem) {
+		s->have = s->mem_i < s->mem_n;
+		if (s->have)
+			s->next = *s->mem[s->mem_i++];
+		return 0;
+	}
 	s->have = mr_next(&s->r, &s->next);
 	return s->have < 0 ? s->have : 0;
 }
 
-static int sm_missing(struct smerge *s, const char *path)
+static int sm_missing(struct smerge *s, const struct mentry *me)
 {
 	if (s->flags & SHIFT_CHECK_IGNORE_MISSING)
 		return 0;
-	return report(s->c, path, "entry", "present", "absent");
+	s->c->layer = me->flags >> ME_LAYER_SHIFT;
+	return report(s->c, me->path, "entry", "present", "absent");
 }
 
 /* The manifest's entries below w.path[0..plen): not in the tree. */
@@ -2205,7 +2220,7 @@ static int sm_missing_below(struct smerge *s, size_t plen)
 	int r;
 
 	while (s->have > 0 && is_below(s->next.path, s->w.path, plen, false)) {
-		r = sm_missing(s, s->next.path);
+		r = sm_missing(s, &s->next);
 		if (r >= 0)
 			r = sm_advance(s);
 		if (r < 0)
@@ -2218,6 +2233,7 @@ static int visit_extra(struct walk *w, const struct mentry *e, size_t plen)
 {
 	struct smerge *s = w->data;
 
+	s->c->layer = s->extra_layer;
 	return report(s->c, e->path, "entry", "absent", "present");
 }
 
@@ -2254,6 +2270,7 @@ static int sm_compare(struct smerge *s, const struct mentry *m,
 	struct mentry x;
 	int r;
 
+	s->c->layer = m->flags >> ME_LAYER_SHIFT;
 	r = expect_entry(s->scratch, m, s->map, &x);
 	if (r >= 0)
 		r = compare_entry(s->c, &x, t);
@@ -2294,6 +2311,7 @@ static int sm_pair(struct smerge *s, DIR *d, struct mentry *t, size_t plen,
 	bool mdir = same && S_ISDIR(s->next.mode);
 	int r;
 
+	s->c->layer = s->extra_layer;
 	if (!same) {
 		r = s->flags & SHIFT_CHECK_IGNORE_EXTRA
 			? 0
@@ -2373,7 +2391,7 @@ static int sm_dir(struct smerge *s, int dfd, size_t plen)
 		if (!t && l->n > nfiles)
 			t = find_name(l->e + nfiles, l->n - nfiles, name);
 		if (!t) {
-			r = sm_missing(s, me->path);
+			r = sm_missing(s, me);
 			continue;
 		}
 		matched[t - l->e] = true;
@@ -2415,7 +2433,7 @@ static int sm_dir(struct smerge *s, int dfd, size_t plen)
 		if (cmp < 0) {
 			size_t nlen = strlen(mname);
 
-			r = sm_missing(s, s->next.path);
+			r = sm_missing(s, &s->next);
 			/* its path stays in w.path for what is below it */
 			s->w.path[plen] = '/';
 			memcpy(s->w.path + plen + 1, mname, nlen + 1);
@@ -2432,82 +2450,178 @@ static int sm_dir(struct smerge *s, int dfd, size_t plen)
 	return r;
 }
 
+/* The tree at dir against s's manifest side, which starts with ".". */
+static int sm_run(struct smerge *s, const char *dir)
+{
+	_cleanup_manifest_ struct shift_manifest *store = manifest_new();
+	struct mentry root = {0};
+	struct statx stx;
+	int fd, r;
+
+	err_path[0] = '\0';
+	if (!store)
+		return -ENOMEM;
+	r = sm_advance(s);
+	if (r >= 0 && (s->have <= 0 || strcmp(s->next.path, ".") != 0))
+		r = -EBADMSG; /* not what was opened */
+	if (r < 0)
+		return r;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
+		      STATX_MNT_ID,
+		  &stx) < 0) {
+		r = negative_errno();
+		close(fd);
+		return r;
+	}
+	s->w.data = s;
+	s->w.mnt_id = stx.stx_mnt_id;
+	s->w.path[0] = '.';
+	s->w.path[1] = '\0';
+	s->w.count = 1;
+	r = fill_entry(store, &root, fd, ".", &stx);
+	if (r >= 0) {
+		root.path = s->w.path;
+		r = sm_compare(s, &s->next, &root);
+	}
+	if (r >= 0)
+		r = sm_advance(s);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	r = sm_dir(s, fd, 1);
+	/* everything is below "." */
+	if (r >= 0 && s->have != 0)
+		r = s->have < 0 ? s->have : -EBADMSG;
+	if (r >= 0 && progress_fn)
+		progress_fn(s->w.count, progress_data);
+	return r;
+}
+
 /* Check the tree at dir against the manifest file m->stream. */
 static int check_stream(const struct shift_manifest *m,
 			const struct shift_idmap *map, const char *dir,
 			unsigned flags, shift_difference_fn fn, void *userdata)
 {
-	_cleanup_manifest_ struct shift_manifest *store = NULL;
 	_cleanup_close_ int mfd = -EBADF;
 	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	struct smerge *s;
-	struct mentry root = {0};
-	struct statx stx;
-	int fd = -EBADF, r;
+	int r;
 
-	err_path[0] = '\0';
 	mfd = open(m->stream, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (mfd < 0)
 		return negative_errno();
 	s = calloc(1, sizeof(*s));
-	store = manifest_new();
-	if (!s || !store)
-		goto nomem;
+	if (!s)
+		return -ENOMEM;
 	s->c = &c;
 	s->map = map;
 	s->flags = flags;
-	s->w.data = s;
 	s->scratch = manifest_new();
-	if (!s->scratch || mr_init(&s->r, mfd) < 0)
-		goto nomem_r;
-	r = sm_advance(s);
-	if (r >= 0 && (s->have <= 0 || strcmp(s->next.path, ".") != 0))
-		r = -EBADMSG; /* not what was opened */
-	if (r < 0)
-		goto out;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-			    STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
-				STATX_MNT_ID,
-			    &stx) < 0) {
-		r = negative_errno();
-		goto out;
-	}
-	s->w.mnt_id = stx.stx_mnt_id;
-	s->w.path[0] = '.';
-	s->w.path[1] = '\0';
-	r = fill_entry(store, &root, fd, ".", &stx);
-	if (r >= 0) {
-		root.path = s->w.path;
-		s->w.count = 1;
-		r = sm_compare(s, &s->next, &root);
-	}
+	r = s->scratch ? mr_init(&s->r, mfd) : -ENOMEM;
 	if (r >= 0)
-		r = sm_advance(s);
-	if (r >= 0) {
-		r = sm_dir(s, fd, 1);
-		fd = -EBADF;
-	}
-	/* everything is below ".", the digest line matched */
-	if (r >= 0 && s->have != 0)
-		r = s->have < 0 ? s->have : -EBADMSG;
+		r = sm_run(s, dir);
+	/* the digest line matched: the same as when opened? */
 	if (r >= 0 && strcmp(s->r.digest, m->digest) != 0)
-		r = -EBADMSG; /* changed since it was opened */
-	if (r >= 0 && progress_fn)
-		progress_fn(s->w.count, progress_data);
-out:
-	if (fd >= 0)
-		close(fd);
+		r = -EBADMSG;
 	mr_done(&s->r);
 	shift_manifest_free(s->scratch);
 	free(s);
 	return r < 0 ? r : c.count;
-nomem_r:
-	r = -ENOMEM;
-	goto out;
-nomem:
+}
+
+/*
+ * m (sorted by path_cmp: each directory's subtree right after it) is a
+ * tree: "." first and a directory, every other entry's parent present and
+ * a directory.  end[i]: the index after entry i's subtree.  1 yes, 0 no.
+ */
+static int mem_subtrees(const struct shift_manifest *m, size_t *end, size_t *st)
+{
+	size_t i, nst = 0;
+
+	if (!m->n || strcmp(m->e[0].path, ".") || !S_ISDIR(m->e[0].mode))
+		return 0;
+	for (i = 0; i < m->n; i++) {
+		const char *p = m->e[i].path;
+
+		while (nst && !is_below(p, m->e[st[nst - 1]].path,
+					strlen(m->e[st[nst - 1]].path), false))
+			end[st[--nst]] = i;
+		if (i && (!nst || !S_ISDIR(m->e[st[nst - 1]].mode) ||
+			  !is_below(p, m->e[st[nst - 1]].path,
+				    strlen(m->e[st[nst - 1]].path), true)))
+			return 0; /* its parent is missing or not a directory */
+		st[nst++] = i;
+	}
+	while (nst)
+		end[st[--nst]] = m->n;
+	return 1;
+}
+
+/* The entries below directory i, in the walk's order, into order[k..). */
+static size_t mem_walk_order(const struct shift_manifest *m, const size_t *end,
+			     size_t i, const struct mentry **order, size_t k)
+{
+	size_t j;
+
+	for (j = i + 1; j < end[i]; j = end[j])
+		if (!S_ISDIR(m->e[j].mode))
+			order[k++] = &m->e[j];
+	for (j = i + 1; j < end[i]; j = end[j])
+		if (S_ISDIR(m->e[j].mode)) {
+			order[k++] = &m->e[j];
+			k = mem_walk_order(m, end, j, order, k);
+		}
+	return k;
+}
+
+/*
+ * Check the tree at dir against m, in memory (sorted by path_cmp), the
+ * tree walked and merged as for a manifest file: the tree is not recorded.
+ * 1 when m is not a tree (no ".", an entry whose parent is missing or not
+ * a directory): the caller compares the old way.
+ */
+static int check_mem(const struct shift_manifest *m,
+		     const struct shift_idmap *map, const char *dir,
+		     unsigned flags, struct diff_ctx *c, size_t extra_layer)
+{
+	_cleanup_free_ const struct mentry **order = NULL;
+	_cleanup_free_ size_t *end = NULL, *st = NULL;
+	struct smerge *s;
+	int r;
+
+	end = calloc(m->n ? m->n : 1, sizeof(*end));
+	st = calloc(m->n ? m->n : 1, sizeof(*st));
+	if (!end || !st)
+		return -ENOMEM;
+	if (!mem_subtrees(m, end, st))
+		return 1;
+	order = calloc(m->n, sizeof(*order));
+	s = calloc(1, sizeof(*s));
+	if (!order || !s) {
+		free(s);
+		return -ENOMEM;
+	}
+	order[0] = &m->e[0];
+	if (mem_walk_order(m, end, 0, order, 1) != m->n) {
+		free(s);
+		return -EIO; /* a bug */
+	}
+	s->mem = order;
+	s->mem_n = m->n;
+	s->c = c;
+	s->extra_layer = extra_layer;
+	s->map = map;
+	s->flags = flags;
+	s->scratch = manifest_new();
+	r = s->scratch ? sm_run(s, dir) : -ENOMEM;
+	shift_manifest_free(s->scratch);
 	free(s);
-	return -ENOMEM;
+	return r < 0 ? r : 0;
 }
 
 int shift_manifest_check(const struct shift_manifest *m,
@@ -2520,6 +2634,10 @@ int shift_manifest_check(const struct shift_manifest *m,
 
 	if (m->stream)
 		return check_stream(m, map, dir, flags, fn, userdata);
+	r = check_mem(m, map, dir, flags, &c, 0);
+	if (r <= 0)
+		return r < 0 ? r : c.count;
+	/* not a tree (another writer's manifest): record ours whole */
 	r = shift_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
@@ -2600,7 +2718,9 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 			if (!e)
 				return -ENOMEM;
 			*e = *top->e;
+			e->flags &= ((uint32_t)1 << ME_LAYER_SHIFT) - 1;
 			e->flags &= ~(uint32_t)ME_OPAQUE;
+			e->flags |= (uint32_t)top->layer << ME_LAYER_SHIFT;
 			origin[out->n - 1] = top->layer;
 			if (S_ISDIR(top->e->mode)) {
 				/* merged down to the first layer where the
@@ -2648,10 +2768,14 @@ int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 	r = merge_layers(layers, n, merged, &origin);
 	if (r < 0)
 		return r;
+	/* the tree walked, not recorded; extra entries (the container's
+	 * own) are attributed to the top */
+	r = check_mem(merged, map, dir, flags, &c, n - 1);
+	if (r <= 0)
+		return r < 0 ? r : c.count;
 	r = shift_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
-	/* extra entries (the container's own) are attributed to the top */
 	if (!(flags & SHIFT_CHECK_IGNORE_EXTRA))
 		c.layer = n - 1;
 	return compare_trees(&c, merged, origin, map, t, flags);

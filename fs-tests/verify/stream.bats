@@ -107,6 +107,13 @@ seal() {
 	run "$SHIFT_VERIFY" check -M "$W/rev.mtree" "$W/t"
 	assert_failure 1
 	assert_line --regexp '^\./a/f +uid +1000 +7$'
+	# a directory left out, what is below it kept: compared whole
+	body "$OLD" | grep -v '^\./a ' >"$W/orphans.mtree"
+	seal "$W/orphans.mtree"
+	run "$SHIFT_VERIFY" check --json -M "$W/orphans.mtree" "$W/t"
+	assert_failure 1
+	[ "$(jq -c '[.differences[] | [.path, .field, .found]]' <<<"$output")" = \
+		'[["./a","entry","present"],["./a/f","uid","7"]]' ]
 	# a directory with the name of a file of the same directory, in the
 	# walk's order otherwise
 	body "$OLD" | sed '/^\.\/opq /i ./file mode=755 gid=0 uid=0 type=dir' >"$W/dup.mtree"
