@@ -2525,9 +2525,13 @@ static int check_stream(const struct shift_manifest *m,
 	r = s->scratch ? mr_init(&s->r, mfd) : -ENOMEM;
 	if (r >= 0)
 		r = sm_run(s, dir);
-	/* the digest line matched: the same as when opened? */
+	/* the digest line matched: the same as when opened?  Malformed
+	 * now, or in another order: not what was opened either (the tree's
+	 * errors name their entry) */
 	if (r >= 0 && strcmp(s->r.digest, m->digest) != 0)
-		r = -EBADMSG;
+		r = -ESTALE;
+	if (r == -EBADMSG && !err_path[0])
+		r = -ESTALE;
 	mr_done(&s->r);
 	shift_manifest_free(s->scratch);
 	free(s);

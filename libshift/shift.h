@@ -588,8 +588,9 @@ int shift_manifest_record_to(const char *dir, int fd, size_t *count,
  * Open a manifest file for checking in bounded memory: read once to
  * validate it (as shift_manifest_read: syntax, digest) and count its
  * entries, which stay in the file; shift_manifest_check() reads it again
- * alongside the tree.  A manifest not in the order shift-verify writes
- * (another mtree writer's) is read whole, as by shift_manifest_read().
+ * alongside the tree (-ESTALE then if the file changed in between).  A
+ * manifest not in the order shift-verify writes (another mtree writer's)
+ * is read whole, as by shift_manifest_read().
  * shift_manifest_check_layers() needs manifests read whole.
  */
 int shift_manifest_open(const char *path, struct shift_manifest **ret,

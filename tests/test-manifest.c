@@ -438,6 +438,27 @@ TEST(same_bytes_as_libarchive)
 	CHECK(shift_manifest_check(o, NULL, top, 0, count_cb, log) > 0);
 	CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log2),
 		     shift_manifest_check(o, NULL, top, 0, NULL, NULL));
+	/* a manifest file that changes after it was opened: -ESTALE */
+	{
+		struct shift_manifest *o2 = NULL;
+		int mfd = open(mpath, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+
+		CHECK(mfd >= 0 && write(mfd, t1, l1) == (ssize_t)l1);
+		if (mfd >= 0)
+			close(mfd);
+		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL, NULL), 0);
+		mfd = open(mpath, O_TRUNC | O_WRONLY | O_CLOEXEC);
+		CHECK(mfd >= 0);
+		if (mfd >= 0) {
+			CHECK_EQ_INT(shift_manifest_record_to(top, mfd, NULL, NULL), 0);
+			close(mfd);
+		}
+		if (o2)
+			CHECK_EQ_INT(shift_manifest_check(o2, NULL, top, 0, NULL, NULL),
+				     -ESTALE);
+		shift_manifest_free(o2);
+		unlink(mpath);
+	}
 out:
 	if (f)
 		fclose(f);

@@ -500,7 +500,9 @@ static int do_check(struct options *o)
 		}
 		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
 			 o->arg, o->manifest, where(at, sizeof(at)),
-			 strerror(-r));
+			 r == -ESTALE && !shift_manifest_error_path()
+			     ? "the manifest changed while it was read"
+			     : strerror(-r));
 	} else if (o->json) {
 		json_object_object_add(
 		    root, "result",
