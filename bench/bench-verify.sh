@@ -12,7 +12,9 @@
 #              idmapped mount of DIR: every id, ACL and fcaps translated)
 #   baseline   find DIR -printf '%U %G %m %p\n' (stat of every inode, no
 #              xattrs): the floor a walk can hope for
-# Printed: seconds, inodes/s and peak RSS of shift-verify.
+# Printed: seconds, inodes/s and peak RSS of shift-verify; last a line with
+# the peak RSS of record and check against BENCH_RSS_MIB (default 64: they
+# stream, whatever the size of the tree), failing the benchmark when over.
 #
 # Environment:
 #   BUILDDIR       where the binaries are (default build)
@@ -20,6 +22,7 @@
 #   BENCH_INODES   size of the generated tree (default 200000)
 #   BENCH_REPS     repetitions per measurement (default 3)
 #   BENCH_DIR      scratch parent directory (default /var/tmp)
+#   BENCH_RSS_MIB  the peak RSS bound of record and check (default 64)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,6 +88,7 @@ run_timed() {
 		read -r t rss <"$work/time"
 		times+=("$t")
 	done
+	case $name in record | check) echo "$name $rss" >>"$work/rss" ;; esac
 	t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")
 	awk -v name="$name" -v cache="$cache" -v t="$t" -v n="$n" -v rss="$rss" 'BEGIN {
 		printf "%-10s %-5s %7.2f s  %9.0f inodes/s  peak RSS %6.1f MiB\n",
@@ -101,4 +105,11 @@ for cache in warm cold; do
 		--map "$MAP" "$work/view"
 done
 cmp -s "$work/m" "$work/m2" || die "two records of one tree differ"
+bound=${BENCH_RSS_MIB:-64}
+awk -v bound="$bound" '{ if ($2 > max[$1]) max[$1] = $2 }
+	END { over = 0
+		for (k in max) if (max[k] > bound * 1024) over = 1
+		printf "peak RSS: record %.1f MiB, check %.1f MiB (bound %d MiB: %s)\n",
+			max["record"] / 1024, max["check"] / 1024, bound, over ? "OVER" : "ok"
+		exit over }' "$work/rss" || die "record or check over ${bound} MiB of peak RSS"
 echo "manifest: $(wc -c <"$work/m") bytes, $(grep -c '^#shiftkit ' "$work/m") extension lines"

@@ -3,7 +3,7 @@
 #
 # make bench: every benchmark of shiftkit, one section each.
 #   bench/run.sh [SECTION...]     sections: shift mount verify layer reassemble
-#                                 (default: all)
+#                                 huge (default: all; huge only with BENCH_HUGE=1)
 # Environment: BUILDDIR (default build), BENCH_QUICK=1 for small trees;
 # each section documents its own knobs.  Figures and method: docs/benchmarks.md.
 set -euo pipefail
@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export BUILDDIR=${BUILDDIR:-build}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer reassemble)
+[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer reassemble huge)
 rc=0
 
 want() {
@@ -63,5 +63,16 @@ if want reassemble; then
 	"$here/bench-reassemble.sh" || rc=1
 fi
 # ---- end of reassemble section ----
+
+# ---- huge section (1M inodes: verify, shift-tree, shift-layer; opt-in; owner: bench/bench-huge.sh) ----
+if want huge; then
+	echo "== huge: record, check, shift-tree and shift-layer unpack at a million inodes: time and peak RSS =="
+	if [ "${BENCH_HUGE:-0}" = 1 ]; then
+		"$here/bench-huge.sh" || rc=1
+	else
+		echo "(skipped: takes minutes and a few GB of disk; run with BENCH_HUGE=1)"
+	fi
+fi
+# ---- end of huge section ----
 
 exit "$rc"

@@ -2090,23 +2090,20 @@ static int write_layer_json(const char *dir, const struct sk_oci_layer *l,
 /* shift-verify's manifest of rootfs into dir/manifest; its digest. */
 static char *record_manifest(const char *dir)
 {
-	struct shift_manifest *m = NULL;
 	_cleanup_free_ char *rootfs = NULL, *path = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	char *digest = NULL;
+	char *digest = NULL, d[72];
 
 	if (asprintf(&rootfs, "%s/rootfs", dir) < 0 ||
 	    asprintf(&path, "%s/manifest", dir) < 0)
 		return NULL;
-	if (shift_manifest_record(rootfs, &m) < 0)
-		return NULL;
+	/* written as the tree is read (bounded memory); none if it fails */
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0 && shift_manifest_write(m, fd) >= 0) {
-		const char *d = shift_manifest_digest(m);
-
-		digest = d ? strdup(d) : NULL;
-	}
-	shift_manifest_free(m);
+	if (fd < 0)
+		return NULL;
+	if (shift_manifest_record_to(rootfs, fd, NULL, d) < 0 ||
+	    !(digest = strdup(d)))
+		unlink(path);
 	return digest;
 }
 

@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Ownership manifests: record a tree's ownership metadata (type, uid, gid,
- * mode, POSIX ACLs, file capability), write it as an mtree(5) spec through
- * libarchive plus "#shiftkit" extension lines (ACLs and file capabilities,
- * which mtree has no keywords for) and a sha256 digest line, read it back,
- * and compare a tree with a manifest under a map.  docs/manifest-format.md
- * describes the format and why it looks like this.
+ * mode, POSIX ACLs, file capability), write it as an mtree(5) spec in the
+ * exact form libarchive's writer gives, plus "#shiftkit" extension lines
+ * (ACLs and file capabilities, which mtree has no keywords for) and a
+ * sha256 digest line, read it back, and compare a tree with a manifest
+ * under a map.  docs/manifest-format.md describes the format and why it
+ * looks like this.
+ *
+ * Record and check stream: the walk goes in the manifest's order (per
+ * directory, non-directories then subdirectories, each sorted by name),
+ * the text is written as entries come, and a check merges the manifest
+ * file with the walk; memory is bounded by the directories on the current
+ * path, not by the tree ("Bounded memory" in docs/manifest-format.md).
  *
  * Reading a tree is read-only and race-tolerant: directories are walked by
  * fd (openat with O_NOFOLLOW), entries are statx'ed relative to their
@@ -15,8 +22,6 @@
  */
 #include "config.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -47,6 +52,9 @@ enum {
 	ME_WHITEOUT = 1 << 1,	 /* a 0/0 character device */
 	ME_OPAQUE = 1 << 2,	 /* a directory with overlay.opaque=y */
 };
+/* Merged layers (shift_manifest_check_layers): the layer an entry comes
+ * from, in the flags' bits from here up. */
+#define ME_LAYER_SHIFT 8
 
 #define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
 #define XATTR_OPAQUE_USER "user.overlay.opaque"
@@ -101,6 +109,10 @@ struct shift_manifest {
 	size_t n, cap;
 	struct arena_chunk *arena;
 	char digest[8 + 64 + 1];
+	/* shift_manifest_open(): the entries stay in the file, read again
+	 * by each check (n counted, digest verified) */
+	char *stream;
+	size_t stream_n;
 };
 
 static void *arena_alloc(struct shift_manifest *m, size_t size)
@@ -161,6 +173,7 @@ void shift_manifest_free(struct shift_manifest *m)
 		free(c);
 	}
 	free(m->e);
+	free(m->stream);
 	free(m);
 }
 
@@ -172,7 +185,7 @@ static void manifest_freep(struct shift_manifest **m)
 
 size_t shift_manifest_count(const struct shift_manifest *m)
 {
-	return m->n;
+	return m->stream ? m->stream_n : m->n;
 }
 
 static struct mentry *manifest_add(struct shift_manifest *m)
@@ -213,32 +226,25 @@ static int entry_cmp(const void *a, const void *b)
 			((const struct mentry *)b)->path);
 }
 
-static const struct mentry *manifest_find(const struct shift_manifest *m,
-					  const char *path)
-{
-	size_t lo = 0, hi = m->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = path_cmp(m->e[mid].path, path);
-
-		if (c == 0)
-			return &m->e[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* Recording a tree                                                    */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A walk of the tree in the manifest's order (the order of libarchive's
+ * mtree writer, which the format keeps): a directory, its non-directories
+ * sorted by name (bytewise), then each subdirectory sorted by name with
+ * its subtree.  Each directory's entries are read (readdir order, so the
+ * statx and xattr calls go in the filesystem's order), sorted, handed to
+ * visit() and forgotten: what is held is the listing of each directory on
+ * the path from the top to the current one, never the tree.
+ */
 struct walk {
-	struct shift_manifest *m;
 	uint64_t mnt_id;
+	size_t count; /* entries visited */
+	/* called per entry in order, its full path in path[0..plen) */
+	int (*visit)(struct walk *w, const struct mentry *e, size_t plen);
+	void *data;
 	char path[PATH_MAX];
 };
 
@@ -304,8 +310,8 @@ static ssize_t xref_get(struct xref *x, const char *name, unsigned char *buf,
 	return r;
 }
 
-static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
-			 const char *name)
+static int record_xattrs(struct shift_manifest *store, struct mentry *e,
+			 int dfd, const char *name)
 {
 	struct xref x = { .dfd = dfd, .name = name };
 	char list[4096];
@@ -353,14 +359,14 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 		r = xref_get(&x, XATTR_ACL_ACCESS, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
-		if (r > 0 && (q = blob_set(w->m, &e->acl_a, buf, (size_t)r)) < 0)
+		if (r > 0 && (q = blob_set(store, &e->acl_a, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_ad && S_ISDIR(e->mode)) {
 		r = xref_get(&x, XATTR_ACL_DEFAULT, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
-		if (r > 0 && (q = blob_set(w->m, &e->acl_d, buf, (size_t)r)) < 0)
+		if (r > 0 && (q = blob_set(store, &e->acl_d, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_caps) {
@@ -369,22 +375,16 @@ static int record_xattrs(struct walk *w, struct mentry *e, int dfd,
 			e->flags |= ME_CAPS_OVERFLOW;
 		else if (r < 0)
 			return (int)r;
-		else if (r > 0 && (q = blob_set(w->m, &e->caps, buf, (size_t)r)) < 0)
+		else if (r > 0 && (q = blob_set(store, &e->caps, buf, (size_t)r)) < 0)
 			return q;
 	}
 	return 0;
 }
 
-static int record_entry(struct walk *w, int dfd, const char *name,
-			size_t plen, const struct statx *stx)
+/* e from stx and the xattrs of name in dfd; blobs in store. */
+static int fill_entry(struct shift_manifest *store, struct mentry *e, int dfd,
+		      const char *name, const struct statx *stx)
 {
-	struct mentry *e = manifest_add(w->m);
-
-	if (!e)
-		return -ENOMEM;
-	e->path = arena_strndup(w->m, w->path, plen);
-	if (!e->path)
-		return -ENOMEM;
 	e->uid = stx->stx_uid;
 	e->gid = stx->stx_gid;
 	e->mode = stx->stx_mode;
@@ -393,14 +393,121 @@ static int record_entry(struct walk *w, int dfd, const char *name,
 		e->flags |= ME_WHITEOUT;
 	if (S_ISLNK(e->mode))
 		return 0;
-	return record_xattrs(w, e, dfd, name);
+	return record_xattrs(store, e, dfd, name);
 }
 
+/* The manifest's order within a directory: non-directories first. */
+static int listing_cmp(const void *a, const void *b)
+{
+	const struct mentry *x = a, *y = b;
+	bool dx = S_ISDIR(x->mode), dy = S_ISDIR(y->mode);
+
+	if (dx != dy)
+		return dx ? 1 : -1;
+	return strcmp(x->path, y->path);
+}
+
+/*
+ * The entries of the directory d (its path in w->path[0..plen)), each
+ * e->path its name, sorted by listing_cmp; *nfiles: how many are not
+ * directories (they come first).
+ */
+static int read_listing(struct walk *w, DIR *d, size_t plen,
+			struct shift_manifest **ret, size_t *nfiles)
+{
+	_cleanup_manifest_ struct shift_manifest *l = manifest_new();
+	struct dirent *de;
+	size_t i;
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	while ((errno = 0, de = readdir(d))) {
+		const char *name = de->d_name;
+		size_t nlen = strlen(name), clen;
+		struct statx stx;
+		struct mentry *e;
+
+		if (name[0] == '.' &&
+		    (!name[1] || (name[1] == '.' && !name[2])))
+			continue;
+		if (plen + 1 + nlen >= sizeof(w->path)) {
+			set_err_path(w->path, plen);
+			return -ENAMETOOLONG;
+		}
+		w->path[plen] = '/';
+		memcpy(w->path + plen + 1, name, nlen + 1);
+		clen = plen + 1 + nlen;
+		if (statx(dirfd(d), name,
+			  AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT |
+			      AT_STATX_DONT_SYNC,
+			  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
+			      STATX_MNT_ID,
+			  &stx) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile */
+			r = negative_errno();
+			set_err_path(w->path, clen);
+			return r;
+		}
+		/* another mount on top: not part of this tree */
+		if ((stx.stx_mask & STATX_MNT_ID) &&
+		    stx.stx_mnt_id != w->mnt_id)
+			continue;
+		e = manifest_add(l);
+		if (!e)
+			return -ENOMEM;
+		e->path = arena_strndup(l, name, nlen);
+		if (!e->path)
+			return -ENOMEM;
+		r = fill_entry(l, e, dirfd(d), name, &stx);
+		if (r < 0) {
+			set_err_path(w->path, clen);
+			return r;
+		}
+	}
+	if (errno) {
+		r = negative_errno();
+		set_err_path(w->path, plen);
+		return r;
+	}
+	if (l->n) /* an empty directory has no array */
+		qsort(l->e, l->n, sizeof(l->e[0]), listing_cmp);
+	for (i = 0; i < l->n && !S_ISDIR(l->e[i].mode); i++)
+		;
+	*nfiles = i;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+static int walk_visit(struct walk *w, struct mentry *e, size_t plen)
+{
+	size_t nlen = strlen(e->path);
+	const char *name = e->path;
+	int r;
+
+	w->path[plen] = '/';
+	memcpy(w->path + plen + 1, name, nlen + 1);
+	e->path = w->path;
+	/* a visitor's error (writing, memory) is not the entry's */
+	r = w->visit(w, e, plen + 1 + nlen);
+	e->path = (char *)name;
+	if (r < 0)
+		return r;
+	w->count++;
+	if (progress_fn && (w->count & 1023) == 0)
+		progress_fn(w->count, progress_data);
+	return 0;
+}
+
+/* Visit what is below the directory dfd (consumed), its path in
+ * w->path[0..plen). */
 static int walk_dir(struct walk *w, int dfd, size_t plen)
 {
+	_cleanup_manifest_ struct shift_manifest *l = NULL;
+	size_t i, nfiles = 0;
 	DIR *d;
-	struct dirent *de;
-	int r = 0;
+	int r;
 
 	d = fdopendir(dfd);
 	if (!d) {
@@ -409,108 +516,126 @@ static int walk_dir(struct walk *w, int dfd, size_t plen)
 		close(dfd);
 		return r;
 	}
-	while ((errno = 0, de = readdir(d))) {
-		const char *name = de->d_name;
-		size_t nlen = strlen(name), clen;
-		struct statx stx;
+	r = read_listing(w, d, plen, &l, &nfiles);
+	for (i = 0; r >= 0 && i < nfiles; i++)
+		r = walk_visit(w, &l->e[i], plen);
+	for (; r >= 0 && i < l->n; i++) {
+		const char *name = l->e[i].path;
+		size_t clen = plen + 1 + strlen(name);
+		int cfd;
 
-		if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
-			continue;
-		if (plen + 1 + nlen >= sizeof(w->path)) {
-			r = -ENAMETOOLONG;
-			set_err_path(w->path, plen);
+		r = walk_visit(w, &l->e[i], plen);
+		if (r < 0)
 			break;
-		}
-		w->path[plen] = '/';
-		memcpy(w->path + plen + 1, name, nlen + 1);
-		clen = plen + 1 + nlen;
-		if (statx(dirfd(d), name,
-			  AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
-			  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
-				  STATX_MNT_ID,
-			  &stx) < 0) {
+		cfd = openat(dirfd(d), name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+				 O_NOCTTY);
+		if (cfd < 0) {
 			if (errno == ENOENT)
 				continue; /* gone meanwhile */
 			r = negative_errno();
 			set_err_path(w->path, clen);
 			break;
 		}
-		/* another mount on top: not part of this tree */
-		if ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != w->mnt_id)
-			continue;
-		r = record_entry(w, dirfd(d), name, clen, &stx);
-		if (r < 0) {
-			set_err_path(w->path, clen);
-			break;
-		}
-		if (progress_fn && (w->m->n & 1023) == 0)
-			progress_fn(w->m->n, progress_data);
-		if (S_ISDIR(stx.stx_mode)) {
-			int cfd = openat(dirfd(d), name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						 O_CLOEXEC | O_NOCTTY);
-
-			if (cfd < 0) {
-				if (errno == ENOENT)
-					continue;
-				r = negative_errno();
-				set_err_path(w->path, clen);
-				break;
-			}
-			r = walk_dir(w, cfd, clen);
-			if (r < 0)
-				break;
-		}
-	}
-	if (r == 0 && errno) {
-		r = negative_errno();
-		set_err_path(w->path, plen);
+		/* walk_visit left the child's path in w->path */
+		r = walk_dir(w, cfd, clen);
 	}
 	closedir(d);
 	return r;
 }
 
-int shift_manifest_record(const char *dir, struct shift_manifest **ret)
+/* Open dir, visit it as "." and everything below it.  Returns 0. */
+static int walk_tree(struct walk *w, const char *dir)
 {
-	_cleanup_manifest_ struct shift_manifest *m = NULL;
-	struct walk *w;
+	_cleanup_manifest_ struct shift_manifest *store = NULL;
+	struct mentry root = {0};
 	struct statx stx;
 	int fd, r;
 
 	err_path[0] = '\0';
-	m = manifest_new();
-	if (!m)
+	store = manifest_new();
+	if (!store)
 		return -ENOMEM;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return negative_errno();
 	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_MNT_ID,
+		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
+		      STATX_MNT_ID,
 		  &stx) < 0) {
 		r = negative_errno();
 		close(fd);
 		return r;
 	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		close(fd);
-		return -ENOMEM;
-	}
-	w->m = m;
 	w->mnt_id = stx.stx_mnt_id;
 	w->path[0] = '.';
 	w->path[1] = '\0';
+	w->count = 0;
 	/* the root's xattrs: through its own fd's /proc link */
-	r = record_entry(w, fd, ".", 1, &stx);
-	if (r >= 0)
-		r = walk_dir(w, fd, 1);
-	else
+	r = fill_entry(store, &root, fd, ".", &stx);
+	if (r >= 0) {
+		root.path = w->path;
+		r = w->visit(w, &root, 1);
+		w->count++;
+	}
+	if (r < 0) {
 		close(fd);
-	free(w);
+		return r;
+	}
+	r = walk_dir(w, fd, 1);
 	if (r < 0)
 		return r;
 	if (progress_fn)
-		progress_fn(m->n, progress_data);
+		progress_fn(w->count, progress_data);
+	return 0;
+}
+
+/* A copy of e (path included) in m. */
+static int manifest_add_copy(struct shift_manifest *m, const struct mentry *e,
+			     size_t plen)
+{
+	struct mentry *c = manifest_add(m);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	*c = *e;
+	c->acl_a = c->acl_d = c->caps = (struct blob){0};
+	c->path = arena_strndup(m, e->path, plen);
+	if (!c->path)
+		return -ENOMEM;
+	if (e->acl_a.len &&
+	    (r = blob_set(m, &c->acl_a, e->acl_a.data, e->acl_a.len)) < 0)
+		return r;
+	if (e->acl_d.len &&
+	    (r = blob_set(m, &c->acl_d, e->acl_d.data, e->acl_d.len)) < 0)
+		return r;
+	if (e->caps.len &&
+	    (r = blob_set(m, &c->caps, e->caps.data, e->caps.len)) < 0)
+		return r;
+	return 0;
+}
+
+static int visit_collect(struct walk *w, const struct mentry *e, size_t plen)
+{
+	return manifest_add_copy(w->data, e, plen);
+}
+
+int shift_manifest_record(const char *dir, struct shift_manifest **ret)
+{
+	_cleanup_manifest_ struct shift_manifest *m = NULL;
+	_cleanup_free_ struct walk *w = NULL;
+	int r;
+
+	m = manifest_new();
+	w = calloc(1, sizeof(*w));
+	if (!m || !w)
+		return -ENOMEM;
+	w->visit = visit_collect;
+	w->data = m;
+	r = walk_tree(w, dir);
+	if (r < 0)
+		return r;
 	qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -858,76 +983,6 @@ static const char *mtree_type(uint32_t mode)
 	}
 }
 
-static int archive_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFDIR:
-		return AE_IFDIR;
-	case S_IFLNK:
-		return AE_IFLNK;
-	case S_IFCHR:
-		return AE_IFCHR;
-	case S_IFBLK:
-		return AE_IFBLK;
-	case S_IFIFO:
-		return AE_IFIFO;
-	case S_IFSOCK:
-		return AE_IFSOCK;
-	default:
-		return AE_IFREG;
-	}
-}
-
-static ssize_t sb_archive_write(struct archive *a, void *userdata,
-				const void *buf, size_t len)
-{
-	struct strbuf *b = userdata;
-
-	sb_addn(b, buf, len);
-	return b->oom ? -1 : (ssize_t)len;
-}
-
-/* The mtree body as libarchive writes it (its own order: per directory,
- * files first, then subdirectories). */
-static int mtree_body(const struct shift_manifest *m, struct strbuf *out)
-{
-	struct archive *a = archive_write_new();
-	struct archive_entry *ae = archive_entry_new();
-	int r = 0;
-	size_t i;
-
-	if (!a || !ae) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (archive_write_set_format_mtree(a) != ARCHIVE_OK ||
-	    archive_write_set_options(a, "!all,type,uid,gid,mode") != ARCHIVE_OK ||
-	    archive_write_open(a, out, NULL, sb_archive_write, NULL) != ARCHIVE_OK) {
-		r = -EIO;
-		goto out;
-	}
-	for (i = 0; i < m->n; i++) {
-		const struct mentry *e = &m->e[i];
-
-		archive_entry_clear(ae);
-		archive_entry_set_pathname(ae, e->path);
-		archive_entry_set_filetype(ae, (unsigned)archive_type(e->mode));
-		archive_entry_set_perm(ae, e->mode & 07777);
-		archive_entry_set_uid(ae, e->uid);
-		archive_entry_set_gid(ae, e->gid);
-		if (archive_write_header(a, ae) < ARCHIVE_WARN) {
-			r = out->oom ? -ENOMEM : -EIO;
-			goto out;
-		}
-	}
-	if (archive_write_close(a) != ARCHIVE_OK)
-		r = out->oom ? -ENOMEM : -EIO;
-out:
-	archive_entry_free(ae);
-	archive_write_free(a);
-	return r;
-}
-
 /* mtree's escapes: \ooo (what libarchive writes) and \\ \s \t \n. */
 static int mtree_unescape(const char *s, size_t len, char *out, size_t size)
 {
@@ -985,94 +1040,254 @@ static int extension_line(const struct mentry *e, struct strbuf *out)
 	return out->oom ? -ENOMEM : 0;
 }
 
-static void sha256_hex(const void *data, size_t len, char *out /* 65 */)
+/*
+ * The bytes libarchive's mtree writer puts for a path: every byte but the
+ * printable ASCII ones other than '#', '=' and '\' as \ooo.
+ */
+static void mtree_quote(struct strbuf *b, const char *s)
+{
+	const char *start = s;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[4];
+
+		if (c > ' ' && c < 0x7f && c != '#' && c != '=' && c != '\\')
+			continue;
+		sb_addn(b, start, (size_t)(s - start));
+		esc[0] = '\\';
+		esc[1] = (char)('0' + c / 64);
+		esc[2] = (char)('0' + c / 8 % 8);
+		esc[3] = (char)('0' + c % 8);
+		sb_addn(b, esc, 4);
+		start = s + 1;
+	}
+	sb_addn(b, start, (size_t)(s - start));
+}
+
+/*
+ * Writing a manifest as its entries come, in the manifest's order: the
+ * text goes out in 64 KiB pieces and into the digest as it goes, so
+ * nothing but the current piece is held.  fd < 0: only the digest.
+ */
+struct mwriter {
+	int fd;
+	EVP_MD_CTX *md;
+	struct strbuf buf;
+	size_t count;
+	int err;
+};
+
+static int mw_flush(struct mwriter *o)
+{
+	size_t pos = 0;
+
+	if (o->buf.oom && !o->err)
+		o->err = -ENOMEM;
+	if (o->err)
+		return o->err;
+	if (!EVP_DigestUpdate(o->md, o->buf.s, o->buf.len))
+		return o->err = -ENOMEM;
+	while (o->fd >= 0 && pos < o->buf.len) {
+		ssize_t k = write(o->fd, o->buf.s + pos, o->buf.len - pos);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return o->err = negative_errno();
+		pos += (size_t)k;
+	}
+	o->buf.len = 0;
+	return 0;
+}
+
+static int mw_init(struct mwriter *o, int fd)
+{
+	*o = (struct mwriter){.fd = fd};
+	o->md = EVP_MD_CTX_new();
+	if (!o->md || !EVP_DigestInit_ex(o->md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(o->md);
+		o->md = NULL;
+		return -ENOMEM;
+	}
+	sb_add(&o->buf, "#mtree\n");
+	return 0;
+}
+
+static void mw_done(struct mwriter *o)
+{
+	EVP_MD_CTX_free(o->md);
+	free(o->buf.s);
+	o->md = NULL;
+	o->buf.s = NULL;
+}
+
+/* The entry line as libarchive writes it ("!all,type,uid,gid,mode"), and
+ * its extension line. */
+static int mw_entry(struct mwriter *o, const char *path, const struct mentry *e)
+{
+	mtree_quote(&o->buf, path);
+	sb_printf(&o->buf, " mode=%o gid=%" PRIu32 " uid=%" PRIu32 " type=%s\n",
+		  e->mode & 07777, e->gid, e->uid, mtree_type(e->mode));
+	extension_line(e, &o->buf);
+	o->count++;
+	if (o->buf.len >= 65536 || o->buf.oom)
+		return mw_flush(o);
+	return o->err;
+}
+
+/* The digest line; digest: "sha256:HEX" (72 bytes). */
+static int mw_finish(struct mwriter *o, char *digest)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0, i;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < mdlen && i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-	out[64] = '\0';
-}
-
-/* The whole manifest text, digest line included. */
-static int manifest_render(const struct shift_manifest *m, struct strbuf *out,
-			   char *digest /* 72 */)
-{
-	struct strbuf body = { 0 };
-	size_t pos = 0;
-	char path[PATH_MAX + 2], hex[65];
+	char hex[65];
 	int r;
 
-	r = mtree_body(m, &body);
+	r = mw_flush(o);
 	if (r < 0)
-		goto out;
-	while (pos < body.len) {
-		const char *line = body.s + pos;
-		const char *nl = memchr(line, '\n', body.len - pos);
-		size_t llen = nl ? (size_t)(nl - line) : body.len - pos;
-		const struct mentry *e;
-
-		sb_addn(out, line, llen);
-		sb_add(out, "\n");
-		pos += llen + 1;
-		if (llen == 0 || line[0] == '#' || line[0] == '/')
-			continue;
-		r = mtree_unescape(line, strcspn(line, " \n"), path, sizeof(path));
-		e = r >= 0 ? manifest_find(m, path) : NULL;
-		if (!e) {
-			/* libarchive wrote a path we can't match: a bug */
-			sk_debug("manifest: unmatched mtree line '%.*s'", (int)llen, line);
-			r = -EIO;
-			goto out;
-		}
-		r = extension_line(e, out);
-		if (r < 0)
-			goto out;
-	}
-	sha256_hex(out->s, out->len, hex);
+		return r;
+	if (!EVP_DigestFinal_ex(o->md, md, &mdlen) || mdlen != 32)
+		return -ENOMEM;
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	hex[64] = '\0';
 	snprintf(digest, 72, "sha256:%s", hex);
-	sb_printf(out, "#shiftkit sha256=%s\n", hex);
-	r = out->oom ? -ENOMEM : 0;
-out:
-	free(body.s);
+	sb_printf(&o->buf, "#shiftkit sha256=%s\n", hex);
+	/* the digest line is not part of what it digests: write it raw */
+	if (o->buf.oom)
+		return -ENOMEM;
+	for (size_t pos = 0; o->fd >= 0 && pos < o->buf.len;) {
+		ssize_t k = write(o->fd, o->buf.s + pos, o->buf.len - pos);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return negative_errno();
+		pos += (size_t)k;
+	}
+	o->buf.len = 0;
+	return 0;
+}
+
+/*
+ * The manifest's order on full paths (mentry.mode says which are
+ * directories): a directory before what is below it; among the entries
+ * of one directory, non-directories before directories, each sorted by
+ * name bytewise.  An entry with more components below the point where two
+ * paths part is, at that point, a directory.
+ */
+static int mtree_order_cmp(const struct mentry *x, const struct mentry *y)
+{
+	const char *a = x->path, *b = y->path;
+
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+		bool da, db;
+		int c;
+
+		if (la == lb && !memcmp(a, b, la)) {
+			if (!a[la] || !b[lb])
+				return !a[la] ? (!b[lb] ? 0 : -1) : 1;
+			a += la + 1;
+			b += lb + 1;
+			continue;
+		}
+		da = a[la] || S_ISDIR(x->mode);
+		db = b[lb] || S_ISDIR(y->mode);
+		if (da != db)
+			return da ? 1 : -1;
+		c = memcmp(a, b, la < lb ? la : lb);
+		if (c)
+			return c;
+		return la < lb ? -1 : 1;
+	}
+}
+
+static int mtree_order_qcmp(const void *a, const void *b)
+{
+	return mtree_order_cmp(*(const struct mentry *const *)a,
+			       *(const struct mentry *const *)b);
+}
+
+/* Write m in the manifest format (fd < 0: only its digest). */
+static int manifest_render(const struct shift_manifest *m, int fd,
+			   char *digest /* 72 */)
+{
+	_cleanup_free_ const struct mentry **order = NULL;
+	struct mwriter o;
+	size_t i;
+	int r;
+
+	order = calloc(m->n ? m->n : 1, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (i = 0; i < m->n; i++)
+		order[i] = &m->e[i];
+	qsort(order, m->n, sizeof(*order), mtree_order_qcmp);
+	r = mw_init(&o, fd);
+	for (i = 0; r >= 0 && i < m->n; i++)
+		r = mw_entry(&o, order[i]->path, order[i]);
+	if (r >= 0)
+		r = mw_finish(&o, digest);
+	mw_done(&o);
 	return r;
 }
 
 int shift_manifest_write(const struct shift_manifest *m, int fd)
 {
-	struct strbuf out = { 0 };
-	size_t pos = 0;
-	int r;
-
-	r = manifest_render(m, &out, ((struct shift_manifest *)m)->digest);
-	while (r >= 0 && pos < out.len) {
-		ssize_t k = write(fd, out.s + pos, out.len - pos);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			r = negative_errno();
-		else
-			pos += (size_t)k;
-	}
-	free(out.s);
-	return r < 0 ? r : 0;
+	if (fd < 0)
+		return -EBADF;
+	if (m->stream)
+		return -EOPNOTSUPP;
+	return manifest_render(m, fd, ((struct shift_manifest *)m)->digest);
 }
 
 const char *shift_manifest_digest(const struct shift_manifest *m)
 {
 	struct shift_manifest *mm = (struct shift_manifest *)m;
 
-	if (!mm->digest[0]) {
-		struct strbuf out = { 0 };
-
-		if (manifest_render(m, &out, mm->digest) < 0)
-			mm->digest[0] = '\0';
-		free(out.s);
-	}
+	if (!mm->digest[0] && manifest_render(m, -1, mm->digest) < 0)
+		mm->digest[0] = '\0';
 	return mm->digest[0] ? mm->digest : NULL;
+}
+
+static int visit_write(struct walk *w, const struct mentry *e, size_t plen)
+{
+	(void)plen;
+	return mw_entry(w->data, e->path, e);
+}
+
+int shift_manifest_record_to(const char *dir, int fd, size_t *count,
+			     char *digest)
+{
+	struct walk *w;
+	struct mwriter o;
+	char d[72];
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	r = mw_init(&o, fd);
+	if (r < 0)
+		return r;
+	w = calloc(1, sizeof(*w)); /* PATH_MAX of path: not on the stack */
+	if (!w) {
+		mw_done(&o);
+		return -ENOMEM;
+	}
+	w->visit = visit_write;
+	w->data = &o;
+	r = walk_tree(w, dir);
+	free(w);
+	if (r >= 0)
+		r = mw_finish(&o, d);
+	if (r >= 0 && count)
+		*count = o.count;
+	if (r >= 0 && digest)
+		memcpy(digest, d, sizeof(d));
+	mw_done(&o);
+	return r < 0 ? r : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1245,105 +1460,299 @@ static int parse_extension(struct shift_manifest *m, struct mentry *e,
 	return 0;
 }
 
-static int manifest_parse(struct shift_manifest *m, char *text, size_t len,
-			  const char **err, unsigned *err_line)
+/*
+ * Reading a manifest as a stream of entries: lines are read in pieces
+ * from the file and digested as they go; an entry is handed out once the
+ * line after it shows whether an extension line belongs to it.  What is
+ * held is the current piece of the file and two entries.
+ */
+struct mreader {
+	int fd;
+	char *buf;
+	size_t cap, start, end; /* unread bytes: buf[start..end) */
+	size_t dpos;		/* buf[..dpos) went into the digest */
+	bool eof, have_digest;
+	EVP_MD_CTX *md;
+	struct defaults d;
+	unsigned lineno;
+	char digest[8 + 64 + 1];
+	/* the entry waiting for a possible extension line lives in
+	 * store[cur], the one handed out before it in the other */
+	struct shift_manifest *store[2];
+	int cur;
+	struct mentry pending;
+	bool have_pending, pending_ext;
+	const char *err;
+	unsigned err_line;
+};
+
+#define MR_PIECE (256 << 10)
+#define MR_MAX_LINE (16 << 20)
+
+static int mr_init(struct mreader *r, int fd)
 {
-	struct defaults d = { 0 };
-	struct mentry *last = NULL;
-	char path[PATH_MAX + 2], hex[65];
-	bool have_digest = false;
-	unsigned lineno = 0;
-	size_t pos = 0, i;
-	int r;
+	*r = (struct mreader){.fd = fd};
+	r->md = EVP_MD_CTX_new();
+	r->store[0] = manifest_new();
+	r->store[1] = manifest_new();
+	r->buf = malloc(MR_PIECE);
+	r->cap = MR_PIECE;
+	if (!r->md || !r->store[0] || !r->store[1] || !r->buf ||
+	    !EVP_DigestInit_ex(r->md, EVP_sha256(), NULL))
+		return -ENOMEM;
+	return 0;
+}
 
-	while (pos < len) {
-		char *line = text + pos;
-		char *nl = memchr(line, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - line) : len - pos;
-		size_t plen;
+static void mr_done(struct mreader *r)
+{
+	EVP_MD_CTX_free(r->md);
+	shift_manifest_free(r->store[0]);
+	shift_manifest_free(r->store[1]);
+	free(r->buf);
+	r->md = NULL;
+	r->store[0] = r->store[1] = NULL;
+	r->buf = NULL;
+}
 
-		lineno++;
-		*err_line = lineno;
-		if (have_digest) {
-			*err = "text after the digest line";
+/* Empty a store for the next entry: keep its first chunk. */
+static void store_reset(struct shift_manifest *m)
+{
+	struct arena_chunk *c = m->arena, *next;
+
+	m->n = 0;
+	if (!c)
+		return;
+	for (next = c->next; next; next = c->next) {
+		c->next = next->next;
+		free(next);
+	}
+	c->used = 0;
+}
+
+static int mr_digest_to(struct mreader *r, size_t pos)
+{
+	if (pos > r->dpos &&
+	    !EVP_DigestUpdate(r->md, r->buf + r->dpos, pos - r->dpos))
+		return -ENOMEM;
+	r->dpos = pos;
+	return 0;
+}
+
+/* The next line, without its newline, in line and len: 1; 0 at the end. */
+static int mr_line(struct mreader *r, const char **line, size_t *len)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		ssize_t k;
+
+		if (nl || (r->eof && r->end > r->start)) {
+			size_t l = nl ? (size_t)(nl - (r->buf + r->start))
+				      : r->end - r->start;
+
+			*line = r->buf + r->start;
+			*len = l;
+			r->start += l + (nl ? 1 : 0);
+			if (memchr(*line, '\0', l)) {
+				r->err = "not a text file";
+				return -EBADMSG;
+			}
+			return 1;
+		}
+		if (r->eof)
+			return 0;
+		/* digest what was read, move the rest to the front */
+		if (mr_digest_to(r, r->start) < 0)
+			return -ENOMEM;
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = r->dpos = 0;
+		if (r->cap - r->end < MR_PIECE / 2) {
+			char *nb;
+
+			if (r->cap >= MR_MAX_LINE) {
+				r->err = "a line longer than 16 MiB";
+				return -EBADMSG;
+			}
+			nb = realloc(r->buf, r->cap * 2);
+			if (!nb)
+				return -ENOMEM;
+			r->buf = nb;
+			r->cap *= 2;
+		}
+		k = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return negative_errno();
+		if (k == 0)
+			r->eof = true;
+		r->end += (size_t)k;
+	}
+}
+
+/* An entry line into *e, its strings in store. */
+static int parse_entry_line(struct mreader *r, struct shift_manifest *store,
+			    const char *line, size_t llen, struct mentry *e)
+{
+	struct defaults ed = r->d;
+	char path[PATH_MAX + 2];
+	size_t plen;
+	int q;
+
+	for (plen = 0; plen < llen && line[plen] != ' ' && line[plen] != '\t';
+	     plen++)
+		;
+	q = mtree_unescape(line, plen, path, sizeof(path));
+	if (q < 0) {
+		r->err = "bad path";
+		return -EBADMSG;
+	}
+	if (strcmp(path, ".") != 0 && strncmp(path, "./", 2) != 0) {
+		r->err = "not a full-path mtree entry (paths start with '.')";
+		return -EBADMSG;
+	}
+	q = parse_keywords(line + plen, llen - plen, &ed, false, &r->err);
+	if (q < 0)
+		return q;
+	if (!ed.has_type || !ed.has_uid || !ed.has_gid || !ed.has_mode) {
+		r->err = "entry lacks one of type, uid, gid, mode";
+		return -EBADMSG;
+	}
+	*e = (struct mentry){0};
+	e->path = arena_strndup(store, path, strlen(path));
+	if (!e->path)
+		return -ENOMEM;
+	e->uid = ed.uid;
+	e->gid = ed.gid;
+	e->mode = ed.type | ed.mode;
+	return 0;
+}
+
+/*
+ * The next entry in *e, valid until the next call: 1; 0 after the last
+ * one, once the digest line was found to match; negative errno (-EBADMSG
+ * with r->err and r->err_line when malformed).
+ */
+static int mr_next(struct mreader *r, struct mentry *e)
+{
+	for (;;) {
+		const char *line;
+		size_t llen;
+		int k = mr_line(r, &line, &llen);
+
+		if (k < 0) {
+			r->err_line = r->lineno + 1;
+			return k;
+		}
+		if (k == 0) {
+			if (r->have_pending) {
+				*e = r->pending;
+				r->have_pending = false;
+				return 1;
+			}
+			if (!r->have_digest) {
+				r->err = "no digest line (#shiftkit "
+					 "sha256=...): truncated?";
+				r->err_line = 0;
+				return -EBADMSG;
+			}
+			return 0;
+		}
+		r->lineno++;
+		r->err_line = r->lineno;
+		if (r->have_digest) {
+			r->err = "text after the digest line";
 			return -EBADMSG;
 		}
 		if (llen > 17 && !strncmp(line, "#shiftkit sha256=", 17)) {
-			sha256_hex(text, pos, hex);
-			if (llen != 17 + 64 || strncmp(line + 17, hex, 64) != 0) {
-				*err = "digest does not match: the manifest was changed or truncated";
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned mdlen = 0, i;
+			char hex[65];
+
+			if (mr_digest_to(r, (size_t)(line - r->buf)) < 0 ||
+			    !EVP_DigestFinal_ex(r->md, md, &mdlen) ||
+			    mdlen != 32)
+				return -ENOMEM;
+			for (i = 0; i < 32; i++)
+				sprintf(hex + 2 * i, "%02x", md[i]);
+			if (llen != 17 + 64 ||
+			    strncmp(line + 17, hex, 64) != 0) {
+				r->err = "digest does not match: the manifest "
+					 "was changed or truncated";
 				return -EBADMSG;
 			}
-			snprintf(m->digest, sizeof(m->digest), "sha256:%s", hex);
-			have_digest = true;
+			snprintf(r->digest, sizeof(r->digest), "sha256:%s",
+				 hex);
+			r->have_digest = true;
 		} else if (llen > 10 && !strncmp(line, "#shiftkit ", 10)) {
-			if (!last) {
-				*err = "#shiftkit line before any entry";
+			if (!r->have_pending || r->pending_ext) {
+				r->err = "#shiftkit line before any entry";
 				return -EBADMSG;
 			}
-			r = parse_extension(m, last, line + 10, llen - 10, err);
-			if (r < 0)
-				return r;
-			last = NULL; /* one extension line per entry */
+			k = parse_extension(r->store[r->cur], &r->pending,
+					    line + 10, llen - 10, &r->err);
+			if (k < 0)
+				return k;
+			r->pending_ext =
+			    true; /* one extension line per entry */
 		} else if (llen == 0 || line[0] == '#') {
 			/* comment */
 		} else if (llen >= 4 && !strncmp(line, "/set", 4)) {
-			r = parse_keywords(line + 4, llen - 4, &d, false, err);
-			if (r < 0)
-				return r;
+			k = parse_keywords(line + 4, llen - 4, &r->d, false,
+					   &r->err);
+			if (k < 0)
+				return k;
 		} else if (llen >= 6 && !strncmp(line, "/unset", 6)) {
-			parse_keywords(line + 6, llen - 6, &d, true, err);
+			parse_keywords(line + 6, llen - 6, &r->d, true,
+				       &r->err);
 		} else if (line[llen - 1] == '\\') {
-			*err = "continued lines are not supported";
+			r->err = "continued lines are not supported";
 			return -EBADMSG;
 		} else {
-			struct defaults ed = d;
-			struct mentry *e;
+			struct shift_manifest *st = r->store[!r->cur];
+			struct mentry n;
 
-			plen = strcspn(line, " \t\n");
-			if (plen > llen)
-				plen = llen;
-			if (mtree_unescape(line, plen, path, sizeof(path)) < 0) {
-				*err = "bad path";
-				return -EBADMSG;
+			store_reset(st);
+			k = parse_entry_line(r, st, line, llen, &n);
+			if (k < 0)
+				return k;
+			r->cur = !r->cur;
+			r->pending_ext = false;
+			if (r->have_pending) {
+				*e = r->pending;
+				r->pending = n;
+				return 1;
 			}
-			if (strcmp(path, ".") != 0 && strncmp(path, "./", 2) != 0) {
-				*err = "not a full-path mtree entry (paths start with '.')";
-				return -EBADMSG;
-			}
-			r = parse_keywords(line + plen, llen - plen, &ed, false, err);
-			if (r < 0)
-				return r;
-			if (!ed.has_type || !ed.has_uid || !ed.has_gid || !ed.has_mode) {
-				*err = "entry lacks one of type, uid, gid, mode";
-				return -EBADMSG;
-			}
-			e = manifest_add(m);
-			if (!e)
-				return -ENOMEM;
-			e->path = arena_strndup(m, path, strlen(path));
-			if (!e->path)
-				return -ENOMEM;
-			e->uid = ed.uid;
-			e->gid = ed.gid;
-			e->mode = ed.type | ed.mode;
-			last = e;
+			r->pending = n;
+			r->have_pending = true;
 		}
-		pos += llen + (nl ? 1 : 0);
 	}
-	*err_line = 0;
-	if (!have_digest) {
-		*err = "no digest line (#shiftkit sha256=...): truncated?";
-		return -EBADMSG;
-	}
-	qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
-	for (i = 1; i < m->n; i++)
-		if (path_cmp(m->e[i - 1].path, m->e[i].path) == 0) {
-			*err = "a path appears twice";
-			return -EBADMSG;
-		}
+}
+
+static int open_manifest(const char *path, const char **err, unsigned *err_line,
+			 const char **dummy, unsigned *dummy_line)
+{
+	int fd;
+
+	if (!err)
+		err = dummy;
+	if (!err_line)
+		err_line = dummy_line;
 	*err = NULL;
-	return 0;
+	*err_line = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? negative_errno() : fd;
+}
+
+static void mr_error(const struct mreader *r, int ret, const char **err,
+		     unsigned *err_line)
+{
+	if (ret != -EBADMSG)
+		return;
+	if (err)
+		*err = r->err;
+	if (err_line)
+		*err_line = r->err_line;
 }
 
 int shift_manifest_read(const char *path, struct shift_manifest **ret,
@@ -1351,52 +1760,36 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct mreader r;
+	struct mentry e;
 	const char *dummy;
 	unsigned dummy_line;
-	int r;
+	size_t i;
+	int k;
 
-	if (!err)
-		err = &dummy;
-	if (!err_line)
-		err_line = &dummy_line;
-	*err = NULL;
-	*err_line = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open_manifest(path, err, err_line, &dummy, &dummy_line);
 	if (fd < 0)
-		return negative_errno();
-	for (;;) {
-		ssize_t k;
-
-		if (cap - len < 65536) {
-			char *nb = realloc(buf, cap ? cap * 2 : 1 << 20);
-
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-			cap = cap ? cap * 2 : 1 << 20;
-		}
-		k = read(fd, buf + len, cap - len - 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return negative_errno();
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len)) {
-		*err = "not a text file";
-		return -EBADMSG;
-	}
+		return fd;
 	m = manifest_new();
 	if (!m)
 		return -ENOMEM;
-	r = manifest_parse(m, buf, len, err, err_line);
-	if (r < 0)
-		return r;
+	k = mr_init(&r, fd);
+	while (k >= 0 && (k = mr_next(&r, &e)) > 0)
+		k = manifest_add_copy(m, &e, strlen(e.path));
+	mr_error(&r, k, err, err_line);
+	if (k == 0)
+		memcpy(m->digest, r.digest, sizeof(m->digest));
+	mr_done(&r);
+	if (k < 0)
+		return k;
+	if (m->n)
+		qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
+	for (i = 1; i < m->n; i++)
+		if (path_cmp(m->e[i - 1].path, m->e[i].path) == 0) {
+			if (err)
+				*err = "a path appears twice";
+			return -EBADMSG;
+		}
 	*ret = TAKE_PTR(m);
 	return 0;
 }
@@ -1607,6 +2000,634 @@ static int compare_trees(struct diff_ctx *c, const struct shift_manifest *m,
 	return c->count;
 }
 
+/* ------------------------------------------------------------------ */
+/* Checking in bounded memory: the manifest file and the walk merged   */
+/* ------------------------------------------------------------------ */
+
+/* Is path below the directory dir[0..dlen) (its child if child)? */
+static bool is_below(const char *path, const char *dir, size_t dlen, bool child)
+{
+	if (strncmp(path, dir, dlen) != 0 || path[dlen] != '/')
+		return false;
+	return !child || !strchr(path + dlen + 1, '/');
+}
+
+/* The directories from "." to the last entry's, while checking that a
+ * manifest is in the walk's order. */
+struct olevel {
+	size_t plen;		      /* the directory's path: opath[0..plen) */
+	bool dirs;		      /* its subdirectories have begun */
+	char *last;		      /* the last subdirectory's name */
+	struct shift_manifest *files; /* its non-directories' names */
+};
+
+struct ocheck {
+	struct olevel *lv;
+	size_t n, cap;
+	char path[PATH_MAX + 2];
+};
+
+static void ocheck_pop(struct ocheck *o)
+{
+	struct olevel *l = &o->lv[--o->n];
+
+	free(l->last);
+	shift_manifest_free(l->files);
+}
+
+static int name_cmp(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct mentry *)e)->path);
+}
+
+/* The entry named name among e[0..n), sorted by name (e may be NULL). */
+static struct mentry *find_name(struct mentry *e, size_t n, const char *name)
+{
+	return n ? bsearch(name, e, n, sizeof(*e), name_cmp) : NULL;
+}
+
+/*
+ * Is e where the walk would put it after the entries before it?  1 yes,
+ * 0 no (the manifest must be read whole), -ENOMEM.  A directory named as
+ * a non-directory of the same directory is a path appearing twice:
+ * -EBADMSG.
+ */
+static int ocheck_next(struct ocheck *o, const struct mentry *e)
+{
+	size_t len = strlen(e->path), plen;
+	const char *name;
+	struct olevel *l;
+	char *dup;
+
+	if (o->n == 0) {
+		if (o->cap || strcmp(e->path, ".") || !S_ISDIR(e->mode))
+			return 0; /* "." first, once */
+		o->lv = calloc(16, sizeof(*o->lv));
+		if (!o->lv)
+			return -ENOMEM;
+		o->cap = 16;
+		o->lv[0] = (struct olevel){.plen = 1};
+		o->lv[0].files = manifest_new();
+		if (!o->lv[0].files)
+			return -ENOMEM;
+		o->n = 1;
+		o->path[0] = '.';
+		return 1;
+	}
+	while (o->n && !is_below(e->path, o->path, o->lv[o->n - 1].plen, true))
+		ocheck_pop(o);
+	if (!o->n)
+		return 0;
+	l = &o->lv[o->n - 1];
+	plen = l->plen;
+	name = e->path + plen + 1;
+	if (!S_ISDIR(e->mode)) {
+		struct mentry *f;
+
+		/* the names of the non-directories: the last one is the
+		 * last name, the others refuse a directory's name */
+		if (l->dirs ||
+		    (l->files->n &&
+		     strcmp(l->files->e[l->files->n - 1].path, name) >= 0))
+			return 0;
+		f = manifest_add(l->files);
+		if (!f ||
+		    !(f->path = arena_strndup(l->files, name, strlen(name))))
+			return -ENOMEM;
+		return 1;
+	}
+	l->dirs = true;
+	if (find_name(l->files->e, l->files->n, name))
+		return -EBADMSG;
+	if (l->last && strcmp(l->last, name) >= 0)
+		return 0;
+	dup = strdup(name);
+	if (!dup)
+		return -ENOMEM;
+	free(l->last);
+	l->last = dup;
+	if (len >= sizeof(o->path))
+		return 0;
+	if (o->n == o->cap) {
+		struct olevel *nl = realloc(o->lv, 2 * o->cap * sizeof(*nl));
+
+		if (!nl)
+			return -ENOMEM;
+		o->lv = nl;
+		o->cap *= 2;
+	}
+	memcpy(o->path, e->path, len + 1);
+	o->lv[o->n] = (struct olevel){.plen = len};
+	o->lv[o->n].files = manifest_new();
+	if (!o->lv[o->n++].files)
+		return -ENOMEM;
+	return 1;
+}
+
+int shift_manifest_open(const char *path, struct shift_manifest **ret,
+			const char **err, unsigned *err_line)
+{
+	_cleanup_manifest_ struct shift_manifest *m = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	struct ocheck o = {0};
+	struct mreader r;
+	struct mentry e;
+	const char *dummy;
+	unsigned dummy_line;
+	bool ordered = true;
+	size_t n = 0;
+	int k, q;
+
+	fd = open_manifest(path, err, err_line, &dummy, &dummy_line);
+	if (fd < 0)
+		return fd;
+	m = manifest_new();
+	if (!m)
+		return -ENOMEM;
+	k = mr_init(&r, fd);
+	while (k >= 0 && (k = mr_next(&r, &e)) > 0) {
+		n++;
+		if (!ordered)
+			continue;
+		q = ocheck_next(&o, &e);
+		if (q == -EBADMSG) {
+			r.err = "a path appears twice";
+			r.err_line = 0;
+			k = q;
+		} else if (q < 0)
+			k = q;
+		else if (q == 0)
+			ordered = false;
+	}
+	mr_error(&r, k, err, err_line);
+	if (k == 0)
+		memcpy(m->digest, r.digest, sizeof(m->digest));
+	mr_done(&r);
+	while (o.n)
+		ocheck_pop(&o);
+	free(o.lv);
+	if (k < 0)
+		return k;
+	if (!ordered || n == 0) /* another writer's order: read it whole */
+		return shift_manifest_read(path, ret, err, err_line);
+	m->stream = strdup(path);
+	if (!m->stream)
+		return -ENOMEM;
+	m->stream_n = n;
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+struct smerge {
+	struct walk w; /* the tree's side; w.path: the current path */
+	/* the manifest's side: the file (r), or entries in memory in the
+	 * walk's order (mem[0..mem_n)) */
+	struct mreader r;
+	const struct mentry **mem;
+	size_t mem_n, mem_i;
+	struct mentry next; /* the manifest's next entry, if have */
+	int have;
+	struct diff_ctx *c;
+	size_t extra_layer; /* the layer extra entries are charged to */
+	const struct shift_idmap *map;
+	unsigned flags;
+	struct shift_manifest *scratch;
+};
+
+static int sm_advance(struct smerge *s)
+{
+	if (s->mem) {
+		s->have = s->mem_i < s->mem_n;
+		if (s->have)
+			s->next = *s->mem[s->mem_i++];
+		return 0;
+	}
+	s->have = mr_next(&s->r, &s->next);
+	return s->have < 0 ? s->have : 0;
+}
+
+static int sm_missing(struct smerge *s, const struct mentry *me)
+{
+	if (s->flags & SHIFT_CHECK_IGNORE_MISSING)
+		return 0;
+	s->c->layer = me->flags >> ME_LAYER_SHIFT;
+	return report(s->c, me->path, "entry", "present", "absent");
+}
+
+/* The manifest's entries below w.path[0..plen): not in the tree. */
+static int sm_missing_below(struct smerge *s, size_t plen)
+{
+	int r;
+
+	while (s->have > 0 && is_below(s->next.path, s->w.path, plen, false)) {
+		r = sm_missing(s, &s->next);
+		if (r >= 0)
+			r = sm_advance(s);
+		if (r < 0)
+			return r;
+	}
+	return s->have < 0 ? s->have : 0;
+}
+
+static int visit_extra(struct walk *w, const struct mentry *e, size_t plen)
+{
+	struct smerge *s = w->data;
+
+	s->c->layer = s->extra_layer;
+	return report(s->c, e->path, "entry", "absent", "present");
+}
+
+/* The tree's entries below the directory name in dfd, its path in
+ * w.path[0..plen): not in the manifest. */
+static int sm_extra_below(struct smerge *s, int dfd, const char *name,
+			  size_t plen)
+{
+	int (*visit)(struct walk *, const struct mentry *, size_t) = s->w.visit;
+	int cfd, r;
+
+	if (s->flags & SHIFT_CHECK_IGNORE_EXTRA)
+		return 0;
+	cfd =
+	    openat(dfd, name,
+		   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (cfd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = negative_errno();
+		set_err_path(s->w.path, plen);
+		return r;
+	}
+	s->w.visit = visit_extra;
+	r = walk_dir(&s->w, cfd, plen);
+	s->w.visit = visit;
+	return r;
+}
+
+/* Compare the manifest's entry m with the tree's t (path set). */
+static int sm_compare(struct smerge *s, const struct mentry *m,
+		      const struct mentry *t)
+{
+	struct mentry x;
+	int r;
+
+	s->c->layer = m->flags >> ME_LAYER_SHIFT;
+	r = expect_entry(s->scratch, m, s->map, &x);
+	if (r >= 0)
+		r = compare_entry(s->c, &x, t);
+	if (s->scratch->arena)
+		s->scratch->arena->used = 0;
+	return r;
+}
+
+/* The tree's entry t (a name in the directory at w.path[0..plen)) with its
+ * full path, counted. */
+static size_t sm_tree_path(struct smerge *s, size_t plen, struct mentry *t,
+			   const char **name)
+{
+	size_t nlen = strlen(t->path);
+
+	*name = t->path;
+	s->w.path[plen] = '/';
+	memcpy(s->w.path + plen + 1, t->path, nlen + 1);
+	t->path = s->w.path;
+	s->w.count++;
+	if (progress_fn && (s->w.count & 1023) == 0)
+		progress_fn(s->w.count, progress_data);
+	return plen + 1 + nlen;
+}
+
+static int sm_dir(struct smerge *s, int dfd, size_t plen);
+
+/*
+ * The tree's entry l->e[k] (not yet matched) and the manifest's next
+ * entry if it has the same name (same: 1, 0 none): compare them and what
+ * is below them.
+ */
+static int sm_pair(struct smerge *s, DIR *d, struct mentry *t, size_t plen,
+		   bool same)
+{
+	const char *name;
+	size_t clen = sm_tree_path(s, plen, t, &name);
+	bool mdir = same && S_ISDIR(s->next.mode);
+	int r;
+
+	s->c->layer = s->extra_layer;
+	if (!same) {
+		r = s->flags & SHIFT_CHECK_IGNORE_EXTRA
+			? 0
+			: report(s->c, t->path, "entry", "absent", "present");
+	} else {
+		r = sm_compare(s, &s->next, t);
+		if (r >= 0)
+			r = sm_advance(s);
+	}
+	t->path = (char *)name;
+	if (r < 0)
+		return r;
+	if (mdir && S_ISDIR(t->mode)) {
+		int cfd = openat(dirfd(d), name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				     O_CLOEXEC | O_NOCTTY);
+
+		if (cfd < 0) {
+			if (errno != ENOENT) {
+				r = negative_errno();
+				set_err_path(s->w.path, clen);
+				return r;
+			}
+			/* gone meanwhile: what was below it is missing */
+			return sm_missing_below(s, clen);
+		}
+		return sm_dir(s, cfd, clen);
+	}
+	if (mdir) /* a directory became something else */
+		r = sm_missing_below(s, clen);
+	if (r >= 0 && S_ISDIR(t->mode))
+		r = sm_extra_below(s, dirfd(d), name, clen);
+	return r;
+}
+
+/*
+ * Below the directory dfd (consumed), at w.path[0..plen), both sides in
+ * the walk's order: first the manifest's non-directories of it (read into
+ * mf, one directory's worth), matched with the tree's entries of any
+ * type by name; then the manifest's subdirectories, each followed by its
+ * subtree, merged by name with the tree's entries not matched yet.
+ */
+static int sm_dir(struct smerge *s, int dfd, size_t plen)
+{
+	_cleanup_manifest_ struct shift_manifest *l = NULL, *mf = NULL;
+	_cleanup_free_ bool *matched = NULL;
+	size_t i, j, k, nfiles = 0;
+	DIR *d;
+	int r;
+
+	d = fdopendir(dfd);
+	if (!d) {
+		r = negative_errno();
+		set_err_path(s->w.path, plen);
+		close(dfd);
+		return r;
+	}
+	mf = manifest_new();
+	r = mf ? read_listing(&s->w, d, plen, &l, &nfiles) : -ENOMEM;
+	if (r >= 0 && !(matched = calloc(l->n ? l->n : 1, sizeof(*matched))))
+		r = -ENOMEM;
+	while (r >= 0 && s->have > 0 &&
+	       is_below(s->next.path, s->w.path, plen, true) &&
+	       !S_ISDIR(s->next.mode)) {
+		r = manifest_add_copy(mf, &s->next, strlen(s->next.path));
+		if (r >= 0)
+			r = sm_advance(s);
+	}
+	for (k = 0; r >= 0 && k < (mf ? mf->n : 0); k++) {
+		const struct mentry *me = &mf->e[k];
+		const char *name = me->path + plen + 1;
+		struct mentry *t;
+		const char *tname;
+		size_t clen;
+
+		t = find_name(l->e, nfiles, name);
+		if (!t && l->n > nfiles)
+			t = find_name(l->e + nfiles, l->n - nfiles, name);
+		if (!t) {
+			r = sm_missing(s, me);
+			continue;
+		}
+		matched[t - l->e] = true;
+		clen = sm_tree_path(s, plen, t, &tname);
+		r = sm_compare(s, me, t);
+		t->path = (char *)tname;
+		if (r >= 0 && S_ISDIR(t->mode))
+			r = sm_extra_below(s, dirfd(d), tname, clen);
+	}
+	/* the tree's rest (non-directories i, directories j) by name */
+	i = 0;
+	j = nfiles;
+	while (r >= 0) {
+		const char *mname = NULL;
+		struct mentry *t = NULL;
+		int cmp;
+
+		while (i < nfiles && matched[i])
+			i++;
+		while (j < l->n && matched[j])
+			j++;
+		if (i < nfiles &&
+		    (j >= l->n || strcmp(l->e[i].path, l->e[j].path) < 0))
+			t = &l->e[i];
+		else if (j < l->n)
+			t = &l->e[j];
+		if (s->have > 0 &&
+		    is_below(s->next.path, s->w.path, plen, true)) {
+			if (!S_ISDIR(s->next.mode)) {
+				r = -EBADMSG; /* not the order seen when opened
+					       */
+				break;
+			}
+			mname = s->next.path + plen + 1;
+		}
+		if (!mname && !t)
+			break;
+		cmp = !mname ? 1 : !t ? -1 : strcmp(mname, t->path);
+		if (cmp < 0) {
+			size_t nlen = strlen(mname);
+
+			r = sm_missing(s, &s->next);
+			/* its path stays in w.path for what is below it */
+			s->w.path[plen] = '/';
+			memcpy(s->w.path + plen + 1, mname, nlen + 1);
+			if (r >= 0)
+				r = sm_advance(s);
+			if (r >= 0)
+				r = sm_missing_below(s, plen + 1 + nlen);
+			continue;
+		}
+		matched[t - l->e] = true;
+		r = sm_pair(s, d, t, plen, cmp == 0);
+	}
+	closedir(d);
+	return r;
+}
+
+/* The tree at dir against s's manifest side, which starts with ".". */
+static int sm_run(struct smerge *s, const char *dir)
+{
+	_cleanup_manifest_ struct shift_manifest *store = manifest_new();
+	struct mentry root = {0};
+	struct statx stx;
+	int fd, r;
+
+	err_path[0] = '\0';
+	if (!store)
+		return -ENOMEM;
+	r = sm_advance(s);
+	if (r >= 0 && (s->have <= 0 || strcmp(s->next.path, ".") != 0))
+		r = -EBADMSG; /* not what was opened */
+	if (r < 0)
+		return r;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID |
+		      STATX_MNT_ID,
+		  &stx) < 0) {
+		r = negative_errno();
+		close(fd);
+		return r;
+	}
+	s->w.data = s;
+	s->w.mnt_id = stx.stx_mnt_id;
+	s->w.path[0] = '.';
+	s->w.path[1] = '\0';
+	s->w.count = 1;
+	r = fill_entry(store, &root, fd, ".", &stx);
+	if (r >= 0) {
+		root.path = s->w.path;
+		r = sm_compare(s, &s->next, &root);
+	}
+	if (r >= 0)
+		r = sm_advance(s);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	r = sm_dir(s, fd, 1);
+	/* everything is below "." */
+	if (r >= 0 && s->have != 0)
+		r = s->have < 0 ? s->have : -EBADMSG;
+	if (r >= 0 && progress_fn)
+		progress_fn(s->w.count, progress_data);
+	return r;
+}
+
+/* Check the tree at dir against the manifest file m->stream. */
+static int check_stream(const struct shift_manifest *m,
+			const struct shift_idmap *map, const char *dir,
+			unsigned flags, shift_difference_fn fn, void *userdata)
+{
+	_cleanup_close_ int mfd = -EBADF;
+	struct diff_ctx c = {.fn = fn, .userdata = userdata};
+	struct smerge *s;
+	int r;
+
+	mfd = open(m->stream, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (mfd < 0)
+		return negative_errno();
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->c = &c;
+	s->map = map;
+	s->flags = flags;
+	s->scratch = manifest_new();
+	r = s->scratch ? mr_init(&s->r, mfd) : -ENOMEM;
+	if (r >= 0)
+		r = sm_run(s, dir);
+	/* the digest line matched: the same as when opened?  Malformed
+	 * now, or in another order: not what was opened either (the tree's
+	 * errors name their entry) */
+	if (r >= 0 && strcmp(s->r.digest, m->digest) != 0)
+		r = -ESTALE;
+	if (r == -EBADMSG && !err_path[0])
+		r = -ESTALE;
+	mr_done(&s->r);
+	shift_manifest_free(s->scratch);
+	free(s);
+	return r < 0 ? r : c.count;
+}
+
+/*
+ * m (sorted by path_cmp: each directory's subtree right after it) is a
+ * tree: "." first and a directory, every other entry's parent present and
+ * a directory.  end[i]: the index after entry i's subtree.  1 yes, 0 no.
+ */
+static int mem_subtrees(const struct shift_manifest *m, size_t *end, size_t *st)
+{
+	size_t i, nst = 0;
+
+	if (!m->n || strcmp(m->e[0].path, ".") || !S_ISDIR(m->e[0].mode))
+		return 0;
+	for (i = 0; i < m->n; i++) {
+		const char *p = m->e[i].path;
+
+		while (nst && !is_below(p, m->e[st[nst - 1]].path,
+					strlen(m->e[st[nst - 1]].path), false))
+			end[st[--nst]] = i;
+		if (i && (!nst || !S_ISDIR(m->e[st[nst - 1]].mode) ||
+			  !is_below(p, m->e[st[nst - 1]].path,
+				    strlen(m->e[st[nst - 1]].path), true)))
+			return 0; /* its parent is missing or not a directory */
+		st[nst++] = i;
+	}
+	while (nst)
+		end[st[--nst]] = m->n;
+	return 1;
+}
+
+/* The entries below directory i, in the walk's order, into order[k..). */
+static size_t mem_walk_order(const struct shift_manifest *m, const size_t *end,
+			     size_t i, const struct mentry **order, size_t k)
+{
+	size_t j;
+
+	for (j = i + 1; j < end[i]; j = end[j])
+		if (!S_ISDIR(m->e[j].mode))
+			order[k++] = &m->e[j];
+	for (j = i + 1; j < end[i]; j = end[j])
+		if (S_ISDIR(m->e[j].mode)) {
+			order[k++] = &m->e[j];
+			k = mem_walk_order(m, end, j, order, k);
+		}
+	return k;
+}
+
+/*
+ * Check the tree at dir against m, in memory (sorted by path_cmp), the
+ * tree walked and merged as for a manifest file: the tree is not recorded.
+ * 1 when m is not a tree (no ".", an entry whose parent is missing or not
+ * a directory): the caller compares the old way.
+ */
+static int check_mem(const struct shift_manifest *m,
+		     const struct shift_idmap *map, const char *dir,
+		     unsigned flags, struct diff_ctx *c, size_t extra_layer)
+{
+	_cleanup_free_ const struct mentry **order = NULL;
+	_cleanup_free_ size_t *end = NULL, *st = NULL;
+	struct smerge *s;
+	int r;
+
+	end = calloc(m->n ? m->n : 1, sizeof(*end));
+	st = calloc(m->n ? m->n : 1, sizeof(*st));
+	if (!end || !st)
+		return -ENOMEM;
+	if (!mem_subtrees(m, end, st))
+		return 1;
+	order = calloc(m->n, sizeof(*order));
+	s = calloc(1, sizeof(*s));
+	if (!order || !s) {
+		free(s);
+		return -ENOMEM;
+	}
+	order[0] = &m->e[0];
+	if (mem_walk_order(m, end, 0, order, 1) != m->n) {
+		free(s);
+		return -EIO; /* a bug */
+	}
+	s->mem = order;
+	s->mem_n = m->n;
+	s->c = c;
+	s->extra_layer = extra_layer;
+	s->map = map;
+	s->flags = flags;
+	s->scratch = manifest_new();
+	r = s->scratch ? sm_run(s, dir) : -ENOMEM;
+	shift_manifest_free(s->scratch);
+	free(s);
+	return r < 0 ? r : 0;
+}
+
 int shift_manifest_check(const struct shift_manifest *m,
 			 const struct shift_idmap *map, const char *dir,
 			 unsigned flags, shift_difference_fn fn, void *userdata)
@@ -1615,6 +2636,12 @@ int shift_manifest_check(const struct shift_manifest *m,
 	struct diff_ctx c = {.fn = fn, .userdata = userdata};
 	int r;
 
+	if (m->stream)
+		return check_stream(m, map, dir, flags, fn, userdata);
+	r = check_mem(m, map, dir, flags, &c, 0);
+	if (r <= 0)
+		return r < 0 ? r : c.count;
+	/* not a tree (another writer's manifest): record ours whole */
 	r = shift_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
@@ -1695,7 +2722,9 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 			if (!e)
 				return -ENOMEM;
 			*e = *top->e;
+			e->flags &= ((uint32_t)1 << ME_LAYER_SHIFT) - 1;
 			e->flags &= ~(uint32_t)ME_OPAQUE;
+			e->flags |= (uint32_t)top->layer << ME_LAYER_SHIFT;
 			origin[out->n - 1] = top->layer;
 			if (S_ISDIR(top->e->mode)) {
 				/* merged down to the first layer where the
@@ -1734,16 +2763,23 @@ int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 
 	if (n == 0)
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (layers[i]->stream)
+			return -EINVAL; /* merging needs them whole */
 	merged = manifest_new();
 	if (!merged)
 		return -ENOMEM;
 	r = merge_layers(layers, n, merged, &origin);
 	if (r < 0)
 		return r;
+	/* the tree walked, not recorded; extra entries (the container's
+	 * own) are attributed to the top */
+	r = check_mem(merged, map, dir, flags, &c, n - 1);
+	if (r <= 0)
+		return r < 0 ? r : c.count;
 	r = shift_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
-	/* extra entries (the container's own) are attributed to the top */
 	if (!(flags & SHIFT_CHECK_IGNORE_EXTRA))
 		c.layer = n - 1;
 	return compare_trees(&c, merged, origin, map, t, flags);
@@ -1796,72 +2832,93 @@ static int acl_range_entry(const struct shift_acl_entry *e, unsigned idx,
 	return 0;
 }
 
-int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
-			   shift_difference_fn fn, void *userdata)
+struct range_ctx {
+	struct diff_ctx c;
+	const struct shift_idmap *map;
+	char uexp[300], gexp[300];
+	int entries;
+};
+
+/* One entry of the range check, as the walk comes to it. */
+static int visit_range(struct walk *w, const struct mentry *e, size_t plen)
 {
-	_cleanup_manifest_ struct shift_manifest *t = NULL;
-	struct diff_ctx c = {.fn = fn, .userdata = userdata};
-	char ur[256], gr[256], uexp[300], gexp[300], found[16];
-	int entries = 0;
-	size_t i;
-	int r;
+	struct range_ctx *rc = w->data;
+	struct diff_ctx *c = &rc->c;
+	const struct shift_idmap *map = rc->map;
+	int before = c->count, r;
+	uint32_t x, rootid;
+	char found[16];
 
-	r = shift_manifest_record(dir, &t);
-	if (r < 0)
-		return r;
-	range_text(map, SHIFT_UID, ur, sizeof(ur));
-	range_text(map, SHIFT_GID, gr, sizeof(gr));
-	snprintf(uexp, sizeof(uexp), "in %s", ur);
-	snprintf(gexp, sizeof(gexp), "in %s", gr);
-	for (i = 0; i < t->n; i++) {
-		const struct mentry *e = &t->e[i];
-		int before = c.count;
-		uint32_t x, rootid;
+	if (e->flags & ME_WHITEOUT)
+		return 0;
+	if (shift_idmap_to_disk(map, SHIFT_UID, e->uid, &x) < 0) {
+		snprintf(found, sizeof(found), "%" PRIu32, e->uid);
+		if ((r = report(c, e->path, "uid", rc->uexp, found)) < 0)
+			return r;
+	}
+	if (shift_idmap_to_disk(map, SHIFT_GID, e->gid, &x) < 0) {
+		snprintf(found, sizeof(found), "%" PRIu32, e->gid);
+		if ((r = report(c, e->path, "gid", rc->gexp, found)) < 0)
+			return r;
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct blob *b = k ? &e->acl_d : &e->acl_a;
+		struct acl_range a = { map, NULL, { 0 } };
 
-		if (e->flags & ME_WHITEOUT)
+		if (!b->len)
 			continue;
-		if (shift_idmap_to_disk(map, SHIFT_UID, e->uid, &x) < 0) {
-			snprintf(found, sizeof(found), "%" PRIu32, e->uid);
-			if ((r = report(&c, e->path, "uid", uexp, found)) < 0)
-				return r;
-		}
-		if (shift_idmap_to_disk(map, SHIFT_GID, e->gid, &x) < 0) {
-			snprintf(found, sizeof(found), "%" PRIu32, e->gid);
-			if ((r = report(&c, e->path, "gid", gexp, found)) < 0)
-				return r;
-		}
-		for (int k = 0; k < 2; k++) {
-			const struct blob *b = k ? &e->acl_d : &e->acl_a;
-			struct acl_range a = { map, NULL, { 0 } };
-
-			if (!b->len)
-				continue;
-			shift_acl_foreach(b->data, b->len, acl_range_entry, &a);
-			if (a.bad) {
-				struct strbuf s = { 0 };
-
-				acl_to_text(b, &s);
-				r = report(&c, e->path, k ? "acl.default" : "acl.access",
-					   a.bad->tag == SHIFT_ACL_USER ? uexp : gexp,
-					   s.s ? s.s : "?");
-				free(s.s);
-				if (r < 0)
-					return r;
-			}
-		}
-		if (e->caps.len &&
-		    shift_fcaps_rootid(e->caps.data, e->caps.len, &rootid) >= 0 &&
-		    shift_idmap_to_disk(map, SHIFT_UID, rootid, &x) < 0) {
+		shift_acl_foreach(b->data, b->len, acl_range_entry, &a);
+		if (a.bad) {
 			struct strbuf s = { 0 };
 
-			caps_to_text(&e->caps, e->flags, &s);
-			r = report(&c, e->path, "fcaps", uexp, s.s ? s.s : "?");
+			acl_to_text(b, &s);
+			r = report(c, e->path, k ? "acl.default" : "acl.access",
+				   a.bad->tag == SHIFT_ACL_USER ? rc->uexp : rc->gexp,
+				   s.s ? s.s : "?");
 			free(s.s);
 			if (r < 0)
 				return r;
 		}
-		if (c.count > before)
-			entries++;
 	}
-	return entries;
+	if (e->caps.len &&
+	    shift_fcaps_rootid(e->caps.data, e->caps.len, &rootid) >= 0 &&
+	    shift_idmap_to_disk(map, SHIFT_UID, rootid, &x) < 0) {
+		struct strbuf s = { 0 };
+
+		caps_to_text(&e->caps, e->flags, &s);
+		r = report(c, e->path, "fcaps", rc->uexp, s.s ? s.s : "?");
+		free(s.s);
+		if (r < 0)
+			return r;
+	}
+	if (c->count > before)
+		rc->entries++;
+	return 0;
+}
+
+/* In the walk's order, in bounded memory (docs/manifest-format.md). */
+int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
+			   shift_difference_fn fn, void *userdata)
+{
+	struct range_ctx *rc = calloc(1, sizeof(*rc));
+	struct walk *w = calloc(1, sizeof(*w));
+	char ur[256], gr[256];
+	int r = -ENOMEM;
+
+	if (rc && w) {
+		rc->c = (struct diff_ctx){.fn = fn, .userdata = userdata};
+		rc->map = map;
+		range_text(map, SHIFT_UID, ur, sizeof(ur));
+		range_text(map, SHIFT_GID, gr, sizeof(gr));
+		snprintf(rc->uexp, sizeof(rc->uexp), "in %s", ur);
+		snprintf(rc->gexp, sizeof(rc->gexp), "in %s", gr);
+		w->visit = visit_range;
+		w->data = rc;
+		r = walk_tree(w, dir);
+		if (r >= 0)
+			r = rc->entries;
+	}
+	free(w);
+	free(rc);
+	return r;
 }

@@ -887,7 +887,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 /*
  * A tree's ownership metadata, one entry per path (sorted): type, uid,
  * gid, mode, POSIX ACLs, file capability.  Written as an mtree(5) spec
- * (libarchive) plus "#shiftkit" extension lines for ACLs and file
+ * (libarchive's form) plus "#shiftkit" extension lines for ACLs and file
  * capabilities and a sha256 digest line; docs/manifest-format.md.
  */
 struct shift_manifest;
@@ -897,8 +897,30 @@ struct shift_manifest;
  * not entered).  Returns 0 and a manifest the caller frees.
  */
 int shift_manifest_record(const char *dir, struct shift_manifest **ret);
-/* Write in the manifest format to fd.  Returns 0. */
+/* Write in the manifest format to fd.  Returns 0 (-EOPNOTSUPP for a
+ * manifest from shift_manifest_open() that was left in its file). */
 int shift_manifest_write(const struct shift_manifest *m, int fd);
+/*
+ * Record the tree at dir straight to fd in the manifest format, in bounded
+ * memory (the walk goes in the file's order; what is held is the listing
+ * of each directory from the top to the current one).  The same bytes as
+ * shift_manifest_write() of shift_manifest_record().  Returns 0, the
+ * number of entries in *count and "sha256:HEX" in digest (72 bytes), each
+ * if non-NULL.
+ */
+int shift_manifest_record_to(const char *dir, int fd, size_t *count,
+			     char *digest);
+/*
+ * Open a manifest file for checking in bounded memory: read once to
+ * validate it (as shift_manifest_read: syntax, digest) and count its
+ * entries, which stay in the file; shift_manifest_check() reads it again
+ * alongside the tree (-ESTALE then if the file changed in between).  A
+ * manifest not in the order shift-verify writes (another mtree writer's)
+ * is read whole, as by shift_manifest_read().
+ * shift_manifest_check_layers() needs manifests read whole.
+ */
+int shift_manifest_open(const char *path, struct shift_manifest **ret,
+			const char **err, unsigned *err_line);
 /*
  * Read a manifest file.  -EBADMSG when malformed or when its digest does
  * not match (with a static reason and the 1-based line in err/err_line if

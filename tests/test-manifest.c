@@ -233,6 +233,251 @@ TEST(libarchive_reads_it)
 	CHECK_EQ_INT(rm_tree(), 0);
 }
 
+/* What a random tree holds, for libarchive's writer. */
+struct rent {
+	char path[256];
+	unsigned type; /* AE_IF* */
+	unsigned perm, uid, gid;
+};
+
+static uint64_t rnd_state = 42;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(rnd_state >> 33) % n;
+}
+
+/* A name of random bytes 1..255 but '/', not "." or "..". */
+static void rnd_name(char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned c = 1 + rnd(255);
+
+		buf[i] = (char)(c == '/' ? 'x' : c);
+	}
+	buf[len] = '\0';
+	if (buf[0] == '.')
+		buf[0] = 'd';
+}
+
+static int rnd_fill(const char *rel, int depth, struct rent *ents, int *n,
+		    int max)
+{
+	int k, count = depth ? 2 + (int)rnd(30) : 400;
+
+	for (k = 0; k < count && *n < max; k++) {
+		struct rent *e = &ents[*n];
+		struct stat st;
+		char name[8];
+		bool dir = depth < 3 && rnd(3) == 0;
+
+		/* short names over few bytes: shared prefixes, a file and
+		 * a directory differing only in their last byte */
+		rnd_name(name, 1 + rnd(3));
+		if (rnd(2))
+			name[0] = "aAb_"[rnd(4)];
+		snprintf(e->path, sizeof(e->path), "%s/%s", rel, name);
+		if (lstat(p(e->path + 2), &st) == 0)
+			continue; /* drawn twice */
+		e->perm = rnd(010000);
+		e->uid = rnd(3) ? rnd(70000) : 0;
+		e->gid = rnd(70000);
+		if (dir) {
+			e->type = AE_IFDIR;
+			e->perm |= 0700; /* so the test can go on below it */
+			if (mkdir(p(e->path + 2), 0700) < 0)
+				return -1;
+		} else if (rnd(5) == 0) {
+			e->type = AE_IFLNK;
+			e->perm = 0777;
+			if (symlink("t", p(e->path + 2)) < 0)
+				return -1;
+		} else {
+			int fd = open(p(e->path + 2), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+
+			e->type = AE_IFREG;
+			if (fd < 0)
+				return -1;
+			close(fd);
+		}
+		if (lchown(p(e->path + 2), e->uid, e->gid) < 0 ||
+		    (e->type != AE_IFLNK && chmod(p(e->path + 2), e->perm) < 0))
+			return -1;
+		(*n)++;
+		if (dir && rnd_fill(e->path, depth + 1, ents, n, max) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static ssize_t buf_write(struct archive *a, void *userdata, const void *buf,
+			 size_t len)
+{
+	FILE *f = userdata;
+
+	return (ssize_t)fwrite(buf, 1, len, f);
+}
+
+static char *read_fd(int fd, size_t *len)
+{
+	struct stat st;
+	char *s;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	s = calloc(1, (size_t)st.st_size + 1);
+	if (s && pread(fd, s, (size_t)st.st_size, 0) != st.st_size) {
+		free(s);
+		return NULL;
+	}
+	*len = (size_t)st.st_size;
+	return s;
+}
+
+/*
+ * The streaming writer's bytes are libarchive's mtree writer's (what
+ * manifests were written with before): a random tree of names made of any
+ * bytes, written by shift_manifest_record_to(), by shift_manifest_write()
+ * of shift_manifest_record(), and its entries given to libarchive's writer
+ * in a shuffled order ("#shiftkit" lines aside); the digests match, and a
+ * streaming check finds what a whole-manifest check finds.
+ */
+TEST(same_bytes_as_libarchive)
+{
+	enum { MAX = 600 };
+	struct rent *ents = calloc(MAX, sizeof(*ents));
+	struct shift_manifest *m = NULL, *o = NULL, *r = NULL;
+	struct archive *a = NULL;
+	struct archive_entry *ae = NULL;
+	char *t1 = NULL, *t2 = NULL, *lb = NULL, digest[72], path[64],
+	     log[4096] = "", log2[4096] = "";
+	size_t l1 = 0, l2 = 0, lbl = 0, count = 0;
+	FILE *f = NULL;
+	int n = 1, i, fd1 = -1, fd2 = -1;
+
+	if (geteuid() != 0)
+		SKIP("needs root (chown)");
+	CHECK(ents != NULL);
+	if (!ents)
+		return;
+	ents[0] = (struct rent){ ".", AE_IFDIR, 0755, 0, 0 };
+	CHECK_EQ_INT(chmod(top, 0755) | lchown(top, 0, 0), 0);
+	CHECK_EQ_INT(rnd_fill(".", 0, ents, &n, MAX), 0);
+	fd1 = memfd_create("m1", MFD_CLOEXEC);
+	fd2 = memfd_create("m2", MFD_CLOEXEC);
+	CHECK_EQ_INT(shift_manifest_record_to(top, fd1, &count, digest), 0);
+	CHECK_EQ_INT(count, n);
+	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	if (!m)
+		goto out;
+	CHECK_EQ_INT(shift_manifest_write(m, fd2), 0);
+	CHECK_EQ_STR(shift_manifest_digest(m), digest);
+	t1 = read_fd(fd1, &l1);
+	t2 = read_fd(fd2, &l2);
+	CHECK(t1 && t2 && l1 == l2 && !memcmp(t1, t2, l1));
+	/* libarchive, the entries shuffled */
+	for (i = n - 1; i > 0; i--) {
+		int j = (int)rnd((unsigned)i + 1);
+		struct rent tmp = ents[i];
+
+		ents[i] = ents[j];
+		ents[j] = tmp;
+	}
+	f = open_memstream(&lb, &lbl);
+	a = archive_write_new();
+	ae = archive_entry_new();
+	CHECK(f && a && ae);
+	if (!f || !a || !ae)
+		goto out;
+	CHECK_EQ_INT(archive_write_set_format_mtree(a), ARCHIVE_OK);
+	CHECK_EQ_INT(archive_write_set_options(a, "!all,type,uid,gid,mode"), ARCHIVE_OK);
+	CHECK_EQ_INT(archive_write_open(a, f, NULL, buf_write, NULL), ARCHIVE_OK);
+	for (i = 0; i < n; i++) {
+		archive_entry_clear(ae);
+		archive_entry_set_pathname(ae, ents[i].path);
+		archive_entry_set_filetype(ae, ents[i].type);
+		archive_entry_set_perm(ae, ents[i].perm);
+		archive_entry_set_uid(ae, ents[i].uid);
+		archive_entry_set_gid(ae, ents[i].gid);
+		CHECK(archive_write_header(a, ae) >= ARCHIVE_WARN);
+	}
+	CHECK_EQ_INT(archive_write_close(a), ARCHIVE_OK);
+	fclose(f);
+	f = NULL;
+	printf("#   %d entries, %zu bytes\n", n, l1);
+	if (t1 && lb) {
+		/* ours without the "#shiftkit" lines (none here but the digest) */
+		char *end = t1 + l1 - 1;
+
+		while (end > t1 && end[-1] != '\n')
+			end--;
+		CHECK_EQ_INT((size_t)(end - t1), lbl);
+		CHECK(lbl == (size_t)(end - t1) && !memcmp(t1, lb, lbl));
+	}
+	/* streamed check == whole check, after some damage */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd1);
+	CHECK_EQ_INT(shift_manifest_open(path, &o, NULL, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, NULL, NULL), 0);
+	if (!o || !r)
+		goto out;
+	CHECK_EQ_INT(shift_manifest_count(o), n);
+	CHECK_EQ_STR(shift_manifest_digest(o), digest);
+	CHECK_EQ_INT(shift_manifest_write(o, fd2), -EOPNOTSUPP);
+	CHECK_EQ_INT(shift_manifest_check(o, NULL, top, 0, count_cb, log), 0);
+	for (i = 1; i < n; i += 7) {
+		struct rent *e = &ents[i];
+
+		if (e->type == AE_IFREG)
+			CHECK_EQ_INT(unlink(p(e->path + 2)), 0);
+		else if (e->type == AE_IFLNK)
+			CHECK_EQ_INT(lchown(p(e->path + 2), 1, 1), 0);
+	}
+	CHECK(shift_manifest_check(o, NULL, top, 0, count_cb, log) > 0);
+	CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log2),
+		     shift_manifest_check(o, NULL, top, 0, NULL, NULL));
+	/* a manifest file that changes after it was opened: -ESTALE */
+	{
+		struct shift_manifest *o2 = NULL;
+		int mfd = open(mpath, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+
+		CHECK(mfd >= 0 && write(mfd, t1, l1) == (ssize_t)l1);
+		if (mfd >= 0)
+			close(mfd);
+		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL, NULL), 0);
+		mfd = open(mpath, O_TRUNC | O_WRONLY | O_CLOEXEC);
+		CHECK(mfd >= 0);
+		if (mfd >= 0) {
+			CHECK_EQ_INT(shift_manifest_record_to(top, mfd, NULL, NULL), 0);
+			close(mfd);
+		}
+		if (o2)
+			CHECK_EQ_INT(shift_manifest_check(o2, NULL, top, 0, NULL, NULL),
+				     -ESTALE);
+		shift_manifest_free(o2);
+		unlink(mpath);
+	}
+out:
+	if (f)
+		fclose(f);
+	archive_entry_free(ae);
+	archive_write_free(a);
+	free(lb);
+	free(t1);
+	free(t2);
+	free(ents);
+	if (fd1 >= 0)
+		close(fd1);
+	if (fd2 >= 0)
+		close(fd2);
+	shift_manifest_free(m);
+	shift_manifest_free(o);
+	shift_manifest_free(r);
+	CHECK_EQ_INT(rm_tree(), 0);
+}
+
 /* A tree shifted by hand equals the manifest of the unshifted tree under
  * the map; each kind of damage is reported as exactly that field. */
 TEST(check_under_map)

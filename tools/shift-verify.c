@@ -322,11 +322,11 @@ static const char *where(char *buf, size_t size)
 
 static int do_record(struct options *o)
 {
-	struct shift_manifest *m = NULL;
 	_cleanup_free_ char *tmp = NULL;
-	char at[PATH_MAX + 8];
+	char at[PATH_MAX + 8], digest[72];
 	json_object *root = NULL;
 	int fd = STDOUT_FILENO, r;
+	size_t count = 0;
 
 	if (o->json) {
 		root = json_object_new_object();
@@ -335,28 +335,23 @@ static int do_record(struct options *o)
 		json_object_object_add(root, "output",
 				       json_object_new_string(o->output));
 	}
-	start_progress(o, "entries", 0);
-	r = shift_manifest_record(o->arg, &m);
-	stop_progress(o);
-	if (r < 0)
-		return fail(o, root, "Failed to record '%s': %s%s", o->arg,
-			    where(at, sizeof(at)), strerror(-r));
 	if (o->output) {
 		/* never leave a half-written manifest behind */
 		if (asprintf(&tmp, "%s.tmpXXXXXX", o->output) < 0) {
 			tmp = NULL;
-			shift_manifest_free(m);
 			return fail(o, root, "out of memory");
 		}
 		fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd < 0) {
 			r = errno;
-			shift_manifest_free(m);
 			return fail(o, root, "Failed to create '%s': %s",
 				    o->output, strerror(r));
 		}
 	}
-	r = shift_manifest_write(m, fd);
+	/* the manifest goes out as the tree is read: bounded memory */
+	start_progress(o, "entries", 0);
+	r = shift_manifest_record_to(o->arg, fd, &count, digest);
+	stop_progress(o);
 	if (o->output) {
 		if (r >= 0 && fchmod(fd, 0644) < 0)
 			r = -errno;
@@ -367,24 +362,19 @@ static int do_record(struct options *o)
 		if (r < 0)
 			unlink(tmp);
 	}
-	if (r < 0) {
-		shift_manifest_free(m);
-		return fail(
-		    o, root, "Failed to write the manifest of '%s' to '%s': %s",
-		    o->arg, o->output ? o->output : "stdout", strerror(-r));
-	}
+	/* reading the tree or writing the manifest (then no path) */
+	if (r < 0)
+		return fail(o, root, "Failed to record '%s': %s%s", o->arg,
+			    where(at, sizeof(at)), strerror(-r));
 	if (root) {
 		json_object_object_add(root, "result",
 				       json_object_new_string("recorded"));
-		json_object_object_add(
-		    root, "entries",
-		    json_object_new_int64((int64_t)shift_manifest_count(m)));
-		json_object_object_add(
-		    root, "digest",
-		    json_object_new_string(shift_manifest_digest(m)));
+		json_object_object_add(root, "entries",
+				       json_object_new_int64((int64_t)count));
+		json_object_object_add(root, "digest",
+				       json_object_new_string(digest));
 		print_json(root);
 	}
-	shift_manifest_free(m);
 	return EXIT_OK;
 }
 
@@ -466,7 +456,8 @@ static int do_check(struct options *o)
 		json_object_object_add(
 		    root, "map", map ? json_object_new_string(map) : NULL);
 	}
-	r = shift_manifest_read(o->manifest, &m, &why, &line);
+	/* validated now, compared with the tree as it is read again */
+	r = shift_manifest_open(o->manifest, &m, &why, &line);
 	if (r < 0) {
 		if (r == -EBADMSG && line)
 			return fail(
@@ -509,7 +500,9 @@ static int do_check(struct options *o)
 		}
 		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
 			 o->arg, o->manifest, where(at, sizeof(at)),
-			 strerror(-r));
+			 r == -ESTALE && !shift_manifest_error_path()
+			     ? "the manifest changed while it was read"
+			     : strerror(-r));
 	} else if (o->json) {
 		json_object_object_add(
 		    root, "result",
