@@ -24,5 +24,7 @@ int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
  * forgetting every cached per-filesystem answer. */
 unsigned sk_probe_idmap_trials(void);
 void sk_probe_cache_flush(void);
+/* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (libshift/mount.c). */
+uint64_t sk_mount_attrs(unsigned flags);
 
 #endif

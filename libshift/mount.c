@@ -35,7 +35,8 @@
 #define AT_NO_AUTOMOUNT 0x800
 #endif
 
-static uint64_t attrs_of(unsigned flags)
+/* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (also for overlay-reassemble.c). */
+uint64_t sk_mount_attrs(unsigned flags)
 {
 	uint64_t a = 0;
 
@@ -54,7 +55,7 @@ static uint64_t attrs_of(unsigned flags)
 static int setattr_idmap(int tree_fd, int userns_fd, unsigned flags)
 {
 	struct mount_attr attr = {
-		.attr_set = attrs_of(flags),
+		.attr_set = sk_mount_attrs(flags),
 	};
 	unsigned at = AT_EMPTY_PATH;
 
@@ -649,7 +650,7 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 		r = negative_errno();
 		goto out_log;
 	}
-	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)attrs_of(flags));
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)sk_mount_attrs(flags));
 	if (mfd < 0) {
 		r = negative_errno();
 		goto out_log;

@@ -512,21 +512,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* Building the new overlay                                            */
 
-static uint64_t attrs_of(unsigned flags)
-{
-	uint64_t a = 0;
-
-	if (flags & SHIFT_MOUNT_RDONLY)
-		a |= MOUNT_ATTR_RDONLY;
-	if (flags & SHIFT_MOUNT_NOSUID)
-		a |= MOUNT_ATTR_NOSUID;
-	if (flags & SHIFT_MOUNT_NODEV)
-		a |= MOUNT_ATTR_NODEV;
-	if (flags & SHIFT_MOUNT_NOEXEC)
-		a |= MOUNT_ATTR_NOEXEC;
-	return a;
-}
-
 /* Log the kernel's own explanation from an fs context (debug only). */
 static void fs_log(int fsfd)
 {
@@ -955,7 +940,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	}
 	mfd = fsmount(
 	    fsfd, FSMOUNT_CLOEXEC,
-	    (unsigned)attrs_of(upper ? flags : flags | SHIFT_MOUNT_RDONLY));
+	    (unsigned)sk_mount_attrs(upper ? flags : flags | SHIFT_MOUNT_RDONLY));
 	if (mfd < 0) {
 		r = negative_errno();
 		goto out;
