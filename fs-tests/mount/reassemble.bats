@@ -407,22 +407,22 @@ mount: ro"
 }
 
 @test "without --fallback, a read-only overlayfs SOURCE is re-assembled (the default); --json says so" {
-	local m lo before
+	local m lo before s
 	lo=$(scratch lo)
-	S=$(scratch src)
+	s=$(scratch src)
 	echo top >"$lo/top-file"
 	chown 2000:2000 "$lo/top-file"
-	mount -t overlay sk-src -o "lowerdir=$lo:$FS_TREE" "$S"
+	mount -t overlay sk-src -o "lowerdir=$lo:$FS_TREE" "$s"
 	m=$(scratch m)
 	before=$(manifest "$FS_TREE")
-	run --separate-stderr "$SHIFT_MOUNT" --json --map "$MAP" "$S" "$m"
+	run --separate-stderr "$SHIFT_MOUNT" --json --map "$MAP" "$s" "$m"
 	assert_success
 	run jq -e '.fallback == "reassemble" and .method == "reassemble" and .mounted == true' <<<"$output"
 	assert_success
 	assert_equal "$(findmnt -no FSTYPE --mountpoint "$m")" overlay
 	assert_equal "$(owner "$m/file-1000")" 101000:101000
 	assert_equal "$(owner "$m/top-file")" 102000:102000
-	assert_equal "$(owner "$S/file-1000")" 1000:1000
+	assert_equal "$(owner "$s/file-1000")" 1000:1000
 	run diff <(echo "$before") <(manifest "$FS_TREE")
 	assert_success
 }
