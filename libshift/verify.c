@@ -43,6 +43,7 @@ struct vcontainer {
 	struct vview *views;
 	size_t nviews;
 	const char *upper;
+	bool canonical_upper; /* upper stores the container's own ids */
 };
 
 /* Where a key or array element of the description is (see scan_value). */
@@ -487,8 +488,8 @@ static int check_keys(const struct vset *s, json_object *o, const char *what,
 static const char *const set_keys[] = {"layers", "containers", NULL};
 static const char *const layer_keys[] = {"name", "path", "manifest", "shifted",
 					 NULL};
-static const char *const container_keys[] = {"name",  "owner", "map", "pid",
-					     "upper", "views", NULL};
+static const char *const container_keys[] = {
+    "name", "owner", "map", "pid", "upper", "canonical_upper", "views", NULL};
 static const char *const view_keys[] = {"layer", "path", "merged", "copy",
 					NULL};
 
@@ -744,6 +745,13 @@ static int parse_containers(struct vset *s, char *err, size_t errlen)
 		if (r >= 0)
 			r = get_str(s, o, "upper", what, &c->upper, err,
 				    errlen);
+		if (r >= 0)
+			r = get_bool(s, o, "canonical_upper", what,
+				     &c->canonical_upper, err, errlen);
+		if (r >= 0 && c->canonical_upper && !c->upper)
+			r = bad_at(s, err, errlen, o, "canonical_upper",
+				   "%s: \"canonical_upper\" needs \"upper\"",
+				   what);
 		if (r < 0)
 			return r;
 		if (!c->name)
@@ -1519,7 +1527,8 @@ static int check_views(struct vset *s, struct vrun *run)
 	return 0;
 }
 
-/* 6: upper dirs hold only ids inside the container's range. */
+/* 6: upper dirs hold only ids inside the container's range (a canonical
+ * one: only the container's own ids, those the map gives an image). */
 static int check_uppers(struct vset *s, struct vrun *run)
 {
 	size_t i;
@@ -1529,26 +1538,36 @@ static int check_uppers(struct vset *s, struct vrun *run)
 	for (i = 0; i < s->ncs; i++) {
 		struct vcontainer *c = &s->cs[i];
 		_cleanup_free_ char *subject = NULL;
+		struct shift_idmap *inv = NULL;
+		const char *what = c->canonical_upper ? "own ids" : "range";
 
 		if (!c->upper)
 			continue;
 		if (asprintf(&subject, "%s:upper", c->name) < 0)
 			return -ENOMEM;
+		/* The inverse map's host side is the container's side. */
+		if (c->canonical_upper && !(inv = shift_idmap_invert(c->map)))
+			return -ENOMEM;
 		run->subject = subject;
 		run->diffs = 0;
 		run->cb_err = 0;
-		r = shift_tree_check_range(c->upper, c->map, diff_to_finding, run);
+		r = shift_tree_check_range(c->upper, inv ? inv : c->map,
+					   diff_to_finding, run);
+		shift_idmap_free(inv);
 		r = tree_result(run, r < 0 ? r : 0, r < 0 ? run->diffs : 0,
 				"upper dir", c->upper);
 		if (r == 1 && run->diffs > 0)
 			r = emit(run, SHIFT_VERIFY_FAIL, NULL,
-				 "'%s' holds ids outside the container's range "
+				 "'%s' holds ids outside the container's %s "
 				 "(%d finding%s)",
-				 c->upper, run->diffs,
+				 c->upper, what, run->diffs,
 				 run->diffs == 1 ? "" : "s");
 		else if (r == 1)
 			r = emit(run, SHIFT_VERIFY_PASS, NULL,
-				 "'%s' holds only ids of the container's range",
+				 c->canonical_upper
+				     ? "'%s' holds only the container's own ids"
+				     : "'%s' holds only ids of the container's "
+				       "range",
 				 c->upper);
 		if (r < 0)
 			return r;

@@ -22,6 +22,8 @@ PKGS=(
 	acl attr libcap2-bin uidmap passwd kmod
 	# OCI layouts and reference images
 	umoci skopeo debootstrap systemd-container jq
+	# real containers on shiftkit's mounts (fs-tests/mount/runtime-overlay.bats)
+	crun
 	# the Debian packages (fs-tests/package)
 	dpkg-dev debhelper lintian
 	# lint

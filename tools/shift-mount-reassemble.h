@@ -11,8 +11,9 @@ static void reassemble_check_args(const struct options *o)
 {
 	if (o->canonical_upper && o->fallback != FALLBACK_REASSEMBLE &&
 	    o->mode != MODE_OVERLAY)
-		cli_usage_error("--canonical-upper needs --overlay or "
-				"--fallback=reassemble");
+		cli_usage_error("--canonical-upper needs --overlay, or "
+				"--fallback=reassemble (the default for an "
+				"overlayfs SOURCE)");
 	if (o->canonical_upper && !o->upper)
 		cli_usage_error("--canonical-upper needs --upper and --work");
 	if (o->canonical_upper && (o->flags & SHIFT_MOUNT_RECURSIVE))

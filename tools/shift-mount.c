@@ -94,6 +94,7 @@ struct options {
 	bool canonical_upper; /* --fallback=reassemble: upper in container ids */
 	bool replace;	      /* --fallback=reassemble: take the source's place */
 	bool verbose;  /* say which path was taken */
+	bool fallback_default; /* reassemble: no --fallback, SOURCE an overlay */
 };
 
 /*
@@ -147,7 +148,8 @@ static void usage(void)
 	       "                           (default), shift (SOURCE in place), copy, or\n"
 	       "                           reassemble (SOURCE an overlayfs mount: a new\n"
 	       "                           overlay over its idmapped layers; with -R or\n"
-	       "                           --upper/--work when it has an upper layer)\n"
+	       "                           --upper/--work when it has an upper layer;\n"
+	       "                           the default for an overlayfs mount)\n"
 	       "     --canonical-upper   --overlay or reassemble: the --upper stores the\n"
 	       "                           container's own ids (root = 0), idmapped\n"
 	       "     --replace           reassemble: unmount SOURCE (only if nothing\n"
@@ -180,6 +182,7 @@ static void reassemble_check_args(const struct options *o);
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
+	bool fallback_given = false;
 	static const struct option longopts[] = {
 		CLI_MAP_LONGOPTS,
 		{ "recursive", no_argument, NULL, 'r' },
@@ -251,6 +254,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			o->fsoptions = optarg;
 			break;
 		case OPT_FALLBACK:
+			fallback_given = true;
 			if (!strcmp(optarg, "none"))
 				o->fallback = FALLBACK_NONE;
 			else if (!strcmp(optarg, "shift"))
@@ -309,6 +313,14 @@ static void parse_args(struct options *o, int argc, char **argv)
 	if (tmpfs && overlay)
 		cli_usage_error("--tmpfs and --overlay are mutually exclusive");
 	o->mode = tmpfs ? MODE_TMPFS : overlay ? MODE_OVERLAY : MODE_BIND;
+	/* The mount point of an overlayfs and no --fallback: re-assembly is
+	 * the default (O(1), nothing written; a live upper still needs -R or
+	 * --upper/--work).  An explicit --fallback is taken as it is. */
+	if (!fallback_given && o->mode == MODE_BIND && !o->allow_shifted &&
+	    argc - optind == 2 && shift_overlay_is_mount(argv[optind]) == 1) {
+		o->fallback = FALLBACK_REASSEMBLE;
+		o->fallback_default = true;
+	}
 	if (o->mode != MODE_OVERLAY && (o->upper || o->work) &&
 	    o->fallback != FALLBACK_REASSEMBLE)
 		cli_usage_error("--upper and --work need --overlay");
@@ -1257,6 +1269,11 @@ static int mount_via_service(struct options *o)
 			  q(o->source));
 		return EXIT_FAIL;
 	}
+	if (o->fallback_default) {
+		cli_error("Failed to idmap '%s': it is an overlayfs mount, and re-assembling it over its idmapped layers is not available through shift-mountd (run as root)",
+			  q(o->source));
+		return EXIT_FAIL;
+	}
 	if (o->fallback != FALLBACK_NONE) {
 		cli_error("Failed to idmap '%s': --fallback is not available through shift-mountd (run as root)",
 			  q(o->source));
@@ -1319,6 +1336,7 @@ static void print_json(const struct options *o, int r)
 	    [FALLBACK_NONE] = "none",
 	    [FALLBACK_SHIFT] = "shift",
 	    [FALLBACK_COPY] = "copy",
+	    [FALLBACK_REASSEMBLE] = "reassemble",
 	};
 	const struct result *res = &o->res;
 	json_object *doc = json_object_new_object();
@@ -1454,6 +1472,9 @@ static int run(struct options *o)
 	/* An overlayfs SOURCE: a new overlay over its idmapped layers
 	 * (a negative return: not an overlay, the other fallbacks decide). */
 	if (o->fallback == FALLBACK_REASSEMBLE && o->mode == MODE_BIND) {
+		if (o->fallback_default && o->verbose)
+			fprintf(stderr, "%s: '%s' is an overlayfs mount: re-assembling it over its idmapped layers (the default; --fallback=none refuses)\n",
+				program_invocation_short_name, q(o->source));
 		r = mount_reassemble(o);
 		if (r >= 0)
 			return r;

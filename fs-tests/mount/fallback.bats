@@ -4,6 +4,7 @@
 # shift-mount --fallback=none|shift|copy on a SOURCE that can't be idmapped
 # (an overlayfs mount): none exits 3, shift changes the source in place and
 # bind-mounts it, copy shifts a copy in --copy-dir and bind-mounts that.
+# (Without --fallback an overlayfs SOURCE is re-assembled: reassemble.bats.)
 # The overlay lives in scratch dirs, so the filesystem under test is irrelevant.
 # run-on: once
 
@@ -33,19 +34,30 @@ make_overlay() {
 	OVL=$D/ovl
 }
 
-@test "--fallback=none (the default) exits 3 naming both fallbacks" {
-	local t
+@test "--fallback=none exits 3 naming every fallback; without --fallback the live overlay is not shifted or copied" {
+	local t before
 	make_overlay
 	t=$(scratch t)
-	run "$SHIFT_MOUNT" --map "$MAP" "$OVL" "$t"
-	assert_failure 3
-	assert_output --partial "'$OVL'"
-	assert_output --partial "--fallback=shift"
-	assert_output --partial "--fallback=copy"
 	run "$SHIFT_MOUNT" --map "$MAP" --fallback=none "$OVL" "$t"
 	assert_failure 3
+	assert_output --partial "'$OVL'"
+	assert_output --partial "--fallback=reassemble"
+	assert_output --partial "--fallback=shift"
+	assert_output --partial "--fallback=copy"
 	run mountpoint -q "$t"
 	assert_failure
+	# No --fallback: an overlayfs SOURCE is re-assembled by default, and
+	# one with a live upper layer is refused (exit 1) without -R or
+	# --upper/--work; never shifted or copied instead.
+	before=$(manifest "$D/lower")
+	run "$SHIFT_MOUNT" --map "$MAP" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "it is live with a writable layer ('$D/upper')"
+	run mountpoint -q "$t"
+	assert_failure
+	assert_equal "$(owner "$D/lower/file-1000")" 1000:1000
+	run diff <(echo "$before") <(manifest "$D/lower")
+	assert_success
 }
 
 @test "--fallback=copy needs --copy-dir, --copy-dir needs copy, --force needs shift" {
@@ -55,7 +67,9 @@ make_overlay() {
 	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy "$OVL" "$t"
 	assert_failure 2
 	assert_output --partial "--copy-dir"
-	run "$SHIFT_MOUNT" --map "$MAP" --copy-dir "$t" "$OVL" "$t"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=none --copy-dir "$t" "$OVL" "$t"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --map "$MAP" --copy-dir "$t" "$D/lower" "$t"
 	assert_failure 2
 	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$D/c" --force "$OVL" "$t"
 	assert_failure 2

@@ -89,18 +89,23 @@ setup() {
 	assert_output "$FS_TREE/fcap-v3 cap_net_raw=ep [rootid=1000]"
 }
 
-@test "an overlayfs as SOURCE is refused with exit 3 naming overlay" {
+@test "an overlayfs as SOURCE: --fallback=none refuses it with exit 3 naming overlay; by default it is re-assembled" {
 	local o m
 	o=$(scratch o)
 	m=$(scratch m)
 	mkdir "$o.empty"
 	mount -t overlay shiftkit-ovl -o "lowerdir=$FS_TREE:$o.empty" "$o"
-	run "$SHIFT_MOUNT" --map "$MAP" "$o" "$m"
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=none "$o" "$m"
 	assert_failure 3
 	assert_output --partial "shift-mount: Failed to idmap '$o'"
 	assert_output --partial "'overlay'"
 	run mountpoint -q "$m"
 	assert_failure
+	# No --fallback: a new overlay over its idmapped layers.
+	idmap_mount --map "$MAP" "$o" "$m"
+	assert_equal "$(findmnt -no FSTYPE --mountpoint "$m")" overlay
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+	assert_equal "$(owner "$o/file-1000")" 1000:1000
 }
 
 @test "an overlayfs layer is refused with exit 3 and no --fallback hint (not allowed with --overlay)" {

@@ -6,7 +6,8 @@
 # idmapped as a detached clone and a new overlay over them is the only
 # mount attached.  The source's live upper layer is never an upper of the
 # new overlay: -R makes it a read-only layer, --upper/--work put a new
-# writable layer above it.  The fixture on $FS is the bottom layer; the
+# writable layer above it.  Re-assembly is also what an overlayfs SOURCE
+# gets without --fallback.  The fixture on $FS is the bottom layer; the
 # other layers are scratch directories.
 
 load ../lib/common
@@ -255,9 +256,15 @@ ovl_escape() {
 	local m
 	src_overlay
 	m=$(scratch m)
+	run "$SHIFT_MOUNT" --canonical-upper --map "$MAP" "$FS_TREE" "$m"
+	assert_failure 2
+	assert_output --partial "--canonical-upper needs --overlay, or --fallback=reassemble"
 	run "$SHIFT_MOUNT" --canonical-upper --map "$MAP" "$S" "$m"
 	assert_failure 2
-	assert_output --partial "--canonical-upper needs --overlay or --fallback=reassemble"
+	assert_output --partial "--canonical-upper needs --upper and --work"
+	run "$SHIFT_MOUNT" --fallback=none --upper "$m/u" --work "$m/w" --map "$MAP" "$S" "$m"
+	assert_failure 2
+	assert_output --partial "--upper and --work need --overlay"
 	run "$SHIFT_MOUNT" --fallback=reassemble --canonical-upper --map "$MAP" "$S" "$m"
 	assert_failure 2
 	run "$SHIFT_MOUNT" --fallback=reassemble -R --upper "$m/u" --work "$m/w" --map "$MAP" "$S" "$m"
@@ -345,7 +352,9 @@ ovl_escape() {
 	local m s
 	src_overlay
 	m=$(scratch m)
-	run "$SHIFT_MOUNT" --replace --map "$MAP" "$S" "$m"
+	run "$SHIFT_MOUNT" --replace --map "$MAP" "$FS_TREE" "$m"
+	assert_failure 2
+	run "$SHIFT_MOUNT" --fallback=none --replace --map "$MAP" "$S" "$m"
 	assert_failure 2
 	run "$SHIFT_MOUNT" --fallback=reassemble --replace -R --map "$MAP" "$S" "$m"
 	assert_failure 2
@@ -384,15 +393,84 @@ mount: ro"
 	assert_equal "$(find "$m" -mindepth 1 | wc -l)" 300
 }
 
-@test "without --fallback, an overlayfs SOURCE is refused with exit 3 and --fallback=reassemble is named" {
+@test "--fallback=none: an overlayfs SOURCE is refused with exit 3 and --fallback=reassemble is named" {
 	local m
 	src_overlay
 	m=$(scratch m)
-	run "$SHIFT_MOUNT" --map "$MAP" "$S" "$m"
+	run "$SHIFT_MOUNT" --fallback=none --map "$MAP" "$S" "$m"
 	assert_failure 3
 	assert_output --partial "try --fallback=reassemble"
+	run mountpoint -q "$m"
+	assert_failure
 	run "$SHIFT_MOUNT" --map "$MAP" "$FS_TREE/dir" "$m"
 	refute_output --partial "reassemble"
+}
+
+@test "without --fallback, a read-only overlayfs SOURCE is re-assembled (the default); --json says so" {
+	local m lo before s
+	lo=$(scratch lo)
+	s=$(scratch src)
+	echo top >"$lo/top-file"
+	chown 2000:2000 "$lo/top-file"
+	mount -t overlay sk-src -o "lowerdir=$lo:$FS_TREE" "$s"
+	m=$(scratch m)
+	before=$(manifest "$FS_TREE")
+	run --separate-stderr "$SHIFT_MOUNT" --json --map "$MAP" "$s" "$m"
+	assert_success
+	run jq -e '.fallback == "reassemble" and .method == "reassemble" and .mounted == true' <<<"$output"
+	assert_success
+	assert_equal "$(findmnt -no FSTYPE --mountpoint "$m")" overlay
+	assert_equal "$(owner "$m/file-1000")" 101000:101000
+	assert_equal "$(owner "$m/top-file")" 102000:102000
+	assert_equal "$(owner "$s/file-1000")" 1000:1000
+	run diff <(echo "$before") <(manifest "$FS_TREE")
+	assert_success
+}
+
+@test "--json with --fallback=reassemble names the fallback" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	run --separate-stderr "$SHIFT_MOUNT" --json --fallback=reassemble -R --map "$MAP" "$S" "$m"
+	assert_success
+	run jq -e '.fallback == "reassemble" and .method == "reassemble"' <<<"$output"
+	assert_success
+}
+
+@test "without --fallback, a live upper is refused without -R or --upper (exit 1); with them it is re-assembled" {
+	local m n before
+	src_overlay index=off
+	m=$(scratch m)
+	n=$(scratch new)
+	before=$(layers_manifest)
+	run "$SHIFT_MOUNT" --map "$MAP" "$S" "$m"
+	assert_failure 1
+	assert_output --partial "it is live with a writable layer ('$UP')"
+	assert_output --partial "use --read-only"
+	run mountpoint -q "$m"
+	assert_failure
+	# Nothing shifted or copied instead.
+	run diff <(echo "$before") <(layers_manifest)
+	assert_success
+	idmap_mount -R --map "$MAP" "$S" "$m"
+	assert_equal "$(owner "$m/up-file")" 100007:100007
+	umount "$m"
+	idmap_mount --upper "$n/upper" --work "$n/work" --map "$MAP" "$S" "$m"
+	as_user 100000 100000 sh -c "echo new >'$m/new-by-root'"
+	assert_equal "$(owner "$n/upper/new-by-root")" 100000:100000
+	run diff <(echo "$before") <(layers_manifest)
+	assert_success
+}
+
+@test "--fallback=shift on an overlayfs SOURCE is taken as asked, not re-assembled" {
+	local m
+	src_overlay
+	m=$(scratch m)
+	# (The fixture's id 70000 is outside the map: the shift would stop,
+	# exit 1; what matters is the way taken.)
+	run --separate-stderr "$SHIFT_MOUNT" --fallback=shift --dry-run --json --map "$MAP" "$S" "$m"
+	run jq -e '.fallback == "shift" and .method == "fallback_shift"' <<<"$output"
+	assert_success
 }
 
 @test "not an overlay and can't be idmapped: --fallback=reassemble fails as none does (exit 3), nothing copied or shifted" {

@@ -170,6 +170,21 @@ root"
 	md_assert_clean
 }
 
+@test "client: an overlayfs SOURCE is not re-assembled through the service: one line, exit 1" {
+	local o m
+	o=$(scratch o)
+	m=$(scratch m)
+	mkdir "$o.l1" "$o.l2"
+	mount -t overlay sk-ovl -o "lowerdir=$o.l1:$o.l2" "$o"
+	run env SHIFT_MOUNTD_SOCKET="$MD_SOCK" setpriv --reuid "$MD_UID1" --regid "$MD_UID1" \
+		--clear-groups -- unshare --user --map-root-user --mount \
+		"$SHIFT_MOUNT" --map "b:$MD_UID1:$((MD_SUB1 + 1)):1" "$o" "$m"
+	assert_failure 1
+	assert_output "shift-mount: Failed to idmap '$o': it is an overlayfs mount, and re-assembling it over its idmapped layers is not available through shift-mountd (run as root)"
+	umount "$o"
+	md_assert_clean
+}
+
 @test "client: without the service, -v says so and the error says what to start" {
 	local t m
 	t=$(md_tree 1)

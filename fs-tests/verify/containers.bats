@@ -339,3 +339,78 @@ view c2:base skip"
 	run findings 'select(.status == "fail") | .differences | length'
 	assert_output 14
 }
+
+@test "a canonical upper (container ids) verifies with canonical_upper; a host-id file planted in it is reported" {
+	local v4 set=$W/set4.json
+	v4=$(scratch c4)
+	mkdir -p "$W/c4"
+	idmap_mount --map "$M1" --overlay "$W/app:$W/base" --canonical-upper \
+		--upper "$W/c4/upper" --work "$W/c4/work" "$v4"
+	# Written through the overlay by the container's root and uid 1000:
+	# new files, and copy-ups (one of a file with an ACL).
+	as_user 100000 100000 sh -c "echo r >'$v4/by-root'; mkdir '$v4/rdir'"
+	as_user 101000 101000 sh -c "echo u >'$v4/opt/app/by-1000'; echo more >>'$v4/opt/app/app.conf'"
+	assert_equal "$(stat -c '%u:%g' "$W/c4/upper/by-root" "$W/c4/upper/opt/app/app.conf")" "0:0
+1000:1000"
+	jq . >"$set" <<JSON
+{
+  "layers": [
+    { "name": "base", "path": "$W/base", "manifest": "$W/base.mtree" },
+    { "name": "app", "path": "$W/app", "manifest": "$W/app.mtree" }
+  ],
+  "containers": [
+    { "name": "c4", "map": "$M1", "upper": "$W/c4/upper", "canonical_upper": true,
+      "views": [ { "layer": "base", "path": "$v4", "merged": true },
+                 { "layer": "app", "path": "$v4", "merged": true } ] }
+  ]
+}
+JSON
+	run "$SHIFT_VERIFY" containers --all "$set"
+	assert_success
+	assert_line --regexp "^upper +pass +c4:upper +'$W/c4/upper' holds only the container's own ids$"
+	# Recorded once, the canonical upper is what the container sees
+	# through the overlay under its map, and under another map too: the
+	# same upper under M2 needs no shift.
+	"$SHIFT_VERIFY" record -o "$W/c4.mtree" "$W/c4/upper"
+	run "$SHIFT_VERIFY" check --manifest "$W/c4.mtree" --map "$M1" --ignore-extra "$v4"
+	assert_success
+	umount "$v4"
+	idmap_mount --map "$M2" --overlay "$W/app:$W/base" --canonical-upper \
+		--upper "$W/c4/upper" --work "$W/c4/work" "$v4"
+	run "$SHIFT_VERIFY" check --manifest "$W/c4.mtree" --map "$M2" --ignore-extra "$v4"
+	assert_success
+	assert_equal "$(owner "$v4/opt/app/by-1000")" 201000:201000
+	run "$SHIFT_VERIFY" check --manifest "$W/c4.mtree" --map "$M1" --ignore-extra "$v4"
+	assert_failure 1
+	umount "$v4"
+	idmap_mount --map "$M1" --overlay "$W/app:$W/base" --canonical-upper \
+		--upper "$W/c4/upper" --work "$W/c4/work" "$v4"
+	# As a host-id upper it would be wrong: its ids are not in 100000-165535.
+	jq 'del(.containers[0].canonical_upper)' "$set" >"$set.host"
+	run report "$set.host"
+	assert_failure 1
+	run failed_checks
+	assert_output upper
+	# A file in host ids planted in the canonical upper is reported.
+	touch "$W/c4/upper/stray"
+	chown 100000:100000 "$W/c4/upper/stray"
+	run report "$set"
+	assert_failure 1
+	run failed_checks
+	assert_output upper
+	run failures upper
+	assert_output "c4:upper ./stray uid
+c4:upper ./stray gid"
+	run differences 'select(.check == "upper") | .expected'
+	assert_output "in 0-65535
+in 0-65535"
+	# "canonical_upper" is a boolean, and needs "upper".
+	jq '.containers[0].canonical_upper = "yes"' "$set" >"$set.bad"
+	run "$SHIFT_VERIFY" containers "$set.bad"
+	assert_failure 1
+	assert_output --partial '"canonical_upper" must be true or false'
+	jq 'del(.containers[0].upper)' "$set" >"$set.bad"
+	run "$SHIFT_VERIFY" containers "$set.bad"
+	assert_failure 1
+	assert_output --partial '"canonical_upper" needs "upper"'
+}

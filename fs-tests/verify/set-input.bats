@@ -30,12 +30,12 @@ refused() {
 	refused '{ "containers": [
   { "name": "c1", "map": "b:0:100000:65536",
     "uper": "/srv/c1/upper" } ] }' \
-		'line 3, column 5: container '"'"'c1'"'"': unknown key "uper" (did you mean "upper"?) (known: name, owner, map, pid, upper, views)'
+		'line 3, column 5: container '"'"'c1'"'"': unknown key "uper" (did you mean "upper"?) (known: name, owner, map, pid, upper, canonical_upper, views)'
 	refused '{ "containers": [ { "name": "c1", "map": "b:0:100000:65536", "veiws": [] } ] }' \
-		'line 1, column 62: container '"'"'c1'"'"': unknown key "veiws" (did you mean "views"?) (known: name, owner, map, pid, upper, views)'
+		'line 1, column 62: container '"'"'c1'"'"': unknown key "veiws" (did you mean "views"?) (known: name, owner, map, pid, upper, canonical_upper, views)'
 	refused '{ "layers": [ { "name": "base", "path": "/l" } ],
   "containers": [ { "name": "c1", "map": "b:0:100000:65536", "layer": "base" } ] }' \
-		'line 2, column 62: container '"'"'c1'"'"': unknown key "layer" (known: name, owner, map, pid, upper, views)'
+		'line 2, column 62: container '"'"'c1'"'"': unknown key "layer" (known: name, owner, map, pid, upper, canonical_upper, views)'
 	refused '{ "layers": [ { "name": "base", "path": "/l", "manfest": "/m" } ],
   "containers": [ { "name": "c1", "map": "b:0:100000:65536" } ] }' \
 		'line 1, column 47: layer '"'"'base'"'"': unknown key "manfest" (did you mean "manifest"?) (known: name, path, manifest, shifted)'
