@@ -69,7 +69,8 @@ JSON
 # crun 1.8 refuses a hybrid cgroup layout: it runs in a private mount
 # namespace with cgroup2 at /sys/fs/cgroup, cgroups disabled.
 run_containers() {
-	local d st
+	local d st null
+	null=$(stat -c '%u:%g %a' /dev/null)
 	d=$(scratch crun)
 	st=$d/state
 	mkdir "$st"
@@ -81,7 +82,10 @@ run_containers() {
 	run unshare -m --propagation private sh -c '
 		mount -t cgroup2 none /sys/fs/cgroup || exit
 		for c in root user; do
-			crun --root "$1" --cgroup-manager=disabled run --bundle "$2/c-$c" "sk-$c-$$" || exit
+			# stdin a pipe of its own: crun hands its stdio to the
+			# container user (fchown), and an inherited /dev/null
+			# would be the host'"'"'s
+			: | crun --root "$1" --cgroup-manager=disabled run --bundle "$2/c-$c" "sk-$c-$$" || exit
 		done' sh "$st" "$d"
 	assert_success
 	assert_output "/ 0:0 755
@@ -92,6 +96,9 @@ run_containers() {
 0
 root:*:19000:0:99999:7:::
 denied"
+	# nothing outside the test's own files changed
+	[ "$(stat -c '%u:%g %a' /dev/null)" = "$null" ] ||
+		fail "the host's /dev/null changed: $(stat -c '%u:%g %a' /dev/null), was $null"
 }
 
 # src_overlay: an engine's live overlay root at $S: the image $IMG, its

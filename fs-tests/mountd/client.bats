@@ -126,7 +126,7 @@ JSON
 		if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs none /sys/fs/cgroup/unified; fi
 		"$0" --map "b:$1:$(($2 + 100)):1 b:$2:$(($2 + 101)):999" "$3/rootfs" "$3/mnt" || exit
 		for c in root user; do
-			crun --root "$4" --cgroup-manager=disabled run --bundle "$5/c-$c" "c-$c" || exit
+			: | crun --root "$4" --cgroup-manager=disabled run --bundle "$5/c-$c" "c-$c" || exit
 		done' "$SHIFT_MOUNT" "$MD_UID1" "$MD_SUB1" "$b" "$st" "$MD_T"
 	assert_success
 	assert_output "/ root 0:0 755
