@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Inode-range passes: on ext4 with a journal too small for the tree, the
+ * Inode-range passes: on ext4, for a journal too small for the tree, the
  * walk shifts the inodes in K ranges of inode numbers, one walk per range
- * (docs/benchmarks.md, "The journal").
+ * (docs/shift-engine.md; docs/benchmarks.md, "The default journal").
+ * Off unless LIBSHIFT_PASSES=K asks for it: measured, it cost more than
+ * it saved.
  */
 #include "config.h"
 

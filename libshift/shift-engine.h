@@ -82,12 +82,6 @@ struct sk_executor {
 extern const struct sk_executor sk_executor_threads;
 #ifdef HAVE_LIBURING
 extern const struct sk_executor sk_executor_uring;
-/* passes.c: in how many walks of ranges of inode numbers to shift the
- * tree (1: one walk, everything); bounds[0..K] gets the K ranges'
- * limits, [bounds[p], bounds[p + 1]). */
-#define SK_PASSES_MAX 8
-unsigned sk_walk_passes(const struct sk_engine *e, uint64_t *bounds);
-
 #endif
 extern const struct sk_executor sk_executor_sync;
 
