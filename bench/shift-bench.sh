@@ -30,8 +30,15 @@
 #                  runs ENGINE with --threads N (e.g. "threads/8 uring/16")
 #   BENCH_JOURNAL  ext4 journal size in MiB (default 1024, what mke2fs gives
 #                  a filesystem of 128 GiB or more, where container storage
-#                  lives); "default" = mke2fs's choice for the 6 GiB image
-#                  (64 MiB), where both contenders wait on the journal
+#                  lives); "default" = an image made by plain mkfs.ext4
+#                  (mke2fs's 64 MiB journal for the 6 GiB image, its default
+#                  inode count when the tree fits), where both contenders
+#                  wait on the journal
+#   BENCH_DEFAULT_JOURNAL  1 (default): after the trees above, one more row:
+#                  the generated tree, warm, on an image made by plain
+#                  mkfs.ext4, BENCH_DJ_ENGINES (default "threads") against
+#                  nftw measured in the same series; 0: skip it (it is the
+#                  main series already with BENCH_JOURNAL=default)
 #   BENCH_OUT      also append machine-readable result lines to this file
 #   BENCH_DIR      scratch parent directory (default /var/tmp)
 set -euo pipefail
@@ -69,6 +76,13 @@ default) journal_opt=() ;;
 *[!0-9]* | '') die "invalid BENCH_JOURNAL '$journal': a size in MiB or 'default'" ;;
 *) journal_opt=(-J "size=$journal") ;;
 esac
+default_journal=${BENCH_DEFAULT_JOURNAL:-1}
+case "$default_journal" in
+0 | 1) ;;
+*) die "invalid BENCH_DEFAULT_JOURNAL '$default_journal': 0 or 1" ;;
+esac
+[ "$journal" = default ] && default_journal=0
+dj_engines=${BENCH_DJ_ENGINES:-threads}
 [ "$(id -u)" -eq 0 ] || die "Failed to run the shift benchmark: needs root (loop mounts, drop_caches)"
 for t in gentree baseline-nftw runone; do
 	[ -x "$B/bench/$t" ] || die "Failed to find '$B/bench/$t' (run make first)"
@@ -104,9 +118,20 @@ detach() {
 }
 
 make_image() { # IMAGE
+	local opts=()
+
 	truncate -s 6G "$1"
-	# enough inodes for the tree plus a Debian base
-	mkfs.ext4 -q -F -N $((inodes * 2 + 100000)) "${journal_opt[@]}" \
+	if [ "$plain_mkfs" = 1 ]; then
+		# mkfs.ext4's own choices (journal, inode count: 393216 for
+		# 6 GiB) when they hold the tree and a Debian base
+		[ $((inodes + 20000)) -le 393216 ] ||
+			opts=(-N $((inodes * 2 + 100000)))
+	else
+		# enough inodes for the tree plus a Debian base
+		opts=(-N $((inodes * 2 + 100000)) "${journal_opt[@]}")
+	fi
+	# lazy init off: no background zeroing of inode tables during the runs
+	mkfs.ext4 -q -F "${opts[@]}" \
 		-E lazy_itable_init=0,lazy_journal_init=0 "$1"
 }
 
@@ -270,15 +295,24 @@ report() { # TREE CACHE
 
 log "scratch in $work; tree of $inodes inodes; $reps repetition(s)"
 echo "machine: $(nproc) CPUs, kernel $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "ext4 images: 6 GiB, journal ${journal}${journal_opt:+ MiB}"
-for cur_tree in $trees; do
+if [ "$journal" = default ]; then
+	echo "ext4 images: 6 GiB, made by plain mkfs.ext4 (default journal)"
+	plain_mkfs=1
+else
+	echo "ext4 images: 6 GiB, journal ${journal} MiB"
+	plain_mkfs=0
+fi
+
+# run_tree NAME BUILDER CACHES: build the image, measure, report
+run_tree() {
+	cur_tree=$1
 	log "building the $cur_tree image"
-	if ! "build_$cur_tree" "$work/$cur_tree.img"; then
+	if ! "$2" "$work/$cur_tree.img"; then
 		log "skipping the $cur_tree tree: failed to build it"
-		continue
+		return 0
 	fi
 	contenders "$cur_tree"
-	for cache in $caches; do
+	for cache in $3; do
 		for ((r = 1; r <= reps; r++)); do
 			for name in "${names[@]}"; do
 				log "$cur_tree/$cache #$r: $name"
@@ -288,5 +322,19 @@ for cur_tree in $trees; do
 		report "$cur_tree" "$cache"
 	done
 	rm -f "$work/$cur_tree.img" "$work/run.img"
+}
+
+for t in $trees; do
+	run_tree "$t" "build_$t" "$caches"
 done
+if [ "$default_journal" = 1 ]; then
+	# The same generated tree on an image made the way users make theirs:
+	# plain mkfs.ext4 (64 MiB journal for 6 GiB; docs/benchmarks.md, "The
+	# journal"), warm, the default engine against nftw of this series.
+	echo
+	echo "default journal: generated tree on a 6 GiB image made by plain mkfs.ext4"
+	plain_mkfs=1
+	engines=$dj_engines
+	run_tree generated-default-journal build_generated warm
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

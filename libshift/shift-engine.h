@@ -299,4 +299,10 @@ bool sk_dirahead_always(void);
 size_t sk_dirahead(int bdevfd, int dirfd, const struct sk_dentry *subs,
 		   size_t n, unsigned long *requests);
 
+/* passes.c: in how many walks of ranges of inode numbers to shift the
+ * tree (1: one walk, everything); bounds[0..K] gets the K ranges'
+ * limits, [bounds[p], bounds[p + 1]). */
+#define SK_PASSES_MAX 8
+unsigned sk_walk_passes(const struct sk_engine *e, uint64_t *bounds);
+
 #endif

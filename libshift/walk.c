@@ -86,6 +86,9 @@ struct walk {
 	uint64_t cold_until;
 	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
 	bool ahead_always; /* LIBSHIFT_DIRAHEAD=always (tests) */
+	/* This pass shifts the inodes numbered [ino_lo, ino_hi) (see
+	 * sk_walk_passes(); one pass: everything). */
+	uint64_t ino_lo, ino_hi;
 };
 
 struct walker {
@@ -398,6 +401,13 @@ static struct task *pop(struct walk *w, unsigned idx, bool finished_one)
 /* ------------------------------------------------------------------ */
 /* Walking                                                             */
 
+/* Whether this pass shifts the inode numbered ino.  Subdirectories are
+ * read in every pass; an entry the walk could not number (0) in each. */
+static bool in_pass(const struct walk *w, uint64_t ino)
+{
+	return ino == 0 || (ino >= w->ino_lo && ino < w->ino_hi);
+}
+
 static void handle_entries(struct walker *wk, struct sk_dir *dir,
 			   const struct sk_dentry *ents, size_t n)
 {
@@ -499,7 +509,7 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 			};
 			if (d->d_type == DT_DIR)
 				wk->subs[ns++] = de;
-			else
+			else if (in_pass(w, de.ino))
 				wk->ents[nb++] = de;
 		}
 		/* Subdirectories first, so that others may start on them
@@ -593,11 +603,14 @@ static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 		return;
 	}
 	TAKE_FD(fd);
-	if (e->phase == SK_PHASE_SHIFT) {
-		SK_STAT_ADD(e, inodes, 1);
-		SK_STAT_ADD(e, dirs, 1);
+	if (in_pass(wk->w, st.ino)) {
+		if (e->phase == SK_PHASE_SHIFT) {
+			SK_STAT_ADD(e, inodes, 1);
+			SK_STAT_ADD(e, dirs, 1);
+		}
+		sk_inode_process(wk->ctx, dir->fd, SK_FD_FULL, &st, dir->path,
+				 NULL);
 	}
-	sk_inode_process(wk->ctx, dir->fd, SK_FD_FULL, &st, dir->path, NULL);
 	read_dir(wk, dir);
 	sk_dir_unref(dir);
 }
@@ -661,12 +674,46 @@ static int walkers_new(struct walk *w, unsigned n)
 	return 0;
 }
 
+/* One walk over the tree, shifting the inodes of [w->ino_lo, w->ino_hi). */
+static int walk_pass(struct walk *w, struct sk_dir *root,
+		     const struct sk_stat *st)
+{
+	struct sk_engine *e = w->e;
+	unsigned started = 1;
+
+	if (lseek(root->fd, 0, SEEK_SET) < 0)
+		return negative_errno();
+	if (in_pass(w, st->ino)) {
+		if (e->phase == SK_PHASE_SHIFT) {
+			SK_STAT_ADD(e, inodes, 1);
+			SK_STAT_ADD(e, dirs, 1);
+		}
+		sk_inode_process(e->ctx, root->fd, SK_FD_FULL, st, ".", NULL);
+	}
+
+	/* The root's entries are read by walker 0 as a task of its own:
+	 * every walker then runs the same loop. */
+	w->active = 1;
+	for (unsigned i = 1; i < w->n; i++) {
+		if (pthread_create(&w->walkers[i].tid, NULL, walker_main,
+				   &w->walkers[i]) != 0)
+			break;
+		started++;
+	}
+	read_dir(&w->walkers[0], root);
+	walker_loop(&w->walkers[0], true);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(w->walkers[i].tid, NULL);
+	return w->error;
+}
+
 int sk_walk(struct sk_engine *e)
 {
 	struct walk w = { .e = e, .dirahead_fd = -1 };
 	struct sk_dir *root;
 	struct sk_stat st;
-	unsigned started = 1;
+	uint64_t bounds[SK_PASSES_MAX + 1];
+	unsigned passes;
 	int fd, r;
 
 	r = sk_statx_fd(e->rootfd, &st);
@@ -688,26 +735,17 @@ int sk_walk(struct sk_engine *e)
 	r = walkers_new(&w, e->workers ? e->workers : 1);
 	if (r < 0)
 		goto out;
-	if (e->phase == SK_PHASE_SHIFT) {
-		SK_STAT_ADD(e, inodes, 1);
-		SK_STAT_ADD(e, dirs, 1);
+	passes = e->phase == SK_PHASE_SHIFT ? sk_walk_passes(e, bounds) : 1;
+	if (passes <= 1) {
+		bounds[0] = 0;
+		bounds[1] = UINT64_MAX;
+		passes = 1;
 	}
-	sk_inode_process(e->ctx, root->fd, SK_FD_FULL, &st, ".", NULL);
-
-	/* The root's entries are read by walker 0 as a task of its own:
-	 * every walker then runs the same loop. */
-	w.active = 1;
-	for (unsigned i = 1; i < w.n; i++) {
-		if (pthread_create(&w.walkers[i].tid, NULL, walker_main,
-				   &w.walkers[i]) != 0)
-			break;
-		started++;
+	for (unsigned p = 0; p < passes && r == 0 && !e->abort; p++) {
+		w.ino_lo = bounds[p];
+		w.ino_hi = bounds[p + 1];
+		r = walk_pass(&w, root, &st);
 	}
-	read_dir(&w.walkers[0], root);
-	walker_loop(&w.walkers[0], true);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(w.walkers[i].tid, NULL);
-	r = w.error;
 	if (w.dirahead_fd >= 0) {
 		unsigned long d = 0, q = 0;
 
@@ -718,6 +756,7 @@ int sk_walk(struct sk_engine *e)
 		sk_debug("directory readahead: %lu directories in %lu requests",
 			 d, q);
 	}
+	sk_debug("walk: %u pass(es)", passes);
 out:
 	/* Tasks left after a failure hold directory references. */
 	while (w.top) {

@@ -87,6 +87,13 @@ crash_vs_clean() {
 	crash_vs_clean 0:1000:65536 --unmapped=keep
 }
 
+# The walk in inode-number ranges (LIBSHIFT_PASSES, ext4; one walk
+# elsewhere): killed in any pass, re-run (all passes again), it ends as
+# an uninterrupted run does.
+@test "crash: overlapping map 0:1000:65536, keep, default engine, three inode-range passes" {
+	LIBSHIFT_PASSES=3 crash_vs_clean 0:1000:65536 --unmapped=keep
+}
+
 # The default policy leaves inodes with ids without image whole, marked
 # pending, and the tree incomplete (exit 4): killed runs, the final one
 # and finishing it with --unmapped=keep end as the uninterrupted run does.
