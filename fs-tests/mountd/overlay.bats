@@ -92,11 +92,13 @@ more"
 	md_assert_clean
 }
 
-@test "overlay: without --upper the user's overlay is read-only and nodev" {
+@test "overlay: --dry-run says it; without --upper the user's overlay is read-only and nodev" {
 	local m
 	mk_layers
 	m=$(scratch root)
 	run in_container '
+		"$MOUNT" --dry-run --map "$MAP" --overlay "$1/top:$1/base" "$2" || exit
+		grep -c " $2 " /proc/self/mountinfo
 		"$MOUNT" --map "$MAP" --overlay "$1/top:$1/base" "$2" || exit
 		cat "$2/etc/motd"
 		grep " $2 " /proc/self/mountinfo | awk "{ print \$6 }" | tr , "\n" | grep -x nodev
@@ -104,7 +106,9 @@ more"
 		true' \
 		"$MD_T" "$m"
 	assert_success
-	assert_output "top
+	assert_output "would ask shift-mountd at '$MD_SOCK' for 2 idmapped layer(s) with map 'b:$MD_UID1:$((MD_SUB1 + 100)):1 b:$MD_SUB1:$((MD_SUB1 + 101)):999' (nodev) and mount an overlay of them at '$m', read-only
+0
+top
 nodev
 touch: cannot touch '$m/new': Read-only file system"
 	md_assert_clean
