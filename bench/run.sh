@@ -3,7 +3,7 @@
 #
 # make bench: every benchmark of shiftkit, one section each.
 #   bench/run.sh [SECTION...]     sections: shift mount verify layer reassemble
-#                                 huge (default: all; huge only with BENCH_HUGE=1)
+#                                 rootless huge (default: all; huge only with BENCH_HUGE=1)
 # Environment: BUILDDIR (default build), BENCH_QUICK=1 for small trees;
 # each section documents its own knobs.  Figures and method: docs/benchmarks.md.
 set -euo pipefail
@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export BUILDDIR=${BUILDDIR:-build}
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer reassemble huge)
+[ ${#sections[@]} -gt 0 ] || sections=(shift mount verify layer reassemble rootless huge)
 rc=0
 
 want() {
@@ -63,6 +63,13 @@ if want reassemble; then
 	"$here/bench-reassemble.sh" || rc=1
 fi
 # ---- end of reassemble section ----
+
+# ---- rootless section (a user's container root: shift-mountd vs newuidmap copy + shift-tree; owner: bench/bench-rootless.sh) ----
+if want rootless; then
+	echo "== rootless: an unprivileged user's ready rootfs of 10k and 100k inodes: through shift-mountd, shifted copy in a newuidmap namespace =="
+	"$here/bench-rootless.sh" || rc=1
+fi
+# ---- end of rootless section ----
 
 # ---- huge section (1M inodes: verify, shift-tree, shift-layer; opt-in; owner: bench/bench-huge.sh) ----
 if want huge; then

@@ -10,13 +10,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "syscalls.h"
 
 /* How long to wait for an answer, and to retry a busy service. */
 #define CLIENT_TIMEOUT_MS 30000
@@ -220,4 +224,156 @@ int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
 		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
 		waited += 20;
 	}
+}
+
+/*
+ * An overlay of layers idmapped by the service, assembled by the caller.
+ *
+ * overlayfs takes a private clone of each layer at FSCONFIG_CMD_CREATE,
+ * and the kernel clones only a mount of a mount namespace whose owner the
+ * caller has CAP_SYS_ADMIN over: the service's detached mounts belong to
+ * an anonymous namespace of the initial user namespace (EPERM, "failed to
+ * clone lowerpath").  So each layer is first attached, stacked on target
+ * in the caller's own mount namespace, and handed to overlayfs by an
+ * O_PATH fd of that attached mount; once the overlay is created the
+ * stack is unmounted and the overlay attached in its place.  Inside a
+ * user namespace overlayfs needs "userxattr" (trusted.* can't be written
+ * there); the overlay's superblock belongs to the caller's namespace,
+ * which makes it nodev on its own, and nodev is asked for as well.
+ */
+int shift_mountd_overlay(const char *socket_path,
+			 const struct shift_overlay *ovl, const char *target,
+			 const struct shift_idmap *map, int userns_fd,
+			 unsigned flags, char *msg, size_t msglen)
+{
+	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF;
+	_cleanup_free_ char *opts = NULL;
+	const char **failed = ovl->failed_path;
+	size_t n = 0, stacked = 0, i;
+	char dummy[8];
+	int r;
+
+	if (!msg || !msglen) {
+		msg = dummy;
+		msglen = sizeof(dummy);
+	}
+	msg[0] = '\0';
+	if (failed)
+		*failed = NULL;
+	while (ovl->lower && ovl->lower[n])
+		n++;
+	if (n == 0 || !target || !ovl->upper != !ovl->work)
+		return -EINVAL;
+	if (ovl->upper) {
+		/* Created with the caller's own ids, as it is in its user
+		 * namespace: nothing to chown. */
+		if (mkdir(ovl->upper, 0755) < 0 && errno != EEXIST) {
+			r = negative_errno();
+			if (failed)
+				*failed = ovl->upper;
+			return r;
+		}
+		if (mkdir(ovl->work, 0755) < 0 && errno != EEXIST) {
+			r = negative_errno();
+			if (failed)
+				*failed = ovl->work;
+			return r;
+		}
+	}
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return negative_errno();
+	for (i = 0; i < n; i++) {
+		_cleanup_close_ int tree = -EBADF, at = -EBADF;
+
+		tree = shift_mountd_clone_idmapped(
+		    socket_path, AT_FDCWD, ovl->lower[i], map, userns_fd,
+		    flags & (SHIFT_MOUNT_RDONLY | SHIFT_MOUNT_NOSUID |
+			     SHIFT_MOUNT_NOEXEC),
+		    msg, msglen);
+		if (tree < 0) {
+			r = tree;
+			if (failed)
+				*failed = ovl->lower[i];
+			goto unstack;
+		}
+		if (move_mount(tree, "", AT_FDCWD, target,
+			       MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+			r = negative_errno();
+			if (failed)
+				*failed = target;
+			goto unstack;
+		}
+		stacked++;
+		at = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (at < 0 || fsconfig(fsfd, FSCONFIG_SET_FD, "lowerdir+", NULL,
+				       at) < 0) {
+			r = negative_errno();
+			if (failed)
+				*failed = ovl->lower[i];
+			goto unstack;
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0 ||
+	    (ovl->upper && (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir",
+				     ovl->upper, 0) < 0 ||
+			    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir",
+				     ovl->work, 0) < 0))) {
+		r = negative_errno();
+		goto unstack;
+	}
+	if (ovl->options && *ovl->options) {
+		char *kv, *save = NULL;
+
+		opts = strdup(ovl->options);
+		if (!opts) {
+			r = -ENOMEM;
+			goto unstack;
+		}
+		for (kv = strtok_r(opts, ",", &save); kv;
+		     kv = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(kv, '=');
+
+			if (eq)
+				*eq = '\0';
+			if ((eq ? fsconfig(fsfd, FSCONFIG_SET_STRING, kv,
+					   eq + 1, 0)
+				: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL,
+					   0)) < 0) {
+				r = negative_errno();
+				snprintf(msg, msglen, "overlay option '%s'",
+					 kv);
+				goto unstack;
+			}
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		r = negative_errno();
+		goto unstack;
+	}
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NODEV |
+			  (flags & SHIFT_MOUNT_RDONLY ? MOUNT_ATTR_RDONLY : 0) |
+			  (flags & SHIFT_MOUNT_NOSUID ? MOUNT_ATTR_NOSUID : 0) |
+			  (flags & SHIFT_MOUNT_NOEXEC ? MOUNT_ATTR_NOEXEC : 0));
+	if (mfd < 0) {
+		r = negative_errno();
+		goto unstack;
+	}
+	r = 0;
+unstack:
+	/* The overlay holds its own clones: the stacked layers go. */
+	for (; stacked > 0; stacked--)
+		if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && r == 0)
+			r = negative_errno();
+	if (r < 0)
+		return r;
+	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) <
+	    0) {
+		r = negative_errno();
+		if (failed)
+			*failed = target;
+		return r;
+	}
+	return 0;
 }

@@ -642,6 +642,19 @@ int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
 /* True when this process can't make idmapped mounts itself (no
  * CAP_SYS_ADMIN in the initial user namespace): the service's case. */
 bool shift_mountd_needed(void);
+/*
+ * An overlay at target over the layers ovl->lower (top-most first), each
+ * an idmapped mount from the service (one request per layer, map or
+ * userns_fd as for shift_mountd_clone_idmapped), assembled by the caller
+ * in its own user and mount namespaces ("userxattr", nodev); upper and
+ * work, if given, are created if missing with the caller's ids.  0, or a
+ * negative errno with ovl->failed_path set when it is about one path and
+ * msg holding the service's answer when the service refused.
+ */
+int shift_mountd_overlay(const char *socket_path,
+			 const struct shift_overlay *ovl, const char *target,
+			 const struct shift_idmap *map, int userns_fd,
+			 unsigned flags, char *msg, size_t msglen);
 
 /* ------------------------------------------------------------------ */
 /* OCI image layouts and layers (libshift/oci.c, libshift/layer.c)     */

@@ -1245,6 +1245,69 @@ static bool can_idmap_all(const struct options *o)
 }
 
 /*
+ * --overlay without CAP_SYS_ADMIN: one request to shift-mountd per layer,
+ * the overlay assembled here in the caller's namespaces
+ * (shift_mountd_overlay).
+ */
+static int overlay_via_service(struct options *o, const char *sock, int ns)
+{
+	_cleanup_free_ const char **lower = NULL;
+	_cleanup_free_ char *layers = NULL;
+	const char *failed = NULL;
+	struct shift_overlay ovl = { 0 };
+	char msg[512];
+	size_t i;
+	int r;
+
+	if (o->canonical_upper) {
+		cli_error("Failed to mount the overlay at '%s': --canonical-upper is not available through shift-mountd (run as root)",
+			  q(o->target));
+		return EXIT_FAIL;
+	}
+	if (split_layers(o->source, &layers, &lower) < 0) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	for (i = 0; lower[i]; i++)
+		;
+	if (o->dry_run) {
+		would(o, "would ask shift-mountd at '%s' for %zu idmapped layer(s) with map '%s' (nodev) and mount an overlay of them at '%s'%s",
+		      q(sock), i, o->map_str, q(o->target),
+		      o->upper ? ", writable (upper and work created if missing)" :
+				 ", read-only");
+		return EXIT_OK;
+	}
+	if (o->verbose)
+		fprintf(stderr, "%s: no CAP_SYS_ADMIN: asking shift-mountd at '%s' for %zu idmapped layer(s) (nodev)\n",
+			program_invocation_short_name, q(sock), i);
+	ovl.lower = lower;
+	ovl.upper = o->upper;
+	ovl.work = o->work;
+	ovl.options = o->fsoptions;
+	ovl.failed_path = &failed;
+	r = shift_mountd_overlay(sock, &ovl, o->target,
+				 ns >= 0 ? NULL : o->map.map, ns, o->flags, msg,
+				 sizeof(msg));
+	if (r >= 0) {
+		o->res.mounted = true;
+		if (o->verbose)
+			fprintf(stderr, "%s: mounted an overlay of the idmapped layers made by shift-mountd at '%s'\n",
+				program_invocation_short_name, q(o->target));
+		return EXIT_OK;
+	}
+	for (i = 0; lower[i]; i++)
+		if (failed == lower[i]) {
+			cli_error("Failed to idmap layer '%s' through shift-mountd: %s",
+				  q(failed), msg[0] ? q(msg) : strerror(-r));
+			return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		}
+	cli_error("Failed to mount the overlay at '%s' over layers from shift-mountd: %s%s%s",
+		  q(failed ? failed : o->target), msg[0] ? q(msg) : strerror(-r),
+		  msg[0] ? ": " : "", msg[0] ? strerror(-r) : "");
+	return EXIT_FAIL;
+}
+
+/*
  * Without CAP_SYS_ADMIN the kernel makes no idmapped mount: shift-mountd
  * makes it within the ids the caller owns and hands back a detached
  * mount, attached here in the caller's own mount namespace
@@ -1288,6 +1351,8 @@ static int mount_via_service(struct options *o)
 		}
 	}
 	o->res.method = "shift_mountd";
+	if (o->mode == MODE_OVERLAY)
+		return overlay_via_service(o, sock, ns);
 	if (o->dry_run) {
 		would(o, "would ask shift-mountd at '%s' for an idmapped mount of '%s' with map '%s' (nodev) and attach it at '%s'",
 		      q(sock), q(o->source), o->map_str, q(o->target));
@@ -1415,7 +1480,8 @@ static int run(struct options *o)
 	bool shifted = false, resume = false;
 	int r;
 
-	if (o->mode == MODE_BIND && shift_mountd_needed()) {
+	if ((o->mode == MODE_BIND || o->mode == MODE_OVERLAY) &&
+	    shift_mountd_needed()) {
 		r = check_target(o);
 		if (r != EXIT_OK)
 			return r;
