@@ -24,6 +24,8 @@ PKGS=(
 	umoci skopeo debootstrap systemd-container jq
 	# real containers on shiftkit's mounts (fs-tests/mount/runtime-overlay.bats)
 	crun
+	# test helpers written in Python (fs-tests/shift, fs-tests/mountd)
+	python3
 	# the Debian packages (fs-tests/package)
 	dpkg-dev debhelper lintian
 	# lint
