@@ -190,29 +190,40 @@ static size_t loc_find(const struct vset *s, const json_object *parent,
 	return SIZE_MAX;
 }
 
-/* "line L, column C: " + the message, for the key (or element) of parent */
-_printf_(6, 7) static int bad_at(const struct vset *s, char *err, size_t errlen,
-				 const json_object *parent, const char *key,
-				 const char *fmt, ...)
+/* "line L, column C: " (when the offset is known) + the message. */
+_printf_(5, 0) static int vbad_off(const struct vset *s, size_t off,
+				   char *err, size_t errlen, const char *fmt,
+				   va_list ap)
 {
-	size_t off = s ? loc_find(s, parent, key, 0) : SIZE_MAX;
 	unsigned line, col;
 	int n = 0;
-	va_list ap;
 
 	if (!err || !errlen)
 		return -EBADMSG;
 	err[0] = '\0';
-	if (off != SIZE_MAX) {
+	if (s && off != SIZE_MAX) {
 		pos_of(s, off, &line, &col);
 		n = snprintf(err, errlen, "line %u, column %u: ", line, col);
 		if (n < 0 || (size_t)n >= errlen)
 			n = 0;
 	}
-	va_start(ap, fmt);
 	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
 	return -EBADMSG;
+}
+
+/* The message, placed at the key (or element) of parent. */
+_printf_(6, 7) static int bad_at(const struct vset *s, char *err, size_t errlen,
+				 const json_object *parent, const char *key,
+				 const char *fmt, ...)
+{
+	size_t off = s ? loc_find(s, parent, key, 0) : SIZE_MAX;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vbad_off(s, off, err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* The same for element idx of an array. */
@@ -221,23 +232,13 @@ _printf_(6, 7) static int bad_idx(const struct vset *s, char *err,
 				  size_t idx, const char *fmt, ...)
 {
 	size_t off = loc_find(s, arr, NULL, idx);
-	unsigned line, col;
-	int n = 0;
 	va_list ap;
+	int r;
 
-	if (!err || !errlen)
-		return -EBADMSG;
-	err[0] = '\0';
-	if (off != SIZE_MAX) {
-		pos_of(s, off, &line, &col);
-		n = snprintf(err, errlen, "line %u, column %u: ", line, col);
-		if (n < 0 || (size_t)n >= errlen)
-			n = 0;
-	}
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	r = vbad_off(s, off, err, errlen, fmt, ap);
 	va_end(ap);
-	return -EBADMSG;
+	return r;
 }
 
 static int scan_bad(struct jscan *j, const char *what)
