@@ -26,5 +26,7 @@ unsigned sk_probe_idmap_trials(void);
 void sk_probe_cache_flush(void);
 /* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (libshift/mount.c). */
 uint64_t sk_mount_attrs(unsigned flags);
+/* The kernel's messages from an fs context, as debug lines (mount.c). */
+void sk_fs_log(int fsfd);
 
 #endif

@@ -184,8 +184,9 @@ static int fsconfig_options(int fsfd, const char *options)
 	return 0;
 }
 
-/* Log the kernel's own explanation from an fs context (debug only). */
-static void fs_log(int fsfd)
+/* Log the kernel's own explanation from an fs context (debug only; also
+ * for overlay-reassemble.c). */
+void sk_fs_log(int fsfd)
 {
 	char buf[512];
 	ssize_t n;
@@ -227,7 +228,7 @@ int shift_mount_tmpfs_idmapped_userns(const char *target, int userns,
 		return r;
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = negative_errno();
-		fs_log(fsfd);
+		sk_fs_log(fsfd);
 		return r;
 	}
 	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
@@ -663,7 +664,7 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 
 out_log:
 	if (fsfd >= 0)
-		fs_log(fsfd);
+		sk_fs_log(fsfd);
 out:
 	tmp_layers_cleanup(&tmp);
 	close_fds(fds, n);

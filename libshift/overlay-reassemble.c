@@ -512,18 +512,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* Building the new overlay                                            */
 
-/* Log the kernel's own explanation from an fs context (debug only). */
-static void fs_log(int fsfd)
-{
-	char buf[512];
-	ssize_t n;
-
-	while ((n = read(fsfd, buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = '\0';
-		sk_debug("kernel: %s", buf);
-	}
-}
-
 /* Create dir (0755, uid:gid) if missing; an empty one gets that owner. */
 static int ensure_dir(const char *path, uid_t uid, gid_t gid)
 {
@@ -722,14 +710,14 @@ static int restore_source(const struct shift_overlay_source *src,
 			: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) < 0) {
 			int r = negative_errno();
 
-			fs_log(fsfd);
+			sk_fs_log(fsfd);
 			return r;
 		}
 	}
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int r = negative_errno();
 
-		fs_log(fsfd);
+		sk_fs_log(fsfd);
 		return r;
 	}
 	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
@@ -856,7 +844,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     i < nl ? "lowerdir+" : "datadir+", NULL,
 			     fds[i]) < 0) {
 			r = negative_errno();
-			fs_log(fsfd);
+			sk_fs_log(fsfd);
 			/* Before 6.13 overlayfs takes no layer fds at all. */
 			if (i == 0 && r == -EINVAL &&
 			    shift_probe_feature(SHIFT_FEATURE_OVERLAY_FD_LAYERS,
@@ -891,7 +879,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 				? negative_errno()
 				: 0;
 		if (r < 0) {
-			fs_log(fsfd);
+			sk_fs_log(fsfd);
 			failed = upper;
 			goto out;
 		}
@@ -914,7 +902,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			r = negative_errno();
 			sk_debug("overlay option '%s' refused: %s",
 				 src->options[i], strerror(-r));
-			fs_log(fsfd);
+			sk_fs_log(fsfd);
 			goto out;
 		}
 	}
@@ -935,7 +923,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			? negative_errno()
 			: 0;
 	if (r < 0) {
-		fs_log(fsfd);
+		sk_fs_log(fsfd);
 		goto out;
 	}
 	mfd = fsmount(
