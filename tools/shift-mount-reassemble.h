@@ -37,20 +37,12 @@ static void reassemble_check_args(const struct options *o)
 		    "read-only re-assembly has no writable layer)");
 }
 
-/* A layer path from mountinfo, for a message. */
-static const char *esc(char *buf, size_t size, const char *s)
-{
-	shift_escape_to(buf, size, s);
-	return buf;
-}
-
 /* A shifted copy of layer from in dir (made, or reused when it holds one
  * shifted with this map), as --fallback=copy makes one of SOURCE. */
 static int copy_layer(struct options *o, const char *from,
 		      const char *dir)
 {
 	_cleanup_free_ char *state = NULL, *map = NULL;
-	char a[1024];
 	int r;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -62,7 +54,7 @@ static int copy_layer(struct options *o, const char *from,
 		r = dir_is_empty(dir);
 		if (r <= 0) {
 			cli_error("Failed to copy layer '%s' into '%s': %s",
-				  esc(a, sizeof(a), from), dir,
+				  q(from), dir,
 				  r < 0 ? strerror(-r)
 					: "the directory is not empty and "
 					  "holds no shifted copy (remove it, "
@@ -73,7 +65,7 @@ static int copy_layer(struct options *o, const char *from,
 		if (r < 0) {
 			cli_error("Failed to copy layer '%s' into '%s': %s "
 				  "(remove '%s' and retry)",
-				  esc(a, sizeof(a), from), dir,
+				  q(from), dir,
 				  r == -ENOENT ? "cp not found"
 					       : "cp failed, see its messages",
 				  dir);
@@ -101,7 +93,7 @@ static int copy_unidmappable(struct options *o,
 			     bool upper_as_lower, char ***ret_pairs)
 {
 	const char *layers[1024];
-	char **pairs = NULL, a[1024], b[1024];
+	char **pairs = NULL;
 	size_t n = 0, np = 0, i;
 	int r = -1;
 
@@ -124,8 +116,8 @@ static int copy_unidmappable(struct options *o,
 			cli_error("Failed to idmap layer '%s' of the overlay "
 				  "'%s': %s (give --copy-dir DIR to use a "
 				  "shifted copy of that layer)",
-				  esc(a, sizeof(a), layers[i]),
-				  esc(b, sizeof(b), o->source),
+				  q(layers[i]),
+				  q(o->source),
 				  why ? why : "not supported");
 			r = EXIT_UNSUPPORTED;
 			break;
@@ -144,8 +136,8 @@ static int copy_unidmappable(struct options *o,
 		r = -1;
 		cli_error("layer '%s' of '%s' can't be idmapped: using its "
 			  "shifted copy in '%s'",
-			  esc(a, sizeof(a), layers[i]),
-			  esc(b, sizeof(b), o->source), dir);
+			  q(layers[i]),
+			  q(o->source), dir);
 		np2 = realloc(pairs, (np + 3) * sizeof(char *));
 		if (!np2 || !(np2[np] = strdup(layers[i]))) {
 			pairs = np2 ? np2 : pairs;
@@ -177,7 +169,7 @@ static int mount_reassemble(struct options *o)
 	struct shift_overlay_source *src = NULL;
 	struct shift_reassemble ra = {0};
 	const char *failed = NULL;
-	char a[1024], b[1024], **pairs = NULL;
+	char **pairs = NULL;
 	int r;
 
 	r = shift_overlay_is_mount(o->source);
@@ -198,7 +190,7 @@ static int mount_reassemble(struct options *o)
 		cli_error("Failed to re-assemble '%s': it lies inside an "
 			  "overlayfs but is not the overlay's mount point "
 			  "(give the mount point)",
-			  esc(a, sizeof(a), o->source));
+			  q(o->source));
 		return EXIT_FAIL;
 	}
 	if (o->flags & SHIFT_MOUNT_RECURSIVE)
@@ -211,19 +203,19 @@ static int mount_reassemble(struct options *o)
 		    "where its layers are (it was built from file descriptors, "
 		    "in another mount namespace or chroot, or a layer was "
 		    "moved since; set LIBSHIFT_DEBUG=1 for details)",
-		    esc(a, sizeof(a), o->source));
+		    q(o->source));
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
 		cli_error("Failed to read the overlay mounted at '%s': %s",
-			  esc(a, sizeof(a), o->source), strerror(-r));
+			  q(o->source), strerror(-r));
 		return EXIT_FAIL;
 	}
 
 	if (o->replace && !src->upper) {
 		cli_error("Failed to re-assemble '%s' in its place: it has no "
 			  "upper layer to take over (use --read-only)",
-			  esc(a, sizeof(a), o->source));
+			  q(o->source));
 		shift_overlay_source_free(src);
 		return EXIT_FAIL;
 	}
@@ -272,12 +264,12 @@ static int mount_reassemble(struct options *o)
 		    "Failed to re-assemble '%s' in its place, and to mount the "
 		    "source again: it is unmounted now, its layers unchanged "
 		    "(mount it again with the options it had)",
-		    esc(a, sizeof(a), o->source));
+		    q(o->source));
 		r = EXIT_FAIL;
 	} else if (o->replace && failed == o->source) {
 		cli_error("Failed to unmount '%s' to take its place: %s%s; "
 			  "nothing changed",
-			  esc(a, sizeof(a), o->source), strerror(-r),
+			  q(o->source), strerror(-r),
 			  r == -EBUSY ? " (it is in use: open files, a working "
 					"directory or mounts below it)"
 				      : "");
@@ -289,30 +281,30 @@ static int mount_reassemble(struct options *o)
 			  "two mounts over one upper layer (use --read-only: "
 			  "it becomes a read-only layer; or --upper DIR --work "
 			  "DIR: a new writable layer above it)",
-			  esc(a, sizeof(a), o->source),
-			  esc(b, sizeof(b), src->upper));
+			  q(o->source),
+			  q(src->upper));
 		r = EXIT_FAIL;
 	} else if (r == -EBUSY && !failed && src->upper) {
 		cli_error("Failed to re-assemble '%s': overlayfs refuses its "
 			  "writable layer ('%s') as a lower layer while the "
 			  "source overlay uses it with index=on (use "
 			  "--read-only, or mount the source with index=off)",
-			  esc(a, sizeof(a), o->source),
-			  esc(b, sizeof(b), src->upper));
+			  q(o->source),
+			  q(src->upper));
 		r = EXIT_FAIL;
 	} else if (r == -EOPNOTSUPP) {
 		cli_error(
 		    "Failed to re-assemble '%s': overlayfs on this kernel "
 		    "takes no layers as file descriptors (needs Linux >= 6.13)",
-		    esc(a, sizeof(a), o->source));
+		    q(o->source));
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && failed != o->target && failed != o->upper &&
 		   failed != o->work) {
 		_cleanup_free_ char *why = shift_mount_strerror(r, failed);
 
 		cli_error("Failed to idmap layer '%s' of the overlay '%s': %s",
-			  esc(a, sizeof(a), failed),
-			  esc(b, sizeof(b), o->source),
+			  q(failed),
+			  q(o->source),
 			  why ? why : strerror(-r));
 		r = unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
 	} else if (failed) {
@@ -324,7 +316,7 @@ static int mount_reassemble(struct options *o)
 	} else {
 		cli_error("Failed to mount the re-assembled overlay of '%s' at "
 			  "'%s': %s",
-			  esc(a, sizeof(a), o->source), q(o->target),
+			  q(o->source), q(o->target),
 			  strerror(-r));
 		r = EXIT_FAIL;
 	}
