@@ -15,22 +15,6 @@ MD_CONF='timeout = 2
 max-requests-per-user = 4
 max-requests = 16'
 
-setup_file() {
-	md_setup_file
-}
-
-teardown_file() {
-	md_teardown_file
-}
-
-setup() {
-	md_setup
-}
-
-teardown() {
-	md_teardown
-}
-
 @test "mountd: a user's own tree within its delegation is granted, with the map's owners" {
 	local t
 	t=$(md_tree 1)

@@ -10,22 +10,6 @@
 
 load lib
 
-setup_file() {
-	md_setup_file
-}
-
-teardown_file() {
-	md_teardown_file
-}
-
-setup() {
-	md_setup
-}
-
-teardown() {
-	md_teardown
-}
-
 # A root filesystem as a rootless store keeps it: container root is the
 # user's uid on disk, container id k is delegated id k-1.
 mk_rootfs() {

@@ -7,6 +7,8 @@
 # /etc/subgid delegations.
 #
 #   md_setup_file / md_teardown_file   users, daemon (stopped by pid), fs
+#                         (this file's setup_file, teardown_file, setup and
+#                         teardown hooks call them and md_setup/md_teardown)
 #   md_users_create N     users skmd<PID><letter> (uids 61000-61999), each
 #                         with 65536 delegated ids: MD_USERi MD_UIDi MD_SUBi
 #   md_as i CMD...        run CMD as user i (no groups, no capabilities)
@@ -192,4 +194,21 @@ md_assert_clean() {
 	run md_client 2 --map "b:$MD_UID2:$((MD_SUB2 + 1)):1" --source "$t"
 	assert_output ok
 	assert_equal "$(md_snapshot)" "$MD_BASE"
+}
+
+# The bats hooks of every fs-tests/mountd file.
+setup_file() {
+	md_setup_file
+}
+
+teardown_file() {
+	md_teardown_file
+}
+
+setup() {
+	md_setup
+}
+
+teardown() {
+	md_teardown
 }

@@ -9,22 +9,6 @@
 
 load lib
 
-setup_file() {
-	md_setup_file
-}
-
-teardown_file() {
-	md_teardown_file
-}
-
-setup() {
-	md_setup
-}
-
-teardown() {
-	md_teardown
-}
-
 # Two layers as a rootless store keeps them (container root is user 1's
 # uid on disk, container id k is delegated id k-1), and a directory the
 # container's root may write in for upper and work.
