@@ -28,5 +28,7 @@ void sk_probe_cache_flush(void);
 uint64_t sk_mount_attrs(unsigned flags);
 /* The kernel's messages from an fs context, as debug lines (mount.c). */
 void sk_fs_log(int fsfd);
+/* The mount id of path relative to dfd, from statx (mount.c). */
+int sk_mnt_id_of(int dfd, const char *path, uint64_t *ret);
 
 #endif

@@ -434,7 +434,9 @@ static int clone_layers(const struct shift_overlay *ovl, size_t n,
 	return 0;
 }
 
-static int mnt_id_of(int dfd, const char *path, uint64_t *ret)
+/* The mount id of path (relative to dfd), as statx reports it (also for
+ * overlay-reassemble.c). */
+int sk_mnt_id_of(int dfd, const char *path, uint64_t *ret)
 {
 	struct statx stx;
 
@@ -470,7 +472,7 @@ static int clone_layers_shared(const struct shift_overlay *ovl, size_t n,
 		abs[i] = realpath(ovl->lower[i], NULL);
 		if (!abs[i])
 			r = negative_errno();
-		else if ((r = mnt_id_of(AT_FDCWD, abs[i], &id)) >= 0) {
+		else if ((r = sk_mnt_id_of(AT_FDCWD, abs[i], &id)) >= 0) {
 			if (i == 0)
 				id0 = id;
 			else if (id != id0)
@@ -505,7 +507,7 @@ static int clone_layers_shared(const struct shift_overlay *ovl, size_t n,
 			goto out;
 		}
 		/* The ancestor must be inside the same mount. */
-		r = mnt_id_of(AT_FDCWD, prefix, &id);
+		r = sk_mnt_id_of(AT_FDCWD, prefix, &id);
 		if (r >= 0 && id != id0)
 			r = -EXDEV;
 		if (r >= 0) {

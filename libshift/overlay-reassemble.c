@@ -193,18 +193,6 @@ void shift_overlay_source_free(struct shift_overlay_source *src)
 	free(src);
 }
 
-static int mnt_id_of(int dfd, const char *path, uint64_t *ret)
-{
-	struct statx stx;
-
-	if (statx(dfd, path, 0, STATX_MNT_ID, &stx) < 0)
-		return negative_errno();
-	if (!(stx.stx_mask & STATX_MNT_ID))
-		return -EOPNOTSUPP;
-	*ret = stx.stx_mnt_id;
-	return 0;
-}
-
 int shift_overlay_is_mount(const char *path)
 {
 	_cleanup_close_ int fd = -EBADF;
@@ -221,12 +209,12 @@ int shift_overlay_is_mount(const char *path)
 		return negative_errno();
 	if (sfs.f_type != OVERLAYFS_SUPER_MAGIC)
 		return 0;
-	r = mnt_id_of(fd, "", &id);
+	r = sk_mnt_id_of(fd, "", &id);
 	if (r == -ENOENT || r == -EINVAL)
-		r = mnt_id_of(fd, ".", &id);
+		r = sk_mnt_id_of(fd, ".", &id);
 	if (r < 0)
 		return r;
-	r = mnt_id_of(fd, "..", &parent);
+	r = sk_mnt_id_of(fd, "..", &parent);
 	if (r < 0)
 		return r;
 	/* "/" is its own parent; an overlay root elsewhere has a parent on
@@ -473,7 +461,7 @@ int shift_overlay_source_read(const char *path,
 		return -EMEDIUMTYPE;
 	if (r < 0)
 		return r;
-	r = mnt_id_of(AT_FDCWD, path, &id);
+	r = sk_mnt_id_of(AT_FDCWD, path, &id);
 	if (r < 0)
 		return r;
 	r = mountinfo_of(id, &root, &type, &opts);
@@ -555,9 +543,9 @@ static int open_upper_work(const char *upper, const char *work, int userns_fd,
 
 	if (!u || !w)
 		return negative_errno();
-	r = mnt_id_of(AT_FDCWD, u, &iu);
+	r = sk_mnt_id_of(AT_FDCWD, u, &iu);
 	if (r >= 0)
-		r = mnt_id_of(AT_FDCWD, w, &iw);
+		r = sk_mnt_id_of(AT_FDCWD, w, &iw);
 	if (r < 0)
 		return r;
 	if (iu != iw)
@@ -573,7 +561,7 @@ static int open_upper_work(const char *upper, const char *work, int userns_fd,
 		return -ENOMEM;
 	/* Both on one mount: so is the directory holding them (the mount's
 	 * root at the highest). */
-	r = mnt_id_of(AT_FDCWD, prefix, &ip);
+	r = sk_mnt_id_of(AT_FDCWD, prefix, &ip);
 	if (r < 0)
 		return r;
 	if (ip != iu)
