@@ -46,7 +46,7 @@ LIBSO := libshift.so.$(SOVERSION)
 
 WARN := -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS_ALL := -include config.h -I. -Iinclude -Ilibshift -Itools/lib $(CPPFLAGS)
+CPPFLAGS_ALL := -include config.h -I. -Ilibshift/include -Ilibshift -Itools/lib $(CPPFLAGS)
 CFLAGS ?= -O2 -g
 CFLAGS_ALL := $(CFLAGS) -std=gnu11 -fPIC -pthread $(WARN) -fno-strict-aliasing \
 	$(filter-out -O2 -g,$(CONF_CFLAGS))
@@ -64,7 +64,10 @@ LIB_DEPS := $(LIBS_MOUNT) $(LIBS_BLKID) $(LIBS_CAP) $(LIBS_SMARTCOLS) \
 PC_REQUIRES_PRIVATE := mount blkid libcap smartcols json-c libarchive libcrypto \
 	$(if $(filter yes,$(HAVE_URING)),liburing)
 
-LIB_SRCS := $(sort $(wildcard libshift/*.c))
+# libshift by subsystem, lowest first (docs/design.md; make lint checks the
+# order: scripts/check-layers.sh).
+LIB_SUBSYSTEMS := util core mount engine verify oci
+LIB_SRCS := $(sort $(foreach s,$(LIB_SUBSYSTEMS),$(wildcard libshift/$(s)/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
 TOOLLIB_SRCS := $(sort $(wildcard tools/lib/*.c))
 TOOLLIB_OBJS := $(TOOLLIB_SRCS:%.c=$(BUILDDIR)/%.o)
@@ -81,7 +84,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install install-tests uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check layers lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -98,7 +101,7 @@ configure: configure.ac
 	bash scripts/deps.sh ensure-build
 	autoreconf -fi
 
-$(BUILDDIR)/%.o: %.c config.h $(wildcard include/*.h libshift/*.h tools/lib/*.h tools/*.h)
+$(BUILDDIR)/%.o: %.c config.h $(wildcard libshift/include/*.h libshift/include/shift/*.h libshift/*/*.h tools/lib/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
 
@@ -177,7 +180,7 @@ bench: deps all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem -D__linux__ \
-		-Iinclude -Ilibshift --std=c11 libshift tools tests fs-tests/helpers bench
+		-Ilibshift/include -Ilibshift --std=c11 libshift tools tests fs-tests/helpers bench
 
 shellcheck:
 	shellcheck -x -S warning scripts/*.sh images/*.sh fs-tests/run bench/*.sh \
@@ -191,7 +194,11 @@ manrefs:
 format-check:
 	bash scripts/check-format.sh
 
-lint: cppcheck shellcheck manrefs format-check
+# libshift's subsystems depend on each other in one order (docs/design.md).
+layers: lib
+	CC="$(CC)" bash scripts/check-layers.sh $(BUILDDIR)
+
+lint: cppcheck shellcheck manrefs format-check layers
 
 # libshift.pc's directories relative to ${prefix} where they are below it,
 # as autotools writes them (so pkg-config --define-prefix can move them).
@@ -201,13 +208,14 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 # The bash completion is one script (completion/shiftkit), installed once
 # and linked under each tool's name, where bash-completion looks for it.
 install: lib tools
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift/shift \
 		$(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILDDIR)/lib/$(LIBSO) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 $(BUILDDIR)/libshift.a $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
-	install -m 0644 libshift/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
+	install -m 0644 libshift/include/shift.h $(DESTDIR)$(INCLUDEDIR)/libshift/
+	install -m 0644 libshift/include/shift/*.h $(DESTDIR)$(INCLUDEDIR)/libshift/shift/
 	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(PC_LIBDIR)|; s|@includedir@|$(PC_INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|' \
 		libshift/libshift.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc
 	for m in $(MANPAGES); do \
@@ -251,6 +259,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
 		$(DESTDIR)$(LIBDIR)/libshift.a \
 		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc \
+		$(patsubst libshift/include/%,$(DESTDIR)$(INCLUDEDIR)/libshift/%,$(wildcard libshift/include/shift/*.h)) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.socket \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done

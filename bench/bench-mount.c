@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "macros.h"
+#include "util/macros.h"
 #include "shift.h"
-#include "syscalls.h"
+#include "util/syscalls.h"
 
 #define LAYERS 10
 static const char *const MAP = "0:100000:65536";

@@ -31,7 +31,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "macros.h"
+#include "util/macros.h"
 
 struct gen {
 	uint64_t rng;

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oci-internal.h"
+#include "oci/oci-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

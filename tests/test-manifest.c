@@ -13,7 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "macros.h"
+#include "util/macros.h"
 #include "shift.h"
 #include "test.h"
 

@@ -709,15 +709,15 @@ PRIVATE_TEST(source_state)
 	make_file("plain", 0, 0, "x\n");
 	CHECK(realpath("t", abs) != NULL);
 
-	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t", m, &mk),
 		     SHIFT_SOURCE_UNSHIFTED);
 	CHECK(mk.root == NULL && mk.state == NULL && mk.map == NULL);
-	CHECK_EQ_INT(shift_mount_source_state("plain", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("plain", m, &mk),
 		     SHIFT_SOURCE_UNSHIFTED);
-	CHECK_EQ_INT(shift_mount_source_state("missing", m, &mk), -ENOENT);
+	CHECK_EQ_INT(shift_tree_source_state("missing", m, &mk), -ENOENT);
 
 	CHECK_EQ_INT(shift_tree("t", &so, NULL), 0);
-	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t", m, &mk),
 		     SHIFT_SOURCE_SHIFTED);
 	CHECK_EQ_STR(mk.root, abs);
 	CHECK_EQ_STR(mk.state, "done");
@@ -725,14 +725,14 @@ PRIVATE_TEST(source_state)
 	shift_source_marker_clear(&mk);
 	CHECK(mk.root == NULL);
 	/* below the marked root, a file too */
-	CHECK_EQ_INT(shift_mount_source_state("t/sub", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t/sub", m, &mk),
 		     SHIFT_SOURCE_SHIFTED);
 	CHECK_EQ_STR(mk.root, abs);
 	shift_source_marker_clear(&mk);
-	CHECK_EQ_INT(shift_mount_source_state("t/sub/f", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t/sub/f", m, &mk),
 		     SHIFT_SOURCE_SHIFTED);
 	shift_source_marker_clear(&mk);
-	CHECK_EQ_INT(shift_mount_source_state("t/sub", other, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t/sub", other, &mk),
 		     SHIFT_SOURCE_OTHER_MAP);
 	CHECK_EQ_STR(mk.map, "b:0:100000:65536");
 	shift_source_marker_clear(&mk);
@@ -741,7 +741,7 @@ PRIVATE_TEST(source_state)
 	 * starts a tree of its own (its root is unmarked) */
 	CHECK_EQ_INT(mkdir("bound", 0755), 0);
 	CHECK_EQ_INT(mount("t/sub", "bound", NULL, MS_BIND, NULL), 0);
-	CHECK_EQ_INT(shift_mount_source_state("bound", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("bound", m, &mk),
 		     SHIFT_SOURCE_UNSHIFTED);
 	CHECK_EQ_INT(umount("bound"), 0);
 
@@ -749,7 +749,7 @@ PRIVATE_TEST(source_state)
 	so.flags = SHIFT_REVERSE;
 	CHECK_EQ_INT(shift_tree("t", &so, NULL), 0);
 	check_owner("t/sub/f", 1000, 1000);
-	CHECK_EQ_INT(shift_mount_source_state("t", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("t", m, &mk),
 		     SHIFT_SOURCE_UNSHIFTED);
 	CHECK_EQ_STR(mk.state, "undone");
 	shift_source_marker_clear(&mk);
@@ -763,7 +763,7 @@ PRIVATE_TEST(source_state)
 	CHECK_EQ_INT(set_immutable("h/stuck", true), 0);
 	CHECK_EQ_INT(shift_tree("h", &so, NULL), 1);
 	CHECK_EQ_INT(set_immutable("h/stuck", false), 0);
-	CHECK_EQ_INT(shift_mount_source_state("h", m, &mk),
+	CHECK_EQ_INT(shift_tree_source_state("h", m, &mk),
 		     SHIFT_SOURCE_UNFINISHED);
 	CHECK(mk.state && strcmp(mk.state, "done") != 0);
 	CHECK_EQ_STR(mk.map, "b:0:100000:65536");

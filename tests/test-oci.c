@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oci-internal.h"
+#include "oci/oci-internal.h"
 #include "test.h"
 
 static const char *norm(const char *in, int *ret)

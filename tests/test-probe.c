@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "syscalls.h"
+#include "mount/mount-internal.h"
+#include "util/syscalls.h"
 #include "test.h"
 
 #define CHILD_SKIP 77

@@ -6,7 +6,7 @@
  */
 #include "config.h"
 
-#include "overlay-reassemble.h"
+#include "mount/mount-internal.h"
 #include "shift.h"
 #include "test.h"
 

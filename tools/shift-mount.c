@@ -1046,7 +1046,7 @@ static bool can_idmap(const struct options *o, const char *path)
 	return fd >= 0 || !unsupported(fd);
 }
 
-/* Whether path is the directory root (as shift_mount_source_state() names
+/* Whether path is the directory root (as shift_tree_source_state() names
  * it). */
 static bool same_tree(const char *path, const char *root)
 {
@@ -1119,7 +1119,7 @@ static int check_source(struct options *o, const char *path, bool layer,
 	*shifted = false;
 	*resume = false;
 	shift_source_marker_clear(m);
-	r = shift_mount_source_state(path, o->map.map, m);
+	r = shift_tree_source_state(path, o->map.map, m);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return EXIT_OK; /* the mount itself names the missing path */
 	if (r < 0) {

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "syscalls.h"
+#include "util/syscalls.h"
 
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000

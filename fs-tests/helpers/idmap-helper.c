@@ -50,9 +50,9 @@
 #include <liburing.h>
 #endif
 
-#include "macros.h"
+#include "util/macros.h"
 #include "shift.h"
-#include "syscalls.h"
+#include "util/syscalls.h"
 
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "shift.h"
-#include "syscalls.h"
+#include "util/syscalls.h"
 
 static const char *name_of(int e)
 {

@@ -48,9 +48,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "macros.h"
+#include "util/macros.h"
 #include "shift.h"
-#include "syscalls.h"
+#include "util/syscalls.h"
 
 #ifndef SECBIT_NO_SETUID_FIXUP
 #define SECBIT_NO_SETUID_FIXUP (1 << 2)

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "macros.h"
+#include "util/macros.h"
 #include "shift.h"
 
 /* Exit status, the same in every tool (documented in every man page). */

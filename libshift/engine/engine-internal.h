@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to libshift: the shift engine's pieces and the executor
+ * interface (docs/shift-engine.md).
+ *
+ * The engine is a parallel walk (walk.c) over a shared stack of tasks:
+ *
+ *   walkers (1: sync, N: threads, uring)   per entry (sk_engine_entry)
+ *   getdents64 on a dir fd; push the  ---> statx by name (no symlink is
+ *   subdirectories as tasks, split        followed), mount check, hard-link
+ *   big directories into chunks           set, then shift_inode's work
+ *                                         (inode.c)
+ *
+ * An executor decides how many walkers run and may prefetch the inodes of
+ * each chunk of entries before the walker handles them:
+ *  - start() is called once before the walk (before anything is written to
+ *    the tree: an executor that can't work here must fail there); it sets
+ *    e->workers (walker 0 is the calling thread) and its state.
+ *  - prefetch(state, w, dirfd, ents, n), optional: walker w is about to
+ *    handle these entries of the directory dirfd.  The names live only
+ *    during the call.
+ *  - prefetch_done(state, w), optional: walker w has handled them; what
+ *    prefetch() started with dirfd must be over when it returns (the
+ *    directory may be closed next).
+ *  - stop() frees everything; called once, also on failure.
+ * Errors of single inodes are events, never the end of the walk.
+ */
+#ifndef LIBSHIFT_ENGINE_INTERNAL_H
+#define LIBSHIFT_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shift/engine.h"
+#include "core/core-internal.h"
+
+/* What the engine needs of an inode's stat (from statx). */
+struct sk_stat {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t mnt_id;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+};
+
+/* How an inode fd may be used. */
+enum sk_fd_kind {
+	SK_FD_FULL, /* a real open: f*xattr, fchown, fchmod work on it */
+	SK_FD_PATH, /* O_PATH: xattrs via /proc/self/fd/N, fchownat(AT_EMPTY_PATH) */
+};
+
+/* A directory of the walk; shared with executors by reference count. */
+struct sk_dir {
+	int fd;
+	unsigned refs;
+	unsigned depth;
+	size_t path_len;
+	char *path; /* relative to the root; "." for the root */
+};
+
+struct sk_dentry {
+	const char *name;
+	uint64_t ino;
+	unsigned char d_type;
+};
+
+struct sk_engine;
+
+struct sk_executor {
+	const char *name;
+	int (*start)(struct sk_engine *e, void **ret_state);
+	void (*prefetch)(void *state, unsigned w, int dirfd,
+			 const struct sk_dentry *ents, size_t n);
+	void (*prefetch_done)(void *state, unsigned w);
+	void (*stop)(void *state);
+};
+
+/* The executors (strong references, so a static link pulls them in too;
+ * io_uring only when configure found liburing). */
+extern const struct sk_executor sk_executor_threads;
+#ifdef HAVE_LIBURING
+extern const struct sk_executor sk_executor_uring;
+#endif
+extern const struct sk_executor sk_executor_sync;
+
+/* Online CPUs, at least 1. */
+unsigned sk_cpus(void);
+
+/* Walkers for a parallel engine: opts->threads, or four per CPU and at
+ * least 8 (a walker blocks on cold directory and inode reads and on the
+ * journal: more keep more in flight; docs/benchmarks.md), at most 64. */
+unsigned sk_walkers_default(const struct sk_engine *e);
+
+enum sk_phase {
+	SK_PHASE_SHIFT,	  /* shift every inode */
+	SK_PHASE_CLEANUP, /* remove the per-inode intent records */
+};
+
+/* Per-inode crash record (xattr <prefix>.shiftkit.inode), host order. */
+#define SK_INTENT_MAGIC 0x31494b53u /* "SKI1" */
+enum {
+	SK_INTENT_ACL_ACCESS = 1 << 0,
+	SK_INTENT_ACL_DEFAULT = 1 << 1,
+	SK_INTENT_CAPS = 1 << 2,
+	/* Not an intent: the inode was left unchanged because an id of it
+	 * has no image (--unmapped=error); uid, gid, mode are its ids then.
+	 * A re-run takes the inode as it is now (docs/shift-engine.md). */
+	SK_INTENT_PENDING = 1 << 3,
+};
+struct sk_intent {
+	uint32_t magic;
+	uint32_t flags;
+	uint64_t gen;
+	uint32_t uid, gid, mode;
+	uint32_t caps_len;
+	uint64_t acl_hash[2];
+	uint8_t caps[SHIFT_FCAPS_MAX_SIZE];
+};
+
+/* The journal: what shift_inode needs to know about the run. */
+struct sk_journal {
+	bool active;	    /* write intents (a real run of the engine) */
+	bool resumed;	    /* an interrupted run is being finished */
+	uint64_t gen;	    /* this run's generation */
+	char intent_name[32];
+	/* Called once before the first intent that stays until cleanup. */
+	int (*need_cleanup)(struct sk_engine *e);
+	struct sk_engine *engine;
+};
+
+struct shift_inode_ctx {
+	struct shift_idmap *map; /* applied disk -> seen (inverted for reverse) */
+	unsigned flags;
+	enum shift_unmapped unmapped;
+	uint32_t overflow[2];
+	shift_event_fn on_event;
+	void *userdata;
+	pthread_mutex_t *event_lock; /* shared with the engine, or own */
+	pthread_mutex_t own_lock;
+	struct sk_journal *journal; /* NULL outside the engine */
+	enum sk_phase phase;
+	/* statistics of this context */
+	uint64_t changed, unmapped_n, errors;
+	uint64_t inodes; /* handled in the current chunk (walk.c) */
+	/* naming the inode in events: dir + "/" + name, built when needed */
+	const char *cur_dir;
+	const char *cur_name;
+	char *pathbuf;
+	size_t pathbuf_size;
+	/* buffers, allocated once */
+	char *names;   /* listxattr */
+	char *acl[2];  /* current ACL values */
+	char *scratch; /* fixed-point checks */
+};
+
+/* Apply the map to one inode (inode.c); see shift_inode(). */
+int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,
+		     const struct sk_stat *st, const char *dir,
+		     const char *name);
+/* The same for the inode dir/name relative to the directory fd dirfd,
+ * stat'ed as st: opened only when needed (see struct sk_target). */
+int sk_inode_process_at(struct shift_inode_ctx *ctx, int dirfd,
+			const char *name, const struct sk_stat *st,
+			const char *dir);
+/* Report an error event for the current inode; returns err. */
+int sk_inode_error(struct shift_inode_ctx *ctx, const char *dir,
+		   const char *name, const char *op, int err);
+void sk_inode_event(struct shift_inode_ctx *ctx, struct shift_event *ev,
+		    const char *dir, const char *name);
+int sk_statx_fd(int fd, struct sk_stat *st);
+/* statx of name in dirfd, not following a symlink or an automount. */
+int sk_statx_at(int dirfd, const char *name, struct sk_stat *st);
+
+/* The engine (shift.c / walk.c). */
+struct sk_engine {
+	const struct shift_options *opts;
+	struct shift_options ctx_opts;
+	int rootfd;
+	uint64_t root_dev, root_mnt_id;
+	enum sk_phase phase;
+	struct sk_journal journal;
+	struct shift_inode_ctx *ctx; /* the walking thread's */
+	struct sk_ctx_list *ctxs;    /* every context of the run (shift.c) */
+	pthread_mutex_t lock;	     /* events, marker, hardlink set */
+	char marker_name[32];
+	char *marker_map;
+	bool cleanup;	/* some intent stays until the cleanup phase */
+	int marker_err; /* failing to persist the cleanup flag */
+	/* hardlink set: (dev, ino) of inodes with nlink > 1 */
+	struct sk_link *links;
+	size_t links_n, links_size;
+	bool overlay; /* the tree is on overlayfs (shift.c) */
+	bool ext4;    /* the tree is on ext4 (shift.c; dirahead.c) */
+	/* statistics (atomic adds) */
+	struct shift_stats stats;
+	uint64_t next_progress_ns;
+	/* the walk */
+	unsigned workers; /* walkers, set by the executor's start() */
+	const struct sk_executor *exec;
+	void *exec_state;
+	bool abort;
+};
+
+/* A further name of a hard-linked inode, kept on overlayfs only: a copy-up
+ * of the first name may have broken the link (links.c). */
+struct sk_link_name {
+	struct sk_link_name *next;
+	const char *name;
+	char dir[]; /* dir \0 name \0 */
+};
+
+struct sk_link {
+	uint64_t dev, ino;
+	uint32_t seen, nlink;
+	char *path; /* first path, for the external-link report */
+	struct sk_link_name *deferred;
+};
+
+struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e);
+/* Whether the non-directory entry dir/name, stat'ed as st, may be shifted:
+ * false when it became a directory meanwhile or is on another mount (both
+ * reported with ctx). */
+bool sk_engine_may_shift(struct sk_engine *e, struct shift_inode_ctx *ctx,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name);
+void sk_dir_ref(struct sk_dir *dir);
+void sk_dir_unref(struct sk_dir *dir);
+int sk_walk(struct sk_engine *e);
+/* links.c: 1 when the inode was seen before in this phase (skip it), 0
+ * when it is new, or a negative errno. */
+int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
+		  const char *dir, const char *name);
+/* After a phase (single-threaded, e->ctx free to use): on overlayfs shift
+ * the further names whose link a copy-up broke, report inodes with links
+ * outside the tree, then empty the set. */
+void sk_engine_links_report(struct sk_engine *e);
+void sk_engine_progress(struct sk_engine *e);
+
+/* shift_tree() with the map the marker records and is compared with:
+ * the host view of opts->map when the engine runs inside a user namespace
+ * (shift-userns.c); NULL means opts->map. */
+int sk_shift_tree(const char *path, const struct shift_options *opts,
+		  const struct shift_idmap *marker_map,
+		  struct shift_stats *ret_stats);
+
+/* marker.c */
+#define SK_MARKER_SUFFIX "shiftkit.shift"
+#define SK_MARKER_MAX 8192
+/* The marker's states (docs/shift-engine.md). */
+enum sk_state {
+	SK_STATE_UNKNOWN,
+	SK_STATE_RUNNING,    /* a run is shifting, or was killed doing so */
+	SK_STATE_CLEANUP,    /* every inode shifted; intents being removed */
+	SK_STATE_INCOMPLETE, /* a run ended leaving problems: resumable */
+	SK_STATE_DONE,	     /* shifted, nothing left */
+	SK_STATE_UNDONE,     /* a --reverse finished */
+};
+const char *sk_state_name(enum sk_state s);
+struct sk_marker {
+	bool found;
+	enum sk_state st;
+	bool userns;  /* written in a user namespace ("journal=userns") */
+	int64_t time; /* "time=", seconds since the epoch; 0: not recorded */
+	char state[16];
+	uint64_t gen;
+	char dir[16];
+	char unmapped[16];
+	int cleanup;
+	char *map;
+};
+const char *sk_marker_policy(enum shift_unmapped p);
+/* Read the marker of the tree whose root is fd; its xattr name to
+ * ret_name.  m->found is false when there is none. */
+int sk_marker_read(int fd, char *ret_name, size_t name_size,
+		   struct sk_marker *m);
+/* Record the run's state on the root. */
+int sk_marker_write(struct sk_engine *e, enum sk_state state);
+/* The run holding the tree whose root is fd (its flock): 1 and its pid
+ * (0 if /proc/locks doesn't tell), 0 when none, or -errno. */
+int sk_tree_locker(int fd, pid_t *ret_pid);
+bool sk_marker_same_map(const char *s, const struct shift_idmap *map);
+/* In the child of shift_tree_userns(): this process's records are made in
+ * the user namespace's view of the ids (see marker.c). */
+void sk_marker_set_userns(void);
+
+#define SK_STAT_ADD(e, field, n) \
+	__atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)
+
+/* dirahead.c: read a cold ext4 directory's blocks ahead through the
+ * block device (-1: not here: another filesystem, or not permitted).
+ * sk_dirahead() hints the blocks of the subdirectories subs of dirfd,
+ * adds the read requests made to *requests and returns how many of the
+ * subdirectories it found.  sk_dirahead_always(): LIBSHIFT_DIRAHEAD=always
+ * asks for it on every directory, cold or not (tests). */
+int sk_dirahead_open(const struct sk_engine *e);
+bool sk_dirahead_always(void);
+size_t sk_dirahead(int bdevfd, int dirfd, const struct sk_dentry *subs,
+		   size_t n, unsigned long *requests);
+
+/* passes.c: in how many walks of ranges of inode numbers to shift the
+ * tree (1: one walk, everything); bounds[0..K] gets the K ranges'
+ * limits, [bounds[p], bounds[p + 1]). */
+#define SK_PASSES_MAX 8
+unsigned sk_walk_passes(const struct sk_engine *e, uint64_t *bounds);
+
+#endif

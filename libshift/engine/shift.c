@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The shift engine: what the run's marker (marker.c) says is to be done,
+ * the phases (shift, then cleanup of progress records when needed),
+ * executor selection and the synchronous executor.  The unprivileged
+ * variant is in shift-userns.c.  docs/shift-engine.md explains why a crash
+ * at any point and a re-run end as one run.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+
+#include "engine/engine-internal.h"
+
+#define INTENT_SUFFIX "shiftkit.inode"
+
+/* ------------------------------------------------------------------ */
+/* The synchronous executor: the reference.                            */
+
+static int sync_start(struct sk_engine *e, void **ret)
+{
+	e->workers = 1;
+	*ret = e;
+	return 0;
+}
+
+static void sync_stop(void *state)
+{
+}
+
+const struct sk_executor sk_executor_sync = {
+	.name = "sync",
+	.start = sync_start,
+	.stop = sync_stop,
+};
+
+/*
+ * "auto" tries the executors fastest first and falls back when one can't
+ * start.  docs/benchmarks.md: the parallel walk alone beats it with
+ * io_uring STATX prefetch, warm and cold (every STATX goes to an io-wq
+ * worker), so uring is there only when asked for.
+ */
+static const struct sk_executor *const auto_order[] = {
+	&sk_executor_threads,
+	&sk_executor_sync,
+};
+
+static bool engine_is_auto(const char *name)
+{
+	return !name || strcmp(name, "auto") == 0;
+}
+
+static const struct sk_executor *pick_executor(const char *name)
+{
+	if (engine_is_auto(name))
+		return auto_order[0];
+	if (strcmp(name, "sync") == 0)
+		return &sk_executor_sync;
+	if (strcmp(name, "threads") == 0)
+		return &sk_executor_threads;
+#ifdef HAVE_LIBURING
+	if (strcmp(name, "uring") == 0)
+		return &sk_executor_uring;
+#endif
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Worker contexts                                                     */
+
+struct sk_ctx_list {
+	struct shift_inode_ctx *ctx;
+	struct sk_ctx_list *next;
+};
+
+struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e)
+{
+	struct shift_inode_ctx *ctx = shift_inode_ctx_new(&e->ctx_opts);
+	struct sk_ctx_list *l;
+
+	if (!ctx)
+		return NULL;
+	l = malloc(sizeof(*l));
+	if (!l) {
+		shift_inode_ctx_free(ctx);
+		return NULL;
+	}
+	ctx->event_lock = &e->lock;
+	ctx->journal = &e->journal;
+	ctx->phase = e->phase;
+	pthread_mutex_lock(&e->lock);
+	l->ctx = ctx;
+	l->next = e->ctxs;
+	e->ctxs = l;
+	pthread_mutex_unlock(&e->lock);
+	return ctx;
+}
+
+static void ctxs_phase(struct sk_engine *e, enum sk_phase phase)
+{
+	struct sk_ctx_list *l;
+
+	for (l = e->ctxs; l; l = l->next)
+		l->ctx->phase = phase;
+}
+
+static void ctxs_collect(struct sk_engine *e, bool free_them)
+{
+	struct sk_ctx_list *l, *next;
+
+	for (l = e->ctxs; l; l = next) {
+		next = l->next;
+		e->stats.changed += l->ctx->changed;
+		e->stats.unmapped += l->ctx->unmapped_n;
+		e->stats.errors += l->ctx->errors;
+		l->ctx->changed = l->ctx->unmapped_n = l->ctx->errors = 0;
+		if (free_them) {
+			shift_inode_ctx_free(l->ctx);
+			free(l);
+		}
+	}
+	if (free_them)
+		e->ctxs = NULL;
+}
+
+/* The first intent that outlives its inode: record that a cleanup
+ * phase is needed before it is written. */
+static int need_cleanup(struct sk_engine *e)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (!e->cleanup) {
+		e->cleanup = true;
+		r = sk_marker_write(e, SK_STATE_RUNNING);
+		if (r < 0)
+			e->cleanup = false;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* shift_tree                                                          */
+
+static void engine_free(struct sk_engine *e)
+{
+
+	if (e->exec && e->exec_state)
+		e->exec->stop(e->exec_state);
+	ctxs_collect(e, true);
+	e->ctx = NULL;
+	sk_engine_links_report(e);
+	free(e->marker_map);
+	safe_close(e->rootfd);
+	pthread_mutex_destroy(&e->lock);
+}
+
+static int run_phase(struct sk_engine *e, enum sk_phase phase)
+{
+	int r;
+
+	e->phase = phase;
+	ctxs_phase(e, phase);
+	r = sk_walk(e);
+	sk_engine_links_report(e);
+	ctxs_collect(e, false);
+	return r;
+}
+
+/* What a run leaves unfinished: the tree must not be marked done. */
+static bool problems(const struct sk_engine *e)
+{
+	return e->stats.errors || e->stats.mountpoints ||
+	       (e->stats.unmapped && e->opts->unmapped == SHIFT_UNMAPPED_ERROR);
+}
+
+int shift_tree(const char *path, const struct shift_options *opts,
+	       struct shift_stats *ret_stats)
+{
+	return sk_shift_tree(path, opts, NULL, ret_stats);
+}
+
+int sk_shift_tree(const char *path, const struct shift_options *opts,
+		  const struct shift_idmap *marker_map,
+		  struct shift_stats *ret_stats)
+{
+	struct sk_engine e = { .rootfd = -EBADF };
+	bool dry = opts && (opts->flags & SHIFT_DRY_RUN);
+	bool reverse = opts && (opts->flags & SHIFT_REVERSE);
+	struct sk_marker m = { 0 };
+	bool incomplete = false;
+	struct statfs sfs;
+	struct sk_stat st;
+	int r;
+
+	if (!path || !opts || !opts->map)
+		return -EINVAL;
+	if (!marker_map)
+		marker_map = opts->map;
+	pthread_mutex_init(&e.lock, NULL);
+	e.opts = opts;
+	e.ctx_opts = *opts;
+	e.exec = pick_executor(opts->engine);
+	if (!e.exec) {
+		r = opts->engine && (strcmp(opts->engine, "threads") == 0 ||
+				     strcmp(opts->engine, "uring") == 0)
+			    ? -EOPNOTSUPP
+			    : -EINVAL;
+		goto out;
+	}
+	e.stats.engine = e.exec->name;
+	e.rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e.rootfd < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	/* One run at a time: two would take each other's changes for ids
+	 * without image and fight over the marker.  A dry run only reads:
+	 * several may run, not beside a real one.  A filesystem without
+	 * flock (ENOLCK, EOPNOTSUPP) runs unlocked. */
+	if (flock(e.rootfd, (dry ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			r = -EALREADY;
+			goto out;
+		}
+		sk_debug("Failed to lock '%s': %m; running unlocked", path);
+	}
+	r = sk_statx_fd(e.rootfd, &st);
+	if (r < 0)
+		goto out;
+	e.root_dev = st.dev;
+	e.root_mnt_id = st.mnt_id;
+	if (fstatfs(e.rootfd, &sfs) == 0) {
+		e.overlay = sfs.f_type == OVERLAYFS_SUPER_MAGIC;
+		e.ext4 = sfs.f_type == EXT4_SUPER_MAGIC;
+	}
+	e.marker_map = shift_idmap_to_string(marker_map);
+	if (!e.marker_map) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	r = sk_marker_read(e.rootfd, e.marker_name, sizeof(e.marker_name), &m);
+	if (r < 0)
+		goto out;
+	e.phase = SK_PHASE_SHIFT;
+	if (m.found) {
+		bool same = sk_marker_same_map(m.map, marker_map);
+		bool same_dir = strcmp(m.dir, reverse ? "reverse" : "forward") == 0;
+
+		if (m.st == SK_STATE_UNDONE) {
+			/* A completed --reverse: the tree holds the original
+			 * ids.  The same undo again is a no-op; anything else
+			 * starts afresh. */
+			if (same && reverse) {
+				e.stats.already = true;
+				r = 0;
+				goto out;
+			}
+			m.found = false;
+		} else if (m.st != SK_STATE_DONE) {
+			/* Running, cleanup or incomplete: finish it.  After
+			 * a run that left unmapped ids, keeping them is a way
+			 * to finish it too (no id with an image is stored
+			 * differently under keep than under error). */
+			bool same_policy =
+				strcmp(m.unmapped,
+				       sk_marker_policy(opts->unmapped)) == 0 ||
+				(m.st == SK_STATE_INCOMPLETE &&
+				 strcmp(m.unmapped, "error") == 0 &&
+				 opts->unmapped == SHIFT_UNMAPPED_KEEP);
+
+			if (!same || !same_dir || !same_policy) {
+				r = -EBUSY;
+				goto out;
+			}
+			incomplete = m.st == SK_STATE_INCOMPLETE;
+			e.journal.resumed = true;
+			e.journal.gen = m.gen;
+			e.cleanup = m.cleanup;
+			if (m.st == SK_STATE_CLEANUP)
+				e.phase = SK_PHASE_CLEANUP;
+			e.stats.resumed = true;
+		} else if (same && !reverse) {
+			e.stats.already = true;
+			r = 0;
+			goto out;
+		} else if (!same && !(opts->flags & SHIFT_FORCE)) {
+			r = -EEXIST;
+			goto out;
+		}
+	}
+	if (!e.journal.resumed && getrandom(&e.journal.gen,
+					    sizeof(e.journal.gen), 0) < 0) {
+		r = negative_errno();
+		goto out;
+	}
+
+	/* The executor first: one that can't start (io_uring disabled)
+	 * must fail before anything is recorded on the tree. */
+	e.ctx = sk_engine_ctx_new(&e);
+	if (!e.ctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = e.exec->start(&e, &e.exec_state);
+	for (size_t i = 1; r < 0 && engine_is_auto(opts->engine) &&
+			   i < ARRAY_SIZE(auto_order);
+	     i++) {
+		sk_debug("engine '%s' can't start (%s), trying '%s'",
+			 e.exec->name, strerror(-r), auto_order[i]->name);
+		e.exec = auto_order[i];
+		e.stats.engine = e.exec->name;
+		r = e.exec->start(&e, &e.exec_state);
+	}
+	if (r < 0) {
+		e.exec_state = NULL;
+		goto out;
+	}
+
+	/* Record the run before the first change; the namespace of the
+	 * record: trusted.* when we may, user.* inside a user namespace. */
+	if (!dry && e.journal.resumed) {
+		/* The marker is right as it is: rewriting it as "running"
+		 * would turn a half-done cleanup back into a shift phase.
+		 * "incomplete" is a shift phase that ended: running again. */
+		if (incomplete) {
+			r = sk_marker_write(&e, SK_STATE_RUNNING);
+			if (r < 0)
+				goto out;
+		}
+		e.journal.active = true;
+	} else if (!dry) {
+		if (!m.found)
+			snprintf(e.marker_name, sizeof(e.marker_name),
+				 "trusted." SK_MARKER_SUFFIX);
+		r = sk_marker_write(&e, SK_STATE_RUNNING);
+		if (r == -EPERM && !m.found) {
+			snprintf(e.marker_name, sizeof(e.marker_name),
+				 "user." SK_MARKER_SUFFIX);
+			r = sk_marker_write(&e, SK_STATE_RUNNING);
+		}
+		if (r < 0)
+			goto out;
+		e.journal.active = true;
+	}
+	snprintf(e.journal.intent_name, sizeof(e.journal.intent_name), "%.*s%s",
+		 (int)(strchr(e.marker_name[0] ? e.marker_name : "trusted.",
+			      '.') -
+		       (e.marker_name[0] ? e.marker_name : "trusted.") + 1),
+		 e.marker_name[0] ? e.marker_name : "trusted.", INTENT_SUFFIX);
+	e.journal.need_cleanup = need_cleanup;
+	e.journal.engine = &e;
+
+	if (e.phase == SK_PHASE_SHIFT) {
+		r = run_phase(&e, SK_PHASE_SHIFT);
+		if (r < 0)
+			goto out;
+		/*
+		 * Problems left (failed inodes, inodes left unchanged for
+		 * ids without image, mounts not entered): the tree is not
+		 * done, and no cleanup either -- the intents of inodes
+		 * whose result is ambiguous must stay for the re-run,
+		 * which resumes this run and re-examines what was reported
+		 * (docs/shift-engine.md).
+		 */
+		if (problems(&e)) {
+			if (!dry) {
+				r = sk_marker_write(&e, SK_STATE_INCOMPLETE);
+				if (r < 0)
+					goto out;
+			}
+			goto done;
+		}
+	}
+	if (e.cleanup && !dry) {
+		r = sk_marker_write(&e, SK_STATE_CLEANUP);
+		if (r < 0)
+			goto out;
+		r = run_phase(&e, SK_PHASE_CLEANUP);
+		if (r < 0)
+			goto out;
+		if (e.stats.errors)
+			goto done; /* stays "cleanup": a re-run finishes it */
+	}
+	if (!dry) {
+		/* A finished undo stays recorded too ("undone"): running
+		 * the same --reverse again must not shift the ids further. */
+		e.cleanup = false;
+		r = sk_marker_write(&e, reverse ? SK_STATE_UNDONE
+						: SK_STATE_DONE);
+		if (r < 0)
+			goto out;
+	}
+done:
+	r = problems(&e) ? 1 : 0;
+out:
+	engine_free(&e);
+	free(m.map);
+	if (ret_stats)
+		*ret_stats = e.stats;
+	return r;
+}

@@ -1,0 +1,942 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Re-assembling an overlayfs mount over idmapped layers.
+ *
+ * A merged overlayfs can't be idmapped (mount_setattr gives EINVAL), but
+ * the layers beneath it usually can, and overlayfs (>= 5.19) takes
+ * idmapped layers.  So: read the source overlay's layers and options from
+ * its mount options (mountinfo), clone each layer
+ * detached (open_tree OPEN_TREE_CLONE), idmap the clones, hand them to a
+ * new overlay as file descriptors (fsconfig lowerdir+/datadir+/upperdir/
+ * workdir with FSCONFIG_SET_FD, Linux >= 6.13) and attach only the new
+ * overlay.  No intermediate mount ever reaches a mount table, nothing is
+ * written to any layer, and the cost does not depend on the tree's size.
+ *
+ * The source's upper layer is never given to the new overlay as an upper:
+ * the source is live, and overlayfs must not see two mounts over one
+ * upper (it refuses with index=on and corrupts without).  It becomes the
+ * top-most read-only lower layer instead, under a new upper if one is
+ * given.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mount/mount-internal.h"
+#include "util/syscalls.h"
+
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+#ifndef SECBIT_NO_SETUID_FIXUP
+#define SECBIT_NO_SETUID_FIXUP (1 << 2)
+#endif
+#ifndef PR_GET_SECUREBITS
+#define PR_GET_SECUREBITS 27
+#define PR_SET_SECUREBITS 28
+#endif
+
+/* At most this many root entries are checked against the layers. */
+#define ROOT_CHECK_MAX 4096
+
+/* ------------------------------------------------------------------ */
+/* NULL-terminated string vectors                                      */
+
+static void strv_free(char **v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* Append s (taken over, freed on failure) to *v. */
+static int strv_push(char ***v, char *s)
+{
+	size_t n = strv_len(*v);
+	char **nv;
+
+	if (!s)
+		return -ENOMEM;
+	nv = realloc(*v, (n + 2) * sizeof(char *));
+	if (!nv) {
+		free(s);
+		return -ENOMEM;
+	}
+	nv[n] = s;
+	nv[n + 1] = NULL;
+	*v = nv;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the source overlay                                          */
+
+/* mountinfo's octal escapes (seq_escape: \ooo for ",= \t\n\\"), undone. */
+static char *unescape_octal(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *w = out;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' &&
+		    s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+		    s[i + 3] >= '0' && s[i + 3] <= '7') {
+			*w++ = (char)((s[i + 1] - '0') * 64 +
+				      (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 3;
+		} else {
+			*w++ = s[i];
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
+/* overlayfs's own unescaping of upperdir, workdir and the legacy lowerdir
+ * list: a backslash quotes the next character. */
+static void unescape_backslash(char *s)
+{
+	char *d = s;
+
+	for (;; s++, d++) {
+		if (*s == '\\' && s[1])
+			s++;
+		*d = *s;
+		if (!*s)
+			break;
+	}
+}
+
+/*
+ * The legacy "lowerdir=a:b::d1::d2" list (after octal unescaping): ':'
+ * separates lower layers, "::" starts the data-only layers; a backslash
+ * quotes the next character (e.g. "\:" in a path).
+ */
+static int split_lowerdir(const char *s, char ***lower, char ***data)
+{
+	bool in_data = false;
+	const char *start = s;
+	int r;
+
+	for (;;) {
+		if (*s == '\\' && s[1]) {
+			s += 2;
+			continue;
+		}
+		if (*s && *s != ':') {
+			s++;
+			continue;
+		}
+		{
+			char *p = strndup(start, (size_t)(s - start));
+
+			if (!p)
+				return -ENOMEM;
+			unescape_backslash(p);
+			if (!*p) {
+				free(p);
+				return -EBADMSG;
+			}
+			r = strv_push(in_data ? data : lower, p);
+			if (r < 0)
+				return r;
+		}
+		if (!*s)
+			return 0;
+		if (s[1] == ':') {
+			in_data = true;
+			s++;
+		}
+		start = ++s;
+	}
+}
+
+void shift_overlay_source_free(struct shift_overlay_source *src)
+{
+	if (!src)
+		return;
+	strv_free(src->lower);
+	strv_free(src->data);
+	free(src->upper);
+	free(src->work);
+	strv_free(src->options);
+	strv_free(src->raw);
+	free(src);
+}
+
+int shift_overlay_is_mount(const char *path)
+{
+	_cleanup_close_ int fd = -EBADF;
+	uint64_t id, parent;
+	struct statfs sfs;
+	int r;
+
+	if (!path)
+		return -EINVAL;
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (fstatfs(fd, &sfs) < 0)
+		return negative_errno();
+	if (sfs.f_type != OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	r = sk_mnt_id_of(fd, "", &id);
+	if (r == -ENOENT || r == -EINVAL)
+		r = sk_mnt_id_of(fd, ".", &id);
+	if (r < 0)
+		return r;
+	r = sk_mnt_id_of(fd, "..", &parent);
+	if (r < 0)
+		return r;
+	/* "/" is its own parent; an overlay root elsewhere has a parent on
+	 * another mount. */
+	if (id == parent) {
+		struct stat a, b;
+
+		if (fstatat(fd, ".", &a, 0) < 0 || fstatat(fd, "..", &b, 0) < 0)
+			return negative_errno();
+		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			return -EISDIR;
+	}
+	return 1;
+}
+
+/* Parse the raw super options of an overlay (mountinfo's own escaping)
+ * into src; -EBADMSG for what can't be an overlay's options. */
+int sk_overlay_parse_options(const char *optstr,
+			     struct shift_overlay_source *src)
+{
+	_cleanup_free_ char *copy = strdup(optstr);
+	char *save = NULL, *tok;
+	bool legacy = false;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	/* Raw mountinfo: a ',' inside a value is still escaped (\054). */
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		_cleanup_free_ char *v = NULL;
+		char *eq = strchr(tok, '='), *key;
+
+		key = eq ? strndup(tok, (size_t)(eq - tok)) : strdup(tok);
+		if (!key)
+			return -ENOMEM;
+		if (eq) {
+			v = unescape_octal(eq + 1, strlen(eq + 1));
+			if (!v) {
+				free(key);
+				return -ENOMEM;
+			}
+		}
+		if (strcmp(key, "ro") && strcmp(key, "rw") &&
+		    strcmp(key, "seclabel")) {
+			r = strv_push(&src->raw,
+				      unescape_octal(tok, strlen(tok)));
+			if (r < 0) {
+				free(key);
+				return r;
+			}
+		}
+		if (!strcmp(key, "ro") || !strcmp(key, "rw")) {
+			src->read_only = key[1] == 'o';
+			free(key);
+			continue;
+		}
+		if (!strcmp(key, "seclabel")) { /* an LSM's, not overlayfs's */
+			free(key);
+			continue;
+		}
+		if (!strcmp(key, "lowerdir")) {
+			free(key);
+			if (!v || legacy || src->lower)
+				return -EBADMSG;
+			legacy = true;
+			r = split_lowerdir(v, &src->lower, &src->data);
+		} else if (!strcmp(key, "lowerdir+") ||
+			   !strcmp(key, "datadir+")) {
+			bool data = key[0] == 'd';
+
+			free(key);
+			if (!v || legacy)
+				return -EBADMSG;
+			r = strv_push(data ? &src->data : &src->lower,
+				      TAKE_PTR(v));
+		} else if (!strcmp(key, "upperdir") ||
+			   !strcmp(key, "workdir")) {
+			char **slot = key[0] == 'u' ? &src->upper : &src->work;
+
+			free(key);
+			if (!v || *slot)
+				return -EBADMSG;
+			unescape_backslash(v);
+			*slot = TAKE_PTR(v);
+			r = 0;
+		} else if (v) {
+			char *kv = NULL;
+
+			if (asprintf(&kv, "%s=%s", key, v) < 0)
+				kv = NULL;
+			free(key);
+			r = strv_push(&src->options, kv);
+		} else {
+			r = strv_push(&src->options, key);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (!src->lower || !!src->upper != !!src->work)
+		return -EBADMSG;
+	return 0;
+}
+
+/* A layer path from the options must be an absolute path to a directory,
+ * and not "/" (what an overlay built from detached mounts shows). */
+static int check_layer_path(const char *path)
+{
+	struct stat st;
+
+	if (path[0] != '/' || !path[1]) {
+		sk_debug("overlay layer '%s' is not an absolute path", path);
+		return -EBADMSG;
+	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		sk_debug("overlay layer '%s' is not a directory", path);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * Every entry of the overlay's root directory must exist in the upper or
+ * a lower layer (whiteouts hide, they don't add; data-only layers add no
+ * names): otherwise the paths in the options are not the overlay's
+ * layers.
+ */
+static int check_root_entries(const char *path,
+			      const struct shift_overlay_source *src)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	size_t n = strv_len(src->lower) + 1, i, seen = 0;
+	int *fds = NULL, r = 0;
+	struct dirent *de;
+
+	d = opendir(path);
+	if (!d)
+		return negative_errno();
+	fds = calloc(n, sizeof(int));
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		fds[i] = -EBADF;
+	for (i = 0; i < n; i++) {
+		const char *l = i == 0 ? src->upper : src->lower[i - 1];
+
+		fds[i] = l ? open(l, O_PATH | O_DIRECTORY | O_CLOEXEC) : -EBADF;
+		if (l && fds[i] < 0) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	errno = 0;
+	while ((de = readdir(d)) && seen++ < ROOT_CHECK_MAX) {
+		struct stat st;
+		bool found = false;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		for (i = 0; i < n && !found; i++)
+			found =
+			    fds[i] >= 0 && fstatat(fds[i], de->d_name, &st,
+						   AT_SYMLINK_NOFOLLOW) == 0;
+		if (!found) {
+			_cleanup_free_ char *e = shift_escape(de->d_name);
+
+			sk_debug("'%s' in the overlay's root is in none of its "
+				 "layers",
+				 e ? e : "?");
+			r = -EBADMSG;
+			goto out;
+		}
+		errno = 0;
+	}
+	if (!de && errno)
+		r = negative_errno();
+out:
+	for (i = 0; i < n; i++)
+		safe_close(fds[i]);
+	free(fds);
+	return r;
+}
+
+/*
+ * The mountinfo line of mount id, split: its root, filesystem type and
+ * super options, all raw (still escaped).  Not through libmount: libmount
+ * (2.38) unescapes the super options as a whole, and then a ',' in a layer
+ * path can't be told from the separator.
+ */
+static int mountinfo_of(uint64_t id, char **ret_root, char **ret_type,
+			char **ret_opts)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return negative_errno();
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root mountpoint options [tags...] - type
+		 * source super-options; no field holds a space (\040). */
+		char *field[64], *save = NULL, *tok;
+		unsigned long long lid;
+		size_t n = 0, dash;
+
+		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		for (tok = strtok_r(line, " ", &save);
+		     tok && n < ARRAY_SIZE(field);
+		     tok = strtok_r(NULL, " ", &save))
+			field[n++] = tok;
+		for (dash = 6; dash < n && strcmp(field[dash], "-"); dash++)
+			;
+		if (n < 5 || dash + 3 >= n)
+			return -EIO;
+		*ret_root = unescape_octal(field[3], strlen(field[3]));
+		*ret_type = strdup(field[dash + 1]);
+		*ret_opts = strdup(field[dash + 3]);
+		if (!*ret_root || !*ret_type || !*ret_opts) {
+			free(*ret_root);
+			free(*ret_type);
+			free(*ret_opts);
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int shift_overlay_source_read(const char *path,
+			      struct shift_overlay_source **ret)
+{
+	_cleanup_free_ char *root = NULL, *type = NULL, *opts = NULL;
+	struct shift_overlay_source *src = NULL;
+	uint64_t id;
+	size_t i;
+	int r;
+
+	if (!path || !ret)
+		return -EINVAL;
+	r = shift_overlay_is_mount(path);
+	if (r == 0)
+		return -EMEDIUMTYPE;
+	if (r < 0)
+		return r;
+	r = sk_mnt_id_of(AT_FDCWD, path, &id);
+	if (r < 0)
+		return r;
+	r = mountinfo_of(id, &root, &type, &opts);
+	if (r < 0)
+		return r;
+	if (strcmp(type, "overlay") != 0)
+		return -EMEDIUMTYPE;
+	if (strcmp(root, "/") != 0)
+		return -EISDIR; /* a bind mount of a directory inside an overlay
+				 */
+	src = calloc(1, sizeof(*src));
+	if (!src)
+		return -ENOMEM;
+	r = sk_overlay_parse_options(opts, src);
+	if (r < 0)
+		goto out;
+	for (i = 0; src->lower[i] && r >= 0; i++)
+		r = check_layer_path(src->lower[i]);
+	for (i = 0; src->data && src->data[i] && r >= 0; i++)
+		r = check_layer_path(src->data[i]);
+	if (r >= 0 && src->upper)
+		r = check_layer_path(src->upper);
+	if (r >= 0 && src->work)
+		r = check_layer_path(src->work);
+	if (r >= 0)
+		r = check_root_entries(path, src);
+out:
+	if (r < 0) {
+		shift_overlay_source_free(src);
+		return r;
+	}
+	*ret = src;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Building the new overlay                                            */
+
+/* Create dir (0755, uid:gid) if missing; an empty one gets that owner. */
+static int ensure_dir(const char *path, uid_t uid, gid_t gid)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	struct stat st;
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	d = opendir(path);
+	if (!d)
+		return negative_errno();
+	if (fstat(dirfd(d), &st) < 0)
+		return negative_errno();
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return 0; /* in use: left as it is */
+	if ((st.st_uid != uid || st.st_gid != gid) &&
+	    fchown(dirfd(d), uid, gid) < 0)
+		return negative_errno();
+	if ((st.st_mode & 07777) != 0755 && fchmod(dirfd(d), 0755) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/*
+ * overlayfs wants upper and work from one mount: clone the deepest
+ * directory holding both (on their mount) once, idmapped, and open the two
+ * beneath it.
+ */
+static int open_upper_work(const char *upper, const char *work, int userns_fd,
+			   int *ret_tree, int *ret_upper, int *ret_work)
+{
+	_cleanup_free_ char *u = realpath(upper, NULL),
+			    *w = realpath(work, NULL);
+	_cleanup_free_ char *prefix = NULL;
+	_cleanup_close_ int tree = -EBADF;
+	uint64_t iu, iw, ip;
+	size_t k = 0, plen;
+	int r;
+
+	if (!u || !w)
+		return negative_errno();
+	r = sk_mnt_id_of(AT_FDCWD, u, &iu);
+	if (r >= 0)
+		r = sk_mnt_id_of(AT_FDCWD, w, &iw);
+	if (r < 0)
+		return r;
+	if (iu != iw)
+		return -EXDEV;
+	while (u[k] && u[k] == w[k])
+		k++;
+	if (!((u[k] == '\0' || u[k] == '/') && (w[k] == '\0' || w[k] == '/')))
+		while (k > 0 && u[k - 1] != '/')
+			k--;
+	plen = k > 1 && u[k - 1] == '/' ? k - 1 : k;
+	prefix = strndup(u, plen ? plen : 1);
+	if (!prefix)
+		return -ENOMEM;
+	/* Both on one mount: so is the directory holding them (the mount's
+	 * root at the highest). */
+	r = sk_mnt_id_of(AT_FDCWD, prefix, &ip);
+	if (r < 0)
+		return r;
+	if (ip != iu)
+		return -EXDEV;
+	tree = shift_mount_clone_idmapped(AT_FDCWD, prefix, userns_fd, 0);
+	if (tree < 0)
+		return tree;
+	{
+		const char *paths[2] = {u, w};
+		int *rets[2] = {ret_upper, ret_work};
+		size_t i, l = strlen(prefix);
+
+		for (i = 0; i < 2; i++) {
+			struct open_how how = {
+			    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+			    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+				       RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+			};
+			const char *rel = paths[i] + (l > 1 ? l : 0);
+
+			while (*rel == '/')
+				rel++;
+			*rets[i] = sys_openat2(tree, *rel ? rel : ".", &how);
+			if (*rets[i] < 0)
+				return negative_errno();
+		}
+	}
+	/* Kept open by the caller: closing it unmounts the clone. */
+	*ret_tree = TAKE_FD(tree);
+	return 0;
+}
+
+/*
+ * FSCONFIG_CMD_CREATE with fsuid/fsgid set to uid/gid: overlayfs keeps the
+ * creating task's credentials for its work files and copy-ups, and through
+ * an idmapped upper they must be representable (host root is not, under a
+ * map without host 0: EOVERFLOW and a read-only overlay).  The
+ * capabilities stay (SECBIT_NO_SETUID_FIXUP) so copy-up can still chown
+ * and keep setid bits.  Done in a child: the caller's credentials are
+ * never changed.  The child shares the fs context (the same open file).
+ */
+static int create_as(int fsfd, uid_t uid, gid_t gid)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return negative_errno();
+	if (pid == 0) {
+		int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+
+		if (bits < 0 ||
+		    prctl(PR_SET_SECUREBITS,
+			  (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0, 0,
+			  0) < 0)
+			_exit(errno ? errno : EPERM);
+		(void)setfsgid(gid);
+		(void)setfsuid(uid);
+		if ((gid_t)setfsgid((gid_t)-1) != gid ||
+		    (uid_t)setfsuid((uid_t)-1) != uid)
+			_exit(EPERM);
+		if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+			_exit(errno ? errno : EIO);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return negative_errno();
+	if (!WIFEXITED(status))
+		return -EIO;
+	return -WEXITSTATUS(status);
+}
+
+/* Options that mean nothing (or are refused) without an upper layer. */
+static bool upper_only(const char *opt)
+{
+	static const char *const names[] = {"index", "nfs_export", "volatile"};
+	size_t i, l;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		l = strlen(names[i]);
+		if (!strncmp(opt, names[i], l) && (!opt[l] || opt[l] == '='))
+			return true;
+	}
+	return false;
+}
+
+/* The directory standing in for layer path, or NULL. */
+static const char *plain_layer(const char *const *pairs, const char *path)
+{
+	size_t i;
+
+	for (i = 0; pairs && pairs[i] && pairs[i + 1]; i += 2)
+		if (!strcmp(pairs[i], path))
+			return pairs[i + 1];
+	return NULL;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	size_t i;
+
+	if (!fds)
+		return;
+	for (i = 0; i < n; i++)
+		safe_close(fds[i]);
+	free(fds);
+}
+
+/*
+ * Mount the source overlay again at path with the options it had (by
+ * path, as it was made), after a failed --replace.
+ */
+static int restore_source(const struct shift_overlay_source *src,
+			  const char *path)
+{
+	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF;
+	size_t i;
+
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return negative_errno();
+	for (i = 0; src->raw && src->raw[i]; i++) {
+		_cleanup_free_ char *kv = strdup(src->raw[i]);
+		char *eq;
+
+		if (!kv)
+			return -ENOMEM;
+		eq = strchr(kv, '=');
+		if (eq)
+			*eq = '\0';
+		if ((eq ? fsconfig(fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0)
+			: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) < 0) {
+			int r = negative_errno();
+
+			sk_fs_log(fsfd);
+			return r;
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int r = negative_errno();
+
+		sk_fs_log(fsfd);
+		return r;
+	}
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
+		      src->read_only ? MOUNT_ATTR_RDONLY : 0);
+	if (mfd < 0)
+		return negative_errno();
+	return shift_mount_attach(mfd, AT_FDCWD, path);
+}
+
+int shift_overlay_reassemble(const struct shift_reassemble *ra,
+			     const char *target, const struct shift_idmap *map,
+			     int userns_fd, unsigned flags)
+{
+	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, ufd = -EBADF,
+			    wfd = -EBADF, utree = -EBADF;
+	const struct shift_overlay_source *src;
+	const char *failed = NULL;
+	const char **paths = NULL;
+	const char *upper, *work;
+	bool canonical, upper_low, replace, unmounted = false;
+	size_t nl, nd, n = 0, i;
+	uint32_t uid = 0, gid = 0;
+	int *fds = NULL, r;
+
+	if (!ra || !ra->src || !ra->src->lower || !target || !map ||
+	    userns_fd < 0 || !ra->upper != !ra->work)
+		return -EINVAL;
+	src = ra->src;
+	upper = ra->upper;
+	work = ra->work;
+	replace = ra->how & SHIFT_REASSEMBLE_REPLACE;
+	canonical = replace || (ra->how & SHIFT_REASSEMBLE_CANONICAL_UPPER);
+	upper_low = !replace && src->upper &&
+		    (ra->how & SHIFT_REASSEMBLE_UPPER_AS_LOWER);
+	if (replace) {
+		if (!src->upper || upper || !ra->source)
+			return -EINVAL;
+		upper = src->upper;
+		work = src->work;
+	}
+	if (canonical && !upper)
+		return -EINVAL;
+	if (src->upper && !upper_low && !replace) {
+		failed = src->upper;
+		r = -EBUSY;
+		goto out;
+	}
+	if (shift_idmap_to_seen(map, SHIFT_UID, 0, &uid) < 0 ||
+	    shift_idmap_to_seen(map, SHIFT_GID, 0, &gid) < 0) {
+		r = -EINVAL; /* no image of root: nothing could own the upper */
+		goto out;
+	}
+
+	nl = strv_len(src->lower) + (upper_low ? 1 : 0);
+	nd = strv_len(src->data);
+	n = nl + nd;
+	paths = calloc(n, sizeof(*paths));
+	fds = calloc(n, sizeof(int));
+	if (!paths || !fds) {
+		free(fds);
+		fds = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = -EBADF;
+	i = 0;
+	if (upper_low)
+		paths[i++] = src->upper;
+	for (size_t j = 0; src->lower[j]; j++)
+		paths[i++] = src->lower[j];
+	for (size_t j = 0; src->data && src->data[j]; j++)
+		paths[i++] = src->data[j];
+
+	/* Each layer, as it is: no submounts (overlayfs does not cross
+	 * mounts inside a layer either). */
+	for (i = 0; i < n; i++) {
+		const char *plain = plain_layer(ra->plain_layers, paths[i]);
+
+		fds[i] = shift_mount_clone_idmapped(
+		    AT_FDCWD, plain ? plain : paths[i],
+		    plain ? -EBADF : userns_fd, 0);
+		if (fds[i] < 0) {
+			r = fds[i];
+			failed = paths[i];
+			goto out;
+		}
+	}
+
+	if (upper) {
+		/* Canonical: root's files are 0 on disk, as in the image.
+		 * The source's own upper and work are used as they are. */
+		r = replace ? 0
+			    : ensure_dir(upper, canonical ? 0 : uid,
+					 canonical ? 0 : gid);
+		if (r < 0) {
+			failed = upper;
+			goto out;
+		}
+		r = replace ? 0
+			    : ensure_dir(work, canonical ? 0 : uid,
+					 canonical ? 0 : gid);
+		if (r < 0) {
+			failed = work;
+			goto out;
+		}
+		if (canonical) {
+			r = open_upper_work(upper, work, userns_fd, &utree,
+					    &ufd, &wfd);
+			if (r < 0) {
+				failed = upper;
+				goto out;
+			}
+		}
+	}
+
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (fsconfig(fsfd, FSCONFIG_SET_FD,
+			     i < nl ? "lowerdir+" : "datadir+", NULL,
+			     fds[i]) < 0) {
+			r = negative_errno();
+			sk_fs_log(fsfd);
+			/* Before 6.13 overlayfs takes no layer fds at all. */
+			if (i == 0 && r == -EINVAL &&
+			    shift_probe_feature(SHIFT_FEATURE_OVERLAY_FD_LAYERS,
+						NULL) == 0)
+				r = -EOPNOTSUPP;
+			else
+				failed = paths[i];
+			goto out;
+		}
+		/* The fds stay open until the overlay exists: closing a
+		 * detached tree unmounts it, and overlayfs clones the layers'
+		 * mounts only at FSCONFIG_CMD_CREATE (EINVAL otherwise). */
+	}
+	if (upper) {
+		_cleanup_free_ char *au = realpath(upper, NULL),
+				    *aw = realpath(work, NULL);
+
+		if (canonical)
+			r = fsconfig(fsfd, FSCONFIG_SET_FD, "upperdir", NULL,
+				     ufd) < 0 ||
+				    fsconfig(fsfd, FSCONFIG_SET_FD, "workdir",
+					     NULL, wfd) < 0
+				? negative_errno()
+				: 0;
+		else if (!au || !aw)
+			r = negative_errno();
+		else
+			r = fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", au,
+				     0) < 0 ||
+				    fsconfig(fsfd, FSCONFIG_SET_STRING,
+					     "workdir", aw, 0) < 0
+				? negative_errno()
+				: 0;
+		if (r < 0) {
+			sk_fs_log(fsfd);
+			failed = upper;
+			goto out;
+		}
+	}
+	for (i = 0; src->options && src->options[i]; i++) {
+		_cleanup_free_ char *kv = strdup(src->options[i]);
+		char *eq;
+
+		if (!kv) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (!upper && upper_only(kv))
+			continue;
+		eq = strchr(kv, '=');
+		if (eq)
+			*eq = '\0';
+		if ((eq ? fsconfig(fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0)
+			: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) < 0) {
+			r = negative_errno();
+			sk_debug("overlay option '%s' refused: %s",
+				 src->options[i], strerror(-r));
+			sk_fs_log(fsfd);
+			goto out;
+		}
+	}
+	/* Taking the source's place: only when nothing holds it (no lazy
+	 * unmount), and never two overlays over its upper at once. */
+	if (replace) {
+		if (umount2(ra->source, UMOUNT_NOFOLLOW) < 0) {
+			r = negative_errno();
+			failed = ra->source;
+			goto out;
+		}
+		unmounted = true;
+	}
+	if (canonical)
+		r = create_as(fsfd, uid, gid);
+	else
+		r = fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0
+			? negative_errno()
+			: 0;
+	if (r < 0) {
+		sk_fs_log(fsfd);
+		goto out;
+	}
+	mfd = fsmount(
+	    fsfd, FSMOUNT_CLOEXEC,
+	    (unsigned)sk_mount_attrs(upper ? flags : flags | SHIFT_MOUNT_RDONLY));
+	if (mfd < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	r = shift_mount_attach(mfd, AT_FDCWD, target);
+	if (r < 0)
+		failed = target;
+out:
+	if (r < 0 && unmounted) {
+		/* Back where it was: the new overlay's fs context and clones
+		 * go first, so the upper is free again. */
+		fsfd = safe_close(fsfd);
+		mfd = safe_close(mfd);
+		if (restore_source(src, ra->source) < 0) {
+			r = -ENOTRECOVERABLE;
+			failed = ra->source;
+		}
+	}
+	close_all(fds, fds ? n : 0);
+	free(paths);
+	if (ra->failed_path)
+		*ra->failed_path = r < 0 ? failed : NULL;
+	return r;
+}
