@@ -17,6 +17,33 @@ void sk_fs_log(int fsfd);
 /* The mount id of path relative to dfd, from statx (mount.c). */
 int sk_mnt_id_of(int dfd, const char *path, uint64_t *ret);
 
+/*
+ * The mount table (mountinfo.c, the one reader of mountinfo).  Strings are
+ * malloc'd; root and target with the kernel's \ooo escapes undone,
+ * super_raw exactly as the kernel wrote it (overlay layers keep their
+ * escaped ','); optional: the optional fields, space-separated.
+ */
+struct sk_mountinfo {
+	uint64_t id, parent;
+	char *root, *target, *fstype, *vfs_options, *super_raw, *optional;
+};
+void sk_mountinfo_clear(struct sk_mountinfo *mi);
+/* fn per mount, in table order; a non-zero return stops and is returned.
+ * mi is valid during the call only. */
+typedef int (*sk_mountinfo_fn)(const struct sk_mountinfo *mi, void *userdata);
+/* path NULL: /proc/self/mountinfo. */
+int sk_mountinfo_foreach(const char *path, sk_mountinfo_fn fn, void *userdata);
+/* The same from an open mountinfo (fd not consumed; read from its offset). */
+int sk_mountinfo_foreach_fd(int fd, sk_mountinfo_fn fn, void *userdata);
+/* The mount with this id in /proc/self/mountinfo, or -ENOENT. */
+int sk_mountinfo_by_id(uint64_t id, struct sk_mountinfo *ret);
+/* Whether a comma-separated option string holds option name. */
+bool sk_mount_option_has(const char *optstr, const char *name);
+/* s[0..len) with \ooo escapes undone (malloc'd; NULL on ENOMEM). */
+char *sk_unescape_octal(const char *s, size_t len);
+/* A filesystem's name for its statfs magic, NULL when unknown. */
+const char *sk_fstype_by_magic(unsigned long magic);
+
 /* The raw super options of an overlay mount (as in /proc/self/mountinfo,
  * octal escapes and all) into src (zeroed by the caller; free it with
  * shift_overlay_source_free).  -EBADMSG for options no overlay shows

@@ -97,29 +97,6 @@ static int strv_push(char ***v, char *s)
 /* ------------------------------------------------------------------ */
 /* Reading the source overlay                                          */
 
-/* mountinfo's octal escapes (seq_escape: \ooo for ",= \t\n\\"), undone. */
-static char *unescape_octal(const char *s, size_t len)
-{
-	char *out = malloc(len + 1), *w = out;
-	size_t i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' &&
-		    s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
-		    s[i + 3] >= '0' && s[i + 3] <= '7') {
-			*w++ = (char)((s[i + 1] - '0') * 64 +
-				      (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-			i += 3;
-		} else {
-			*w++ = s[i];
-		}
-	}
-	*w = '\0';
-	return out;
-}
-
 /* overlayfs's own unescaping of upperdir, workdir and the legacy lowerdir
  * list: a backslash quotes the next character. */
 static void unescape_backslash(char *s)
@@ -251,7 +228,7 @@ int sk_overlay_parse_options(const char *optstr,
 		if (!key)
 			return -ENOMEM;
 		if (eq) {
-			v = unescape_octal(eq + 1, strlen(eq + 1));
+			v = sk_unescape_octal(eq + 1, strlen(eq + 1));
 			if (!v) {
 				free(key);
 				return -ENOMEM;
@@ -260,7 +237,7 @@ int sk_overlay_parse_options(const char *optstr,
 		if (strcmp(key, "ro") && strcmp(key, "rw") &&
 		    strcmp(key, "seclabel")) {
 			r = strv_push(&src->raw,
-				      unescape_octal(tok, strlen(tok)));
+				      sk_unescape_octal(tok, strlen(tok)));
 			if (r < 0) {
 				free(key);
 				return r;
@@ -397,58 +374,12 @@ out:
 	return r;
 }
 
-/*
- * The mountinfo line of mount id, split: its root, filesystem type and
- * super options, all raw (still escaped).  Not through libmount: libmount
- * (2.38) unescapes the super options as a whole, and then a ',' in a layer
- * path can't be told from the separator.
- */
-static int mountinfo_of(uint64_t id, char **ret_root, char **ret_type,
-			char **ret_opts)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-
-	if (!f)
-		return negative_errno();
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root mountpoint options [tags...] - type
-		 * source super-options; no field holds a space (\040). */
-		char *field[64], *save = NULL, *tok;
-		unsigned long long lid;
-		size_t n = 0, dash;
-
-		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		for (tok = strtok_r(line, " ", &save);
-		     tok && n < ARRAY_SIZE(field);
-		     tok = strtok_r(NULL, " ", &save))
-			field[n++] = tok;
-		for (dash = 6; dash < n && strcmp(field[dash], "-"); dash++)
-			;
-		if (n < 5 || dash + 3 >= n)
-			return -EIO;
-		*ret_root = unescape_octal(field[3], strlen(field[3]));
-		*ret_type = strdup(field[dash + 1]);
-		*ret_opts = strdup(field[dash + 3]);
-		if (!*ret_root || !*ret_type || !*ret_opts) {
-			free(*ret_root);
-			free(*ret_type);
-			free(*ret_opts);
-			return -ENOMEM;
-		}
-		return 0;
-	}
-	return -ENOENT;
-}
-
 int shift_overlay_source_read(const char *path,
 			      struct shift_overlay_source **ret)
 {
 	_cleanup_free_ char *root = NULL, *type = NULL, *opts = NULL;
 	struct shift_overlay_source *src = NULL;
+	struct sk_mountinfo mi;
 	uint64_t id;
 	size_t i;
 	int r;
@@ -463,9 +394,13 @@ int shift_overlay_source_read(const char *path,
 	r = sk_mnt_id_of(AT_FDCWD, path, &id);
 	if (r < 0)
 		return r;
-	r = mountinfo_of(id, &root, &type, &opts);
+	r = sk_mountinfo_by_id(id, &mi);
 	if (r < 0)
 		return r;
+	root = TAKE_PTR(mi.root);
+	type = TAKE_PTR(mi.fstype);
+	opts = TAKE_PTR(mi.super_raw);
+	sk_mountinfo_clear(&mi);
 	if (strcmp(type, "overlay") != 0)
 		return -EMEDIUMTYPE;
 	if (strcmp(root, "/") != 0)

@@ -340,6 +340,21 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
  * NULL for any other f_type. */
 const char *shift_mountd_pseudo_fs(int64_t fs_type);
 
+/*
+ * What the daemon's worker reads of a clone it attached in its private
+ * mount namespace, from that namespace's mountinfo (an fd it opened, read
+ * from its offset): whether the mount with id mnt_id is idmapped, whether
+ * any mount hangs below it, and its filesystem type ("?" when not shown).
+ * -ENOENT when no mount has that id.
+ */
+struct shift_mountd_clone_facts {
+	bool idmapped;
+	bool submounts;
+	char fstype[64];
+};
+int shift_mountd_clone_facts(int mountinfo_fd, uint64_t mnt_id,
+			     struct shift_mountd_clone_facts *ret);
+
 /* /etc/shiftkit/mountd.conf, parsed (shift-mountd(8)). */
 struct shift_mountd_conf {
 	char **users;	 /* names or uids; "*" everyone; NULL-terminated */
