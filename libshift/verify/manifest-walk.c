@@ -14,10 +14,6 @@
 
 #include "verify/verify-internal.h"
 
-#define XATTR_ACL_ACCESS "system.posix_acl_access"
-#define XATTR_ACL_DEFAULT "system.posix_acl_default"
-#define XATTR_CAPS "security.capability"
-
 #define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
 #define XATTR_OPAQUE_USER "user.overlay.opaque"
 
@@ -153,11 +149,11 @@ static int record_xattrs(struct shift_manifest *store, struct mentry *e,
 		has_aa = has_ad = has_caps = true;
 	} else {
 		for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1) {
-			if (!strcmp(list + i, XATTR_ACL_ACCESS))
+			if (!strcmp(list + i, SHIFT_XATTR_ACL_ACCESS))
 				has_aa = true;
-			else if (!strcmp(list + i, XATTR_ACL_DEFAULT))
+			else if (!strcmp(list + i, SHIFT_XATTR_ACL_DEFAULT))
 				has_ad = true;
-			else if (!strcmp(list + i, XATTR_CAPS))
+			else if (!strcmp(list + i, SHIFT_XATTR_CAPS))
 				has_caps = true;
 			else if (!strcmp(list + i, XATTR_OPAQUE_TRUSTED) ||
 				 !strcmp(list + i, XATTR_OPAQUE_USER))
@@ -176,21 +172,21 @@ static int record_xattrs(struct shift_manifest *store, struct mentry *e,
 		}
 	}
 	if (has_aa) {
-		r = xref_get(&x, XATTR_ACL_ACCESS, buf, sizeof(buf));
+		r = xref_get(&x, SHIFT_XATTR_ACL_ACCESS, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
 		if (r > 0 && (q = sk_manifest_blob_set(store, &e->acl_a, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_ad && S_ISDIR(e->mode)) {
-		r = xref_get(&x, XATTR_ACL_DEFAULT, buf, sizeof(buf));
+		r = xref_get(&x, SHIFT_XATTR_ACL_DEFAULT, buf, sizeof(buf));
 		if (r < 0)
 			return (int)r;
 		if (r > 0 && (q = sk_manifest_blob_set(store, &e->acl_d, buf, (size_t)r)) < 0)
 			return q;
 	}
 	if (has_caps) {
-		r = xref_get(&x, XATTR_CAPS, buf, sizeof(buf));
+		r = xref_get(&x, SHIFT_XATTR_CAPS, buf, sizeof(buf));
 		if (r == -EOVERFLOW)
 			e->flags |= ME_CAPS_OVERFLOW;
 		else if (r < 0)

@@ -20,7 +20,7 @@
 #include "util/macros.h"
 
 #define CAPS_SZ_2 20
-#define CAPS_SZ_3 24
+#define CAPS_SZ_3 SHIFT_FCAPS_MAX_SIZE
 #define MAX_ACL_ENTRIES 1024
 
 struct blob {
