@@ -7,7 +7,7 @@
 #include "core/core-internal.h"
 
 /* ------------------------------------------------------------------ */
-/* Manifests (manifest*.c): what the files of one job share           */
+/* Manifests (manifest*.c): the types and functions its files share   */
 /* ------------------------------------------------------------------ */
 
 #include <dirent.h>
@@ -217,5 +217,91 @@ int sk_manifest_check_mem(const struct shift_manifest *m,
 			  const struct shift_idmap *map, const char *dir,
 			  unsigned flags, struct diff_ctx *c,
 			  size_t extra_layer);
+
+/* ------------------------------------------------------------------ */
+/* Container sets (verify*.c)                                          */
+/* ------------------------------------------------------------------ */
+
+#include <json.h>
+
+struct vlayer {
+	const char *name;
+	const char *path;
+	const char *manifest_path;
+	struct shift_idmap *shifted; /* shifted in place with this map */
+	struct shift_manifest *manifest;
+	bool changed; /* check 4 found differences */
+	bool unreadable;
+};
+
+struct vview {
+	struct vlayer *layer;
+	const char *path;
+	bool merged; /* an overlay's merged dir: extra entries are fine */
+	bool copy;   /* a shifted copy, not the layer itself */
+};
+
+struct vcontainer {
+	const char *name;
+	const char *owner;
+	pid_t pid;
+	struct shift_idmap *map;
+	struct vview *views;
+	size_t nviews;
+	const char *upper;
+	bool canonical_upper; /* upper stores the container's own ids */
+};
+
+/* Where a key or array element of the description is (see scan_value). */
+struct jloc {
+	const json_object *parent;
+	char *key; /* NULL for an array element */
+	size_t idx;
+	size_t off;
+};
+
+struct vset {
+	json_object *root; /* owns every string above */
+	char *text;	   /* the description, for positions */
+	size_t len;
+	struct jloc *locs;
+	size_t nlocs, caplocs;
+	struct vlayer *layers;
+	size_t nlayers;
+	struct vcontainer *cs;
+	size_t ncs;
+};
+
+struct vrun {
+	shift_verify_fn fn;
+	void *userdata;
+	int fails;
+	/* the finding being built: its check and subject */
+	enum shift_verify_check check;
+	const char *subject;
+	int diffs; /* differences passed on so far for this subject */
+	int cb_err; /* what fn returned when it failed */
+};
+
+/* verify-set.c: the description */
+int sk_vset_load(struct vset *s, const char *path, char *err, size_t errlen);
+void sk_vset_free(struct vset *s);
+/* verify.c: a finding of run->check about run->subject, passed on */
+_printf_(4, 5) int sk_verify_emit(struct vrun *run,
+				  enum shift_verify_status st,
+				  const struct shift_difference *d,
+				  const char *fmt, ...);
+/* the checks (shift_verify_containers() runs them in enum order):
+ * verify-maps.c */
+int sk_verify_overlap(struct vset *s, struct vrun *run);
+int sk_verify_host_root(struct vset *s, struct vrun *run);
+int sk_verify_subid(struct vset *s, struct vrun *run);
+int sk_verify_in_place(struct vset *s, struct vrun *run);
+/* verify-trees.c */
+int sk_verify_layers(struct vset *s, struct vrun *run);
+int sk_verify_views(struct vset *s, struct vrun *run);
+int sk_verify_uppers(struct vset *s, struct vrun *run);
+/* verify-mounts.c */
+int sk_verify_mounts(struct vset *s, struct vrun *run);
 
 #endif
