@@ -371,17 +371,19 @@ static int probe_overlay(void)
 		     ? "fsconfig(FSCONFIG_SET_FD, \"lowerdir+\") works"
 		 : rep.fd_stage == OVL_NAMESPACE && rep.fd_err == EPERM
 		     ? "needs CAP_SYS_ADMIN"
-		     : sk_probe_internf("%s failed: %s", ovl_stage_name(rep.fd_stage),
-			       strerror(rep.fd_err));
-	why_path =
-	    rep.path_stage == OVL_OK ? "an overlay over an idmapped lower "
-				       "layer shows the mapped owner"
-	    : rep.path_stage == OVL_NAMESPACE && rep.path_err == EPERM
-		? "needs CAP_SYS_ADMIN"
-	    : rep.path_stage == OVL_OWNER && rep.path_err == EINVAL
-		? "overlay mounted but ignores the lower layer's idmap"
-		: sk_probe_internf("%s failed: %s", ovl_stage_name(rep.path_stage),
-			  strerror(rep.path_err));
+		     : sk_probe_internf("%s failed: %s",
+					ovl_stage_name(rep.fd_stage),
+					strerror(rep.fd_err));
+	why_path = rep.path_stage == OVL_OK
+		       ? "an overlay over an idmapped lower "
+			 "layer shows the mapped owner"
+		   : rep.path_stage == OVL_NAMESPACE && rep.path_err == EPERM
+		       ? "needs CAP_SYS_ADMIN"
+		   : rep.path_stage == OVL_OWNER && rep.path_err == EINVAL
+		       ? "overlay mounted but ignores the lower layer's idmap"
+		       : sk_probe_internf("%s failed: %s",
+					  ovl_stage_name(rep.path_stage),
+					  strerror(rep.path_err));
 
 	features[SHIFT_FEATURE_OVERLAY_FD_LAYERS].result =
 	    rep.fd_stage == OVL_OK;
@@ -391,10 +393,11 @@ static int probe_overlay(void)
 	if (rep.path_stage == OVL_OK || rep.fd_stage == OVL_OK) {
 		features[SHIFT_FEATURE_IDMAP_OVERLAY_LOWER].result = 1;
 		features[SHIFT_FEATURE_IDMAP_OVERLAY_LOWER].why =
-		    sk_probe_internf("an overlay over an idmapped lower layer shows the "
-			    "mapped owner (layers as paths: %s; as fds: %s)",
-			    rep.path_stage == OVL_OK ? "yes" : "no",
-			    rep.fd_stage == OVL_OK ? "yes" : "no");
+		    sk_probe_internf(
+			"an overlay over an idmapped lower layer shows the "
+			"mapped owner (layers as paths: %s; as fds: %s)",
+			rep.path_stage == OVL_OK ? "yes" : "no",
+			rep.fd_stage == OVL_OK ? "yes" : "no");
 	} else {
 		features[SHIFT_FEATURE_IDMAP_OVERLAY_LOWER].result = 0;
 		features[SHIFT_FEATURE_IDMAP_OVERLAY_LOWER].why = why_path;
@@ -494,14 +497,16 @@ static int probe_userns_feature(bool unpriv, const char **why)
 		return 0;
 	}
 	if (unpriv &&
-	    sk_probe_read_long("/proc/sys/kernel/unprivileged_userns_clone", &v) == 0 &&
+	    sk_probe_read_long("/proc/sys/kernel/unprivileged_userns_clone",
+			       &v) == 0 &&
 	    v == 0) {
 		*why = "disabled: kernel.unprivileged_userns_clone is 0";
 		return 0;
 	}
 	if (unpriv &&
-	    sk_probe_read_long("/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
-		      &v) == 0 &&
+	    sk_probe_read_long(
+		"/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &v) ==
+		0 &&
 	    v != 0) {
 		*why = sk_probe_internf(
 		    "restricted by AppArmor "
@@ -509,7 +514,8 @@ static int probe_userns_feature(bool unpriv, const char **why)
 		    strerror(-r));
 		return 0;
 	}
-	*why = sk_probe_internf("unshare(CLONE_NEWUSER) failed: %s", strerror(-r));
+	*why =
+	    sk_probe_internf("unshare(CLONE_NEWUSER) failed: %s", strerror(-r));
 	return 0;
 }
 
@@ -627,9 +633,10 @@ static int probe_io_uring(const char **why)
 	pthread_mutex_unlock(&sk_probe_lock);
 
 	if (r > 0) {
-		*why = sk_probe_internf("%u of the %u opcodes libshift can use are "
-			       "supported; there is no chown opcode",
-			       have, n);
+		*why = sk_probe_internf(
+		    "%u of the %u opcodes libshift can use are "
+		    "supported; there is no chown opcode",
+		    have, n);
 		return 1;
 	}
 	(void)sk_probe_read_long("/proc/sys/kernel/io_uring_disabled", &v);
@@ -639,10 +646,10 @@ static int probe_io_uring(const char **why)
 		return 0;
 	case -EPERM:
 	case -EACCES:
-		*why =
-		    v > 0 ? sk_probe_internf("disabled: kernel.io_uring_disabled is %ld",
-				    v)
-			  : "not permitted for this process";
+		*why = v > 0
+			   ? sk_probe_internf(
+				 "disabled: kernel.io_uring_disabled is %ld", v)
+			   : "not permitted for this process";
 		return 0;
 	case -EOPNOTSUPP:
 		*why = "built without liburing";

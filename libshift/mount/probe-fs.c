@@ -221,8 +221,9 @@ static int try_idmap(int fd, const struct mount_facts *mf, const char *fstype,
 				    "mount is unbindable and cannot be cloned";
 				return 0;
 			}
-			*why = sk_probe_internf("cannot clone the '%s' mount: %s",
-				       fstype, strerror(EINVAL));
+			*why =
+			    sk_probe_internf("cannot clone the '%s' mount: %s",
+					     fstype, strerror(EINVAL));
 			return 0;
 		default:
 			return r;
@@ -253,10 +254,10 @@ static int try_idmap(int fd, const struct mount_facts *mf, const char *fstype,
 		else if (!have_cap_sys_admin())
 			*why = "needs CAP_SYS_ADMIN";
 		else
-			*why =
-			    sk_probe_internf("filesystem '%s' belongs to a user "
-				    "namespace the caller is not privileged in",
-				    fstype);
+			*why = sk_probe_internf(
+			    "filesystem '%s' belongs to a user "
+			    "namespace the caller is not privileged in",
+			    fstype);
 		return 0;
 	case -EOPNOTSUPP:
 		*why = sk_probe_internf(
