@@ -40,8 +40,8 @@ char *sk_manifest_strndup(struct shift_manifest *m, const char *s, size_t len)
 	return p;
 }
 
-int sk_manifest_blob_set(struct shift_manifest *m, struct blob *b, const void *data,
-		    size_t len)
+int sk_manifest_blob_set(struct shift_manifest *m, struct blob *b,
+			 const void *data, size_t len)
 {
 	b->data = arena_alloc(m, len ? len : 1);
 	if (!b->data)
@@ -116,7 +116,7 @@ int sk_entry_cmp(const void *a, const void *b)
 
 /* A copy of e (path included) in m. */
 int sk_manifest_add_copy(struct shift_manifest *m, const struct mentry *e,
-			     size_t plen)
+			 size_t plen)
 {
 	struct mentry *c = sk_manifest_add(m);
 	int r;

@@ -62,7 +62,7 @@ static int expect_entry(struct shift_manifest *scratch, const struct mentry *in,
 }
 
 int sk_diff_report(struct diff_ctx *c, const char *path, const char *field,
-		  const char *expected, const char *found)
+		   const char *expected, const char *found)
 {
 	struct shift_difference d = { path, field, expected, found };
 	int r = 0;
@@ -161,9 +161,11 @@ static int compare_entry(struct diff_ctx *c, const struct mentry *x,
  * Compare the expected entries m (origin[i]: the layer entry i comes from,
  * when layered) with the recorded tree t.
  */
-int sk_manifest_compare_trees(struct diff_ctx *c, const struct shift_manifest *m,
-			 const size_t *origin, const struct shift_idmap *map,
-			 const struct shift_manifest *t, unsigned flags)
+int sk_manifest_compare_trees(struct diff_ctx *c,
+			      const struct shift_manifest *m,
+			      const size_t *origin,
+			      const struct shift_idmap *map,
+			      const struct shift_manifest *t, unsigned flags)
 {
 	_cleanup_manifest_ struct shift_manifest *scratch = NULL;
 	size_t i = 0, j = 0;
@@ -625,8 +627,9 @@ static size_t mem_walk_order(const struct shift_manifest *m, const size_t *end,
  * a directory): the caller compares the old way.
  */
 int sk_manifest_check_mem(const struct shift_manifest *m,
-		     const struct shift_idmap *map, const char *dir,
-		     unsigned flags, struct diff_ctx *c, size_t extra_layer)
+			  const struct shift_idmap *map, const char *dir,
+			  unsigned flags, struct diff_ctx *c,
+			  size_t extra_layer)
 {
 	_cleanup_free_ const struct mentry **order = NULL;
 	_cleanup_free_ size_t *end = NULL, *st = NULL;

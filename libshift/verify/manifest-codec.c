@@ -128,8 +128,7 @@ static void put_le16_at(unsigned char *p, uint16_t v)
 }
 
 /* "v3,rootid=100000,permitted=0x2000,inheritable=0x0,effective" */
-int sk_caps_to_text(const struct blob *c, uint32_t flags,
-			struct strbuf *b)
+int sk_caps_to_text(const struct blob *c, uint32_t flags, struct strbuf *b)
 {
 	uint32_t rootid = 0;
 	int v;
@@ -196,7 +195,7 @@ int sk_parse_u32(const char *s, size_t len, uint32_t *ret)
 
 /* The inverse of sk_acl_to_text(), into the kernel's xattr format. */
 int sk_acl_from_text(struct shift_manifest *m, const char *s, size_t len,
-			 struct blob *ret)
+		     struct blob *ret)
 {
 	unsigned char buf[4 + 8 * MAX_ACL_ENTRIES];
 	size_t n = 0, pos = 0;
@@ -266,7 +265,7 @@ static int parse_hex64(const char *s, size_t len, uint64_t *ret)
 
 /* The inverse of sk_caps_to_text(). */
 int sk_caps_from_text(struct shift_manifest *m, const char *s, size_t len,
-			  struct mentry *e)
+		      struct mentry *e)
 {
 	unsigned char buf[CAPS_SZ_3] = { 0 };
 	uint64_t perm = 0, inh = 0;

@@ -405,8 +405,9 @@ int sk_mr_next(struct mreader *r, struct mentry *e)
 	}
 }
 
-int sk_manifest_open_file(const char *path, const char **err, unsigned *err_line,
-			 const char **dummy, unsigned *dummy_line)
+int sk_manifest_open_file(const char *path, const char **err,
+			  unsigned *err_line, const char **dummy,
+			  unsigned *dummy_line)
 {
 	int fd;
 
@@ -421,7 +422,7 @@ int sk_manifest_open_file(const char *path, const char **err, unsigned *err_line
 }
 
 void sk_mr_error(const struct mreader *r, int ret, const char **err,
-		     unsigned *err_line)
+		 unsigned *err_line)
 {
 	if (ret != -EBADMSG)
 		return;

@@ -199,7 +199,7 @@ static int record_xattrs(struct shift_manifest *store, struct mentry *e,
 
 /* e from stx and the xattrs of name in dfd; blobs in store. */
 int sk_mwalk_fill_entry(struct shift_manifest *store, struct mentry *e, int dfd,
-		      const char *name, const struct statx *stx)
+			const char *name, const struct statx *stx)
 {
 	e->uid = stx->stx_uid;
 	e->gid = stx->stx_gid;
@@ -229,7 +229,7 @@ static int listing_cmp(const void *a, const void *b)
  * directories (they come first).
  */
 int sk_mwalk_listing(struct mwalk *w, DIR *d, size_t plen,
-			struct shift_manifest **ret, size_t *nfiles)
+		     struct shift_manifest **ret, size_t *nfiles)
 {
 	_cleanup_manifest_ struct shift_manifest *l = sk_manifest_new();
 	struct dirent *de;

@@ -52,8 +52,8 @@ const char *shift_verify_status_name(enum shift_verify_status s)
 }
 
 _printf_(4, 5) int sk_verify_emit(struct vrun *run, enum shift_verify_status st,
-			       const struct shift_difference *d,
-			       const char *fmt, ...)
+				  const struct shift_difference *d,
+				  const char *fmt, ...)
 {
 	struct shift_verify_finding f = {
 		.check = run->check, .status = st, .subject = run->subject,
