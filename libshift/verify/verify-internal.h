@@ -304,4 +304,24 @@ int sk_verify_uppers(struct vset *s, struct vrun *run);
 /* verify-mounts.c */
 int sk_verify_mounts(struct vset *s, struct vrun *run);
 
+
+/* ------------------------------------------------------------------ */
+/* The range allocator (alloc*.c)                                      */
+/* ------------------------------------------------------------------ */
+
+struct alloc_state {
+	struct shift_alloc *a;
+	size_t n;
+};
+
+/* alloc-state.c */
+void sk_alloc_state_clear(struct alloc_state *s);
+int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
+			size_t errlen);
+int sk_alloc_state_write(const char *path, const struct alloc_state *s);
+int sk_alloc_state_lock(const char *path);
+int sk_alloc_state_lock_shared(const char *path);
+bool sk_alloc_valid_name(const char *name);
+bool sk_alloc_overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn);
+
 #endif
