@@ -310,7 +310,8 @@ int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
 	return state_parse(buf, len, s, err, errlen);
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* All of p[0..len) to fd, or a negative errno. */
+int sk_write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t k = write(fd, p, len);
@@ -376,9 +377,9 @@ int sk_alloc_state_write(const char *path, const struct alloc_state *s)
 		json_object_put(root);
 		return r;
 	}
-	r = write_all(fd, text, strlen(text));
+	r = sk_write_all(fd, text, strlen(text));
 	if (r >= 0)
-		r = write_all(fd, "\n", 1);
+		r = sk_write_all(fd, "\n", 1);
 	json_object_put(root);
 	if (r >= 0 && fchmod(fd, 0644) < 0)
 		r = negative_errno();

@@ -45,7 +45,7 @@ static int extension_line(const struct mentry *e, struct strbuf *out)
 
 static int mw_flush(struct mwriter *o)
 {
-	size_t pos = 0;
+	int r;
 
 	if (o->buf.oom && !o->err)
 		o->err = -ENOMEM;
@@ -53,15 +53,8 @@ static int mw_flush(struct mwriter *o)
 		return o->err;
 	if (!EVP_DigestUpdate(o->md, o->buf.s, o->buf.len))
 		return o->err = -ENOMEM;
-	while (o->fd >= 0 && pos < o->buf.len) {
-		ssize_t k = write(o->fd, o->buf.s + pos, o->buf.len - pos);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return o->err = negative_errno();
-		pos += (size_t)k;
-	}
+	if (o->fd >= 0 && (r = sk_write_all(o->fd, o->buf.s, o->buf.len)) < 0)
+		return o->err = r;
 	o->buf.len = 0;
 	return 0;
 }
@@ -122,15 +115,8 @@ int sk_mw_finish(struct mwriter *o, char *digest)
 	/* the digest line is not part of what it digests: write it raw */
 	if (o->buf.oom)
 		return -ENOMEM;
-	for (size_t pos = 0; o->fd >= 0 && pos < o->buf.len;) {
-		ssize_t k = write(o->fd, o->buf.s + pos, o->buf.len - pos);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return negative_errno();
-		pos += (size_t)k;
-	}
+	if (o->fd >= 0 && (r = sk_write_all(o->fd, o->buf.s, o->buf.len)) < 0)
+		return r;
 	o->buf.len = 0;
 	return 0;
 }

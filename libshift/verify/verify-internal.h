@@ -323,5 +323,7 @@ int sk_alloc_state_lock(const char *path);
 int sk_alloc_state_lock_shared(const char *path);
 bool sk_alloc_valid_name(const char *name);
 bool sk_alloc_overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn);
+/* also for manifest-write.c (util/ could own it) */
+int sk_write_all(int fd, const char *p, size_t len);
 
 #endif
