@@ -713,7 +713,12 @@ int main(void)
 		return 1;
 	}
 	/* the whole harness main, then clean up */
-	{
+	if (test_dropped) {
+		/* as TEST_MAIN(): a test past MAX_TESTS is a failure */
+		printf("Bail out! %d tests past MAX_TESTS (%d)\n", test_dropped,
+		       MAX_TESTS);
+		r = 1;
+	} else {
 		int failed = 0, skipped = 0;
 
 		printf("1..%d\n", test_n);
