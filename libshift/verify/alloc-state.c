@@ -280,9 +280,17 @@ int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, cap = 0;
 
+	struct stat st;
+
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : negative_errno();
+	/* /dev/null would read as "no allocations", and writing the state
+	 * back would replace the device: only a regular file is a state. */
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode))
+		return state_bad(err, errlen, "not a regular file");
 	for (;;) {
 		ssize_t k;
 
