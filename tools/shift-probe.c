@@ -20,10 +20,7 @@
 
 #include "cli-json.h"
 #include "cli.h"
-
-#ifndef AT_NO_AUTOMOUNT
-#define AT_NO_AUTOMOUNT 0x800
-#endif
+#include "util/syscalls.h"
 
 enum {
 	OPT_FEATURES_ONLY = 0x2000,

@@ -35,20 +35,6 @@
 #include "mount/mount-internal.h"
 #include "util/syscalls.h"
 
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
-#ifndef SECBIT_NO_SETUID_FIXUP
-#define SECBIT_NO_SETUID_FIXUP (1 << 2)
-#endif
-#ifndef PR_GET_SECUREBITS
-#define PR_GET_SECUREBITS 27
-#define PR_SET_SECUREBITS 28
-#endif
-
 /* At most this many root entries are checked against the layers. */
 #define ROOT_CHECK_MAX 4096
 
