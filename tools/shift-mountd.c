@@ -808,7 +808,8 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 /* The socket systemd passes (LISTEN_PID/LISTEN_FDS, fd 3), or -EBADF. */
 static int activated_socket(void)
 {
-	const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+	const char *e_pid = secure_getenv("LISTEN_PID"),
+		   *e_fds = secure_getenv("LISTEN_FDS");
 	int type = 0, listening = 0, fd = 3;
 	socklen_t len = sizeof(int);
 

@@ -569,9 +569,12 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path)
 	return r;
 }
 
+/* The override is for tests: a setuid or file-capability program must not
+ * let its caller choose the delegation files (secure_getenv). */
 static const char *subid_file(enum shift_id_kind kind)
 {
-	const char *e = getenv(kind == SHIFT_UID ? "SHIFT_SUBUID" : "SHIFT_SUBGID");
+	const char *e = secure_getenv(kind == SHIFT_UID ? "SHIFT_SUBUID"
+							: "SHIFT_SUBGID");
 
 	if (e && *e)
 		return e;

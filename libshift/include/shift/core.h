@@ -145,7 +145,8 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path);
 
 /*
  * A user's subordinate ids from /etc/subuid and /etc/subgid (the files are
- * overridable via SHIFT_SUBUID / SHIFT_SUBGID for tests).  The user matches
+ * overridable via SHIFT_SUBUID / SHIFT_SUBGID for tests, read with
+ * secure_getenv: not in a setuid or file-capability program).  The user matches
  * by name or by uid.  Ranges of a kind are returned as extents with
  * disk = 0-based offset into the delegation, seen = host id: exactly the map
  * a rootless container of that user gets.  -ENOENT when the user has no
