@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json.h>
+#include <limits.h>
 #include <libmount.h>
 #include <libsmartcols.h>
 #include <pwd.h>
@@ -475,6 +476,51 @@ static void mount_row(struct libscols_table *tb, struct libmnt_fs *fs,
 	set(ln, 5, why);
 }
 
+/*
+ * A PATH that is a block device or an image file holding a filesystem
+ * (libblkid): a row naming what it holds, instead of the answer for the
+ * mount that holds the device node or the file, which is not what an
+ * idmapped mount of its contents would be.  Returns 1 when one was added;
+ * 0 otherwise (not such a PATH, or unreadable: the mount row follows).
+ */
+static int image_row(struct libscols_table *tb, struct libmnt_table *mt,
+		     const char *path)
+{
+	struct libscols_line *ln;
+	struct libmnt_fs *fs = NULL;
+	char type[64], why[PATH_MAX + 160];
+	struct stat st;
+	bool blk;
+
+	if (shift_probe_fstype(path, type, sizeof(type)) <= 0 ||
+	    stat(path, &st) < 0)
+		return 0;
+	blk = S_ISBLK(st.st_mode);
+	if (blk)
+		fs = mnt_table_find_srcpath(mt, path, MNT_ITER_FORWARD);
+	if (fs)
+		snprintf(why, sizeof(why),
+			 "block device holding %s, mounted at '%s': probe "
+			 "that path",
+			 type, mnt_fs_get_target(fs));
+	else if (blk)
+		snprintf(why, sizeof(why),
+			 "block device holding %s, not mounted: mount it, "
+			 "then probe the mount point",
+			 type);
+	else
+		snprintf(why, sizeof(why),
+			 "%s image: mount it (mount -o loop), then probe the "
+			 "mount point",
+			 type);
+	ln = new_line(tb);
+	set(ln, 0, path);
+	set(ln, 1, type);
+	set(ln, 2, path);
+	set(ln, 5, why);
+	return 1;
+}
+
 static int mounts_section(struct output *out)
 {
 	static const struct colspec cols[] = {
@@ -531,8 +577,11 @@ static int mounts_section(struct output *out)
 	}
 	for (int i = 0; i < out->o->npaths; i++) {
 		const char *path = out->o->paths[i], *why = NULL;
-		int r = shift_probe_idmap(path, &why);
+		int r;
 
+		if (image_row(tb, mt, path))
+			continue;
+		r = shift_probe_idmap(path, &why);
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(path);
 
