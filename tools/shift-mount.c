@@ -1226,24 +1226,6 @@ static int check_plain_recursive(struct options *o)
 	return EXIT_OK;
 }
 
-static bool can_idmap_all(const struct options *o)
-{
-	_cleanup_free_ char *layers = NULL;
-	char *p, *save = NULL;
-
-	if (o->mode == MODE_BIND)
-		return can_idmap(o, o->source);
-	if (o->mode != MODE_OVERLAY)
-		return true;
-	layers = strdup(o->source);
-	if (!layers)
-		return true; /* the mount itself will report */
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		if (!can_idmap(o, p))
-			return false;
-	return true;
-}
-
 /*
  * --overlay without CAP_SYS_ADMIN: one request to shift-mountd per layer,
  * the overlay assembled here in the caller's namespaces
@@ -1577,8 +1559,9 @@ static int run(struct options *o)
 			return r;
 	}
 
-	/* The hook: decide up front, so no partial idmapped mount exists. */
-	if (o->fallback != FALLBACK_NONE && !can_idmap_all(o))
+	/* The hook: decide up front, so no partial idmapped mount exists
+	 * (a fallback is for a SOURCE directory only: parse_args). */
+	if (o->fallback != FALLBACK_NONE && !can_idmap(o, o->source))
 		return run_fallback(o);
 
 	switch (o->mode) {

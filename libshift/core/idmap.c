@@ -247,11 +247,6 @@ int shift_idmap_extent(const struct shift_idmap *map, enum shift_id_kind kind,
 	return 0;
 }
 
-bool shift_idmap_is_empty(const struct shift_idmap *map)
-{
-	return map->n[SHIFT_UID] == 0 && map->n[SHIFT_GID] == 0;
-}
-
 int shift_idmap_to_seen(const struct shift_idmap *map, enum shift_id_kind kind,
 			uint32_t disk, uint32_t *ret)
 {

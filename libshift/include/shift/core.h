@@ -97,9 +97,6 @@ unsigned shift_idmap_count(const struct shift_idmap *map,
 int shift_idmap_extent(const struct shift_idmap *map, enum shift_id_kind kind,
 		       unsigned i, struct shift_extent *ret);
 
-/* True when no extent of either kind is set. */
-bool shift_idmap_is_empty(const struct shift_idmap *map);
-
 /*
  * Apply the map: on-disk id -> seen id.  Returns 0 and sets *ret, or
  * -ERANGE when the id has no image (the kernel would show 65534).
