@@ -16,6 +16,10 @@ uint64_t sk_mount_attrs(unsigned flags);
 void sk_fs_log(int fsfd);
 /* The mount id of path relative to dfd, from statx (mount.c). */
 int sk_mnt_id_of(int dfd, const char *path, uint64_t *ret);
+/* An overlay's upper or work dir: made 0755 uid:gid if missing, an empty
+ * one given that owner and mode, a non-empty one left alone (mount.c).
+ * follow: path may be a symlink to the directory. */
+int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow);
 
 /* The raw super options of an overlay mount (as in /proc/self/mountinfo,
  * octal escapes and all) into src (zeroed by the caller; free it with

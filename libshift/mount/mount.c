@@ -236,7 +236,7 @@ int shift_mount_tmpfs_idmapped_userns(const char *target, int userns,
  * directory is given that owner too (the overlay root takes the upper
  * root's owner), a non-empty one is left as it is.
  */
-static int ensure_layer_dir(const char *path, uid_t uid, gid_t gid)
+int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
@@ -244,14 +244,15 @@ static int ensure_layer_dir(const char *path, uid_t uid, gid_t gid)
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return negative_errno();
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			    (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
 	r = sk_dir_is_empty_at(fd, NULL);
 	if (r <= 0)
-		return r;
+		return r; /* in use (0): left as it is */
 	if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
 		return negative_errno();
 	if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0)
@@ -580,12 +581,12 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			uid = 0;
 			gid = 0;
 		}
-		r = ensure_layer_dir(ovl->upper, uid, gid);
+		r = sk_ensure_layer_dir(ovl->upper, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->upper;
 			goto out;
 		}
-		r = ensure_layer_dir(ovl->work, uid, gid);
+		r = sk_ensure_layer_dir(ovl->work, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->work;
 			goto out;
