@@ -379,23 +379,29 @@ static void delegation_section(struct output *out)
 	struct libscols_table *tb =
 	    new_table(out, "delegation", "Subordinate ids of the caller", cols,
 		      ARRAY_SIZE(cols));
-	struct shift_idmap *map = shift_idmap_new();
 	struct passwd *pw = getpwuid(getuid());
 	char user[64];
-	int r;
 
-	if (!map)
-		oom();
 	if (pw)
 		snprintf(user, sizeof(user), "%s", pw->pw_name);
 	else
 		snprintf(user, sizeof(user), "%u", (unsigned)getuid());
-	r = shift_idmap_from_subid(map, user);
+	/* Each kind read on its own, as newuidmap reads it: a malformed line
+	 * of the user's is named (file, line, why), not taken as no range. */
 	for (unsigned k = 0; k < 2; k++) {
 		const char *kind = k == SHIFT_UID ? "uid" : "gid";
-		unsigned n = shift_idmap_count(map, (enum shift_id_kind)k);
-		char buf[128];
+		struct shift_idmap *map = shift_idmap_new();
+		struct shift_subid_error se;
+		unsigned n = 0;
+		char buf[PATH_MAX + 128];
+		int r;
 
+		if (!map)
+			oom();
+		r = shift_subid_read((enum shift_id_kind)k, user, map, NULL,
+				     NULL, &se);
+		if (r > 0)
+			n = shift_idmap_count(map, (enum shift_id_kind)k);
 		for (unsigned i = 0; i < n; i++) {
 			struct libscols_line *ln = new_line(tb);
 			struct shift_extent e;
@@ -417,17 +423,21 @@ static void delegation_section(struct output *out)
 
 			set(ln, 0, user);
 			set(ln, 1, kind);
-			if (r < 0 && r != -ENOENT)
+			if (r == -EBADMSG)
 				snprintf(buf, sizeof(buf),
-					 "cannot read /etc/sub%s: %s", kind,
-					 strerror(-r));
+					 "%s line %u: %s (newuidmap ignores "
+					 "it: no range)",
+					 se.file, se.line, se.why);
+			else if (r < 0 && r != -ENOENT)
+				snprintf(buf, sizeof(buf), "cannot read %s: %s",
+					 se.file, strerror(-r));
 			else
-				snprintf(buf, sizeof(buf),
-					 "no range in /etc/sub%s", kind);
+				snprintf(buf, sizeof(buf), "no range in %s",
+					 se.file);
 			set(ln, 4, buf);
 		}
+		shift_idmap_free(map);
 	}
-	shift_idmap_free(map);
 	emit(out, tb);
 }
 
