@@ -90,7 +90,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install install-tests uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check layers lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check layers symbols lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -204,7 +204,11 @@ format-check:
 layers: lib
 	CC="$(CC)" bash scripts/check-layers.sh $(BUILDDIR)
 
-lint: cppcheck shellcheck manrefs format-check layers
+# libshift.sym lists exactly the shift_* functions the public headers declare.
+symbols:
+	bash scripts/check-symbols.sh
+
+lint: cppcheck shellcheck manrefs format-check layers symbols
 
 # libshift.pc's directories relative to ${prefix} where they are below it,
 # as autotools writes them (so pkg-config --define-prefix can move them).

@@ -1226,24 +1226,6 @@ static int check_plain_recursive(struct options *o)
 	return EXIT_OK;
 }
 
-static bool can_idmap_all(const struct options *o)
-{
-	_cleanup_free_ char *layers = NULL;
-	char *p, *save = NULL;
-
-	if (o->mode == MODE_BIND)
-		return can_idmap(o, o->source);
-	if (o->mode != MODE_OVERLAY)
-		return true;
-	layers = strdup(o->source);
-	if (!layers)
-		return true; /* the mount itself will report */
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		if (!can_idmap(o, p))
-			return false;
-	return true;
-}
-
 /*
  * --overlay without CAP_SYS_ADMIN: one request to shift-mountd per layer,
  * the overlay assembled here in the caller's namespaces
@@ -1475,10 +1457,41 @@ static void print_json(const struct options *o, int r)
 	cli_json_print(doc, r);
 }
 
+/*
+ * SOURCE a block device or an image file holding a filesystem (libblkid),
+ * TARGET a directory: what is meant is the filesystem in it, which has to
+ * be mounted first.  Binding the device node or the file itself would fail
+ * with a misleading error, or with --fallback=shift change the owner of
+ * the node.  (Onto a file TARGET, a file is bound as before.)
+ */
+static int check_source_kind(const struct options *o)
+{
+	struct stat st;
+	char type[64];
+	bool blk;
+
+	if (stat(o->target, &st) < 0 || !S_ISDIR(st.st_mode))
+		return EXIT_OK;
+	if (shift_probe_fstype(o->source, type, sizeof(type)) <= 0 ||
+	    stat(o->source, &st) < 0)
+		return EXIT_OK; /* a tree, or unreadable: the mount decides */
+	blk = S_ISBLK(st.st_mode);
+	cli_error("Failed to mount '%s': it is %s holding %s, not a directory tree (mount it first, e.g. 'mount %s%s DIR', and give DIR as SOURCE)",
+		  q(o->source), blk ? "a block device" : "an image file",
+		  type, blk ? "" : "-o loop ", q(o->source));
+	return EXIT_FAIL;
+}
+
 static int run(struct options *o)
 {
 	bool shifted = false, resume = false;
 	int r;
+
+	if (o->mode == MODE_BIND) {
+		r = check_source_kind(o);
+		if (r != EXIT_OK)
+			return r;
+	}
 
 	if ((o->mode == MODE_BIND || o->mode == MODE_OVERLAY) &&
 	    shift_mountd_needed()) {
@@ -1546,8 +1559,9 @@ static int run(struct options *o)
 			return r;
 	}
 
-	/* The hook: decide up front, so no partial idmapped mount exists. */
-	if (o->fallback != FALLBACK_NONE && !can_idmap_all(o))
+	/* The hook: decide up front, so no partial idmapped mount exists
+	 * (a fallback is for a SOURCE directory only: parse_args). */
+	if (o->fallback != FALLBACK_NONE && !can_idmap(o, o->source))
 		return run_fallback(o);
 
 	switch (o->mode) {

@@ -40,31 +40,6 @@
 #include "cli.h"
 #include "util/syscalls.h"
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef PIDFD_GET_USER_NAMESPACE
-#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
-#endif
-#ifndef NSIO
-#define NSIO 0xb7
-#endif
-#ifndef NS_GET_NSTYPE
-#define NS_GET_NSTYPE _IO(NSIO, 0x3)
-#endif
-#ifndef NS_GET_PARENT
-#define NS_GET_PARENT _IO(NSIO, 0x2)
-#endif
-#ifndef NS_GET_OWNER_UID
-#define NS_GET_OWNER_UID _IO(NSIO, 0x4)
-#endif
-
 struct options {
 	const char *socket_path;
 	const char *config;
@@ -807,7 +782,8 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 /* The socket systemd passes (LISTEN_PID/LISTEN_FDS, fd 3), or -EBADF. */
 static int activated_socket(void)
 {
-	const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+	const char *e_pid = secure_getenv("LISTEN_PID"),
+		   *e_fds = secure_getenv("LISTEN_FDS");
 	int type = 0, listening = 0, fd = 3;
 	socklen_t len = sizeof(int);
 

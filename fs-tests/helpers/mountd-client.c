@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		fds[nfds++] = userns_fd;
 	if (nfds_override >= 0) {
 		while (nfds < nfds_override && nfds < 64)
-			fds[nfds] = dup(fds[0]), nfds++;
+			fds[nfds] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0), nfds++;
 		if (nfds_override < nfds)
 			nfds = nfds_override;
 	}

@@ -27,6 +27,10 @@ uint64_t sk_mount_attrs(unsigned flags);
 void sk_fs_log(int fsfd);
 /* The mount id of path relative to dfd, from statx (mount.c). */
 int sk_mnt_id_of(int dfd, const char *path, uint64_t *ret);
+/* An overlay's upper or work dir: made 0755 uid:gid if missing, an empty
+ * one given that owner and mode, a non-empty one left alone (mount.c).
+ * follow: path may be a symlink to the directory. */
+int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow);
 
 /*
  * The mount table (mountinfo.c, the one reader of mountinfo).  Strings are

@@ -20,20 +20,8 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/fs.h"
 #include "util/syscalls.h"
-
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef STATX_ATTR_MOUNT_ROOT
-#define STATX_ATTR_MOUNT_ROOT 0x00002000U
-#endif
-#ifndef AT_NO_AUTOMOUNT
-#define AT_NO_AUTOMOUNT 0x800
-#endif
 
 /* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (also for overlay-reassemble.c). */
 uint64_t sk_mount_attrs(unsigned flags)
@@ -248,34 +236,23 @@ int shift_mount_tmpfs_idmapped_userns(const char *target, int userns,
  * directory is given that owner too (the overlay root takes the upper
  * root's owner), a non-empty one is left as it is.
  */
-static int ensure_layer_dir(const char *path, uid_t uid, gid_t gid)
+int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow)
 {
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	bool empty = true;
 	struct stat st;
+	int r;
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return negative_errno();
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			    (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	d = fdopendir(fd);
-	if (!d)
-		return negative_errno();
-	fd = dup(dirfd(d)); /* fdopendir took the first one */
-	if (fd < 0)
-		return negative_errno();
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = false;
-			break;
-		}
-	if (!empty)
-		return 0;
+	r = sk_dir_is_empty_at(fd, NULL);
+	if (r <= 0)
+		return r; /* in use (0): left as it is */
 	if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
 		return negative_errno();
 	if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0)
@@ -604,12 +581,12 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			uid = 0;
 			gid = 0;
 		}
-		r = ensure_layer_dir(ovl->upper, uid, gid);
+		r = sk_ensure_layer_dir(ovl->upper, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->upper;
 			goto out;
 		}
-		r = ensure_layer_dir(ovl->work, uid, gid);
+		r = sk_ensure_layer_dir(ovl->work, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->work;
 			goto out;

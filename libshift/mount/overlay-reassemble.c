@@ -35,20 +35,6 @@
 #include "mount/mount-internal.h"
 #include "util/syscalls.h"
 
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
-#ifndef SECBIT_NO_SETUID_FIXUP
-#define SECBIT_NO_SETUID_FIXUP (1 << 2)
-#endif
-#ifndef PR_GET_SECUREBITS
-#define PR_GET_SECUREBITS 27
-#define PR_SET_SECUREBITS 28
-#endif
-
 /* At most this many root entries are checked against the layers. */
 #define ROOT_CHECK_MAX 4096
 
@@ -434,31 +420,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* Building the new overlay                                            */
 
-/* Create dir (0755, uid:gid) if missing; an empty one gets that owner. */
-static int ensure_dir(const char *path, uid_t uid, gid_t gid)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	struct stat st;
-
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return negative_errno();
-	d = opendir(path);
-	if (!d)
-		return negative_errno();
-	if (fstat(dirfd(d), &st) < 0)
-		return negative_errno();
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return 0; /* in use: left as it is */
-	if ((st.st_uid != uid || st.st_gid != gid) &&
-	    fchown(dirfd(d), uid, gid) < 0)
-		return negative_errno();
-	if ((st.st_mode & 07777) != 0755 && fchmod(dirfd(d), 0755) < 0)
-		return negative_errno();
-	return 0;
-}
-
 /*
  * overlayfs wants upper and work from one mount: clone the deepest
  * directory holding both (on their mount) once, idmapped, and open the two
@@ -733,15 +694,15 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		/* Canonical: root's files are 0 on disk, as in the image.
 		 * The source's own upper and work are used as they are. */
 		r = replace ? 0
-			    : ensure_dir(upper, canonical ? 0 : uid,
-					 canonical ? 0 : gid);
+			    : sk_ensure_layer_dir(upper, canonical ? 0 : uid,
+						  canonical ? 0 : gid, true);
 		if (r < 0) {
 			failed = upper;
 			goto out;
 		}
 		r = replace ? 0
-			    : ensure_dir(work, canonical ? 0 : uid,
-					 canonical ? 0 : gid);
+			    : sk_ensure_layer_dir(work, canonical ? 0 : uid,
+						  canonical ? 0 : gid, true);
 		if (r < 0) {
 			failed = work;
 			goto out;

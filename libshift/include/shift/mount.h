@@ -294,6 +294,16 @@ int shift_probe_uring_op(unsigned idx, const char **ret_name,
 int shift_probe_uidmap_helper(const char *name, char **ret_path,
 			      bool *ret_setuid, char **ret_caps);
 
+/*
+ * The filesystem libblkid finds in path when it is a block device or a
+ * regular file (a filesystem image), as mount(8) would detect it
+ * (libshift/mount/fstype.c).  Returns 1 with its type ("ext4", "squashfs")
+ * in type (size bytes, truncated), 0 when path is neither (a directory, a
+ * fifo: never opened) or holds no filesystem libblkid knows, negative errno
+ * when it can't be read.  Symlinks are followed (/dev/disk/by-label/...).
+ */
+int shift_probe_fstype(const char *path, char *type, size_t size);
+
 /* ------------------------------------------------------------------ */
 /* shift-mountd: policy, protocol, client (libshift/mount/mountd-*.c)        */
 /* ------------------------------------------------------------------ */

@@ -30,7 +30,6 @@ extern "C" {
  */
 size_t shift_escape_to(char *buf, size_t size, const char *s);
 char *shift_escape(const char *s);
-bool shift_needs_escape(const char *s);
 
 /* ------------------------------------------------------------------ */
 /* Files the user names (libshift/util/output.c)                       */
