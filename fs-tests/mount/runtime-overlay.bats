@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# A real runtime on shift-mount's overlays: crun starts containers (in a
-# user namespace with the map) on an engine's overlay root re-assembled
-# over idmapped layers, with a new upper in host ids or a canonical one,
-# and on an --overlay --canonical-upper root.  Inside: root owns /, a
+# Real runtimes on shift-mount's overlays: crun and LXC start containers
+# (in a user namespace with the map) on an engine's overlay root
+# re-assembled over idmapped layers, with a new upper in host ids or a
+# canonical one, and on an --overlay --canonical-upper root.  Inside: root
+# owns /, a
 # setuid binary runs as root for an unprivileged user, a file capability
 # works (and is needed); a write lands in the upper in host ids or in the
 # container's own.  The image lives in scratch dirs: the filesystem under
@@ -16,8 +17,15 @@ load ../lib/common
 MAP=0:100000:65536
 
 setup() {
-	command -v crun >/dev/null || skip "crun is not installed"
 	require_idmap
+	if [[ $BATS_TEST_DESCRIPTION == lxc* ]]; then
+		command -v lxc-execute >/dev/null || skip "lxc is not installed (no lxc-execute)"
+		if ! command -v newuidmap >/dev/null || ! command -v newgidmap >/dev/null; then
+			skip "newuidmap/newgidmap (uidmap) are not installed: LXC maps ids through them"
+		fi
+	else
+		command -v crun >/dev/null || skip "crun is not installed"
+	fi
 }
 
 # mk_image DIR: an image layer in the container's ids (root = 0): dash
@@ -101,6 +109,71 @@ denied"
 		fail "the host's /dev/null changed: $(stat -c '%u:%g %a' /dev/null), was $null"
 }
 
+# lxc_config FILE ROOT UID: an LXC config running as UID on ROOT in a user
+# namespace with $MAP; no network, /proc and a /dev of LXC's own.
+lxc_config() {
+	local h=${MAP#*:}
+	cat >"$1" <<EOF
+lxc.uts.name = c1
+lxc.rootfs.path = dir:$2
+lxc.idmap = u 0 ${h%%:*} ${MAP##*:}
+lxc.idmap = g 0 ${h%%:*} ${MAP##*:}
+lxc.init.uid = $3
+lxc.init.gid = $3
+lxc.net.0.type = empty
+lxc.mount.auto = proc:mixed
+lxc.autodev = 1
+lxc.apparmor.profile = unconfined
+lxc.console.path = none
+lxc.log.level = WARN
+EOF
+}
+
+# run_lxc ROOT: the containers of run_containers, by lxc-execute.  LXC
+# (as root too) maps ids with newuidmap/newgidmap, which need root's
+# delegation of the range in /etc/subuid and /etc/subgid: a file of the
+# test's own is bind-mounted over both in a private mount namespace (the
+# real files are never touched).  There, too, an empty tmpfs over
+# /sys/fs/cgroup (LXC then makes no cgroups on the host) and over /run
+# (its lock files).
+run_lxc() {
+	local d null h=${MAP#*:}
+	null=$(stat -c '%u:%g %a' /dev/null)
+	d=$(scratch lxc)
+	mkdir "$d/path"
+	echo "root:${h%%:*}:${MAP##*:}" >"$d/subid"
+	lxc_config "$d/c-root.conf" "$1" 0
+	lxc_config "$d/c-user.conf" "$1" 100
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run unshare -m --propagation private sh -c '
+		mount --bind "$1/subid" /etc/subuid &&
+			mount --bind "$1/subid" /etc/subgid &&
+			mount -t tmpfs sk-cg /sys/fs/cgroup &&
+			mount -t tmpfs sk-run /run || exit
+		lxc() {
+			: | lxc-execute -n "sk-$1-$$" -P "$2/path" -f "$2/c-$1.conf" \
+				-o "$2/$1.log" -- /bin/sh -c "$3" || {
+				cat "$2/$1.log"
+				exit 1
+			}
+		}
+		lxc root "$1" "stat -c '"'"'%n %u:%g %a'"'"' / /etc/shadow /bin/suidsh; echo hi >/written; echo more >>/etc/motd; : >>/bin/suidsh; : >>/bin/capcat; id -u"
+		lxc user "$1" "id -u; /bin/suidsh -p -c '"'"'id -u'"'"'; /bin/capcat /etc/shadow; cat /etc/shadow 2>/dev/null || echo denied"
+	' sh "$d"
+	assert_success
+	assert_output "/ 0:0 755
+/etc/shadow 0:0 640
+/bin/suidsh 0:0 4755
+0
+100
+0
+root:*:19000:0:99999:7:::
+denied"
+	[ "$(stat -c '%u:%g %a' /dev/null)" = "$null" ] ||
+		fail "the host's /dev/null changed: $(stat -c '%u:%g %a' /dev/null), was $null"
+	[ ! -e /sys/fs/cgroup/unified/lxc.pivot ] || fail "LXC made cgroups on the host"
+}
+
 # src_overlay: an engine's live overlay root at $S: the image $IMG, its
 # upper $UP (host root wrote /etc/motd through it).
 src_overlay() {
@@ -160,6 +233,58 @@ more"
 	mkdir "$n/mnt"
 	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
 	run_containers "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
+0:0"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
+	assert_equal "$(cat "$img/etc/motd")" motd
+}
+
+@test "lxc on a re-assembled overlay (the default) with a new upper: writes land in host ids" {
+	local n before
+	src_overlay
+	n=$(scratch new)
+	mkdir "$n/mnt"
+	before=$(manifest "$IMG"; manifest "$UP")
+	idmap_mount --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
+	run_lxc "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "100000:100000
+100000:100000"
+	assert_equal "$(cat "$n/upper/etc/motd")" "motd
+more"
+	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "100000:100000 4755"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep [rootid=100000]"
+	run diff <(echo "$before") <(manifest "$IMG"; manifest "$UP")
+	assert_success
+	assert_equal "$(cat "$S/etc/motd")" motd
+}
+
+@test "lxc on a re-assembled overlay with a canonical upper: writes land in the container's ids" {
+	local n
+	src_overlay
+	n=$(scratch new)
+	mkdir "$n/mnt"
+	idmap_mount --map "$MAP" --canonical-upper --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
+	run_lxc "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper" "$n/upper/written" "$n/upper/etc/motd")" "0:0
+0:0
+0:0"
+	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "0:0 4755"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
+	assert_equal "$(cat "$S/etc/motd")" motd
+}
+
+@test "lxc on --overlay --canonical-upper: writes land in the container's ids" {
+	local img n
+	img=$(scratch img)
+	n=$(scratch new)
+	mk_image "$img"
+	echo motd >"$img/etc/motd"
+	mkdir "$n/mnt"
+	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
+	run_lxc "$n/mnt"
 	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
 0:0"
 	run getcap -n "$n/upper/bin/capcat"
