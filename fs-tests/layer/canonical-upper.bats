@@ -163,7 +163,7 @@ more"
 	LIBSHIFT_NO_FD_LAYERS=1 run "$SHIFT_LAYER" mount --json --store "$T/S" --map "$MAP" --upper "$T/up" "$T/L" "$T/mnt"
 	assert_success
 	assert_equal "$(jq -c '[.idmapped, .read_only, .canonical_upper]' <<<"$output")" "[true,false,true]"
-	[[ $(awk -v m="$T/mnt" '$5 == m' /proc/self/mountinfo) == *"lowerdir+=/tmp/.shiftkit-ovl-"* ]] ||
+	[[ $(awk -v m="$T/mnt" '$5 == m' /proc/self/mountinfo) == *",lowerdir=0,upperdir=u/upper,workdir=u/work,"* ]] ||
 		fail "not by path: $(awk -v m="$T/mnt" '$5 == m' /proc/self/mountinfo)"
 	writes "$T/mnt"
 	assert_equal "$(owner "$T/up/upper/new-by-root")" 0:0

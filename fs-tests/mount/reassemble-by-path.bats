@@ -61,7 +61,7 @@ temps() {
 					comm -13 "$5.before" - >"$5.new"
 				line=$(awk -v m="$4" "\$5 == m" /proc/self/mountinfo)
 				case $line in
-				*lowerdir+=$TMPDIR/.shiftkit-ovl-*) kind=path ;;
+				*,lowerdir=0:1:2,*) kind=path ;;
 				*lowerdir+=/,*) kind=fd ;;
 				*) kind="?" ;;
 				esac
@@ -71,7 +71,8 @@ temps() {
 			done
 		done' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m" "$n")
 	# One new mount each time, the one at the target: by fd its layers
-	# show as "/" (relative to the clones), by path as the temp dir's.
+	# show as "/" (relative to the clones), by path relative to the
+	# child's temp dir (0, 1, 2).
 	local re='^1 ([0-9]+) ([0-9]+) (fd|path)$' i=0 l
 	while IFS= read -r l; do
 		[[ $l =~ $re ]] || fail "unexpected line '$l' in: $out"
@@ -89,7 +90,7 @@ temps() {
 	m=$(scratch m)
 	LIBSHIFT_NO_FD_LAYERS=1 idmap_mount --fallback=reassemble -R --map "$MAP" "$S" "$m"
 	opts=$(awk -v m="$m" '$5 == m' /proc/self/mountinfo)
-	[[ $opts == *"lowerdir+=$TMPDIR/.shiftkit-ovl-"* ]] ||
+	[[ $opts == *",lowerdir=0:1:2,"* ]] ||
 		fail "not layers by path: $opts"
 	assert_equal "$(owner "$m/file-1000")" 101000:101000
 	assert_equal "$(owner "$m/top-file")" 102000:102000
@@ -119,8 +120,8 @@ temps() {
 			chmod 4755 "$b/$o/up-file"
 		done
 	done
-	[[ $(awk -v m="$p/mc" '$5 == m' /proc/self/mountinfo) == *"lowerdir+=$TMPDIR/.shiftkit-ovl-"* ]] ||
-		fail "not layers by path"
+	[[ $(awk -v m="$p/mc" '$5 == m' /proc/self/mountinfo) == *",lowerdir=0:1:2,upperdir=u/u,workdir=u/w,"* ]] ||
+		fail "not layers by path: $(awk -v m="$p/mc" '$5 == m' /proc/self/mountinfo)"
 	for d in h c; do
 		run diff <(cd "$f/$d/u" && stat -c '%n %u:%g %a' new-by-root file-1000 up-file) \
 			<(cd "$p/$d/u" && stat -c '%n %u:%g %a' new-by-root file-1000 up-file)
@@ -133,4 +134,27 @@ temps() {
 	assert_equal "$(owner "$p/c/u/up-file")" 7:7
 	assert_equal "$(stat -c %a "$p/c/u/up-file")" 4755
 	assert_equal "$(owner "$p/c/w/work")" 0:0
+}
+
+@test "LIBSHIFT_NO_FD_LAYERS=1: 120 layers (over fsconfig's 256 bytes as one lowerdir=) go one lowerdir+ each" {
+	local d m s i layers=()
+	d=$(scratch many)
+	m=$(scratch m)
+	s=$(scratch src)
+	for ((i = 0; i < 120; i++)); do
+		mkdir "$d/$i"
+		echo "$i" >"$d/$i/f$i"
+		layers+=("$d/$i")
+	done
+	chown 9:9 "$d/119/f119"
+	run "$HELPERS/ovl-helper" --by-path "${layers[@]}" "$s"
+	assert_output "create: OK
+mount: ro"
+	LIBSHIFT_NO_FD_LAYERS=1 idmap_mount --fallback=reassemble --map "$MAP" "$s" "$m"
+	[[ $(awk -v m="$m" '$5 == m' /proc/self/mountinfo) == *",lowerdir+=0,lowerdir+=1,"*",lowerdir+=119,"* ]] ||
+		fail "not one lowerdir+ per layer: $(awk -v m="$m" '$5 == m' /proc/self/mountinfo)"
+	assert_equal "$(cat "$m/f0")" 0
+	assert_equal "$(owner "$m/f119")" 100009:100009
+	assert_equal "$(find "$m" -mindepth 1 | wc -l)" 120
+	assert_equal "$(temps)" ""
 }

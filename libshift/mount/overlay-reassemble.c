@@ -708,47 +708,49 @@ static void by_path_cleanup(struct by_path *bp)
 	bp->dir[0] = '\0';
 }
 
-/* In the child: lowers and data-only layers by path, "lowerdir+" and
- * "datadir+" (6.8+) or one legacy "lowerdir=a:b::c". */
+/*
+ * In the child, in the temp dir: lowers and data-only layers by relative
+ * path.  One "lowerdir=0:1::2" where it fits fsconfig's 256 bytes: every
+ * overlayfs takes that, the legacy one (before 6.5, which accepts any key
+ * and fails only at FSCONFIG_CMD_CREATE) included; else one
+ * "lowerdir+"/"datadir+" each (6.8+).
+ */
 static int by_path_layers(int fsfd, const struct by_path *bp)
 {
-	_cleanup_free_ char *joined = NULL;
-	char p[320];
+	char joined[256];
 	size_t i, len = 0;
+	char p[32];
 
+	for (i = 0; i < bp->n && len < sizeof(joined); i++)
+		len += (size_t)snprintf(joined + len, sizeof(joined) - len,
+					"%s%zu",
+					i == 0 ? "" : i < bp->nl ? ":" : "::",
+					i);
+	if (len < sizeof(joined))
+		return fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", joined,
+				0) < 0
+			   ? negative_errno()
+			   : 0;
 	for (i = 0; i < bp->n; i++) {
-		snprintf(p, sizeof(p), "%s/%zu", bp->dir, i);
+		snprintf(p, sizeof(p), "%zu", i);
 		if (fsconfig(fsfd, FSCONFIG_SET_STRING,
 			     i < bp->nl ? "lowerdir+" : "datadir+", p, 0) < 0)
-			break;
+			return negative_errno();
 	}
-	if (i == bp->n)
-		return 0;
-	if (i > 0 || errno != EINVAL)
-		return negative_errno();
-	joined = malloc(bp->n * (sizeof(p) + 2) + 1);
-	if (!joined)
-		return -ENOMEM;
-	joined[0] = '\0';
-	for (i = 0; i < bp->n; i++)
-		len += (size_t)sprintf(joined + len, "%s%s/%zu",
-				       i == 0 ? "" : i < bp->nl ? ":" : "::",
-				       bp->dir, i);
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", joined, 0) < 0)
-		return negative_errno();
 	return 0;
 }
 
 _noreturn_ static void by_path_child(int fsfd, const struct by_path *bp)
 {
-	char p[320], q[4096 + 320];
+	char p[4096 + 32];
 	int e;
 
 	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    chdir(bp->dir) < 0)
 		_exit(errno ? errno : EPERM);
 	for (size_t i = 0; i < bp->n; i++) {
-		snprintf(p, sizeof(p), "%s/%zu", bp->dir, i);
+		snprintf(p, sizeof(p), "%zu", i);
 		if (move_mount(bp->fds[i], "", AT_FDCWD, p,
 			       MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			_exit(errno ? errno : EIO);
@@ -757,14 +759,13 @@ _noreturn_ static void by_path_child(int fsfd, const struct by_path *bp)
 	if (e)
 		_exit(e);
 	if (bp->utree >= 0) {
-		snprintf(p, sizeof(p), "%s/u", bp->dir);
-		if (move_mount(bp->utree, "", AT_FDCWD, p,
+		if (move_mount(bp->utree, "", AT_FDCWD, "u",
 			       MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			_exit(errno ? errno : EIO);
 		for (int i = 0; i < 2; i++) {
-			snprintf(q, sizeof(q), "%s/%s", p, bp->rel[i]);
+			snprintf(p, sizeof(p), "u/%s", bp->rel[i]);
 			if (fsconfig(fsfd, FSCONFIG_SET_STRING,
-				     i ? "workdir" : "upperdir", q, 0) < 0)
+				     i ? "workdir" : "upperdir", p, 0) < 0)
 				_exit(errno ? errno : EIO);
 		}
 	} else if (bp->upper &&
