@@ -185,3 +185,17 @@ more"
 	done
 	[ ! -e "$T/up" ] || fail "--upper dir made by a refused command"
 }
+
+@test "shift-verify checks a canonical upper as one (canonical_upper), and fails it as a host-id one" {
+	lmount --map "$MAP" --upper "$T/up" "$T/L" "$T/mnt"
+	writes "$T/mnt"
+	for c in true false; do
+		jq -n --arg m "$MAP" --arg u "$T/up/upper" --argjson c $c \
+			'{containers: [{name: "c1", map: $m, upper: $u, canonical_upper: $c}]}' >"$T/set-$c.json"
+	done
+	run "$SHIFT_VERIFY" containers --all "$T/set-true.json"
+	assert_success
+	assert_line --regexp "^upper +pass +c1:upper +'$T/up/upper' holds only the container's own ids$"
+	run "$SHIFT_VERIFY" containers --all "$T/set-false.json"
+	assert_failure 1
+}
