@@ -199,3 +199,14 @@ more"
 	run "$SHIFT_VERIFY" containers --all "$T/set-false.json"
 	assert_failure 1
 }
+
+@test "--canonical-upper where DIR can't be idmapped (ramfs): exit 3, said why, nothing mounted" {
+	mkdir "$T/ram"
+	mount -t ramfs sk-ram "$T/ram"
+	run "$SHIFT_LAYER" mount --store "$T/S" --map "$MAP" --canonical-upper --upper "$T/ram/up" "$T/L" "$T/mnt"
+	assert_failure 3
+	assert_output --partial "its filesystem can't be idmapped, which a canonical upper needs (use --host-upper)"
+	run mountpoint -q "$T/mnt"
+	assert_failure
+	umount "$T/ram"
+}

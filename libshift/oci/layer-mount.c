@@ -219,10 +219,12 @@ static int mount_canonical(const char *const *lower, bool idmap,
 	r = shift_overlay_reassemble(&ra, target, map, userns, 0);
 	if (r < 0 && diag && !diag->where)
 		diag->where = strdup(failed ? failed : target);
-	if (r == -EINVAL && failed && (failed == upper || failed == work) &&
-	    diag && !diag->why)
-		diag->why = "its filesystem can't be idmapped, which a "
-			    "canonical upper needs (use --host-upper)";
+	if (r == -EINVAL && failed && (failed == upper || failed == work)) {
+		if (diag && !diag->why)
+			diag->why = "its filesystem can't be idmapped, which a "
+				    "canonical upper needs (use --host-upper)";
+		r = -EOPNOTSUPP;
+	}
 	return r;
 }
 
