@@ -37,6 +37,8 @@ enum {
 	OPT_JSON,
 	OPT_KEEP,
 	OPT_ALLOW_STACKED,
+	OPT_CANONICAL_UPPER,
+	OPT_HOST_UPPER,
 };
 
 struct options {
@@ -86,6 +88,10 @@ _noreturn_ static void usage(void)
 	       "     --allow-stacked     mount: on a TARGET that is already a mount point\n"
 	       "                           (without it the mount is read-only)\n"
 	       "     --copy              mount: use shifted copies, don't idmap\n"
+	       "     --canonical-upper   mount: DIR/upper stores the container's own ids\n"
+	       "                           (root = 0), idmapped: the default for a new\n"
+	       "                           upper whose filesystem can be idmapped\n"
+	       "     --host-upper        mount: DIR/upper stores host ids (the map's)\n"
 	       "     --no-devices        refuse device nodes in layers\n"
 	       "     --selinux-labels    unpack --flat: apply the layers' security.selinux\n"
 	       "                           labels (dropped by default: host policy)\n"
@@ -117,6 +123,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
+		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
+		{ "host-upper", no_argument, NULL, OPT_HOST_UPPER },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -172,6 +180,12 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case OPT_ALLOW_STACKED:
 			o->allow_stacked = true;
+			break;
+		case OPT_CANONICAL_UPPER:
+			o->flags |= SHIFT_LAYER_CANONICAL_UPPER;
+			break;
+		case OPT_HOST_UPPER:
+			o->flags |= SHIFT_LAYER_HOST_UPPER;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -242,6 +256,13 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--allow-stacked only goes with mount");
 	if ((o->flags & SHIFT_LAYER_FORCE_COPY) && o->action != ACT_MOUNT)
 		cli_usage_error("--copy only goes with mount");
+	if ((o->flags & SHIFT_LAYER_CANONICAL_UPPER) &&
+	    (o->flags & SHIFT_LAYER_HOST_UPPER))
+		cli_usage_error("--canonical-upper and --host-upper contradict each other");
+	if ((o->flags & (SHIFT_LAYER_CANONICAL_UPPER | SHIFT_LAYER_HOST_UPPER)) &&
+	    (o->action != ACT_MOUNT || !o->upper))
+		cli_usage_error("--%s-upper only goes with mount --upper DIR",
+				(o->flags & SHIFT_LAYER_CANONICAL_UPPER) ? "canonical" : "host");
 	/* Stored layers are shared by every container and map. */
 	if ((o->flags & SHIFT_LAYER_SELINUX_LABELS) &&
 	    (o->action != ACT_UNPACK || !o->flat))
@@ -613,12 +634,24 @@ int main(int argc, char **argv)
 			jadd(doc, "image", json_object_new_string(
 						   shift_oci_image_digest(img)));
 			jadd(doc, "target", json_object_new_string(o.dest));
-			jadd(doc, "idmapped", json_object_new_boolean(r));
+			jadd(doc, "idmapped",
+			     json_object_new_boolean(
+				 r & SHIFT_LAYER_MOUNTED_IDMAPPED));
 			jadd(doc, "read_only",
 			     json_object_new_boolean(!o.upper));
+			if (o.upper)
+				jadd(doc, "canonical_upper",
+				     json_object_new_boolean(
+					 r & SHIFT_LAYER_MOUNTED_CANONICAL));
 		} else if (!o.quiet)
-			printf("mounted '%s' at '%s' (%s)\n", o.image, o.dest,
-			       r ? "idmapped layers" : "shifted copies");
+			printf("mounted '%s' at '%s' (%s%s)\n", o.image, o.dest,
+			       (r & SHIFT_LAYER_MOUNTED_IDMAPPED)
+				   ? "idmapped layers"
+				   : "shifted copies",
+			       !o.upper ? ""
+			       : (r & SHIFT_LAYER_MOUNTED_CANONICAL)
+				   ? ", canonical upper"
+				   : ", upper in host ids");
 		break;
 	case ACT_GC:
 		break;

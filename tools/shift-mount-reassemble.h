@@ -294,8 +294,9 @@ static int mount_reassemble(struct options *o)
 		r = EXIT_FAIL;
 	} else if (r == -EOPNOTSUPP) {
 		cli_error(
-		    "Failed to re-assemble '%s': overlayfs on this kernel "
-		    "takes no layers as file descriptors (needs Linux >= 6.13)",
+		    "Failed to re-assemble '%s': this kernel lacks what "
+		    "re-assembly needs (e.g. mount ids from statx, Linux "
+		    ">= 5.8)",
 		    q(o->source));
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && failed != o->target && failed != o->upper &&
@@ -381,8 +382,9 @@ static int mount_overlay_canonical(struct options *o)
 		r = EXIT_OK;
 	} else if (r == -EOPNOTSUPP) {
 		cli_error(
-		    "Failed to mount the overlay at '%s': a canonical upper "
-		    "needs overlay layers as file descriptors (Linux >= 6.13)",
+		    "Failed to mount the overlay at '%s': this kernel lacks "
+		    "what a canonical upper needs (e.g. mount ids from "
+		    "statx, Linux >= 5.8)",
 		    o->target);
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && failed != o->target && failed != o->upper &&

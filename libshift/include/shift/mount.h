@@ -208,8 +208,9 @@ struct shift_reassemble {
  * at target.  Without a new upper the overlay is read-only (options that
  * need an upper, index, nfs_export and volatile, are left out).  Returns
  * 0; -EINVAL (with *failed_path a layer) when a layer's filesystem can't
- * be idmapped, -EOPNOTSUPP when overlayfs takes no layers as file
- * descriptors (Linux < 6.13), -EBUSY for a source upper without
+ * be idmapped (before Linux 6.13, where overlayfs takes no layers as
+ * file descriptors, the layers are named by path from a child's private
+ * mount namespace instead), -EBUSY for a source upper without
  * SHIFT_REASSEMBLE_UPPER_AS_LOWER, or another negative errno.
  */
 int shift_overlay_reassemble(const struct shift_reassemble *ra,

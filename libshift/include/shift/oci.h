@@ -80,6 +80,21 @@ enum {
 	 * target) is not checked.
 	 */
 	SHIFT_LAYER_DRY_RUN = 1 << 4,
+	/*
+	 * Mount with an upper: its writable layer is stored in the
+	 * container's own ids (root = 0, like the stored layers) and
+	 * idmapped, or in host ids (the map's image).  Neither: what an
+	 * existing upper holds, told by its root's owner; a new one is
+	 * canonical where its filesystem can be idmapped.
+	 */
+	SHIFT_LAYER_CANONICAL_UPPER = 1 << 5,
+	SHIFT_LAYER_HOST_UPPER = 1 << 6,
+};
+
+/* What shift_layer_mount() made (its non-negative return value). */
+enum {
+	SHIFT_LAYER_MOUNTED_IDMAPPED = 1 << 0, /* else over shifted copies */
+	SHIFT_LAYER_MOUNTED_CANONICAL = 1 << 1, /* the upper is canonical */
 };
 
 /* One entry of a layer, as an unpack meets it (progress, dry runs). */
@@ -174,8 +189,11 @@ int shift_layer_unpack_flat(const struct shift_oci_image *img,
  * layers in the store (unpacking missing ones first), or, where the store
  * can't be idmapped or with SHIFT_LAYER_FORCE_COPY, over shifted copies
  * of the layers kept in STORE/shifted/ per map and reused.  upper_dir
- * (NULL with SHIFT_LAYER_RDONLY) receives upper/ and work/, owned by the
- * map's image of 0:0.  Returns 1 when idmapped, 0 when over copies.
+ * (NULL with SHIFT_LAYER_RDONLY) receives upper/ and work/: canonical
+ * (root = 0 on disk, upper_dir made 0700) or in host ids, owned by the
+ * map's image of 0:0 (see SHIFT_LAYER_CANONICAL_UPPER); an existing upper
+ * of the other form is refused (-EMEDIUMTYPE).  Returns the
+ * SHIFT_LAYER_MOUNTED_* bits: 0 over copies with a host-id upper.
  */
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
