@@ -122,9 +122,13 @@ EOF
 
 # run_lxc ROOT [TAG]: the containers of run_containers, by lxc-execute.  LXC
 # (as root too) maps ids with newuidmap/newgidmap, which need root's
-# delegation of the range in /etc/subuid and /etc/subgid: a file of the
-# test's own is bind-mounted over both in a private mount namespace (the
-# real files are never touched).  There, too, an empty tmpfs over
+# delegation of the range in /etc/subuid and /etc/subgid: the test's own
+# files stand in for both in a private mount namespace (the real files are
+# never touched), as the upper layer of an overlay over /etc, not as bind
+# mounts over the two files: a bind mount on a file is bypassed as soon as
+# the file is replaced by a rename (useradd, usermod and sed -i in tests
+# running in parallel do exactly that), and newuidmap then reads the real
+# /etc/subuid and refuses the map.  There, too, an empty tmpfs over
 # /sys/fs/cgroup (LXC then makes no cgroups on the host) and over /run
 # (its lock files).
 run_lxc() {
@@ -137,8 +141,10 @@ run_lxc() {
 	lxc_config "$d/c-user.conf" "$1" 100
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	run unshare -m --propagation private sh -c '
-		mount --bind "$1/subid" /etc/subuid &&
-			mount --bind "$1/subid" /etc/subgid &&
+		mkdir "$1/etc-up" "$1/etc-wk" &&
+			cp "$1/subid" "$1/etc-up/subuid" &&
+			cp "$1/subid" "$1/etc-up/subgid" &&
+			mount -t overlay sk-etc -o "lowerdir=/etc,upperdir=$1/etc-up,workdir=$1/etc-wk" /etc &&
 			mount -t tmpfs sk-cg /sys/fs/cgroup &&
 			mount -t tmpfs sk-run /run || exit
 		lxc() {
