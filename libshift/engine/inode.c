@@ -410,43 +410,6 @@ static int set_owner(struct sk_target *t, uid_t uid, gid_t gid, bool by_name)
 	return r < 0 ? negative_errno() : 0;
 }
 
-static void stat_from_statx(const struct statx *sx, struct sk_stat *st)
-{
-	st->dev = ((uint64_t)sx->stx_dev_major << 32) | sx->stx_dev_minor;
-	st->ino = sx->stx_ino;
-	st->mnt_id = (sx->stx_mask & STATX_MNT_ID) ? sx->stx_mnt_id : 0;
-	st->mode = sx->stx_mode;
-	st->uid = sx->stx_uid;
-	st->gid = sx->stx_gid;
-	st->nlink = sx->stx_nlink;
-}
-
-#define SK_STATX_MASK                                                    \
-	(STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
-	 STATX_INO | STATX_MNT_ID)
-
-int sk_statx_fd(int fd, struct sk_stat *st)
-{
-	struct statx sx;
-
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, SK_STATX_MASK,
-		  &sx) < 0)
-		return negative_errno();
-	stat_from_statx(&sx, st);
-	return 0;
-}
-
-int sk_statx_at(int dirfd, const char *name, struct sk_stat *st)
-{
-	struct statx sx;
-
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-		  SK_STATX_MASK, &sx) < 0)
-		return negative_errno();
-	stat_from_statx(&sx, st);
-	return 0;
-}
-
 /* FNV-1a: tells an ACL value from its translation after a crash. */
 static uint64_t hash_bytes(const void *p, size_t n)
 {

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "engine/engine-internal.h"
 
@@ -82,7 +83,7 @@ struct sk_ctx_list {
 	struct sk_ctx_list *next;
 };
 
-struct shift_inode_ctx *sk_engine_ctx_new(struct sk_engine *e)
+static struct shift_inode_ctx *engine_ctx_new(struct sk_engine *e)
 {
 	struct shift_inode_ctx *ctx = shift_inode_ctx_new(&e->ctx_opts);
 	struct sk_ctx_list *l;
@@ -132,6 +133,152 @@ static void ctxs_collect(struct sk_engine *e, bool free_them)
 		e->ctxs = NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* The engine's visit of the tree (struct sk_walk_ops)                 */
+
+/* From any walker: at most one report per 250 ms. */
+static void engine_progress(struct sk_engine *e)
+{
+	struct timespec ts;
+	uint64_t t, next;
+
+	if (!e->opts->on_progress ||
+	    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
+		return;
+	t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	next = __atomic_load_n(&e->next_progress_ns, __ATOMIC_RELAXED);
+	if (t < next ||
+	    !__atomic_compare_exchange_n(&e->next_progress_ns, &next,
+					 t + 250000000ull, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->opts->on_progress(&e->stats, e->opts->userdata);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Walker idx's inode context: walker 0 (the calling thread) has e->ctx. */
+static void *engine_walker(void *data, unsigned idx)
+{
+	struct sk_engine *e = data;
+
+	return idx == 0 ? e->ctx : engine_ctx_new(e);
+}
+
+static void engine_dir(void *data, void *wst, const struct sk_dir *dir,
+		       const struct sk_stat *st)
+{
+	struct sk_engine *e = data;
+
+	if (e->phase == SK_PHASE_SHIFT) {
+		SK_STAT_ADD(e, inodes, 1);
+		SK_STAT_ADD(e, dirs, 1);
+	}
+	sk_inode_process(wst, dir->fd, SK_FD_FULL, st, dir->path, NULL);
+}
+
+/* One non-directory entry: check it, shift it once (hard links). */
+static void engine_entry(void *data, void *wst, const struct sk_dir *dir,
+			 const char *name, const struct sk_stat *st)
+{
+	struct sk_engine *e = data;
+	struct shift_inode_ctx *ctx = wst;
+	int r;
+
+	if (!sk_engine_may_shift(e, ctx, st, dir->path, name))
+		return;
+	if (st->nlink > 1) {
+		r = sk_links_seen(e, st, dir->path, name);
+		if (r < 0) {
+			sk_inode_error(ctx, dir->path, name,
+				       "track hard links", r);
+			return;
+		}
+		if (r > 0) {
+			if (e->phase == SK_PHASE_SHIFT)
+				SK_STAT_ADD(e, hardlinks, 1);
+			return;
+		}
+	}
+	if (e->phase == SK_PHASE_SHIFT)
+		ctx->inodes++;
+	(void)sk_inode_process_at(ctx, dir->fd, name, st, dir->path);
+}
+
+static void engine_batch(void *data, void *wst, unsigned idx,
+			 const struct sk_dir *dir, const struct sk_dentry *ents,
+			 size_t n)
+{
+	struct sk_engine *e = data;
+
+	if (e->exec->prefetch)
+		e->exec->prefetch(e->exec_state, idx, dir->fd, ents, n);
+}
+
+static void engine_batch_done(void *data, void *wst, unsigned idx)
+{
+	struct sk_engine *e = data;
+	struct shift_inode_ctx *ctx = wst;
+
+	if (e->exec->prefetch_done)
+		e->exec->prefetch_done(e->exec_state, idx);
+	if (ctx->inodes)
+		SK_STAT_ADD(e, inodes, ctx->inodes);
+	ctx->inodes = 0;
+	engine_progress(e);
+}
+
+static void engine_mount(void *data, void *wst, const char *dir,
+			 const char *name)
+{
+	struct sk_engine *e = data;
+	struct shift_event ev = { .type = SHIFT_EVENT_MOUNTPOINT };
+
+	SK_STAT_ADD(e, mountpoints, 1);
+	sk_inode_event(wst, &ev, dir, name);
+}
+
+static void engine_error(void *data, void *wst, const char *dir,
+			 const char *name, const char *op, int err)
+{
+	sk_inode_error(wst, dir, name, op, err);
+}
+
+static const struct sk_walk_ops engine_ops = {
+	.walker = engine_walker,
+	.dir = engine_dir,
+	.entry = engine_entry,
+	.batch = engine_batch,
+	.batch_done = engine_batch_done,
+	.mount = engine_mount,
+	.error = engine_error,
+};
+
+/* One walk of the tree (or one per inode range: passes.c). */
+static int engine_walk(struct sk_engine *e)
+{
+	struct sk_walk_params p = {
+		.rootfd = e->rootfd,
+		.root = e->root,
+		.walkers = e->workers ? e->workers : 1,
+		.cpus = sk_cpus(),
+		.passes = 1,
+	};
+	int r;
+
+	/* An explicit --threads N always runs N; else, CPU-bound, 2 per
+	 * CPU (walk.c, adapt()). */
+	if (!e->opts->threads)
+		p.busy_walkers = 2 * p.cpus;
+	if (e->phase == SK_PHASE_SHIFT)
+		p.passes = sk_walk_passes(e, p.bounds);
+	p.dirahead_fd = sk_dirahead_open(e);
+	p.dirahead_always = p.dirahead_fd >= 0 && sk_dirahead_always();
+	r = sk_walk(&p, &engine_ops, e);
+	safe_close(p.dirahead_fd);
+	return r;
+}
+
 /* The first intent that outlives its inode: record that a cleanup
  * phase is needed before it is written. */
 static int need_cleanup(struct sk_engine *e)
@@ -171,7 +318,7 @@ static int run_phase(struct sk_engine *e, enum sk_phase phase)
 
 	e->phase = phase;
 	ctxs_phase(e, phase);
-	r = sk_walk(e);
+	r = engine_walk(e);
 	sk_engine_links_report(e);
 	ctxs_collect(e, false);
 	return r;
@@ -238,10 +385,10 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 	r = sk_statx_fd(e.rootfd, &st);
 	if (r < 0)
 		goto out;
-	e.root_dev = st.dev;
-	e.root_mnt_id = st.mnt_id;
+	e.root.dev = st.dev;
+	e.root.mnt_id = st.mnt_id;
 	if (fstatfs(e.rootfd, &sfs) == 0) {
-		e.overlay = sfs.f_type == OVERLAYFS_SUPER_MAGIC;
+		e.root.overlay = sfs.f_type == OVERLAYFS_SUPER_MAGIC;
 		e.ext4 = sfs.f_type == EXT4_SUPER_MAGIC;
 	}
 	e.marker_map = shift_idmap_to_string(marker_map);
@@ -308,7 +455,7 @@ int sk_shift_tree(const char *path, const struct shift_options *opts,
 
 	/* The executor first: one that can't start (io_uring disabled)
 	 * must fail before anything is recorded on the tree. */
-	e.ctx = sk_engine_ctx_new(&e);
+	e.ctx = engine_ctx_new(&e);
 	if (!e.ctx) {
 		r = -ENOMEM;
 		goto out;
