@@ -225,6 +225,90 @@ struct sk_journal {
 	struct sk_engine *engine;
 };
 
+/*
+ * inode.c: one inode's shift as a plan and its steps.  sk_inode_plan() is
+ * pure: from what was read of the inode (its stat, ACL and capability
+ * values, this run's record of it) and the rules (map, options, journal)
+ * it computes every change -- new owner, setid bits to restore, new ACL
+ * and capability values, the progress record to write and remove -- and
+ * the ids it reports as unmapped.  The steps (inode_apply()) then perform
+ * it with the race-safe syscalls of struct sk_target.
+ */
+struct sk_plan_rules {
+	const struct shift_idmap *map; /* applied disk -> seen */
+	enum shift_unmapped unmapped;
+	uint32_t overflow[2];
+	bool dry_run;
+	/* In the engine (a journal): an id without image under
+	 * --unmapped=error leaves the inode unchanged (SK_PLAN_PENDING); a
+	 * lone shift_inode() shifts what it can. */
+	bool engine;
+	bool journal; /* progress records are written (a real run) */
+	bool resumed; /* finishing an interrupted run */
+	uint64_t gen; /* the run's generation, for the records */
+};
+
+/* What was read of the inode. */
+struct sk_inode_facts {
+	struct sk_stat st;
+	bool has_acl[2]; /* access, default */
+	const void *acl[2];
+	size_t acl_len[2];
+	bool has_caps;
+	const void *caps;
+	size_t caps_len;
+	const struct sk_intent *intent; /* this run's record, or NULL */
+};
+
+struct sk_plan_unmapped {
+	enum shift_id_kind kind;
+	uint32_t id;
+	unsigned what; /* SHIFT_WHAT_* where the id is */
+};
+
+enum sk_plan_kind {
+	SK_PLAN_NONE,	 /* nothing changes (a record may go: intent_remove) */
+	SK_PLAN_CHANGE,	 /* the changes below */
+	SK_PLAN_PENDING, /* left unchanged: ids without image under
+			  * --unmapped=error; intent_write: mark it so */
+	SK_PLAN_FAIL,	 /* left unchanged: fail_op failed with fail_err */
+};
+
+struct sk_plan {
+	enum sk_plan_kind kind;
+	unsigned what;	   /* SHIFT_WHAT_* that change */
+	uint32_t uid, gid; /* the owner after (the current one if unchanged) */
+	bool chown;
+	bool chown_by_name; /* the only write: by name, no fd needed */
+	bool mode_restore;  /* chmod to mode: setuid/setgid after the chown */
+	uint32_t mode;
+	bool acl_change[2];
+	char *acl[2]; /* the new values (the plan's buffers) */
+	size_t acl_len[2];
+	bool caps_write;
+	uint8_t caps[SHIFT_FCAPS_MAX_SIZE];
+	size_t caps_len;
+	/* The result would be shifted again by a plan made from it: the
+	 * record stays until the cleanup phase (docs/shift-engine.md). */
+	bool keep;
+	bool intent_write; /* before the first change (PENDING: the mark) */
+	struct sk_intent intent;
+	bool intent_remove; /* after the changes (NONE: at once) */
+	struct sk_plan_unmapped *unmapped; /* ids reported, in order */
+	size_t n_unmapped;
+	const char *fail_op;
+	int fail_err;
+	/* buffers kept from one plan to the next */
+	size_t acl_size[2], unmapped_size, scratch_size;
+	char *scratch;
+};
+
+/* Plan the shift of one inode into p (zero it before the first use; its
+ * buffers are reused).  0, or -ENOMEM (nothing planned). */
+int sk_inode_plan(const struct sk_plan_rules *rules,
+		  const struct sk_inode_facts *in, struct sk_plan *p);
+void sk_plan_free(struct sk_plan *p);
+
 struct shift_inode_ctx {
 	struct shift_idmap *map; /* applied disk -> seen (inverted for reverse) */
 	unsigned flags;
@@ -245,9 +329,9 @@ struct shift_inode_ctx {
 	char *pathbuf;
 	size_t pathbuf_size;
 	/* buffers, allocated once */
-	char *names;   /* listxattr */
-	char *acl[2];  /* current ACL values */
-	char *scratch; /* fixed-point checks */
+	char *names;  /* listxattr */
+	char *acl[2]; /* current ACL values */
+	struct sk_plan plan;
 };
 
 /* Apply the map to one inode (inode.c); see shift_inode(). */
