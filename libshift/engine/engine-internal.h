@@ -448,17 +448,29 @@ enum sk_state {
 	SK_STATE_UNDONE,     /* a --reverse finished */
 };
 const char *sk_state_name(enum sk_state s);
+/* The marker's "dir=": what the run does to the ids. */
+enum sk_direction {
+	SK_DIRECTION_UNKNOWN, /* a newer version's: matches no run */
+	SK_DIRECTION_FORWARD,
+	SK_DIRECTION_REVERSE,
+};
+/* "unmapped=": the run's policy, or this for one this version doesn't
+ * know (matches no run). */
+#define SK_POLICY_UNKNOWN ((enum shift_unmapped) - 1)
 struct sk_marker {
 	bool found;
 	enum sk_state st;
+	enum sk_direction direction;
+	enum shift_unmapped policy; /* or SK_POLICY_UNKNOWN */
 	bool userns;  /* written in a user namespace ("journal=userns") */
 	int64_t time; /* "time=", seconds since the epoch; 0: not recorded */
-	char state[16];
 	uint64_t gen;
-	char dir[16];
-	char unmapped[16];
 	int cleanup;
 	char *map;
+	/* the fields as written, for shift_tree_status() */
+	char state[16];
+	char dir[16];
+	char unmapped[16];
 };
 const char *sk_marker_policy(enum shift_unmapped p);
 /* Read the marker of the tree whose root is fd; its xattr name to
