@@ -180,6 +180,11 @@ extern const struct sk_executor sk_executor_uring;
 #endif
 extern const struct sk_executor sk_executor_sync;
 
+/* This library's name of the executor called name ("sync", "threads",
+ * "uring": a string that lives as long as the process), NULL for any
+ * other (shift.c). */
+const char *sk_executor_name(const char *name);
+
 /* Online CPUs, at least 1. */
 unsigned sk_cpus(void);
 

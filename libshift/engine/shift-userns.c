@@ -17,6 +17,13 @@
 
 #include "engine/engine-internal.h"
 
+/* What the child reports through the pipe.  The stats' engine name is a
+ * pointer into the child: its name travels as text. */
+struct ns_result {
+	struct shift_stats st;
+	char engine[16];
+};
+
 struct ns_events {
 	const struct shift_options *outer;
 	const struct shift_idmap *ns;
@@ -177,7 +184,7 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	struct shift_idmap *ns = NULL, *inv = NULL, *t = NULL, *inner = NULL;
 	_cleanup_close_ int userns = -EBADF;
 	int pipefd[2] = { -1, -1 };
-	struct shift_stats st = { 0 };
+	struct ns_result res = { 0 };
 	uint32_t ne_overflow[2] = { kernel_overflow(SHIFT_UID),
 				    kernel_overflow(SHIFT_GID) };
 	pid_t pid;
@@ -264,11 +271,14 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 		 * run as root (or by this user) with the same map must see
 		 * the same record. */
 		sk_marker_set_userns();
-		rr = sk_shift_tree(path, &o, opts->map, &st);
+		rr = sk_shift_tree(path, &o, opts->map, &res.st);
 		/* The callbacks ran here: what they printed must not be
 		 * lost with the buffers at _exit(). */
 		fflush(NULL);
-		if (write(pipefd[1], &st, sizeof(st)) != sizeof(st))
+		if (res.st.engine)
+			snprintf(res.engine, sizeof(res.engine), "%s",
+				 res.st.engine);
+		if (write(pipefd[1], &res, sizeof(res)) != sizeof(res))
 			_exit(99);
 		if (rr < 0)
 			_exit(100 + ((-rr) & 0x7f));
@@ -276,9 +286,10 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	if (read(pipefd[0], &st, sizeof(st)) != sizeof(st))
-		memset(&st, 0, sizeof(st));
-	st.engine = NULL;
+	if (read(pipefd[0], &res, sizeof(res)) != sizeof(res))
+		memset(&res, 0, sizeof(res));
+	res.engine[sizeof(res.engine) - 1] = '\0';
+	res.st.engine = sk_executor_name(res.engine);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
 			r = negative_errno();
@@ -293,7 +304,7 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 	else
 		r = WEXITSTATUS(status);
 	if (ret_stats)
-		*ret_stats = st;
+		*ret_stats = res.st;
 out:
 	if (pipefd[0] >= 0)
 		close(pipefd[0]);

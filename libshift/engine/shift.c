@@ -75,6 +75,15 @@ static const struct sk_executor *pick_executor(const char *name)
 	return NULL;
 }
 
+const char *sk_executor_name(const char *name)
+{
+	const struct sk_executor *x = name && !engine_is_auto(name)
+					      ? pick_executor(name)
+					      : NULL;
+
+	return x ? x->name : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Worker contexts                                                     */
 
