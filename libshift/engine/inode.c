@@ -2,10 +2,14 @@
 /*
  * The one function that applies a map to one inode's metadata: owner, ACL
  * qualifiers, file capability rootid, setuid/setgid restored after chown.
- * Used by the shift engine, the OCI flat unpack and verify.  Every change
- * goes through the fd of the inode that was stat'ed, or, in the engine's
- * common case (nothing but the owner changes), by one name relative to a
- * directory fd without following a symlink (struct sk_target).
+ * Used by the shift engine (sk_inode_process*) and, through shift_inode(),
+ * shift-layer's shifted-copy fallback (libshift/oci/layer.c).  The OCI
+ * flat unpack and the manifests translate with the same ACL and capability
+ * translators (libshift/core/acl.c, fcaps.c), not through here.  Every
+ * change goes through the fd of the inode that was stat'ed, or, in the
+ * engine's common case (nothing but the owner changes), by one name
+ * relative to a directory fd without following a symlink (struct
+ * sk_target).
  *
  * Inside the engine each inode is also crash-safe (docs/shift-engine.md):
  * an intent record (xattr <ns>.shiftkit.inode) holding the original owner,
