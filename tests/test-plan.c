@@ -177,6 +177,12 @@ static const struct plan_case cases[] = {
      "0:1000:65536", ENGINE | JOURNAL, SHIFT_UNMAPPED_ERROR, 0, 0,
      S_IFREG | 0644, .kind = SK_PLAN_CHANGE, .what = OWN, .new_uid = 1000,
      .new_gid = 1000, .intent_write = true, .keep = true},
+    /* 1000 and 70000 both without image: one overflow id for two
+     * ACL_USER entries is no valid ACL; the inode is left alone. */
+    {"ACL, two qualifiers to one overflow id: failed, untouched",
+     "0:100000:1000", ENGINE | JOURNAL, SHIFT_UNMAPPED_OVERFLOW, 0, 0,
+     S_IFREG | 0644, ACL, 70000, .kind = SK_PLAN_FAIL, .new_uid = 100000,
+     .new_gid = 100000, .fail_err = -EINVAL},
     /* Resumed without a record: ids in the map's image only are taken
      * for shifted ones -- no report, no change, not pending. */
     {"resumed, no record, owner already shifted: quiet, nothing", M,
