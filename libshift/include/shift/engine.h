@@ -94,7 +94,10 @@ struct shift_options {
 
 /*
  * The one function that applies a map to one inode's metadata, shared by
- * shift-tree, the OCI flat unpack and verify: owner (lchown semantics),
+ * shift-tree's engine and shift-layer's shifted-copy fallback (the OCI
+ * flat unpack and shift-verify's expectations use the same ACL and
+ * capability translators, shift_acl_translate() and
+ * shift_fcaps_translate(), not this): owner (lchown semantics),
  * ACL qualifiers, file capability rootid, setuid/setgid restored after the
  * chown, everything else untouched.  A context holds the map (inverted for
  * SHIFT_REVERSE) and buffers; one per thread.  NULL on ENOMEM/EINVAL.
