@@ -42,43 +42,9 @@ static void reassemble_check_args(const struct options *o)
 static int copy_layer(struct options *o, const char *from,
 		      const char *dir)
 {
-	_cleanup_free_ char *state = NULL, *map = NULL;
-	int r;
+	struct shift_copy_result cr = {0};
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		cli_error("Failed to create the copy directory '%s': %m", dir);
-		return EXIT_FAIL;
-	}
-	r = shift_tree_marker(dir, &state, &map);
-	if (r == -ENODATA) {
-		r = dir_is_empty(dir);
-		if (r <= 0) {
-			cli_error("Failed to copy layer '%s' into '%s': %s",
-				  q(from), dir,
-				  r < 0 ? strerror(-r)
-					: "the directory is not empty and "
-					  "holds no shifted copy (remove it, "
-					  "or give another --copy-dir)");
-			return EXIT_FAIL;
-		}
-		r = copy_tree(from, dir);
-		if (r < 0) {
-			cli_error("Failed to copy layer '%s' into '%s': %s "
-				  "(remove '%s' and retry)",
-				  q(from), dir,
-				  r == -ENOENT ? "cp not found"
-					       : "cp failed, see its messages",
-				  dir);
-			return EXIT_FAIL;
-		}
-		(void)lremovexattr(dir, SHARED_XATTR_TRUSTED);
-		(void)lremovexattr(dir, SHARED_XATTR_USER);
-	} else if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s", dir,
-			  strerror(-r));
-		return EXIT_FAIL;
-	}
-	return shift_source(o, dir);
+	return copy_and_shift(o, "layer ", from, dir, &cr);
 }
 
 /*
