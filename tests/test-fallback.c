@@ -16,7 +16,13 @@
 #include <unistd.h>
 
 #include "shift.h"
+/* The harness: tests/lib.h since it became a library, tests/test.h
+ * before. */
+#if __has_include("lib.h")
+#include "lib.h"
+#else
 #include "test.h"
+#endif
 
 #define B SHIFT_MOUNT_KIND_BIND
 #define N SHIFT_FALLBACK_NONE
