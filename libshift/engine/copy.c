@@ -299,6 +299,7 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 {
 	_cleanup_close_ int s = -EBADF, d = -EBADF;
 	char target[PATH_MAX];
+	struct stat now;
 	ssize_t n;
 	int r;
 
@@ -310,9 +311,17 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		s = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* O_NONBLOCK: a fifo put in the file's place after the stat
+		 * must not block the copy; the fstat tells it. */
+		s = openat(sfd, name,
+			   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (s < 0)
 			return negative_errno();
+		if (fstat(s, &now) < 0)
+			return negative_errno();
+		if (!S_ISREG(now.st_mode) || now.st_ino != st->st_ino ||
+		    now.st_dev != st->st_dev)
+			return -ESTALE; /* replaced while copied */
 		d = openat(dfd, name,
 			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			   0600);
