@@ -48,9 +48,10 @@ static int copy_shifted(const char *src, const char *dst,
 	if (r < 0 && diag && !diag->where)
 		diag->where = where ? TAKE_PTR(where) : strdup(".");
 	if (r < 0 && diag && !diag->why)
-		diag->why = r == -ERANGE
-				? "an id in the layer has no image under the map"
-				: why;
+		diag->why =
+		    r == -ERANGE
+			? "an id in the layer has no image under the map"
+			: why;
 	return r;
 }
 
