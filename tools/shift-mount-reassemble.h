@@ -127,6 +127,28 @@ static int copy_unidmappable(struct options *o,
 }
 
 /*
+ * --fallback=reassemble (given, or the default for an overlayfs SOURCE):
+ * whether SOURCE is an overlay to re-assemble.  When it is not, options
+ * only re-assembly uses are refused, and it is mounted as with
+ * --fallback=none (no shift, no copy).
+ */
+static bool reassemble_applies(struct options *o)
+{
+	int r = shift_overlay_is_mount(o->source);
+
+	if (r != 0 && r != -ENOENT && r != -ENOTDIR)
+		return true; /* mount_reassemble() tells any other error */
+	if (o->upper || o->copy_dir || o->replace)
+		cli_usage_error("%s with --fallback=reassemble needs an "
+				"overlayfs mount as SOURCE",
+				o->upper      ? "--upper"
+				: o->copy_dir ? "--copy-dir"
+					      : "--replace");
+	o->fallback = FALLBACK_NONE;
+	return false;
+}
+
+/*
  * Returns an exit status, or -1 when SOURCE is not an overlayfs mount (the
  * caller then goes on as with --fallback=none).
  */
@@ -139,19 +161,8 @@ static int mount_reassemble(struct options *o)
 	int r;
 
 	r = shift_overlay_is_mount(o->source);
-	if (r == 0 || r == -ENOENT || r == -ENOTDIR) {
-		if (o->upper || o->copy_dir || o->replace)
-			cli_usage_error(
-			    "%s with --fallback=reassemble needs an "
-			    "overlayfs mount as SOURCE",
-			    o->upper	  ? "--upper"
-			    : o->copy_dir ? "--copy-dir"
-					  : "--replace");
-		/* Not an overlay: as with --fallback=none (no shift, no
-		 * copy). */
-		o->fallback = FALLBACK_NONE;
-		return -1;
-	}
+	if (r == 0 || r == -ENOENT || r == -ENOTDIR)
+		return -1; /* not an overlay: run() asked reassemble_applies() */
 	if (r == -EISDIR) {
 		cli_error("Failed to re-assemble '%s': it lies inside an "
 			  "overlayfs but is not the overlay's mount point "

@@ -1383,28 +1383,6 @@ static bool service_reachable(const struct options *o)
 }
 
 /*
- * --fallback=reassemble (given, or the default for an overlayfs SOURCE):
- * whether SOURCE is an overlay to re-assemble.  When it is not, options
- * only re-assembly uses are refused, and it is mounted as with
- * --fallback=none (no shift, no copy).
- */
-static bool reassemble_applies(struct options *o)
-{
-	int r = shift_overlay_is_mount(o->source);
-
-	if (r != 0 && r != -ENOENT && r != -ENOTDIR)
-		return true; /* mount_reassemble() tells any other error */
-	if (o->upper || o->copy_dir || o->replace)
-		cli_usage_error("%s with --fallback=reassemble needs an "
-				"overlayfs mount as SOURCE",
-				o->upper      ? "--upper"
-				: o->copy_dir ? "--copy-dir"
-					      : "--replace");
-	o->fallback = FALLBACK_NONE;
-	return false;
-}
-
-/*
  * What is known about SOURCE decides the method (shift_mount_choose(),
  * libshift's policy); each fact is looked at where it can matter, in the
  * order the messages of its failures are expected.
