@@ -216,6 +216,13 @@ TEST(copy_keeps_and_shifts)
 	where = NULL;
 	CHECK(rmdir(p("empty")) == 0);
 
+	/* never into itself: a copy inside the source is refused */
+	r = shift_copy_tree(p("src"), p("src/d/in"), NULL, 0, &why, &where);
+	CHECK_EQ_INT(r, -ELOOP);
+	CHECK(lstat(p("src/d/in"), &a) < 0 && errno == ENOENT);
+	free(where);
+	where = NULL;
+
 	/* never into a directory with entries */
 	r = shift_copy_tree(p("src"), p("same"), NULL, 0, &why, &where);
 	CHECK_EQ_INT(r, -ENOTEMPTY);

@@ -46,6 +46,8 @@ struct copy_link {
 struct copyctx {
 	struct shift_inode_ctx *ictx; /* NULL: copy without shifting */
 	int droot;
+	dev_t droot_dev; /* the copy's root: never copied into itself */
+	ino_t droot_ino;
 	struct copy_link *links;
 	size_t n_links, cap_links;
 	bool unmapped;	      /* the engine met an id without image */
@@ -332,6 +334,10 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 			return r;
 		return copy_meta(c, s, d, -EBADF, NULL, st, false);
 	case S_IFDIR:
+		/* The copy lies inside the source: copying it would copy
+		 * the copy (as cp refuses "a directory into itself"). */
+		if (st->st_dev == c->droot_dev && st->st_ino == c->droot_ino)
+			return -ELOOP;
 		s = openat(sfd, name,
 			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (s < 0)
@@ -455,6 +461,7 @@ int shift_copy_tree(const char *src, const char *dst,
 	struct copyctx *c = NULL;
 	const char *base, *w = NULL;
 	bool in_place = false, exists = false;
+	struct stat dst_st;
 	struct statx stx;
 	int r;
 
@@ -569,10 +576,12 @@ int shift_copy_tree(const char *src, const char *dst,
 		}
 	}
 	c->droot = open(tmp ? tmp : dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c->droot < 0) {
+	if (c->droot < 0 || fstat(c->droot, &dst_st) < 0) {
 		r = negative_errno();
 		goto fail;
 	}
+	c->droot_dev = dst_st.st_dev;
+	c->droot_ino = dst_st.st_ino;
 	r = copy_root(c, s);
 	if (r < 0)
 		goto fail;
@@ -596,6 +605,8 @@ int shift_copy_tree(const char *src, const char *dst,
 	goto out;
 
 fail:
+	if (!w && r == -ELOOP)
+		w = "the copy would lie inside the source";
 	if (!w)
 		w = r == -ERANGE
 			? "an id in the tree has no image under the map"
