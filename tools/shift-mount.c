@@ -903,10 +903,11 @@ static int copy_and_shift(struct options *o, const char *what,
 	default:
 		/* Nothing of it is left: the copy is made aside and renamed
 		 * into place, removed on failure. */
-		cli_error("Failed to copy %s'%s' into '%s': %s%s%s%s: %s",
+		cli_error("Failed to copy %s'%s' into '%s': %s%s%s%s%s%s",
 			  what, q(src), q(dir), cr->why ? cr->why : "cannot copy",
 			  where ? " '" : "", where ? q(where) : "",
-			  where ? "'" : "", strerror(-r));
+			  where ? "'" : "", r == -ELOOP ? "" : ": ",
+			  r == -ELOOP ? "" : strerror(-r));
 		break;
 	}
 	return EXIT_FAIL;

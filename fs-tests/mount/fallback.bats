@@ -332,3 +332,15 @@ make_overlay() {
 	run mountpoint -q "$t"
 	assert_failure
 }
+
+@test "--fallback=copy refuses a --copy-dir inside SOURCE (the copy would copy itself), mounts nothing" {
+	local t
+	make_overlay
+	t=$(scratch t)
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$OVL/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "Failed to copy '$OVL' into '$OVL/copy': the copy would lie inside the source"
+	assert_equal "$(ls -A "$OVL/copy")" ""
+	run mountpoint -q "$t"
+	assert_failure
+}

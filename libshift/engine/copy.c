@@ -605,8 +605,10 @@ int shift_copy_tree(const char *src, const char *dst,
 	goto out;
 
 fail:
-	if (!w && r == -ELOOP)
+	if (!w && r == -ELOOP) {
 		w = "the copy would lie inside the source";
+		*c->where = *c->path = '\0'; /* the copy's own name */
+	}
 	if (!w)
 		w = r == -ERANGE
 			? "an id in the tree has no image under the map"
