@@ -216,6 +216,18 @@ TEST(copy_keeps_and_shifts)
 	where = NULL;
 	CHECK(rmdir(p("empty")) == 0);
 
+	/* a relative destination with a trailing slash: made in "." */
+	{
+		char cwd[PATH_MAX];
+
+		CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+		CHECK(chdir(base) == 0);
+		r = shift_copy_tree("src", "rel/", NULL, 0, &why, &where);
+		CHECK_EQ_INT(r, 0);
+		CHECK(chdir(cwd) == 0);
+		CHECK(stat(p("rel/d/f"), &a) == 0 && a.st_uid == 1000);
+	}
+
 	/* never into itself: a copy inside the source is refused */
 	r = shift_copy_tree(p("src"), p("src/d/in"), NULL, 0, &why, &where);
 	CHECK_EQ_INT(r, -ELOOP);

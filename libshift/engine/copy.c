@@ -459,7 +459,7 @@ int shift_copy_tree(const char *src, const char *dst,
 	_cleanup_free_ char *parent = NULL, *tmp = NULL;
 	_cleanup_close_ int s = -EBADF, pfd = -EBADF;
 	struct copyctx *c = NULL;
-	const char *base, *w = NULL;
+	const char *base, *pdir = ".", *w = NULL;
 	bool in_place = false, exists = false;
 	struct stat dst_st;
 	struct statx stx;
@@ -491,8 +491,7 @@ int shift_copy_tree(const char *src, const char *dst,
 	base = strrchr(parent, '/');
 	if (base) {
 		*(char *)base++ = '\0';
-		if (!*parent)
-			strcpy(parent, "/");
+		pdir = *parent ? parent : "/"; /* "/NAME" */
 	} else {
 		base = parent;
 	}
@@ -500,8 +499,7 @@ int shift_copy_tree(const char *src, const char *dst,
 		/* "/", "." or "..": no sibling to make the copy in. */
 		in_place = true;
 	} else {
-		pfd = open(base == parent ? "." : parent,
-			   O_PATH | O_DIRECTORY | O_CLOEXEC);
+		pfd = open(pdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (pfd < 0) {
 			r = negative_errno();
 			w = "cannot open the destination's directory";
@@ -554,8 +552,7 @@ int shift_copy_tree(const char *src, const char *dst,
 		}
 	}
 	if (!in_place) {
-		if (asprintf(&tmp, "%s/.%s.copy-XXXXXX",
-			     base == parent ? "." : parent, base) < 0) {
+		if (asprintf(&tmp, "%s/.%s.copy-XXXXXX", pdir, base) < 0) {
 			tmp = NULL;
 			r = -ENOMEM;
 			goto out;
