@@ -1128,24 +1128,6 @@ static int check_plain_recursive(struct options *o)
 	return EXIT_OK;
 }
 
-static bool can_idmap_all(const struct options *o)
-{
-	_cleanup_free_ char *layers = NULL;
-	char *p, *save = NULL;
-
-	if (o->mode == MODE_BIND)
-		return can_idmap(o, o->source);
-	if (o->mode != MODE_OVERLAY)
-		return true;
-	layers = strdup(o->source);
-	if (!layers)
-		return true; /* the mount itself will report */
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		if (!can_idmap(o, p))
-			return false;
-	return true;
-}
-
 /*
  * --overlay without CAP_SYS_ADMIN: one request to shift-mountd per layer,
  * the overlay assembled here in the caller's namespaces
@@ -1463,9 +1445,10 @@ static int run(struct options *o)
 			f.overlay = reassemble_applies(o);
 		f.fallback = fallbacks[o->fallback];
 		/* The hook: decided up front, so no partial idmapped mount
-		 * exists. */
+		 * exists (a fallback is for a SOURCE directory only:
+		 * parse_args). */
 		if (!f.overlay && o->fallback != FALLBACK_NONE)
-			f.idmappable = can_idmap_all(o);
+			f.idmappable = can_idmap(o, o->source);
 	}
 	if (o->mode == MODE_BIND && o->fallback != FALLBACK_NONE) {
 		f.kernel_fs = pseudo_fs(o->source);
