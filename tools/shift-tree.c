@@ -812,10 +812,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	o.t0 = now();
-	if (geteuid() != 0)
-		r = shift_tree_userns(o.dir, &o.so, &st);
-	else
-		r = shift_tree(o.dir, &o.so, &st);
+	r = shift_tree_auto(o.dir, &o.so, &st);
 	secs = now() - o.t0;
 	clear_progress(&o);
 	if (r < 0) {
