@@ -624,6 +624,12 @@ static int do_mount(const struct options *o, struct shift_oci_image *img)
 	else
 		r = shift_layer_mount(img, o->store, o->map.map, o->dest,
 				      o->upper, o->flags, &d);
+	if (r >= 0 && service && o->verbose) {
+		_cleanup_free_ char *et = shift_escape(o->dest);
+
+		fprintf(stderr, "%s: mounted an overlay of the idmapped layers made by shift-mountd at '%s'\n",
+			program_invocation_short_name, et ? et : "?");
+	}
 	if (r < 0) {
 		rc = report(o, "mount", o->image, &d, r, NULL);
 	} else if (o->json) {
@@ -638,12 +644,6 @@ static int do_mount(const struct options *o, struct shift_oci_image *img)
 		       service ? "idmapped layers from shift-mountd"
 		       : r	 ? "idmapped layers"
 				 : "shifted copies");
-	}
-	if (r >= 0 && service && o->verbose) {
-		_cleanup_free_ char *et = shift_escape(o->dest);
-
-		fprintf(stderr, "%s: mounted an overlay of the idmapped layers made by shift-mountd at '%s'\n",
-			program_invocation_short_name, et ? et : "?");
 	}
 	shift_oci_diag_clear(&d);
 	return rc;
