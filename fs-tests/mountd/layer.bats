@@ -73,6 +73,7 @@ in_ns() {
 	s=$MD_T/u1/store
 	run --separate-stderr layer_as 1 --json unpack --store "$s" "$MD_T/L"
 	assert_success
+	# shellcheck disable=SC2154 # $stderr: set by run --separate-stderr
 	assert_equal "$stderr" "shift-layer: warning: skipping the device node 'dev/null' of layer 0: a normal user's store can't hold device nodes (the container's runtime provides /dev)"
 	assert_equal "$(jq -c '[.layers_unpacked, .devices_skipped, .rootless]' <<<"$output")" "[2,1,true]"
 	assert_equal "$(jq -c . "$s/delegation.json")" \
@@ -136,7 +137,7 @@ home/k $((MD_SUB1 + 998)):$((MD_SUB1 + 998)) 755"
 }
 
 @test "layer: mount through the service: each container its own range, root owns /, setuid and caps kept, whiteouts hide, writes in the upper, nothing chowned" {
-	local s before c range out
+	local s before c range
 	mk_image
 	s=$MD_T/u1/store
 	run layer_as 1 -q unpack --store "$s" "$MD_T/L"
