@@ -227,3 +227,75 @@ nodev,relatime
 	assert_output --partial "(mount it in a mount namespace you own: run shift-layer inside 'unshare --user --map-root-user --mount' or your container's namespaces)"
 	md_assert_clean
 }
+
+# mk_rootfs_image LAYOUT: a one-layer image whose rootfs holds dash (also
+# as a setuid copy), id, stat and their libraries, all 0:0 in the tar.
+mk_rootfs_image() {
+	local r=$MD_T/rootfs-src l
+	mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/dev" "$r/lib64" "$r/lib/x86_64-linux-gnu"
+	cp /bin/dash "$r/bin/sh"
+	cp /bin/dash "$r/bin/suidsh"
+	cp /usr/bin/id /usr/bin/stat "$r/bin/"
+	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat | awk '$3 ~ /^\// {print $3}' | sort -u); do
+		cp "$l" "$r/lib/x86_64-linux-gnu/"
+	done
+	cp /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+	echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
+	echo 'root:*:19000:0:99999:7:::' >"$r/etc/shadow"
+	chmod 0640 "$r/etc/shadow"
+	chmod 4755 "$r/bin/suidsh"
+	tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$MD_T/rootfs.tar" .
+	mkimage "$1" "@$MD_T/rootfs.tar"
+	chmod -R a+rX "$1"
+}
+
+@test "layer: crun as the user runs a container on the image mounted from its rootless store through the service" {
+	command -v crun >/dev/null || skip "crun is not installed"
+	local s range c
+	mk_rootfs_image "$MD_T/R"
+	mkdir -m 0755 "$MD_T/u1"
+	chown "$MD_UID1:$MD_UID1" "$MD_T/u1"
+	s=$MD_T/u1/store
+	run layer_as 1 -q unpack --store "$s" "$MD_T/R"
+	assert_success
+	range=$("$SHIFT_ALLOC" --user "$MD_USER1" --size 1000 --state "$SK_TMP/alloc.json" crun1)
+	range=${range#b:0:}
+	range=${range%:1000}
+	mkdir -p "$MD_T/rw" "$MD_T/m" "$MD_T/st"
+	chown "$range:$range" "$MD_T/rw"
+	chmod 1777 "$MD_T/st"
+	for c in root user; do
+		mkdir -p "$MD_T/c-$c"
+		cat >"$MD_T/c-$c/config.json" <<JSON
+{"ociVersion": "1.0.2",
+ "process": {"terminal": false, "user": {"uid": $([ $c = root ] && echo 0 || echo 100), "gid": $([ $c = root ] && echo 0 || echo 100)},
+             "args": ["/bin/sh", "-c", "$([ $c = root ] && echo "stat -c '%n %U %u:%g %a' / /etc/shadow /bin/suidsh; echo hi >/written; id" || echo "id -u; /bin/suidsh -p -c 'id -u; id -nu'")"],
+             "env": ["PATH=/bin"], "cwd": "/"},
+ "root": {"path": "$MD_T/m", "readonly": false},
+ "hostname": "c1",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]}}
+JSON
+	done
+	# The user's own namespaces, as in client.bats's crun case.
+	run in_ns "$range" '
+		if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs none /sys/fs/cgroup/unified; fi
+		"$LAYER" -q mount --store "$1" --map "b:0:$2:1000" "$3" "$4/m" --upper "$4/rw/up" || exit
+		for c in root user; do
+			: | crun --root "$4/st" --cgroup-manager=disabled run --bundle "$4/c-$c" "c-$c" || exit
+		done' "$s" "$range" "$MD_T/R" "$MD_T"
+	assert_success
+	assert_output "/ root 0:0 755
+/etc/shadow root 0:0 640
+/bin/suidsh root 0:0 4755
+uid=0(root) gid=0 groups=0
+100
+0
+root"
+	# written by the container's root: in the upper, as the range's first
+	# id; the store's layer is as it was unpacked (the user's own uid)
+	assert_equal "$(owner "$MD_T/rw/up/upper/written")" "$range:$range"
+	run sh -c "stat -c '%u:%g %a' '$s'/layers/sha256/*/rootfs/bin/suidsh"
+	assert_output "$MD_UID1:$MD_UID1 4755"
+	md_assert_clean
+}
