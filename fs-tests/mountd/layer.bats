@@ -299,3 +299,47 @@ root"
 	assert_output "$MD_UID1:$MD_UID1 4755"
 	md_assert_clean
 }
+
+@test "layer: LXC unprivileged (lxc-execute as the user) on the image mounted from its rootless store through the service" {
+	command -v lxc-execute >/dev/null || skip "lxc is not installed"
+	local s range
+	mk_rootfs_image "$MD_T/R"
+	mkdir -m 0755 "$MD_T/u1"
+	chown "$MD_UID1:$MD_UID1" "$MD_T/u1"
+	s=$MD_T/u1/store
+	run layer_as 1 -q unpack --store "$s" "$MD_T/R"
+	assert_success
+	range=$("$SHIFT_ALLOC" --user "$MD_USER1" --size 1000 --state "$SK_TMP/alloc.json" lxc1)
+	range=${range#b:0:}
+	range=${range%:1000}
+	mkdir -p "$MD_T/rw" "$MD_T/m" "$MD_T/lxc"
+	chown "$range:$range" "$MD_T/rw"
+	chown "$MD_UID1:$MD_UID1" "$MD_T/lxc"
+	# LXC makes the container's user and mount namespaces (lxc.idmap,
+	# through newuidmap); its pre-mount hook runs there as the
+	# container's root and mounts the image where lxc.rootfs.path points.
+	install -m 0666 /dev/null "$MD_T/hook.log"
+	printf '%s\n' '#!/bin/sh' \
+		"exec env SHIFT_MOUNTD_SOCKET='$MD_SOCK' '$SHIFT_LAYER' -v mount --store '$s' --map b:0:$range:1000 '$MD_T/R' '$MD_T/m' --upper '$MD_T/rw/c' >>'$MD_T/hook.log' 2>&1" \
+		>"$MD_T/hook.sh"
+	chmod 0755 "$MD_T/hook.sh"
+	printf '%s\n' "lxc.idmap = u 0 $range 1000" "lxc.idmap = g 0 $range 1000" \
+		"lxc.rootfs.path = dir:$MD_T/m" "lxc.hook.pre-mount = $MD_T/hook.sh" \
+		"lxc.net.0.type = none" "lxc.uts.name = c1" >"$MD_T/c.conf"
+	chmod 0644 "$MD_T/c.conf"
+	run md_as 1 env HOME="$MD_T/lxc" timeout 60 lxc-execute -P "$MD_T/lxc" -n c1 -f "$MD_T/c.conf" \
+		-o "$MD_T/lxc/log" -- /bin/sh -c "id; stat -c '%n %U %u:%g %a' / /etc/shadow /bin/suidsh; echo hi >/written"
+	assert_success
+	assert_output "uid=0(root) gid=0 groups=0
+/ root 0:0 755
+/etc/shadow root 0:0 640
+/bin/suidsh root 0:0 4755"
+	assert_equal "$(cat "$MD_T/hook.log")" "shift-layer: no CAP_SYS_ADMIN: asking shift-mountd at '$MD_SOCK' for 1 idmapped layer(s) of the rootless store (nodev)
+shift-layer: mounted an overlay of the idmapped layers made by shift-mountd at '$MD_T/m'
+mounted '$MD_T/R' at '$MD_T/m' (idmapped layers from shift-mountd)"
+	# written by the container's root: in the upper, as the range's first id
+	assert_equal "$(owner "$MD_T/rw/c/upper/written")" "$range:$range"
+	run grep -F " $MD_T/m " /proc/self/mountinfo
+	assert_failure
+	md_assert_clean
+}
