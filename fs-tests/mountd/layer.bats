@@ -30,6 +30,7 @@ dir dev 0 0 0755
 chr dev/null 1 3 0 0 0666
 dir home 0 0 0755
 dir home/k 999 999 0755
+file home/k/f 999 999 0644 f
 EOF
 	)
 	l2=$(spec l2 <<'EOF'
@@ -342,4 +343,20 @@ mounted '$MD_T/R' at '$MD_T/m' (idmapped layers from shift-mountd)"
 	run grep -F " $MD_T/m " /proc/self/mountinfo
 	assert_failure
 	md_assert_clean
+}
+
+@test "layer: gc by the user collects its rootless store, also inside directories owned by delegated ids" {
+	local s
+	mk_image
+	s=$MD_T/u1/store
+	run layer_as 1 -q unpack --store "$s" "$MD_T/L"
+	assert_success
+	rm "$s"/images/*.json
+	run layer_as 1 gc --store "$s"
+	assert_success
+	assert_output --partial "2 items removed"
+	run sh -c "ls -A '$s/layers/sha256' '$s/tmp'"
+	assert_output "$s/layers/sha256:
+
+$s/tmp:"
 }

@@ -164,6 +164,17 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 				 struct shift_oci_diag *diag);
 int sk_layer_store_read_delegation(const char *store_dir,
 				   struct shift_idmap **ret_map, uid_t *ret_uid);
+/* Whether store_dir records a delegation (a normal user's store). */
+bool sk_layer_store_is_rootless(const char *store_dir);
+/* shift_layer_gc() of a normal user's store, run inside the user
+ * namespace of its delegation (files below directories owned by
+ * delegated ids can be removed only there). */
+int sk_layer_gc_userns(const char *store_dir,
+		       const struct shift_oci_image *const *keep,
+		       unsigned flags,
+		       void (*on_remove)(const struct shift_layer_gc_event *ev,
+					 void *userdata),
+		       void *userdata, struct shift_oci_diag *diag);
 
 /* layer-copy.c: shifted copies */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,

@@ -121,6 +121,15 @@ static int store_ns_map(struct shift_idmap *ns)
 	return 0;
 }
 
+bool sk_layer_store_is_rootless(const char *store_dir)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "%s/" SK_LAYER_DELEGATION_FILE, store_dir) < 0)
+		return false;
+	return access(path, F_OK) == 0;
+}
+
 int sk_layer_store_read_delegation(const char *store_dir,
 				   struct shift_idmap **ret_map, uid_t *ret_uid)
 {
@@ -255,33 +264,57 @@ static int check_store(const char *store_dir, const struct shift_idmap *ns,
 }
 
 /* ------------------------------------------------------------------ */
-/* The unpack in the namespace, its events and result sent back          */
+/* Work in the namespace: events and the result sent back               */
 
-enum { MSG_EVENT = 1, MSG_RESULT = 2 };
+enum { MSG_EVENT = 1, MSG_GC = 2, MSG_RESULT = 3 };
 
 struct msg_hdr {
 	uint32_t type;
 	int32_t r;	/* MSG_RESULT */
 	uint32_t layer; /* MSG_EVENT, below too */
-	uint32_t has_where, has_why;
+	uint32_t has_a, has_b, has_c;
 	uint64_t size, bytes_read, bytes_total;
 };
 
-#define MSG_MAX (sizeof(struct msg_hdr) + 2 * PATH_MAX + 4096)
+#define MSG_MAX (sizeof(struct msg_hdr) + 3 * PATH_MAX + 4096)
 
 static void send_msg(int fd, const struct msg_hdr *h, const char *a,
-		     const char *b)
+		     const char *b, const char *c)
 {
-	struct iovec iov[3] = {
+	struct iovec iov[4] = {
 	    {.iov_base = (void *)h, .iov_len = sizeof(*h)},
-	    {.iov_base = (void *)a, .iov_len = strlen(a) + 1},
-	    {.iov_base = (void *)b, .iov_len = strlen(b) + 1},
+	    {.iov_base = (void *)(a ? a : ""),
+	     .iov_len = strlen(a ? a : "") + 1},
+	    {.iov_base = (void *)(b ? b : ""),
+	     .iov_len = strlen(b ? b : "") + 1},
+	    {.iov_base = (void *)(c ? c : ""),
+	     .iov_len = strlen(c ? c : "") + 1},
 	};
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 4};
 
 	while (sendmsg(fd, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
 }
+
+/* One job for the namespace: run there (fd: the socket back), and each
+ * event it sent handled here. */
+struct ns_job {
+	int (*run)(struct ns_job *j, const struct shift_idmap *ns, int fd,
+		   struct shift_oci_diag *d);
+	void (*on_msg)(struct ns_job *j, const struct msg_hdr *h, const char *a,
+		       const char *b, const char *c);
+	const volatile sig_atomic_t *cancel;
+	/* unpack */
+	const struct shift_oci_image *img;
+	const char *store;
+	const struct shift_layer_opts *opts;
+	/* gc */
+	const struct shift_oci_image *const *keep;
+	unsigned flags;
+	void (*on_remove)(const struct shift_layer_gc_event *ev,
+			  void *userdata);
+	void *userdata;
+};
 
 static void forward_event(const struct shift_layer_event *ev, void *userdata)
 {
@@ -294,24 +327,16 @@ static void forward_event(const struct shift_layer_event *ev, void *userdata)
 	    .bytes_total = ev->bytes_total,
 	};
 
-	send_msg(fd, &h, ev->what, ev->path ? ev->path : "");
+	send_msg(fd, &h, ev->what, ev->path, NULL);
 }
 
-_noreturn_ static void child(const struct shift_oci_image *img,
-			     const char *store_dir,
-			     const struct shift_layer_opts *opts,
-			     const struct shift_idmap *ns, int userns, int fd)
+static int unpack_run(struct ns_job *j, const struct shift_idmap *ns, int fd,
+		      struct shift_oci_diag *d)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *ident = shift_idmap_new();
-	struct shift_layer_opts o = *opts;
-	struct shift_oci_diag d = {0};
-	struct msg_hdr h = {.type = MSG_RESULT};
-	int r = 0;
+	struct shift_layer_opts o = *j->opts;
+	int r = ident ? 0 : -ENOMEM;
 
-	if (setns(userns, CLONE_NEWUSER) < 0) {
-		r = negative_errno();
-		d.why = "cannot enter the user namespace of your delegation";
-	}
 	/* The ids the store may hold, as the namespace sees them: an id
 	 * outside is refused naming the entry, before any syscall fails. */
 	for (unsigned k = 0; r >= 0 && k < 2; k++)
@@ -320,63 +345,101 @@ _noreturn_ static void child(const struct shift_oci_image *img,
 			struct shift_extent x;
 
 			shift_idmap_extent(ns, k, i, &x);
-			r = ident ? shift_idmap_add(ident, k, x.disk, x.disk,
-						    x.count, NULL)
-				  : -ENOMEM;
+			r = shift_idmap_add(ident, k, x.disk, x.disk, x.count,
+					    NULL);
 		}
-	if (r >= 0) {
-		o.flags |= SK_LAYER_ROOTLESS;
-		if (opts->on_entry) {
-			o.on_entry = forward_event;
-			o.userdata = &fd;
-		}
-		r = sk_layer_store_unpack_here(img, store_dir, &o, ident, &d);
+	if (r < 0)
+		return r;
+	o.flags |= SK_LAYER_ROOTLESS;
+	if (j->opts->on_entry) {
+		o.on_entry = forward_event;
+		o.userdata = &fd;
+	}
+	return sk_layer_store_unpack_here(j->img, j->store, &o, ident, d);
+}
+
+static void unpack_msg(struct ns_job *j, const struct msg_hdr *h, const char *a,
+		       const char *b, const char *c)
+{
+	struct shift_layer_event ev = {
+	    .layer = h->layer,
+	    .path = b,
+	    .what = a,
+	    .size = h->size,
+	    .bytes_read = h->bytes_read,
+	    .bytes_total = h->bytes_total,
+	};
+
+	if (h->type != MSG_EVENT || !j->opts->on_entry ||
+	    h->layer >= j->img->n_layers)
+		return;
+	ev.digest = j->img->layers[h->layer].digest;
+	j->opts->on_entry(&ev, j->opts->userdata);
+}
+
+static void forward_gc(const struct shift_layer_gc_event *ev, void *userdata)
+{
+	int fd = *(int *)userdata;
+	struct msg_hdr h = {
+	    .type = MSG_GC,
+	    .has_c = !!ev->name,
+	};
+
+	send_msg(fd, &h, ev->kind, ev->path, ev->name);
+}
+
+static int gc_run(struct ns_job *j, const struct shift_idmap *ns, int fd,
+		  struct shift_oci_diag *d)
+{
+	return shift_layer_gc(j->store, j->keep, j->flags,
+			      j->on_remove ? forward_gc : NULL, &fd, d);
+}
+
+static void gc_msg(struct ns_job *j, const struct msg_hdr *h, const char *a,
+		   const char *b, const char *c)
+{
+	if (h->type == MSG_GC && j->on_remove)
+		j->on_remove(
+		    &(struct shift_layer_gc_event){
+			.kind = a, .path = b, .name = h->has_c ? c : NULL},
+		    j->userdata);
+}
+
+_noreturn_ static void child(struct ns_job *j, const struct shift_idmap *ns,
+			     int userns, int fd)
+{
+	struct shift_oci_diag d = {0};
+	struct msg_hdr h = {.type = MSG_RESULT};
+	int r;
+
+	if (setns(userns, CLONE_NEWUSER) < 0) {
+		r = negative_errno();
+		d.why = "cannot enter the user namespace of your delegation";
+	} else {
+		r = j->run(j, ns, fd, &d);
 	}
 	h.r = r;
-	h.has_where = !!d.where;
-	h.has_why = !!d.why;
-	send_msg(fd, &h, d.where ? d.where : "", d.why ? d.why : "");
+	h.has_a = !!d.where;
+	h.has_b = !!d.why;
+	send_msg(fd, &h, d.where, d.why, NULL);
 	_exit(0);
 }
 
-int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
-				 const char *store_dir,
-				 const struct shift_layer_opts *opts,
-				 struct shift_oci_diag *diag)
+/*
+ * Run j in a child process inside a user namespace of the caller's
+ * delegation (ns, a store's map), passing its events on as they come.
+ */
+static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
+			 const char *store_dir, struct shift_oci_diag *diag)
 {
-	_cleanup_(idmap_freep) struct shift_idmap *ns = shift_idmap_new();
 	_cleanup_close_ int userns = -EBADF, sfd = -EBADF;
-	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ char *buf = malloc(MSG_MAX);
 	bool got = false, killed = false;
 	int sv[2], r, status;
 	pid_t pid;
 
-	if (!ns || !(buf = malloc(MSG_MAX)))
+	if (!buf)
 		return -ENOMEM;
-	r = store_ns_map(ns);
-	if (r == -ENOKEY)
-		return diag_fmt(diag, r, store_dir,
-				"a normal user's store keeps layers within "
-				"its /etc/subuid and /etc/subgid delegation, "
-				"and uid %u has none of a kind (ask the "
-				"administrator: usermod --add-subuids, "
-				"--add-subgids)",
-				(unsigned)getuid());
-	if (r < 0)
-		return diag_fmt(diag, r, store_dir,
-				"cannot read your delegation from /etc/subuid "
-				"and /etc/subgid: %s",
-				strerror(-r));
-	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
-		r = sk_layer_mkdir_p(store_dir, 0755);
-		if (r < 0)
-			return diag_fmt(diag, r, store_dir,
-					"cannot create the store: %s",
-					strerror(-r));
-		r = check_store(store_dir, ns, diag);
-		if (r < 0)
-			return r;
-	}
 	userns = shift_userns_create(ns);
 	if (userns < 0)
 		return diag_fmt(diag, userns == -ENOMEM ? -ENOMEM : -EPERM,
@@ -399,7 +462,7 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child(img, store_dir, opts, ns, userns, sv[1]);
+		child(j, ns, userns, sv[1]);
 	}
 	close(sv[1]);
 	sfd = sv[0];
@@ -407,12 +470,12 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 	for (;;) {
 		struct pollfd p = {.fd = sfd, .events = POLLIN};
 		struct msg_hdr h;
-		const char *a, *b;
+		const char *a, *b, *c;
 		ssize_t n;
 
 		/* A signal for us (SIGTERM to this pid) is the child's too:
 		 * it stops at its next entry and cleans up. */
-		if (opts->cancel && *opts->cancel && !killed) {
+		if (j->cancel && *j->cancel && !killed) {
 			(void)kill(pid, SIGTERM);
 			killed = true;
 		}
@@ -424,47 +487,122 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 		if (n <= 0)
 			break;
 		buf[n] = '\0';
-		if ((size_t)n < sizeof(h) + 2)
+		if ((size_t)n < sizeof(h) + 3)
 			continue;
 		memcpy(&h, buf, sizeof(h));
 		a = buf + sizeof(h);
 		b = a + strlen(a) + 1;
-		if (b >= buf + n)
+		c = b < buf + n ? b + strlen(b) + 1 : b;
+		if (c >= buf + n)
 			continue;
-		if (h.type == MSG_EVENT && opts->on_entry &&
-		    h.layer < img->n_layers) {
-			struct shift_layer_event ev = {
-			    .layer = h.layer,
-			    .digest = img->layers[h.layer].digest,
-			    .path = b,
-			    .what = a,
-			    .size = h.size,
-			    .bytes_read = h.bytes_read,
-			    .bytes_total = h.bytes_total,
-			};
-
-			opts->on_entry(&ev, opts->userdata);
-		} else if (h.type == MSG_RESULT) {
-			got = true;
-			r = h.r;
-			if (r < 0 && h.has_why)
-				(void)diag_fmt(diag, r,
-					       h.has_where ? a : store_dir,
-					       "%s", b);
-			else if (r < 0 && h.has_where && diag && !diag->where)
-				diag->where = strdup(a);
+		if (h.type != MSG_RESULT) {
+			j->on_msg(j, &h, a, b, c);
+			continue;
 		}
+		got = true;
+		r = h.r;
+		if (r < 0 && h.has_b)
+			(void)diag_fmt(diag, r, h.has_a ? a : store_dir, "%s",
+				       b);
+		else if (r < 0 && h.has_a && diag && !diag->where)
+			diag->where = strdup(a);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return negative_errno();
 	if (!got) {
-		if (WIFSIGNALED(status) && opts->cancel && *opts->cancel)
+		if (WIFSIGNALED(status) && j->cancel && *j->cancel)
 			return -ECANCELED;
 		return diag_fmt(diag, -EIO, store_dir,
-				"the unpack in the user namespace ended "
+				"the work in the user namespace ended "
 				"without a result (status %d)",
 				status);
 	}
 	return r;
+}
+
+/* The store's map for this caller, -ENOKEY etc. with diag set. */
+static int caller_ns_map(struct shift_idmap *ns, const char *store_dir,
+			 struct shift_oci_diag *diag)
+{
+	int r = store_ns_map(ns);
+
+	if (r == -ENOKEY)
+		return diag_fmt(diag, r, store_dir,
+				"a normal user's store keeps layers within "
+				"its /etc/subuid and /etc/subgid delegation, "
+				"and uid %u has none of a kind (ask the "
+				"administrator: usermod --add-subuids, "
+				"--add-subgids)",
+				(unsigned)getuid());
+	if (r < 0)
+		return diag_fmt(diag, r, store_dir,
+				"cannot read your delegation from /etc/subuid "
+				"and /etc/subgid: %s",
+				strerror(-r));
+	return 0;
+}
+
+int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
+				 const char *store_dir,
+				 const struct shift_layer_opts *opts,
+				 struct shift_oci_diag *diag)
+{
+	_cleanup_(idmap_freep) struct shift_idmap *ns = shift_idmap_new();
+	struct ns_job j = {
+	    .run = unpack_run,
+	    .on_msg = unpack_msg,
+	    .cancel = opts->cancel,
+	    .img = img,
+	    .store = store_dir,
+	    .opts = opts,
+	};
+	int r;
+
+	if (!ns)
+		return -ENOMEM;
+	r = caller_ns_map(ns, store_dir, diag);
+	if (r < 0)
+		return r;
+	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		r = sk_layer_mkdir_p(store_dir, 0755);
+		if (r < 0)
+			return diag_fmt(diag, r, store_dir,
+					"cannot create the store: %s",
+					strerror(-r));
+		r = check_store(store_dir, ns, diag);
+		if (r < 0)
+			return r;
+	}
+	return run_in_userns(&j, ns, store_dir, diag);
+}
+
+int sk_layer_gc_userns(const char *store_dir,
+		       const struct shift_oci_image *const *keep,
+		       unsigned flags,
+		       void (*on_remove)(const struct shift_layer_gc_event *ev,
+					 void *userdata),
+		       void *userdata, struct shift_oci_diag *diag)
+{
+	_cleanup_(idmap_freep) struct shift_idmap *ns = shift_idmap_new();
+	struct ns_job j = {
+	    .run = gc_run,
+	    .on_msg = gc_msg,
+	    .store = store_dir,
+	    .keep = keep,
+	    .flags = flags,
+	    .on_remove = on_remove,
+	    .userdata = userdata,
+	};
+	int r;
+
+	if (!ns)
+		return -ENOMEM;
+	r = caller_ns_map(ns, store_dir, diag);
+	if (r < 0)
+		return r;
+	r = check_store(store_dir, ns, diag);
+	if (r < 0)
+		return r;
+	return run_in_userns(&j, ns, store_dir, diag);
 }
