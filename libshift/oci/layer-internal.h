@@ -163,7 +163,8 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 				 const struct shift_layer_opts *opts,
 				 struct shift_oci_diag *diag);
 int sk_layer_store_read_delegation(const char *store_dir,
-				   struct shift_idmap **ret_map, uid_t *ret_uid);
+				   struct shift_idmap **ret_map,
+				   uid_t *ret_uid);
 /* Whether store_dir records a delegation (a normal user's store). */
 bool sk_layer_store_is_rootless(const char *store_dir);
 /* shift_layer_gc() of a normal user's store, run inside the user

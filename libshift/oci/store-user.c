@@ -433,13 +433,11 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 			 const char *store_dir, struct shift_oci_diag *diag)
 {
 	_cleanup_close_ int userns = -EBADF, sfd = -EBADF;
-	_cleanup_free_ char *buf = malloc(MSG_MAX);
+	char buf[MSG_MAX];
 	bool got = false, killed = false;
 	int sv[2], r, status;
 	pid_t pid;
 
-	if (!buf)
-		return -ENOMEM;
 	userns = shift_userns_create(ns);
 	if (userns < 0)
 		return diag_fmt(diag, userns == -ENOMEM ? -ENOMEM : -EPERM,
