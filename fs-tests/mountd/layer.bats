@@ -360,3 +360,46 @@ mounted '$MD_T/R' at '$MD_T/m' (idmapped layers from shift-mountd)"
 
 $s/tmp:"
 }
+
+@test "layer: a user's unpack: --dry-run lists and counts from the namespace; SIGTERM stops it, nothing half-made is left" {
+	local s pid i rc
+	mk_image
+	s=$MD_T/u1/store
+	run --separate-stderr layer_as 1 --json --dry-run unpack --store "$s" "$MD_T/L"
+	assert_success
+	assert_equal "$(jq -c '[.layers_to_unpack, .devices_skipped, (.entry_list | length), ([.entry_list[].type] | sort | unique)]' <<<"$output")" \
+		'[2,1,16,["chardev","dir","file","opaque","whiteout"]]'
+	[ ! -e "$s" ] || fail "a dry run made the store"
+	# a layer big enough to be caught mid-extraction
+	{
+		echo "dir many 0 0 0755"
+		for ((i = 0; i < 30000; i++)); do echo "file many/f$i 1 1 0644"; done
+	} >"$BATS_TEST_TMPDIR/many.spec"
+	mkimage "$MD_T/M" "$BATS_TEST_TMPDIR/many.spec"
+	chmod -R a+rX "$MD_T/M"
+	layer_as 1 -q unpack --store "$s" "$MD_T/M" 3>&- &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null && break
+		sleep 0.02
+	done
+	compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null || fail "the unpack never started extracting"
+	# setpriv execs: $pid is shift-layer itself
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 143
+	# the child in the namespace stopped too, and removed its temporary
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(pgrep -u "$MD_UID1")" ] && break
+		sleep 0.05
+	done
+	assert_equal "$(pgrep -u "$MD_UID1")" ""
+	assert_equal "$(ls -A "$s/tmp")" ""
+	# the store holds only complete layers (the layer may have been
+	# committed just before the signal)
+	for i in "$s"/layers/sha256/*; do
+		[ -e "$i" ] || continue
+		[ -f "$i/layer.json" ] && [ -f "$i/rootfs/many/f29999" ] || fail "a half-made layer: $i"
+	done
+}

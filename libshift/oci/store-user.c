@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -436,7 +437,7 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 	char buf[MSG_MAX];
 	bool got = false, killed = false;
 	int sv[2], r, status;
-	pid_t pid;
+	pid_t pid, parent;
 
 	userns = shift_userns_create(ns);
 	if (userns < 0)
@@ -451,6 +452,7 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return negative_errno();
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		r = negative_errno();
@@ -460,6 +462,10 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		/* The caller killed (SIGKILL): stop as if asked to, leaving
+		 * no half layer; a parent already gone is the same. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(1);
 		child(j, ns, userns, sv[1]);
 	}
 	close(sv[1]);
