@@ -258,6 +258,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--dry-run only goes with unpack and gc");
 	if (o->keep && o->action != ACT_GC)
 		cli_usage_error("--keep only goes with gc");
+	if (o->verbose && o->action != ACT_MOUNT &&
+	    (o->action != ACT_UNPACK || o->flat))
+		cli_usage_error("--verbose only goes with unpack --store and mount");
 	o->image = o->action == ACT_GC ? NULL : argv[optind];
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }

@@ -403,3 +403,17 @@ $s/tmp:"
 		[ -f "$i/layer.json" ] && [ -f "$i/rootfs/many/f29999" ] || fail "a half-made layer: $i"
 	done
 }
+
+@test "layer: --verbose goes only with unpack --store and mount (exit 2 elsewhere)" {
+	local args
+	for args in "-v list x" "-v gc --store s" "-v unpack --flat x y"; do
+		# shellcheck disable=SC2086 # split on purpose
+		run "$SHIFT_LAYER" $args
+		assert_failure 2
+		assert_output --partial "--verbose only goes with unpack --store and mount"
+	done
+	mk_image
+	run "$SHIFT_LAYER" -v unpack --store "$MD_T/rootstore" "$MD_T/L"
+	assert_success
+	assert_line "shift-layer: root: a store of canonical layers"
+}
