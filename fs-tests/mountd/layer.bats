@@ -361,7 +361,7 @@ mounted '$MD_T/R' at '$MD_T/m' (idmapped layers from shift-mountd)"
 $s/tmp:"
 }
 
-@test "layer: a user's unpack: --dry-run lists and counts from the namespace; SIGTERM stops it, nothing half-made is left" {
+@test "layer: a user's unpack: --dry-run lists and counts from the namespace; SIGTERM or SIGKILL stops it, nothing half-made is left" {
 	local s pid i rc
 	mk_image
 	s=$MD_T/u1/store
@@ -377,18 +377,22 @@ $s/tmp:"
 	} >"$BATS_TEST_TMPDIR/many.spec"
 	mkimage "$MD_T/M" "$BATS_TEST_TMPDIR/many.spec"
 	chmod -R a+rX "$MD_T/M"
-	layer_as 1 -q unpack --store "$s" "$MD_T/M" 3>&- &
+	# a simple command (no function, no subshell): setpriv execs, so
+	# $pid is shift-layer itself
+	setpriv --reuid "$MD_UID1" --regid "$MD_UID1" --clear-groups --inh-caps=-all -- \
+		"$SHIFT_LAYER" -q unpack --store "$s" "$MD_T/M" 3>&- 2>"$BATS_TEST_TMPDIR/err" &
 	pid=$!
 	for ((i = 0; i < 200; i++)); do
 		compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null && break
 		sleep 0.02
 	done
 	compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null || fail "the unpack never started extracting"
-	# setpriv execs: $pid is shift-layer itself
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
 	assert_equal "$rc" 143
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_output --regexp "^shift-layer: Failed to unpack '$MD_T/M': '(many/f[0-9]+|sha256:[0-9a-f]{64})': interrupted \(interrupted by a signal: the store holds only complete layers\)$"
 	# the child in the namespace stopped too, and removed its temporary
 	for ((i = 0; i < 100; i++)); do
 		[ -z "$(pgrep -u "$MD_UID1")" ] && break
@@ -396,12 +400,26 @@ $s/tmp:"
 	done
 	assert_equal "$(pgrep -u "$MD_UID1")" ""
 	assert_equal "$(ls -A "$s/tmp")" ""
-	# the store holds only complete layers (the layer may have been
-	# committed just before the signal)
-	for i in "$s"/layers/sha256/*; do
-		[ -e "$i" ] || continue
-		[ -f "$i/layer.json" ] && [ -f "$i/rootfs/many/f29999" ] || fail "a half-made layer: $i"
+	assert_equal "$(ls -A "$s/layers/sha256" 2>/dev/null)" ""
+	# shift-layer killed outright: its child in the namespace is told
+	# (PR_SET_PDEATHSIG) and stops the same way
+	setpriv --reuid "$MD_UID1" --regid "$MD_UID1" --clear-groups --inh-caps=-all -- \
+		"$SHIFT_LAYER" -q unpack --store "$s" "$MD_T/M" 3>&- 2>/dev/null &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null && break
+		sleep 0.02
 	done
+	compgen -G "$s/tmp/*/rootfs/many/f10*" >/dev/null || fail "the second unpack never started extracting"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(pgrep -u "$MD_UID1")" ] && break
+		sleep 0.05
+	done
+	assert_equal "$(pgrep -u "$MD_UID1")" ""
+	assert_equal "$(ls -A "$s/tmp")" ""
+	assert_equal "$(ls -A "$s/layers/sha256" 2>/dev/null)" ""
 }
 
 @test "layer: --verbose goes only with unpack --store and mount (exit 2 elsewhere)" {
