@@ -257,7 +257,8 @@ mk_rootfs_image() {
 	mkdir -m 0755 "$MD_T/u1"
 	chown "$MD_UID1:$MD_UID1" "$MD_T/u1"
 	s=$MD_T/u1/store
-	run layer_as 1 -q unpack --store "$s" "$MD_T/R"
+	# a private umask doesn't hide the store from the container's ids
+	run md_as 1 sh -c 'umask 077 && exec "$0" -q unpack --store "$1" "$2"' "$SHIFT_LAYER" "$s" "$MD_T/R"
 	assert_success
 	range=$("$SHIFT_ALLOC" --user "$MD_USER1" --size 1000 --state "$SK_TMP/alloc.json" crun1)
 	range=${range#b:0:}

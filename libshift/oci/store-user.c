@@ -142,8 +142,10 @@ int sk_layer_store_read_delegation(const char *store_dir,
 	if (asprintf(&path, "%s/" SK_LAYER_DELEGATION_FILE, store_dir) < 0)
 		return -ENOMEM;
 	o = json_object_from_file(path);
+	/* Missing (-ENOENT) is not unreadable (-EACCES: a store the
+	 * caller's ids can't reach) nor malformed. */
 	if (!o)
-		return access(path, F_OK) == 0 ? -EBADMSG : -ENOENT;
+		return access(path, R_OK) == 0 ? -EBADMSG : negative_errno();
 	if (!json_object_object_get_ex(o, "map", &m) ||
 	    !json_object_is_type(m, json_type_string) ||
 	    !json_object_object_get_ex(o, "uid", &u) ||
@@ -351,6 +353,8 @@ static int unpack_run(struct ns_job *j, const struct shift_idmap *ns, int fd,
 		}
 	if (r < 0)
 		return r;
+	/* layers/, layer.json, manifest: see sk_layer_store_unpack_userns */
+	umask(022);
 	o.flags |= SK_LAYER_ROOTLESS;
 	if (j->opts->on_entry) {
 		o.on_entry = forward_event;
@@ -569,12 +573,19 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 	if (r < 0)
 		return r;
 	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
+		/* The store's own directories and files must be reachable
+		 * by the user's container namespaces whatever the user's
+		 * umask (the child sets it too). */
+		mode_t old = umask(022);
+
 		r = sk_layer_mkdir_p(store_dir, 0755);
 		if (r < 0)
-			return diag_fmt(diag, r, store_dir,
-					"cannot create the store: %s",
-					strerror(-r));
-		r = check_store(store_dir, ns, diag);
+			r = diag_fmt(diag, r, store_dir,
+				     "cannot create the store: %s",
+				     strerror(-r));
+		else
+			r = check_store(store_dir, ns, diag);
+		umask(old);
 		if (r < 0)
 			return r;
 	}
