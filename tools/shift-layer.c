@@ -51,6 +51,7 @@ struct options {
 	bool flat;
 	bool json;
 	bool quiet;
+	bool verbose;
 	bool allow_stacked; /* mount: TARGET may already be a mount point */
 	unsigned flags;
 	const char **keep; /* gc --keep IMAGE..., NULL-terminated */
@@ -100,6 +101,8 @@ _noreturn_ static void usage(void)
 	       "     --keep IMAGE        gc: keep only these images' layers (repeatable)\n"
 	       "     --json              one JSON document on stdout\n"
 	       " -q, --quiet             no progress line, no summary\n"
+	       " -v, --verbose           say which path is taken (as a normal user:\n"
+	       "                           the rootless store, shift-mountd)\n"
 	       CLI_MAP_HELP
 	       " -h, --help              display this help\n"
 	       " -V, --version           display version\n"
@@ -127,6 +130,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "host-upper", no_argument, NULL, OPT_HOST_UPPER },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		CLI_MAP_LONGOPTS,
@@ -136,7 +140,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	int c, npos;
 
 	/* Options may come before or after the command (getopt permutes). */
-	while ((c = getopt_long(argc, argv, "s:u:m:nqhV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:u:m:nqvhV", longopts, NULL)) !=
 	       -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
@@ -189,6 +193,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case 'q':
 			o->quiet = true;
+			break;
+		case 'v':
+			o->verbose = true;
 			break;
 		case 'h':
 			usage();
@@ -272,6 +279,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--dry-run only goes with unpack and gc");
 	if (o->keep && o->action != ACT_GC)
 		cli_usage_error("--keep only goes with gc");
+	if (o->verbose && o->action != ACT_MOUNT &&
+	    (o->action != ACT_UNPACK || o->flat))
+		cli_usage_error("--verbose only goes with unpack --store and mount");
 	o->image = o->action == ACT_GC ? NULL : argv[optind];
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }
@@ -373,6 +383,7 @@ struct unpack_state {
 	struct cli_progress bar;
 	struct json_object *entries; /* dry run, --json */
 	uint64_t n_entries;
+	uint64_t n_devices_skipped; /* a normal user's store */
 	unsigned layers_seen; /* layers an entry came from, +1 */
 };
 
@@ -380,6 +391,16 @@ static void on_entry(const struct shift_layer_event *ev, void *userdata)
 {
 	struct unpack_state *u = userdata;
 
+	/* Follows the device node's own event: not an entry of its own. */
+	if (!strcmp(ev->what, "device-skipped")) {
+		_cleanup_free_ char *p = shift_escape(ev->path);
+
+		u->n_devices_skipped++;
+		cli_progress_clear(&u->bar);
+		fprintf(stderr, "%s: warning: skipping the device node '%s' of layer %u: a normal user's store can't hold device nodes (the container's runtime provides /dev)\n",
+			program_invocation_short_name, p ? p : "?", ev->layer);
+		return;
+	}
 	u->n_entries++;
 	if (ev->layer + 1 > u->layers_seen)
 		u->layers_seen = ev->layer + 1;
@@ -431,6 +452,12 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 	}
 	if (o->json && dry)
 		u.entries = json_object_new_array();
+	if (o->verbose && !o->flat && geteuid() != 0)
+		fprintf(stderr, "%s: not root: a rootless store, unpacked inside a user namespace of your /etc/subuid and /etc/subgid delegation (newuidmap, newgidmap); device nodes are skipped\n",
+			program_invocation_short_name);
+	else if (o->verbose && !o->flat)
+		fprintf(stderr, "%s: root: a store of canonical layers\n",
+			program_invocation_short_name);
 	catch_signals();
 	if (o->flat)
 		r = shift_layer_unpack_flat_opts(img, o->dest, o->map.map, &lo,
@@ -448,6 +475,10 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 			jadd(doc, dry ? "layers_to_unpack" : "layers_unpacked",
 			     json_object_new_int64(r));
 		jadd(doc, "entries", json_object_new_int64((int64_t)u.n_entries));
+		if (!o->flat)
+			jadd(doc, "rootless", json_object_new_boolean(geteuid() != 0));
+		jadd(doc, "devices_skipped",
+		     json_object_new_int64((int64_t)u.n_devices_skipped));
 		if (u.entries)
 			jadd(doc, "entry_list", u.entries);
 	}
@@ -475,6 +506,10 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 	else if (dry)
 		printf("dry run: %d of %u layers would be unpacked into '%s' (%" PRIu64 " entries checked), nothing written\n",
 		       r, n, o->store, u.n_entries);
+	else if (!o->flat && u.n_devices_skipped)
+		printf("%d of %u layers unpacked into '%s' (%" PRIu64 " device node%s skipped)\n",
+		       r, n, o->store, u.n_devices_skipped,
+		       u.n_devices_skipped == 1 ? "" : "s");
 	else if (!o->flat)
 		printf("%d of %u layers unpacked into '%s'\n", r, n, o->store);
 	shift_oci_diag_clear(&d);
@@ -585,6 +620,73 @@ static void do_list(const struct options *o, struct shift_oci_image *img)
 	}
 }
 
+/*
+ * mount: directly with CAP_SYS_ADMIN; without it (a normal user in its
+ * own user and mount namespaces), each layer of the rootless store an
+ * idmapped mount from shift-mountd (shift_layer_mount_user).
+ */
+static int do_mount(const struct options *o, struct shift_oci_image *img)
+{
+	struct shift_oci_diag d = { 0 };
+	bool service = shift_mountd_needed();
+	const char *sock = shift_mountd_socket_path();
+	int r, rc = EXIT_OK;
+
+	if (service && o->verbose) {
+		_cleanup_free_ char *es = shift_escape(sock);
+
+		fprintf(stderr, "%s: no CAP_SYS_ADMIN: asking shift-mountd at '%s' for %u idmapped layer(s) of the rootless store (nodev)\n",
+			program_invocation_short_name, es ? es : "?",
+			shift_oci_layer_count(img));
+	} else if (o->verbose) {
+		fprintf(stderr, "%s: making the idmapped mounts directly\n",
+			program_invocation_short_name);
+	}
+	if (service)
+		r = shift_layer_mount_user(img, o->store, o->map.map, o->dest,
+					   o->upper, o->flags, sock, &d);
+	else
+		r = shift_layer_mount(img, o->store, o->map.map, o->dest,
+				      o->upper, o->flags, &d);
+	if (r >= 0 && service && o->verbose) {
+		_cleanup_free_ char *et = shift_escape(o->dest);
+
+		fprintf(stderr, "%s: mounted an overlay of the idmapped layers made by shift-mountd at '%s'\n",
+			program_invocation_short_name, et ? et : "?");
+	}
+	/* The service path returns 1: idmapped layers, its upper in the
+	 * caller's own ids. */
+	if (r > 0 && service)
+		r = SHIFT_LAYER_MOUNTED_IDMAPPED;
+	if (r < 0) {
+		rc = report(o, "mount", o->image, &d, r, NULL);
+	} else if (o->json) {
+		jadd(doc, "image", json_object_new_string(
+					   shift_oci_image_digest(img)));
+		jadd(doc, "target", json_object_new_string(o->dest));
+		jadd(doc, "idmapped", json_object_new_boolean(
+					      r & SHIFT_LAYER_MOUNTED_IDMAPPED));
+		jadd(doc, "via", json_object_new_string(service ? "shift-mountd"
+								: "direct"));
+		jadd(doc, "read_only", json_object_new_boolean(!o->upper));
+		if (o->upper)
+			jadd(doc, "canonical_upper",
+			     json_object_new_boolean(
+				 r & SHIFT_LAYER_MOUNTED_CANONICAL));
+	} else if (!o->quiet) {
+		printf("mounted '%s' at '%s' (%s%s)\n", o->image, o->dest,
+		       service ? "idmapped layers from shift-mountd"
+		       : (r & SHIFT_LAYER_MOUNTED_IDMAPPED) ? "idmapped layers"
+							: "shifted copies",
+		       !o->upper || service ? ""
+		       : (r & SHIFT_LAYER_MOUNTED_CANONICAL)
+			   ? ", canonical upper"
+			   : ", upper in host ids");
+	}
+	shift_oci_diag_clear(&d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -626,32 +728,7 @@ int main(int argc, char **argv)
 				    r > 0 ? "(unmount it first, or use --allow-stacked to mount over it)" : NULL);
 			break;
 		}
-		r = shift_layer_mount(img, o.store, o.map.map, o.dest, o.upper,
-				      o.flags, &d);
-		if (r < 0) {
-			rc = report(&o, "mount", o.image, &d, r, NULL);
-		} else if (o.json) {
-			jadd(doc, "image", json_object_new_string(
-						   shift_oci_image_digest(img)));
-			jadd(doc, "target", json_object_new_string(o.dest));
-			jadd(doc, "idmapped",
-			     json_object_new_boolean(
-				 r & SHIFT_LAYER_MOUNTED_IDMAPPED));
-			jadd(doc, "read_only",
-			     json_object_new_boolean(!o.upper));
-			if (o.upper)
-				jadd(doc, "canonical_upper",
-				     json_object_new_boolean(
-					 r & SHIFT_LAYER_MOUNTED_CANONICAL));
-		} else if (!o.quiet)
-			printf("mounted '%s' at '%s' (%s%s)\n", o.image, o.dest,
-			       (r & SHIFT_LAYER_MOUNTED_IDMAPPED)
-				   ? "idmapped layers"
-				   : "shifted copies",
-			       !o.upper ? ""
-			       : (r & SHIFT_LAYER_MOUNTED_CANONICAL)
-				   ? ", canonical upper"
-				   : ", upper in host ids");
+		rc = do_mount(&o, img);
 		break;
 	case ACT_GC:
 		break;
