@@ -50,8 +50,10 @@ struct copyctx {
 	ino_t droot_ino;
 	struct copy_link *links;
 	size_t n_links, cap_links;
-	bool unmapped;	      /* the engine met an id without image */
-	bool failed;	      /* the engine could not shift an inode */
+	size_t *link_slot; /* open addressing over links: index + 1, 0 free */
+	size_t link_slots; /* a power of two, at least twice n_links */
+	bool unmapped;	   /* the engine met an id without image */
+	bool failed;	   /* the engine could not shift an inode */
 	char where[PATH_MAX]; /* the entry of the first problem */
 	char path[PATH_MAX];  /* relative path of the current entry */
 	char names[XATTR_LIST_MAX];
@@ -264,18 +266,71 @@ static int copy_meta(struct copyctx *c, int sfd, int dfd, int pfd,
 	return r < 0 ? negative_errno() : 0;
 }
 
+static size_t link_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev;
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot of (dev, ino) in the index: its entry, or the free slot where
+ * it goes.  Lookups are O(1), not a scan of every link seen so far. */
+static size_t *link_slot_of(const struct copyctx *c, dev_t dev, ino_t ino)
+{
+	size_t mask = c->link_slots - 1, i = link_hash(dev, ino) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		size_t *slot = &c->link_slot[i];
+		const struct copy_link *l;
+
+		if (!*slot)
+			return slot;
+		l = &c->links[*slot - 1];
+		if (l->dev == dev && l->ino == ino)
+			return slot;
+	}
+}
+
+static int link_index_grow(struct copyctx *c)
+{
+	size_t n = c->link_slots ? 2 * c->link_slots : 128;
+	size_t *old = c->link_slot, old_n = c->link_slots;
+
+	c->link_slot = calloc(n, sizeof(*c->link_slot));
+	if (!c->link_slot) {
+		c->link_slot = old;
+		return -ENOMEM;
+	}
+	c->link_slots = n;
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i]) {
+			const struct copy_link *l = &c->links[old[i] - 1];
+
+			*link_slot_of(c, l->dev, l->ino) = old[i];
+		}
+	free(old);
+	return 0;
+}
+
 /* A further name of an inode already copied: a hard link to the copy.
  * Returns 1 when linked, 0 when this is the first name (remembered). */
 static int copy_hardlink(struct copyctx *c, int dfd, const char *name,
 			 const struct stat *st)
 {
-	for (size_t i = 0; i < c->n_links; i++)
-		if (c->links[i].dev == st->st_dev &&
-		    c->links[i].ino == st->st_ino)
-			return linkat(c->droot, c->links[i].path, dfd, name,
-				      0) < 0
-				   ? negative_errno()
-				   : 1;
+	size_t *slot;
+	int r;
+
+	if (2 * (c->n_links + 1) > c->link_slots) {
+		r = link_index_grow(c);
+		if (r < 0)
+			return r;
+	}
+	slot = link_slot_of(c, st->st_dev, st->st_ino);
+	if (*slot)
+		return linkat(c->droot, c->links[*slot - 1].path, dfd, name,
+			      0) < 0
+			   ? negative_errno()
+			   : 1;
 	if (c->n_links == c->cap_links) {
 		size_t cap = c->cap_links ? 2 * c->cap_links : 64;
 		struct copy_link *l = realloc(c->links, cap * sizeof(*l));
@@ -292,7 +347,7 @@ static int copy_hardlink(struct copyctx *c, int dfd, const char *name,
 	};
 	if (!c->links[c->n_links].path)
 		return -ENOMEM;
-	c->n_links++;
+	*slot = ++c->n_links;
 	return 0;
 }
 
@@ -626,6 +681,7 @@ out:
 		for (size_t i = 0; i < c->n_links; i++)
 			free(c->links[i].path);
 		free(c->links);
+		free(c->link_slot);
 		shift_inode_ctx_free(c->ictx);
 		safe_close(c->droot);
 		free(c);
