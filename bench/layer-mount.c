@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	unsigned flags = SHIFT_LAYER_RDONLY;
 	double *total, *mount_only;
 	char target[] = "/tmp/layer-mount.XXXXXX";
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int runs, r;
 
 	if (argc < 5) {
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	runs = atoi(argv[4]);
 	if (runs < 1 || !map || shift_idmap_parse(map, argv[3], &why) < 0) {
 		fprintf(stderr, "layer-mount: bad map or runs (%s)\n",
-			why ? why : "");
+			why.why ? why.why : "");
 		return 2;
 	}
 	if (!mkdtemp(target)) {

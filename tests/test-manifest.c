@@ -151,16 +151,17 @@ static int count_cb(const struct shift_difference *d, void *userdata)
 static struct shift_manifest *roundtrip(struct shift_manifest *m, int *memfd)
 {
 	struct shift_manifest *r = NULL;
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	char path[64];
 	int fd = memfd_create("manifest", MFD_CLOEXEC);
 
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(shift_manifest_write(m, fd), 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	CHECK_EQ_INT(shift_manifest_read(path, &r, &why, NULL), 0);
-	if (why)
-		printf("#   read: %s\n", why);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, &why), 0);
+	if (why.error)
+		printf("#   read: %s\n", shift_error_why(&why, 0));
+	shift_error_clear(&why);
 	*memfd = fd;
 	return r;
 }
@@ -419,8 +420,8 @@ TEST(same_bytes_as_libarchive)
 	}
 	/* streamed check == whole check, after some damage */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd1);
-	CHECK_EQ_INT(shift_manifest_open(path, &o, NULL, NULL), 0);
-	CHECK_EQ_INT(shift_manifest_read(path, &r, NULL, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_open(path, &o, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, NULL), 0);
 	if (!o || !r)
 		goto out;
 	CHECK_EQ_INT(shift_manifest_count(o), n);
@@ -446,7 +447,7 @@ TEST(same_bytes_as_libarchive)
 		CHECK(mfd >= 0 && write(mfd, t1, l1) == (ssize_t)l1);
 		if (mfd >= 0)
 			close(mfd);
-		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL, NULL), 0);
+		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL), 0);
 		mfd = open(mpath, O_TRUNC | O_WRONLY | O_CLOEXEC);
 		CHECK(mfd >= 0);
 		if (mfd >= 0) {
@@ -572,8 +573,7 @@ static int write_file(const char *path, const char *text)
 TEST(read_errors)
 {
 	struct shift_manifest *m = NULL;
-	const char *why = NULL;
-	unsigned line = 0;
+	struct shift_error why = { 0 };
 
 	if (geteuid() != 0)
 		SKIP("needs root (chown, security.capability)");
@@ -594,17 +594,21 @@ TEST(read_errors)
 		snprintf(cmd, sizeof(cmd), "sed -i 's/uid=5 /uid=6 /' '%s'", mpath);
 		CHECK_EQ_INT(system(cmd), 0);
 	}
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK(why && strstr(why, "digest"));
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK(why.why && strstr(why.why, "digest"));
 	/* no digest at all */
 	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 gid=0 mode=755\n"), 0);
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK(why && strstr(why, "digest"));
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK(why.why && strstr(why.why, "digest"));
 	/* a missing keyword, reported with its line */
 	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 mode=755\n"), 0);
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK_EQ_INT(line, 2);
-	CHECK_EQ_INT(shift_manifest_read("/nonexistent/manifest", &m, &why, &line), -ENOENT);
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK_EQ_INT(why.line, 2);
+	CHECK_EQ_STR(why.path, mpath);
+	CHECK_EQ_INT(shift_manifest_read("/nonexistent/manifest", &m, &why), -ENOENT);
+	CHECK_EQ_STR(why.path, "/nonexistent/manifest");
+	CHECK_EQ_INT(why.error, -ENOENT);
+	shift_error_clear(&why);
 	CHECK_EQ_INT(rm_tree(), 0);
 }
 
@@ -676,7 +680,7 @@ TEST(merged_layers)
 	fd = open(man, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
 	CHECK_EQ_INT(shift_manifest_write(l[1], fd), 0);
 	close(fd);
-	CHECK_EQ_INT(shift_manifest_read(man, &back, NULL, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_read(man, &back, NULL), 0);
 	if (back) {
 		shift_manifest_free(l[1]);
 		l[1] = back;

@@ -19,10 +19,11 @@ static struct shift_idmap *deleg(void)
 static struct shift_idmap *map_of(const char *spec)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 
 	if (shift_idmap_parse(m, spec, &why) < 0)
-		printf("#   parse '%s': %s\n", spec, why);
+		printf("#   parse '%s': %s\n", spec, shift_error_why(&why, 0));
+	shift_error_clear(&why);
 	return m;
 }
 

@@ -265,13 +265,13 @@ static int do_get(const struct options *o)
 	struct shift_alloc a = { 0 };
 	_cleanup_free_ char *map = NULL;
 	const char *user = o->user;
-	char uidbuf[32], why[512] = "";
+	char uidbuf[32];
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	struct shift_alloc_opts ao = {
 	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
 	    .warn = warn_subid,
-	    .err = why,
-	    .errlen = sizeof(why),
 	};
+	const char *why;
 	int r;
 
 	if (!user) {
@@ -284,7 +284,9 @@ static int do_get(const struct options *o)
 			user = uidbuf;
 		}
 	}
-	r = shift_alloc_get_ex(o->state, user, o->container, o->size, &ao, &a);
+	r = shift_alloc_get_ex(o->state, user, o->container, o->size, &ao, &a,
+			       &e);
+	why = e.why ? e.why : "";
 	if (r < 0) {
 		switch (r) {
 		case -ENOENT:
@@ -372,13 +374,12 @@ static int do_get(const struct options *o)
 static int do_release(const struct options *o)
 {
 	struct shift_alloc a = {0};
-	char why[512] = "";
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	struct shift_alloc_opts ao = {
 	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
-	    .err = why,
-	    .errlen = sizeof(why),
 	};
-	int r = shift_alloc_release_ex(o->state, o->container, &ao, &a);
+	int r = shift_alloc_release_ex(o->state, o->container, &ao, &a, &e);
+	const char *why = e.why ? e.why : "";
 
 	if (r == -ENOENT) {
 		fail(o,
@@ -426,11 +427,12 @@ static int do_list(const struct options *o)
 	struct shift_alloc *list = NULL;
 	struct libscols_table *tb;
 	size_t n = 0, i;
-	char why[512] = "";
-	struct shift_alloc_opts ao = {.err = why, .errlen = sizeof(why)};
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *why;
 	int r;
 
-	r = shift_alloc_list_ex(o->state, &ao, &list, &n);
+	r = shift_alloc_list_ex(o->state, NULL, &list, &n, &e);
+	why = e.why ? e.why : "";
 	if (r < 0) {
 		fail(
 		    o, "Failed to read state file '%s': %s%s", state_name(o),

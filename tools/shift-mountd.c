@@ -622,7 +622,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	}
 
 	if (req->map) {
-		const char *perr = NULL;
+		struct shift_error perr = { 0 };
 
 		r = shift_idmap_parse(map, req->map, &perr);
 		if (r >= 0)
@@ -632,8 +632,10 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(req->map);
 
-			return fail(c, -EBADMSG, "bad map '%s': %s",
-				    e ? e : "?", perr ? perr : strerror(-r));
+			r = fail(c, -EBADMSG, "bad map '%s': %s", e ? e : "?",
+				 shift_error_why(&perr, r));
+			shift_error_clear(&perr);
+			return r;
 		}
 	} else {
 		ns = fds[1];

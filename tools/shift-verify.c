@@ -440,8 +440,7 @@ static int do_check(struct options *o)
 	struct difflist c = {.max = o->max_diffs};
 	json_object *root = NULL;
 	char at[PATH_MAX + 8];
-	const char *why = NULL;
-	unsigned line = 0;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
 	if (o->json) {
@@ -457,19 +456,19 @@ static int do_check(struct options *o)
 		    root, "map", map ? json_object_new_string(map) : NULL);
 	}
 	/* validated now, compared with the tree as it is read again */
-	r = shift_manifest_open(o->manifest, &m, &why, &line);
+	r = shift_manifest_open(o->manifest, &m, &e);
 	if (r < 0) {
-		if (r == -EBADMSG && line)
+		if (r == -EBADMSG && e.line)
 			return fail(
 			    o, root,
 			    "Failed to read manifest '%s': line %u: %s (record "
 			    "it again with 'shift-verify record')",
-			    o->manifest, line, why);
+			    o->manifest, e.line, shift_error_why(&e, r));
 		if (r == -EBADMSG)
 			return fail(o, root,
 				    "Failed to read manifest '%s': %s (record "
 				    "it again with 'shift-verify record')",
-				    o->manifest, why ? why : "malformed");
+				    o->manifest, e.why ? e.why : "malformed");
 		return fail(o, root, "Failed to read manifest '%s': %s",
 			    o->manifest, strerror(-r));
 	}
@@ -718,7 +717,7 @@ static int do_containers(struct options *o)
 {
 	struct report rp = {.o = o};
 	json_object *root = NULL;
-	char err[512] = "";
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
 	if (o->json) {
@@ -738,7 +737,7 @@ static int do_containers(struct options *o)
 	if (!rp.arr && !rp.tb)
 		return fail(o, root, "out of memory");
 	start_progress(o, "entries", 0);
-	r = shift_verify_containers(o->arg, collect_finding, &rp, err, sizeof(err));
+	r = shift_verify_containers(o->arg, collect_finding, &rp, &e);
 	stop_progress(o);
 	while (rp.npend)
 		pending_free(&rp.pend[--rp.npend]);
@@ -748,11 +747,11 @@ static int do_containers(struct options *o)
 		r = fail(o, root,
 			 "Failed to read container set '%s': %s (see "
 			 "shift-verify(1), CONTAINER SET)",
-			 o->arg, err[0] ? err : "malformed");
+			 o->arg, e.why ? e.why : "malformed");
 	} else if (r < 0) {
 		json_object_put(rp.arr);
 		r = fail(o, root, "Failed to check container set '%s': %s%s%s",
-			 o->arg, err[0] ? err : "", err[0] ? ": " : "",
+			 o->arg, e.why ? e.why : "", e.why ? ": " : "",
 			 strerror(-r));
 	} else if (o->json) {
 		json_object_object_add(root, "result",

@@ -51,6 +51,12 @@ static int error_vset(struct shift_error *err, int r, const char *fmt,
 	return r;
 }
 
+int sk_error_setv(struct shift_error *err, int r, const char *fmt,
+		  va_list ap)
+{
+	return error_vset(err, r, fmt, ap);
+}
+
 int sk_error_set(struct shift_error *err, int r, const char *fmt, ...)
 {
 	va_list ap;
@@ -104,7 +110,7 @@ int sk_error_set_line(struct shift_error *err, int r, unsigned line,
 
 int sk_error_path(struct shift_error *err, int r, const char *path)
 {
-	if (!err)
+	if (!err || r >= 0)
 		return r;
 	if (!err->error)
 		sk_error_errno(err, r);
@@ -119,7 +125,7 @@ int sk_error_path(struct shift_error *err, int r, const char *path)
 
 int sk_error_what(struct shift_error *err, int r, const char *what)
 {
-	if (!err)
+	if (!err || r >= 0)
 		return r;
 	if (!err->error)
 		sk_error_errno(err, r);

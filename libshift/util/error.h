@@ -8,6 +8,8 @@
 #ifndef LIBSHIFT_UTIL_ERROR_H
 #define LIBSHIFT_UTIL_ERROR_H
 
+#include <stdarg.h>
+
 #include "shift/util.h"
 #include "util/macros.h"
 
@@ -18,6 +20,8 @@
  */
 int sk_error_set(struct shift_error *err, int r, const char *fmt, ...)
 	_printf_(3, 4);
+int sk_error_setv(struct shift_error *err, int r, const char *fmt,
+		  va_list ap) _printf_(3, 0);
 /* As sk_error_set() without text: the errno says it. */
 int sk_error_errno(struct shift_error *err, int r);
 /* As sk_error_set(), about path (copied). */
@@ -27,7 +31,8 @@ int sk_error_set_path(struct shift_error *err, int r, const char *path,
 int sk_error_set_line(struct shift_error *err, int r, unsigned line,
 		      unsigned column, const char *fmt, ...) _printf_(5, 6);
 /*
- * Add to an error already set (or set r without text when none is): the
+ * Add to an error already set (or set r without text when none is; r >= 0
+ * changes nothing, so the result of a call can be passed through): the
  * path it is about when it names none yet (an inner failure's own path,
  * more precise, wins), and the step.  Return r.
  */

@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 struct alloc_state {
@@ -55,16 +56,14 @@ void shift_alloc_list_free(struct shift_alloc *list, size_t n)
 	state_clear(&s);
 }
 
-_printf_(3, 4) static int state_bad(char *err, size_t errlen, const char *fmt,
+_printf_(2, 3) static int state_bad(struct shift_error *err, const char *fmt,
 				    ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	sk_error_setv(err, -EBADMSG, fmt, ap);
+	va_end(ap);
 	return -EBADMSG;
 }
 
@@ -118,7 +117,7 @@ static bool overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
  * read: a state that breaks one was edited or corrupted, and handing out
  * blocks from it could give two containers the same ids, or host root.
  */
-static int state_check(const struct alloc_state *s, char *err, size_t errlen)
+static int state_check(const struct alloc_state *s, struct shift_error *err)
 {
 	size_t i, j;
 
@@ -130,14 +129,14 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 
 			if ((uint64_t)st + a->size > (uint64_t)UINT32_MAX + 1)
 				return state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu ('%.60s'): %s block %u+%u "
 				    "runs past the last id 4294967295",
 				    i + 1, a->container, k ? "gid" : "uid", st,
 				    a->size);
 			if (st == 0)
 				return state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu ('%.60s'): %s block %u+%u "
 				    "contains host id 0",
 				    i + 1, a->container, k ? "gid" : "uid", st,
@@ -147,7 +146,7 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 			const struct shift_alloc *b = &s->a[j];
 
 			if (!strcmp(a->container, b->container))
-				return state_bad(err, errlen,
+				return state_bad(err,
 						 "allocations %zu and %zu: "
 						 "container '%.60s' twice",
 						 j + 1, i + 1, a->container);
@@ -157,7 +156,7 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 					     k ? b->gid_start : b->uid_start,
 					     b->size))
 					return state_bad(
-					    err, errlen,
+					    err,
 					    "allocations %zu ('%.60s') and %zu "
 					    "('%.60s'): their %s blocks "
 					    "overlap",
@@ -178,7 +177,7 @@ static bool known_key(const char *key, const char *const *known)
 
 /* Parse the state file's contents; an empty file is an empty state. */
 static int state_parse(const char *text, size_t len, struct alloc_state *s,
-		       char *err, size_t errlen)
+		       struct shift_error *err)
 {
 	static const char *const top_keys[] = {"version", "allocations", NULL};
 	static const char *const keys[] = {"container", "user", "uid_start",
@@ -197,7 +196,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	root = json_tokener_parse_ex(tok, text, (int)len + 1);
 	if (!root) {
 		r = state_bad(
-		    err, errlen, "not valid JSON at byte %zu: %s",
+		    err, "not valid JSON at byte %zu: %s",
 		    json_tokener_get_parse_end(tok),
 		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_tokener_free(tok);
@@ -205,18 +204,18 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(root, json_type_object)) {
-		r = state_bad(err, errlen, "not a JSON object");
+		r = state_bad(err, "not a JSON object");
 		goto out;
 	}
 	/* a newer state may mean more than this code knows: never read it
 	 * as version 1, nor rewrite it as one */
 	if (!json_object_object_get_ex(root, "version", &ver) ||
 	    !json_object_is_type(ver, json_type_int)) {
-		r = state_bad(err, errlen, "no \"version\" number");
+		r = state_bad(err, "no \"version\" number");
 		goto out;
 	}
 	if (json_object_get_int64(ver) != STATE_VERSION) {
-		r = state_bad(err, errlen,
+		r = state_bad(err,
 			      "version %" PRId64
 			      ", but this shift-alloc reads version %d only (a "
 			      "newer shift-alloc wrote it?)",
@@ -227,14 +226,14 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	{
 		(void)val;
 		if (!known_key(key, top_keys)) {
-			r = state_bad(err, errlen, "unknown key \"%.60s\"",
+			r = state_bad(err, "unknown key \"%.60s\"",
 				      key);
 			goto out;
 		}
 	}
 	if (!json_object_object_get_ex(root, "allocations", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		r = state_bad(err, errlen, "no \"allocations\" array");
+		r = state_bad(err, "no \"allocations\" array");
 		goto out;
 	}
 	n = json_object_array_length(arr);
@@ -249,7 +248,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		const char *c, *u;
 
 		if (!json_object_is_type(e, json_type_object)) {
-			r = state_bad(err, errlen,
+			r = state_bad(err,
 				      "allocation %zu: not an object", i + 1);
 			goto out;
 		}
@@ -258,7 +257,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 			(void)v2;
 			if (!known_key(k2, keys)) {
 				r = state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu: unknown key \"%.60s\"",
 				    i + 1, k2);
 				goto out;
@@ -268,7 +267,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		u = get_str(e, "user");
 		if (!c || !u || !valid_name(c) || !valid_name(u)) {
 			r = state_bad(
-			    err, errlen,
+			    err,
 			    "allocation %zu: \"container\" and \"user\" must "
 			    "be names (strings without control characters)",
 			    i + 1);
@@ -277,7 +276,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		if (!get_u32(e, "uid_start", &a->uid_start) ||
 		    !get_u32(e, "gid_start", &a->gid_start) ||
 		    !get_u32(e, "size", &a->size) || a->size == 0) {
-			r = state_bad(err, errlen,
+			r = state_bad(err,
 				      "allocation %zu ('%.60s'): "
 				      "\"uid_start\", \"gid_start\" and "
 				      "\"size\" must be ids (size at least 1)",
@@ -292,7 +291,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 			goto out;
 		}
 	}
-	r = state_check(s, err, errlen);
+	r = state_check(s, err);
 out:
 	json_object_put(root);
 	if (r < 0)
@@ -300,8 +299,8 @@ out:
 	return r;
 }
 
-static int state_read(const char *path, struct alloc_state *s, char *err,
-		      size_t errlen)
+static int state_read(const char *path, struct alloc_state *s,
+		      struct shift_error *err)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
@@ -333,8 +332,9 @@ static int state_read(const char *path, struct alloc_state *s, char *err,
 	}
 	buf[len] = '\0';
 	if (strlen(buf) != len)
-		return state_bad(err, errlen, "not a text file");
-	return state_parse(buf, len, s, err, errlen);
+		return sk_error_path(err, state_bad(err, "not a text file"),
+				     path);
+	return sk_error_path(err, state_parse(buf, len, s, err), path);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -537,48 +537,40 @@ static int state_lock_shared(const char *path)
 	return fd;
 }
 
-_printf_(2, 3) static void opts_err(const struct shift_alloc_opts *o,
-				    const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o || !o->err || !o->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(o->err, o->errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* user's delegation, both kinds, read as newuidmap reads it. */
 static int read_delegation(const char *user, struct shift_idmap *deleg,
-			   const struct shift_alloc_opts *o)
+			   const struct shift_alloc_opts *o,
+			   struct shift_error *err)
 {
 	for (int k = 0; k < 2; k++) {
-		struct shift_subid_error e;
+		_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 		int r = shift_subid_read((enum shift_id_kind)k, user, deleg,
 					 o ? o->warn : NULL,
 					 o ? o->userdata : NULL, &e);
+		const char *file = e.path ? e.path : "?";
 
-		if (r == -ENOENT) {
-			opts_err(o,
-				 "%s does not exist, so no user has a "
-				 "delegation (add one with usermod --add-%s)",
-				 e.file, k ? "subgids" : "subuids");
-			return -ENOENT;
-		}
+		if (r == -ENOENT)
+			return sk_error_set_path(
+			    err, -ENOENT, e.path,
+			    "%s does not exist, so no user has a "
+			    "delegation (add one with usermod --add-%s)",
+			    file, k ? "subgids" : "subuids");
 		if (r == -EBADMSG) {
-			opts_err(o,
-				 "%s: line %u: %s: the line of '%.60s' is "
-				 "malformed, so it delegates nothing "
-				 "(newuidmap ignores it too): fix it",
-				 e.file, e.line, e.why, user);
+			sk_error_set_path(err, -EUCLEAN, e.path,
+					  "%s: line %u: %s: the line of "
+					  "'%.60s' is malformed, so it "
+					  "delegates nothing (newuidmap "
+					  "ignores it too): fix it",
+					  file, e.line, shift_error_why(&e, r),
+					  user);
+			if (err)
+				err->line = e.line;
 			return -EUCLEAN;
 		}
-		if (r < 0) {
-			opts_err(o, "Failed to read %s: %s", e.file,
-				 strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sk_error_set_path(err, r, e.path,
+						 "Failed to read %s: %s", file,
+						 strerror(-r));
 		if (r == 0)
 			return -ENOENT; /* no range: the caller names both files
 					 */
@@ -589,7 +581,7 @@ static int read_delegation(const char *user, struct shift_idmap *deleg,
 int shift_alloc_get_ex(const char *state, const char *user,
 		       const char *container, uint32_t size,
 		       const struct shift_alloc_opts *opts,
-		       struct shift_alloc *ret)
+		       struct shift_alloc *ret, struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
@@ -599,8 +591,6 @@ int shift_alloc_get_ex(const char *state, const char *user,
 	size_t i;
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	if (!valid_name(container) || !valid_name(user) || size == 0)
@@ -608,8 +598,7 @@ int shift_alloc_get_ex(const char *state, const char *user,
 	lock = dry ? state_lock_shared(state) : state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	for (i = 0; i < s.n; i++)
@@ -629,7 +618,7 @@ int shift_alloc_get_ex(const char *state, const char *user,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_delegation(user, deleg, opts);
+	r = read_delegation(user, deleg, opts, err);
 	if (r < 0)
 		goto out;
 	r = find_free(deleg, SHIFT_UID, &s, size, &a.uid_start);
@@ -674,12 +663,12 @@ out:
 int shift_alloc_get(const char *state, const char *user, const char *container,
 		    uint32_t size, struct shift_alloc *ret)
 {
-	return shift_alloc_get_ex(state, user, container, size, NULL, ret);
+	return shift_alloc_get_ex(state, user, container, size, NULL, ret, NULL);
 }
 
 int shift_alloc_release_ex(const char *state, const char *container,
 			   const struct shift_alloc_opts *opts,
-			   struct shift_alloc *ret)
+			   struct shift_alloc *ret, struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
@@ -687,15 +676,12 @@ int shift_alloc_release_ex(const char *state, const char *container,
 	size_t i;
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	lock = dry ? state_lock_shared(state) : state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -720,18 +706,17 @@ int shift_alloc_release_ex(const char *state, const char *container,
 
 int shift_alloc_release(const char *state, const char *container)
 {
-	return shift_alloc_release_ex(state, container, NULL, NULL);
+	return shift_alloc_release_ex(state, container, NULL, NULL, NULL);
 }
 
 int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
-			struct shift_alloc **ret, size_t *ret_n)
+			struct shift_alloc **ret, size_t *ret_n,
+			struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	/* a shared reader still takes the lock: never read a half-written
@@ -740,8 +725,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 	lock = state_lock(state);
 	if (lock < 0 && lock != -EROFS && lock != -EACCES && lock != -ENOENT)
 		return lock;
-	r = state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	*ret = s.a;
@@ -751,7 +735,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 
 int shift_alloc_list(const char *state, struct shift_alloc **ret, size_t *ret_n)
 {
-	return shift_alloc_list_ex(state, NULL, ret, ret_n);
+	return shift_alloc_list_ex(state, NULL, ret, ret_n, NULL);
 }
 
 struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a)

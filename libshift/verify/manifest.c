@@ -33,6 +33,7 @@
 #include <sys/xattr.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 #define XATTR_ACL_ACCESS "system.posix_acl_access"
 #define XATTR_ACL_DEFAULT "system.posix_acl_default"
@@ -1729,45 +1730,36 @@ static int mr_next(struct mreader *r, struct mentry *e)
 	}
 }
 
-static int open_manifest(const char *path, const char **err, unsigned *err_line,
-			 const char **dummy, unsigned *dummy_line)
+static int open_manifest(const char *path, struct shift_error *err)
 {
 	int fd;
 
-	if (!err)
-		err = dummy;
-	if (!err_line)
-		err_line = dummy_line;
-	*err = NULL;
-	*err_line = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	return fd < 0 ? negative_errno() : fd;
+	return fd < 0 ? sk_error_set_path(err, negative_errno(), path, NULL)
+		      : fd;
 }
 
-static void mr_error(const struct mreader *r, int ret, const char **err,
-		     unsigned *err_line)
+static void mr_error(const struct mreader *r, int ret, const char *path,
+		     struct shift_error *err)
 {
-	if (ret != -EBADMSG)
+	if (ret >= 0)
 		return;
-	if (err)
-		*err = r->err;
-	if (err_line)
-		*err_line = r->err_line;
+	if (ret == -EBADMSG && r->err)
+		sk_error_set_line(err, ret, r->err_line, 0, "%s", r->err);
+	sk_error_path(err, ret, path);
 }
 
 int shift_manifest_read(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line)
+			struct shift_error *err)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct mreader r;
 	struct mentry e;
-	const char *dummy;
-	unsigned dummy_line;
 	size_t i;
 	int k;
 
-	fd = open_manifest(path, err, err_line, &dummy, &dummy_line);
+	fd = open_manifest(path, err);
 	if (fd < 0)
 		return fd;
 	m = manifest_new();
@@ -1776,7 +1768,7 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 	k = mr_init(&r, fd);
 	while (k >= 0 && (k = mr_next(&r, &e)) > 0)
 		k = manifest_add_copy(m, &e, strlen(e.path));
-	mr_error(&r, k, err, err_line);
+	mr_error(&r, k, path, err);
 	if (k == 0)
 		memcpy(m->digest, r.digest, sizeof(m->digest));
 	mr_done(&r);
@@ -1785,11 +1777,9 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 	if (m->n)
 		qsort(m->e, m->n, sizeof(m->e[0]), entry_cmp);
 	for (i = 1; i < m->n; i++)
-		if (path_cmp(m->e[i - 1].path, m->e[i].path) == 0) {
-			if (err)
-				*err = "a path appears twice";
-			return -EBADMSG;
-		}
+		if (path_cmp(m->e[i - 1].path, m->e[i].path) == 0)
+			return sk_error_set_path(err, -EBADMSG, path,
+						 "a path appears twice");
 	*ret = TAKE_PTR(m);
 	return 0;
 }
@@ -2125,20 +2115,18 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 }
 
 int shift_manifest_open(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line)
+			struct shift_error *err)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct ocheck o = {0};
 	struct mreader r;
 	struct mentry e;
-	const char *dummy;
-	unsigned dummy_line;
 	bool ordered = true;
 	size_t n = 0;
 	int k, q;
 
-	fd = open_manifest(path, err, err_line, &dummy, &dummy_line);
+	fd = open_manifest(path, err);
 	if (fd < 0)
 		return fd;
 	m = manifest_new();
@@ -2159,7 +2147,7 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 		else if (q == 0)
 			ordered = false;
 	}
-	mr_error(&r, k, err, err_line);
+	mr_error(&r, k, path, err);
 	if (k == 0)
 		memcpy(m->digest, r.digest, sizeof(m->digest));
 	mr_done(&r);
@@ -2169,7 +2157,7 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 	if (k < 0)
 		return k;
 	if (!ordered || n == 0) /* another writer's order: read it whole */
-		return shift_manifest_read(path, ret, err, err_line);
+		return shift_manifest_read(path, ret, err);
 	m->stream = strdup(path);
 	if (!m->stream)
 		return -ENOMEM;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 struct vlayer {
 	const char *name;
@@ -537,7 +538,7 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 {
 	struct shift_idmap *m;
 	json_object *v = NULL;
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 	size_t i, n;
 	int r = 0;
 
@@ -551,7 +552,7 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 			shift_idmap_free(m);
 			return bad_at(s, err, errlen, parent, key,
 				      "%s: bad map: %s", what,
-				      why ? why : strerror(-r));
+				      shift_error_why(&why, r));
 		}
 	} else if (json_object_is_type(v, json_type_array) &&
 		   (n = json_object_array_length(v)) > 0) {
@@ -561,16 +562,16 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 		for (i = 0; i < n; i++) {
 			json_object *x = json_object_array_get_idx(v, i);
 
-			why = "map entries must be strings";
 			r = json_object_is_type(x, json_type_string)
 				? shift_idmap_parse(
 				      m, json_object_get_string(x), &why)
-				: -EINVAL;
+				: sk_error_set(&why, -EINVAL,
+					       "map entries must be strings");
 			if (r < 0) {
 				shift_idmap_free(m);
 				return bad_idx(s, err, errlen, v, i,
 					       "%s: bad map: %s", what,
-					       why ? why : strerror(-r));
+					       shift_error_why(&why, r));
 			}
 		}
 	} else
@@ -1170,7 +1171,7 @@ static int check_subid(struct vset *s, struct vrun *run)
 		}
 		for (int k = 0; k < 2; k++) {
 			struct shift_idmap *deleg = shift_idmap_new();
-			struct shift_subid_error e;
+			_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 			struct subid_warn w = {run, 0};
 			char out[256];
 			bool missing;
@@ -1196,12 +1197,14 @@ static int check_subid(struct vset *s, struct vrun *run)
 						 "%s: line %u: %s: the line of "
 						 "'%s' is malformed, so it "
 						 "delegates nothing",
-						 e.file, e.line, e.why,
+						 e.path ? e.path : "?", e.line,
+						 shift_error_why(&e, r),
 						 c->owner);
 				else
 					r = emit(run, SHIFT_VERIFY_FAIL, NULL,
 						 "Failed to read '%s': %s",
-						 e.file, strerror(-r));
+						 e.path ? e.path : "?",
+						 strerror(-r));
 				if (r < 0)
 					return r;
 				continue;
@@ -1218,7 +1221,8 @@ static int check_subid(struct vset *s, struct vrun *run)
 				 "host %s %s not inside the %s delegation of "
 				 "'%s' (%s%s)",
 				 k ? "gids" : "uids", out,
-				 k ? "subgid" : "subuid", c->owner, e.file,
+				 k ? "subgid" : "subuid", c->owner,
+				 sk_subid_file((enum shift_id_kind)k),
 				 missing ? ": no such file" : "");
 			if (r < 0)
 				return r;
@@ -1283,8 +1287,7 @@ static int check_layers(struct vset *s, struct vrun *run)
 	run->check = SHIFT_VERIFY_LAYER;
 	for (i = 0; i < s->nlayers; i++) {
 		struct vlayer *l = &s->layers[i];
-		const char *why = NULL;
-		unsigned line = 0;
+		_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 
 		run->subject = l->name;
 		if (!l->manifest_path) {
@@ -1293,19 +1296,19 @@ static int check_layers(struct vset *s, struct vrun *run)
 				return r;
 			continue;
 		}
-		r = shift_manifest_read(l->manifest_path, &l->manifest, &why, &line);
+		r = shift_manifest_read(l->manifest_path, &l->manifest, &e);
 		if (r < 0) {
 			l->unreadable = true;
 			if (r == -ENOMEM)
 				return r;
-			if (line)
+			if (e.line)
 				r = emit(run, SHIFT_VERIFY_FAIL, NULL,
 					 "Failed to read manifest '%s': line %u: %s",
-					 l->manifest_path, line, why ? why : strerror(-r));
+					 l->manifest_path, e.line, shift_error_why(&e, r));
 			else
 				r = emit(run, SHIFT_VERIFY_FAIL, NULL,
 					 "Failed to read manifest '%s': %s",
-					 l->manifest_path, why ? why : strerror(-r));
+					 l->manifest_path, shift_error_why(&e, r));
 			if (r < 0)
 				return r;
 			continue;
@@ -1691,15 +1694,28 @@ static int report_mounts(struct vset *s, struct vrun *run)
 }
 
 int shift_verify_containers(const char *path, shift_verify_fn fn,
-			    void *userdata, char *err, size_t errlen)
+			    void *userdata, struct shift_error *err)
 {
 	struct vset s = { 0 };
 	struct vrun run = { .fn = fn, .userdata = userdata };
+	char why[512] = "";
 	int r;
 
-	if (err && errlen)
-		err[0] = '\0';
-	r = vset_load(&s, path, err, errlen);
+	/* The parser below builds its reason in a buffer, "line L, column
+	 * C: ..." where it knows the place: handed over whole as why, with
+	 * the place also as line and column. */
+	r = vset_load(&s, path, why, sizeof(why));
+	if (r < 0) {
+		unsigned line = 0, col = 0;
+
+		if (sscanf(why, "line %u, column %u: ", &line, &col) != 2)
+			line = col = 0;
+		if (why[0])
+			sk_error_set_line(err, r, line, col, "%s", why);
+		else
+			sk_error_errno(err, r);
+		sk_error_path(err, r, path);
+	}
 	if (r >= 0)
 		r = check_overlap(&s, &run);
 	if (r >= 0)

@@ -110,7 +110,7 @@ pid_t cli_parse_pid(const char *arg)
 
 int cli_map_option(struct cli_map *m, int opt, const char *arg)
 {
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int r;
 
 	switch (opt) {
@@ -127,7 +127,7 @@ int cli_map_option(struct cli_map *m, int opt, const char *arg)
 		r = shift_idmap_parse(m->map, arg, &why);
 		if (r < 0) {
 			cli_error("invalid map '%s': %s", arg,
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 			exit(EXIT_USAGE);
 		}
 		return 1;
@@ -153,7 +153,7 @@ int cli_map_option(struct cli_map *m, int opt, const char *arg)
 
 void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 {
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	char *s;
 	int r = 0;
 
@@ -201,12 +201,12 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 		s = shift_idmap_to_string(m->map);
 		if (s && strlen(s) <= 120)
 			cli_error("invalid map '%s': %s", s,
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 		else
 			cli_error("invalid map (%u uid and %u gid extents): %s",
 				  shift_idmap_count(m->map, SHIFT_UID),
 				  shift_idmap_count(m->map, SHIFT_GID),
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 		free(s);
 		exit(EXIT_USAGE);
 	}

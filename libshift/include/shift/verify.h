@@ -45,7 +45,8 @@ struct shift_alloc {
  * delegation file is missing), -EUCLEAN (the user's own line of a
  * delegation file is malformed), -ENOSPC (no free block), -EEXIST
  * (container allocated with another user or size), -EBADMSG (state file
- * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.  *ret's strings are malloc'd:
+ * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.
+ * *ret's strings are malloc'd:
  * shift_alloc_clear() frees them.
  */
 int shift_alloc_get(const char *state, const char *user, const char *container,
@@ -67,11 +68,6 @@ struct shift_alloc_opts {
 	/* malformed delegation lines of other users (NULL: not told) */
 	shift_subid_warn_fn warn;
 	void *userdata;
-	/* on failure, a one-line reason naming the state's allocation or
-	 * the delegation file and line, when there is more to say than the
-	 * errno ("" otherwise) */
-	char *err;
-	size_t errlen;
 };
 /*
  * As shift_alloc_get(), plus: the state is checked whole (-EBADMSG for a
@@ -80,17 +76,21 @@ struct shift_alloc_opts {
  * is read with shift_subid_read() (-ENOENT with a reason when the file is
  * missing, -EUCLEAN when the user's own line is malformed); with
  * SHIFT_ALLOC_DRY_RUN nothing is written and no lock file or directory is
- * created.  The plain calls are these with opts NULL.
+ * created.  On failure err (if non-NULL) gets a one-line reason in why
+ * naming the state's allocation or the delegation file and line, when
+ * there is more to say than the errno (path: the state or delegation
+ * file).  The plain calls are these with opts and err NULL.
  */
 int shift_alloc_get_ex(const char *state, const char *user, const char *container,
 		       uint32_t size, const struct shift_alloc_opts *opts,
-		       struct shift_alloc *ret);
+		       struct shift_alloc *ret, struct shift_error *err);
 /* As shift_alloc_release(); *ret (if non-NULL) gets the freed block. */
 int shift_alloc_release_ex(const char *state, const char *container,
 			   const struct shift_alloc_opts *opts,
-			   struct shift_alloc *ret);
+			   struct shift_alloc *ret, struct shift_error *err);
 int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
-			struct shift_alloc **ret, size_t *ret_n);
+			struct shift_alloc **ret, size_t *ret_n,
+			struct shift_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Ownership manifests (libshift/verify/manifest.c)                           */
@@ -132,14 +132,14 @@ int shift_manifest_record_to(const char *dir, int fd, size_t *count,
  * shift_manifest_check_layers() needs manifests read whole.
  */
 int shift_manifest_open(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line);
+			struct shift_error *err);
 /*
  * Read a manifest file.  -EBADMSG when malformed or when its digest does
- * not match (with a static reason and the 1-based line in err/err_line if
- * non-NULL).
+ * not match (with the reason in err->why and the 1-based line in
+ * err->line, 0 when about no one line); err->path is the file.
  */
 int shift_manifest_read(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line);
+			struct shift_error *err);
 void shift_manifest_free(struct shift_manifest *m);
 size_t shift_manifest_count(const struct shift_manifest *m);
 /* "sha256:HEX" of the written form (valid after record or read). */
@@ -259,11 +259,12 @@ const char *shift_verify_status_name(enum shift_verify_status s);
  * with diff NULL (differences of the merged views of one path may
  * interleave).  Returns the number of failed checks (findings with diff
  * NULL; 0: all good) or a negative errno; on -EBADMSG (a bad description:
- * unknown or duplicate key, wrong type, no containers, not strict JSON) a
- * one-line reason with the line and column goes into err (size errlen).
+ * unknown or duplicate key, wrong type, no containers, not strict JSON)
+ * err gets a one-line reason ("line L, column C: ...") in why and the
+ * place in line and column.
  */
 int shift_verify_containers(const char *path, shift_verify_fn fn,
-			    void *userdata, char *err, size_t errlen);
+			    void *userdata, struct shift_error *err);
 
 #ifdef __cplusplus
 }
