@@ -101,7 +101,7 @@ configure: configure.ac
 	bash scripts/deps.sh ensure-build
 	autoreconf -fi
 
-$(BUILDDIR)/%.o: %.c config.h $(wildcard libshift/include/*.h libshift/include/shift/*.h libshift/*/*.h tools/lib/*.h tools/*.h)
+$(BUILDDIR)/%.o: %.c config.h $(wildcard libshift/include/*.h libshift/include/shift/*.h libshift/*/*.h tools/lib/*.h tools/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
 
@@ -122,9 +122,9 @@ $(BUILDDIR)/bin/%: $(BUILDDIR)/tools/%.o $(TOOLLIB_OBJS) $(BUILDDIR)/lib/$(LIBSO
 		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LIB_DEPS)
 
 # Unit tests, test helpers and benchmarks may use internals: static archive.
-$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/libshift.a
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/%.o $(BUILDDIR)/tests/lib.o $(BUILDDIR)/libshift.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
+	$(CC) -o $@ $< $(BUILDDIR)/tests/lib.o $(BUILDDIR)/libshift.a $(LDFLAGS_ALL) $(LIB_DEPS)
 
 $(BUILDDIR)/helpers/%: $(BUILDDIR)/fs-tests/helpers/%.o $(BUILDDIR)/libshift.a
 	@mkdir -p $(dir $@)

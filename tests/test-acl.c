@@ -4,15 +4,8 @@
 #include <string.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-
-	CHECK_EQ_INT(shift_idmap_parse(m, spec, NULL), 0);
-	return m;
-}
 
 /* Build a raw value: header + n entries {tag, perm, id}. */
 static size_t build(unsigned char *buf, const uint32_t (*e)[3], size_t n)

@@ -12,7 +12,7 @@
 
 #include "shift.h"
 #include "util/macros.h"
-#include "test.h"
+#include "lib.h"
 
 static char dir[] = "/tmp/test-alloc.XXXXXX";
 static char state[300], subuid[300], subgid[300];
@@ -245,8 +245,8 @@ TEST(concurrent)
 
 int main(void)
 {
-	int failed = 0, skipped = 0;
 	char lock[320];
+	int r;
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -257,26 +257,12 @@ int main(void)
 	snprintf(subgid, sizeof(subgid), "%s/subgid", dir);
 	setenv("SHIFT_SUBUID", subuid, 1);
 	setenv("SHIFT_SUBGID", subgid, 1);
-	printf("1..%d\n", test_n);
-	for (int i = 0; i < test_n; i++) {
-		test_failed_now = 0;
-		test_skip_now = NULL;
-		test_cases[i].fn();
-		if (test_skip_now) {
-			skipped++;
-			printf("ok %d %s # skip %s\n", i + 1, test_cases[i].name,
-			       test_skip_now);
-		} else if (test_failed_now) {
-			failed++;
-			printf("not ok %d %s\n", i + 1, test_cases[i].name);
-		} else
-			printf("ok %d %s\n", i + 1, test_cases[i].name);
-	}
+	r = test_main();
 	snprintf(lock, sizeof(lock), "%s.lock", state);
 	unlink(state);
 	unlink(lock);
 	unlink(subuid);
 	unlink(subgid);
 	rmdir(dir);
-	return failed ? 1 : skipped == test_n ? 77 : 0;
+	return r;
 }

@@ -7,7 +7,7 @@
 
 #include "shift.h"
 #include "util/error.h"
-#include "test.h"
+#include "lib.h"
 
 TEST(null_err_returns_r)
 {

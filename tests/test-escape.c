@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 TEST(plain_names_unchanged)
 {

@@ -5,15 +5,8 @@
 #include <string.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-
-	CHECK_EQ_INT(shift_idmap_parse(m, spec, NULL), 0);
-	return m;
-}
 
 static void put32(unsigned char *p, uint32_t v)
 {

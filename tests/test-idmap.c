@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 static struct shift_idmap *parse_ok(const char *spec)
 {

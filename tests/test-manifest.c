@@ -15,7 +15,7 @@
 
 #include "util/macros.h"
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 static char tmpl[] = "/tmp/test-manifest.XXXXXX";
 static const char *base_dir;
@@ -701,6 +701,11 @@ out:
 	shift_manifest_free(l[1]);
 }
 
+static void after_each(void)
+{
+	(void)rm_tree();
+}
+
 int main(void)
 {
 	int r;
@@ -716,28 +721,8 @@ int main(void)
 		perror("mkdir");
 		return 1;
 	}
-	/* the whole harness main, then clean up */
-	{
-		int failed = 0, skipped = 0;
-
-		printf("1..%d\n", test_n);
-		for (int i = 0; i < test_n; i++) {
-			test_failed_now = 0;
-			test_skip_now = NULL;
-			test_cases[i].fn();
-			rm_tree();
-			if (test_skip_now) {
-				skipped++;
-				printf("ok %d %s # skip %s\n", i + 1,
-				       test_cases[i].name, test_skip_now);
-			} else if (test_failed_now) {
-				failed++;
-				printf("not ok %d %s\n", i + 1, test_cases[i].name);
-			} else
-				printf("ok %d %s\n", i + 1, test_cases[i].name);
-		}
-		r = failed ? 1 : skipped == test_n ? 77 : 0;
-	}
+	test_after_each = after_each;
+	r = test_main();
 	unlink(mpath);
 	rmdir(top);
 	rmdir(base_dir);

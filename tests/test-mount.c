@@ -23,66 +23,16 @@
 #include <unistd.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 extern bool sk_overlay_no_fd_layers;
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-
-	if (m && shift_idmap_parse(m, spec, NULL) < 0) {
-		shift_idmap_free(m);
-		m = NULL;
-	}
-	CHECK(m != NULL);
-	return m;
-}
-
-/* Run fn(dir) in a child with a private mount namespace and a tmpfs at
- * dir, cwd = dir.  A failed CHECK in the child fails the test. */
-static void in_private_ns(void (*fn)(void))
-{
-	char dir[] = "/tmp/test-mount.XXXXXX";
-	int status;
-	pid_t pid;
-
-	if (geteuid() != 0) {
-		test_skip_now = "needs root (mounts)";
-		return;
-	}
-	if (!mkdtemp(dir)) {
-		CHECK(!"mkdtemp");
-		return;
-	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-		    mount("tmpfs", dir, "tmpfs", 0, "mode=0755") < 0 ||
-		    chdir(dir) < 0) {
-			printf("#   private mount namespace: %m\n");
-			_exit(1);
-		}
-		fn();
-		fflush(stdout);
-		_exit(test_skip_now ? 77 : test_failed_now ? 1 : 0);
-	}
-	CHECK(pid > 0);
-	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
-		test_skip_now = "skipped in the child";
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		test_failed_now = 1;
-	CHECK_EQ_INT(rmdir(dir), 0);
-}
 
 #define PRIVATE_TEST(name)                                                     \
 	static void body_##name(void);                                         \
 	TEST(name)                                                             \
 	{                                                                      \
-		in_private_ns(body_##name);                                    \
+		test_in_private_ns(body_##name, TEST_NS_TMPFS);                                    \
 	}                                                                      \
 	static void body_##name(void)
 

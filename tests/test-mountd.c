@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 /* A caller 1000:1000 with subuid/subgid 200000..265535. */
 static struct shift_idmap *deleg(void)
@@ -16,16 +16,6 @@ static struct shift_idmap *deleg(void)
 	return m;
 }
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-	struct shift_error why = { 0 };
-
-	if (shift_idmap_parse(m, spec, &why) < 0)
-		printf("#   parse '%s': %s\n", spec, shift_error_why(&why, 0));
-	shift_error_clear(&why);
-	return m;
-}
 
 static const struct shift_mountd_source good_src = {
     .mode = S_IFDIR | 0755,

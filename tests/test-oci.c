@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "oci/oci-internal.h"
-#include "test.h"
+#include "lib.h"
 
 static const char *norm(const char *in, int *ret)
 {

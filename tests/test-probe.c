@@ -21,73 +21,11 @@
 
 #include "mount/mount-internal.h"
 #include "util/syscalls.h"
-#include "test.h"
+#include "lib.h"
 
-#define CHILD_SKIP 77
-
-static char tmpdir[64];
-
-/* A scratch directory, removed (with what we made in it) at exit. */
 static const char *scratch(void)
 {
-	if (!tmpdir[0]) {
-		snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-probe.XXXXXX");
-		if (!mkdtemp(tmpdir)) {
-			tmpdir[0] = 0;
-			return NULL;
-		}
-	}
-	return tmpdir;
-}
-
-static void cleanup_scratch(void)
-{
-	static const char *const sub[] = {"ovl/merged", "ovl", "t/d",
-					  "t",		"idm", ""};
-	char p[128];
-
-	if (!tmpdir[0])
-		return;
-	/* Only our own empty directories: the mounts died with the child. */
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", tmpdir, sub[i]);
-		rmdir(p);
-	}
-}
-
-/*
- * Run fn in a child in its own private mount namespace; its CHECK
- * failures become ours.  The child exits CHILD_SKIP for "no such feature".
- */
-static void in_private_ns(void (*fn)(void), const char *skip_reason)
-{
-	pid_t pid;
-	int status;
-
-	/* Made here, so that the parent knows what to remove. */
-	CHECK(scratch() != NULL);
-	fflush(stdout);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid < 0)
-		return;
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-			printf("#   private mount namespace: %m\n");
-			fflush(stdout);
-			_exit(1);
-		}
-		fn();
-		fflush(stdout);
-		_exit(test_skip_now ? CHILD_SKIP : test_failed_now ? 1 : 0);
-	}
-	CHECK(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_SKIP)
-		test_skip_now = skip_reason;
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		test_failed_now = 1;
+	return test_scratch("test-probe");
 }
 
 static int mkdir_p2(const char *base, const char *sub, char *out, size_t size)
@@ -173,7 +111,8 @@ TEST(tmpfs_supported_overlay_not_cached)
 {
 	if (geteuid() != 0)
 		SKIP("needs root");
-	in_private_ns(tmpfs_and_overlay, "kernel has no overlayfs");
+	CHECK(scratch() != NULL);
+	test_in_private_ns(tmpfs_and_overlay, 0);
 }
 
 static void idmapped_mount(void)
@@ -220,7 +159,8 @@ TEST(already_idmapped)
 {
 	if (geteuid() != 0)
 		SKIP("needs root");
-	in_private_ns(idmapped_mount, NULL);
+	CHECK(scratch() != NULL);
+	test_in_private_ns(idmapped_mount, 0);
 }
 
 static void unprivileged(void)
@@ -239,7 +179,8 @@ TEST(unprivileged_needs_cap_sys_admin)
 {
 	if (geteuid() != 0)
 		SKIP("needs root (to drop to nobody)");
-	in_private_ns(unprivileged, NULL);
+	CHECK(scratch() != NULL);
+	test_in_private_ns(unprivileged, 0);
 }
 
 TEST(missing_path)
@@ -387,16 +328,6 @@ TEST(uidmap_helpers)
 	}
 	free(path);
 	free(caps);
-}
-
-static void at_exit_cleanup(void)
-{
-	cleanup_scratch();
-}
-
-__attribute__((constructor)) static void register_cleanup(void)
-{
-	atexit(at_exit_cleanup);
 }
 
 TEST_MAIN()

@@ -8,7 +8,7 @@
 
 #include "mount/mount-internal.h"
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 static struct shift_overlay_source *parse(const char *opts, int *r)
 {

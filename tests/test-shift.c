@@ -12,17 +12,10 @@
 #include <unistd.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
 static char base[256];
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-
-	CHECK_EQ_INT(shift_idmap_parse(m, spec, NULL), 0);
-	return m;
-}
 
 static const char *p(const char *name)
 {

@@ -13,17 +13,8 @@
 #include <unistd.h>
 
 #include "shift.h"
-#include "test.h"
+#include "lib.h"
 
-static struct shift_idmap *map_of(const char *spec)
-{
-	struct shift_idmap *m = shift_idmap_new();
-
-	CHECK(m != NULL);
-	if (m)
-		CHECK_EQ_INT(shift_idmap_parse(m, spec, NULL), 0);
-	return m;
-}
 
 /* Children of this process, from /proc/self/task/ * /children. */
 static int count_children(void)

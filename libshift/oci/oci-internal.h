@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Private to oci.c and layer.c: blobs of an OCI image layout. */
+/* Private to libshift/oci/: blobs of an OCI image layout. */
 #ifndef LIBSHIFT_OCI_INTERNAL_H
 #define LIBSHIFT_OCI_INTERNAL_H
 

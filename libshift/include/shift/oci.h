@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* OCI image layouts and layers (libshift/oci/oci.c, libshift/oci/layer.c)     */
+/* OCI image layouts and layers (libshift/oci/)                               */
 /* ------------------------------------------------------------------ */
 
 /*
