@@ -81,4 +81,28 @@ TEST(errno_preserved_and_move)
 	shift_error_clear(&b);
 }
 
+TEST(first_failure_wins)
+{
+	struct shift_error e = { 0 };
+
+	CHECK_EQ_INT(sk_error_first(&e, -EIO, "blob", "short read"), -EIO);
+	CHECK_EQ_INT(sk_error_first(&e, -EINVAL, "other", "later"), -EINVAL);
+	CHECK_EQ_STR(e.path, "blob");
+	CHECK_EQ_STR(e.why, "short read");
+	CHECK_EQ_INT(e.error, -EIO);
+	/* why only when there is none; a success changes nothing */
+	CHECK_EQ_INT(sk_error_why(&e, -EIO, "ignored"), -EIO);
+	CHECK_EQ_STR(e.why, "short read");
+	CHECK_EQ_INT(sk_error_path(&e, 0, "x"), 0);
+	CHECK_EQ_INT(sk_error_why(&e, 1, "x"), 1);
+	CHECK_EQ_STR(e.path, "blob");
+	shift_error_clear(&e);
+	sk_error_why(&e, -ENOENT, "gone");
+	CHECK_EQ_INT(e.error, -ENOENT);
+	CHECK_EQ_STR(e.why, "gone");
+	CHECK(e.path == NULL);
+	shift_error_clear(&e);
+	CHECK_EQ_INT(sk_error_first(NULL, -EIO, "p", "w"), -EIO);
+}
+
 TEST_MAIN()

@@ -279,26 +279,26 @@ static void jadd(struct json_object *o, const char *key, struct json_object *v)
  * --json also {"error": {...}} in the document.
  */
 static int report(const struct options *o, const char *action,
-		  const char *obj, const struct shift_oci_diag *d, int r,
+		  const char *obj, const struct shift_error *d, int r,
 		  const char *hint)
 {
 	/* where is a tar entry name or a path: untrusted, escaped. */
 	_cleanup_free_ char *eobj = shift_escape(obj);
-	_cleanup_free_ char *ewhere = d->where ? shift_escape(d->where) : NULL;
+	_cleanup_free_ char *ewhere = d->path ? shift_escape(d->path) : NULL;
 	const char *why = d->why ? d->why : strerror(-r);
 	int rc = exit_code(r);
 
 	cli_error("Failed to %s '%s': %s%s%s%s%s%s", action, eobj ? eobj : "?",
-		  d->where ? "'" : "", ewhere ? ewhere : d->where ? "?" : "",
-		  d->where ? "': " : "", why, hint ? " " : "",
+		  d->path ? "'" : "", ewhere ? ewhere : d->path ? "?" : "",
+		  d->path ? "': " : "", why, hint ? " " : "",
 		  hint ? hint : "");
 	if (o->json && doc) {
 		struct json_object *e = json_object_new_object();
 
 		jadd(e, "action", json_object_new_string(action));
 		jadd(e, "object", json_object_new_string(obj));
-		if (d->where)
-			jadd(e, "where", json_object_new_string(d->where));
+		if (d->path)
+			jadd(e, "where", json_object_new_string(d->path));
 		jadd(e, "reason", json_object_new_string(why));
 		if (hint)
 			jadd(e, "hint", json_object_new_string(hint));
@@ -384,7 +384,7 @@ static void on_entry(const struct shift_layer_event *ev, void *userdata)
 
 static int do_unpack(const struct options *o, struct shift_oci_image *img)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct unpack_state u = { .o = o };
 	struct shift_layer_opts lo = {
 		.flags = o->flags,
@@ -438,7 +438,7 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 			printf("%s\n", json_object_to_json_string_ext(
 					       doc, JSON_C_TO_STRING_PRETTY |
 							    JSON_C_TO_STRING_NOSLASHESCAPE));
-		shift_oci_diag_clear(&d);
+		shift_error_clear(&d);
 		die_of_signal();
 	}
 	if (r < 0)
@@ -456,7 +456,7 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 		       r, n, o->store, u.n_entries);
 	else if (!o->flat)
 		printf("%d of %u layers unpacked into '%s'\n", r, n, o->store);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	return rc;
 }
 
@@ -485,7 +485,7 @@ static void on_gc(const struct shift_layer_gc_event *ev, void *userdata)
 
 static int do_gc(const struct options *o)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image **keep = NULL;
 	int r, rc = EXIT_OK;
 
@@ -525,7 +525,7 @@ out:
 	for (size_t i = 0; keep && i < o->n_keep; i++)
 		shift_oci_image_free(keep[i]);
 	free(keep);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	return rc;
 }
 
@@ -567,7 +567,7 @@ static void do_list(const struct options *o, struct shift_oci_image *img)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	int r, rc = EXIT_OK;
 
@@ -597,9 +597,8 @@ int main(int argc, char **argv)
 		 * a mount on top would hide it.  Refused unless asked. */
 		r = o.allow_stacked ? 0 : shift_mount_is_mountpoint(AT_FDCWD, o.dest);
 		if (r > 0 || (r < 0 && r != -ENOENT && r != -ENOTDIR)) {
-			struct shift_oci_diag td = {
-				.why = r > 0 ? "it is already a mount point, and a mount on top would hide it" : NULL,
-			};
+			char stacked[] = "it is already a mount point, and a mount on top would hide it";
+			struct shift_error td = { .why = r > 0 ? stacked : NULL };
 
 			rc = report(&o, "mount on", o.dest, &td, r > 0 ? -EBUSY : r,
 				    r > 0 ? "(unmount it first, or use --allow-stacked to mount over it)" : NULL);
@@ -630,7 +629,7 @@ out:
 						    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
 	}
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	cli_map_free(&o.map);
 	free(o.keep);

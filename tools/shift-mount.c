@@ -114,6 +114,18 @@ static const char *q(const char *s)
 	return ring[i] ? ring[i] : "?";
 }
 
+/* Whether the step that failed (err.what) is this one. */
+static bool is_what(const struct shift_error *e, const char *what)
+{
+	return e->what && strcmp(e->what, what) == 0;
+}
+
+/* Whether the path an error is about (err.path, a copy) is this one. */
+static bool same_path(const char *failed, const char *path)
+{
+	return failed && path && strcmp(failed, path) == 0;
+}
+
 static void usage(void)
 {
 	printf("Usage:\n"
@@ -537,13 +549,13 @@ static int mount_tmpfs(struct options *o)
 
 	o->res.method = "idmapped";
 	if (o->dry_run) {
-		const char *why = NULL;
+		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 
 		r = shift_probe_feature(SHIFT_FEATURE_IDMAP_TMPFS, &why);
 		if (r <= 0) {
 			cli_error("Failed to mount an idmapped tmpfs at '%s': %s",
 				  q(o->target),
-				  r < 0 ? strerror(-r) : why ? why : "not supported");
+				  r < 0 ? strerror(-r) : why.why ? why.why : "not supported");
 			return r < 0 ? EXIT_FAIL : EXIT_UNSUPPORTED;
 		}
 		r = dry_target(o);
@@ -596,7 +608,8 @@ static int mount_overlay(struct options *o)
 {
 	_cleanup_free_ const char **lower = NULL;
 	_cleanup_free_ char *layers = NULL;
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed;
 	struct shift_overlay ovl = { 0 };
 	size_t i;
 	int r;
@@ -632,15 +645,15 @@ static int mount_overlay(struct options *o)
 	ovl.upper = o->upper;
 	ovl.work = o->work;
 	ovl.options = o->fsoptions;
-	ovl.failed_path = &failed;
 	r = shift_mount_overlay_userns(&ovl, o->target, o->map.map,
-				       o->userns_fd, o->flags);
+				       o->userns_fd, o->flags, &e);
 	if (r >= 0) {
 		o->res.mounted = true;
 		return EXIT_OK;
 	}
+	failed = e.path;
 	for (i = 0; lower[i]; i++)
-		if (failed == lower[i])
+		if (same_path(failed, lower[i]))
 			return report(o, r, "idmap layer", failed);
 	if (failed)
 		return report(o, r, "mount the overlay at", failed);
@@ -1253,9 +1266,9 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 {
 	_cleanup_free_ const char **lower = NULL;
 	_cleanup_free_ char *layers = NULL;
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed, *msg;
 	struct shift_overlay ovl = { 0 };
-	char msg[512];
 	size_t i;
 	int r;
 
@@ -1284,10 +1297,10 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 	ovl.upper = o->upper;
 	ovl.work = o->work;
 	ovl.options = o->fsoptions;
-	ovl.failed_path = &failed;
 	r = shift_mountd_overlay(sock, &ovl, o->target,
-				 ns >= 0 ? NULL : o->map.map, ns, o->flags, msg,
-				 sizeof(msg));
+				 ns >= 0 ? NULL : o->map.map, ns, o->flags, &e);
+	failed = e.path;
+	msg = e.why ? e.why : "";
 	if (r >= 0) {
 		o->res.mounted = true;
 		if (o->verbose)
@@ -1296,7 +1309,7 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 		return EXIT_OK;
 	}
 	for (i = 0; lower[i]; i++)
-		if (failed == lower[i]) {
+		if (same_path(failed, lower[i])) {
 			cli_error("Failed to idmap layer '%s' through shift-mountd: %s",
 				  q(failed), msg[0] ? q(msg) : strerror(-r));
 			return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
@@ -1318,7 +1331,8 @@ static int mount_via_service(struct options *o)
 {
 	const char *sock = shift_mountd_socket_path();
 	_cleanup_close_ int ns = -EBADF, tree = -EBADF;
-	char msg[512];
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *msg;
 	int r;
 
 	if (!shift_mountd_reachable(sock)) {
@@ -1363,7 +1377,8 @@ static int mount_via_service(struct options *o)
 			program_invocation_short_name, q(sock));
 	tree = shift_mountd_clone_idmapped(sock, AT_FDCWD, o->source,
 					   ns >= 0 ? NULL : o->map.map, ns,
-					   o->flags, msg, sizeof(msg));
+					   o->flags, &e);
+	msg = e.why ? e.why : "";
 	if (tree < 0) {
 		cli_error("Failed to idmap '%s' through shift-mountd: %s",
 			  q(o->source), msg[0] ? q(msg) : strerror(-tree));

@@ -264,14 +264,14 @@ static void features_section(struct output *out)
 	};
 	struct libscols_table *tb = new_table(
 	    out, "features", "Kernel features", cols, ARRAY_SIZE(cols));
-	const char *name, *why;
+	const char *name;
 	int r;
 
 	for (int f = 0; f < _SHIFT_FEATURE_MAX; f++) {
 		struct libscols_line *ln = new_line(tb);
+		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 		char buf[256];
 
-		why = NULL;
 		r = shift_probe_feature((enum shift_feature)f, &why);
 		set(ln, 0, shift_feature_name((enum shift_feature)f));
 		set(ln, 1, r > 0 ? "yes" : "no");
@@ -280,7 +280,7 @@ static void features_section(struct output *out)
 				 strerror(-r));
 			set(ln, 2, buf);
 		} else {
-			set(ln, 2, why);
+			set(ln, 2, why.why);
 		}
 	}
 	/* The io_uring opcodes the engine may use, CHOWN (never) last. */
@@ -506,7 +506,8 @@ static int mounts_section(struct output *out)
 
 	if (out->o->npaths == 0) {
 		while (mnt_table_next_fs(mt, it, &fs) == 0) {
-			const char *target = mnt_fs_get_target(fs), *why = NULL;
+			const char *target = mnt_fs_get_target(fs);
+			_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 			char buf[256];
 			int r;
 
@@ -528,12 +529,13 @@ static int mounts_section(struct output *out)
 				mount_row(tb, fs, target, NULL, buf);
 			} else {
 				mount_row(tb, fs, target, r ? "yes" : "no",
-					  why);
+					  why.why);
 			}
 		}
 	}
 	for (int i = 0; i < out->o->npaths; i++) {
-		const char *path = out->o->paths[i], *why = NULL;
+		const char *path = out->o->paths[i];
+		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 		int r = shift_probe_idmap(path, &why);
 
 		if (r < 0) {
@@ -545,7 +547,7 @@ static int mounts_section(struct output *out)
 			continue;
 		}
 		mount_row(tb, find_by_id(mt, mount_id_of(path)), path,
-			  r ? "yes" : "no", why);
+			  r ? "yes" : "no", why.why);
 	}
 	mnt_free_iter(it);
 	mnt_unref_table(mt);

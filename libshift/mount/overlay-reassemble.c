@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 #ifndef STATX_MNT_ID
@@ -716,12 +717,13 @@ static int restore_source(const struct shift_overlay_source *src,
 
 int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     const char *target, const struct shift_idmap *map,
-			     int userns_fd, unsigned flags)
+			     int userns_fd, unsigned flags,
+			     struct shift_error *err)
 {
 	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, ufd = -EBADF,
 			    wfd = -EBADF, utree = -EBADF;
 	const struct shift_overlay_source *src;
-	const char *failed = NULL;
+	const char *failed = NULL, *what = NULL;
 	const char **paths = NULL;
 	const char *upper, *work;
 	bool canonical, upper_low, replace, unmounted = false;
@@ -899,6 +901,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		if (umount2(ra->source, UMOUNT_NOFOLLOW) < 0) {
 			r = negative_errno();
 			failed = ra->source;
+			what = "unmount";
 			goto out;
 		}
 		unmounted = true;
@@ -921,8 +924,10 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		goto out;
 	}
 	r = shift_mount_attach(mfd, AT_FDCWD, target);
-	if (r < 0)
+	if (r < 0) {
 		failed = target;
+		what = "attach";
+	}
 out:
 	if (r < 0 && unmounted) {
 		/* Back where it was: the new overlay's fs context and clones
@@ -932,11 +937,13 @@ out:
 		if (restore_source(src, ra->source) < 0) {
 			r = -ENOTRECOVERABLE;
 			failed = ra->source;
+			what = "restore";
 		}
 	}
 	close_all(fds, fds ? n : 0);
 	free(paths);
-	if (ra->failed_path)
-		*ra->failed_path = r < 0 ? failed : NULL;
+	if (r < 0)
+		sk_error_what(err, sk_error_set_path(err, r, failed, NULL),
+			      what);
 	return r;
 }

@@ -37,6 +37,7 @@
 #endif
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 #ifndef AT_NO_AUTOMOUNT
@@ -389,7 +390,16 @@ static int try_idmap(int fd, const struct mount_facts *mf, const char *fstype,
 	}
 }
 
-int shift_probe_idmap(const char *path, const char **why)
+/* A probe's answer with its detail: err->error -EOPNOTSUPP for a "no",
+ * 0 for a "yes" (docs/design.md "Errors"). */
+static int probe_answer(struct shift_error *err, int r, const char *reason)
+{
+	if (reason && r >= 0)
+		sk_error_set(err, r == 0 ? -EOPNOTSUPP : 0, "%s", reason);
+	return r;
+}
+
+int shift_probe_idmap(const char *path, struct shift_error *why)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct mount_facts mf = {0};
@@ -399,17 +409,15 @@ int shift_probe_idmap(const char *path, const char **why)
 	dev_t dev;
 	int r;
 
-	if (why)
-		*why = NULL;
 	if (!path || !*path)
-		return -EINVAL;
+		return sk_error_errno(why, -EINVAL);
 	/* O_PATH: no automount is triggered, no device is opened. */
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
-		return negative_errno();
+		return sk_error_set_path(why, negative_errno(), path, NULL);
 	if (statx(fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) <
 	    0)
-		return negative_errno();
+		return sk_error_set_path(why, negative_errno(), path, NULL);
 	mount_facts(statx_mnt_id(&stx), &mf);
 	/*
 	 * The superblock's device from mountinfo, not st_dev of the path: a
@@ -433,9 +441,9 @@ int shift_probe_idmap(const char *path, const char **why)
 		if (r >= 0)
 			cache_put(dev, r, reason);
 	}
-	if (why && r == 0)
-		*why = reason;
-	return r;
+	if (r < 0)
+		return sk_error_set_path(why, r, path, NULL);
+	return probe_answer(why, r, r == 0 ? reason : NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1106,15 +1114,13 @@ static int run_feature(enum shift_feature f, const char **why)
 
 static pthread_mutex_t feature_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int shift_probe_feature(enum shift_feature f, const char **why)
+int shift_probe_feature(enum shift_feature f, struct shift_error *why)
 {
 	const char *reason = NULL;
 	int r;
 
-	if (why)
-		*why = NULL;
 	if ((unsigned)f >= _SHIFT_FEATURE_MAX)
-		return -EINVAL;
+		return sk_error_errno(why, -EINVAL);
 	/* One test at a time: they share the child and the userns. */
 	pthread_mutex_lock(&feature_lock);
 	if (!features[f].done) {
@@ -1129,22 +1135,20 @@ int shift_probe_feature(enum shift_feature f, const char **why)
 				features[f].done = true;
 			} else if (r < 0) {
 				pthread_mutex_unlock(&feature_lock);
-				return r;
+				return sk_error_errno(why, r);
 			}
 		} else {
 			r = run_feature(f, &reason);
 			if (r < 0) {
 				pthread_mutex_unlock(&feature_lock);
-				return r;
+				return sk_error_errno(why, r);
 			}
 			features[f].result = r;
 			features[f].why = reason;
 			features[f].done = true;
 		}
 	}
-	r = features[f].result;
-	if (why)
-		*why = features[f].why;
+	r = probe_answer(why, features[f].result, features[f].why);
 	pthread_mutex_unlock(&feature_lock);
 	return r;
 }

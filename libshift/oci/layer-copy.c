@@ -45,7 +45,7 @@ struct hardlink {
 
 struct copyctx {
 	struct shift_inode_ctx *ictx;
-	struct shift_oci_diag *diag;
+	struct shift_error *diag;
 	int droot;
 	struct hardlink *links;
 	size_t n_links, cap_links;
@@ -67,8 +67,8 @@ static void copy_event(const struct shift_event *ev, void *userdata)
 		c->why = ev->type == SHIFT_EVENT_UNMAPPED
 			     ? "an id in the layer has no image under the map"
 			     : "cannot shift the copy";
-		if (c->diag && !c->diag->where)
-			c->diag->where = strdup(c->path);
+		if (c->diag && !c->diag->path)
+			c->diag->path = strdup(c->path);
 	}
 }
 
@@ -270,7 +270,7 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 /* Copy the tree at src into the empty directory dst, shifted by map. */
 static int copy_shifted(const char *src, const char *dst,
 			const struct shift_idmap *map,
-			struct shift_oci_diag *diag)
+			struct shift_error *diag)
 {
 	struct shift_options opts = {
 	    .map = map,
@@ -301,10 +301,8 @@ static int copy_shifted(const char *src, const char *dst,
 		c->path[0] = '\0';
 		r = copy_meta(c, s, c->droot, -EBADF, NULL, &st);
 	}
-	if (r < 0 && diag && !diag->where)
-		diag->where = strdup(*c->path ? c->path : ".");
-	if (r < 0 && diag && !diag->why)
-		diag->why = c->why ? c->why : "cannot make the shifted copy";
+	sk_error_path(diag, r, *c->path ? c->path : ".");
+	sk_error_why(diag, r, c->why ? c->why : "cannot make the shifted copy");
 	for (size_t i = 0; i < c->n_links; i++)
 		free(c->links[i].path);
 	free(c->links);
@@ -317,7 +315,7 @@ static int copy_shifted(const char *src, const char *dst,
 /* STORE/shifted/KEY/sha256/HEX from the canonical layer, if missing. */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 			   const char *store, const struct shift_idmap *map,
-			   const char *key, struct shift_oci_diag *diag)
+			   const char *key, struct shift_error *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = sk_layer_layer_dir(store, key, l->digest);

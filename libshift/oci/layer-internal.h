@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "oci/oci-internal.h"
+#include "util/error.h"
 #include "util/strset.h"
 
 #define WH_PREFIX ".wh."
@@ -64,7 +65,7 @@ struct xctx {
 	const char *layer_digest;
 	struct sk_blob *blob; /* its blob, for bytes_read */
 	uint64_t bytes_before, bytes_total;
-	struct shift_oci_diag *diag;
+	struct shift_error *diag;
 	struct strset layer_paths; /* flat: what this layer made */
 	struct dirtime *dirs;
 	size_t n_dirs, cap_dirs;
@@ -139,6 +140,6 @@ int sk_layer_write_layer_json(const char *dir, const struct sk_oci_layer *l,
 /* layer-copy.c: shifted copies */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 			   const char *store, const struct shift_idmap *map,
-			   const char *key, struct shift_oci_diag *diag);
+			   const char *key, struct shift_error *diag);
 
 #endif

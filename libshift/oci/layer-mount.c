@@ -76,7 +76,7 @@ static int mount_overlay_plain(const char *const *lower, const char *upper,
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
 		      const char *upper_dir, unsigned flags,
-		      struct shift_oci_diag *diag)
+		      struct shift_error *diag)
 {
 	_cleanup_free_ char *upper = NULL, *work = NULL;
 	_cleanup_free_ const char **lower = NULL;
@@ -84,7 +84,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	char key[17];
 	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
 	_cleanup_close_ int lockfd = -EBADF;
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 	uid_t ru = 0;
 	gid_t rg = 0;
 	unsigned n;
@@ -95,11 +95,8 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	if (!upper_dir && !(flags & SHIFT_LAYER_RDONLY))
 		flags |= SHIFT_LAYER_RDONLY;
 	n = img->n_layers;
-	if (n == 0) {
-		if (diag && !diag->why)
-			diag->why = "the image has no layers";
-		return -EINVAL;
-	}
+	if (n == 0)
+		return sk_error_why(diag, -EINVAL, "the image has no layers");
 	r = shift_layer_store_unpack(img, store_dir, flags, diag);
 	if (r < 0)
 		return r;
@@ -113,7 +110,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		if (r == 0) {
 			sk_debug(
 			    "store '%s' can't be idmapped (%s): shifted copies",
-			    store_dir, why ? why : "?");
+			    store_dir, why.why ? why.why : "?");
 			idmap = false;
 		}
 	}
@@ -155,11 +152,9 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		}
 		if (sk_layer_root_owner(&(struct xctx){.map = map}, &ru, &rg) <
 		    0) {
-			r = -ERANGE;
-			if (diag && !diag->why)
-				diag->why =
-				    "uid/gid 0 has no image under the map "
-				    "(needed for the upper directory)";
+			r = sk_error_why(diag, -ERANGE,
+					 "uid/gid 0 has no image under the map "
+					 "(needed for the upper directory)");
 			goto out;
 		}
 		r = sk_layer_mkdir_p(upper_dir, 0755);
@@ -171,8 +166,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		    (chown(upper, ru, rg) < 0 || chown(work, ru, rg) < 0))
 			r = negative_errno();
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(upper_dir);
+			sk_error_path(diag, r, upper_dir);
 			goto out;
 		}
 	}
@@ -184,20 +178,17 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		    .work = work,
 		};
 
-		r = shift_mount_overlay(&ovl, target, map, 0);
+		r = shift_mount_overlay(&ovl, target, map, 0, NULL);
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(target);
+			sk_error_path(diag, r, target);
 			goto out;
 		}
 		r = 1;
 	} else {
 		r = mount_overlay_plain(lower, upper, work, target);
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(target);
-			if (diag && !diag->why)
-				diag->why = "cannot mount the overlay";
+			sk_error_path(diag, r, target);
+			sk_error_why(diag, r, "cannot mount the overlay");
 			goto out;
 		}
 		r = 0;

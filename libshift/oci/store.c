@@ -130,7 +130,7 @@ static char *record_manifest(const char *dir)
  */
 static int store_layer(const struct shift_oci_image *img, unsigned i,
 		       const char *store, const struct shift_layer_opts *opts,
-		       uint64_t bytes_before, struct shift_oci_diag *diag)
+		       uint64_t bytes_before, struct shift_error *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = sk_layer_layer_dir(store, NULL, l->digest);
@@ -312,7 +312,7 @@ int sk_layer_record_image(const char *store, const struct shift_oci_image *img)
 int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 				  const char *store_dir,
 				  const struct shift_layer_opts *opts,
-				  struct shift_oci_diag *diag)
+				  struct shift_error *diag)
 {
 	struct shift_layer_opts none = {0};
 	_cleanup_free_ char *tmpdir = NULL;
@@ -349,11 +349,9 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 	}
 	for (unsigned i = 0; i < img->n_layers; i++) {
 		if (opts->cancel && *opts->cancel) {
-			if (diag && !diag->where && !diag->why) {
-				diag->where = strdup(img->layers[i].digest);
-				diag->why = "interrupted";
-			}
-			return -ECANCELED;
+			return sk_error_first(diag, -ECANCELED,
+					      img->layers[i].digest,
+					      "interrupted");
 		}
 		r = store_layer(img, i, store_dir, opts, done, diag);
 		if (r < 0)
@@ -364,12 +362,9 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
 		r = sk_layer_record_image(store_dir, img);
 		if (r < 0) {
-			if (diag && !diag->where && !diag->why) {
-				diag->where = strdup(store_dir);
-				diag->why = "cannot record the image in the "
-					    "store (images/)";
-			}
-			return r;
+			return sk_error_first(diag, r, store_dir,
+					      "cannot record the image in "
+					      "the store (images/)");
 		}
 	}
 	return made;
@@ -377,7 +372,7 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
-			     struct shift_oci_diag *diag)
+			     struct shift_error *diag)
 {
 	struct shift_layer_opts o = {.flags = flags};
 

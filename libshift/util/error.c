@@ -123,6 +123,31 @@ int sk_error_path(struct shift_error *err, int r, const char *path)
 	return r;
 }
 
+int sk_error_why(struct shift_error *err, int r, const char *why)
+{
+	if (!err || r >= 0)
+		return r;
+	if (!err->error)
+		err->error = r;
+	if (!err->why && why) {
+		int saved = errno;
+
+		err->why = strdup(why);
+		errno = saved;
+	}
+	return r;
+}
+
+int sk_error_first(struct shift_error *err, int r, const char *path,
+		   const char *why)
+{
+	if (!err || r >= 0 || err->path || err->why)
+		return r;
+	sk_error_errno(err, r);
+	sk_error_why(err, r, why);
+	return sk_error_path(err, r, path);
+}
+
 int sk_error_what(struct shift_error *err, int r, const char *what)
 {
 	if (!err || r >= 0)

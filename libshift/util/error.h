@@ -38,6 +38,12 @@ int sk_error_set_line(struct shift_error *err, int r, unsigned line,
  */
 int sk_error_path(struct shift_error *err, int r, const char *path);
 int sk_error_what(struct shift_error *err, int r, const char *what);
+/* The reason (copied) when the error has none yet; returns r. */
+int sk_error_why(struct shift_error *err, int r, const char *why);
+/* The first failure wins: path and why (copied; either may be NULL) only
+ * when err names neither yet.  Returns r. */
+int sk_error_first(struct shift_error *err, int r, const char *path,
+		   const char *why);
 /* Move src's context into err (src is left cleared); returns r. */
 int sk_error_move(struct shift_error *err, struct shift_error *src, int r);
 
