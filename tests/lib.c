@@ -84,7 +84,7 @@ int test_main(void)
 struct shift_idmap *map_of(const char *spec)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	struct shift_error why = { 0 };
+	struct shift_error why = {0};
 
 	CHECK(m != NULL);
 	if (m && shift_idmap_parse(m, spec, &why) < 0) {

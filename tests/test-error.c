@@ -23,7 +23,7 @@ TEST(null_err_returns_r)
 
 TEST(set_formats_and_replaces)
 {
-	struct shift_error e = { 0 };
+	struct shift_error e = {0};
 
 	CHECK_EQ_INT(sk_error_set_path(&e, -ENOENT, "/a", "no %s", "file"),
 		     -ENOENT);
@@ -47,7 +47,7 @@ TEST(set_formats_and_replaces)
 
 TEST(inner_path_wins)
 {
-	struct shift_error e = { 0 };
+	struct shift_error e = {0};
 
 	/* Nothing set yet: path and what add to a bare errno. */
 	sk_error_path(&e, -EACCES, "/outer");
@@ -65,7 +65,7 @@ TEST(inner_path_wins)
 
 TEST(errno_preserved_and_move)
 {
-	struct shift_error a = { 0 }, b = { 0 };
+	struct shift_error a = {0}, b = {0};
 
 	errno = EXDEV;
 	sk_error_set_path(&a, -EINVAL, "/x", "why %s", "not");
@@ -83,7 +83,7 @@ TEST(errno_preserved_and_move)
 
 TEST(first_failure_wins)
 {
-	struct shift_error e = { 0 };
+	struct shift_error e = {0};
 
 	CHECK_EQ_INT(sk_error_first(&e, -EIO, "blob", "short read"), -EIO);
 	CHECK_EQ_INT(sk_error_first(&e, -EINVAL, "other", "later"), -EINVAL);

@@ -40,7 +40,7 @@ static int mkdir_p2(const char *base, const char *sub, char *out, size_t size)
 static void tmpfs_and_overlay(void)
 {
 	const char *base = scratch();
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	char t[128], d[128], ovl[128], merged[128], opts[512], f[160];
 	unsigned before;
 	int fd;
@@ -119,7 +119,7 @@ TEST(tmpfs_supported_overlay_not_cached)
 static void idmapped_mount(void)
 {
 	const char *base = scratch();
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	struct shift_idmap *map = shift_idmap_new();
 	char t[128], idm[128];
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
@@ -167,7 +167,7 @@ TEST(already_idmapped)
 
 static void unprivileged(void)
 {
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 
 	sk_probe_cache_flush();
 	CHECK_EQ_INT(setgroups(0, NULL), 0);
@@ -187,7 +187,7 @@ TEST(unprivileged_needs_cap_sys_admin)
 
 TEST(missing_path)
 {
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 
 	CHECK_EQ_INT(shift_probe_idmap("/nonexistent-shiftkit/x", &why),
 		     -ENOENT);
@@ -211,7 +211,7 @@ static long sysctl_or(const char *path, long dflt)
 
 TEST(features)
 {
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 }, why2 = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0}, why2 = {0};
 	long uring_off;
 	int r;
 

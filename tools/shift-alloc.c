@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 
 enum action {
@@ -70,13 +71,9 @@ static void usage(void)
 	    "     --dry-run           show the block that would be allocated "
 	    "or\n"
 	    "                           released, change nothing\n"
-	    " -J, --json              JSON output (errors included)\n"
-	    " -n, --noheadings        no table headings with --list\n"
-	    " -h, --help              display this help\n"
-	    " -V, --version           display version\n"
-	    "\n"
-	    "Exit status: 0 success, 1 failure, 2 usage error.\n",
+	    " -n, --noheadings        no table headings with --list\n",
 	    program_invocation_short_name);
+	cli_help_footer(true, NULL, "shift-alloc(1)");
 	exit(EXIT_OK);
 }
 
@@ -144,7 +141,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (release && list)
@@ -203,9 +200,13 @@ static json_object *json_alloc(const struct shift_alloc *a, const char *map)
 	return o;
 }
 
+/* With --json, the document of a failure (printed by main). */
+static json_object *fail_doc;
+
 /*
  * A failure: one line on stderr (untrusted names escaped) and, with
- * --json, the one JSON document stdout promises, with the error in it.
+ * --json, the one JSON document stdout promises, with the error in it
+ * (tools/lib/cli-json.h: "error" holds the message and exit status).
  */
 _printf_(2, 3) static void fail(const struct options *o, const char *fmt, ...)
 {
@@ -220,19 +221,14 @@ _printf_(2, 3) static void fail(const struct options *o, const char *fmt, ...)
 		msg = NULL;
 	esc = msg ? shift_escape(msg) : NULL;
 	cli_error("%s", esc ? esc : "out of memory");
-	if (o->json) {
-		json_object *j = json_object_new_object();
-
-		json_object_object_add(j, "result",
+	if (o->json && !fail_doc) {
+		fail_doc = json_object_new_object();
+		json_object_object_add(fail_doc, "result",
 				       json_object_new_string("error"));
-		json_object_object_add(
-		    j, "error",
-		    json_object_new_string(msg ? msg : "out of memory"));
 		if (o->container)
 			json_object_object_add(
-			    j, "container",
+			    fail_doc, "container",
 			    json_object_new_string(o->container));
-		print_json(j);
 	}
 }
 
@@ -489,14 +485,21 @@ static int do_list(const struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = { .size = 65536 };
+	int rc;
 
+	o.json = cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	switch (o.action) {
 	case ACT_RELEASE:
-		return do_release(&o);
+		rc = do_release(&o);
+		break;
 	case ACT_LIST:
-		return do_list(&o);
+		rc = do_list(&o);
+		break;
 	default:
-		return do_get(&o);
+		rc = do_get(&o);
 	}
+	if (fail_doc)
+		cli_json_print(fail_doc, rc);
+	return rc;
 }

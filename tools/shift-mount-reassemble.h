@@ -307,7 +307,7 @@ static int mount_reassemble(struct options *o)
 			  q(failed),
 			  q(o->source),
 			  why ? why : strerror(-r));
-		r = unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		r = idmap_exit(r);
 	} else if (failed) {
 		r = report(o, r,
 			   same_path(failed, o->target)

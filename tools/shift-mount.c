@@ -53,7 +53,6 @@ enum {
 	OPT_NOEXEC,
 	OPT_ALLOW_STACKED,
 	OPT_ALLOW_SHIFTED,
-	OPT_JSON,
 	OPT_DRY_RUN,
 	OPT_CANONICAL_UPPER,
 	OPT_REPLACE,
@@ -175,18 +174,15 @@ static void usage(void)
 	       "     --allow-shifted     idmap a SOURCE shifted in place all the same (the\n"
 	       "                           map then applies to the shifted ids)\n"
 	       " -n, --dry-run           say what would be done, change nothing\n"
-	       "     --json              one JSON document on stdout (errors included)\n"
-	       " -q, --quiet             no progress line, no --dry-run summary\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "A SOURCE already shifted in place with the same map (shift-tree) is\n"
-	       "bind-mounted without idmap; one shifted with another map, or whose\n"
-	       "shift is running or was interrupted, is refused.\n"
-	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error or bad map,\n"
-	       "3 not supported by this kernel or filesystem.\n",
+	       " -q, --quiet             no progress line, no --dry-run summary\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"a bad map is a usage error; a filesystem that can't\n"
+			"be idmapped is not supported.  A SOURCE already shifted in place with\n"
+			"the same map (shift-tree) is bind-mounted without idmap; one shifted\n"
+			"with another map, or whose shift is running or was interrupted, is\n"
+			"refused",
+			"shift-mount(8)");
 	exit(EXIT_OK);
 }
 
@@ -214,7 +210,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
 		{ "allow-shifted", no_argument, NULL, OPT_ALLOW_SHIFTED },
 		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, OPT_JSON },
+		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
@@ -225,10 +221,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool tmpfs = false, overlay = false;
 	int c, npos;
 
-	if (cli_json_wanted(argc, argv, false))
-		opterr = 0;
-
-	while ((c = getopt_long(argc, argv, "m:rRvo:nqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:rRvo:nqJhV", longopts, NULL)) != -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
 		switch (c) {
@@ -294,7 +287,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'n':
 			o->dry_run = true;
 			break;
-		case OPT_JSON:
+		case 'J':
 			o->json = true;
 			break;
 		case 'q':
@@ -313,12 +306,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			/* With --json getopt is quiet (opterr = 0): say it
-			 * here, so the message reaches the document. */
-			if (!opterr)
-				cli_usage_error("invalid option '%s' (unknown, or its argument is missing)",
-						q(argv[optind - 1]));
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 
@@ -385,6 +373,16 @@ static bool unsupported(int r)
 	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
 }
 
+/*
+ * The exit status of a failed idmap (cli_exit_code()): the kernel answers
+ * EINVAL for a filesystem that can't be idmapped, which here means "not
+ * supported", not a bad argument.
+ */
+static int idmap_exit(int r)
+{
+	return cli_exit_code(r == -EINVAL ? -EOPNOTSUPP : r);
+}
+
 /* The kernel's own filesystems: neither an idmap nor a shift in place
  * nor a copy can give them other owners (and a shift of sysfs would
  * chown the host's). */
@@ -418,26 +416,26 @@ static int report(const struct options *o, int r, const char *what,
 		  const char *path)
 {
 	_cleanup_free_ char *why = shift_mount_strerror(r, path);
-	const char *hint = "";
+	struct shift_error e = { .error = r, .why = why };
+	const char *hint = NULL;
 
 	/* (shift_mount_strerror() already says "run as root" for EPERM.)
 	 * A fallback only where one is allowed and could help. */
 	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
 	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path) &&
 	    shift_overlay_is_mount(path) == 1)
-		hint = " (try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
+		hint = "(try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
 	else if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
 		 o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
-		hint = " (try --fallback=shift or --fallback=copy)";
+		hint = "(try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
 		hint = o->mode == MODE_BIND ?
-			       " (upgrade the kernel, or use --fallback=shift)" :
-			       " (upgrade the kernel)";
+			       "(upgrade the kernel, or use --fallback=shift)" :
+			       "(upgrade the kernel)";
 	else if (r == -EPERM && geteuid() != 0 && o->mode == MODE_BIND)
-		hint = " (or start shift-mountd: systemctl start shift-mountd.socket)";
-	cli_error("Failed to %s '%s': %s%s", what, q(path),
-		  why ? q(why) : strerror(-r), hint);
-	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		hint = "(or start shift-mountd: systemctl start shift-mountd.socket)";
+	return cli_report(r == -EINVAL ? -EOPNOTSUPP : r, &e, hint,
+			  "Failed to %s '%s'", what, q(path));
 }
 
 static int get_userns(struct options *o)
@@ -1312,7 +1310,7 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 		if (same_path(failed, lower[i])) {
 			cli_error("Failed to idmap layer '%s' through shift-mountd: %s",
 				  q(failed), msg[0] ? q(msg) : strerror(-r));
-			return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
+			return cli_exit_code(r);
 		}
 	cli_error("Failed to mount the overlay at '%s' over layers from shift-mountd: %s%s%s",
 		  q(failed ? failed : o->target), msg[0] ? q(msg) : strerror(-r),
@@ -1382,7 +1380,7 @@ static int mount_via_service(struct options *o)
 	if (tree < 0) {
 		cli_error("Failed to idmap '%s' through shift-mountd: %s",
 			  q(o->source), msg[0] ? q(msg) : strerror(-tree));
-		return tree == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		return cli_exit_code(tree);
 	}
 	r = shift_mount_attach(tree, AT_FDCWD, o->target);
 	if (r < 0) {
@@ -1582,8 +1580,7 @@ int main(int argc, char **argv)
 	struct options o = {.userns_fd = -EBADF};
 	int r;
 
-	if (cli_json_wanted(argc, argv, false))
-		cli_json_enable();
+	cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	o.map_str = shift_idmap_to_string(o.map.map);
 	if (!o.map_str) {

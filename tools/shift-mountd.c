@@ -101,14 +101,13 @@ static void usage(void)
 	       " -s, --socket PATH       listen on PATH (default %s)\n"
 	       " -c, --config FILE       configuration (default %s;\n"
 	       "                           a missing file means the defaults)\n"
-	       "     --check-config      parse the configuration and exit\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 stopped by SIGTERM or SIGINT, 1 failure, 2 usage error\n"
-	       "or bad configuration.\n",
+	       "     --check-config      parse the configuration and exit\n",
 	       program_invocation_short_name, SHIFT_MOUNTD_SOCKET,
 	       SHIFT_MOUNTD_CONF);
+	cli_help_footer(false,
+			"0 also when stopped by SIGTERM or\n"
+			"SIGINT; a bad configuration is a usage error",
+			"shift-mountd(8)");
 	exit(EXIT_OK);
 }
 /* clang-format on */
@@ -151,7 +150,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (optind < argc)

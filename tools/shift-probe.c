@@ -63,17 +63,16 @@ static void usage(void)
 	       "trying, without side effects.\n"
 	       "\n"
 	       "Options:\n"
-	       " -J, --json              one JSON object\n"
 	       " -r, --raw               raw table output\n"
 	       " -P, --pairs             KEY=\"value\" output\n"
 	       " -n, --noheadings        no column headings and no section titles\n"
 	       "     --features-only     only the kernel and user namespace sections\n"
-	       "     --mounts-only       only the mounts section\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 success, 1 a PATH could not be probed, 2 usage error.\n",
+	       "     --mounts-only       only the mounts section\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"lack of support is an answer (exit 0),\n"
+			"a PATH that could not be probed a failure",
+			"shift-probe(8)");
 	exit(EXIT_OK);
 }
 /* clang-format on */
@@ -94,10 +93,6 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool features_only = false, mounts_only = false;
 	int c;
 
-	/* With --json getopt is quiet: its complaint goes through
-	 * cli_usage_error() below, into the document. */
-	if (cli_json_wanted(argc, argv, true))
-		opterr = 0;
 	while ((c = getopt_long(argc, argv, "JrPnhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
@@ -125,11 +120,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			if (!opterr)
-				cli_usage_error("invalid option '%s' (unknown, "
-						"or its argument is missing)",
-						argv[optind - 1]);
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (o->json + o->raw + o->pairs > 1)
@@ -269,7 +260,7 @@ static void features_section(struct output *out)
 
 	for (int f = 0; f < _SHIFT_FEATURE_MAX; f++) {
 		struct libscols_line *ln = new_line(tb);
-		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+		_cleanup_(shift_error_clear) struct shift_error why = {0};
 		char buf[256];
 
 		r = shift_probe_feature((enum shift_feature)f, &why);
@@ -507,7 +498,8 @@ static int mounts_section(struct output *out)
 	if (out->o->npaths == 0) {
 		while (mnt_table_next_fs(mt, it, &fs) == 0) {
 			const char *target = mnt_fs_get_target(fs);
-			_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+			_cleanup_(shift_error_clear) struct shift_error why = {
+			    0};
 			char buf[256];
 			int r;
 
@@ -535,15 +527,14 @@ static int mounts_section(struct output *out)
 	}
 	for (int i = 0; i < out->o->npaths; i++) {
 		const char *path = out->o->paths[i];
-		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+		_cleanup_(shift_error_clear) struct shift_error why = {0};
 		int r = shift_probe_idmap(path, &why);
 
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(path);
 
-			cli_error("Failed to probe '%s': %s", e ? e : "?",
-				  strerror(-r));
-			ret = EXIT_FAIL;
+			ret = cli_report(r, &why, NULL, "Failed to probe '%s'",
+					 e ? e : "?");
 			continue;
 		}
 		mount_row(tb, find_by_id(mt, mount_id_of(path)), path,
@@ -561,8 +552,7 @@ int main(int argc, char **argv)
 	struct output out = {.o = &o};
 	int ret = EXIT_OK;
 
-	if (cli_json_wanted(argc, argv, true))
-		cli_json_enable();
+	cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	out.sections = (o.features ? 4 : 0) + (o.mounts ? 1 : 0);
 	if (o.json) {

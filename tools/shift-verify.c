@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -88,15 +89,13 @@ static void usage(void)
 	       "     --max-differences N|all\n"
 	       "                         check, containers: list at most N differences\n"
 	       "                           per check (default " DEFAULT_MAX_DIFFERENCES_STR "), count the rest\n"
-	       " -J, --json              JSON output (record: with --output)\n"
 	       " -q, --quiet             no progress, nothing printed when all is well\n"
-	       "     --no-progress       no progress on stderr even on a terminal\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 all good, 1 differences or failed checks (or an error),\n"
-	       "2 usage error.\n",
+	       "     --no-progress       no progress on stderr even on a terminal\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"differences or failed checks\n"
+			"exit 1 as well (record: -J with --output)",
+			"shift-verify(1)");
 	exit(EXIT_OK);
 }
 
@@ -147,8 +146,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		default:
 			/* options come after the command */
-			cli_usage_error(c == '?' ? NULL :
-				"options go after the command (record, check, containers)");
+			if (c == '?')
+				cli_option_error(argv);
+			cli_usage_error("options go after the command (record, check, containers)");
 		}
 	}
 	if (optind >= argc)
@@ -217,7 +217,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (o->cmd != CMD_CHECK && (o->manifest || o->check_flags))
@@ -268,12 +268,10 @@ static void stop_progress(struct options *o)
 	cli_progress_clear(&o->bar);
 }
 
+/* A result (differences found are a result, not an error). */
 static void print_json(json_object *root)
 {
-	puts(json_object_to_json_string_ext(
-	    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-		      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
+	cli_json_print(root, EXIT_OK);
 }
 
 /*
@@ -300,10 +298,8 @@ _printf_(3, 4) static int fail(const struct options *o, json_object *root,
 			root = json_object_new_object();
 		json_object_object_add(root, "result",
 				       json_object_new_string("error"));
-		json_object_object_add(
-		    root, "error",
-		    json_object_new_string(msg ? msg : "out of memory"));
-		print_json(root);
+		/* "error": the message, all messages, the exit status */
+		cli_json_print(root, EXIT_FAIL);
 	} else
 		json_object_put(root);
 	return EXIT_FAIL;
@@ -791,6 +787,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	int r;
 
+	o.json = cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	switch (o.cmd) {
 	case CMD_RECORD:

@@ -173,7 +173,7 @@ shift-alloc: warning: $A/subuid: line 3: START is not a number from 0 to 4294967
 	run --separate-stderr "$SHIFT_ALLOC" --state "$STATE" --json --release c1
 	assert_failure 1
 	[ "$(jq -r .result <<<"$output")" = error ]
-	jq -r .error <<<"$output" | grep -q "it has no block"
+	jq -r .error.message <<<"$output" | grep -q "it has no block"
 	run "$SHIFT_ALLOC" --state "$STATE" --dry-run --list
 	assert_failure 2
 }

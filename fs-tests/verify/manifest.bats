@@ -152,7 +152,7 @@ teardown() {
 	run --separate-stderr "$SHIFT_VERIFY" check --json -M "$W/nope.mtree" "$W/base"
 	assert_failure 1
 	[ "$(jq -r .result <<<"$output")" = error ]
-	jq -r .error <<<"$output" | grep -q "Failed to read manifest '$W/nope.mtree': No such file"
+	jq -r .error.message <<<"$output" | grep -q "Failed to read manifest '$W/nope.mtree': No such file"
 	# --quiet: nothing when all is well
 	"$SHIFT_VERIFY" record -o "$M" "$W/base"
 	run --separate-stderr "$SHIFT_VERIFY" check -q -M "$M" "$W/base"

@@ -269,8 +269,7 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 
 /* Copy the tree at src into the empty directory dst, shifted by map. */
 static int copy_shifted(const char *src, const char *dst,
-			const struct shift_idmap *map,
-			struct shift_error *diag)
+			const struct shift_idmap *map, struct shift_error *diag)
 {
 	struct shift_options opts = {
 	    .map = map,

@@ -84,7 +84,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	char key[17];
 	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
 	_cleanup_close_ int lockfd = -EBADF;
-	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	uid_t ru = 0;
 	gid_t rg = 0;
 	unsigned n;

@@ -20,7 +20,7 @@ void shift_error_clear(struct shift_error *err)
 		return;
 	free(err->path);
 	free(err->why);
-	*err = (struct shift_error){ 0 };
+	*err = (struct shift_error){0};
 }
 
 const char *shift_error_why(const struct shift_error *err, int r)
@@ -51,8 +51,7 @@ static int error_vset(struct shift_error *err, int r, const char *fmt,
 	return r;
 }
 
-int sk_error_setv(struct shift_error *err, int r, const char *fmt,
-		  va_list ap)
+int sk_error_setv(struct shift_error *err, int r, const char *fmt, va_list ap)
 {
 	return error_vset(err, r, fmt, ap);
 }
@@ -168,7 +167,7 @@ int sk_error_move(struct shift_error *err, struct shift_error *src, int r)
 	shift_error_clear(err);
 	if (src) {
 		*err = *src;
-		*src = (struct shift_error){ 0 };
+		*src = (struct shift_error){0};
 	}
 	if (!err->error)
 		err->error = r;

@@ -19,9 +19,9 @@
  * errno still stands.
  */
 int sk_error_set(struct shift_error *err, int r, const char *fmt, ...)
-	_printf_(3, 4);
-int sk_error_setv(struct shift_error *err, int r, const char *fmt,
-		  va_list ap) _printf_(3, 0);
+    _printf_(3, 4);
+int sk_error_setv(struct shift_error *err, int r, const char *fmt, va_list ap)
+    _printf_(3, 0);
 /* As sk_error_set() without text: the errno says it. */
 int sk_error_errno(struct shift_error *err, int r);
 /* As sk_error_set(), about path (copied). */

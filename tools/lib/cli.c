@@ -89,6 +89,85 @@ void cli_usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+void cli_option_error(char **argv)
+{
+	if (!opterr) {
+		_cleanup_free_ char *e = shift_escape(argv[optind - 1]);
+
+		cli_usage_error("invalid option '%s' (unknown, or its argument is missing)",
+				e ? e : "?");
+	}
+	cli_usage_error(NULL);
+}
+
+int cli_exit_code(int r)
+{
+	if (r >= 0)
+		return EXIT_OK;
+	switch (-r) {
+	case ENOSYS:
+	case EOPNOTSUPP:
+		return EXIT_UNSUPPORTED;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+static void (*report_hook)(int r, const struct shift_error *err,
+			   int exit_status);
+
+void cli_set_report_hook(void (*hook)(int r, const struct shift_error *err,
+				      int exit_status))
+{
+	report_hook = hook;
+}
+
+int cli_report(int r, const struct shift_error *err, const char *hint,
+	       const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL, *path = NULL, *why = NULL;
+	int rc = cli_exit_code(r);
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (err && err->path)
+		path = shift_escape(err->path);
+	why = shift_escape(shift_error_why(err, r));
+	/* The path once: a message that names it already ('PATH') needs
+	 * no second 'PATH':. */
+	if (path && msg) {
+		_cleanup_free_ char *quoted = NULL;
+
+		if (asprintf(&quoted, "'%s'", path) >= 0 &&
+		    strstr(msg, quoted)) {
+			free(path);
+			path = NULL;
+		}
+	}
+	if (report_hook)
+		report_hook(r, err, rc);
+	cli_error("%s: %s%s%s%s%s%s", msg ? msg : "failed", path ? "'" : "",
+		  path ? path : "", path ? "': " : "", why ? why : "?",
+		  hint ? " " : "", hint ? hint : "");
+	return rc;
+}
+
+void cli_help_footer(bool json, const char *note, const char *man)
+{
+	printf("%s"
+	       " -h, --help              display this help\n"
+	       " -V, --version           display version\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error, 3 not supported\n"
+	       "by this kernel or filesystem (the same in every shiftkit tool)%s%s.\n"
+	       "See %s.\n",
+	       json ? CLI_JSON_HELP : "", note ? ";\n" : "", note ? note : "",
+	       man);
+}
+
 void cli_version(void)
 {
 	printf("%s from shiftkit %s\n", program_invocation_short_name,
