@@ -30,7 +30,7 @@ enum {
 	OPT_RELEASE,
 	OPT_LIST,
 	OPT_JSON,
-	OPT_DRY_RUN,
+	OPT_NOHEADINGS,
 };
 
 struct options {
@@ -61,17 +61,17 @@ static void usage(void)
 	    "same block.\n"
 	    "\n"
 	    "Options:\n"
-	    " -u, --user NAME         owner of the delegation (default: the "
+	    "     --user NAME         owner of the delegation (default: the "
 	    "caller)\n"
-	    " -s, --size N            ids per block (default 65536)\n"
+	    "     --size N            ids per block (default 65536)\n"
 	    " -f, --state FILE        state file (default " SHIFT_ALLOC_STATE
 	    ")\n"
-	    " -r, --release           free CONTAINER's block\n"
+	    "     --release           free CONTAINER's block\n"
 	    " -l, --list              list all blocks\n"
-	    "     --dry-run           show the block that would be allocated "
+	    " -n, --dry-run           show the block that would be allocated "
 	    "or\n"
 	    "                           released, change nothing\n"
-	    " -n, --noheadings        no table headings with --list\n",
+	    "     --noheadings        no table headings with --list\n",
 	    program_invocation_short_name);
 	cli_help_footer(true, NULL, "shift-alloc(1)");
 	exit(EXIT_OK);
@@ -99,8 +99,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 	    {"release", no_argument, NULL, 'r'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"json", no_argument, NULL, 'J'},
-	    {"noheadings", no_argument, NULL, 'n'},
-	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"noheadings", no_argument, NULL, OPT_NOHEADINGS},
+	    {"dry-run", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -108,7 +108,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool release = false, list = false;
 	int c, npos;
 
-	while ((c = getopt_long(argc, argv, "u:s:f:rlJnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:lJnhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o->user = optarg;
@@ -128,10 +128,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'J':
 			o->json = true;
 			break;
-		case 'n':
+		case OPT_NOHEADINGS:
 			o->noheadings = true;
 			break;
-		case OPT_DRY_RUN:
+		case 'n':
 			o->dry_run = true;
 			break;
 		case 'h':

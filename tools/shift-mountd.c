@@ -98,7 +98,7 @@ static void usage(void)
 	       "Runs in the foreground; under systemd, socket-activated.\n"
 	       "\n"
 	       "Options:\n"
-	       " -s, --socket PATH       listen on PATH (default %s)\n"
+	       "     --socket PATH       listen on PATH (default %s)\n"
 	       " -c, --config FILE       configuration (default %s;\n"
 	       "                           a missing file means the defaults)\n"
 	       "     --check-config      parse the configuration and exit\n",
@@ -128,7 +128,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (!*optarg)

@@ -63,9 +63,9 @@ static void usage(void)
 	       "trying, without side effects.\n"
 	       "\n"
 	       "Options:\n"
-	       " -r, --raw               raw table output\n"
+	       "     --raw               raw table output\n"
 	       " -P, --pairs             KEY=\"value\" output\n"
-	       " -n, --noheadings        no column headings and no section titles\n"
+	       "     --noheadings        no column headings and no section titles\n"
 	       "     --features-only     only the kernel and user namespace sections\n"
 	       "     --mounts-only       only the mounts section\n",
 	       program_invocation_short_name);
@@ -93,7 +93,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool features_only = false, mounts_only = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "JrPnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "JPhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
 			o->json = true;

@@ -82,7 +82,7 @@ static void usage(void)
 	       "\n"
 	       "Options:\n"
 	       " -M, --manifest FILE     the manifest to check against\n"
-	       " -o, --output FILE       record: write the manifest to FILE, not stdout\n"
+	       "     --output FILE       record: write the manifest to FILE, not stdout\n"
 	       "     --ignore-extra      check: entries not in the manifest are fine\n"
 	       "     --ignore-missing    check: entries missing from DIR are fine\n"
 	       " -a, --all               containers: list passed checks too\n"
@@ -168,7 +168,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("unknown command '%s' (record, check or containers)",
 				cmd);
 
-	while ((c = getopt_long(argc, argv, "m:M:o:aJqhV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "m:M:aJqhV", longopts, NULL)) !=
 	       -1) {
 		/* nothing is changed, so there is nothing to allow: an option
 		 * that does nothing is refused rather than ignored */

@@ -202,10 +202,10 @@ help_options() {
 	check_done
 }
 
-# Short options that still mean different things in different tools
-# (issue 17: one meaning each); take a letter out once it is made
-# consistent.  Any other letter with two meanings fails.
-SHORT_CONFLICTS_KNOWN=(-n -o -r -s -u)
+# Short options that still mean different things in different tools:
+# none (issue 17: one meaning each, docs/design.md).  Any letter with two
+# meanings fails.
+SHORT_CONFLICTS_KNOWN=()
 
 @test "contract: a short option means the same long option in every tool; -J is --json" {
 	local t s long arg
