@@ -305,20 +305,20 @@ _printf_(3, 4) static int fail(const struct options *o, json_object *root,
 	return EXIT_FAIL;
 }
 
-/* "./a/b: " when the library knows where reading the tree failed */
-static const char *where(char *buf, size_t size)
+/* "at ./a/b: " when the library said where reading the tree failed (fail()
+ * escapes the whole message) */
+static const char *where(const struct shift_error *e, char *buf, size_t size)
 {
-	const char *p = shift_manifest_error_path();
-
-	if (!p)
+	if (!e->path)
 		return "";
-	snprintf(buf, size, "at %s: ", p);
+	snprintf(buf, size, "at %s: ", e->path);
 	return buf;
 }
 
 static int do_record(struct options *o)
 {
 	_cleanup_free_ char *tmp = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
 	char at[PATH_MAX + 8], digest[72];
 	json_object *root = NULL;
 	int fd = STDOUT_FILENO, r;
@@ -346,7 +346,7 @@ static int do_record(struct options *o)
 	}
 	/* the manifest goes out as the tree is read: bounded memory */
 	start_progress(o, "entries", 0);
-	r = shift_manifest_record_to(o->arg, fd, &count, digest);
+	r = shift_manifest_record_to(o->arg, fd, &count, digest, &e);
 	stop_progress(o);
 	if (o->output) {
 		if (r >= 0 && fchmod(fd, 0644) < 0)
@@ -361,7 +361,7 @@ static int do_record(struct options *o)
 	/* reading the tree or writing the manifest (then no path) */
 	if (r < 0)
 		return fail(o, root, "Failed to record '%s': %s%s", o->arg,
-			    where(at, sizeof(at)), strerror(-r));
+			    where(&e, at, sizeof(at)), strerror(-r));
 	if (root) {
 		json_object_object_add(root, "result",
 				       json_object_new_string("recorded"));
@@ -484,8 +484,9 @@ static int do_check(struct options *o)
 		return fail(o, root, "out of memory");
 	}
 	start_progress(o, "entries", shift_manifest_count(m));
+	shift_error_clear(&e);
 	r = shift_manifest_check(m, o->map.map, o->arg, o->check_flags,
-				 collect_diff, &c);
+				 collect_diff, &c, &e);
 	stop_progress(o);
 	if (r < 0) {
 		/* differences found before the error still go out */
@@ -494,8 +495,8 @@ static int do_check(struct options *o)
 			c.arr = NULL;
 		}
 		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
-			 o->arg, o->manifest, where(at, sizeof(at)),
-			 r == -ESTALE && !shift_manifest_error_path()
+			 o->arg, o->manifest, where(&e, at, sizeof(at)),
+			 r == -ESTALE && !e.path
 			     ? "the manifest changed while it was read"
 			     : strerror(-r));
 	} else if (o->json) {

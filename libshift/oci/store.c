@@ -118,7 +118,7 @@ static char *record_manifest(const char *dir)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return NULL;
-	if (shift_manifest_record_to(rootfs, fd, NULL, d) < 0 ||
+	if (shift_manifest_record_to(rootfs, fd, NULL, d, NULL) < 0 ||
 	    !(digest = strdup(d)))
 		unlink(path);
 	return digest;

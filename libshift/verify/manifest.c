@@ -79,9 +79,13 @@ static void set_err_path(const char *path, size_t len)
 	err_path[len] = '\0';
 }
 
-const char *shift_manifest_error_path(void)
+/* A failed record or check: the entry it failed on ("./a/b") as err's
+ * path, none when it is the top directory (or no entry) itself. */
+static int tree_error(int r, struct shift_error *err)
 {
-	return err_path[0] ? err_path : NULL;
+	if (r < 0)
+		sk_error_set_path(err, r, err_path[0] ? err_path : NULL, NULL);
+	return r;
 }
 
 void shift_manifest_set_progress(shift_manifest_progress_fn fn, void *userdata)
@@ -622,7 +626,7 @@ static int visit_collect(struct walk *w, const struct mentry *e, size_t plen)
 	return manifest_add_copy(w->data, e, plen);
 }
 
-int shift_manifest_record(const char *dir, struct shift_manifest **ret)
+static int manifest_record(const char *dir, struct shift_manifest **ret)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_free_ struct walk *w = NULL;
@@ -1259,8 +1263,8 @@ static int visit_write(struct walk *w, const struct mentry *e, size_t plen)
 	return mw_entry(w->data, e->path, e);
 }
 
-int shift_manifest_record_to(const char *dir, int fd, size_t *count,
-			     char *digest)
+static int manifest_record_to(const char *dir, int fd, size_t *count,
+			      char *digest)
 {
 	struct walk *w;
 	struct mwriter o;
@@ -2616,9 +2620,9 @@ static int check_mem(const struct shift_manifest *m,
 	return r < 0 ? r : 0;
 }
 
-int shift_manifest_check(const struct shift_manifest *m,
-			 const struct shift_idmap *map, const char *dir,
-			 unsigned flags, shift_difference_fn fn, void *userdata)
+static int manifest_check(const struct shift_manifest *m,
+			  const struct shift_idmap *map, const char *dir,
+			  unsigned flags, shift_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL;
 	struct diff_ctx c = {.fn = fn, .userdata = userdata};
@@ -2630,7 +2634,7 @@ int shift_manifest_check(const struct shift_manifest *m,
 	if (r <= 0)
 		return r < 0 ? r : c.count;
 	/* not a tree (another writer's manifest): record ours whole */
-	r = shift_manifest_record(dir, &t);
+	r = manifest_record(dir, &t);
 	if (r < 0)
 		return r;
 	return compare_trees(&c, m, NULL, map, t, flags);
@@ -2739,10 +2743,10 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 	return 0;
 }
 
-int shift_manifest_check_layers(const struct shift_manifest *const *layers,
-				size_t n, const struct shift_idmap *map,
-				const char *dir, unsigned flags,
-				shift_layer_difference_fn fn, void *userdata)
+static int manifest_check_layers(const struct shift_manifest *const *layers,
+				 size_t n, const struct shift_idmap *map,
+				 const char *dir, unsigned flags,
+				 shift_layer_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL, *merged = NULL;
 	_cleanup_free_ size_t *origin = NULL;
@@ -2765,7 +2769,7 @@ int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 	r = check_mem(merged, map, dir, flags, &c, n - 1);
 	if (r <= 0)
 		return r < 0 ? r : c.count;
-	r = shift_manifest_record(dir, &t);
+	r = manifest_record(dir, &t);
 	if (r < 0)
 		return r;
 	if (!(flags & SHIFT_CHECK_IGNORE_EXTRA))
@@ -2909,4 +2913,41 @@ int shift_tree_check_range(const char *dir, const struct shift_idmap *map,
 	free(w);
 	free(rc);
 	return r;
+}
+
+/* The public calls: the entry a failure is about goes into err. */
+int shift_manifest_record(const char *dir, struct shift_manifest **ret,
+			  struct shift_error *err)
+{
+	err_path[0] = '\0';
+	return tree_error(manifest_record(dir, ret), err);
+}
+
+int shift_manifest_record_to(const char *dir, int fd, size_t *count,
+			     char *digest, struct shift_error *err)
+{
+	err_path[0] = '\0';
+	return tree_error(manifest_record_to(dir, fd, count, digest), err);
+}
+
+int shift_manifest_check(const struct shift_manifest *m,
+			 const struct shift_idmap *map, const char *dir,
+			 unsigned flags, shift_difference_fn fn, void *userdata,
+			 struct shift_error *err)
+{
+	err_path[0] = '\0';
+	return tree_error(manifest_check(m, map, dir, flags, fn, userdata),
+			  err);
+}
+
+int shift_manifest_check_layers(const struct shift_manifest *const *layers,
+				size_t n, const struct shift_idmap *map,
+				const char *dir, unsigned flags,
+				shift_layer_difference_fn fn, void *userdata,
+				struct shift_error *err)
+{
+	err_path[0] = '\0';
+	return tree_error(manifest_check_layers(layers, n, map, dir, flags, fn,
+						userdata),
+			  err);
 }

@@ -1256,7 +1256,7 @@ static int diff_to_finding(const struct shift_difference *d, void *userdata)
  * when it passed and the caller says so.
  */
 static int tree_result(struct vrun *run, int r, int diffs, const char *what,
-		       const char *path)
+		       const char *path, const struct shift_error *e)
 {
 	const char *sub;
 
@@ -1265,7 +1265,7 @@ static int tree_result(struct vrun *run, int r, int diffs, const char *what,
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		sub = shift_manifest_error_path();
+		sub = e ? e->path : NULL;
 		return emit(run, SHIFT_VERIFY_FAIL, NULL,
 			    "Failed to read %s '%s'%s%s: %s%s", what, path,
 			    sub ? " at " : "", sub ? sub : "", strerror(-r),
@@ -1315,8 +1315,8 @@ static int check_layers(struct vset *s, struct vrun *run)
 		}
 		run->diffs = 0;
 		r = shift_manifest_check(l->manifest, l->shifted, l->path, 0,
-					 diff_to_finding, run);
-		r = tree_result(run, r, run->diffs, "layer", l->path);
+					 diff_to_finding, run, &e);
+		r = tree_result(run, r, run->diffs, "layer", l->path, &e);
 		if (r == 0)
 			l->changed = true;
 		else if (r == 1)
@@ -1411,6 +1411,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ const struct shift_manifest **stack = NULL;
 	struct vgroup g = {.run = run};
+	_cleanup_(shift_error_clear) struct shift_error ge = {0};
 	size_t j, ns = 0;
 	char why[256];
 	int r = 0, rc;
@@ -1450,7 +1451,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	run->cb_err = 0;
 	rc = ns ? shift_manifest_check_layers(stack, ns, c->map, path,
 					      SHIFT_CHECK_IGNORE_EXTRA,
-					      group_diff, &g)
+					      group_diff, &g, &ge)
 		: 0;
 	for (j = 0; j < g.n && r >= 0; j++) {
 		run->subject = g.subjects[j];
@@ -1458,7 +1459,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 			r = emit(run, SHIFT_VERIFY_SKIP, NULL, "%s", why);
 			continue;
 		}
-		r = tree_result(run, rc, g.diffs[j], "view", path);
+		r = tree_result(run, rc, g.diffs[j], "view", path, &ge);
 		if (r == 1)
 			r = emit(run, SHIFT_VERIFY_PASS, NULL,
 				 "'%s' matches the manifest under the "
@@ -1489,6 +1490,7 @@ static int check_views(struct vset *s, struct vrun *run)
 			struct vcontainer *c = &s->cs[i];
 			struct vview *v = &c->views[j];
 			_cleanup_free_ char *subject = NULL, *path = NULL;
+			struct shift_error ve = {0};
 			char why[256];
 			bool done = false;
 
@@ -1517,9 +1519,11 @@ static int check_views(struct vset *s, struct vrun *run)
 				run->cb_err = 0;
 				r = shift_manifest_check(v->layer->manifest,
 							 c->map, path, 0,
-							 diff_to_finding, run);
+							 diff_to_finding, run,
+							 &ve);
 				r = tree_result(run, r, run->diffs, "view",
-						path);
+						path, &ve);
+				shift_error_clear(&ve);
 				if (r == 1)
 					r = emit(run, SHIFT_VERIFY_PASS, NULL,
 						 "'%s' matches the manifest under the container's map",
@@ -1559,7 +1563,7 @@ static int check_uppers(struct vset *s, struct vrun *run)
 					   diff_to_finding, run);
 		shift_idmap_free(inv);
 		r = tree_result(run, r < 0 ? r : 0, r < 0 ? run->diffs : 0,
-				"upper dir", c->upper);
+				"upper dir", c->upper, NULL);
 		if (r == 1 && run->diffs > 0)
 			r = emit(run, SHIFT_VERIFY_FAIL, NULL,
 				 "'%s' holds ids outside the container's %s "

@@ -108,7 +108,8 @@ struct shift_manifest;
  * Record the tree at dir (read-only; symlinks not followed, other mounts
  * not entered).  Returns 0 and a manifest the caller frees.
  */
-int shift_manifest_record(const char *dir, struct shift_manifest **ret);
+int shift_manifest_record(const char *dir, struct shift_manifest **ret,
+			  struct shift_error *err);
 /* Write in the manifest format to fd.  Returns 0 (-EOPNOTSUPP for a
  * manifest from shift_manifest_open() that was left in its file). */
 int shift_manifest_write(const struct shift_manifest *m, int fd);
@@ -121,7 +122,7 @@ int shift_manifest_write(const struct shift_manifest *m, int fd);
  * if non-NULL.
  */
 int shift_manifest_record_to(const char *dir, int fd, size_t *count,
-			     char *digest);
+			     char *digest, struct shift_error *err);
 /*
  * Open a manifest file for checking in bounded memory: read once to
  * validate it (as shift_manifest_read: syntax, digest) and count its
@@ -174,7 +175,7 @@ enum {
 int shift_manifest_check(const struct shift_manifest *m,
 			 const struct shift_idmap *map, const char *dir,
 			 unsigned flags, shift_difference_fn fn,
-			 void *userdata);
+			 void *userdata, struct shift_error *err);
 
 /* Called per difference with the index of the layer the expected entry
  * comes from (extra entries: the top layer). */
@@ -192,12 +193,13 @@ typedef int (*shift_layer_difference_fn)(const struct shift_difference *d,
 int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 				size_t n, const struct shift_idmap *map,
 				const char *dir, unsigned flags,
-				shift_layer_difference_fn fn, void *userdata);
+				shift_layer_difference_fn fn, void *userdata,
+				struct shift_error *err);
 /*
- * After a record or check of this thread failed reading the tree: the
- * entry it failed on ("./a/b"), or NULL (the top directory itself).
+ * (The record and check calls above: when one failed reading the tree,
+ * err->path is the entry it failed on, "./a/b", or NULL for the top
+ * directory itself.)
  */
-const char *shift_manifest_error_path(void);
 /* Called with the number of entries read so far while this thread
  * records a tree (every 1024 entries and at the end); NULL: nobody. */
 typedef void (*shift_manifest_progress_fn)(size_t entries, void *userdata);
