@@ -337,7 +337,7 @@ static int do_get(const struct options *o)
 			     o->container, state_name(o), why,
 			     why[0] ? ": " : "", strerror(-r));
 		}
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	map = alloc_map(&a);
 	if (o->json) {
@@ -392,7 +392,7 @@ static int do_release(const struct options *o)
 		    r == -EBADMSG
 			? " (not a shift-alloc state as this version writes it)"
 			: "");
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	if (o->json || o->dry_run) {
 		_cleanup_free_ char *map = alloc_map(&a);
@@ -441,7 +441,7 @@ static int do_list(const struct options *o)
 	tb = scols_new_table();
 	if (!tb) {
 		cli_error("out of memory");
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	scols_table_enable_json(tb, o->json);
 	scols_table_set_name(tb, "allocations");

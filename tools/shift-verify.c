@@ -279,10 +279,11 @@ static void print_json(json_object *root)
  * escaped) and, with --json, the one JSON document stdout promises, with
  * the error in it.
  */
-_printf_(3, 4) static int fail(const struct options *o, json_object *root,
-			       const char *fmt, ...)
+_printf_(4, 5) static int fail(const struct options *o, json_object *root,
+			       int err, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL, *esc = NULL;
+	int rc = cli_exit_code(err);
 	va_list ap;
 	int r;
 
@@ -299,10 +300,10 @@ _printf_(3, 4) static int fail(const struct options *o, json_object *root,
 		json_object_object_add(root, "result",
 				       json_object_new_string("error"));
 		/* "error": the message, all messages, the exit status */
-		cli_json_print(root, EXIT_FAIL);
+		cli_json_print(root, rc);
 	} else
 		json_object_put(root);
-	return EXIT_FAIL;
+	return rc;
 }
 
 /* "at ./a/b: " when the library said where reading the tree failed (fail()
@@ -335,12 +336,12 @@ static int do_record(struct options *o)
 		/* never leave a half-written manifest behind */
 		if (asprintf(&tmp, "%s.tmpXXXXXX", o->output) < 0) {
 			tmp = NULL;
-			return fail(o, root, "out of memory");
+			return fail(o, root, -ENOMEM, "out of memory");
 		}
 		fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd < 0) {
 			r = errno;
-			return fail(o, root, "Failed to create '%s': %s",
+			return fail(o, root, -r, "Failed to create '%s': %s",
 				    o->output, strerror(r));
 		}
 	}
@@ -360,7 +361,7 @@ static int do_record(struct options *o)
 	}
 	/* reading the tree or writing the manifest (then no path) */
 	if (r < 0)
-		return fail(o, root, "Failed to record '%s': %s%s", o->arg,
+		return fail(o, root, r, "Failed to record '%s': %s%s", o->arg,
 			    where(&e, at, sizeof(at)), strerror(-r));
 	if (root) {
 		json_object_object_add(root, "result",
@@ -456,16 +457,16 @@ static int do_check(struct options *o)
 	if (r < 0) {
 		if (r == -EBADMSG && e.line)
 			return fail(
-			    o, root,
+			    o, root, r,
 			    "Failed to read manifest '%s': line %u: %s (record "
 			    "it again with 'shift-verify record')",
 			    o->manifest, e.line, shift_error_why(&e, r));
 		if (r == -EBADMSG)
-			return fail(o, root,
+			return fail(o, root, r,
 				    "Failed to read manifest '%s': %s (record "
 				    "it again with 'shift-verify record')",
 				    o->manifest, e.why ? e.why : "malformed");
-		return fail(o, root, "Failed to read manifest '%s': %s",
+		return fail(o, root, r, "Failed to read manifest '%s': %s",
 			    o->manifest, strerror(-r));
 	}
 	if (o->json) {
@@ -481,7 +482,7 @@ static int do_check(struct options *o)
 	}
 	if (!c.arr && !c.tb) {
 		shift_manifest_free(m);
-		return fail(o, root, "out of memory");
+		return fail(o, root, -ENOMEM, "out of memory");
 	}
 	start_progress(o, "entries", shift_manifest_count(m));
 	shift_error_clear(&e);
@@ -494,7 +495,7 @@ static int do_check(struct options *o)
 			json_object_object_add(root, "differences", c.arr);
 			c.arr = NULL;
 		}
-		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
+		r = fail(o, root, r, "Failed to check '%s' against '%s': %s%s",
 			 o->arg, o->manifest, where(&e, at, sizeof(at)),
 			 r == -ESTALE && !e.path
 			     ? "the manifest changed while it was read"
@@ -732,7 +733,7 @@ static int do_containers(struct options *o)
 		}
 	}
 	if (!rp.arr && !rp.tb)
-		return fail(o, root, "out of memory");
+		return fail(o, root, -ENOMEM, "out of memory");
 	start_progress(o, "entries", 0);
 	r = shift_verify_containers(o->arg, collect_finding, &rp, &e);
 	stop_progress(o);
@@ -741,13 +742,13 @@ static int do_containers(struct options *o)
 	free(rp.pend);
 	if (r == -EBADMSG) {
 		json_object_put(rp.arr);
-		r = fail(o, root,
+		r = fail(o, root, r,
 			 "Failed to read container set '%s': %s (see "
 			 "shift-verify(1), CONTAINER SET)",
 			 o->arg, e.why ? e.why : "malformed");
 	} else if (r < 0) {
 		json_object_put(rp.arr);
-		r = fail(o, root, "Failed to check container set '%s': %s%s%s",
+		r = fail(o, root, r, "Failed to check container set '%s': %s%s%s",
 			 o->arg, e.why ? e.why : "", e.why ? ": " : "",
 			 strerror(-r));
 	} else if (o->json) {
