@@ -970,11 +970,10 @@ static int fallback_copy(struct options *o)
 	r = shift_tree_marker(dir, &state, &map);
 	if (r == -ENODATA) {
 		r = dir_is_empty(dir);
-		if (r < 0) {
-			cli_error("Failed to read the copy directory '%s': %s",
-				  q(dir), strerror(-r));
-			return EXIT_FAIL;
-		}
+		if (r < 0)
+			return cli_report(r, NULL, NULL,
+					  "Failed to read the copy directory '%s'",
+					  q(dir));
 		if (r == 0) {
 			cli_error("Failed to copy '%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
 				  q(o->source), q(dir));
@@ -1016,9 +1015,8 @@ static int fallback_copy(struct options *o)
 		if (r != EXIT_OK)
 			return r;
 	} else if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s", q(dir),
-			  strerror(-r));
-		return EXIT_FAIL;
+		return cli_report(r, NULL, NULL,
+				  "Failed to read the shift marker of '%s'", q(dir));
 	} else {
 		o->res.copy_reused = true;
 	}
@@ -1084,11 +1082,10 @@ static int check_target(struct options *o)
 	r = shift_mount_is_mountpoint(AT_FDCWD, o->target);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return EXIT_OK; /* the mount itself names the missing path */
-	if (r < 0) {
-		cli_error("Failed to check whether '%s' is a mount point: %s",
-			  q(o->target), strerror(-r));
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL, NULL,
+				  "Failed to check whether '%s' is a mount point",
+				  q(o->target));
 	if (r > 0) {
 		cli_error(
 		    "Failed to mount on '%s': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)",
@@ -1307,11 +1304,10 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 		return EXIT_OK;
 	}
 	for (i = 0; lower[i]; i++)
-		if (same_path(failed, lower[i])) {
-			cli_error("Failed to idmap layer '%s' through shift-mountd: %s",
-				  q(failed), msg[0] ? q(msg) : strerror(-r));
-			return cli_exit_code(r);
-		}
+		if (same_path(failed, lower[i]))
+			return cli_report(r, &e, NULL,
+					  "Failed to idmap layer '%s' through shift-mountd",
+					  q(failed));
 	cli_error("Failed to mount the overlay at '%s' over layers from shift-mountd: %s%s%s",
 		  q(failed ? failed : o->target), msg[0] ? q(msg) : strerror(-r),
 		  msg[0] ? ": " : "", msg[0] ? strerror(-r) : "");
@@ -1330,7 +1326,6 @@ static int mount_via_service(struct options *o)
 	const char *sock = shift_mountd_socket_path();
 	_cleanup_close_ int ns = -EBADF, tree = -EBADF;
 	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
-	const char *msg;
 	int r;
 
 	if (!shift_mountd_reachable(sock)) {
@@ -1376,19 +1371,16 @@ static int mount_via_service(struct options *o)
 	tree = shift_mountd_clone_idmapped(sock, AT_FDCWD, o->source,
 					   ns >= 0 ? NULL : o->map.map, ns,
 					   o->flags, &e);
-	msg = e.why ? e.why : "";
-	if (tree < 0) {
-		cli_error("Failed to idmap '%s' through shift-mountd: %s",
-			  q(o->source), msg[0] ? q(msg) : strerror(-tree));
-		return cli_exit_code(tree);
-	}
+	if (tree < 0)
+		return cli_report(tree, &e, NULL,
+				  "Failed to idmap '%s' through shift-mountd",
+				  q(o->source));
 	r = shift_mount_attach(tree, AT_FDCWD, o->target);
-	if (r < 0) {
-		cli_error("Failed to attach the idmapped mount from shift-mountd at '%s': %s%s",
-			  q(o->target), strerror(-r),
-			  r == -EPERM ? " (attach it in a mount namespace you own: run shift-mount inside 'unshare --user --map-root-user --mount' or your container's namespaces)" : "");
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL,
+				  r == -EPERM ? "(attach it in a mount namespace you own: run shift-mount inside 'unshare --user --map-root-user --mount' or your container's namespaces)" : NULL,
+				  "Failed to attach the idmapped mount from shift-mountd at '%s'",
+				  q(o->target));
 	o->res.mounted = true;
 	if (o->verbose)
 		fprintf(stderr, "%s: attached the idmapped mount made by shift-mountd at '%s'\n",

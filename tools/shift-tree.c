@@ -675,11 +675,10 @@ static int show_status(struct options *o)
 		}
 		return EXIT_NO_MARKER;
 	}
-	if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s",
-			  o->dir_esc, strerror(-r));
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL, NULL,
+				  "Failed to read the shift marker of '%s'",
+				  o->dir_esc);
 	if (st.time > 0) {
 		time_t t = (time_t)st.time;
 		struct tm tm;
