@@ -14,6 +14,8 @@ BUILDDIR ?= build
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
+# System daemons (shift-mountd) go to sbin, as the FHS and Debian place them.
+SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
@@ -73,6 +75,10 @@ TOOLLIB_SRCS := $(sort $(wildcard tools/lib/*.c))
 TOOLLIB_OBJS := $(TOOLLIB_SRCS:%.c=$(BUILDDIR)/%.o)
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
 TOOLS := $(TOOL_SRCS:tools/%.c=$(BUILDDIR)/bin/%)
+# Built into bin/ with the tools (the suite runs them from there); installed
+# to SBINDIR.
+DAEMONS := $(BUILDDIR)/bin/shift-mountd
+USER_TOOLS := $(filter-out $(DAEMONS),$(TOOLS))
 TEST_SRCS := $(sort $(wildcard tests/test-*.c))
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
 HELPER_SRCS := $(sort $(wildcard fs-tests/helpers/*.c))
@@ -84,7 +90,7 @@ MANPAGES := $(sort $(wildcard docs/*.[1-8]))
 .SECONDARY:
 
 .PHONY: all lib tools clean distclean install install-tests uninstall check check-unit \
-	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check layers lint
+	check-fs check-asan demo bench deps cppcheck shellcheck manrefs format-check layers symbols lint
 
 all: lib tools $(TESTS) $(HELPERS) $(BENCHES)
 lib: $(BUILDDIR)/lib/$(LIBSO) $(BUILDDIR)/libshift.a
@@ -198,7 +204,11 @@ format-check:
 layers: lib
 	CC="$(CC)" bash scripts/check-layers.sh $(BUILDDIR)
 
-lint: cppcheck shellcheck manrefs format-check layers
+# libshift.sym lists exactly the shift_* functions the public headers declare.
+symbols:
+	bash scripts/check-symbols.sh
+
+lint: cppcheck shellcheck manrefs format-check layers symbols
 
 # libshift.pc's directories relative to ${prefix} where they are below it,
 # as autotools writes them (so pkg-config --define-prefix can move them).
@@ -208,9 +218,10 @@ PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 # The bash completion is one script (completion/shiftkit), installed once
 # and linked under each tool's name, where bash-completion looks for it.
 install: lib tools
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift/shift \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/libshift/shift \
 		$(DESTDIR)$(PKGCONFIGDIR)
-	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(USER_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(DAEMONS) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILDDIR)/lib/$(LIBSO) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 $(BUILDDIR)/libshift.a $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so
@@ -227,7 +238,7 @@ install: lib tools
 		ln -sf shiftkit $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0644 units/shift-mountd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
-	sed -e 's|@BINDIR@|$(BINDIR)|' units/shift-mountd.service \
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' units/shift-mountd.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/shift-mountd.service
 
 # The regression suite, installed (the shiftkit-tests package): fs-tests and
@@ -249,13 +260,14 @@ install-tests: $(TEST_HELPER_BINS)
 	install -m 0755 $(HELPERS) $(DESTDIR)$(TESTLIBEXECDIR)/helpers/
 	install -m 0755 $(BUILDDIR)/bench/gentree $(BUILDDIR)/bench/no-uring \
 		$(DESTDIR)$(TESTLIBEXECDIR)/bench/
-	sed -e 's|@DATADIR_REL@|$(patsubst $(PREFIX)/%,%,$(DATADIR))|; s|@TESTLIBEXECDIR_REL@|$(patsubst $(PREFIX)/%,%,$(TESTLIBEXECDIR))|; s|@LIBDIR_REL@|$(patsubst $(PREFIX)/%,%,$(LIBDIR))|; s|@BINDIR_REL@|$(patsubst $(PREFIX)/%,%,$(BINDIR))|; s|@VERSION@|$(VERSION)|' \
+	sed -e 's|@DATADIR_REL@|$(patsubst $(PREFIX)/%,%,$(DATADIR))|; s|@TESTLIBEXECDIR_REL@|$(patsubst $(PREFIX)/%,%,$(TESTLIBEXECDIR))|; s|@LIBDIR_REL@|$(patsubst $(PREFIX)/%,%,$(LIBDIR))|; s|@BINDIR_REL@|$(patsubst $(PREFIX)/%,%,$(BINDIR))|; s|@SBINDIR_REL@|$(patsubst $(PREFIX)/%,%,$(SBINDIR))|; s|@VERSION@|$(VERSION)|' \
 		fs-tests/shiftkit-fs-tests.in > $(DESTDIR)$(BINDIR)/shiftkit-fs-tests
 	chmod 0755 $(DESTDIR)$(BINDIR)/shiftkit-fs-tests
 	install -m 0644 fs-tests/shiftkit-fs-tests.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
-	rm -f $(TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
+	rm -f $(USER_TOOLS:$(BUILDDIR)/bin/%=$(DESTDIR)$(BINDIR)/%) \
+		$(DAEMONS:$(BUILDDIR)/bin/%=$(DESTDIR)$(SBINDIR)/%) \
 		$(DESTDIR)$(LIBDIR)/$(LIBSO) $(DESTDIR)$(LIBDIR)/libshift.so \
 		$(DESTDIR)$(LIBDIR)/libshift.a \
 		$(DESTDIR)$(INCLUDEDIR)/libshift/shift.h $(DESTDIR)$(PKGCONFIGDIR)/libshift.pc \

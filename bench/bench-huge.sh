@@ -30,33 +30,23 @@
 #   BENCH_DIR            scratch parent directory (default /var/tmp)
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-B=${BUILDDIR:-build}
-case "$B" in /*) ;; *) B="$top/$B" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench-huge
 inodes=${BENCH_HUGE_INODES:-1000000}
 bound=${BENCH_HUGE_RSS_MIB:-64}
 MAP=b:0:196608:65536
 
-die() {
-	echo "bench-huge: $*" >&2
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || { echo "(skipped: needs root)"; exit 0; }
-for t in "$B/bench/gentree" "$B/bin/shift-verify" "$B/bin/shift-tree" "$B/bin/shift-layer"; do
-	[ -x "$t" ] || die "Failed to find '$t' (run make BUILDDIR=$B first)"
-done
+bench_need_root
+bench_need "$B/bench/gentree" "$B/bin/shift-verify" "$B/bin/shift-tree" "$B/bin/shift-layer"
 [ -x /usr/bin/time ] || die "Failed to find /usr/bin/time (apt-get install time)"
 
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/shiftkit-bench-huge.XXXXXX")
 loop=
-cleanup() {
+bench_on_exit() {
 	umount "$work/fs" 2>/dev/null || umount -l "$work/fs" 2>/dev/null || true
 	[ -z "$loop" ] || losetup -d "$loop" 2>/dev/null || true
-	rm -rf --one-file-system "$work"
 }
-trap cleanup EXIT
+bench_workdir "${BENCH_DIR:-/var/tmp}" shiftkit-bench-huge
 
 # the tree, the store's copy and the flat copy: 3 trees of inodes each
 size=$((inodes * 3 * 3 / 2 / 1024 + 1024))

@@ -30,10 +30,9 @@
 #   BENCH_MOUNT_RUNS mounts timed by layer-mount (default 50)
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-B=${BUILDDIR:-build}
-case "$B" in /*) ;; *) B="$top/$B" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench-layer
 reps=${BENCH_REPS:-3}
 [ "${BENCH_QUICK:-0}" = 1 ] && reps=1
 fs=${BENCH_LAYER_FS:-tmpfs}
@@ -41,13 +40,8 @@ mruns=${BENCH_MOUNT_RUNS:-50}
 MAP=b:0:3000000:65536
 LAYER=$B/bin/shift-layer
 
-die() {
-	echo "bench-layer: $*" >&2
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || { echo "(skipped: needs root)"; exit 0; }
-[ -x "$LAYER" ] || die "Failed to find '$LAYER' (make BUILDDIR=$B)"
+bench_need_root
+bench_need "$LAYER"
 command -v umoci >/dev/null || die "Failed to find umoci (apt-get install umoci)"
 
 if ! layout=$("$top/images/oci.sh" debian); then
@@ -59,15 +53,7 @@ md=$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)
 mapfile -t blobs < <(jq -r '.layers[].digest' "$layout/blobs/sha256/$md" |
 	sed "s|^sha256:|$layout/blobs/sha256/|")
 
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/bench-layer.XXXXXX")
-cleanup() {
-	local m
-	while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
-		awk -v d="$work" '$5 == d || index($5, d "/") == 1 { print $5 }' \
-			/proc/self/mountinfo | sort -r)
-	rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+bench_workdir "${BENCH_DIR:-/var/tmp}" bench-layer
 if [ "$fs" = tmpfs ]; then
 	mount -t tmpfs -o size=6g,mode=0755 bench-layer "$work"
 fi

@@ -23,10 +23,9 @@
 #   BENCH_REASSEMBLE_1M=1  also 1M inodes (minutes; 4 GB of tmpfs)
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-B=${BUILDDIR:-build}
-case "$B" in /*) ;; *) B="$top/$B" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench-reassemble
 reps=${BENCH_REPS:-3}
 sizes=(10000 100000)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -38,23 +37,10 @@ MAP=b:0:3000000:65536
 MOUNT=$B/bin/shift-mount
 GENTREE=$B/bench/gentree
 
-die() {
-	echo "bench-reassemble: $*" >&2
-	exit 1
-}
+bench_need_root
+bench_need "$MOUNT" "$GENTREE"
 
-[ "$(id -u)" -eq 0 ] || { echo "(skipped: needs root)"; exit 0; }
-[ -x "$MOUNT" ] && [ -x "$GENTREE" ] || die "Failed to find '$MOUNT' or '$GENTREE' (make BUILDDIR=$B)"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-reassemble.XXXXXX")
-cleanup() {
-	local m
-	while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
-		awk -v d="$work" '$5 == d || index($5, d "/") == 1 { print $5 }' \
-			/proc/self/mountinfo | sort -r)
-	rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+bench_workdir "${TMPDIR:-/tmp}" bench-reassemble
 mount -t tmpfs -o size=4g,mode=0755 bench-reassemble "$work"
 
 # fresh_source N: the source overlay at $work/src over the N-inode image

@@ -36,10 +36,9 @@
 #   BENCH_REPS      repetitions (default 3)
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-B=${BUILDDIR:-build}
-case "$B" in /*) ;; *) B="$top/$B" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench-rootless
 reps=${BENCH_REPS:-3}
 sizes=(10000 100000)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -51,24 +50,14 @@ TREE=$B/bin/shift-tree
 MOUNTD=$B/bin/shift-mountd
 GENTREE=$B/bench/gentree
 
-die() {
-	echo "bench-rootless: $*" >&2
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || { echo "(skipped: needs root)"; exit 0; }
-for x in "$MOUNT" "$TREE" "$MOUNTD" "$GENTREE"; do
-	[ -x "$x" ] || die "Failed to find '$x' (make BUILDDIR=$B)"
-done
+bench_need_root
+bench_need "$MOUNT" "$TREE" "$MOUNTD" "$GENTREE"
 command -v newuidmap >/dev/null || { echo "(skipped: no newuidmap (package uidmap))"; exit 0; }
 
 user=skbench$$
 user_made=0
 mountd_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-rootless.XXXXXX")
-chmod 0755 "$work"
-cleanup() {
-	local m
+bench_on_exit() {
 	if [ -n "$mountd_pid" ] && grep -qa shift-mountd "/proc/$mountd_pid/cmdline" 2>/dev/null; then
 		kill "$mountd_pid" 2>/dev/null || true
 		wait "$mountd_pid" 2>/dev/null || true
@@ -82,12 +71,9 @@ cleanup() {
 		groupdel "$user" 2>/dev/null || true
 		sed -i "/^$user:/d" /etc/subuid /etc/subgid
 	fi
-	while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
-		awk -v d="$work" '$5 == d || index($5, d "/") == 1 { print $5 }' \
-			/proc/self/mountinfo | sort -r)
-	rm -rf --one-file-system "$work"
 }
-trap cleanup EXIT
+bench_workdir "${TMPDIR:-/tmp}" bench-rootless
+chmod 0755 "$work"
 mount -t tmpfs -o size=2g,mode=0755 bench-rootless "$work"
 
 # the user and its delegation: 65536 ids for the store, 65536 for the

@@ -25,10 +25,9 @@
 #   BENCH_RSS_MIB  the peak RSS bound of record and check (default 64)
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-B=${BUILDDIR:-build}
-case "$B" in /*) ;; *) B="$top/$B" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench-verify
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	inodes=${BENCH_INODES:-20000}
@@ -39,25 +38,16 @@ else
 fi
 MAP=b:0:196608:65536
 
-die() {
-	echo "bench-verify: $*" >&2
-	exit 1
-}
-
 [ "$(id -u)" -eq 0 ] || die "Failed to run the verify benchmark: needs root (loop mounts, drop_caches)"
-for t in "$B/bench/gentree" "$B/bin/shift-verify" "$B/bin/shift-mount"; do
-	[ -x "$t" ] || die "Failed to find '$t' (run make BUILDDIR=$B first)"
-done
+bench_need "$B/bench/gentree" "$B/bin/shift-verify" "$B/bin/shift-mount"
 
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/shiftkit-bench-verify.XXXXXX")
 loop=
-cleanup() {
+bench_on_exit() {
 	umount "$work/view" 2>/dev/null || umount -l "$work/view" 2>/dev/null || true
 	umount "$work/fs" 2>/dev/null || umount -l "$work/fs" 2>/dev/null || true
 	[ -z "$loop" ] || losetup -d "$loop" 2>/dev/null || true
-	rm -rf --one-file-system "$work"
 }
-trap cleanup EXIT
+bench_workdir "${BENCH_DIR:-/var/tmp}" shiftkit-bench-verify
 
 # inodes * ~1.5 KiB of image, at least 256 MiB
 size=$((inodes * 3 / 2 / 1024 + 256))

@@ -23,7 +23,7 @@ PKGS=(
 	# OCI layouts and reference images
 	umoci skopeo debootstrap systemd-container jq
 	# real containers on shiftkit's mounts (fs-tests/mount/runtime-overlay.bats)
-	crun
+	crun lxc
 	# test helpers written in Python (fs-tests/shift, fs-tests/mountd)
 	python3
 	# the Debian packages (fs-tests/package)

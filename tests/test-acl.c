@@ -1,36 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* POSIX ACL xattr values: parsing, iteration, qualifier translation. */
-#include <endian.h>
 #include <string.h>
 
 #include "shift.h"
+#include "util/le.h"
 #include "lib.h"
 
 
 /* Build a raw value: header + n entries {tag, perm, id}. */
 static size_t build(unsigned char *buf, const uint32_t (*e)[3], size_t n)
 {
-	uint32_t v = htole32(2);
 	size_t i;
 
-	memcpy(buf, &v, 4);
+	sk_put_le32(buf, 2);
 	for (i = 0; i < n; i++) {
-		uint16_t t = htole16((uint16_t)e[i][0]), p = htole16((uint16_t)e[i][1]);
-		uint32_t id = htole32(e[i][2]);
-
-		memcpy(buf + 4 + i * 8, &t, 2);
-		memcpy(buf + 6 + i * 8, &p, 2);
-		memcpy(buf + 8 + i * 8, &id, 4);
+		sk_put_le16(buf + 4 + i * 8, (uint16_t)e[i][0]);
+		sk_put_le16(buf + 6 + i * 8, (uint16_t)e[i][1]);
+		sk_put_le32(buf + 8 + i * 8, e[i][2]);
 	}
 	return 4 + n * 8;
 }
 
 static uint32_t id_at(const unsigned char *buf, size_t i)
 {
-	uint32_t v;
-
-	memcpy(&v, buf + 8 + i * 8, 4);
-	return le32toh(v);
+	return sk_get_le32(buf + 8 + i * 8);
 }
 
 static const uint32_t sample[][3] = {

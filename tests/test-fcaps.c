@@ -1,35 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* security.capability values: revision, rootid, translation as the kernel
  * shows them through an idmapped mount. */
-#include <endian.h>
 #include <string.h>
 
 #include "shift.h"
+#include "util/le.h"
 #include "lib.h"
 
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
 
 /* cap_net_raw+ep: permitted bit 13, effective flag set */
 static size_t make_caps(unsigned char *buf, int rev, uint32_t rootid)
 {
 	memset(buf, 0, 24);
-	put32(buf, (rev == 3 ? 0x03000000u : 0x02000000u) | 1);
-	put32(buf + 4, 1u << 13);
+	sk_put_le32(buf, (rev == 3 ? 0x03000000u : 0x02000000u) | 1);
+	sk_put_le32(buf + 4, 1u << 13);
 	if (rev == 3) {
-		put32(buf + 20, rootid);
+		sk_put_le32(buf + 20, rootid);
 		return 24;
 	}
 	return 20;
@@ -48,7 +34,7 @@ TEST(rootid)
 	CHECK_EQ_INT(shift_fcaps_rootid(b, 20, &r), -EINVAL);
 	make_caps(b, 2, 0);
 	CHECK_EQ_INT(shift_fcaps_rootid(b, 24, &r), -EINVAL);
-	put32(b, 0x01000000u);
+	sk_put_le32(b, 0x01000000u);
 	CHECK_EQ_INT(shift_fcaps_rootid(b, 12, &r), -EINVAL);
 	CHECK_EQ_INT(shift_fcaps_rootid(NULL, 0, &r), -EINVAL);
 }
@@ -61,9 +47,9 @@ TEST(v2_becomes_v3_with_mapped_root)
 
 	CHECK_EQ_INT(shift_fcaps_translate(b, make_caps(b, 2, 0), o, sizeof(o), m,
 					   true), 24);
-	CHECK_EQ_INT(get32(o) & 0xff000000u, 0x03000000u);
-	CHECK_EQ_INT(get32(o) & 1, 1); /* effective flag kept */
-	CHECK_EQ_INT(get32(o + 4), 1u << 13);
+	CHECK_EQ_INT(sk_get_le32(o) & 0xff000000u, 0x03000000u);
+	CHECK_EQ_INT(sk_get_le32(o) & 1, 1); /* effective flag kept */
+	CHECK_EQ_INT(sk_get_le32(o + 4), 1u << 13);
 	CHECK_EQ_INT(shift_fcaps_rootid(o, 24, &r), 3);
 	CHECK_EQ_INT(r, 100000);
 	shift_idmap_free(m);
@@ -83,7 +69,7 @@ TEST(v3_rootid_mapped_and_back_to_v2)
 	CHECK_EQ_INT(shift_fcaps_translate(b, make_caps(b, 3, 100000), o,
 					   sizeof(o), m, false), 20);
 	CHECK_EQ_INT(shift_fcaps_rootid(o, 20, &r), 2);
-	CHECK_EQ_INT(get32(o + 4), 1u << 13);
+	CHECK_EQ_INT(sk_get_le32(o + 4), 1u << 13);
 	shift_idmap_free(m);
 }
 

@@ -248,4 +248,64 @@ TEST(subid)
 	rmdir(dir);
 }
 
+/*
+ * shift_idmap_from_subid() and shift_idmap_within_subid() read the files
+ * with shift_subid_read(): a malformed line of the user's is an error
+ * (newuidmap ignores it), not skipped; another user's is not; a missing
+ * file delegates nothing.
+ */
+TEST(subid_one_parser)
+{
+	char dir[] = "/tmp/test-idmap-XXXXXX", u[64], g[64];
+	struct shift_idmap *m = shift_idmap_new(), *want;
+	struct shift_error e = {0};
+
+	if (!mkdtemp(dir))
+		SKIP("mkdtemp failed");
+	snprintf(u, sizeof(u), "%s/subuid", dir);
+	snprintf(g, sizeof(g), "%s/subgid", dir);
+	write_file(u, "carol:0100000:65536\nalice:100000:65536\nbob:1:2:3\n");
+	write_file(g, "alice:200000:65536\r\n");
+	setenv("SHIFT_SUBUID", u, 1);
+	setenv("SHIFT_SUBGID", g, 1);
+
+	/* carol's only line has a leading 0: not skipped, an error */
+	CHECK_EQ_INT(shift_idmap_from_subid(m, "carol"), -EBADMSG);
+	CHECK_EQ_INT(shift_subid_read(SHIFT_UID, "carol", m, NULL, NULL, &e),
+		     -EBADMSG);
+	CHECK_EQ_STR(e.path, u);
+	CHECK_EQ_INT(e.line, 1);
+	CHECK(e.why && strstr(e.why, "leading 0"));
+	shift_error_clear(&e);
+	/* alice's uids are fine, her gid line ends in CR */
+	CHECK_EQ_INT(shift_idmap_from_subid(m, "alice"), -EBADMSG);
+	shift_idmap_free(m);
+	want = parse_ok("u:0:100000:65536 g:0:200000:65536");
+	CHECK_EQ_INT(shift_idmap_within_subid(want, "alice"), -EBADMSG);
+	shift_idmap_free(want);
+
+	write_file(g, "alice:200000:65536\n");
+	m = shift_idmap_new();
+	CHECK_EQ_INT(shift_idmap_from_subid(m, "alice"), 0);
+	want = parse_ok("u:0:100000:65536 g:0:200000:65536");
+	CHECK(shift_idmap_equal(m, want));
+	CHECK_EQ_INT(shift_idmap_within_subid(want, "alice"), 1);
+	shift_idmap_free(want);
+	shift_idmap_free(m);
+
+	/* no files: no delegation, and nothing is within one */
+	unlink(u);
+	unlink(g);
+	m = shift_idmap_new();
+	CHECK_EQ_INT(shift_idmap_from_subid(m, "alice"), -ENOENT);
+	want = parse_ok("u:0:100000:1 g:0:200000:1");
+	CHECK_EQ_INT(shift_idmap_within_subid(want, "alice"), 0);
+	shift_idmap_free(want);
+	shift_idmap_free(m);
+
+	unsetenv("SHIFT_SUBUID");
+	unsetenv("SHIFT_SUBGID");
+	rmdir(dir);
+}
+
 TEST_MAIN()

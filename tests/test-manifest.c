@@ -15,6 +15,7 @@
 
 #include "util/macros.h"
 #include "shift.h"
+#include "verify/verify-internal.h"
 #include "lib.h"
 
 static char tmpl[] = "/tmp/test-manifest.XXXXXX";
@@ -639,6 +640,93 @@ static int mk(const char *rel, char type, uid_t uid)
 		r = fd < 0 ? -1 : close(fd);
 	}
 	return r < 0 ? -1 : lchown(path, uid, uid);
+}
+
+/* manifest-codec.c on its own: each text form back to the same text. */
+TEST(codec_round_trip)
+{
+	static const char *const acls[] = {
+	    "user::rw-,group::r--,other::---",
+	    "user::rwx,user:1000:r-x,group::r-x,group:4294967295:-w-,"
+	    "mask::r-x,other::r--",
+	};
+	static const char *const bad_acls[] = {
+	    "",		 "bogus::rwx",		"user:x:rwx", "mask:5:rwx",
+	    "user::rwz", "user:4294967296:r--", "user::rw",
+	};
+	static const char *const caps[] = {
+	    "v2,permitted=0x2000,inheritable=0,effective",
+	    "v3,rootid=1000,permitted=0x300000002000,inheritable=0x1",
+	    "unmapped",
+	};
+	static const char *const bad_caps[] = {
+	    "v3,permitted=0x1", "v2,rootid=5", "v4",
+	    "v2,permitted=12",	"v2,size=1",
+	};
+	static const char *const order[] = {
+	    ".", "./a", "./a/b", "./a/b/c", "./a b", "./ab", "./b",
+	};
+	struct shift_manifest *m = sk_manifest_new();
+	size_t i, j;
+
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	for (i = 0; i < ARRAY_SIZE(acls); i++) {
+		struct strbuf b = {0};
+		struct blob a = {0};
+
+		CHECK_EQ_INT(sk_acl_from_text(m, acls[i], strlen(acls[i]), &a),
+			     0);
+		CHECK_EQ_INT(sk_acl_to_text(&a, &b), 0);
+		CHECK_EQ_STR(b.s, acls[i]);
+		free(b.s);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_acls); i++) {
+		struct blob a = {0};
+
+		CHECK_EQ_INT(
+		    sk_acl_from_text(m, bad_acls[i], strlen(bad_acls[i]), &a),
+		    -EINVAL);
+	}
+	for (i = 0; i < ARRAY_SIZE(caps); i++) {
+		struct mentry e = {0};
+		struct strbuf b = {0};
+
+		CHECK_EQ_INT(sk_caps_from_text(m, caps[i], strlen(caps[i]), &e),
+			     0);
+		CHECK_EQ_INT(sk_caps_to_text(&e.caps, e.flags, &b), 0);
+		CHECK_EQ_STR(b.s, caps[i]);
+		free(b.s);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_caps); i++) {
+		struct mentry e = {0};
+
+		CHECK_EQ_INT(
+		    sk_caps_from_text(m, bad_caps[i], strlen(bad_caps[i]), &e),
+		    -EINVAL);
+	}
+	/* every byte of a name survives the mtree escapes, and the quoted
+	 * form is one word without '#' or '=' */
+	for (i = 1; i < 256; i++) {
+		char name[4] = {'a', (char)i, 'b', 0}, back[16];
+		struct strbuf b = {0};
+
+		sk_mtree_quote(&b, name);
+		CHECK(b.s && !strpbrk(b.s, " \t\n#="));
+		CHECK_EQ_INT(sk_mtree_unescape(b.s, b.len, back, sizeof(back)),
+			     3);
+		CHECK(!memcmp(back, name, 4));
+		free(b.s);
+	}
+	/* the canonical order: a parent first, '/' below every byte */
+	for (i = 0; i < ARRAY_SIZE(order); i++)
+		for (j = 0; j < ARRAY_SIZE(order); j++) {
+			int c = sk_path_cmp(order[i], order[j]);
+
+			CHECK(i < j ? c < 0 : i > j ? c > 0 : c == 0);
+		}
+	shift_manifest_free(m);
 }
 
 /* What overlayfs shows of two layers: whiteouts, opaque dirs, shadowing. */

@@ -333,4 +333,31 @@ TEST(uidmap_helpers)
 	free(caps);
 }
 
+/* shift_probe_fstype reads only block devices and regular files: a fifo
+ * is never opened (that would block), plain files hold no filesystem. */
+TEST(fstype_only_reads_devices_and_files)
+{
+	char dir[] = "/tmp/test-probe-XXXXXX", p[64], t[32] = "x";
+	int fd;
+
+	if (!mkdtemp(dir))
+		SKIP("mkdtemp failed");
+	CHECK_EQ_INT(shift_probe_fstype(dir, t, sizeof(t)), 0);
+	CHECK_EQ_STR(t, "");
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	CHECK_EQ_INT(mkfifo(p, 0600), 0);
+	CHECK_EQ_INT(shift_probe_fstype(p, t, sizeof(t)), 0);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/file", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, "not a filesystem\n", 17) == 17);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(shift_probe_fstype(p, t, sizeof(t)), 0);
+	unlink(p);
+	CHECK_EQ_INT(shift_probe_fstype(p, t, sizeof(t)), -ENOENT);
+	CHECK_EQ_INT(shift_probe_fstype(p, t, 0), -EINVAL);
+	rmdir(dir);
+}
+
 TEST_MAIN()

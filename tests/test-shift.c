@@ -4,7 +4,6 @@
  * directory under $TMPDIR or /var/tmp, which must support ACLs, trusted.*
  * and security.* xattrs: skipped otherwise).  Needs root.
  */
-#include <endian.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "shift.h"
+#include "util/le.h"
 #include "lib.h"
 
 static char base[256];
@@ -43,13 +43,9 @@ static int mkfile(const char *name, uid_t u, gid_t g, mode_t mode)
 
 static void caps_v2(unsigned char *b)
 {
-	uint32_t v;
-
 	memset(b, 0, 20);
-	v = htole32(0x02000001u);
-	memcpy(b, &v, 4);
-	v = htole32(1u << 13);
-	memcpy(b + 4, &v, 4);
+	sk_put_le32(b, 0x02000001u);
+	sk_put_le32(b + 4, 1u << 13);
 }
 
 static bool setup(void)
@@ -199,16 +195,13 @@ TEST(inode_unmapped_rootid_left_alone)
 {
 	unsigned char c[24];
 	struct stat st;
-	uint32_t v;
 
 	if (!base[0])
 		SKIP("no scratch directory");
 	CHECK_EQ_INT(mkfile("cap", 0, 0, 0755), 0);
 	caps_v2(c);
-	v = htole32(0x03000001u);
-	memcpy(c, &v, 4);
-	v = htole32(5000);
-	memcpy(c + 20, &v, 4);
+	sk_put_le32(c, 0x03000001u);
+	sk_put_le32(c + 20, 5000);
 	CHECK_EQ_INT(setxattr(p("cap"), "security.capability", c, 24, 0), 0);
 	events = 0;
 	CHECK_EQ_INT(shift_path("cap", "0:100000:1000", 0, 0, O_RDONLY),

@@ -296,8 +296,8 @@ static int do_get(const struct options *o)
 				    "'%s' has no range in %s and %s (add one "
 				    "with usermod --add-subuids/--add-subgids)",
 				    o->container, user,
-				    getenv("SHIFT_SUBUID") ?: "/etc/subuid",
-				    getenv("SHIFT_SUBGID") ?: "/etc/subgid");
+				    secure_getenv("SHIFT_SUBUID") ?: "/etc/subuid",
+				    secure_getenv("SHIFT_SUBGID") ?: "/etc/subgid");
 			break;
 		case -EUCLEAN:
 			fail(o, "Failed to allocate ids for '%s': %s",

@@ -37,6 +37,8 @@ enum {
 	OPT_SELINUX_LABELS,
 	OPT_KEEP,
 	OPT_ALLOW_STACKED,
+	OPT_CANONICAL_UPPER,
+	OPT_HOST_UPPER,
 };
 
 struct options {
@@ -49,6 +51,7 @@ struct options {
 	bool flat;
 	bool json;
 	bool quiet;
+	bool verbose;
 	bool allow_stacked; /* mount: TARGET may already be a mount point */
 	unsigned flags;
 	const char **keep; /* gc --keep IMAGE..., NULL-terminated */
@@ -86,6 +89,10 @@ _noreturn_ static void usage(void)
 	       "     --allow-stacked     mount: on a TARGET that is already a mount point\n"
 	       "                           (without it the mount is read-only)\n"
 	       "     --copy              mount: use shifted copies, don't idmap\n"
+	       "     --canonical-upper   mount: DIR/upper stores the container's own ids\n"
+	       "                           (root = 0), idmapped: the default for a new\n"
+	       "                           upper whose filesystem can be idmapped\n"
+	       "     --host-upper        mount: DIR/upper stores host ids (the map's)\n"
 	       "     --no-devices        refuse device nodes in layers\n"
 	       "     --selinux-labels    unpack --flat: apply the layers' security.selinux\n"
 	       "                           labels (dropped by default: host policy)\n"
@@ -93,6 +100,8 @@ _noreturn_ static void usage(void)
 	       "                           nothing; gc: list what would be removed\n"
 	       "     --keep IMAGE        gc: keep only these images' layers (repeatable)\n"
 	       " -q, --quiet             no progress line, no summary\n"
+	       " -v, --verbose           say which path is taken (as a normal user:\n"
+	       "                           the rootless store, shift-mountd)\n"
 	       CLI_MAP_HELP,
 	       program_invocation_short_name);
 	cli_help_footer(true,
@@ -114,8 +123,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
+		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
+		{ "host-upper", no_argument, NULL, OPT_HOST_UPPER },
 		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		CLI_MAP_LONGOPTS,
@@ -126,7 +138,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 
 	/* Options may come before or after the command (getopt permutes). */
 	o->json = cli_json_begin(argc, argv);
-	while ((c = getopt_long(argc, argv, "s:u:m:nqJhV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:u:m:nqvJhV", longopts, NULL)) !=
 	       -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
@@ -171,8 +183,17 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_ALLOW_STACKED:
 			o->allow_stacked = true;
 			break;
+		case OPT_CANONICAL_UPPER:
+			o->flags |= SHIFT_LAYER_CANONICAL_UPPER;
+			break;
+		case OPT_HOST_UPPER:
+			o->flags |= SHIFT_LAYER_HOST_UPPER;
+			break;
 		case 'q':
 			o->quiet = true;
+			break;
+		case 'v':
+			o->verbose = true;
 			break;
 		case 'h':
 			usage();
@@ -240,6 +261,13 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--allow-stacked only goes with mount");
 	if ((o->flags & SHIFT_LAYER_FORCE_COPY) && o->action != ACT_MOUNT)
 		cli_usage_error("--copy only goes with mount");
+	if ((o->flags & SHIFT_LAYER_CANONICAL_UPPER) &&
+	    (o->flags & SHIFT_LAYER_HOST_UPPER))
+		cli_usage_error("--canonical-upper and --host-upper contradict each other");
+	if ((o->flags & (SHIFT_LAYER_CANONICAL_UPPER | SHIFT_LAYER_HOST_UPPER)) &&
+	    (o->action != ACT_MOUNT || !o->upper))
+		cli_usage_error("--%s-upper only goes with mount --upper DIR",
+				(o->flags & SHIFT_LAYER_CANONICAL_UPPER) ? "canonical" : "host");
 	/* Stored layers are shared by every container and map. */
 	if ((o->flags & SHIFT_LAYER_SELINUX_LABELS) &&
 	    (o->action != ACT_UNPACK || !o->flat))
@@ -249,6 +277,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("--dry-run only goes with unpack and gc");
 	if (o->keep && o->action != ACT_GC)
 		cli_usage_error("--keep only goes with gc");
+	if (o->verbose && o->action != ACT_MOUNT &&
+	    (o->action != ACT_UNPACK || o->flat))
+		cli_usage_error("--verbose only goes with unpack --store and mount");
 	o->image = o->action == ACT_GC ? NULL : argv[optind];
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }
@@ -327,6 +358,7 @@ struct unpack_state {
 	struct cli_progress bar;
 	struct json_object *entries; /* dry run, --json */
 	uint64_t n_entries;
+	uint64_t n_devices_skipped; /* a normal user's store */
 	unsigned layers_seen; /* layers an entry came from, +1 */
 };
 
@@ -334,6 +366,16 @@ static void on_entry(const struct shift_layer_event *ev, void *userdata)
 {
 	struct unpack_state *u = userdata;
 
+	/* Follows the device node's own event: not an entry of its own. */
+	if (!strcmp(ev->what, "device-skipped")) {
+		_cleanup_free_ char *p = shift_escape(ev->path);
+
+		u->n_devices_skipped++;
+		cli_progress_clear(&u->bar);
+		fprintf(stderr, "%s: warning: skipping the device node '%s' of layer %u: a normal user's store can't hold device nodes (the container's runtime provides /dev)\n",
+			program_invocation_short_name, p ? p : "?", ev->layer);
+		return;
+	}
 	u->n_entries++;
 	if (ev->layer + 1 > u->layers_seen)
 		u->layers_seen = ev->layer + 1;
@@ -385,6 +427,12 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 	}
 	if (o->json && dry)
 		u.entries = json_object_new_array();
+	if (o->verbose && !o->flat && geteuid() != 0)
+		fprintf(stderr, "%s: not root: a rootless store, unpacked inside a user namespace of your /etc/subuid and /etc/subgid delegation (newuidmap, newgidmap); device nodes are skipped\n",
+			program_invocation_short_name);
+	else if (o->verbose && !o->flat)
+		fprintf(stderr, "%s: root: a store of canonical layers\n",
+			program_invocation_short_name);
 	catch_signals();
 	if (o->flat)
 		r = shift_layer_unpack_flat_opts(img, o->dest, o->map.map, &lo,
@@ -402,6 +450,10 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 			jadd(doc, dry ? "layers_to_unpack" : "layers_unpacked",
 			     json_object_new_int64(r));
 		jadd(doc, "entries", json_object_new_int64((int64_t)u.n_entries));
+		if (!o->flat)
+			jadd(doc, "rootless", json_object_new_boolean(geteuid() != 0));
+		jadd(doc, "devices_skipped",
+		     json_object_new_int64((int64_t)u.n_devices_skipped));
 		if (u.entries)
 			jadd(doc, "entry_list", u.entries);
 	}
@@ -429,6 +481,10 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 	else if (dry)
 		printf("dry run: %d of %u layers would be unpacked into '%s' (%" PRIu64 " entries checked), nothing written\n",
 		       r, n, o->store, u.n_entries);
+	else if (!o->flat && u.n_devices_skipped)
+		printf("%d of %u layers unpacked into '%s' (%" PRIu64 " device node%s skipped)\n",
+		       r, n, o->store, u.n_devices_skipped,
+		       u.n_devices_skipped == 1 ? "" : "s");
 	else if (!o->flat)
 		printf("%d of %u layers unpacked into '%s'\n", r, n, o->store);
 	shift_error_clear(&d);
@@ -539,6 +595,72 @@ static void do_list(const struct options *o, struct shift_oci_image *img)
 	}
 }
 
+/*
+ * mount: directly with CAP_SYS_ADMIN; without it (a normal user in its
+ * own user and mount namespaces), each layer of the rootless store an
+ * idmapped mount from shift-mountd (shift_layer_mount_user).
+ */
+static int do_mount(const struct options *o, struct shift_oci_image *img)
+{
+	_cleanup_(shift_error_clear) struct shift_error d = { 0 };
+	bool service = shift_mountd_needed();
+	const char *sock = shift_mountd_socket_path();
+	int r, rc = EXIT_OK;
+
+	if (service && o->verbose) {
+		_cleanup_free_ char *es = shift_escape(sock);
+
+		fprintf(stderr, "%s: no CAP_SYS_ADMIN: asking shift-mountd at '%s' for %u idmapped layer(s) of the rootless store (nodev)\n",
+			program_invocation_short_name, es ? es : "?",
+			shift_oci_layer_count(img));
+	} else if (o->verbose) {
+		fprintf(stderr, "%s: making the idmapped mounts directly\n",
+			program_invocation_short_name);
+	}
+	if (service)
+		r = shift_layer_mount_user(img, o->store, o->map.map, o->dest,
+					   o->upper, o->flags, sock, &d);
+	else
+		r = shift_layer_mount(img, o->store, o->map.map, o->dest,
+				      o->upper, o->flags, &d);
+	if (r >= 0 && service && o->verbose) {
+		_cleanup_free_ char *et = shift_escape(o->dest);
+
+		fprintf(stderr, "%s: mounted an overlay of the idmapped layers made by shift-mountd at '%s'\n",
+			program_invocation_short_name, et ? et : "?");
+	}
+	/* The service path returns 1: idmapped layers, its upper in the
+	 * caller's own ids. */
+	if (r > 0 && service)
+		r = SHIFT_LAYER_MOUNTED_IDMAPPED;
+	if (r < 0) {
+		rc = report(o, "mount", o->image, &d, r, NULL);
+	} else if (o->json) {
+		jadd(doc, "image", json_object_new_string(
+					   shift_oci_image_digest(img)));
+		jadd(doc, "target", json_object_new_string(o->dest));
+		jadd(doc, "idmapped", json_object_new_boolean(
+					      r & SHIFT_LAYER_MOUNTED_IDMAPPED));
+		jadd(doc, "via", json_object_new_string(service ? "shift-mountd"
+								: "direct"));
+		jadd(doc, "read_only", json_object_new_boolean(!o->upper));
+		if (o->upper)
+			jadd(doc, "canonical_upper",
+			     json_object_new_boolean(
+				 r & SHIFT_LAYER_MOUNTED_CANONICAL));
+	} else if (!o->quiet) {
+		printf("mounted '%s' at '%s' (%s%s)\n", o->image, o->dest,
+		       service ? "idmapped layers from shift-mountd"
+		       : (r & SHIFT_LAYER_MOUNTED_IDMAPPED) ? "idmapped layers"
+							: "shifted copies",
+		       !o->upper || service ? ""
+		       : (r & SHIFT_LAYER_MOUNTED_CANONICAL)
+			   ? ", canonical upper"
+			   : ", upper in host ids");
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -579,20 +701,7 @@ int main(int argc, char **argv)
 				    r > 0 ? "(unmount it first, or use --allow-stacked to mount over it)" : NULL);
 			break;
 		}
-		r = shift_layer_mount(img, o.store, o.map.map, o.dest, o.upper,
-				      o.flags, &d);
-		if (r < 0) {
-			rc = report(&o, "mount", o.image, &d, r, NULL);
-		} else if (o.json) {
-			jadd(doc, "image", json_object_new_string(
-						   shift_oci_image_digest(img)));
-			jadd(doc, "target", json_object_new_string(o.dest));
-			jadd(doc, "idmapped", json_object_new_boolean(r));
-			jadd(doc, "read_only",
-			     json_object_new_boolean(!o.upper));
-		} else if (!o.quiet)
-			printf("mounted '%s' at '%s' (%s)\n", o.image, o.dest,
-			       r ? "idmapped layers" : "shifted copies");
+		rc = do_mount(&o, img);
 		break;
 	case ACT_GC:
 		break;

@@ -42,43 +42,9 @@ static void reassemble_check_args(const struct options *o)
 static int copy_layer(struct options *o, const char *from,
 		      const char *dir)
 {
-	_cleanup_free_ char *state = NULL, *map = NULL;
-	int r;
+	struct shift_copy_result cr = {0};
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		cli_error("Failed to create the copy directory '%s': %m", dir);
-		return EXIT_FAIL;
-	}
-	r = shift_tree_marker(dir, &state, &map);
-	if (r == -ENODATA) {
-		r = dir_is_empty(dir);
-		if (r <= 0) {
-			cli_error("Failed to copy layer '%s' into '%s': %s",
-				  q(from), dir,
-				  r < 0 ? strerror(-r)
-					: "the directory is not empty and "
-					  "holds no shifted copy (remove it, "
-					  "or give another --copy-dir)");
-			return EXIT_FAIL;
-		}
-		r = copy_tree(from, dir);
-		if (r < 0) {
-			cli_error("Failed to copy layer '%s' into '%s': %s "
-				  "(remove '%s' and retry)",
-				  q(from), dir,
-				  r == -ENOENT ? "cp not found"
-					       : "cp failed, see its messages",
-				  dir);
-			return EXIT_FAIL;
-		}
-		(void)lremovexattr(dir, SHARED_XATTR_TRUSTED);
-		(void)lremovexattr(dir, SHARED_XATTR_USER);
-	} else if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s", dir,
-			  strerror(-r));
-		return EXIT_FAIL;
-	}
-	return shift_source(o, dir);
+	return copy_and_shift(o, "layer ", from, dir, &cr);
 }
 
 /*
@@ -161,6 +127,28 @@ static int copy_unidmappable(struct options *o,
 }
 
 /*
+ * --fallback=reassemble (given, or the default for an overlayfs SOURCE):
+ * whether SOURCE is an overlay to re-assemble.  When it is not, options
+ * only re-assembly uses are refused, and it is mounted as with
+ * --fallback=none (no shift, no copy).
+ */
+static bool reassemble_applies(struct options *o)
+{
+	int r = shift_overlay_is_mount(o->source);
+
+	if (r != 0 && r != -ENOENT && r != -ENOTDIR)
+		return true; /* mount_reassemble() tells any other error */
+	if (o->upper || o->copy_dir || o->replace)
+		cli_usage_error("%s with --fallback=reassemble needs an "
+				"overlayfs mount as SOURCE",
+				o->upper      ? "--upper"
+				: o->copy_dir ? "--copy-dir"
+					      : "--replace");
+	o->fallback = FALLBACK_NONE;
+	return false;
+}
+
+/*
  * Returns an exit status, or -1 when SOURCE is not an overlayfs mount (the
  * caller then goes on as with --fallback=none).
  */
@@ -174,19 +162,8 @@ static int mount_reassemble(struct options *o)
 	int r;
 
 	r = shift_overlay_is_mount(o->source);
-	if (r == 0 || r == -ENOENT || r == -ENOTDIR) {
-		if (o->upper || o->copy_dir || o->replace)
-			cli_usage_error(
-			    "%s with --fallback=reassemble needs an "
-			    "overlayfs mount as SOURCE",
-			    o->upper	  ? "--upper"
-			    : o->copy_dir ? "--copy-dir"
-					  : "--replace");
-		/* Not an overlay: as with --fallback=none (no shift, no
-		 * copy). */
-		o->fallback = FALLBACK_NONE;
-		return -1;
-	}
+	if (r == 0 || r == -ENOENT || r == -ENOTDIR)
+		return -1; /* not an overlay: run() asked reassemble_applies() */
 	if (r == -EISDIR) {
 		cli_error("Failed to re-assemble '%s': it lies inside an "
 			  "overlayfs but is not the overlay's mount point "
@@ -295,8 +272,9 @@ static int mount_reassemble(struct options *o)
 		r = EXIT_FAIL;
 	} else if (r == -EOPNOTSUPP) {
 		cli_error(
-		    "Failed to re-assemble '%s': overlayfs on this kernel "
-		    "takes no layers as file descriptors (needs Linux >= 6.13)",
+		    "Failed to re-assemble '%s': this kernel lacks what "
+		    "re-assembly needs (e.g. mount ids from statx, Linux "
+		    ">= 5.8)",
 		    q(o->source));
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && !same_path(failed, o->target) && !same_path(failed, o->upper) &&
@@ -383,8 +361,9 @@ static int mount_overlay_canonical(struct options *o)
 		r = EXIT_OK;
 	} else if (r == -EOPNOTSUPP) {
 		cli_error(
-		    "Failed to mount the overlay at '%s': a canonical upper "
-		    "needs overlay layers as file descriptors (Linux >= 6.13)",
+		    "Failed to mount the overlay at '%s': this kernel lacks "
+		    "what a canonical upper needs (e.g. mount ids from "
+		    "statx, Linux >= 5.8)",
 		    o->target);
 		r = EXIT_UNSUPPORTED;
 	} else if (failed && !same_path(failed, o->target) && !same_path(failed, o->upper) &&

@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,8 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cli-json.h"
@@ -661,27 +658,11 @@ static int mount_overlay(struct options *o)
 	return EXIT_FAIL;
 }
 
-/* The xattrs marking a directory as a layer shared by several containers:
- * --fallback=shift refuses to change it without --force. */
-#define SHARED_XATTR_TRUSTED "trusted.shiftkit.shared"
-#define SHARED_XATTR_USER "user.shiftkit.shared"
-/* The engine's marker (docs/shift-engine.md): a copy must not take it. */
-#define MARKER_XATTR_TRUSTED "trusted.shiftkit.shift"
-#define MARKER_XATTR_USER "user.shiftkit.shift"
-
-static const char *shared_marker(const char *path)
-{
-	if (lgetxattr(path, SHARED_XATTR_TRUSTED, NULL, 0) >= 0)
-		return SHARED_XATTR_TRUSTED;
-	if (lgetxattr(path, SHARED_XATTR_USER, NULL, 0) >= 0)
-		return SHARED_XATTR_USER;
-	return NULL;
-}
-
 struct shift_ctx {
 	struct options *o;
 	const char *root;
 	bool recursive; /* submounts are part of the mount: each one matters */
+	const struct shift_copy_result *copy; /* a copy's shift: its tree */
 };
 
 /* "root/path" escaped, for one message. */
@@ -697,7 +678,7 @@ static const char *in_tree(const char *root, const char *path)
 static void on_shift_event(const struct shift_event *ev, void *userdata)
 {
 	const struct shift_ctx *c = userdata;
-	const char *root = c->root;
+	const char *root = c->copy && c->copy->tree ? c->copy->tree : c->root;
 
 	switch (ev->type) {
 	case SHIFT_EVENT_UNMAPPED:
@@ -739,33 +720,40 @@ static void on_shift_progress(const struct shift_stats *st, void *userdata)
 		cli_progress_update(progress_bar, st->inodes, true);
 }
 
-/* Shift the tree at path in place with the engine (only look, with
- * --dry-run); prints what went wrong. */
-static int shift_source(struct options *o, const char *path)
+/* The engine's options for a shift of the tree at root, reporting through
+ * c. */
+static struct shift_options shift_opts(struct options *o, struct shift_ctx *c,
+				       const char *root)
 {
-	struct shift_ctx c = {
-		.o = o,
-		.root = path,
-		.recursive = o->flags & SHIFT_MOUNT_RECURSIVE,
-	};
 	struct shift_options so = {
 		.map = o->map.map,
 		.flags = o->dry_run ? SHIFT_DRY_RUN : 0,
 		.unmapped = SHIFT_UNMAPPED_ERROR,
 		.on_event = on_shift_event,
-		.userdata = &c,
+		.userdata = c,
 		.engine = "auto",
 	};
-	struct shift_stats *st = &o->res.st;
-	int r;
 
-	*st = (struct shift_stats){ 0 };
+	*c = (struct shift_ctx){
+		.o = o,
+		.root = root,
+		.recursive = o->flags & SHIFT_MOUNT_RECURSIVE,
+	};
+	o->res.st = (struct shift_stats){ 0 };
 	if (o->bar.enabled) {
 		progress_bar = &o->bar;
 		so.on_progress = on_shift_progress;
 	}
-	r = geteuid() == 0 ? shift_tree(path, &so, st) :
-			     shift_tree_userns(path, &so, st);
+	return so;
+}
+
+/* What the engine's run on path returned (r), told; EXIT_OK when the
+ * mount can go on. */
+static int shift_report(struct options *o, const struct shift_ctx *c,
+			const char *path, int r)
+{
+	const struct shift_stats *st = &o->res.st;
+
 	cli_progress_clear(&o->bar);
 	if (r >= 0)
 		o->res.shifted = true;
@@ -773,7 +761,7 @@ static int shift_source(struct options *o, const char *path)
 		return EXIT_OK;
 	/* Submounts are not shifted; without --recursive they are not part
 	 * of the bind mount either. */
-	if (r == 1 && !st->unmapped && !st->errors && !c.recursive)
+	if (r == 1 && !st->unmapped && !st->errors && !c->recursive)
 		return EXIT_OK;
 	if (r == 1) {
 		cli_error("Failed to shift '%s': %s; nothing was mounted",
@@ -795,6 +783,17 @@ static int shift_source(struct options *o, const char *path)
 		  r == -EROFS ? " (the filesystem is read-only: use --fallback=copy)" :
 		  r == -EPERM && geteuid() != 0 ? " (run as root)" : "");
 	return EXIT_FAIL;
+}
+
+/* Shift the tree at path in place with the engine, as root or through a
+ * user namespace (only look, with --dry-run); prints what went wrong. */
+static int shift_source(struct options *o, const char *path)
+{
+	struct shift_ctx c;
+	struct shift_options so = shift_opts(o, &c, path);
+
+	return shift_report(o, &c, path,
+			    shift_tree_auto(path, &so, &o->res.st, NULL));
 }
 
 /* Bind-mount path at the target, without idmap, with the attributes. */
@@ -840,94 +839,15 @@ static void would_shift(const struct options *o, const char *what,
 
 static int fallback_shift(struct options *o)
 {
-	const char *marker = shared_marker(o->source);
 	int r;
 
 	o->res.method = "fallback_shift";
-	if (marker && !o->force) {
-		cli_error("Failed to shift '%s' in place: it is marked as a shared layer (%s) (use --fallback=copy, or --force if no one else uses it)",
-			  q(o->source), marker);
-		return EXIT_FAIL;
-	}
 	r = shift_source(o, o->source);
 	if (o->dry_run && o->res.shifted)
 		would_shift(o, "shift in place", o->source);
 	if (r != EXIT_OK)
 		return r;
 	return bind_plain(o, o->source);
-}
-
-/* Whether dir holds nothing. */
-static int dir_is_empty(const char *dir)
-{
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return -errno;
-	errno = 0;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return 0;
-	return errno ? -errno : 1;
-}
-
-/*
- * GNU cp does the copy: -a (recursive, symlinks as symlinks, special files
- * recreated, hard links kept, mode, owners, timestamps, ACLs) and
- * --preserve=xattr explicitly, so a failure to copy an xattr (file
- * capabilities, trusted.*) is an error rather than ignored as under -a
- * alone; --reflink=auto clones extents where the filesystem can.
- */
-static int copy_tree(const char *from, const char *to)
-{
-	_cleanup_free_ char *src = NULL, *dst = NULL;
-	int status;
-	pid_t pid;
-
-	if (asprintf(&src, "%s/.", from) < 0 || asprintf(&dst, "%s/", to) < 0)
-		return -ENOMEM;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		execlp("cp", "cp", "-a", "--reflink=auto", "--preserve=xattr",
-		       "--", src, dst, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -EIO;
-}
-
-/*
- * The copy is private and not shifted yet: drop the source's shared-layer
- * marker and its shift marker (an "undone" record, say), which cp took
- * along and which would tell the engine about a tree it never touched.
- */
-static int strip_copy(const char *dir)
-{
-	static const char *const names[] = {
-	    SHARED_XATTR_TRUSTED,
-	    SHARED_XATTR_USER,
-	    MARKER_XATTR_TRUSTED,
-	    MARKER_XATTR_USER,
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (lremovexattr(dir, names[i]) < 0 && errno != ENODATA &&
-		    errno != EOPNOTSUPP &&
-		    !(errno == EPERM &&
-		      strncmp(names[i], "trusted.", 8) == 0)) {
-			cli_error(
-			    "Failed to remove '%s' from the copy '%s': %m (remove '%s' and retry)",
-			    names[i], q(dir), q(dir));
-			return EXIT_FAIL;
-		}
-	return EXIT_OK;
 }
 
 /* --dry-run of the copy fallback: the copy would be bind-mounted. */
@@ -941,108 +861,94 @@ static int dry_bind_copy(struct options *o, const char *dir)
 	return r;
 }
 
-static int fallback_copy(struct options *o)
+/* On a terminal, before the copy (which counts nothing): one status line;
+ * the shift after it counts its inodes. */
+static void on_copy(const char *src, const char *dir, void *userdata)
 {
-	_cleanup_free_ char *state = NULL, *map = NULL;
-	const char *dir = o->copy_dir;
-	struct stat st;
-	int r;
+	struct shift_ctx *c = userdata;
 
-	o->res.method = "fallback_copy";
-	if (o->dry_run && lstat(dir, &st) < 0 && errno == ENOENT) {
-		/* Nothing to reuse: the copy would be the source's twin. */
-		r = shift_source(o, o->source);
-		if (o->res.shifted) {
-			would(o, "would copy '%s' into '%s'", q(o->source),
-			      q(dir));
-			would_shift(o, "shift the copy of", o->source);
-		}
-		if (r != EXIT_OK)
-			return r;
-		return dry_bind_copy(o, dir);
+	if (c->o->bar.enabled) {
+		fprintf(stderr, "%s: copying '%s' into '%s'",
+			program_invocation_short_name, q(src), q(dir));
+		c->o->bar.shown = true;
 	}
-	if (!o->dry_run && mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		cli_error("Failed to create the copy directory '%s': %m",
-			  q(dir));
-		return EXIT_FAIL;
-	}
-	/* A shifted copy from an earlier run: the engine's marker tells. */
-	r = shift_tree_marker(dir, &state, &map);
-	if (r == -ENODATA) {
-		r = dir_is_empty(dir);
-		if (r < 0)
-			return cli_report(r, NULL, NULL,
-					  "Failed to read the copy directory '%s'",
-					  q(dir));
-		if (r == 0) {
-			cli_error("Failed to copy '%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
-				  q(o->source), q(dir));
-			return EXIT_FAIL;
-		}
-		if (o->dry_run) {
-			r = shift_source(o, o->source);
-			if (o->res.shifted) {
-				would(o, "would copy '%s' into '%s'",
-				      q(o->source), q(dir));
-				would_shift(o, "shift the copy of", o->source);
-			}
-			if (r != EXIT_OK)
-				return r;
-			return dry_bind_copy(o, dir);
-		}
-		if (o->bar.enabled) {
-			/* cp says nothing while it works: one status line
-			 * (the shift after it counts its inodes). */
-			fprintf(stderr, "%s: copying '%s' into '%s'",
-				program_invocation_short_name, q(o->source),
-				q(dir));
-			o->bar.shown = true;
-		}
-		r = copy_tree(o->source, dir);
-		cli_progress_clear(&o->bar);
-		if (r < 0) {
-			/* A marker cp took along must not make the next run
-			 * take the half copy for a shifted one. */
-			(void)strip_copy(dir);
-			cli_error("Failed to copy '%s' into '%s': %s (remove '%s' and retry)",
-				  q(o->source), q(dir),
-				  r == -ENOENT ? "cp not found" :
-				  "cp failed, see its messages", q(dir));
-			return EXIT_FAIL;
-		}
-		o->res.copied = true;
-		r = strip_copy(dir);
-		if (r != EXIT_OK)
-			return r;
-	} else if (r < 0) {
-		return cli_report(r, NULL, NULL,
-				  "Failed to read the shift marker of '%s'", q(dir));
-	} else {
-		o->res.copy_reused = true;
-	}
-	r = shift_source(o, dir);
-	if (o->dry_run && o->res.shifted)
-		would_shift(o, "shift the copy", dir);
-	if (r != EXIT_OK)
-		return r;
-	return bind_plain(o, dir);
 }
 
 /*
- * The filesystem of SOURCE can't be idmapped: shift SOURCE in place, or a
- * copy of it, and bind-mount the result without idmap.
+ * A shifted copy of src in dir, made or reused (shift_copy_and_shift());
+ * what failed before the shift is told here, with what (SOURCE or "layer
+ * ..."), the shift's problems by shift_report().
  */
-static int run_fallback(struct options *o)
+static int copy_and_shift(struct options *o, const char *what,
+			  const char *src, const char *dir,
+			  struct shift_copy_result *cr)
 {
-	const char *fs = pseudo_fs(o->source);
+	struct shift_ctx c;
+	struct shift_options so = shift_opts(o, &c, dir);
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *where;
+	int r;
 
-	if (fs) {
-		cli_error("Failed to mount '%s': filesystem '%s' can't be idmapped, and neither --fallback=shift nor --fallback=copy can change owners on a kernel filesystem",
-			  q(o->source), fs);
-		return EXIT_UNSUPPORTED;
+	c.copy = cr;
+	cr->on_copy = on_copy;
+	r = shift_copy_and_shift(src, dir, &so, &o->res.st, cr, &e);
+	if (cr->step == SHIFT_COPY_STEP_SHIFT)
+		return shift_report(o, &c, cr->tree, r);
+	cli_progress_clear(&o->bar);
+	switch (cr->step) {
+	case SHIFT_COPY_STEP_MKDIR:
+		return cli_report(r, NULL, NULL,
+				  "Failed to create the copy directory '%s'",
+				  q(dir));
+	case SHIFT_COPY_STEP_MARKER:
+		return cli_report(r, NULL, NULL,
+				  "Failed to read the shift marker of '%s'",
+				  q(dir));
+	case SHIFT_COPY_STEP_DIR:
+		if (r != -ENOTEMPTY)
+			return cli_report(r, NULL, NULL,
+					  "Failed to read the copy directory '%s'",
+					  q(dir));
+		cli_error("Failed to copy %s'%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
+			  what, q(src), q(dir));
+		break;
+	default:
+		/* Nothing of it is left: the copy is made aside and renamed
+		 * into place, removed on failure. */
+		where = e.path;
+		cli_error("Failed to copy %s'%s' into '%s': %s%s%s%s%s%s",
+			  what, q(src), q(dir), e.why ? e.why : "cannot copy",
+			  where ? " '" : "", where ? q(where) : "",
+			  where ? "'" : "", r == -ELOOP ? "" : ": ",
+			  r == -ELOOP ? "" : strerror(-r));
+		break;
 	}
-	return o->fallback == FALLBACK_SHIFT ? fallback_shift(o) :
-					       fallback_copy(o);
+	return EXIT_FAIL;
+}
+
+static int fallback_copy(struct options *o)
+{
+	struct shift_copy_result cr = {0};
+	const char *dir = o->copy_dir;
+	int r;
+
+	o->res.method = "fallback_copy";
+	r = copy_and_shift(o, "", o->source, dir, &cr);
+	o->res.copied = cr.copied;
+	o->res.copy_reused = cr.reused;
+	if (o->dry_run && o->res.shifted) {
+		if (cr.copy) {
+			would(o, "would copy '%s' into '%s'", q(o->source),
+			      q(dir));
+			would_shift(o, "shift the copy of", o->source);
+		} else {
+			would_shift(o, "shift the copy", dir);
+		}
+	}
+	if (r != EXIT_OK)
+		return r;
+	return o->dry_run && cr.copy ? dry_bind_copy(o, dir)
+				     : bind_plain(o, dir);
 }
 
 /* Whether the filesystem of path can be idmapped: tried on a throwaway
@@ -1234,24 +1140,6 @@ static int check_plain_recursive(struct options *o)
 	return EXIT_OK;
 }
 
-static bool can_idmap_all(const struct options *o)
-{
-	_cleanup_free_ char *layers = NULL;
-	char *p, *save = NULL;
-
-	if (o->mode == MODE_BIND)
-		return can_idmap(o, o->source);
-	if (o->mode != MODE_OVERLAY)
-		return true;
-	layers = strdup(o->source);
-	if (!layers)
-		return true; /* the mount itself will report */
-	for (p = strtok_r(layers, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		if (!can_idmap(o, p))
-			return false;
-	return true;
-}
-
 /*
  * --overlay without CAP_SYS_ADMIN: one request to shift-mountd per layer,
  * the overlay assembled here in the caller's namespaces
@@ -1318,8 +1206,7 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
  * Without CAP_SYS_ADMIN the kernel makes no idmapped mount: shift-mountd
  * makes it within the ids the caller owns and hands back a detached
  * mount, attached here in the caller's own mount namespace
- * (docs/shift-mountd.8).  Returns -1 when the service is not there: the
- * direct path then runs and reports.
+ * (docs/shift-mountd.8); run() has found it reachable.
  */
 static int mount_via_service(struct options *o)
 {
@@ -1328,12 +1215,6 @@ static int mount_via_service(struct options *o)
 	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
-	if (!shift_mountd_reachable(sock)) {
-		if (o->verbose)
-			fprintf(stderr, "%s: no CAP_SYS_ADMIN, and shift-mountd is not reachable at '%s': trying directly\n",
-				program_invocation_short_name, q(sock));
-		return -1;
-	}
 	if (o->flags & SHIFT_MOUNT_RECURSIVE) {
 		cli_error("Failed to idmap '%s': --recursive is not available through shift-mountd (it clones exactly one mount; mount each submount separately, or run as root)",
 			  q(o->source));
@@ -1480,19 +1361,86 @@ static void print_json(const struct options *o, int r)
 	cli_json_print(doc, r);
 }
 
+/*
+ * SOURCE a block device or an image file holding a filesystem (libblkid),
+ * TARGET a directory: what is meant is the filesystem in it, which has to
+ * be mounted first.  Binding the device node or the file itself would fail
+ * with a misleading error, or with --fallback=shift change the owner of
+ * the node.  (Onto a file TARGET, a file is bound as before.)
+ */
+static int check_source_kind(const struct options *o)
+{
+	struct stat st;
+	char type[64];
+	bool blk;
+
+	if (stat(o->target, &st) < 0 || !S_ISDIR(st.st_mode))
+		return EXIT_OK;
+	if (shift_probe_fstype(o->source, type, sizeof(type)) <= 0 ||
+	    stat(o->source, &st) < 0)
+		return EXIT_OK; /* a tree, or unreadable: the mount decides */
+	blk = S_ISBLK(st.st_mode);
+	cli_error("Failed to mount '%s': it is %s holding %s, not a directory tree (mount it first, e.g. 'mount %s%s DIR', and give DIR as SOURCE)",
+		  q(o->source), blk ? "a block device" : "an image file",
+		  type, blk ? "" : "-o loop ", q(o->source));
+	return EXIT_FAIL;
+}
+
+/* Whether shift-mountd answers (the caller has no CAP_SYS_ADMIN). */
+static bool service_reachable(const struct options *o)
+{
+	const char *sock = shift_mountd_socket_path();
+
+	if (shift_mountd_reachable(sock))
+		return true;
+	if (o->verbose)
+		fprintf(stderr, "%s: no CAP_SYS_ADMIN, and shift-mountd is not reachable at '%s': trying directly\n",
+			program_invocation_short_name, q(sock));
+	return false;
+}
+
+/*
+ * What is known about SOURCE decides the method (shift_mount_choose(),
+ * libshift's policy); each fact is looked at where it can matter, in the
+ * order the messages of its failures are expected.
+ */
 static int run(struct options *o)
 {
+	static const enum shift_fallback fallbacks[] = {
+	    [FALLBACK_NONE] = SHIFT_FALLBACK_NONE,
+	    [FALLBACK_SHIFT] = SHIFT_FALLBACK_SHIFT,
+	    [FALLBACK_COPY] = SHIFT_FALLBACK_COPY,
+	    [FALLBACK_REASSEMBLE] = SHIFT_FALLBACK_REASSEMBLE,
+	};
+	static const enum shift_mount_kind kinds[] = {
+	    [MODE_BIND] = SHIFT_MOUNT_KIND_BIND,
+	    [MODE_TMPFS] = SHIFT_MOUNT_KIND_TMPFS,
+	    [MODE_OVERLAY] = SHIFT_MOUNT_KIND_OVERLAY,
+	};
+	struct shift_mount_facts f = {
+	    .kind = kinds[o->mode],
+	    .fallback = fallbacks[o->fallback],
+	    .force = o->force,
+	    .allow_shifted = o->allow_shifted,
+	    .source_state = SHIFT_SOURCE_UNSHIFTED,
+	};
 	bool shifted = false, resume = false;
 	int r;
+
+	if (o->mode == MODE_BIND) {
+		r = check_source_kind(o);
+		if (r != EXIT_OK)
+			return r;
+	}
 
 	if ((o->mode == MODE_BIND || o->mode == MODE_OVERLAY) &&
 	    shift_mountd_needed()) {
 		r = check_target(o);
 		if (r != EXIT_OK)
 			return r;
-		r = mount_via_service(o);
-		if (r >= 0)
-			return r;
+		f.service = service_reachable(o);
+		if (shift_mount_choose(&f) == SHIFT_METHOD_SERVICE)
+			return mount_via_service(o);
 	} else if (o->verbose) {
 		fprintf(stderr, "%s: making the idmapped mount directly\n",
 			program_invocation_short_name);
@@ -1513,18 +1461,10 @@ static int run(struct options *o)
 		r = check_source(o, o->source, false, &shifted, &resume);
 		if (r != EXIT_OK)
 			return r;
-		if (resume)
-			return run_fallback(o);
-		if (shifted) {
-			/* Its files already carry the ids the container
-			 * needs: the plain view is the right one, whatever
-			 * --fallback says (nothing to shift or copy). */
-			o->res.method = "plain_bind";
-			r = check_plain_recursive(o);
-			if (r != EXIT_OK)
-				return r;
-			return bind_plain(o, o->source);
-		}
+		f.source_state = shifted  ? SHIFT_SOURCE_SHIFTED
+				 : resume ? SHIFT_SOURCE_UNFINISHED
+					  : SHIFT_SOURCE_UNSHIFTED;
+		f.resume = resume;
 	} else if (o->mode == MODE_OVERLAY) {
 		_cleanup_free_ const char **lower = NULL;
 		_cleanup_free_ char *layers = NULL;
@@ -1540,21 +1480,54 @@ static int run(struct options *o)
 		}
 	}
 
-	/* An overlayfs SOURCE: a new overlay over its idmapped layers
-	 * (a negative return: not an overlay, the other fallbacks decide). */
-	if (o->fallback == FALLBACK_REASSEMBLE && o->mode == MODE_BIND) {
+	if (o->mode == MODE_BIND && !shifted && !resume) {
+		if (o->fallback == FALLBACK_REASSEMBLE)
+			f.overlay = reassemble_applies(o);
+		f.fallback = fallbacks[o->fallback];
+		/* The hook: decided up front, so no partial idmapped mount
+		 * exists (a fallback is for a SOURCE directory only:
+		 * parse_args). */
+		if (!f.overlay && o->fallback != FALLBACK_NONE)
+			f.idmappable = can_idmap(o, o->source);
+	}
+	if (o->mode == MODE_BIND && o->fallback != FALLBACK_NONE) {
+		f.kernel_fs = pseudo_fs(o->source);
+		f.shared = shift_tree_shared_marker(o->source) != NULL;
+	}
+
+	switch (shift_mount_choose(&f)) {
+	case SHIFT_METHOD_PLAIN_BIND:
+		/* Its files already carry the ids the container needs: the
+		 * plain view is the right one, whatever --fallback says
+		 * (nothing to shift or copy). */
+		o->res.method = "plain_bind";
+		r = check_plain_recursive(o);
+		if (r != EXIT_OK)
+			return r;
+		return bind_plain(o, o->source);
+	case SHIFT_METHOD_REASSEMBLE:
 		if (o->fallback_default && o->verbose)
 			fprintf(stderr, "%s: '%s' is an overlayfs mount: re-assembling it over its idmapped layers (the default; --fallback=none refuses)\n",
 				program_invocation_short_name, q(o->source));
 		r = mount_reassemble(o);
-		if (r >= 0)
-			return r;
+		return r >= 0 ? r : mount_bind(o);
+	case SHIFT_METHOD_REFUSE_KERNEL_FS:
+		cli_error("Failed to mount '%s': filesystem '%s' can't be idmapped, and neither --fallback=shift nor --fallback=copy can change owners on a kernel filesystem",
+			  q(o->source), f.kernel_fs);
+		return EXIT_UNSUPPORTED;
+	case SHIFT_METHOD_REFUSE_SHARED:
+		o->res.method = "fallback_shift";
+		cli_error("Failed to shift '%s' in place: it is marked as a shared layer (%s) (use --fallback=copy, or --force if no one else uses it)",
+			  q(o->source), shift_tree_shared_marker(o->source));
+		return EXIT_FAIL;
+	case SHIFT_METHOD_SHIFT:
+		return fallback_shift(o);
+	case SHIFT_METHOD_COPY:
+		return fallback_copy(o);
+	case SHIFT_METHOD_SERVICE: /* not with the facts known here */
+	case SHIFT_METHOD_IDMAP:
+		break;
 	}
-
-	/* The hook: decide up front, so no partial idmapped mount exists. */
-	if (o->fallback != FALLBACK_NONE && !can_idmap_all(o))
-		return run_fallback(o);
-
 	switch (o->mode) {
 	case MODE_BIND:
 		return mount_bind(o);

@@ -40,31 +40,6 @@
 #include "cli.h"
 #include "util/syscalls.h"
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef PIDFD_GET_USER_NAMESPACE
-#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
-#endif
-#ifndef NSIO
-#define NSIO 0xb7
-#endif
-#ifndef NS_GET_NSTYPE
-#define NS_GET_NSTYPE _IO(NSIO, 0x3)
-#endif
-#ifndef NS_GET_PARENT
-#define NS_GET_PARENT _IO(NSIO, 0x2)
-#endif
-#ifndef NS_GET_OWNER_UID
-#define NS_GET_OWNER_UID _IO(NSIO, 0x4)
-#endif
-
 struct options {
 	const char *socket_path;
 	const char *config;
@@ -369,27 +344,17 @@ static int userns_map(struct request_ctx *c, int ns_fd,
 }
 
 /* What the kernel says about the mount tree the source fd designates. */
-struct tree_facts {
-	bool idmapped;
-	bool submounts;
-	char fstype[64];
-};
-
 /*
  * Attach the recursive clone of the source at dir (in this worker's
  * private mount namespace) and read that namespace's mountinfo: whether the
  * clone is idmapped and whether any mount hangs below it.
  */
 static int tree_facts(struct request_ctx *c, int tree, const char *dir,
-		      struct tree_facts *ret)
+		      struct shift_mountd_clone_facts *ret)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
-	unsigned long parent, mid;
+	_cleanup_close_ int fd = -EBADF;
 	struct statx stx;
-	size_t cap = 0;
-	bool found = false;
-	int fd;
+	int r;
 
 	if (move_mount(tree, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return fail(c, negative_errno(),
@@ -399,29 +364,13 @@ static int tree_facts(struct request_ctx *c, int tree, const char *dir,
 	    !(stx.stx_mask & STATX_MNT_ID))
 		return fail(c, -EIO, "the source's clone has no mount id");
 	fd = openat(proc_fd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
-	f = fd >= 0 ? fdopen(fd, "re") : NULL;
-	if (!f) {
-		safe_close(fd);
+	if (fd < 0)
 		return fail(c, -EIO, "mountinfo can't be read");
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char opts[1024], *sep;
-
-		if (sscanf(line, "%lu %lu %*s %*s %*s %1023s", &mid, &parent,
-			   opts) != 3)
-			continue;
-		if (mid == stx.stx_mnt_id) {
-			found = true;
-			ret->idmapped = strstr(opts, "idmapped") != NULL;
-			sep = strstr(line, " - ");
-			if (!sep || sscanf(sep + 3, "%63s", ret->fstype) != 1)
-				snprintf(ret->fstype, sizeof(ret->fstype), "?");
-		} else if (parent == stx.stx_mnt_id) {
-			ret->submounts = true;
-		}
-	}
-	if (!found)
+	r = shift_mountd_clone_facts(fd, stx.stx_mnt_id, ret);
+	if (r == -ENOENT)
 		return fail(c, -EIO, "the source's clone is not in mountinfo");
+	if (r < 0)
+		return fail(c, -EIO, "mountinfo can't be read");
 	return 0;
 }
 
@@ -581,7 +530,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	_cleanup_(idmap_freep) struct shift_idmap *subid = NULL;
 	_cleanup_close_ int own_ns = -EBADF, tree = -EBADF, rtree = -EBADF;
 	struct shift_mountd_source s = {0};
-	struct tree_facts facts = {0};
+	struct shift_mountd_clone_facts facts = {0};
 	struct shift_mountd_caller caller;
 	struct passwd *pw;
 	struct stat st;
@@ -846,7 +795,8 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 /* The socket systemd passes (LISTEN_PID/LISTEN_FDS, fd 3), or -EBADF. */
 static int activated_socket(void)
 {
-	const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+	const char *e_pid = secure_getenv("LISTEN_PID"),
+		   *e_fds = secure_getenv("LISTEN_FDS");
 	int type = 0, listening = 0, fd = 3;
 	socklen_t len = sizeof(int);
 

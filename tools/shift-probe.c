@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json.h>
+#include <limits.h>
 #include <libmount.h>
 #include <libsmartcols.h>
 #include <pwd.h>
@@ -20,10 +21,7 @@
 
 #include "cli-json.h"
 #include "cli.h"
-
-#ifndef AT_NO_AUTOMOUNT
-#define AT_NO_AUTOMOUNT 0x800
-#endif
+#include "util/syscalls.h"
 
 enum {
 	OPT_FEATURES_ONLY = 0x2000,
@@ -372,23 +370,30 @@ static void delegation_section(struct output *out)
 	struct libscols_table *tb =
 	    new_table(out, "delegation", "Subordinate ids of the caller", cols,
 		      ARRAY_SIZE(cols));
-	struct shift_idmap *map = shift_idmap_new();
 	struct passwd *pw = getpwuid(getuid());
 	char user[64];
-	int r;
 
-	if (!map)
-		oom();
 	if (pw)
 		snprintf(user, sizeof(user), "%s", pw->pw_name);
 	else
 		snprintf(user, sizeof(user), "%u", (unsigned)getuid());
-	r = shift_idmap_from_subid(map, user);
+	/* Each kind read on its own, as newuidmap reads it: a malformed line
+	 * of the user's is named (file, line, why), not taken as no range. */
 	for (unsigned k = 0; k < 2; k++) {
 		const char *kind = k == SHIFT_UID ? "uid" : "gid";
-		unsigned n = shift_idmap_count(map, (enum shift_id_kind)k);
-		char buf[128];
+		struct shift_idmap *map = shift_idmap_new();
+		_cleanup_(shift_error_clear) struct shift_error se = {0};
+		const char *file = shift_subid_file((enum shift_id_kind)k);
+		unsigned n = 0;
+		char buf[PATH_MAX + 128];
+		int r;
 
+		if (!map)
+			oom();
+		r = shift_subid_read((enum shift_id_kind)k, user, map, NULL,
+				     NULL, &se);
+		if (r > 0)
+			n = shift_idmap_count(map, (enum shift_id_kind)k);
 		for (unsigned i = 0; i < n; i++) {
 			struct libscols_line *ln = new_line(tb);
 			struct shift_extent e;
@@ -410,17 +415,21 @@ static void delegation_section(struct output *out)
 
 			set(ln, 0, user);
 			set(ln, 1, kind);
-			if (r < 0 && r != -ENOENT)
+			if (r == -EBADMSG)
 				snprintf(buf, sizeof(buf),
-					 "cannot read /etc/sub%s: %s", kind,
-					 strerror(-r));
+					 "%s line %u: %s (newuidmap ignores "
+					 "it: no range)",
+					 file, se.line, shift_error_why(&se, r));
+			else if (r < 0 && r != -ENOENT)
+				snprintf(buf, sizeof(buf), "cannot read %s: %s",
+					 file, strerror(-r));
 			else
-				snprintf(buf, sizeof(buf),
-					 "no range in /etc/sub%s", kind);
+				snprintf(buf, sizeof(buf), "no range in %s",
+					 file);
 			set(ln, 4, buf);
 		}
+		shift_idmap_free(map);
 	}
-	shift_idmap_free(map);
 	emit(out, tb);
 }
 
@@ -467,6 +476,51 @@ static void mount_row(struct libscols_table *tb, struct libmnt_fs *fs,
 	set(ln, 3, fs ? (idmapped ? "yes" : "no") : NULL);
 	set(ln, 4, supported);
 	set(ln, 5, why);
+}
+
+/*
+ * A PATH that is a block device or an image file holding a filesystem
+ * (libblkid): a row naming what it holds, instead of the answer for the
+ * mount that holds the device node or the file, which is not what an
+ * idmapped mount of its contents would be.  Returns 1 when one was added;
+ * 0 otherwise (not such a PATH, or unreadable: the mount row follows).
+ */
+static int image_row(struct libscols_table *tb, struct libmnt_table *mt,
+		     const char *path)
+{
+	struct libscols_line *ln;
+	struct libmnt_fs *fs = NULL;
+	char type[64], why[PATH_MAX + 160];
+	struct stat st;
+	bool blk;
+
+	if (shift_probe_fstype(path, type, sizeof(type)) <= 0 ||
+	    stat(path, &st) < 0)
+		return 0;
+	blk = S_ISBLK(st.st_mode);
+	if (blk)
+		fs = mnt_table_find_srcpath(mt, path, MNT_ITER_FORWARD);
+	if (fs)
+		snprintf(why, sizeof(why),
+			 "block device holding %s, mounted at '%s': probe "
+			 "that path",
+			 type, mnt_fs_get_target(fs));
+	else if (blk)
+		snprintf(why, sizeof(why),
+			 "block device holding %s, not mounted: mount it, "
+			 "then probe the mount point",
+			 type);
+	else
+		snprintf(why, sizeof(why),
+			 "%s image: mount it (mount -o loop), then probe the "
+			 "mount point",
+			 type);
+	ln = new_line(tb);
+	set(ln, 0, path);
+	set(ln, 1, type);
+	set(ln, 2, path);
+	set(ln, 5, why);
+	return 1;
 }
 
 static int mounts_section(struct output *out)
@@ -528,8 +582,11 @@ static int mounts_section(struct output *out)
 	for (int i = 0; i < out->o->npaths; i++) {
 		const char *path = out->o->paths[i];
 		_cleanup_(shift_error_clear) struct shift_error why = {0};
-		int r = shift_probe_idmap(path, &why);
+		int r;
 
+		if (image_row(tb, mt, path))
+			continue;
+		r = shift_probe_idmap(path, &why);
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(path);
 

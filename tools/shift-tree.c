@@ -805,10 +805,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	o.t0 = now();
-	if (geteuid() != 0)
-		r = shift_tree_userns(o.dir, &o.so, &st);
-	else
-		r = shift_tree(o.dir, &o.so, &st);
+	r = shift_tree_auto(o.dir, &o.so, &st, NULL);
 	secs = now() - o.t0;
 	clear_progress(&o);
 	if (r < 0) {

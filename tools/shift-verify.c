@@ -318,8 +318,8 @@ static const char *where(const struct shift_error *e, char *buf, size_t size)
 
 static int do_record(struct options *o)
 {
-	_cleanup_free_ char *tmp = NULL;
 	_cleanup_(shift_error_clear) struct shift_error e = {0};
+	struct shift_output out = { .fd = -1 };
 	char at[PATH_MAX + 8], digest[72];
 	json_object *root = NULL;
 	int fd = STDOUT_FILENO, r;
@@ -333,31 +333,23 @@ static int do_record(struct options *o)
 				       json_object_new_string(o->output));
 	}
 	if (o->output) {
-		/* never leave a half-written manifest behind */
-		if (asprintf(&tmp, "%s.tmpXXXXXX", o->output) < 0) {
-			tmp = NULL;
-			return fail(o, root, -ENOMEM, "out of memory");
-		}
-		fd = mkostemp(tmp, O_CLOEXEC);
-		if (fd < 0) {
-			r = errno;
-			return fail(o, root, -r, "Failed to create '%s': %s",
-				    o->output, strerror(r));
-		}
+		/* never leave a half-written manifest behind, never replace
+		 * a device or a link (shift_output_open) */
+		r = shift_output_open(o->output, &out);
+		if (r < 0)
+			return fail(o, root, r, "Failed to create '%s': %s",
+				    o->output, strerror(-r));
+		fd = out.fd;
 	}
 	/* the manifest goes out as the tree is read: bounded memory */
 	start_progress(o, "entries", 0);
 	r = shift_manifest_record_to(o->arg, fd, &count, digest, &e);
 	stop_progress(o);
 	if (o->output) {
-		if (r >= 0 && fchmod(fd, 0644) < 0)
-			r = -errno;
-		if (close(fd) < 0 && r >= 0)
-			r = -errno;
-		if (r >= 0 && rename(tmp, o->output) < 0)
-			r = -errno;
-		if (r < 0)
-			unlink(tmp);
+		if (r >= 0)
+			r = shift_output_commit(&out, 0644);
+		else
+			shift_output_discard(&out);
 	}
 	/* reading the tree or writing the manifest (then no path) */
 	if (r < 0)

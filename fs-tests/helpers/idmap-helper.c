@@ -54,13 +54,6 @@
 #include "shift.h"
 #include "util/syscalls.h"
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef O_TMPFILE
-#define O_TMPFILE (020000000 | O_DIRECTORY)
-#endif
-
 static const char *prog = "idmap-helper";
 
 static void shift_idmap_freep(struct shift_idmap **m)

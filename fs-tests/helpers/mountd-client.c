@@ -11,7 +11,8 @@
  *                 [--stat REL]... [--attach DIR]
  *
  * Prints "ok" or "refused: ERRNO: message" per request ("--count":
- * one summary line "ok=N busy=N refused=N"); --stat prints "REL UID:GID"
+ * one summary line "ok=N busy=N refused=N", then each distinct "busy"
+ * answer once as "busy: MESSAGE"); --stat prints "REL UID:GID"
  * as seen through the received mount; --attach DIR attaches it inside a
  * new user+mount namespace of the caller (root in it = the caller) and
  * prints what clearing nodev does there.
@@ -216,6 +217,8 @@ int main(int argc, char **argv)
 	    count = 1, raw = -1;
 	bool source_socket = false, disconnect = false;
 	int fds[64], nfds = 0, ok = 0, busy = 0, refused = 0, rc = 0;
+	char busy_msgs[8][1024];
+	int nbusy_msgs = 0;
 	char *buf = NULL;
 
 	if (argc < 2)
@@ -293,7 +296,7 @@ int main(int argc, char **argv)
 		fds[nfds++] = userns_fd;
 	if (nfds_override >= 0) {
 		while (nfds < nfds_override && nfds < 64)
-			fds[nfds] = dup(fds[0]), nfds++;
+			fds[nfds] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0), nfds++;
 		if (nfds_override < nfds)
 			nfds = nfds_override;
 	}
@@ -339,9 +342,18 @@ int main(int argc, char **argv)
 			close(mfd);
 			continue;
 		}
-		if (mfd == -EAGAIN)
+		if (mfd == -EAGAIN) {
+			/* --count: each distinct "busy" answer once, so a
+			 * flood test can check they are the documented ones */
+			bool seen = false;
+
+			for (int i = 0; i < nbusy_msgs; i++)
+				seen |= !strcmp(busy_msgs[i], msg);
+			if (!seen && nbusy_msgs < 8 && count > 1)
+				snprintf(busy_msgs[nbusy_msgs++],
+					 sizeof(busy_msgs[0]), "%s", msg);
 			busy++;
-		else
+		} else
 			refused++;
 		if (count == 1) {
 			printf("refused: %s: %s\n", name_of(-mfd), msg);
@@ -354,6 +366,8 @@ int main(int argc, char **argv)
 	}
 	if (count > 1)
 		printf("ok=%d busy=%d refused=%d\n", ok, busy, refused);
+	for (int i = 0; i < nbusy_msgs; i++)
+		printf("busy: %s\n", busy_msgs[i]);
 	free(buf);
 	return rc;
 }

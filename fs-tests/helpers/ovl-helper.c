@@ -52,14 +52,6 @@
 #include "shift.h"
 #include "util/syscalls.h"
 
-#ifndef SECBIT_NO_SETUID_FIXUP
-#define SECBIT_NO_SETUID_FIXUP (1 << 2)
-#endif
-#ifndef PR_GET_SECUREBITS
-#define PR_GET_SECUREBITS 27
-#define PR_SET_SECUREBITS 28
-#endif
-
 static _noreturn_ void die(const char *what)
 {
 	fprintf(stderr, "ovl-helper: %s: %s\n", what, strerror(errno));

@@ -77,6 +77,13 @@ san_flags() {
 	done
 	[ -f "$DEST/usr/include/libshift/shift.h" ]
 	[ -f "$DEST/usr/lib/libshift.a" ] || fail "libshift.a is not installed"
+	# The daemon is a system binary: sbin, where its unit starts it.
+	[ ! -e "$DEST/usr/bin/shift-mountd" ] || fail "shift-mountd is installed in bin/"
+	run env -u LD_LIBRARY_PATH "$DEST/usr/sbin/shift-mountd" --version
+	assert_success
+	assert_output --partial "shift-mountd from shiftkit"
+	run grep -x 'ExecStart=/usr/sbin/shift-mountd' "$DEST/usr/lib/systemd/system/shift-mountd.service"
+	assert_success
 	[ "$(readlink "$DEST/usr/lib/libshift.so")" = libshift.so.0 ]
 }
 

@@ -203,7 +203,7 @@ xattr security.capability 0100000200200000000000000000000000000000")"
 @test "mount --upper: writes land in an upper dir owned by the map's root" {
 	require_idmap
 	mkdir "$T/mnt"
-	run "$SHIFT_LAYER" mount --store "$T/S" --map "$MAP" --upper "$T/up" "$FIXTURE_OCI:fixture" "$T/mnt"
+	run "$SHIFT_LAYER" mount --store "$T/S" --map "$MAP" --host-upper --upper "$T/up" "$FIXTURE_OCI:fixture" "$T/mnt"
 	assert_success
 	assert_equal "$(stat -c %u:%g "$T/up/upper")" 2000000:2000000
 	assert_equal "$(stat -c %u:%g "$T/up/work")" 2000000:2000000

@@ -304,28 +304,43 @@ make_overlay() {
 	assert_failure
 }
 
-@test "--fallback=copy: a copy that failed half-way keeps no marker of the source, so it is never taken for a shifted copy" {
+@test "--fallback=copy: a copy that failed half-way leaves nothing behind (no half copy, no marker of the source), so it is never taken for a shifted copy" {
 	local t c
 	make_overlay
 	t=$(scratch t)
 	c=$(scratch c)
-	head -c 2000000 /dev/zero >"$OVL/big"
+	head -c 2000000 /dev/urandom >"$OVL/big"
 	# the source carries the engine's marker of a shift undone since
 	"$SHIFT_TREE" -q --map "$MAP" "$OVL"
 	"$SHIFT_TREE" -q --reverse --map "$MAP" "$OVL"
 	run getfattr -n trusted.shiftkit.shift "$OVL"
 	assert_success
-	# too small for the copy: cp fails half-way
+	# too small for the copy: it fails half-way
 	mount -t tmpfs -o size=1m,mode=0755 fallback-small "$c"
 	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
 	assert_failure 1
-	assert_output --partial "cp failed"
+	assert_output --partial "Failed to copy '$OVL' into '$c/copy': cannot copy 'big': No space left on device"
 	run getfattr -d -m shiftkit.shift "$c/copy"
 	refute_output --partial shiftkit.shift
-	# the next run must not shift and mount the half copy
+	# nothing of the half copy is left, next to it either
+	assert_equal "$(ls -A "$c/copy")" ""
+	assert_equal "$(ls -A "$c")" copy
+	# the next run copies afresh (and fails the same way): never mounts
 	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$c/copy" "$OVL" "$t"
 	assert_failure 1
-	assert_output --partial "not empty"
+	assert_output --partial "No space left on device"
+	run mountpoint -q "$t"
+	assert_failure
+}
+
+@test "--fallback=copy refuses a --copy-dir inside SOURCE (the copy would copy itself), mounts nothing" {
+	local t
+	make_overlay
+	t=$(scratch t)
+	run "$SHIFT_MOUNT" --map "$MAP" --fallback=copy --copy-dir "$OVL/copy" "$OVL" "$t"
+	assert_failure 1
+	assert_output --partial "Failed to copy '$OVL' into '$OVL/copy': the copy would lie inside the source"
+	assert_equal "$(ls -A "$OVL/copy")" ""
 	run mountpoint -q "$t"
 	assert_failure
 }

@@ -1,104 +1,24 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# A real runtime on shift-mount's overlays: crun starts containers (in a
-# user namespace with the map) on an engine's overlay root re-assembled
-# over idmapped layers, with a new upper in host ids or a canonical one,
-# and on an --overlay --canonical-upper root.  Inside: root owns /, a
-# setuid binary runs as root for an unprivileged user, a file capability
-# works (and is needed); a write lands in the upper in host ids or in the
-# container's own.  The image lives in scratch dirs: the filesystem under
+# Real runtimes on shift-mount's overlays: crun and LXC start containers
+# (in a user namespace with the map) on an engine's overlay root
+# re-assembled over idmapped layers, with a new upper in host ids or a
+# canonical one, and on an --overlay --canonical-upper root.  Inside: root
+# owns /, a setuid binary runs as root for an unprivileged user, a file
+# capability works (and is needed); a write lands in the upper in host ids
+# or in the container's own (helpers in runtime-lib.bash).  The image lives in scratch dirs: the filesystem under
 # test is irrelevant.
 # run-on: once
 
 load ../lib/common
+load runtime-lib
 
 MAP=0:100000:65536
 
 setup() {
-	command -v crun >/dev/null || skip "crun is not installed"
 	require_idmap
-}
-
-# mk_image DIR: an image layer in the container's ids (root = 0): dash
-# (also as a setuid copy), id, stat, cat (also as a copy with the file
-# capability cap_dac_read_search) and their libraries, a root-only shadow.
-mk_image() {
-	local r=$1 l
-	mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/dev" "$r/lib64" "$r/lib/x86_64-linux-gnu"
-	cp /bin/dash "$r/bin/sh"
-	cp /bin/dash "$r/bin/suidsh"
-	cp /usr/bin/id /usr/bin/stat /bin/cat "$r/bin/"
-	cp /bin/cat "$r/bin/capcat"
-	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat /bin/cat | awk '$3 ~ /^\// {print $3}' | sort -u); do
-		cp "$l" "$r/lib/x86_64-linux-gnu/"
-	done
-	cp /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
-	echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
-	echo 'root:*:19000:0:99999:7:::' >"$r/etc/shadow"
-	chmod 0640 "$r/etc/shadow"
-	chmod 4755 "$r/bin/suidsh"
-	setcap cap_dac_read_search+ep "$r/bin/capcat"
-}
-
-# mk_config DIR ROOT UID ARGS: DIR/config.json running ARGS as UID on
-# ROOT, in a user namespace with $MAP; the bounding set holds only the
-# file capability's (an effective file capability outside it is EPERM).
-mk_config() {
-	local h=${MAP#*:}
-	mkdir -p "$1"
-	cat >"$1/config.json" <<JSON
-{"ociVersion": "1.0.2",
- "process": {"terminal": false, "user": {"uid": $3, "gid": $3},
-             "args": ["/bin/sh", "-c", "$4"], "env": ["PATH=/bin"], "cwd": "/",
-             "capabilities": {"bounding": ["CAP_DAC_READ_SEARCH"]}},
- "root": {"path": "$2", "readonly": false},
- "hostname": "c1",
- "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
- "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
-                          {"type": "uts"}, {"type": "user"}],
-           "uidMappings": [{"containerID": 0, "hostID": ${h%%:*}, "size": ${MAP##*:}}],
-           "gidMappings": [{"containerID": 0, "hostID": ${h%%:*}, "size": ${MAP##*:}}]}}
-JSON
-}
-
-# run_containers ROOT: crun runs, on ROOT, a container as root (owners,
-# a write, copy-ups of a file and, unchanged, of the setuid and the
-# capability binaries) and then one as uid 100 (the copied-up setuid
-# binary and file capability work).
-# crun 1.8 refuses a hybrid cgroup layout: it runs in a private mount
-# namespace with cgroup2 at /sys/fs/cgroup, cgroups disabled.
-run_containers() {
-	local d st null
-	null=$(stat -c '%u:%g %a' /dev/null)
-	d=$(scratch crun)
-	st=$d/state
-	mkdir "$st"
-	mk_config "$d/c-root" "$1" 0 \
-		"stat -c '%n %u:%g %a' / /etc/shadow /bin/suidsh; echo hi >/written; echo more >>/etc/motd; : >>/bin/suidsh; : >>/bin/capcat; id -u"
-	mk_config "$d/c-user" "$1" 100 \
-		"id -u; /bin/suidsh -p -c 'id -u'; /bin/capcat /etc/shadow; cat /etc/shadow 2>/dev/null || echo denied"
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	run unshare -m --propagation private sh -c '
-		mount -t cgroup2 none /sys/fs/cgroup || exit
-		for c in root user; do
-			# stdin a pipe of its own: crun hands its stdio to the
-			# container user (fchown), and an inherited /dev/null
-			# would be the host'"'"'s
-			: | crun --root "$1" --cgroup-manager=disabled run --bundle "$2/c-$c" "sk-$c-$$" || exit
-		done' sh "$st" "$d"
-	assert_success
-	assert_output "/ 0:0 755
-/etc/shadow 0:0 640
-/bin/suidsh 0:0 4755
-0
-100
-0
-root:*:19000:0:99999:7:::
-denied"
-	# nothing outside the test's own files changed
-	[ "$(stat -c '%u:%g %a' /dev/null)" = "$null" ] ||
-		fail "the host's /dev/null changed: $(stat -c '%u:%g %a' /dev/null), was $null"
+	require_runtime
 }
 
 # src_overlay: an engine's live overlay root at $S: the image $IMG, its
@@ -160,6 +80,58 @@ more"
 	mkdir "$n/mnt"
 	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
 	run_containers "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
+0:0"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
+	assert_equal "$(cat "$img/etc/motd")" motd
+}
+
+@test "lxc on a re-assembled overlay (the default) with a new upper: writes land in host ids" {
+	local n before
+	src_overlay
+	n=$(scratch new)
+	mkdir "$n/mnt"
+	before=$(manifest "$IMG"; manifest "$UP")
+	idmap_mount --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
+	run_lxc "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "100000:100000
+100000:100000"
+	assert_equal "$(cat "$n/upper/etc/motd")" "motd
+more"
+	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "100000:100000 4755"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep [rootid=100000]"
+	run diff <(echo "$before") <(manifest "$IMG"; manifest "$UP")
+	assert_success
+	assert_equal "$(cat "$S/etc/motd")" motd
+}
+
+@test "lxc on a re-assembled overlay with a canonical upper: writes land in the container's ids" {
+	local n
+	src_overlay
+	n=$(scratch new)
+	mkdir "$n/mnt"
+	idmap_mount --map "$MAP" --canonical-upper --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
+	run_lxc "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper" "$n/upper/written" "$n/upper/etc/motd")" "0:0
+0:0
+0:0"
+	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "0:0 4755"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
+	assert_equal "$(cat "$S/etc/motd")" motd
+}
+
+@test "lxc on --overlay --canonical-upper: writes land in the container's ids" {
+	local img n
+	img=$(scratch img)
+	n=$(scratch new)
+	mk_image "$img"
+	echo motd >"$img/etc/motd"
+	mkdir "$n/mnt"
+	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
+	run_lxc "$n/mnt"
 	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
 0:0"
 	run getcap -n "$n/upper/bin/capcat"

@@ -83,6 +83,7 @@ built() {
 		has shiftkit "usr/share/bash-completion/completions/shift-$t" ||
 			fail "shiftkit lacks the completion of shift-$t"
 	done
+	has shiftkit usr/sbin/shift-mountd || fail "shiftkit lacks usr/sbin/shift-mountd"
 	has shiftkit usr/share/man/man1/shift-tree.1.gz || fail "shiftkit lacks the man pages"
 	has libshift0 "usr/lib/$arch/libshift.so.0" || fail "libshift0 lacks libshift.so.0"
 	for c in usr/include/libshift/shift.h "usr/lib/$arch/libshift.a" \

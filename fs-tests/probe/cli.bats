@@ -111,3 +111,17 @@ one_doc() {
 		([paths | .[] | strings] | all(test("^[a-z0-9_]+$")))' <<<"$out"
 	assert_success
 }
+
+@test "the delegation section names a malformed line of the caller's, per kind" {
+	local d
+	d=$(scratch subid)
+	printf 'root:0100000:65536\n' >"$d/subuid"
+	printf 'root:200000:65536\n' >"$d/subgid"
+	SHIFT_SUBUID=$d/subuid SHIFT_SUBGID=$d/subgid \
+		run "$SHIFT_PROBE" --json --features-only
+	assert_success
+	run jq -r '.delegation[] | "\(.kind) \(.start) \(.count) \(.detail)"' <<<"$output"
+	assert_success
+	assert_output "uid null null $d/subuid line 1: a number with a leading 0 (newuidmap may read it as octal) (newuidmap ignores it: no range)
+gid 200000 65536 container gids 0-65535"
+}

@@ -123,6 +123,22 @@ as_sk_user() {
 	assert_equal "$(owner "$O/f")" "$((RANGE + uid)):$((RANGE + gid))"
 }
 
+# --json's "engine" is the executor that ran in the user namespace, not
+# "sync" for every unprivileged run.
+@test "unprivileged: --json reports the engine that ran (threads, sync)" {
+	local e
+	for e in threads sync; do
+		run --separate-stderr as_sk_user "$SHIFT_TREE" --json --engine "$e" \
+			--map "$RANGE:$((RANGE + 1000)):100" "$T"
+		assert_success
+		run jq -r '.engine' <<<"$output"
+		assert_output "$e"
+		run as_sk_user "$SHIFT_TREE" -q --reverse --map "$RANGE:$((RANGE + 1000)):100" "$T"
+		assert_success
+	done
+	assert_equal "$(owner "$T/a")" "$((RANGE + 5)):$((RANGE + 7))"
+}
+
 @test "unprivileged: a file owned outside the delegation is reported as such, untouched" {
 	chown 0:0 "$T/d/b"
 	# the delegation's own id at the namespace's overflow position

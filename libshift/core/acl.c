@@ -8,36 +8,14 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <string.h>
 
 #include "core/core-internal.h"
+#include "util/le.h"
 
 #define ACL_XATTR_VERSION 2
 #define ACL_HEADER_SIZE 4
 #define ACL_ENTRY_SIZE 8
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint16_t get_le16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 int shift_acl_valid(const void *value, size_t len)
 {
@@ -46,7 +24,7 @@ int shift_acl_valid(const void *value, size_t len)
 	if (!value || len < ACL_HEADER_SIZE ||
 	    (len - ACL_HEADER_SIZE) % ACL_ENTRY_SIZE != 0)
 		return -EINVAL;
-	if (get_le32(p) != ACL_XATTR_VERSION)
+	if (sk_get_le32(p) != ACL_XATTR_VERSION)
 		return -EINVAL;
 	if ((len - ACL_HEADER_SIZE) / ACL_ENTRY_SIZE > INT32_MAX)
 		return -E2BIG;
@@ -67,9 +45,9 @@ int shift_acl_foreach(const void *value, size_t len,
 	for (i = 0; i < n; i++) {
 		const unsigned char *q = p + ACL_HEADER_SIZE + (size_t)i * ACL_ENTRY_SIZE;
 		struct shift_acl_entry e = {
-			.tag = get_le16(q),
-			.perm = get_le16(q + 2),
-			.id = get_le32(q + 4),
+			.tag = sk_get_le16(q),
+			.perm = sk_get_le16(q + 2),
+			.id = sk_get_le32(q + 4),
 		};
 
 		r = fn(&e, (unsigned)i, userdata);
@@ -131,9 +109,9 @@ int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
 			enum shift_id_kind kind;
 			uint32_t nid;
 
-			if (!acl_kind(get_le16(q), &kind))
+			if (!acl_kind(sk_get_le16(q), &kind))
 				continue;
-			if (!acl_map(map, to_seen, kind, get_le32(q + 4),
+			if (!acl_map(map, to_seen, kind, sk_get_le32(q + 4),
 				     policy, overflow, &nid))
 				over[kind]++;
 			if (nid == overflow[kind])
@@ -148,14 +126,14 @@ int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
 		enum shift_id_kind kind;
 		uint32_t id, nid;
 
-		if (!acl_kind(get_le16(q), &kind))
+		if (!acl_kind(sk_get_le16(q), &kind))
 			continue;
-		id = get_le32(q + 4);
+		id = sk_get_le32(q + 4);
 		if (!acl_map(map, to_seen, kind, id, policy, overflow, &nid) &&
 		    on_unmapped)
 			on_unmapped(kind, id, userdata);
 		if (nid != id) {
-			put_le32(q + 4, nid);
+			sk_put_le32(q + 4, nid);
 			changed++;
 		}
 	}

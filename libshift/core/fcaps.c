@@ -13,10 +13,10 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <string.h>
 
 #include "core/core-internal.h"
+#include "util/le.h"
 
 #define VFS_CAP_REVISION_MASK 0xFF000000u
 #define VFS_CAP_FLAGS_MASK 0x00FFFFFFu
@@ -25,20 +25,6 @@
 #define XATTR_CAPS_SZ_2 20
 #define XATTR_CAPS_SZ_3 24
 
-static uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 int shift_fcaps_rootid(const void *value, size_t len, uint32_t *ret_rootid)
 {
 	const unsigned char *p = value;
@@ -46,7 +32,7 @@ int shift_fcaps_rootid(const void *value, size_t len, uint32_t *ret_rootid)
 
 	if (!value || len < 4)
 		return -EINVAL;
-	rev = get_le32(p) & VFS_CAP_REVISION_MASK;
+	rev = sk_get_le32(p) & VFS_CAP_REVISION_MASK;
 	if (rev == VFS_CAP_REVISION_2 && len == XATTR_CAPS_SZ_2) {
 		if (ret_rootid)
 			*ret_rootid = 0;
@@ -54,7 +40,7 @@ int shift_fcaps_rootid(const void *value, size_t len, uint32_t *ret_rootid)
 	}
 	if (rev == VFS_CAP_REVISION_3 && len == XATTR_CAPS_SZ_3) {
 		if (ret_rootid)
-			*ret_rootid = get_le32(p + 20);
+			*ret_rootid = sk_get_le32(p + 20);
 		return 3;
 	}
 	return -EINVAL;
@@ -76,18 +62,18 @@ int shift_fcaps_translate(const void *value, size_t len, void *out,
 		    : shift_idmap_to_disk(map, SHIFT_UID, rootid, &nroot);
 	if (r < 0)
 		return -ERANGE;
-	magic = get_le32(p) & VFS_CAP_FLAGS_MASK;
+	magic = sk_get_le32(p) & VFS_CAP_FLAGS_MASK;
 	if (nroot == 0) {
 		if (out_size < XATTR_CAPS_SZ_2)
 			return -ENOSPC;
 		memmove(o, p, XATTR_CAPS_SZ_2);
-		put_le32(o, magic | VFS_CAP_REVISION_2);
+		sk_put_le32(o, magic | VFS_CAP_REVISION_2);
 		return XATTR_CAPS_SZ_2;
 	}
 	if (out_size < XATTR_CAPS_SZ_3)
 		return -ENOSPC;
 	memmove(o, p, XATTR_CAPS_SZ_2);
-	put_le32(o, magic | VFS_CAP_REVISION_3);
-	put_le32(o + 20, nroot);
+	sk_put_le32(o, magic | VFS_CAP_REVISION_3);
+	sk_put_le32(o + 20, nroot);
 	return XATTR_CAPS_SZ_3;
 }

@@ -210,11 +210,6 @@ int shift_idmap_extent(const struct shift_idmap *map, enum shift_id_kind kind,
 	return 0;
 }
 
-bool shift_idmap_is_empty(const struct shift_idmap *map)
-{
-	return map->n[SHIFT_UID] == 0 && map->n[SHIFT_GID] == 0;
-}
-
 int shift_idmap_to_seen(const struct shift_idmap *map, enum shift_id_kind kind,
 			uint32_t disk, uint32_t *ret)
 {
@@ -532,9 +527,12 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path)
 	return r;
 }
 
+/* The override is for tests: a setuid or file-capability program must not
+ * let its caller choose the delegation files (secure_getenv). */
 static const char *subid_file(enum shift_id_kind kind)
 {
-	const char *e = getenv(kind == SHIFT_UID ? "SHIFT_SUBUID" : "SHIFT_SUBGID");
+	const char *e = secure_getenv(kind == SHIFT_UID ? "SHIFT_SUBUID"
+							: "SHIFT_SUBGID");
 
 	if (e && *e)
 		return e;
@@ -546,71 +544,9 @@ const char *sk_subid_file(enum shift_id_kind kind)
 	return subid_file(kind);
 }
 
-/*
- * Call fn for every "name:start:count" line of the delegation file that
- * matches user by name or by numeric uid.  Returns the number of matches.
- */
-static int subid_foreach(enum shift_id_kind kind, const char *user,
-			 int (*fn)(uint32_t start, uint32_t count, void *data),
-			 void *data)
+const char *shift_subid_file(enum shift_id_kind kind)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
-	char uidbuf[16] = "";
-	size_t cap = 0;
-	int matches = 0;
-	struct passwd *pw;
-
-	f = fopen(subid_file(kind), "re");
-	if (!f)
-		return errno == ENOENT ? 0 : negative_errno();
-	pw = getpwnam(user);
-	if (pw)
-		snprintf(uidbuf, sizeof(uidbuf), "%u", (unsigned)pw->pw_uid);
-	else {
-		pw = NULL;
-		/* a numeric user matches lines by uid and by the name it has */
-		char *end;
-		unsigned long u = strtoul(user, &end, 10);
-
-		if (*user && !*end) {
-			struct passwd *p2 = getpwuid((uid_t)u);
-
-			snprintf(uidbuf, sizeof(uidbuf), "%lu", u);
-			if (p2)
-				user = p2->pw_name;
-		}
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char *c1, *c2, *nl;
-		uint32_t start, count;
-
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		if (line[0] == '#' || line[0] == '\0')
-			continue;
-		c1 = strchr(line, ':');
-		if (!c1)
-			continue;
-		c2 = strchr(c1 + 1, ':');
-		if (!c2)
-			continue;
-		*c1 = '\0';
-		if (strcmp(line, user) != 0 && strcmp(line, uidbuf) != 0)
-			continue;
-		if (parse_u32(c1 + 1, (size_t)(c2 - c1 - 1), &start) < 0 ||
-		    parse_u32(c2 + 1, strlen(c2 + 1), &count) < 0 || count == 0)
-			continue;
-		matches++;
-		if (fn) {
-			int r = fn(start, count, data);
-
-			if (r < 0)
-				return r;
-		}
-	}
-	return matches;
+	return subid_file(kind);
 }
 
 struct subid_build {
@@ -633,56 +569,6 @@ static int subid_add(uint32_t start, uint32_t count, void *data)
 		return r;
 	b->next += count;
 	return 0;
-}
-
-int shift_idmap_from_subid(struct shift_idmap *map, const char *user)
-{
-	unsigned k;
-
-	for (k = 0; k < 2; k++) {
-		struct subid_build b = { map, (enum shift_id_kind)k, 0 };
-		int r = subid_foreach((enum shift_id_kind)k, user, subid_add, &b);
-
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return -ENOENT;
-	}
-	return 0;
-}
-
-struct subid_cover {
-	uint32_t lo;
-	uint32_t count;
-	bool inside;
-};
-
-static int subid_check(uint32_t start, uint32_t count, void *data)
-{
-	struct subid_cover *c = data;
-
-	if (c->lo >= start && (uint64_t)c->lo + c->count <= (uint64_t)start + count)
-		c->inside = true;
-	return 0;
-}
-
-int shift_idmap_within_subid(const struct shift_idmap *map, const char *user)
-{
-	unsigned k, i;
-
-	for (k = 0; k < 2; k++)
-		for (i = 0; i < map->n[k]; i++) {
-			struct subid_cover c = { map->ext[k][i].seen,
-						 map->ext[k][i].count, false };
-			int r = subid_foreach((enum shift_id_kind)k, user,
-					      subid_check, &c);
-
-			if (r < 0)
-				return r;
-			if (!c.inside)
-				return 0;
-		}
-	return 1;
 }
 
 /*
@@ -726,16 +612,21 @@ static const char *subid_line_problem(char *line, char **owner, uint32_t *start,
 	return NULL;
 }
 
-int shift_subid_read(enum shift_id_kind kind, const char *user,
-		     struct shift_idmap *map, shift_subid_warn_fn warn,
-		     void *userdata, struct shift_error *err)
+/*
+ * The one parser of the delegation files: fn is called for every range of
+ * user's (its return value, when negative, ends the read); the result is
+ * shift_subid_read()'s.
+ */
+static int subid_parse(enum shift_id_kind kind, const char *user,
+		       int (*fn)(uint32_t start, uint32_t count, void *data),
+		       void *data, shift_subid_warn_fn warn, void *userdata,
+		       struct shift_error *err)
 {
 	const char *file = subid_file(kind);
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
 	char uidbuf[16] = "";
 	const char *name = user;
-	struct subid_build b = {map, kind, 0};
 	unsigned lineno = 0;
 	size_t cap = 0;
 	int ranges = 0;
@@ -786,7 +677,7 @@ int shift_subid_read(enum shift_id_kind kind, const char *user,
 		}
 		if (!own)
 			continue;
-		r = subid_add(start, count, &b);
+		r = fn(start, count, data);
 		if (r < 0)
 			return sk_error_set_path(err, r, file, NULL);
 		ranges++;
@@ -795,3 +686,65 @@ int shift_subid_read(enum shift_id_kind kind, const char *user,
 		return sk_error_set_path(err, negative_errno(), file, NULL);
 	return ranges;
 }
+
+int shift_subid_read(enum shift_id_kind kind, const char *user,
+		     struct shift_idmap *map, shift_subid_warn_fn warn,
+		     void *userdata, struct shift_error *err)
+{
+	struct subid_build b = { map, kind, 0 };
+
+	return subid_parse(kind, user, subid_add, &b, warn, userdata, err);
+}
+
+int shift_idmap_from_subid(struct shift_idmap *map, const char *user)
+{
+	unsigned k;
+
+	for (k = 0; k < 2; k++) {
+		int r = shift_subid_read((enum shift_id_kind)k, user, map, NULL,
+					 NULL, NULL);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+struct subid_cover {
+	uint32_t lo;
+	uint32_t count;
+	bool inside;
+};
+
+static int subid_check(uint32_t start, uint32_t count, void *data)
+{
+	struct subid_cover *c = data;
+
+	if (c->lo >= start && (uint64_t)c->lo + c->count <= (uint64_t)start + count)
+		c->inside = true;
+	return 0;
+}
+
+int shift_idmap_within_subid(const struct shift_idmap *map, const char *user)
+{
+	unsigned k, i;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < map->n[k]; i++) {
+			struct subid_cover c = { map->ext[k][i].seen,
+						 map->ext[k][i].count, false };
+			int r = subid_parse((enum shift_id_kind)k, user,
+					    subid_check, &c, NULL, NULL, NULL);
+
+			if (r == -ENOENT)
+				return 0; /* no file: nobody has a delegation */
+			if (r < 0)
+				return r;
+			if (!c.inside)
+				return 0;
+		}
+	return 1;
+}
+

@@ -30,13 +30,6 @@
 
 extern char **environ;
 
-static bool sk_debug_enabled(void)
-{
-	const char *e = getenv("LIBSHIFT_DEBUG");
-
-	return e && *e && *e != '0';
-}
-
 /* Enough for the child: it makes three syscalls. */
 #define CHILD_STACK_SIZE (16 * 1024)
 

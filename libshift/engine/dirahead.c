@@ -105,8 +105,8 @@ bool sk_dirahead_always(void)
 
 int sk_dirahead_open(const struct sk_engine *e)
 {
-	dev_t dev = makedev((unsigned)(e->root_dev >> 32),
-			    (unsigned)(e->root_dev & 0xffffffffu));
+	dev_t dev = makedev((unsigned)(e->root.dev >> 32),
+			    (unsigned)(e->root.dev & 0xffffffffu));
 	struct open_how how = dirahead_how;
 	char path[PATH_MAX];
 	int fd;

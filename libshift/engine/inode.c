@@ -2,10 +2,14 @@
 /*
  * The one function that applies a map to one inode's metadata: owner, ACL
  * qualifiers, file capability rootid, setuid/setgid restored after chown.
- * Used by the shift engine, the OCI flat unpack and verify.  Every change
- * goes through the fd of the inode that was stat'ed, or, in the engine's
- * common case (nothing but the owner changes), by one name relative to a
- * directory fd without following a symlink (struct sk_target).
+ * Used by the shift engine (sk_inode_process*) and, through shift_inode(),
+ * shift-layer's shifted-copy fallback (libshift/oci/layer.c).  The OCI
+ * flat unpack and the manifests translate with the same ACL and capability
+ * translators (libshift/core/acl.c, fcaps.c), not through here.  Every
+ * change goes through the fd of the inode that was stat'ed, or, in the
+ * engine's common case (nothing but the owner changes), by one name
+ * relative to a directory fd without following a symlink (struct
+ * sk_target).
  *
  * Inside the engine each inode is also crash-safe (docs/shift-engine.md):
  * an intent record (xattr <ns>.shiftkit.inode) holding the original owner,
@@ -40,10 +44,6 @@ static const char *const acl_names[2] = {
 	SHIFT_XATTR_ACL_ACCESS,
 	SHIFT_XATTR_ACL_DEFAULT,
 };
-static const unsigned acl_what[2] = {
-	SHIFT_WHAT_ACL_ACCESS,
-	SHIFT_WHAT_ACL_DEFAULT,
-};
 
 struct shift_inode_ctx *shift_inode_ctx_new(const struct shift_options *opts)
 {
@@ -71,11 +71,10 @@ struct shift_inode_ctx *shift_inode_ctx_new(const struct shift_options *opts)
 	ctx->names = malloc(XATTR_LIST_MAX);
 	ctx->acl[0] = malloc(XATTR_SIZE_MAX);
 	ctx->acl[1] = malloc(XATTR_SIZE_MAX);
-	ctx->scratch = malloc(XATTR_SIZE_MAX);
 	ctx->pathbuf_size = 256;
 	ctx->pathbuf = malloc(ctx->pathbuf_size);
 	if (!ctx->map || !ctx->names || !ctx->acl[0] || !ctx->acl[1] ||
-	    !ctx->scratch || !ctx->pathbuf) {
+	    !ctx->pathbuf) {
 		shift_inode_ctx_free(ctx);
 		errno = ENOMEM;
 		return NULL;
@@ -92,7 +91,7 @@ void shift_inode_ctx_free(struct shift_inode_ctx *ctx)
 	free(ctx->names);
 	free(ctx->acl[0]);
 	free(ctx->acl[1]);
-	free(ctx->scratch);
+	sk_plan_free(&ctx->plan);
 	free(ctx->pathbuf);
 	free(ctx);
 }
@@ -149,63 +148,6 @@ int sk_inode_error(struct shift_inode_ctx *ctx, const char *dir,
 	ctx->errors++;
 	sk_inode_event(ctx, &ev, dir, name);
 	return err;
-}
-
-/* ------------------------------------------------------------------ */
-/* id mapping under the unmapped policy                                */
-
-/* F(id) into *ret; false when id has no image (ret: the policy's value). */
-static bool map_id(const struct shift_inode_ctx *ctx, enum shift_id_kind kind,
-		   uint32_t id, uint32_t *ret)
-{
-	if (shift_idmap_to_seen(ctx->map, kind, id, ret) == 0)
-		return true;
-	*ret = ctx->unmapped == SHIFT_UNMAPPED_OVERFLOW ? ctx->overflow[kind]
-						       : id;
-	return false;
-}
-
-static bool fixed_id(const struct shift_inode_ctx *ctx,
-		     enum shift_id_kind kind, uint32_t id)
-{
-	uint32_t v;
-
-	map_id(ctx, kind, id, &v);
-	return v == id;
-}
-
-/* Could id be the result of a shift (it lies in the map's seen range)? */
-static bool in_image(const struct shift_inode_ctx *ctx,
-		     enum shift_id_kind kind, uint32_t id)
-{
-	uint32_t v;
-
-	return shift_idmap_to_disk(ctx->map, kind, id, &v) == 0;
-}
-
-struct unmapped_data {
-	struct shift_inode_ctx *ctx;
-	const char *dir, *name;
-	unsigned what;
-	bool quiet_image; /* resumed, no intent: ids in the image are done */
-	unsigned reported; /* ids of this inode reported as unmapped */
-};
-
-static void on_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
-{
-	struct unmapped_data *u = userdata;
-	struct shift_event ev = {
-		.type = SHIFT_EVENT_UNMAPPED,
-		.kind = kind,
-		.id = id,
-		.what = u->what,
-	};
-
-	if (u->quiet_image && in_image(u->ctx, kind, id))
-		return;
-	u->reported++;
-	u->ctx->unmapped_n++;
-	sk_inode_event(u->ctx, &ev, u->dir, u->name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -410,43 +352,6 @@ static int set_owner(struct sk_target *t, uid_t uid, gid_t gid, bool by_name)
 	return r < 0 ? negative_errno() : 0;
 }
 
-static void stat_from_statx(const struct statx *sx, struct sk_stat *st)
-{
-	st->dev = ((uint64_t)sx->stx_dev_major << 32) | sx->stx_dev_minor;
-	st->ino = sx->stx_ino;
-	st->mnt_id = (sx->stx_mask & STATX_MNT_ID) ? sx->stx_mnt_id : 0;
-	st->mode = sx->stx_mode;
-	st->uid = sx->stx_uid;
-	st->gid = sx->stx_gid;
-	st->nlink = sx->stx_nlink;
-}
-
-#define SK_STATX_MASK                                                    \
-	(STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | \
-	 STATX_INO | STATX_MNT_ID)
-
-int sk_statx_fd(int fd, struct sk_stat *st)
-{
-	struct statx sx;
-
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, SK_STATX_MASK,
-		  &sx) < 0)
-		return negative_errno();
-	stat_from_statx(&sx, st);
-	return 0;
-}
-
-int sk_statx_at(int dirfd, const char *name, struct sk_stat *st)
-{
-	struct statx sx;
-
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-		  SK_STATX_MASK, &sx) < 0)
-		return negative_errno();
-	stat_from_statx(&sx, st);
-	return 0;
-}
-
 /* FNV-1a: tells an ACL value from its translation after a crash. */
 static uint64_t hash_bytes(const void *p, size_t n)
 {
@@ -460,12 +365,414 @@ static uint64_t hash_bytes(const void *p, size_t n)
 	return h;
 }
 
-static bool is_setid_kept(const struct sk_stat *st, mode_t orig_mode)
+/* ------------------------------------------------------------------ */
+/* The plan: pure, from what was read and the rules                    */
+
+/* F(id) into *ret; false when id has no image (ret: the policy's value). */
+static bool map_id(const struct sk_plan_rules *rules, enum shift_id_kind kind,
+		   uint32_t id, uint32_t *ret)
 {
-	return !S_ISDIR(st->mode) && (orig_mode & (S_ISUID | S_ISGID));
+	if (shift_idmap_to_seen(rules->map, kind, id, ret) == 0)
+		return true;
+	*ret = rules->unmapped == SHIFT_UNMAPPED_OVERFLOW ? rules->overflow[kind]
+							  : id;
+	return false;
+}
+
+static bool fixed_id(const struct sk_plan_rules *rules,
+		     enum shift_id_kind kind, uint32_t id)
+{
+	uint32_t v;
+
+	map_id(rules, kind, id, &v);
+	return v == id;
+}
+
+/* Could id be the result of a shift (it lies in the map's seen range)? */
+static bool in_image(const struct sk_plan_rules *rules,
+		     enum shift_id_kind kind, uint32_t id)
+{
+	uint32_t v;
+
+	return shift_idmap_to_disk(rules->map, kind, id, &v) == 0;
+}
+
+/* Grow a plan buffer to at least size bytes. */
+static int plan_buf(char **buf, size_t *cur, size_t size)
+{
+	char *n;
+
+	if (size <= *cur)
+		return 0;
+	n = realloc(*buf, size);
+	if (!n)
+		return -ENOMEM;
+	*buf = n;
+	*cur = size;
+	return 0;
+}
+
+struct plan_report {
+	const struct sk_plan_rules *rules;
+	struct sk_plan *p;
+	unsigned what;
+	bool quiet_image; /* resumed, no intent: ids in the image are done */
+	unsigned reported; /* ids of this inode reported as unmapped */
+	int err;
+};
+
+static void plan_unmapped(enum shift_id_kind kind, uint32_t id, void *userdata)
+{
+	struct plan_report *u = userdata;
+	struct sk_plan *p = u->p;
+
+	if (u->quiet_image && in_image(u->rules, kind, id))
+		return;
+	u->reported++;
+	if (p->n_unmapped == p->unmapped_size) {
+		size_t n = p->unmapped_size ? p->unmapped_size * 2 : 8;
+		struct sk_plan_unmapped *a =
+			realloc(p->unmapped, n * sizeof(*a));
+
+		if (!a) {
+			u->err = -ENOMEM;
+			return;
+		}
+		p->unmapped = a;
+		p->unmapped_size = n;
+	}
+	p->unmapped[p->n_unmapped++] = (struct sk_plan_unmapped){
+		.kind = kind, .id = id, .what = u->what,
+	};
+}
+
+static int plan_fail(struct sk_plan *p, const char *op, int err)
+{
+	p->kind = SK_PLAN_FAIL;
+	p->fail_op = op;
+	p->fail_err = err;
+	return 0;
+}
+
+/* Empty the plan, keeping its buffers. */
+static void plan_reset(struct sk_plan *p)
+{
+	struct sk_plan old = *p;
+
+	*p = (struct sk_plan){
+		.acl = { old.acl[0], old.acl[1] },
+		.acl_size = { old.acl_size[0], old.acl_size[1] },
+		.unmapped = old.unmapped,
+		.unmapped_size = old.unmapped_size,
+		.scratch = old.scratch,
+		.scratch_size = old.scratch_size,
+	};
+}
+
+void sk_plan_free(struct sk_plan *p)
+{
+	free(p->acl[0]);
+	free(p->acl[1]);
+	free(p->unmapped);
+	free(p->scratch);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Would a plan made from the result change it again?  Then a crash after
+ * this inode could not be told from "not yet done". */
+static int plan_keep(const struct sk_plan_rules *rules, struct sk_plan *p,
+		     const void *const acl_after[2], const size_t acl_len[2],
+		     bool caps)
+{
+	if (!fixed_id(rules, SHIFT_UID, p->uid) ||
+	    !fixed_id(rules, SHIFT_GID, p->gid))
+		return 1;
+	for (int i = 0; i < 2; i++) {
+		if (!acl_after[i])
+			continue;
+		if (plan_buf(&p->scratch, &p->scratch_size, acl_len[i]) < 0)
+			return -ENOMEM;
+		memcpy(p->scratch, acl_after[i], acl_len[i]);
+		if (sk_acl_translate(p->scratch, acl_len[i], rules->map, true,
+				     rules->unmapped, rules->overflow, false,
+				     NULL, NULL) != 0)
+			return 1;
+	}
+	if (caps) {
+		uint8_t again[SHIFT_FCAPS_MAX_SIZE];
+		uint32_t rootid = 0;
+		int l = shift_fcaps_translate(p->caps, p->caps_len, again,
+					      sizeof(again), rules->map, true);
+
+		if (l == -ERANGE)
+			return !(shift_fcaps_rootid(p->caps, p->caps_len,
+						    &rootid) >= 0 &&
+				 in_image(rules, SHIFT_UID, rootid));
+		return l != (int)p->caps_len ||
+		       memcmp(again, p->caps, (size_t)l) != 0;
+	}
+	return 0;
+}
+
+/* One plan in the making. */
+struct planner {
+	const struct sk_plan_rules *rules;
+	const struct sk_inode_facts *in;
+	struct sk_plan *p;
+	struct plan_report u;
+	const struct sk_intent *intent; /* an intent in the works, or NULL */
+	bool pending;			/* marked unchanged by this run */
+	uint32_t ouid, ogid, omode;	/* the original ids and mode */
+	const void *acl_after[2];	/* each ACL's value after the plan */
+	uint64_t acl_hash[2];		/* of the originals translated */
+	const uint8_t *caps_src;	/* the original capability */
+	size_t caps_src_len;
+};
+
+/* ACLs: translate; with an intent only when still the original. */
+static int plan_acls(struct planner *pl)
+{
+	static const unsigned acl_what[2] = {
+		SHIFT_WHAT_ACL_ACCESS,
+		SHIFT_WHAT_ACL_DEFAULT,
+	};
+	const struct sk_inode_facts *in = pl->in;
+	const struct sk_intent *it = pl->intent;
+	struct sk_plan *p = pl->p;
+	int r;
+
+	for (int i = 0; i < 2; i++) {
+		size_t len = in->acl_len[i];
+		uint64_t h;
+
+		if (!in->has_acl[i])
+			continue;
+		pl->acl_after[i] = in->acl[i];
+		h = hash_bytes(in->acl[i], len);
+		if (it && (!(it->flags & (1u << i)) || h != it->acl_hash[i]))
+			continue; /* translated before the crash */
+		pl->acl_hash[i] = h;
+		if (plan_buf(&p->acl[i], &p->acl_size[i], len ? len : 1) < 0)
+			return -ENOMEM;
+		memcpy(p->acl[i], in->acl[i], len);
+		p->acl_len[i] = len;
+		pl->acl_after[i] = p->acl[i];
+		pl->u.what = acl_what[i];
+		r = sk_acl_translate(p->acl[i], len, pl->rules->map, true,
+				     pl->rules->unmapped, pl->rules->overflow,
+				     true, plan_unmapped, &pl->u);
+		if (pl->u.err)
+			return pl->u.err;
+		if (r == -ENOTUNIQ)
+			return plan_fail(p,
+					 i ? "translate the default ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)"
+					   : "translate the access ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)",
+					 -EINVAL);
+		if (r < 0)
+			return plan_fail(p, "parse the ACL", r);
+		p->acl_change[i] = r > 0;
+		if (r > 0)
+			p->what |= acl_what[i];
+	}
+	return 0;
+}
+
+/* File capability: from the intent if one was recorded (the chown may
+ * have dropped it), else the current value. */
+static int plan_caps(struct planner *pl)
+{
+	const struct sk_inode_facts *in = pl->in;
+	const struct sk_intent *it = pl->intent;
+	struct sk_plan *p = pl->p;
+	uint32_t rootid = 0;
+	int r;
+
+	if (it && (it->flags & SK_INTENT_CAPS)) {
+		pl->caps_src = it->caps;
+		pl->caps_src_len = it->caps_len;
+	} else if (in->has_caps) {
+		pl->caps_src = in->caps;
+		pl->caps_src_len = in->caps_len;
+	}
+	if (!pl->caps_src)
+		return 0;
+	r = shift_fcaps_translate(pl->caps_src, pl->caps_src_len, p->caps,
+				  sizeof(p->caps), pl->rules->map, true);
+	if (r >= 0) {
+		p->caps_len = (size_t)r;
+		return 0;
+	}
+	if (r != -ERANGE)
+		return plan_fail(p, "parse the file capability", r);
+	if (shift_fcaps_rootid(pl->caps_src, pl->caps_src_len, &rootid) >= 0 &&
+	    pl->u.quiet_image && in_image(pl->rules, SHIFT_UID, rootid) &&
+	    p->uid == in->st.uid && p->gid == in->st.gid) {
+		/* Resumed, the owner needs nothing (a plan that still chowns
+		 * means "not done": see the intent rule) and the rootid is a
+		 * shifted one: done before. */
+		pl->caps_src = NULL;
+		return 0;
+	}
+	pl->u.what = SHIFT_WHAT_FCAPS;
+	plan_unmapped(SHIFT_UID, rootid, &pl->u);
+	if (pl->u.err)
+		return pl->u.err;
+	return plan_fail(p,
+			 "map the file capability's rootid (it has no image under the map; the inode is left unchanged)",
+			 -EOVERFLOW);
+}
+
+/*
+ * An id without image under --unmapped=error, in the engine (a lone
+ * shift_inode() keeps shifting what it can): the inode is left unchanged
+ * (the run fails and the tree stays "incomplete"), so that it stays in one
+ * view of the ids, and is marked so that a re-run takes it as unshifted --
+ * also where its ids lie in the map's image, which a resumed run otherwise
+ * takes for shifted ones.  (An intent in the works is an inode being
+ * changed: its originals had images, or it would not have been started.)
+ */
+static bool plan_pending(struct planner *pl)
+{
+	const struct sk_plan_rules *rules = pl->rules;
+	struct sk_plan *p = pl->p;
+
+	if (!rules->engine || !pl->u.reported ||
+	    rules->unmapped != SHIFT_UNMAPPED_ERROR || pl->intent)
+		return false;
+	p->kind = SK_PLAN_PENDING;
+	if (!rules->journal || pl->pending)
+		return true;
+	p->intent_write = true;
+	p->intent = (struct sk_intent){
+		.magic = SK_INTENT_MAGIC,
+		.flags = SK_INTENT_PENDING,
+		.gen = rules->gen,
+		.uid = pl->in->st.uid,
+		.gid = pl->in->st.gid,
+		.mode = pl->in->st.mode,
+	};
+	return true;
+}
+
+/* The progress record of a change: written first when the change takes
+ * several writes, is to be kept (p->keep), or replaces a pending mark (a
+ * crash after the first change must not leave the inode marked as
+ * unshifted); removed at the end unless kept. */
+static void plan_record(struct planner *pl)
+{
+	const struct sk_inode_facts *in = pl->in;
+	struct sk_plan *p = pl->p;
+	bool multi = p->acl_change[0] || p->acl_change[1] || pl->caps_src ||
+		     p->mode_restore;
+
+	if (pl->rules->journal && !pl->intent &&
+	    (multi || p->keep || pl->pending)) {
+		p->intent_write = true;
+		p->intent = (struct sk_intent){
+			.magic = SK_INTENT_MAGIC,
+			.flags = (in->has_acl[0] ? SK_INTENT_ACL_ACCESS : 0) |
+				 (in->has_acl[1] ? SK_INTENT_ACL_DEFAULT : 0) |
+				 (pl->caps_src ? SK_INTENT_CAPS : 0),
+			.gen = pl->rules->gen,
+			.uid = pl->ouid,
+			.gid = pl->ogid,
+			.mode = pl->omode,
+			.acl_hash = { pl->acl_hash[0], pl->acl_hash[1] },
+			.caps_len = (uint32_t)pl->caps_src_len,
+		};
+		if (pl->caps_src)
+			memcpy(p->intent.caps, pl->caps_src, pl->caps_src_len);
+	}
+	p->chown_by_name = !multi && !p->intent_write && !pl->intent;
+	p->intent_remove = (p->intent_write || pl->intent) && !p->keep;
+}
+
+int sk_inode_plan(const struct sk_plan_rules *rules,
+		  const struct sk_inode_facts *in, struct sk_plan *p)
+{
+	const struct sk_stat *st = &in->st;
+	struct planner pl = {
+		.rules = rules,
+		.in = in,
+		.p = p,
+		.u = { .rules = rules, .p = p, .quiet_image = rules->resumed },
+		.intent = in->intent,
+		.ouid = st->uid,
+		.ogid = st->gid,
+		.omode = st->mode,
+	};
+	int r;
+
+	plan_reset(p);
+	if (pl.intent && (pl.intent->flags & SK_INTENT_PENDING)) {
+		/* Left unchanged by this run before for an id without image:
+		 * the inode as it is now is unshifted (its ids may have been
+		 * fixed since), and no id of it is a shifted one. */
+		pl.pending = true;
+		pl.intent = NULL;
+		pl.u.quiet_image = false;
+	}
+	if (pl.intent) {
+		pl.u.quiet_image = false;
+		pl.ouid = pl.intent->uid;
+		pl.ogid = pl.intent->gid;
+		pl.omode = pl.intent->mode;
+	}
+
+	/* Owner. */
+	pl.u.what = SHIFT_WHAT_OWNER;
+	if (!map_id(rules, SHIFT_UID, pl.ouid, &p->uid))
+		plan_unmapped(SHIFT_UID, pl.ouid, &pl.u);
+	if (!map_id(rules, SHIFT_GID, pl.ogid, &p->gid))
+		plan_unmapped(SHIFT_GID, pl.ogid, &pl.u);
+	if (pl.u.err)
+		return pl.u.err;
+	r = plan_acls(&pl);
+	if (r < 0 || p->kind == SK_PLAN_FAIL)
+		return r;
+	r = plan_caps(&pl);
+	if (r < 0 || p->kind == SK_PLAN_FAIL)
+		return r;
+	if (plan_pending(&pl)) {
+		p->what = 0;
+		return 0;
+	}
+
+	/* What changes. */
+	p->chown = p->uid != st->uid || p->gid != st->gid;
+	p->mode = pl.omode & 07777;
+	p->mode_restore = !S_ISDIR(st->mode) &&
+			  (pl.omode & (S_ISUID | S_ISGID)) &&
+			  (p->chown || (st->mode & 07777) != p->mode);
+	if (pl.caps_src)
+		p->caps_write = p->chown || !in->has_caps ||
+				in->caps_len != p->caps_len ||
+				memcmp(in->caps, p->caps, p->caps_len) != 0;
+	if (p->chown)
+		p->what |= SHIFT_WHAT_OWNER;
+	if (p->caps_write)
+		p->what |= SHIFT_WHAT_FCAPS;
+	if (p->mode_restore)
+		p->what |= SHIFT_WHAT_MODE;
+
+	r = plan_keep(rules, p, pl.acl_after, in->acl_len, pl.caps_src);
+	if (r < 0)
+		return r;
+	p->keep = r > 0;
+
+	if (!p->what) {
+		p->kind = SK_PLAN_NONE;
+		p->intent_remove = rules->journal &&
+				   (in->intent != NULL) && !p->keep;
+		return 0;
+	}
+	p->kind = SK_PLAN_CHANGE;
+	plan_record(&pl);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
+/* Reading the inode, applying the plan                                */
 
 static int inode_cleanup(struct shift_inode_ctx *ctx, struct sk_target *t,
 			 const struct sk_stat *st, const char *dir,
@@ -497,37 +804,19 @@ static int inode_cleanup(struct shift_inode_ctx *ctx, struct sk_target *t,
 	return 1;
 }
 
-static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
-			 const struct sk_stat *st, const char *dir,
-			 const char *name)
+
+/* What the plan needs of the inode: one listxattr (symlinks carry neither
+ * ACLs nor capabilities), then the values of the xattrs it has.  Errors
+ * are reported; the inode is left alone. */
+static int inode_read(struct shift_inode_ctx *ctx, struct sk_target *t,
+		      struct sk_inode_facts *in, struct sk_intent *intent,
+		      uint8_t *caps, const char *dir, const char *name)
 {
+	const struct sk_stat *st = &in->st;
 	struct sk_journal *j = ctx->journal;
-	bool journal = j && j->active && !(ctx->flags & SHIFT_DRY_RUN);
-	bool has_acl[2] = { false, false }, acl_change[2] = { false, false };
-	bool has_caps = false, has_intent = false, caps_write = false;
-	bool do_chown, mode_restore, keep, multi, wrote_intent = false;
-	bool pending = false;
-	size_t acl_len[2] = { 0, 0 }, caps_src_len = 0;
-	uint64_t acl_hash[2] = { 0, 0 };
-	uint8_t caps_cur[SHIFT_FCAPS_MAX_SIZE], caps_new[SHIFT_FCAPS_MAX_SIZE];
-	const uint8_t *caps_src = NULL;
-	ssize_t caps_cur_len = -1;
-	int caps_new_len = 0;
-	struct sk_intent in;
-	uint32_t ouid, ogid, omode, tu, tg;
-	struct unmapped_data ud = {
-		.ctx = ctx, .dir = dir, .name = name,
-		.quiet_image = j && j->resumed,
-	};
-	unsigned what = 0;
+	bool has_intent = false;
 	ssize_t n;
-	int r, i;
 
-	if (ctx->phase == SK_PHASE_CLEANUP)
-		return inode_cleanup(ctx, t, st, dir, name);
-
-	/* Which of the xattrs we care about does the inode have?  One
-	 * listxattr; symlinks carry neither ACLs nor capabilities. */
 	if (!S_ISLNK(st->mode)) {
 		n = x_list(t, ctx->names);
 		if (n == -EOPNOTSUPP)
@@ -538,11 +827,11 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 		for (char *s = ctx->names; s < ctx->names + n;
 		     s += strlen(s) + 1) {
 			if (strcmp(s, SHIFT_XATTR_ACL_ACCESS) == 0)
-				has_acl[0] = true;
+				in->has_acl[0] = true;
 			else if (strcmp(s, SHIFT_XATTR_ACL_DEFAULT) == 0)
-				has_acl[1] = true;
+				in->has_acl[1] = true;
 			else if (strcmp(s, SHIFT_XATTR_CAPS) == 0)
-				has_caps = true;
+				in->has_caps = true;
 			else if (j && strcmp(s, j->intent_name) == 0)
 				has_intent = true;
 		}
@@ -550,152 +839,193 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 		has_intent = true;
 	}
 	if (has_intent) {
-		n = x_get(t, j->intent_name, &in, sizeof(in));
+		n = x_get(t, j->intent_name, intent, sizeof(*intent));
 		if (n == -ENODATA || n == -EOPNOTSUPP ||
 		    (S_ISLNK(st->mode) && n == -EPERM)) {
 			has_intent = false;
 		} else if (n < 0) {
 			return sk_inode_error(ctx, dir, name,
 					      "read the progress record", (int)n);
-		} else if (n != sizeof(in) || in.magic != SK_INTENT_MAGIC ||
-			   in.gen != j->gen) {
+		} else if (n != sizeof(*intent) ||
+			   intent->magic != SK_INTENT_MAGIC ||
+			   intent->gen != j->gen ||
+			   intent->caps_len > sizeof(intent->caps)) {
 			return sk_inode_error(ctx, dir, name,
 					      "use the progress record left by another shift (remove the xattr after checking the owner)",
 					      -ESTALE);
 		}
 	}
-	if (has_intent && (in.flags & SK_INTENT_PENDING)) {
-		/* Left unchanged by this run before for an id without image:
-		 * the inode as it is now is unshifted (its ids may have been
-		 * fixed since), and no id of it is a shifted one. */
-		pending = true;
-		has_intent = false;
-		ud.quiet_image = false;
-	}
-	if (has_intent) {
-		ud.quiet_image = false;
-		ouid = in.uid;
-		ogid = in.gid;
-		omode = in.mode;
-	} else {
-		ouid = st->uid;
-		ogid = st->gid;
-		omode = st->mode;
-	}
-
-	/* Owner. */
-	ud.what = SHIFT_WHAT_OWNER;
-	if (!map_id(ctx, SHIFT_UID, ouid, &tu))
-		on_unmapped(SHIFT_UID, ouid, &ud);
-	if (!map_id(ctx, SHIFT_GID, ogid, &tg))
-		on_unmapped(SHIFT_GID, ogid, &ud);
-
-	/* ACLs: translate; with an intent only when still the original. */
-	for (i = 0; i < 2; i++) {
-		uint64_t h;
-
-		if (!has_acl[i])
+	in->intent = has_intent ? intent : NULL;
+	for (int i = 0; i < 2; i++) {
+		if (!in->has_acl[i])
 			continue;
 		n = x_get(t, acl_names[i], ctx->acl[i], XATTR_SIZE_MAX);
 		if (n == -ENODATA) {
-			has_acl[i] = false;
+			in->has_acl[i] = false;
 			continue;
 		}
 		if (n < 0)
 			return sk_inode_error(ctx, dir, name, "read the ACL",
 					      (int)n);
-		acl_len[i] = (size_t)n;
-		h = hash_bytes(ctx->acl[i], acl_len[i]);
-		if (has_intent && (!(in.flags & (1u << i)) ||
-				   h != in.acl_hash[i]))
-			continue; /* translated before the crash */
-		acl_hash[i] = h;
-		ud.what = acl_what[i];
-		r = sk_acl_translate(ctx->acl[i], acl_len[i], ctx->map, true,
-				     ctx->unmapped, ctx->overflow, true,
-				     on_unmapped, &ud);
-		if (r == -ENOTUNIQ)
-			return sk_inode_error(ctx, dir, name,
-					      i ? "translate the default ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)"
-						: "translate the access ACL (two of its entries would get the same overflow id; the inode is left unchanged: map those ids, or use --unmapped=keep)",
-					      -EINVAL);
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name,
-					      "parse the ACL", r);
-		acl_change[i] = r > 0;
+		in->acl[i] = ctx->acl[i];
+		in->acl_len[i] = (size_t)n;
 	}
-
-	/* File capability: from the intent if one was recorded (the chown
-	 * may have dropped it), else the current value. */
-	if (has_intent && (in.flags & SK_INTENT_CAPS)) {
-		caps_src = in.caps;
-		caps_src_len = in.caps_len;
-	}
-	if (has_caps) {
-		caps_cur_len = x_get(t, SHIFT_XATTR_CAPS, caps_cur,
-				     sizeof(caps_cur));
-		if (caps_cur_len == -ENODATA)
-			has_caps = false;
-		else if (caps_cur_len < 0)
+	if (in->has_caps) {
+		n = x_get(t, SHIFT_XATTR_CAPS, caps, SHIFT_FCAPS_MAX_SIZE);
+		if (n == -ENODATA)
+			in->has_caps = false;
+		else if (n < 0)
 			return sk_inode_error(ctx, dir, name,
 					      "read the file capability",
-					      caps_cur_len == -ERANGE ? -EINVAL
-								      : (int)caps_cur_len);
-		else if (!caps_src) {
-			caps_src = caps_cur;
-			caps_src_len = (size_t)caps_cur_len;
+					      n == -ERANGE ? -EINVAL : (int)n);
+		else {
+			in->caps = caps;
+			in->caps_len = (size_t)n;
 		}
 	}
-	if (caps_src) {
-		uint32_t rootid = 0;
+	return 0;
+}
 
-		caps_new_len = shift_fcaps_translate(caps_src, caps_src_len,
-						     caps_new, sizeof(caps_new),
-						     ctx->map, true);
-		if (caps_new_len == -ERANGE &&
-		    shift_fcaps_rootid(caps_src, caps_src_len, &rootid) >= 0 &&
-		    ud.quiet_image && in_image(ctx, SHIFT_UID, rootid) &&
-		    tu == st->uid && tg == st->gid) {
-			/* Resumed, the owner needs nothing (a plan that still
-			 * chowns means "not done": see the intent rule) and
-			 * the rootid is a shifted one: done before. */
-			caps_src = NULL;
-		} else if (caps_new_len < 0) {
-			if (caps_new_len == -ERANGE) {
-				ud.what = SHIFT_WHAT_FCAPS;
-				on_unmapped(SHIFT_UID, rootid, &ud);
-				return sk_inode_error(ctx, dir, name,
-						      "map the file capability's rootid (it has no image under the map; the inode is left unchanged)",
-						      -EOVERFLOW);
-			}
+static void plan_rules_of(const struct shift_inode_ctx *ctx,
+			  struct sk_plan_rules *rules)
+{
+	const struct sk_journal *j = ctx->journal;
+
+	*rules = (struct sk_plan_rules){
+		.map = ctx->map,
+		.unmapped = ctx->unmapped,
+		.overflow = { ctx->overflow[0], ctx->overflow[1] },
+		.dry_run = ctx->flags & SHIFT_DRY_RUN,
+		.engine = j != NULL,
+		.journal = j && j->active && !(ctx->flags & SHIFT_DRY_RUN),
+		.resumed = j && j->resumed,
+		.gen = j ? j->gen : 0,
+	};
+}
+
+/* The steps of a SK_PLAN_CHANGE, in the order that keeps a crash at any
+ * point resumable (docs/shift-engine.md): the record, the ACLs, the
+ * owner, the capability (a chown drops it), the setid bits (a chown drops
+ * them), the record's removal. */
+static int apply_record(struct shift_inode_ctx *ctx, struct sk_target *t,
+			const struct sk_plan *p, const char *dir,
+			const char *name)
+{
+	struct sk_journal *j = ctx->journal;
+	int r;
+
+	if (p->keep && j->need_cleanup) {
+		r = j->need_cleanup(j->engine);
+		if (r < 0)
 			return sk_inode_error(ctx, dir, name,
-					      "parse the file capability",
-					      caps_new_len);
-		}
+					      "record progress on the tree's root", r);
 	}
+	r = x_set(t, j->intent_name, &p->intent, sizeof(p->intent));
+	if (r < 0)
+		return sk_inode_error(ctx, dir, name, "record progress (xattr)",
+				      r);
+	return 0;
+}
 
-	/*
-	 * An id without image under --unmapped=error, in the engine (a
-	 * lone shift_inode() keeps shifting what it can): the inode is left
-	 * unchanged (the run fails and the tree stays "incomplete"), so
-	 * that it stays in one view of the ids, and is marked so that a
-	 * re-run takes it as unshifted -- also where its ids lie in the
-	 * map's image, which a resumed run otherwise takes for shifted
-	 * ones.  (An intent in the works is an inode being changed: its
-	 * originals had images, or it would not have been started.)
-	 */
-	if (j && ud.reported && ctx->unmapped == SHIFT_UNMAPPED_ERROR &&
-	    !has_intent) {
-		if (!journal || pending)
+static int apply_acls(struct shift_inode_ctx *ctx, struct sk_target *t,
+		      const struct sk_plan *p, const char *dir,
+		      const char *name)
+{
+	int r;
+
+	for (int i = 0; i < 2; i++) {
+		if (!p->acl_change[i])
+			continue;
+		r = x_set(t, acl_names[i], p->acl[i], p->acl_len[i]);
+		if (r < 0)
+			return sk_inode_error(ctx, dir, name,
+					      i ? "set the default ACL"
+						: "set the access ACL", r);
+	}
+	return 0;
+}
+
+static int apply_owner(struct shift_inode_ctx *ctx, struct sk_target *t,
+		       const struct sk_plan *p, const char *dir,
+		       const char *name)
+{
+	const struct sk_stat *st = t->st;
+	int r = set_owner(t, p->uid != st->uid ? p->uid : (uid_t)-1,
+			  p->gid != st->gid ? p->gid : (gid_t)-1,
+			  p->chown_by_name);
+
+	return r < 0 ? sk_inode_error(ctx, dir, name, "change owner", r) : 0;
+}
+
+static int apply_caps(struct shift_inode_ctx *ctx, struct sk_target *t,
+		      const struct sk_plan *p, const char *dir,
+		      const char *name)
+{
+	int r = x_set(t, SHIFT_XATTR_CAPS, p->caps, p->caps_len);
+
+	return r < 0 ? sk_inode_error(ctx, dir, name,
+				      "set the file capability", r)
+		     : 0;
+}
+
+static int apply_mode(struct shift_inode_ctx *ctx, struct sk_target *t,
+		      const struct sk_plan *p, const char *dir,
+		      const char *name)
+{
+	int r = set_mode(t, p->mode);
+
+	return r < 0 ? sk_inode_error(ctx, dir, name,
+				      "restore setuid/setgid", r)
+		     : 0;
+}
+
+static int apply_unrecord(struct shift_inode_ctx *ctx, struct sk_target *t,
+			  const char *dir, const char *name)
+{
+	int r = x_remove(t, ctx->journal->intent_name);
+
+	if (r < 0 && r != -ENODATA)
+		return sk_inode_error(ctx, dir, name,
+				      "remove the progress record", r);
+	return 0;
+}
+
+/* The ids the plan found unmapped, as events. */
+static void report_unmapped(struct shift_inode_ctx *ctx,
+			    const struct sk_plan *p, const char *dir,
+			    const char *name)
+{
+	for (size_t i = 0; i < p->n_unmapped; i++) {
+		struct shift_event ev = {
+			.type = SHIFT_EVENT_UNMAPPED,
+			.kind = p->unmapped[i].kind,
+			.id = p->unmapped[i].id,
+			.what = p->unmapped[i].what,
+		};
+
+		ctx->unmapped_n++;
+		sk_inode_event(ctx, &ev, dir, name);
+	}
+}
+
+/* Perform the plan: 1 changed (or would, in a dry run), 0 nothing to do,
+ * or a negative errno (reported). */
+static int inode_apply(struct shift_inode_ctx *ctx, struct sk_target *t,
+		       const struct sk_plan *p, const char *dir,
+		       const char *name)
+{
+	const struct sk_stat *st = t->st;
+	int r;
+
+	report_unmapped(ctx, p, dir, name);
+	switch (p->kind) {
+	case SK_PLAN_FAIL:
+		return sk_inode_error(ctx, dir, name, p->fail_op, p->fail_err);
+	case SK_PLAN_PENDING:
+		if (!p->intent_write)
 			return 0;
-		memset(&in, 0, sizeof(in));
-		in.magic = SK_INTENT_MAGIC;
-		in.flags = SK_INTENT_PENDING;
-		in.gen = j->gen;
-		in.uid = st->uid;
-		in.gid = st->gid;
-		in.mode = st->mode;
-		r = x_set(t, j->intent_name, &in, sizeof(in));
+		r = x_set(t, ctx->journal->intent_name, &p->intent,
+			  sizeof(p->intent));
 		/* Not permitted: user.* xattrs on a symlink, an inode the
 		 * caller's namespace doesn't map (it can't change it either:
 		 * reported as outside the delegation, it is reported again),
@@ -707,73 +1037,20 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 					      "record the ids left unmapped (xattr)",
 					      r);
 		return 0;
+	case SK_PLAN_NONE:
+		return p->intent_remove ? apply_unrecord(ctx, t, dir, name) : 0;
+	case SK_PLAN_CHANGE:
+		break;
 	}
 
-	/* What changes. */
-	do_chown = tu != st->uid || tg != st->gid;
-	mode_restore = is_setid_kept(st, omode) &&
-		       (do_chown || (st->mode & 07777) != (omode & 07777));
-	if (caps_src)
-		caps_write = do_chown || caps_cur_len != caps_new_len ||
-			     memcmp(caps_cur, caps_new, (size_t)caps_new_len);
-
-	/* Would a plan made from the result change it again?  Then a crash
-	 * after this inode could not be told from "not yet done": keep the
-	 * intent until the whole tree is done. */
-	keep = !fixed_id(ctx, SHIFT_UID, tu) || !fixed_id(ctx, SHIFT_GID, tg);
-	for (i = 0; i < 2 && !keep; i++) {
-		if (!has_acl[i])
-			continue;
-		memcpy(ctx->scratch, ctx->acl[i], acl_len[i]);
-		if (sk_acl_translate(ctx->scratch, acl_len[i], ctx->map, true,
-				     ctx->unmapped, ctx->overflow, false, NULL,
-				     NULL) != 0)
-			keep = true;
-	}
-	if (caps_src && !keep) {
-		uint8_t again[SHIFT_FCAPS_MAX_SIZE];
-		uint32_t rootid = 0;
-		int l = shift_fcaps_translate(caps_new, (size_t)caps_new_len,
-					      again, sizeof(again), ctx->map,
-					      true);
-
-		if (l == -ERANGE)
-			keep = !(shift_fcaps_rootid(caps_new, (size_t)caps_new_len,
-						    &rootid) >= 0 &&
-				 in_image(ctx, SHIFT_UID, rootid));
-		else
-			keep = l != caps_new_len ||
-			       memcmp(again, caps_new, (size_t)l) != 0;
-	}
-
-	if (!do_chown && !acl_change[0] && !acl_change[1] && !caps_write &&
-	    !mode_restore) {
-		if (journal && (has_intent || pending) && !keep) {
-			r = x_remove(t, j->intent_name);
-			if (r < 0 && r != -ENODATA)
-				return sk_inode_error(ctx, dir, name,
-						      "remove the progress record", r);
-		}
-		return 0;
-	}
-
-	if (do_chown)
-		what |= SHIFT_WHAT_OWNER;
-	for (i = 0; i < 2; i++)
-		if (acl_change[i])
-			what |= acl_what[i];
-	if (caps_write)
-		what |= SHIFT_WHAT_FCAPS;
-	if (mode_restore)
-		what |= SHIFT_WHAT_MODE;
 	if (ctx->flags & (SHIFT_DRY_RUN | SHIFT_VERBOSE)) {
 		struct shift_event ev = {
 			.type = SHIFT_EVENT_CHANGE,
-			.what = what,
+			.what = p->what,
 			.uid = st->uid,
 			.gid = st->gid,
-			.new_uid = tu,
-			.new_gid = tg,
+			.new_uid = p->uid,
+			.new_gid = p->gid,
 		};
 
 		sk_inode_event(ctx, &ev, dir, name);
@@ -782,76 +1059,37 @@ static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
 		ctx->changed++;
 		return 1;
 	}
-
-	multi = acl_change[0] || acl_change[1] || caps_src || mode_restore;
-	/* A pending mark is replaced by an intent before the first change:
-	 * a crash after it must not leave the changed inode marked as
-	 * unshifted. */
-	if (journal && !has_intent && (multi || keep || pending)) {
-		if (keep && j->need_cleanup) {
-			r = j->need_cleanup(j->engine);
-			if (r < 0)
-				return sk_inode_error(ctx, dir, name,
-						      "record progress on the tree's root", r);
-		}
-		in.magic = SK_INTENT_MAGIC;
-		in.flags = (has_acl[0] ? SK_INTENT_ACL_ACCESS : 0) |
-			   (has_acl[1] ? SK_INTENT_ACL_DEFAULT : 0) |
-			   (caps_src ? SK_INTENT_CAPS : 0);
-		in.gen = j->gen;
-		in.uid = ouid;
-		in.gid = ogid;
-		in.mode = omode;
-		in.acl_hash[0] = acl_hash[0];
-		in.acl_hash[1] = acl_hash[1];
-		in.caps_len = (uint32_t)caps_src_len;
-		memset(in.caps, 0, sizeof(in.caps));
-		if (caps_src)
-			memcpy(in.caps, caps_src, caps_src_len);
-		r = x_set(t, j->intent_name, &in, sizeof(in));
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name,
-					      "record progress (xattr)", r);
-		wrote_intent = true;
-	}
-
-	for (i = 0; i < 2; i++) {
-		if (!acl_change[i])
-			continue;
-		r = x_set(t, acl_names[i], ctx->acl[i], acl_len[i]);
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name,
-					      i ? "set the default ACL"
-						: "set the access ACL", r);
-	}
-	if (do_chown) {
-		r = set_owner(t, tu != st->uid ? tu : (uid_t)-1,
-			      tg != st->gid ? tg : (gid_t)-1,
-			      !multi && !wrote_intent && !has_intent);
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name, "change owner", r);
-	}
-	if (caps_write) {
-		r = x_set(t, SHIFT_XATTR_CAPS, caps_new,
-			  (size_t)caps_new_len);
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name,
-					      "set the file capability", r);
-	}
-	if (mode_restore) {
-		r = set_mode(t, omode & 07777);
-		if (r < 0)
-			return sk_inode_error(ctx, dir, name,
-					      "restore setuid/setgid", r);
-	}
-	if ((wrote_intent || has_intent) && !keep) {
-		r = x_remove(t, j->intent_name);
-		if (r < 0 && r != -ENODATA)
-			return sk_inode_error(ctx, dir, name,
-					      "remove the progress record", r);
-	}
+	if ((p->intent_write && (r = apply_record(ctx, t, p, dir, name)) < 0) ||
+	    (r = apply_acls(ctx, t, p, dir, name)) < 0 ||
+	    (p->chown && (r = apply_owner(ctx, t, p, dir, name)) < 0) ||
+	    (p->caps_write && (r = apply_caps(ctx, t, p, dir, name)) < 0) ||
+	    (p->mode_restore && (r = apply_mode(ctx, t, p, dir, name)) < 0) ||
+	    (p->intent_remove && (r = apply_unrecord(ctx, t, dir, name)) < 0))
+		return r;
 	ctx->changed++;
 	return 1;
+}
+
+static int inode_process(struct shift_inode_ctx *ctx, struct sk_target *t,
+			 const struct sk_stat *st, const char *dir,
+			 const char *name)
+{
+	uint8_t caps[SHIFT_FCAPS_MAX_SIZE];
+	struct sk_intent intent;
+	struct sk_inode_facts in = { .st = *st };
+	struct sk_plan_rules rules;
+	int r;
+
+	if (ctx->phase == SK_PHASE_CLEANUP)
+		return inode_cleanup(ctx, t, st, dir, name);
+	r = inode_read(ctx, t, &in, &intent, caps, dir, name);
+	if (r < 0)
+		return r;
+	plan_rules_of(ctx, &rules);
+	r = sk_inode_plan(&rules, &in, &ctx->plan);
+	if (r < 0)
+		return sk_inode_error(ctx, dir, name, "plan the changes", r);
+	return inode_apply(ctx, t, &ctx->plan, dir, name);
 }
 
 int sk_inode_process(struct shift_inode_ctx *ctx, int fd, enum sk_fd_kind kind,

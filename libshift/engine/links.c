@@ -93,7 +93,7 @@ int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
 			/* Skipped for now either way: the first name may
 			 * still be in the works in another walker. */
 			r = 1;
-			if (e->phase == SK_PHASE_SHIFT && e->overlay)
+			if (e->phase == SK_PHASE_SHIFT && e->root.overlay)
 				r = link_defer(&e->links[h], dir, name) < 0
 					    ? -ENOMEM
 					    : 1;
@@ -288,7 +288,7 @@ void sk_engine_links_report(struct sk_engine *e)
 		uint32_t outside = 0;
 
 		if (l->nlink && e->ctx && e->phase == SK_PHASE_SHIFT) {
-			if (e->overlay)
+			if (e->root.overlay)
 				outside = links_recheck(e, l);
 			else if (l->seen < l->nlink)
 				outside = l->nlink - l->seen;

@@ -47,6 +47,29 @@ static enum sk_state state_parse(const char *s)
 	return SK_STATE_UNKNOWN;
 }
 
+static enum sk_direction direction_parse(const char *s)
+{
+	if (strcmp(s, "forward") == 0)
+		return SK_DIRECTION_FORWARD;
+	if (strcmp(s, "reverse") == 0)
+		return SK_DIRECTION_REVERSE;
+	return SK_DIRECTION_UNKNOWN;
+}
+
+static enum shift_unmapped policy_parse(const char *s)
+{
+	static const enum shift_unmapped all[] = {
+		SHIFT_UNMAPPED_ERROR,
+		SHIFT_UNMAPPED_KEEP,
+		SHIFT_UNMAPPED_OVERFLOW,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (strcmp(s, sk_marker_policy(all[i])) == 0)
+			return all[i];
+	return SK_POLICY_UNKNOWN;
+}
+
 const char *sk_marker_policy(enum shift_unmapped p)
 {
 	switch (p) {
@@ -119,6 +142,8 @@ static int marker_parse(char *buf, struct sk_marker *m, enum journal *ret_j)
 	m->st = state_parse(m->state);
 	if (m->st == SK_STATE_UNKNOWN)
 		m->st = SK_STATE_RUNNING;
+	m->direction = direction_parse(m->dir);
+	m->policy = policy_parse(m->unmapped);
 	m->map = strdup(mapp + 5);
 	return m->map ? 0 : -ENOMEM;
 }
@@ -272,7 +297,9 @@ int sk_marker_write(struct sk_engine *e, enum sk_state state)
 	return marker_set(e, e->marker_name, JOURNAL_HOST, state);
 }
 
-int shift_tree_marker(const char *path, char **ret_state, char **ret_map)
+/* The state and map of the marker of the tree at path; -ENODATA: none. */
+static int tree_marker(const char *path, enum sk_state *ret_state,
+		       char **ret_map)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct sk_marker m;
@@ -287,17 +314,32 @@ int shift_tree_marker(const char *path, char **ret_state, char **ret_map)
 		return r;
 	if (!m.found)
 		return -ENODATA;
-	if (ret_state) {
-		*ret_state = strdup(sk_state_name(m.st));
-		if (!*ret_state) {
-			free(m.map);
-			return -ENOMEM;
-		}
-	}
+	*ret_state = m.st;
 	if (ret_map)
 		*ret_map = m.map;
 	else
 		free(m.map);
+	return 0;
+}
+
+int shift_tree_marker(const char *path, char **ret_state, char **ret_map)
+{
+	enum sk_state st;
+	char *map = NULL;
+	int r;
+
+	r = tree_marker(path, &st, ret_map ? &map : NULL);
+	if (r < 0)
+		return r;
+	if (ret_state) {
+		*ret_state = strdup(sk_state_name(st));
+		if (!*ret_state) {
+			free(map);
+			return -ENOMEM;
+		}
+	}
+	if (ret_map)
+		*ret_map = map;
 	return 0;
 }
 
@@ -424,19 +466,19 @@ void shift_source_marker_clear(struct shift_source_marker *m)
 	*m = (struct shift_source_marker){0};
 }
 
-static int marker_state_of(const char *state, const char *mapstr,
+static int marker_state_of(enum sk_state state, const char *mapstr,
 			   const struct shift_idmap *map)
 {
 	struct shift_idmap *m;
 	bool same;
 
-	if (strcmp(state, "undone") == 0)
+	if (state == SK_STATE_UNDONE)
 		return SHIFT_SOURCE_UNSHIFTED;
 	/* Only a finished shift is known to hold the map's ids; running,
 	 * cleanup and any state this version does not know mean "changing
 	 * or left half-way": its ids are neither the original nor the
 	 * shifted ones. */
-	if (strcmp(state, "done") != 0)
+	if (state != SK_STATE_DONE)
 		return SHIFT_SOURCE_UNFINISHED;
 	m = shift_idmap_new();
 	if (!m)
@@ -452,6 +494,7 @@ int shift_tree_source_state(const char *path, const struct shift_idmap *map,
 {
 	_cleanup_free_ char *cur = NULL;
 	struct shift_source_marker m = {0};
+	enum sk_state st;
 	struct statx stx;
 	uint64_t mnt_id = 0;
 	bool have_id = false;
@@ -486,9 +529,10 @@ int shift_tree_source_state(const char *path, const struct shift_idmap *map,
 	for (;;) {
 		char *slash;
 
-		r = shift_tree_marker(cur, &m.state, &m.map);
+		r = tree_marker(cur, &st, &m.map);
 		if (r == 0) {
-			r = marker_state_of(m.state, m.map, map);
+			m.state = strdup(sk_state_name(st));
+			r = m.state ? marker_state_of(st, m.map, map) : -ENOMEM;
 			if (r < 0) {
 				shift_source_marker_clear(&m);
 				return r;

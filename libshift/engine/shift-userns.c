@@ -17,6 +17,16 @@
 
 #include "engine/engine-internal.h"
 
+/* What the child reports through the pipe: its result exactly (an exit
+ * status can't carry a negative errno), its statistics, and the name of
+ * the engine that ran as text (the stats' pointer points into the
+ * child). */
+struct ns_result {
+	int r;
+	struct shift_stats st;
+	char engine[16];
+};
+
 struct ns_events {
 	const struct shift_options *outer;
 	const struct shift_idmap *ns;
@@ -171,16 +181,57 @@ out:
 	return r < 0 ? r : 0;
 }
 
+/* In the child: enter the user namespace and run the engine with the
+ * namespace's view of the map (inner) and of the overflow ids. */
+static int ns_child(const char *path, const struct shift_options *opts,
+		    int userns, const struct shift_idmap *ns,
+		    const struct shift_idmap *inner, struct ns_events *ne,
+		    struct shift_stats *ret_stats)
+{
+	struct shift_options o = *opts;
+	uint32_t v;
+
+	if (setns(userns, CLONE_NEWUSER) < 0)
+		return negative_errno();
+	o.map = inner;
+	if (opts->unmapped == SHIFT_UNMAPPED_OVERFLOW) {
+		if (shift_idmap_to_disk(ns, SHIFT_UID,
+					opts->overflow_uid ? opts->overflow_uid
+							   : SHIFT_OVERFLOW_ID,
+					&v) < 0)
+			return -ERANGE;
+		o.overflow_uid = v ? v : SHIFT_OVERFLOW_ID;
+		if (shift_idmap_to_disk(ns, SHIFT_GID,
+					opts->overflow_gid ? opts->overflow_gid
+							   : SHIFT_OVERFLOW_ID,
+					&v) < 0)
+			return -ERANGE;
+		o.overflow_gid = v ? v : SHIFT_OVERFLOW_ID;
+	}
+	if (opts->on_event) {
+		o.on_event = ns_on_event;
+		o.userdata = ne;
+	}
+	/* progress keeps its userdata: no ids in it */
+	if (opts->on_progress && !opts->on_event)
+		o.userdata = opts->userdata;
+	/* The marker records the host view of the map: a later run as root
+	 * (or by this user) with the same map must see the same record. */
+	sk_marker_set_userns();
+	return sk_shift_tree(path, &o, opts->map, ret_stats);
+}
+
 int shift_tree_userns(const char *path, const struct shift_options *opts,
 		      struct shift_stats *ret_stats)
 {
 	struct shift_idmap *ns = NULL, *inv = NULL, *t = NULL, *inner = NULL;
 	_cleanup_close_ int userns = -EBADF;
 	int pipefd[2] = { -1, -1 };
-	struct shift_stats st = { 0 };
+	struct ns_result res = { 0 };
 	uint32_t ne_overflow[2] = { kernel_overflow(SHIFT_UID),
 				    kernel_overflow(SHIFT_GID) };
 	pid_t pid;
+	bool got;
 	int r, status;
 
 	if (!path || !opts || !opts->map)
@@ -226,74 +277,44 @@ int shift_tree_userns(const char *path, const struct shift_options *opts,
 		goto out;
 	}
 	if (pid == 0) {
-		struct shift_options o = *opts;
 		struct ns_events ne = {
 			.outer = opts,
 			.ns = ns,
 			.overflow = { ne_overflow[0], ne_overflow[1] },
 		};
-		uint32_t v;
-		int rr;
 
 		close(pipefd[0]);
-		if (setns(userns, CLONE_NEWUSER) < 0)
-			_exit(100 + (errno & 0x7f));
-		o.map = inner;
-		if (opts->unmapped == SHIFT_UNMAPPED_OVERFLOW) {
-			if (shift_idmap_to_disk(ns, SHIFT_UID,
-						opts->overflow_uid ? opts->overflow_uid
-								   : SHIFT_OVERFLOW_ID,
-						&v) < 0)
-				_exit(100 + ERANGE);
-			o.overflow_uid = v ? v : SHIFT_OVERFLOW_ID;
-			if (shift_idmap_to_disk(ns, SHIFT_GID,
-						opts->overflow_gid ? opts->overflow_gid
-								   : SHIFT_OVERFLOW_ID,
-						&v) < 0)
-				_exit(100 + ERANGE);
-			o.overflow_gid = v ? v : SHIFT_OVERFLOW_ID;
-		}
-		if (opts->on_event) {
-			o.on_event = ns_on_event;
-			o.userdata = &ne;
-		}
-		/* progress keeps its userdata: no ids in it */
-		if (opts->on_progress && !opts->on_event)
-			o.userdata = opts->userdata;
-		/* The marker records the host view of the map: a later
-		 * run as root (or by this user) with the same map must see
-		 * the same record. */
-		sk_marker_set_userns();
-		rr = sk_shift_tree(path, &o, opts->map, &st);
+		res.r = ns_child(path, opts, userns, ns, inner, &ne, &res.st);
 		/* The callbacks ran here: what they printed must not be
 		 * lost with the buffers at _exit(). */
 		fflush(NULL);
-		if (write(pipefd[1], &st, sizeof(st)) != sizeof(st))
-			_exit(99);
-		if (rr < 0)
-			_exit(100 + ((-rr) & 0x7f));
-		_exit(rr);
+		if (res.st.engine)
+			snprintf(res.engine, sizeof(res.engine), "%s",
+				 res.st.engine);
+		if (write(pipefd[1], &res, sizeof(res)) != sizeof(res))
+			_exit(EXIT_FAILURE);
+		_exit(res.r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	if (read(pipefd[0], &st, sizeof(st)) != sizeof(st))
-		memset(&st, 0, sizeof(st));
-	st.engine = NULL;
+	got = read(pipefd[0], &res, sizeof(res)) == sizeof(res);
+	if (!got)
+		memset(&res, 0, sizeof(res));
+	res.engine[sizeof(res.engine) - 1] = '\0';
+	res.st.engine = sk_executor_name(res.engine);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
 			r = negative_errno();
 			goto out;
 		}
-	if (!WIFEXITED(status))
-		r = -EINTR;
-	else if (WEXITSTATUS(status) >= 100)
-		r = -(WEXITSTATUS(status) - 100);
-	else if (WEXITSTATUS(status) == 99)
-		r = -EIO;
+	if (got)
+		r = res.r;
+	else if (!WIFEXITED(status))
+		r = -EINTR; /* killed */
 	else
-		r = WEXITSTATUS(status);
+		r = -EIO; /* ended without a result */
 	if (ret_stats)
-		*ret_stats = st;
+		*ret_stats = res.st;
 out:
 	if (pipefd[0] >= 0)
 		close(pipefd[0]);

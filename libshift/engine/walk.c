@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The race-safe parallel tree walk.
+ * The race-safe parallel tree walk.  It knows nothing of shifting: what is
+ * done per directory, per entry and per problem is its caller's visitor
+ * (struct sk_walk_ops, engine-internal.h; the engine's is in shift.c).
  *
  * Directories are read with getdents64 on an fd; every child is reached
  * relative to its parent's fd and never through a symlink: subdirectories
  * are opened O_DIRECTORY|O_NOFOLLOW, other entries are stat'ed and changed
  * by name with AT_SYMLINK_NOFOLLOW (one path component, relative to a
  * directory fd) or, when more than the owner changes, through an O_PATH fd
- * checked against that stat (inode.c, struct sk_target).  So nothing
- * outside the tree is ever reached, whatever is renamed or swapped for a
- * symlink meanwhile.  A child on another mount (st_dev or mount id differ
- * from the root's) is reported, not entered.  Hard-linked inodes are
- * handled once (links.c).
+ * checked against that stat (the engine: inode.c, struct sk_target).  So
+ * nothing outside the tree is ever reached, whatever is renamed or swapped
+ * for a symlink meanwhile.  A child on another mount (st_dev or mount id
+ * differ from the root's) is reported (ops->mount), not entered.
  *
  * Parallelism: the work is a stack of tasks shared by the walkers -- "walk
  * this subdirectory" and, for big directories, "handle these entries".  A
@@ -20,10 +21,11 @@
  * The stack (last in, first out) keeps the walk depth first, so pending
  * work grows with depth times fan-out, not with the size of the tree.  The
  * synchronous engine is the same walk with one walker, in the calling
- * thread.  An executor may prefetch the inodes of each chunk (uring.c).
+ * thread.  The visitor's batch() may prefetch the inodes of each chunk
+ * (the engine's executors: uring.c).
  *
  * Memory per walker: one getdents buffer and one entry array; per pending
- * task: a name; per open directory: a small struct; and the hard-link set.
+ * task: a name; per open directory: a small struct.
  */
 #include "config.h"
 
@@ -69,7 +71,10 @@ struct task {
 struct walker;
 
 struct walk {
-	struct sk_engine *e;
+	const struct sk_walk_params *p;
+	const struct sk_walk_ops *ops;
+	void *data;
+	bool abort; /* a fatal error: every walker stops */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a task was pushed, or the walk ended */
 	pthread_cond_t park; /* more walkers allowed, or the walk ended */
@@ -86,6 +91,7 @@ struct walk {
 	uint64_t cold_until;
 	int dirahead_fd; /* the block device, for sk_dirahead(), or -1 */
 	bool ahead_always; /* LIBSHIFT_DIRAHEAD=always (tests) */
+	struct sk_stat root_st;
 	/* This pass shifts the inodes numbered [ino_lo, ino_hi) (see
 	 * sk_walk_passes(); one pass: everything). */
 	uint64_t ino_lo, ino_hi;
@@ -95,7 +101,7 @@ struct walker {
 	struct walk *w;
 	unsigned idx;
 	pthread_t tid;
-	struct shift_inode_ctx *ctx;
+	void *wst; /* the visitor's state of this walker */
 	unsigned long dirs; /* directories read, for DIRAHEAD_SAMPLE */
 	unsigned long ahead_dirs, ahead_reqs; /* read ahead: sk_dirahead() */
 	char dents[DENTS_BUF_SIZE];
@@ -165,93 +171,44 @@ static uint64_t now_ns(void)
 	return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
-/* From any walker: at most one report per 250 ms. */
-void sk_engine_progress(struct sk_engine *e)
+static void walk_error(struct walker *wk, const char *dir, const char *name,
+		       const char *op, int err)
 {
-	uint64_t t, next;
+	struct walk *w = wk->w;
 
-	if (!e->opts->on_progress)
-		return;
-	t = now_ns();
-	next = __atomic_load_n(&e->next_progress_ns, __ATOMIC_RELAXED);
-	if (t < next ||
-	    !__atomic_compare_exchange_n(&e->next_progress_ns, &next,
-					 t + 250000000ull, false,
-					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&e->lock);
-	e->opts->on_progress(&e->stats, e->opts->userdata);
-	pthread_mutex_unlock(&e->lock);
+	if (w->ops->error)
+		w->ops->error(w->data, wk->wst, dir, name, op, err);
 }
 
-/* Whether the inode st is on another mount than the tree's root.  On
- * overlayfs by mount id alone: a non-directory shows the st_dev of the
- * layer it comes from when the layers are on different filesystems and
- * xino is off. */
-static bool other_mount(const struct sk_engine *e, const struct sk_stat *st)
+static void walk_mount(struct walker *wk, const char *dir, const char *name)
 {
-	if (st->mnt_id && e->root_mnt_id && st->mnt_id != e->root_mnt_id)
-		return true;
-	if (e->overlay && st->mnt_id && e->root_mnt_id && !S_ISDIR(st->mode))
-		return false;
-	return st->dev != e->root_dev;
+	struct walk *w = wk->w;
+
+	if (w->ops->mount)
+		w->ops->mount(w->data, wk->wst, dir, name);
 }
 
-static void report_mount(struct sk_engine *e, struct shift_inode_ctx *ctx,
-			 const char *dir, const char *name)
+/* One entry of dir the walk does not enter: stat it by name, check that it
+ * is on the root's mount, visit it. */
+static void walk_entry(struct walker *wk, struct sk_dir *dir, const char *name)
 {
-	struct shift_event ev = { .type = SHIFT_EVENT_MOUNTPOINT };
-
-	SK_STAT_ADD(e, mountpoints, 1);
-	sk_inode_event(ctx, &ev, dir, name);
-}
-
-bool sk_engine_may_shift(struct sk_engine *e, struct shift_inode_ctx *ctx,
-			 const struct sk_stat *st, const char *dir,
-			 const char *name)
-{
-	if (S_ISDIR(st->mode)) {
-		sk_inode_error(ctx, dir, name,
-			       "shift an entry that became a directory during the walk (re-run to finish)",
-			       -EAGAIN);
-		return false;
-	}
-	if (other_mount(e, st)) {
-		report_mount(e, ctx, dir, name);
-		return false;
-	}
-	return true;
-}
-
-/* One non-directory entry of dir: stat it by name, check it, shift it. */
-static int sk_engine_entry(struct sk_engine *e, struct shift_inode_ctx *ctx,
-			   struct sk_dir *dir, const char *name,
-			   unsigned char d_type)
-{
+	struct walk *w = wk->w;
 	struct sk_stat st;
 	int r;
 
 	r = sk_statx_at(dir->fd, name, &st);
 	if (r == -ENOENT)
-		return 0; /* removed meanwhile */
-	if (r < 0)
-		return sk_inode_error(ctx, dir->path, name, "stat", r);
-	if (!sk_engine_may_shift(e, ctx, &st, dir->path, name))
-		return 0;
-	if (st.nlink > 1) {
-		r = sk_links_seen(e, &st, dir->path, name);
-		if (r < 0)
-			return sk_inode_error(ctx, dir->path, name,
-					      "track hard links", r);
-		if (r > 0) {
-			if (e->phase == SK_PHASE_SHIFT)
-				SK_STAT_ADD(e, hardlinks, 1);
-			return 0;
-		}
+		return; /* removed meanwhile */
+	if (r < 0) {
+		walk_error(wk, dir->path, name, "stat", r);
+		return;
 	}
-	if (e->phase == SK_PHASE_SHIFT)
-		ctx->inodes++;
-	return sk_inode_process_at(ctx, dir->fd, name, &st, dir->path);
+	if (sk_other_mount(&w->p->root, &st)) {
+		walk_mount(wk, dir->path, name);
+		return;
+	}
+	if (w->ops->entry)
+		w->ops->entry(w->data, wk->wst, dir, name, &st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -302,7 +259,7 @@ static void walk_fail(struct walk *w, int err)
 	pthread_mutex_lock(&w->lock);
 	if (!w->error)
 		w->error = err;
-	w->e->abort = true;
+	w->abort = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_cond_broadcast(&w->park);
 	pthread_mutex_unlock(&w->lock);
@@ -411,21 +368,15 @@ static bool in_pass(const struct walk *w, uint64_t ino)
 static void handle_entries(struct walker *wk, struct sk_dir *dir,
 			   const struct sk_dentry *ents, size_t n)
 {
-	struct sk_engine *e = wk->w->e;
-	const struct sk_executor *x = e->exec;
-	uint64_t inodes = wk->ctx->inodes;
+	struct walk *w = wk->w;
+	const struct sk_walk_ops *ops = w->ops;
 
-	if (x->prefetch)
-		x->prefetch(e->exec_state, wk->idx, dir->fd, ents, n);
-	for (size_t i = 0; i < n && !e->abort; i++)
-		(void)sk_engine_entry(e, wk->ctx, dir, ents[i].name,
-				      ents[i].d_type);
-	if (x->prefetch_done)
-		x->prefetch_done(e->exec_state, wk->idx);
-	if (wk->ctx->inodes != inodes)
-		SK_STAT_ADD(e, inodes, wk->ctx->inodes - inodes);
-	wk->ctx->inodes = 0;
-	sk_engine_progress(e);
+	if (ops->batch)
+		ops->batch(w->data, wk->wst, wk->idx, dir, ents, n);
+	for (size_t i = 0; i < n && !w->abort; i++)
+		walk_entry(wk, dir, ents[i].name);
+	if (ops->batch_done)
+		ops->batch_done(w->data, wk->wst, wk->idx);
 }
 
 /* How often the calling thread has slept (voluntary context switches):
@@ -448,7 +399,6 @@ static int dentry_cmp(const void *a, const void *b)
 static void read_dir(struct walker *wk, struct sk_dir *dir)
 {
 	struct walk *w = wk->w;
-	struct sk_engine *e = w->e;
 
 	/* Is the tree cold?  Checked on the directory's first read; its
 	 * subdirectories are then read ahead (every batch of them). */
@@ -478,8 +428,8 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 			check = false;
 		}
 		if (n < 0) {
-			sk_inode_error(wk->ctx, dir->path, NULL,
-				       "read directory", negative_errno());
+			walk_error(wk, dir->path, NULL, "read directory",
+				   negative_errno());
 			return;
 		}
 		if (n == 0)
@@ -541,7 +491,7 @@ static void read_dir(struct walker *wk, struct sk_dir *dir)
 		}
 		if (first)
 			handle_entries(wk, dir, wk->ents, first);
-		if (e->abort)
+		if (w->abort)
 			return;
 	}
 }
@@ -567,7 +517,7 @@ static int dir_open(int dirfd, const char *name, int flags)
 static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 			const char *name)
 {
-	struct sk_engine *e = wk->w->e;
+	struct walk *w = wk->w;
 	_cleanup_close_ int fd = -EBADF;
 	struct sk_dir *dir;
 	struct sk_stat st;
@@ -584,33 +534,27 @@ static void walk_subdir(struct walker *wk, struct sk_dir *parent,
 			handle_entries(wk, parent, &de, 1);
 			return;
 		}
-		sk_inode_error(wk->ctx, parent->path, name, "open directory",
-			       negative_errno());
+		walk_error(wk, parent->path, name, "open directory",
+			   negative_errno());
 		return;
 	}
 	r = sk_statx_fd(fd, &st);
 	if (r < 0) {
-		sk_inode_error(wk->ctx, parent->path, name, "stat", r);
+		walk_error(wk, parent->path, name, "stat", r);
 		return;
 	}
-	if (other_mount(e, &st)) {
-		report_mount(e, wk->ctx, parent->path, name);
+	if (sk_other_mount(&w->p->root, &st)) {
+		walk_mount(wk, parent->path, name);
 		return;
 	}
 	dir = dir_new(fd, parent, name);
 	if (!dir) {
-		walk_fail(wk->w, -ENOMEM);
+		walk_fail(w, -ENOMEM);
 		return;
 	}
 	TAKE_FD(fd);
-	if (in_pass(wk->w, st.ino)) {
-		if (e->phase == SK_PHASE_SHIFT) {
-			SK_STAT_ADD(e, inodes, 1);
-			SK_STAT_ADD(e, dirs, 1);
-		}
-		sk_inode_process(wk->ctx, dir->fd, SK_FD_FULL, &st, dir->path,
-				 NULL);
-	}
+	if (in_pass(w, st.ino) && w->ops->dir)
+		w->ops->dir(w->data, wk->wst, dir, &st);
 	read_dir(wk, dir);
 	sk_dir_unref(dir);
 }
@@ -650,7 +594,7 @@ static void *walker_main(void *arg)
 	return NULL;
 }
 
-/* One walker per context; walker 0 is the calling thread with e->ctx. */
+/* The walkers and their visitor states; walker 0 is the calling thread. */
 static int walkers_new(struct walk *w, unsigned n)
 {
 	w->walkers = calloc(n, sizeof(*w->walkers));
@@ -661,35 +605,28 @@ static int walkers_new(struct walk *w, unsigned n)
 
 		wk->w = w;
 		wk->idx = i;
-		wk->ctx = i == 0 ? w->e->ctx : sk_engine_ctx_new(w->e);
-		if (!wk->ctx)
+		wk->wst = w->ops->walker(w->data, i);
+		if (!wk->wst)
 			return -ENOMEM;
 	}
 	w->n = n;
 	w->allowed = n;
 	w->lo = n;
-	w->cpus = sk_cpus();
-	if (!w->e->opts->threads && 2 * w->cpus < n)
-		w->lo = 2 * w->cpus;
+	w->cpus = w->p->cpus ? w->p->cpus : 1;
+	if (w->p->busy_walkers && w->p->busy_walkers < n)
+		w->lo = w->p->busy_walkers;
 	return 0;
 }
 
 /* One walk over the tree, shifting the inodes of [w->ino_lo, w->ino_hi). */
-static int walk_pass(struct walk *w, struct sk_dir *root,
-		     const struct sk_stat *st)
+static int walk_pass(struct walk *w, struct sk_dir *root)
 {
-	struct sk_engine *e = w->e;
 	unsigned started = 1;
 
 	if (lseek(root->fd, 0, SEEK_SET) < 0)
 		return negative_errno();
-	if (in_pass(w, st->ino)) {
-		if (e->phase == SK_PHASE_SHIFT) {
-			SK_STAT_ADD(e, inodes, 1);
-			SK_STAT_ADD(e, dirs, 1);
-		}
-		sk_inode_process(e->ctx, root->fd, SK_FD_FULL, st, ".", NULL);
-	}
+	if (in_pass(w, w->root_st.ino) && w->ops->dir)
+		w->ops->dir(w->data, w->walkers[0].wst, root, &w->root_st);
 
 	/* The root's entries are read by walker 0 as a task of its own:
 	 * every walker then runs the same loop. */
@@ -707,19 +644,26 @@ static int walk_pass(struct walk *w, struct sk_dir *root,
 	return w->error;
 }
 
-int sk_walk(struct sk_engine *e)
+int sk_walk(const struct sk_walk_params *p, const struct sk_walk_ops *ops,
+	    void *data)
 {
-	struct walk w = { .e = e, .dirahead_fd = -1 };
+	struct walk w = {
+		.p = p,
+		.ops = ops,
+		.data = data,
+		.dirahead_fd = p->dirahead_fd,
+		.ahead_always = p->dirahead_fd >= 0 && p->dirahead_always,
+	};
 	struct sk_dir *root;
-	struct sk_stat st;
-	uint64_t bounds[SK_PASSES_MAX + 1];
-	unsigned passes;
+	unsigned passes = p->passes > 1 ? p->passes : 1;
 	int fd, r;
 
-	r = sk_statx_fd(e->rootfd, &st);
+	if (passes > SK_PASSES_MAX)
+		return -EINVAL;
+	r = sk_statx_fd(p->rootfd, &w.root_st);
 	if (r < 0)
 		return r;
-	fd = dir_open(e->rootfd, ".", 0);
+	fd = dir_open(p->rootfd, ".", 0);
 	if (fd < 0)
 		return negative_errno();
 	root = dir_new(fd, NULL, ".");
@@ -730,21 +674,13 @@ int sk_walk(struct sk_engine *e)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	pthread_cond_init(&w.park, NULL);
-	w.dirahead_fd = sk_dirahead_open(e);
-	w.ahead_always = w.dirahead_fd >= 0 && sk_dirahead_always();
-	r = walkers_new(&w, e->workers ? e->workers : 1);
+	r = walkers_new(&w, p->walkers ? p->walkers : 1);
 	if (r < 0)
 		goto out;
-	passes = e->phase == SK_PHASE_SHIFT ? sk_walk_passes(e, bounds) : 1;
-	if (passes <= 1) {
-		bounds[0] = 0;
-		bounds[1] = UINT64_MAX;
-		passes = 1;
-	}
-	for (unsigned p = 0; p < passes && r == 0 && !e->abort; p++) {
-		w.ino_lo = bounds[p];
-		w.ino_hi = bounds[p + 1];
-		r = walk_pass(&w, root, &st);
+	for (unsigned i = 0; i < passes && r == 0 && !w.abort; i++) {
+		w.ino_lo = passes > 1 ? p->bounds[i] : 0;
+		w.ino_hi = passes > 1 ? p->bounds[i + 1] : UINT64_MAX;
+		r = walk_pass(&w, root);
 	}
 	if (w.dirahead_fd >= 0) {
 		unsigned long d = 0, q = 0;
@@ -768,7 +704,6 @@ out:
 	free(w.walkers);
 	pthread_cond_destroy(&w.cond);
 	pthread_cond_destroy(&w.park);
-	safe_close(w.dirahead_fd);
 	pthread_mutex_destroy(&w.lock);
 	sk_dir_unref(root);
 	return r;

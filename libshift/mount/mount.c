@@ -21,20 +21,8 @@
 
 #include "mount/mount-internal.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/syscalls.h"
-
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef STATX_ATTR_MOUNT_ROOT
-#define STATX_ATTR_MOUNT_ROOT 0x00002000U
-#endif
-#ifndef AT_NO_AUTOMOUNT
-#define AT_NO_AUTOMOUNT 0x800
-#endif
 
 /* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (also for overlay-reassemble.c). */
 uint64_t sk_mount_attrs(unsigned flags)
@@ -249,34 +237,23 @@ int shift_mount_tmpfs_idmapped_userns(const char *target, int userns,
  * directory is given that owner too (the overlay root takes the upper
  * root's owner), a non-empty one is left as it is.
  */
-static int ensure_layer_dir(const char *path, uid_t uid, gid_t gid)
+int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow)
 {
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	bool empty = true;
 	struct stat st;
+	int r;
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return negative_errno();
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			    (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	d = fdopendir(fd);
-	if (!d)
-		return negative_errno();
-	fd = dup(dirfd(d)); /* fdopendir took the first one */
-	if (fd < 0)
-		return negative_errno();
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = false;
-			break;
-		}
-	if (!empty)
-		return 0;
+	r = sk_dir_is_empty_at(fd, NULL);
+	if (r <= 0)
+		return r; /* in use (0): left as it is */
 	if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
 		return negative_errno();
 	if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0)
@@ -606,12 +583,12 @@ int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			uid = 0;
 			gid = 0;
 		}
-		r = ensure_layer_dir(ovl->upper, uid, gid);
+		r = sk_ensure_layer_dir(ovl->upper, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->upper;
 			goto out;
 		}
-		r = ensure_layer_dir(ovl->work, uid, gid);
+		r = sk_ensure_layer_dir(ovl->work, uid, gid, false);
 		if (r < 0) {
 			failed = ovl->work;
 			goto out;
@@ -717,141 +694,84 @@ int shift_mount_is_mountpoint(int dfd, const char *path)
 /* ------------------------------------------------------------------ */
 /* Explaining errors                                                   */
 
-/* Undo mountinfo's octal escapes (\040 for space etc.) in place. */
-static void unescape_octal(char *s)
-{
-	char *w = s;
+struct find_unsupported {
+	const char *abs;
+	size_t alen;
+	int userns_fd;
+	char **ret_path;
+};
 
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
+static int check_one_mount(const struct sk_mountinfo *mi, void *userdata)
+{
+	struct find_unsupported *u = userdata;
+	const char *mp = mi->target;
+	int fd;
+
+	if (strncmp(mp, u->abs, u->alen) != 0 ||
+	    (mp[u->alen] != '/' && mp[u->alen] != '\0' &&
+	     !(u->alen == 1 && u->abs[0] == '/')))
+		return 0;
+	fd = shift_mount_clone_idmapped(AT_FDCWD, mp, u->userns_fd, 0);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
 	}
-	*w = '\0';
+	if (fd != -EINVAL)
+		return 0;
+	*u->ret_path = strdup(mp);
+	return *u->ret_path ? 1 : -ENOMEM;
 }
 
 int shift_mount_find_unsupported(const char *path, int userns_fd,
 				 char **ret_path)
 {
-	_cleanup_free_ char *abs = NULL, *line = NULL;
-	_cleanup_fclose_ FILE *f = NULL;
-	size_t cap = 0, alen;
+	_cleanup_free_ char *abs = NULL;
+	struct find_unsupported u;
+	int r;
 
 	if (!path || userns_fd < 0 || !ret_path)
 		return -EINVAL;
 	abs = realpath(path, NULL);
 	if (!abs)
 		return negative_errno();
-	alen = strlen(abs);
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return negative_errno();
-	while (getline(&line, &cap, f) > 0) {
-		char mp[4096];
-		int fd;
-
-		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) != 1)
-			continue;
-		unescape_octal(mp);
-		if (strncmp(mp, abs, alen) != 0 ||
-		    (mp[alen] != '/' && mp[alen] != '\0' &&
-		     !(alen == 1 && abs[0] == '/')))
-			continue;
-		fd = shift_mount_clone_idmapped(AT_FDCWD, mp, userns_fd, 0);
-		if (fd >= 0) {
-			close(fd);
-			continue;
-		}
-		if (fd != -EINVAL)
-			continue;
-		*ret_path = strdup(mp);
-		return *ret_path ? 0 : -ENOMEM;
-	}
-	return -ENOENT;
+	u = (struct find_unsupported){ abs, strlen(abs), userns_fd, ret_path };
+	r = sk_mountinfo_foreach(NULL, check_one_mount, &u);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -ENOENT;
 }
 
 /*
- * The mountinfo line of the mount holding path: fstype and per-mount
- * options.  Returns 0 and fills the buffers, or a negative errno.
+ * The mount holding path: fstype and per-mount options.  Returns 0 and
+ * fills the buffers, or a negative errno.
  */
 static int mount_info_of(const char *path, char *fstype, size_t fslen,
 			 char *opts, size_t optlen)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
-	struct statx stx;
-	size_t cap = 0;
+	struct sk_mountinfo mi;
+	uint64_t id;
+	int r;
 
-	if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &stx) < 0)
-		return negative_errno();
-	if (!(stx.stx_mask & STATX_MNT_ID))
-		return -EOPNOTSUPP;
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return negative_errno();
-	while (getline(&line, &cap, f) > 0) {
-		unsigned long long id;
-		char o[1024], t[128];
-		char *dash;
-
-		if (sscanf(line, "%llu", &id) != 1 || id != stx.stx_mnt_id)
-			continue;
-		/* id parent maj:min root mountpoint options ... - type src */
-		if (sscanf(line, "%*u %*u %*s %*s %*s %1023s", o) != 1)
-			return -EIO;
-		dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%127s", t) != 1)
-			return -EIO;
-		snprintf(fstype, fslen, "%s", t);
-		snprintf(opts, optlen, "%s", o);
-		return 0;
-	}
-	return -ENOENT;
+	r = sk_mnt_id_of(AT_FDCWD, path, &id);
+	if (r < 0)
+		return r;
+	r = sk_mountinfo_by_id(id, &mi);
+	if (r < 0)
+		return r;
+	snprintf(fstype, fslen, "%s", mi.fstype);
+	snprintf(opts, optlen, "%s", mi.vfs_options);
+	sk_mountinfo_clear(&mi);
+	return 0;
 }
 
 /* statfs magic -> name, when mountinfo can't tell. */
 static const char *fstype_by_magic(const char *path)
 {
-	static const struct {
-		long magic;
-		const char *name;
-	} names[] = {
-		{ 0xEF53, "ext4" },	     { 0x58465342, "xfs" },
-		{ 0x9123683E, "btrfs" },     { 0x01021994, "tmpfs" },
-		{ 0x794c7630, "overlay" },   { 0x73717368, "squashfs" },
-		{ 0xE0F5E1E2, "erofs" },     { 0x858458f6, "ramfs" },
-		{ 0x6969, "nfs" },	     { 0x65735546, "fuse" },
-		{ 0x4d44, "vfat" },	     { 0xF2F52010, "f2fs" },
-		{ 0x2fc12fc1, "zfs" },	     { 0x9fa0, "proc" },
-		{ 0x62656572, "sysfs" },     { 0x1373, "devfs" },
-	};
 	struct statfs sfs;
-	size_t i;
 
 	if (statfs(path, &sfs) < 0)
 		return NULL;
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if ((long)sfs.f_type == names[i].magic)
-			return names[i].name;
-	return NULL;
-}
-
-static bool has_option(const char *opts, const char *opt)
-{
-	size_t len = strlen(opt);
-	const char *p = opts;
-
-	while ((p = strstr(p, opt))) {
-		if ((p == opts || p[-1] == ',') && (p[len] == ',' || !p[len]))
-			return true;
-		p += len;
-	}
-	return false;
+	return sk_fstype_by_magic((unsigned long)sfs.f_type);
 }
 
 char *shift_mount_strerror(int err, const char *path)
@@ -883,7 +803,7 @@ char *shift_mount_strerror(int err, const char *path)
 		r = asprintf(&s, "the kernel lacks the mount API needed for idmapped mounts (open_tree, mount_setattr: Linux >= 5.12)");
 		break;
 	case -EPERM:
-		if (opts[0] && has_option(opts, "idmapped"))
+		if (opts[0] && sk_mount_option_has(opts, "idmapped"))
 			r = asprintf(&s, "the mount is already idmapped and can't be idmapped again (use the original mount)");
 		else if (geteuid() != 0)
 			r = asprintf(&s, "permission denied: idmapped mounts need CAP_SYS_ADMIN (run as root)");

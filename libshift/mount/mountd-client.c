@@ -29,7 +29,9 @@
 
 const char *shift_mountd_socket_path(void)
 {
-	const char *e = getenv("SHIFT_MOUNTD_SOCKET");
+	/* Not from the caller of a setuid/file-capability program: it
+	 * would choose which service the privileged side trusts. */
+	const char *e = secure_getenv("SHIFT_MOUNTD_SOCKET");
 
 	return e && *e ? e : SHIFT_MOUNTD_SOCKET;
 }

@@ -17,29 +17,9 @@
 
 #include "mount/mount-internal.h"
 #include "util/error.h"
+#include "util/syscalls.h"
 
-/* Magic numbers older headers may lack. */
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
-#ifndef TRACEFS_MAGIC
-#define TRACEFS_MAGIC 0x74726163
-#endif
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
-#ifndef NSFS_MAGIC
-#define NSFS_MAGIC 0x6e736673
-#endif
-#ifndef PSTOREFS_MAGIC
-#define PSTOREFS_MAGIC 0x6165676C
-#endif
-#ifndef EFIVARFS_MAGIC
-#define EFIVARFS_MAGIC 0xde5e81e4
-#endif
-#ifndef PIDFS_MAGIC
-#define PIDFS_MAGIC 0x50494446
-#endif
+/* Magic numbers no uapi header defines (the others: util/syscalls.h). */
 #define CONFIGFS_MAGIC_ 0x62656570
 #define FUSECTL_MAGIC_ 0x65735543
 #define MQUEUE_MAGIC_ 0x19800202

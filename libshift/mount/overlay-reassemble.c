@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -35,20 +36,6 @@
 #include "mount/mount-internal.h"
 #include "util/error.h"
 #include "util/syscalls.h"
-
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
-#ifndef OVERLAYFS_SUPER_MAGIC
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
-#endif
-#ifndef SECBIT_NO_SETUID_FIXUP
-#define SECBIT_NO_SETUID_FIXUP (1 << 2)
-#endif
-#ifndef PR_GET_SECUREBITS
-#define PR_GET_SECUREBITS 27
-#define PR_SET_SECUREBITS 28
-#endif
 
 /* At most this many root entries are checked against the layers. */
 #define ROOT_CHECK_MAX 4096
@@ -97,29 +84,6 @@ static int strv_push(char ***v, char *s)
 
 /* ------------------------------------------------------------------ */
 /* Reading the source overlay                                          */
-
-/* mountinfo's octal escapes (seq_escape: \ooo for ",= \t\n\\"), undone. */
-static char *unescape_octal(const char *s, size_t len)
-{
-	char *out = malloc(len + 1), *w = out;
-	size_t i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' &&
-		    s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
-		    s[i + 3] >= '0' && s[i + 3] <= '7') {
-			*w++ = (char)((s[i + 1] - '0') * 64 +
-				      (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-			i += 3;
-		} else {
-			*w++ = s[i];
-		}
-	}
-	*w = '\0';
-	return out;
-}
 
 /* overlayfs's own unescaping of upperdir, workdir and the legacy lowerdir
  * list: a backslash quotes the next character. */
@@ -252,7 +216,7 @@ int sk_overlay_parse_options(const char *optstr,
 		if (!key)
 			return -ENOMEM;
 		if (eq) {
-			v = unescape_octal(eq + 1, strlen(eq + 1));
+			v = sk_unescape_octal(eq + 1, strlen(eq + 1));
 			if (!v) {
 				free(key);
 				return -ENOMEM;
@@ -261,7 +225,7 @@ int sk_overlay_parse_options(const char *optstr,
 		if (strcmp(key, "ro") && strcmp(key, "rw") &&
 		    strcmp(key, "seclabel")) {
 			r = strv_push(&src->raw,
-				      unescape_octal(tok, strlen(tok)));
+				      sk_unescape_octal(tok, strlen(tok)));
 			if (r < 0) {
 				free(key);
 				return r;
@@ -398,58 +362,12 @@ out:
 	return r;
 }
 
-/*
- * The mountinfo line of mount id, split: its root, filesystem type and
- * super options, all raw (still escaped).  Not through libmount: libmount
- * (2.38) unescapes the super options as a whole, and then a ',' in a layer
- * path can't be told from the separator.
- */
-static int mountinfo_of(uint64_t id, char **ret_root, char **ret_type,
-			char **ret_opts)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-
-	if (!f)
-		return negative_errno();
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root mountpoint options [tags...] - type
-		 * source super-options; no field holds a space (\040). */
-		char *field[64], *save = NULL, *tok;
-		unsigned long long lid;
-		size_t n = 0, dash;
-
-		if (sscanf(line, "%llu", &lid) != 1 || lid != id)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		for (tok = strtok_r(line, " ", &save);
-		     tok && n < ARRAY_SIZE(field);
-		     tok = strtok_r(NULL, " ", &save))
-			field[n++] = tok;
-		for (dash = 6; dash < n && strcmp(field[dash], "-"); dash++)
-			;
-		if (n < 5 || dash + 3 >= n)
-			return -EIO;
-		*ret_root = unescape_octal(field[3], strlen(field[3]));
-		*ret_type = strdup(field[dash + 1]);
-		*ret_opts = strdup(field[dash + 3]);
-		if (!*ret_root || !*ret_type || !*ret_opts) {
-			free(*ret_root);
-			free(*ret_type);
-			free(*ret_opts);
-			return -ENOMEM;
-		}
-		return 0;
-	}
-	return -ENOENT;
-}
-
 int shift_overlay_source_read(const char *path,
 			      struct shift_overlay_source **ret)
 {
 	_cleanup_free_ char *root = NULL, *type = NULL, *opts = NULL;
 	struct shift_overlay_source *src = NULL;
+	struct sk_mountinfo mi;
 	uint64_t id;
 	size_t i;
 	int r;
@@ -464,9 +382,13 @@ int shift_overlay_source_read(const char *path,
 	r = sk_mnt_id_of(AT_FDCWD, path, &id);
 	if (r < 0)
 		return r;
-	r = mountinfo_of(id, &root, &type, &opts);
+	r = sk_mountinfo_by_id(id, &mi);
 	if (r < 0)
 		return r;
+	root = TAKE_PTR(mi.root);
+	type = TAKE_PTR(mi.fstype);
+	opts = TAKE_PTR(mi.super_raw);
+	sk_mountinfo_clear(&mi);
 	if (strcmp(type, "overlay") != 0)
 		return -EMEDIUMTYPE;
 	if (strcmp(root, "/") != 0)
@@ -500,38 +422,14 @@ out:
 /* ------------------------------------------------------------------ */
 /* Building the new overlay                                            */
 
-/* Create dir (0755, uid:gid) if missing; an empty one gets that owner. */
-static int ensure_dir(const char *path, uid_t uid, gid_t gid)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	struct stat st;
-
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return negative_errno();
-	d = opendir(path);
-	if (!d)
-		return negative_errno();
-	if (fstat(dirfd(d), &st) < 0)
-		return negative_errno();
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return 0; /* in use: left as it is */
-	if ((st.st_uid != uid || st.st_gid != gid) &&
-	    fchown(dirfd(d), uid, gid) < 0)
-		return negative_errno();
-	if ((st.st_mode & 07777) != 0755 && fchmod(dirfd(d), 0755) < 0)
-		return negative_errno();
-	return 0;
-}
-
 /*
  * overlayfs wants upper and work from one mount: clone the deepest
  * directory holding both (on their mount) once, idmapped, and open the two
  * beneath it.
  */
 static int open_upper_work(const char *upper, const char *work, int userns_fd,
-			   int *ret_tree, int *ret_upper, int *ret_work)
+			   int *ret_tree, int *ret_upper, int *ret_work,
+			   char *ret_rel[2])
 {
 	_cleanup_free_ char *u = realpath(upper, NULL),
 			    *w = realpath(work, NULL);
@@ -587,6 +485,11 @@ static int open_upper_work(const char *upper, const char *work, int userns_fd,
 			*rets[i] = sys_openat2(tree, *rel ? rel : ".", &how);
 			if (*rets[i] < 0)
 				return negative_errno();
+			/* For overlayfs without layer fds: the same, by
+			 * path beneath the tree once it is attached. */
+			ret_rel[i] = strdup(*rel ? rel : ".");
+			if (!ret_rel[i])
+				return -ENOMEM;
 		}
 	}
 	/* Kept open by the caller: closing it unmounts the clone. */
@@ -603,37 +506,210 @@ static int open_upper_work(const char *upper, const char *work, int userns_fd,
  * and keep setid bits.  Done in a child: the caller's credentials are
  * never changed.  The child shares the fs context (the same open file).
  */
-static int create_as(int fsfd, uid_t uid, gid_t gid)
+static int become_creator(uid_t uid, gid_t gid)
+{
+	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+
+	if (bits < 0 || prctl(PR_SET_SECUREBITS,
+			      (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0,
+			      0, 0) < 0)
+		return errno ? errno : EPERM;
+	(void)setfsgid(gid);
+	(void)setfsuid(uid);
+	if ((gid_t)setfsgid((gid_t)-1) != gid ||
+	    (uid_t)setfsuid((uid_t)-1) != uid)
+		return EPERM;
+	return 0;
+}
+
+/* The child's exit status as a negative errno. */
+static int wait_child(pid_t pid)
 {
 	int status;
-	pid_t pid;
 
-	pid = fork();
-	if (pid < 0)
-		return negative_errno();
-	if (pid == 0) {
-		int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
-
-		if (bits < 0 ||
-		    prctl(PR_SET_SECUREBITS,
-			  (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0, 0,
-			  0) < 0)
-			_exit(errno ? errno : EPERM);
-		(void)setfsgid(gid);
-		(void)setfsuid(uid);
-		if ((gid_t)setfsgid((gid_t)-1) != gid ||
-		    (uid_t)setfsuid((uid_t)-1) != uid)
-			_exit(EPERM);
-		if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-			_exit(errno ? errno : EIO);
-		_exit(0);
-	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return negative_errno();
 	if (!WIFEXITED(status))
 		return -EIO;
 	return -WEXITSTATUS(status);
+}
+
+static int create_as(int fsfd, uid_t uid, gid_t gid)
+{
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return negative_errno();
+	if (pid == 0) {
+		int e = become_creator(uid, gid);
+
+		if (e)
+			_exit(e);
+		if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+			_exit(errno ? errno : EIO);
+		_exit(0);
+	}
+	return wait_child(pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* Overlayfs without layer fds (Linux < 6.13)                          */
+
+/*
+ * Before 6.13 overlayfs takes layers only by path, and only on mounts of
+ * the creating task's mount namespace.  So a child makes a private mount
+ * namespace (a copy of ours, propagation off), attaches the idmapped
+ * clones under a temp dir there, names them to overlayfs and creates the
+ * superblock in the shared fs context; the parent then makes the mount
+ * (fsmount) and attaches only it.  The clones are attached in the child's
+ * namespace alone and go with it: our mount table gains the overlay and
+ * nothing else.  LIBSHIFT_NO_FD_LAYERS=1 takes this path on any kernel
+ * (tests).
+ */
+struct by_path {
+	const int *fds; /* layer trees: lowers first, then data-only */
+	size_t n, nl;
+	int utree; /* canonical upper: the idmapped tree, or -EBADF */
+	char *rel[2];  /* its upper and work beneath the tree */
+	const char *upper, *work; /* else: upper and work by path, or NULL */
+	bool as;		  /* create as uid:gid (canonical upper) */
+	uid_t uid;
+	gid_t gid;
+	char dir[256]; /* the temp dir ("" none): 0, 1, ... and u */
+};
+
+static bool fd_layers_off(void)
+{
+	const char *e = secure_getenv("LIBSHIFT_NO_FD_LAYERS");
+
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+static void by_path_cleanup(struct by_path *bp)
+{
+	char p[320];
+
+	if (!bp->dir[0])
+		return;
+	/* Mount points only in the child's namespace, gone with it. */
+	for (size_t i = 0; i < bp->n; i++) {
+		snprintf(p, sizeof(p), "%s/%zu", bp->dir, i);
+		(void)rmdir(p);
+	}
+	snprintf(p, sizeof(p), "%s/u", bp->dir);
+	(void)rmdir(p);
+	if (rmdir(bp->dir) < 0)
+		sk_debug("Failed to remove '%s': %m", bp->dir);
+	bp->dir[0] = '\0';
+}
+
+/*
+ * In the child, in the temp dir: lowers and data-only layers by relative
+ * path.  One "lowerdir=0:1::2" where it fits fsconfig's 256 bytes: every
+ * overlayfs takes that, the legacy one (before 6.5, which accepts any key
+ * and fails only at FSCONFIG_CMD_CREATE) included; else one
+ * "lowerdir+"/"datadir+" each (6.8+).
+ */
+static int by_path_layers(int fsfd, const struct by_path *bp)
+{
+	char joined[256];
+	size_t i, len = 0;
+	char p[32];
+
+	for (i = 0; i < bp->n && len < sizeof(joined); i++)
+		len += (size_t)snprintf(joined + len, sizeof(joined) - len,
+					"%s%zu",
+					i == 0 ? "" : i < bp->nl ? ":" : "::",
+					i);
+	if (len < sizeof(joined))
+		return fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", joined,
+				0) < 0
+			   ? negative_errno()
+			   : 0;
+	for (i = 0; i < bp->n; i++) {
+		snprintf(p, sizeof(p), "%zu", i);
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING,
+			     i < bp->nl ? "lowerdir+" : "datadir+", p, 0) < 0)
+			return negative_errno();
+	}
+	return 0;
+}
+
+_noreturn_ static void by_path_child(int fsfd, const struct by_path *bp)
+{
+	char p[4096 + 32];
+	int e;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    chdir(bp->dir) < 0)
+		_exit(errno ? errno : EPERM);
+	for (size_t i = 0; i < bp->n; i++) {
+		snprintf(p, sizeof(p), "%zu", i);
+		if (move_mount(bp->fds[i], "", AT_FDCWD, p,
+			       MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			_exit(errno ? errno : EIO);
+	}
+	e = -by_path_layers(fsfd, bp);
+	if (e)
+		_exit(e);
+	if (bp->utree >= 0) {
+		if (move_mount(bp->utree, "", AT_FDCWD, "u",
+			       MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			_exit(errno ? errno : EIO);
+		for (int i = 0; i < 2; i++) {
+			snprintf(p, sizeof(p), "u/%s", bp->rel[i]);
+			if (fsconfig(fsfd, FSCONFIG_SET_STRING,
+				     i ? "workdir" : "upperdir", p, 0) < 0)
+				_exit(errno ? errno : EIO);
+		}
+	} else if (bp->upper &&
+		   (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", bp->upper,
+			     0) < 0 ||
+		    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", bp->work,
+			     0) < 0)) {
+		_exit(errno ? errno : EIO);
+	}
+	if (bp->as && (e = become_creator(bp->uid, bp->gid)))
+		_exit(e);
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		_exit(errno ? errno : EIO);
+	_exit(0);
+}
+
+/* FSCONFIG_CMD_CREATE with the layers named by path, in a child. */
+static int create_by_path(int fsfd, struct by_path *bp)
+{
+	const char *tmp = secure_getenv("TMPDIR");
+	char p[320];
+	pid_t pid;
+
+	/* Only ever a mount point in the child's namespace. */
+	if (!tmp || tmp[0] != '/' || strlen(tmp) > 200)
+		tmp = "/tmp";
+	snprintf(bp->dir, sizeof(bp->dir), "%s/.shiftkit-ovl-XXXXXX", tmp);
+	if (!mkdtemp(bp->dir)) {
+		bp->dir[0] = '\0';
+		return negative_errno();
+	}
+	for (size_t i = 0; i <= bp->n; i++) {
+		if (i < bp->n)
+			snprintf(p, sizeof(p), "%s/%zu", bp->dir, i);
+		else if (bp->utree >= 0)
+			snprintf(p, sizeof(p), "%s/u", bp->dir);
+		else
+			break;
+		if (mkdir(p, 0700) < 0)
+			return negative_errno();
+	}
+	pid = fork();
+	if (pid < 0)
+		return negative_errno();
+	if (pid == 0)
+		by_path_child(fsfd, bp);
+	return wait_child(pid);
 }
 
 /* Options that mean nothing (or are refused) without an upper layer. */
@@ -726,10 +802,13 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 	const char *failed = NULL, *what = NULL;
 	const char **paths = NULL;
 	const char *upper, *work;
+	_cleanup_free_ char *au = NULL, *aw = NULL;
 	bool canonical, upper_low, replace, unmounted = false;
+	bool by_fd = !fd_layers_off();
 	size_t nl, nd, n = 0, i;
 	uint32_t uid = 0, gid = 0;
 	int *fds = NULL, r;
+	struct by_path bp = {.utree = -EBADF};
 
 	if (!ra || !ra->src || !ra->src->lower || !target || !map ||
 	    userns_fd < 0 || !ra->upper != !ra->work)
@@ -800,23 +879,31 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		/* Canonical: root's files are 0 on disk, as in the image.
 		 * The source's own upper and work are used as they are. */
 		r = replace ? 0
-			    : ensure_dir(upper, canonical ? 0 : uid,
-					 canonical ? 0 : gid);
+			    : sk_ensure_layer_dir(upper, canonical ? 0 : uid,
+						  canonical ? 0 : gid, true);
 		if (r < 0) {
 			failed = upper;
 			goto out;
 		}
 		r = replace ? 0
-			    : ensure_dir(work, canonical ? 0 : uid,
-					 canonical ? 0 : gid);
+			    : sk_ensure_layer_dir(work, canonical ? 0 : uid,
+						  canonical ? 0 : gid, true);
 		if (r < 0) {
 			failed = work;
 			goto out;
 		}
 		if (canonical) {
 			r = open_upper_work(upper, work, userns_fd, &utree,
-					    &ufd, &wfd);
+					    &ufd, &wfd, bp.rel);
 			if (r < 0) {
+				failed = upper;
+				goto out;
+			}
+		} else {
+			au = realpath(upper, NULL);
+			aw = realpath(work, NULL);
+			if (!au || !aw) {
+				r = negative_errno();
 				failed = upper;
 				goto out;
 			}
@@ -828,29 +915,36 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		r = negative_errno();
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; by_fd && i < n; i++) {
 		if (fsconfig(fsfd, FSCONFIG_SET_FD,
 			     i < nl ? "lowerdir+" : "datadir+", NULL,
 			     fds[i]) < 0) {
 			r = negative_errno();
 			sk_fs_log(fsfd);
-			/* Before 6.13 overlayfs takes no layer fds at all. */
+			/* Before 6.13 overlayfs takes no layer fds at all:
+			 * by path, from a private mount namespace. */
 			if (i == 0 && r == -EINVAL &&
 			    shift_probe_feature(SHIFT_FEATURE_OVERLAY_FD_LAYERS,
-						NULL) == 0)
-				r = -EOPNOTSUPP;
-			else
-				failed = paths[i];
+						NULL) == 0) {
+				sk_debug("overlay layers as fds refused: by "
+					 "path, in a private mount namespace");
+				by_fd = false;
+				fsfd = safe_close(fsfd);
+				fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+				if (fsfd < 0) {
+					r = negative_errno();
+					goto out;
+				}
+				break;
+			}
+			failed = paths[i];
 			goto out;
 		}
 		/* The fds stay open until the overlay exists: closing a
 		 * detached tree unmounts it, and overlayfs clones the layers'
 		 * mounts only at FSCONFIG_CMD_CREATE (EINVAL otherwise). */
 	}
-	if (upper) {
-		_cleanup_free_ char *au = realpath(upper, NULL),
-				    *aw = realpath(work, NULL);
-
+	if (upper && by_fd) {
 		if (canonical)
 			r = fsconfig(fsfd, FSCONFIG_SET_FD, "upperdir", NULL,
 				     ufd) < 0 ||
@@ -858,8 +952,6 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 					     NULL, wfd) < 0
 				? negative_errno()
 				: 0;
-		else if (!au || !aw)
-			r = negative_errno();
 		else
 			r = fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", au,
 				     0) < 0 ||
@@ -906,12 +998,24 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		}
 		unmounted = true;
 	}
-	if (canonical)
+	if (!by_fd) {
+		bp.fds = fds;
+		bp.n = n;
+		bp.nl = nl;
+		bp.utree = utree;
+		bp.upper = au;
+		bp.work = aw;
+		bp.as = canonical;
+		bp.uid = uid;
+		bp.gid = gid;
+		r = create_by_path(fsfd, &bp);
+	} else if (canonical) {
 		r = create_as(fsfd, uid, gid);
-	else
+	} else {
 		r = fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0
 			? negative_errno()
 			: 0;
+	}
 	if (r < 0) {
 		sk_fs_log(fsfd);
 		goto out;
@@ -940,6 +1044,9 @@ out:
 			what = "restore";
 		}
 	}
+	by_path_cleanup(&bp);
+	free(bp.rel[0]);
+	free(bp.rel[1]);
 	close_all(fds, fds ? n : 0);
 	free(paths);
 	if (r < 0)

@@ -126,6 +126,16 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 		pfd = sk_layer_open_parent(x, parent, true, x->path);
 		if (pfd < 0)
 			return pfd;
+		if (opaque && (x->flags & SK_LAYER_ROOTLESS)) {
+			/* A user namespace may set no trusted.* xattr, and
+			 * its overlays read user.overlay.* ("userxattr"). */
+			if (fsetxattr(pfd, OVL_OPAQUE_USER, "y", 1, 0) < 0)
+				return sk_layer_fail(
+				    x, negative_errno(), x->path,
+				    "cannot mark the directory opaque (needs "
+				    "user.* xattrs on the store's filesystem)");
+			return 0;
+		}
 		if (opaque) {
 			if (fsetxattr(pfd, OVL_OPAQUE, "y", 1, 0) < 0)
 				return sk_layer_fail(
@@ -244,6 +254,11 @@ static int dry_entry(struct xctx *x, struct archive *a, struct archive_entry *e,
 			return sk_layer_fail(
 			    x, -EPERM, x->path,
 			    "device nodes are not allowed (--no-devices)");
+		if (x->flags & SK_LAYER_ROOTLESS) {
+			/* As the real unpack would: skipped, said. */
+			sk_layer_emit(x, "device-skipped", 0);
+			return 0;
+		}
 		break;
 	default:
 		return sk_layer_fail(
@@ -474,6 +489,17 @@ int sk_layer_do_entry(struct xctx *x, struct archive *a,
 				return sk_layer_fail(x, -EPERM, x->path,
 						     "device nodes are not "
 						     "allowed (--no-devices)");
+			/*
+			 * A normal user's store: the kernel lets no user
+			 * namespace make a device node (a 0/0 whiteout
+			 * only), and an image's /dev is the runtime's to
+			 * fill.  Skipped, with an event the caller counts
+			 * and warns about, rather than failing the image.
+			 */
+			if (x->flags & SK_LAYER_ROOTLESS) {
+				sk_layer_emit(x, "device-skipped", 0);
+				return 0;
+			}
 		}
 		for (int tries = 0;; tries++) {
 			r = mknodat(pfd, name,

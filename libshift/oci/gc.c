@@ -248,6 +248,10 @@ int shift_layer_gc(const char *store_dir,
 
 	if (!store_dir)
 		return -EINVAL;
+	/* A normal user's store: in the namespace of its delegation. */
+	if (geteuid() != 0 && sk_layer_store_is_rootless(store_dir))
+		return sk_layer_gc_userns(store_dir, keep, flags, on_remove,
+					  userdata, diag);
 	/* Only what looks like a store: never rm -rf a mistyped path. */
 	if (asprintf(&p, "%s/layers", store_dir) < 0)
 		return -ENOMEM;

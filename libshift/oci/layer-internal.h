@@ -35,6 +35,17 @@
 #define WH_OPAQUE ".wh..wh..opq"
 #define WH_META ".wh..wh."
 #define OVL_OPAQUE "trusted.overlay.opaque"
+/* A rootless store's opaque marker: what an overlay mounted with
+ * "userxattr" (the only kind a user namespace may mount) reads. */
+#define OVL_OPAQUE_USER "user.overlay.opaque"
+
+/*
+ * Internal flag (beside the public SHIFT_LAYER_*): the store unpack runs
+ * inside the user namespace of a normal user's delegation (store-user.c):
+ * opaque directories get OVL_OPAQUE_USER, device nodes (which the user
+ * may not make) are skipped with a "device-skipped" event.
+ */
+#define SK_LAYER_ROOTLESS (1u << 30)
 
 #define RESOLVE_SAFE                                                     \
 	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | \
@@ -136,6 +147,36 @@ int sk_layer_record_image(const char *store, const struct shift_oci_image *img);
 int sk_layer_store_lock(const char *store, int op);
 int sk_layer_write_layer_json(const char *dir, const struct sk_oci_layer *l,
 			      const char *map_str, const char *manifest_digest);
+
+/* store.c: the store unpack proper, in this process (map: NULL, or the
+ * identity over the ids a rootless store may hold) */
+int sk_layer_store_unpack_here(const struct shift_oci_image *img,
+			       const char *store_dir,
+			       const struct shift_layer_opts *opts,
+			       const struct shift_idmap *map,
+			       struct shift_error *diag);
+
+/* store-user.c: the rootless store (a normal user's, keyed by its
+ * delegation) */
+#define SK_LAYER_DELEGATION_FILE "delegation.json"
+int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
+				 const char *store_dir,
+				 const struct shift_layer_opts *opts,
+				 struct shift_error *diag);
+int sk_layer_store_read_delegation(const char *store_dir,
+				   struct shift_idmap **ret_map,
+				   uid_t *ret_uid);
+/* Whether store_dir records a delegation (a normal user's store). */
+bool sk_layer_store_is_rootless(const char *store_dir);
+/* shift_layer_gc() of a normal user's store, run inside the user
+ * namespace of its delegation (files below directories owned by
+ * delegated ids can be removed only there). */
+int sk_layer_gc_userns(const char *store_dir,
+		       const struct shift_oci_image *const *keep,
+		       unsigned flags,
+		       void (*on_remove)(const struct shift_layer_gc_event *ev,
+					 void *userdata),
+		       void *userdata, struct shift_error *diag);
 
 /* layer-copy.c: shifted copies */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,

@@ -7,6 +7,7 @@
 #include "config.h"
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <sys/file.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* A short key naming a map in STORE/shifted/. */
@@ -73,6 +75,163 @@ static int mount_overlay_plain(const char *const *lower, const char *upper,
 	return 0;
 }
 
+/*
+ * The form of an existing upper directory, told by its root's owner: the
+ * container's root is 0 on disk in a canonical upper and map(0) in a
+ * host-id one.  New (missing or empty) takes the form asked for.
+ */
+enum upper_form { UPPER_NEW, UPPER_CANONICAL, UPPER_HOST, UPPER_UNKNOWN };
+
+static int upper_form(const char *upper, uid_t ru, gid_t rg,
+		      enum upper_form *ret, struct stat *ret_st)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	*ret = UPPER_NEW;
+	d = opendir(upper);
+	if (!d)
+		return errno == ENOENT ? 0 : negative_errno();
+	if (fstat(dirfd(d), ret_st) < 0)
+		return negative_errno();
+	errno = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	if (!de)
+		return errno ? negative_errno() : 0;
+	if (ret_st->st_uid == 0 && ret_st->st_gid == 0)
+		*ret = UPPER_CANONICAL;
+	else if (ret_st->st_uid == ru && ret_st->st_gid == rg)
+		*ret = UPPER_HOST;
+	else
+		*ret = UPPER_UNKNOWN;
+	return 0;
+}
+
+/*
+ * Whether the writable layer is canonical (1) or in host ids (0), from
+ * the flags, what upper already holds and whether upper_dir can be
+ * idmapped; negative errno with diag->why when the two can't agree.
+ */
+static int choose_upper(const char *upper_dir, const char *upper, uid_t ru,
+			gid_t rg, unsigned flags, bool idmap,
+			struct shift_error *diag)
+{
+	bool want_c = flags & SHIFT_LAYER_CANONICAL_UPPER,
+	     want_h = flags & SHIFT_LAYER_HOST_UPPER;
+	enum upper_form form;
+	const char *why = NULL;
+	struct stat st;
+	int r;
+
+	r = upper_form(upper, ru, rg, &form, &st);
+	if (r < 0)
+		return r;
+	if (form == UPPER_CANONICAL && want_h)
+		why = "it holds the container's files in its own ids (root "
+		      "owns it as 0): mount it without --host-upper, or "
+		      "convert it with shift-tree and the map";
+	else if (form == UPPER_HOST && want_c)
+		why = "it holds the container's files in host ids (root "
+		      "owns it as the map's image of 0): mount it without "
+		      "--canonical-upper, or convert it with shift-tree "
+		      "--reverse and the map";
+	else if (form == UPPER_UNKNOWN && !want_c && !want_h)
+		why = "its root is owned neither by 0 nor by the map's image "
+		      "of 0, so whether it holds host ids or the container's "
+		      "own can't be told: give --canonical-upper or "
+		      "--host-upper";
+	if (why) {
+		sk_error_why(diag, -EMEDIUMTYPE, why);
+		return sk_error_path(diag, -EMEDIUMTYPE, upper);
+	}
+	if (want_c || form == UPPER_CANONICAL)
+		return 1;
+	if (want_h || form != UPPER_NEW || !idmap)
+		return 0;
+	/* A new upper over idmapped layers: canonical wherever its
+	 * filesystem can be idmapped (a failed probe: let the mount tell).
+	 * Over shifted copies everything stays in host ids unless asked. */
+	{
+		/* upper_dir may not exist yet: its nearest existing
+		 * ancestor, where it will be made. */
+		_cleanup_free_ char *p = strdup(upper_dir);
+		char *slash;
+
+		if (!p)
+			return -ENOMEM;
+		while (access(p, F_OK) < 0 && (slash = strrchr(p, '/'))) {
+			if (slash == p) {
+				p[1] = '\0';
+				break;
+			}
+			*slash = '\0';
+		}
+		_cleanup_(shift_error_clear) struct shift_error pe = {0};
+
+		r = shift_probe_idmap(p, &pe);
+		if (r == 0)
+			sk_debug("'%s' can't be idmapped (%s): upper in host "
+				 "ids",
+				 p, pe.why ? pe.why : "?");
+	}
+	return r != 0;
+}
+
+/*
+ * The overlay with a canonical upper: shift-mount's machinery
+ * (libshift/mount/overlay-reassemble.c), the lower layers as they are
+ * (plain clones) when they are shifted copies.
+ */
+static int mount_canonical(const char *const *lower, bool idmap,
+			   const char *upper, const char *work,
+			   const struct shift_idmap *map, const char *target,
+			   struct shift_error *diag)
+{
+	struct shift_overlay_source src = {.lower = (char **)lower};
+	_cleanup_free_ const char **plain = NULL;
+	_cleanup_close_ int userns = -EBADF;
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
+	const char *failed;
+	struct shift_reassemble ra = {
+	    .src = &src,
+	    .upper = upper,
+	    .work = work,
+	    .how = SHIFT_REASSEMBLE_CANONICAL_UPPER,
+	};
+	size_t n = 0;
+	int r;
+
+	while (lower[n])
+		n++;
+	if (!idmap) {
+		plain = calloc(2 * n + 1, sizeof(*plain));
+		if (!plain)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			plain[2 * i] = plain[2 * i + 1] = lower[i];
+		ra.plain_layers = plain;
+	}
+	userns = shift_userns_create(map);
+	if (userns < 0)
+		return userns;
+	r = shift_overlay_reassemble(&ra, target, map, userns, 0, &e);
+	failed = e.path;
+	sk_error_path(diag, r, failed ? failed : target);
+	if (r == -EINVAL && failed &&
+	    ((upper && !strcmp(failed, upper)) ||
+	     (work && !strcmp(failed, work)))) {
+		r = -EOPNOTSUPP;
+		sk_error_why(diag, r,
+			     "its filesystem can't be idmapped, which a "
+			     "canonical upper needs (use --host-upper)");
+		if (diag)
+			diag->error = r;
+	}
+	return r;
+}
+
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
 		      const char *upper_dir, unsigned flags,
@@ -88,9 +247,12 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	uid_t ru = 0;
 	gid_t rg = 0;
 	unsigned n;
-	int r;
+	int canonical = 0, r;
 
 	if (!img || !store_dir || !map || !target)
+		return -EINVAL;
+	if ((flags & SHIFT_LAYER_CANONICAL_UPPER) &&
+	    (flags & SHIFT_LAYER_HOST_UPPER))
 		return -EINVAL;
 	if (!upper_dir && !(flags & SHIFT_LAYER_RDONLY))
 		flags |= SHIFT_LAYER_RDONLY;
@@ -157,12 +319,24 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 					 "(needed for the upper directory)");
 			goto out;
 		}
-		r = sk_layer_mkdir_p(upper_dir, 0755);
-		if (r >= 0 && (mkdir(upper, 0755) < 0 && errno != EEXIST))
+		canonical =
+		    choose_upper(upper_dir, upper, ru, rg, flags, idmap, diag);
+		if (canonical < 0) {
+			r = canonical;
+			goto out;
+		}
+		/* A canonical upper holds real root-owned (setuid) files the
+		 * container made: for root's eyes only (0700). */
+		r = sk_layer_mkdir_p(upper_dir, canonical ? 0700 : 0755);
+		if (r >= 0 && canonical && chmod(upper_dir, 0700) < 0)
 			r = negative_errno();
-		if (r >= 0 && (mkdir(work, 0700) < 0 && errno != EEXIST))
+		if (r >= 0 && !canonical &&
+		    (mkdir(upper, 0755) < 0 && errno != EEXIST))
 			r = negative_errno();
-		if (r >= 0 &&
+		if (r >= 0 && !canonical &&
+		    (mkdir(work, 0700) < 0 && errno != EEXIST))
+			r = negative_errno();
+		if (r >= 0 && !canonical &&
 		    (chown(upper, ru, rg) < 0 || chown(work, ru, rg) < 0))
 			r = negative_errno();
 		if (r < 0) {
@@ -171,7 +345,14 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		}
 	}
 
-	if (idmap) {
+	if (canonical) {
+		r = mount_canonical(lower, idmap, upper, work, map, target,
+				    diag);
+		if (r < 0)
+			goto out;
+		r = (idmap ? SHIFT_LAYER_MOUNTED_IDMAPPED : 0) |
+		    SHIFT_LAYER_MOUNTED_CANONICAL;
+	} else if (idmap) {
 		struct shift_overlay ovl = {
 		    .lower = lower,
 		    .upper = upper,
@@ -183,7 +364,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 			sk_error_path(diag, r, target);
 			goto out;
 		}
-		r = 1;
+		r = SHIFT_LAYER_MOUNTED_IDMAPPED;
 	} else {
 		r = mount_overlay_plain(lower, upper, work, target);
 		if (r < 0) {

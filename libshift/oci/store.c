@@ -26,6 +26,7 @@
 #include <sys/file.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* ------------------------------------------------------------------ */
@@ -130,7 +131,8 @@ static char *record_manifest(const char *dir)
  */
 static int store_layer(const struct shift_oci_image *img, unsigned i,
 		       const char *store, const struct shift_layer_opts *opts,
-		       uint64_t bytes_before, struct shift_error *diag)
+		       const struct shift_idmap *map, uint64_t bytes_before,
+		       struct shift_error *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = sk_layer_layer_dir(store, NULL, l->digest);
@@ -141,7 +143,7 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	    .rootfd = -EBADF,
 	    .pcache_fd = -EBADF,
 	    .mode = XMODE_STORE,
-	    .map = NULL,
+	    .map = map,
 	    .flags = opts->flags,
 	    .cancel = opts->cancel,
 	    .on_entry = opts->on_entry,
@@ -200,6 +202,14 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	r = sk_layer_write_layer_json(tmp, l, NULL, mdigest);
 	if (r < 0) {
 		r = sk_layer_fail(&x, r, tmp, "cannot write layer.json");
+		goto out;
+	}
+	/* A rootless store's layers are idmapped for the user's container
+	 * namespaces, whose ids are not the store owner's: they must reach
+	 * rootfs/ and read layer.json (mkdtemp made it 0700). */
+	if ((opts->flags & SK_LAYER_ROOTLESS) && fchmod(lockfd, 0755) < 0) {
+		r = sk_layer_fail(&x, negative_errno(), tmp,
+				  "cannot make the layer readable");
 		goto out;
 	}
 	{
@@ -315,15 +325,41 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 				  struct shift_error *diag)
 {
 	struct shift_layer_opts none = {0};
-	_cleanup_free_ char *tmpdir = NULL;
-	_cleanup_close_ int lockfd = -EBADF;
-	uint64_t done = 0;
-	int made = 0, r;
+	_cleanup_free_ char *rec = NULL;
+	struct stat st;
 
 	if (!img || !store_dir)
 		return -EINVAL;
 	if (!opts)
 		opts = &none;
+	/* A normal user: the rootless store, made inside a user namespace
+	 * of its delegation (store-user.c). */
+	if (geteuid() != 0)
+		return sk_layer_store_unpack_userns(img, store_dir, opts, diag);
+	/* Root never mixes canonical layers into a user's store. */
+	if (asprintf(&rec, "%s/" SK_LAYER_DELEGATION_FILE, store_dir) < 0)
+		return -ENOMEM;
+	if (lstat(rec, &st) == 0) {
+		return sk_error_first(diag, -EXDEV, store_dir,
+				      "it is a normal user's rootless store "
+				      "(its layers are owned within that "
+				      "user's delegation): use it as that "
+				      "user, or give root a store of its own");
+	}
+	return sk_layer_store_unpack_here(img, store_dir, opts, NULL, diag);
+}
+
+int sk_layer_store_unpack_here(const struct shift_oci_image *img,
+			       const char *store_dir,
+			       const struct shift_layer_opts *opts,
+			       const struct shift_idmap *map,
+			       struct shift_error *diag)
+{
+	_cleanup_free_ char *tmpdir = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	uint64_t done = 0;
+	int made = 0, r;
+
 	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
 		r = sk_layer_mkdir_p(store_dir, 0700);
 		if (r < 0)
@@ -353,7 +389,7 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 					      img->layers[i].digest,
 					      "interrupted");
 		}
-		r = store_layer(img, i, store_dir, opts, done, diag);
+		r = store_layer(img, i, store_dir, opts, map, done, diag);
 		if (r < 0)
 			return r;
 		made += r;

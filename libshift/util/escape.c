@@ -74,14 +74,3 @@ char *shift_escape(const char *s)
 	shift_escape_to(r, n + 1, s);
 	return r;
 }
-
-bool shift_needs_escape(const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '\\' || c < 0x20 || c >= 0x7f)
-			return true;
-	}
-	return false;
-}

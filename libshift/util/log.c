@@ -8,15 +8,22 @@
 
 #include "util/log.h"
 
+/* Debug output names files and ids: not for the caller of a setuid or
+ * file-capability program (secure_getenv). */
+bool sk_debug_enabled(void)
+{
+	const char *e = secure_getenv("LIBSHIFT_DEBUG");
+
+	return e && *e && *e != '0';
+}
+
 void sk_debug(const char *fmt, ...)
 {
 	static int enabled = -1;
 	va_list ap;
 
 	if (enabled < 0) {
-		const char *e = getenv("LIBSHIFT_DEBUG");
-
-		enabled = e && *e && *e != '0';
+		enabled = sk_debug_enabled();
 	}
 	if (!enabled)
 		return;

@@ -261,12 +261,26 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 				exit(EXIT_FAIL);
 			}
 		} else if (m->subid_user) {
-			r = shift_idmap_from_subid(m->map, m->subid_user);
-			if (r < 0) {
-				cli_error("Failed to read the delegation of user '%s' from /etc/subuid and /etc/subgid: %s",
-					  m->subid_user,
-					  r == -ENOENT ? "no range for this user" : strerror(-r));
-				exit(EXIT_USAGE);
+			for (unsigned k = 0; k < 2; k++) {
+				_cleanup_(shift_error_clear) struct shift_error e = {0};
+				const char *file =
+				    shift_subid_file((enum shift_id_kind)k);
+
+				r = shift_subid_read((enum shift_id_kind)k,
+						     m->subid_user, m->map,
+						     NULL, NULL, &e);
+				if (r == -EBADMSG) {
+					cli_error("Failed to read the delegation of user '%s': %s: line %u: %s (newuidmap ignores the line, so it delegates nothing)",
+						  m->subid_user, file, e.line,
+						  shift_error_why(&e, r));
+					exit(EXIT_USAGE);
+				}
+				if (r <= 0) {
+					cli_error("Failed to read the delegation of user '%s' from %s: %s",
+						  m->subid_user, file,
+						  r >= 0 || r == -ENOENT ? "no range for this user" : strerror(-r));
+					exit(EXIT_USAGE);
+				}
 			}
 		}
 	}

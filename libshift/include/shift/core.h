@@ -97,9 +97,6 @@ unsigned shift_idmap_count(const struct shift_idmap *map,
 int shift_idmap_extent(const struct shift_idmap *map, enum shift_id_kind kind,
 		       unsigned i, struct shift_extent *ret);
 
-/* True when no extent of either kind is set. */
-bool shift_idmap_is_empty(const struct shift_idmap *map);
-
 /*
  * Apply the map: on-disk id -> seen id.  Returns 0 and sets *ret, or
  * -ERANGE when the id has no image (the kernel would show 65534).
@@ -145,16 +142,20 @@ int shift_idmap_from_userns_path(struct shift_idmap *map, const char *path);
 
 /*
  * A user's subordinate ids from /etc/subuid and /etc/subgid (the files are
- * overridable via SHIFT_SUBUID / SHIFT_SUBGID for tests).  The user matches
+ * overridable via SHIFT_SUBUID / SHIFT_SUBGID for tests, read with
+ * secure_getenv: not in a setuid or file-capability program).  The user matches
  * by name or by uid.  Ranges of a kind are returned as extents with
  * disk = 0-based offset into the delegation, seen = host id: exactly the map
  * a rootless container of that user gets.  -ENOENT when the user has no
- * delegation of a kind.
+ * delegation of a kind (or a file is missing); the files are read by
+ * shift_subid_read(), so a malformed line of user's is -EBADMSG (call that
+ * function to learn the file, line and why).
  */
 int shift_idmap_from_subid(struct shift_idmap *map, const char *user);
 /*
  * True when every seen id of the map (both kinds) lies in user's delegation.
- * Returns 1 inside, 0 outside, negative errno on failure to read.
+ * Returns 1 inside, 0 outside (also when a file is missing), -EBADMSG for a
+ * malformed line of user's, another negative errno on failure to read.
  */
 int shift_idmap_within_subid(const struct shift_idmap *map, const char *user);
 
@@ -175,6 +176,9 @@ typedef void (*shift_subid_warn_fn)(const char *file, unsigned line,
 int shift_subid_read(enum shift_id_kind kind, const char *user,
 		     struct shift_idmap *map, shift_subid_warn_fn warn,
 		     void *userdata, struct shift_error *err);
+/* The file shift_subid_read() reads for kind: /etc/subuid, /etc/subgid
+ * (or the test override, $SHIFT_SUBUID / $SHIFT_SUBGID), static. */
+const char *shift_subid_file(enum shift_id_kind kind);
 
 /* ------------------------------------------------------------------ */
 /* User namespaces (libshift/core/userns.c)                                 */

@@ -94,7 +94,10 @@ struct shift_options {
 
 /*
  * The one function that applies a map to one inode's metadata, shared by
- * shift-tree, the OCI flat unpack and verify: owner (lchown semantics),
+ * shift-tree's engine and shift-layer's shifted-copy fallback (the OCI
+ * flat unpack and shift-verify's expectations use the same ACL and
+ * capability translators, shift_acl_translate() and
+ * shift_fcaps_translate(), not this): owner (lchown semantics),
  * ACL qualifiers, file capability rootid, setuid/setgid restored after the
  * chown, everything else untouched.  A context holds the map (inverted for
  * SHIFT_REVERSE) and buffers; one per thread.  NULL on ENOMEM/EINVAL.
@@ -221,6 +224,133 @@ enum {
 int shift_tree_source_state(const char *path, const struct shift_idmap *map,
 			     struct shift_source_marker *ret);
 void shift_source_marker_clear(struct shift_source_marker *m);
+
+/* ------------------------------------------------------------------ */
+/* Copy and shift (libshift/engine/copy.c)                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Copy the tree at src to dst, a new directory or an empty one (which the
+ * copy replaces), keeping what "cp -a --preserve=xattr" keeps: owners,
+ * modes with setuid bits, every xattr (ACLs, file capabilities,
+ * trusted.*), hard links, holes, symlinks, fifos, sockets, devices, times;
+ * file data by reflink where the filesystem can.  With a map, each inode
+ * is shifted on the way by shift_inode() (an id without image under it
+ * fails the copy: -ERANGE); without, the copy keeps the source's ids.
+ * The copy's root does not take the source's engine marker nor its
+ * shared-layer marker.  The copy is made in a temporary sibling of dst and
+ * renamed into place (into dst itself when it is a mount point or its
+ * directory can't be written): a failure leaves dst as it was.  flags: 0.
+ * Returns 0 or a negative errno; then err (if non-NULL) says what failed
+ * in err->why and names the entry, relative to src, in err->path (NULL:
+ * the copy as a whole).
+ */
+int shift_copy_tree(const char *src, const char *dst,
+		    const struct shift_idmap *map, unsigned flags,
+		    struct shift_error *err);
+
+/* The xattr (trusted.* or user.*) marking a directory as a layer shared
+ * by several containers: shift-mount --fallback=shift leaves it alone
+ * unless forced, a copy of it is private (docs/shift-mount.8). */
+#define SHIFT_SHARED_XATTR_SUFFIX "shiftkit.shared"
+
+/* The marker's name on path (static), NULL when it has none. */
+const char *shift_tree_shared_marker(const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Fallbacks of shift-mount (libshift/engine/fallback.c)               */
+/* ------------------------------------------------------------------ */
+
+/* shift_tree() as root, shift_tree_userns() for anyone else; a negative
+ * errno names path in err (if non-NULL). */
+int shift_tree_auto(const char *path, const struct shift_options *opts,
+		    struct shift_stats *stats, struct shift_error *err);
+
+enum shift_copy_step {
+	SHIFT_COPY_STEP_MKDIR,	/* making the copy directory */
+	SHIFT_COPY_STEP_MARKER, /* reading the engine's marker on it */
+	SHIFT_COPY_STEP_DIR,	/* reading it (-ENOTEMPTY: not empty) */
+	SHIFT_COPY_STEP_COPY,	/* shift_copy_tree() */
+	SHIFT_COPY_STEP_SHIFT,	/* the engine on the copy */
+};
+
+struct shift_copy_result {
+	/* in: called just before the copy starts (may be NULL); gets
+	 * opts->userdata */
+	void (*on_copy)(const char *src, const char *dir, void *userdata);
+	/* out */
+	bool copy;   /* a new copy was made (or would be, dry-run) */
+	bool copied; /* ... and it is there */
+	bool reused; /* dir held a shifted copy from an earlier run */
+	enum shift_copy_step step; /* how far it came */
+	const char *tree; /* set before the shift: the tree the engine walks
+			   * (dir; src on a dry run without a copy) */
+};
+
+/*
+ * A shifted copy of the tree src in dir (--fallback=copy): dir is made if
+ * missing; a dir holding a copy shifted earlier (the engine's marker on
+ * it) is reused (the engine decides: same map, nothing to do; another map,
+ * -EEXIST); an empty dir gets a copy (shift_copy_tree(), ids as in src),
+ * which the engine then shifts in place with opts as root or through a
+ * user namespace (shift_tree_auto()), so the copy carries the marker a
+ * later run reuses.  With SHIFT_DRY_RUN nothing is made and the engine
+ * looks at src (or at the copy to reuse).  Returns what shift_tree()
+ * returns for the shift step (0, 1 with problems), or a negative errno;
+ * res->step says which step failed, err (if non-NULL) why (err->why) and
+ * where (err->path: the copy directory, or the entry of src the copy
+ * failed on).  A non-empty dir without a marker: -ENOTEMPTY.
+ */
+int shift_copy_and_shift(const char *src, const char *dir,
+			 const struct shift_options *opts,
+			 struct shift_stats *stats,
+			 struct shift_copy_result *res,
+			 struct shift_error *err);
+
+enum shift_mount_kind {
+	SHIFT_MOUNT_KIND_BIND,	  /* a SOURCE directory */
+	SHIFT_MOUNT_KIND_TMPFS,	  /* a new tmpfs */
+	SHIFT_MOUNT_KIND_OVERLAY, /* an overlay over idmapped layers */
+};
+
+enum shift_fallback {
+	SHIFT_FALLBACK_NONE,
+	SHIFT_FALLBACK_SHIFT,	   /* SOURCE in place */
+	SHIFT_FALLBACK_COPY,	   /* a shifted copy of SOURCE */
+	SHIFT_FALLBACK_REASSEMBLE, /* SOURCE an overlayfs: idmap its layers */
+};
+
+/* What is known about a request when the method is chosen. */
+struct shift_mount_facts {
+	enum shift_mount_kind kind;
+	enum shift_fallback fallback;
+	bool force;	    /* --fallback=shift of a shared layer all the same */
+	bool allow_shifted; /* idmap a tree shifted in place all the same */
+	bool service;	    /* no CAP_SYS_ADMIN, and shift-mountd reachable */
+	int source_state;   /* SHIFT_SOURCE_* of SOURCE (bind) */
+	bool resume;	    /* UNFINISHED: by this map, of SOURCE itself */
+	bool overlay;	    /* SOURCE is (in) an overlayfs mount */
+	bool idmappable;    /* every source can be idmapped (looked at only
+			     * with a fallback other than reassemble) */
+	const char *kernel_fs; /* SOURCE on proc, sysfs, ...: its type */
+	bool shared;	       /* SOURCE carries the shared-layer marker */
+};
+
+enum shift_mount_method {
+	SHIFT_METHOD_IDMAP,	 /* an idmapped mount (bind, tmpfs, overlay) */
+	SHIFT_METHOD_SERVICE,	 /* asked of shift-mountd */
+	SHIFT_METHOD_PLAIN_BIND, /* SOURCE shifted by this map already */
+	SHIFT_METHOD_REASSEMBLE, /* an overlay over SOURCE's idmapped layers */
+	SHIFT_METHOD_SHIFT,	 /* SOURCE shifted in place, bound plain */
+	SHIFT_METHOD_COPY,	 /* a shifted copy of SOURCE, bound plain */
+	SHIFT_METHOD_REFUSE_KERNEL_FS, /* no fallback changes owners there */
+	SHIFT_METHOD_REFUSE_SHARED,    /* a shared layer without force */
+};
+
+/* shift-mount's policy, pure: which method serves the request.  A source
+ * state other than UNSHIFTED/SHIFTED (or UNFINISHED with resume) is
+ * refused before, by the caller, naming the marker. */
+enum shift_mount_method shift_mount_choose(const struct shift_mount_facts *f);
 
 #ifdef __cplusplus
 }

@@ -205,8 +205,9 @@ struct shift_reassemble {
  * at target.  Without a new upper the overlay is read-only (options that
  * need an upper, index, nfs_export and volatile, are left out).  Returns
  * 0; -EINVAL (with err->path a layer) when a layer's filesystem can't
- * be idmapped, -EOPNOTSUPP when overlayfs takes no layers as file
- * descriptors (Linux < 6.13), -EBUSY for a source upper without
+ * be idmapped (before Linux 6.13, where overlayfs takes no layers as
+ * file descriptors, the layers are named by path from a child's private
+ * mount namespace instead), -EBUSY for a source upper without
  * SHIFT_REASSEMBLE_UPPER_AS_LOWER, or another negative errno.  On
  * failure err->path is the path the error is about (a layer, the new
  * upper or work dir, the target) or NULL, and err->what "unmount" (the
@@ -298,6 +299,16 @@ int shift_probe_uring_op(unsigned idx, const char **ret_name,
 int shift_probe_uidmap_helper(const char *name, char **ret_path,
 			      bool *ret_setuid, char **ret_caps);
 
+/*
+ * The filesystem libblkid finds in path when it is a block device or a
+ * regular file (a filesystem image), as mount(8) would detect it
+ * (libshift/mount/fstype.c).  Returns 1 with its type ("ext4", "squashfs")
+ * in type (size bytes, truncated), 0 when path is neither (a directory, a
+ * fifo: never opened) or holds no filesystem libblkid knows, negative errno
+ * when it can't be read.  Symlinks are followed (/dev/disk/by-label/...).
+ */
+int shift_probe_fstype(const char *path, char *type, size_t size);
+
 /* ------------------------------------------------------------------ */
 /* shift-mountd: policy, protocol, client (libshift/mount/mountd-*.c)        */
 /* ------------------------------------------------------------------ */
@@ -343,6 +354,21 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 /* The name of a pseudo-filesystem the service refuses ("proc", ...), or
  * NULL for any other f_type. */
 const char *shift_mountd_pseudo_fs(int64_t fs_type);
+
+/*
+ * What the daemon's worker reads of a clone it attached in its private
+ * mount namespace, from that namespace's mountinfo (an fd it opened, read
+ * from its offset): whether the mount with id mnt_id is idmapped, whether
+ * any mount hangs below it, and its filesystem type ("?" when not shown).
+ * -ENOENT when no mount has that id.
+ */
+struct shift_mountd_clone_facts {
+	bool idmapped;
+	bool submounts;
+	char fstype[64];
+};
+int shift_mountd_clone_facts(int mountinfo_fd, uint64_t mnt_id,
+			     struct shift_mountd_clone_facts *ret);
 
 /* /etc/shiftkit/mountd.conf, parsed (shift-mountd(8)). */
 struct shift_mountd_conf {

@@ -76,6 +76,21 @@ enum {
 	 * target) is not checked.
 	 */
 	SHIFT_LAYER_DRY_RUN = 1 << 4,
+	/*
+	 * Mount with an upper: its writable layer is stored in the
+	 * container's own ids (root = 0, like the stored layers) and
+	 * idmapped, or in host ids (the map's image).  Neither: what an
+	 * existing upper holds, told by its root's owner; a new one is
+	 * canonical where its filesystem can be idmapped.
+	 */
+	SHIFT_LAYER_CANONICAL_UPPER = 1 << 5,
+	SHIFT_LAYER_HOST_UPPER = 1 << 6,
+};
+
+/* What shift_layer_mount() made (its non-negative return value). */
+enum {
+	SHIFT_LAYER_MOUNTED_IDMAPPED = 1 << 0, /* else over shifted copies */
+	SHIFT_LAYER_MOUNTED_CANONICAL = 1 << 1, /* the upper is canonical */
 };
 
 /* One entry of a layer, as an unpack meets it (progress, dry runs). */
@@ -84,7 +99,9 @@ struct shift_layer_event {
 	const char *digest;	/* the layer blob's */
 	const char *path;	/* normalised entry path, "" the root: untrusted */
 	const char *what;	/* "file", "dir", "symlink", "hardlink", "fifo",
-				   "chardev", "blockdev", "whiteout", "opaque" */
+				   "chardev", "blockdev", "whiteout", "opaque";
+				   "device-skipped" after a device node's
+				   event when a normal user's store skips it */
 	uint64_t size;		/* a file's declared size */
 	uint64_t bytes_read;	/* blob bytes read so far, over all layers */
 	uint64_t bytes_total;	/* the layers' blob sizes added up */
@@ -147,7 +164,11 @@ int shift_layer_gc(const char *store_dir,
  * recording the digests.  Layers already in the store are not unpacked
  * again.  Each layer is extracted into a temporary directory and renamed
  * into place only when complete and its digest verified.  Returns the
- * number of layers newly unpacked.
+ * number of layers newly unpacked.  Run by a normal user (euid not 0):
+ * the rootless store (libshift/oci/store-user.c, docs/oci.md): extracted
+ * in a user namespace of the user's /etc/subuid delegation (newuidmap),
+ * opaque directories as user.overlay.opaque=y, device nodes skipped
+ * (event "device-skipped"), the store keyed by that delegation.
  */
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
@@ -170,13 +191,39 @@ int shift_layer_unpack_flat(const struct shift_oci_image *img,
  * layers in the store (unpacking missing ones first), or, where the store
  * can't be idmapped or with SHIFT_LAYER_FORCE_COPY, over shifted copies
  * of the layers kept in STORE/shifted/ per map and reused.  upper_dir
- * (NULL with SHIFT_LAYER_RDONLY) receives upper/ and work/, owned by the
- * map's image of 0:0.  Returns 1 when idmapped, 0 when over copies.
+ * (NULL with SHIFT_LAYER_RDONLY) receives upper/ and work/: canonical
+ * (root = 0 on disk, upper_dir made 0700) or in host ids, owned by the
+ * map's image of 0:0 (see SHIFT_LAYER_CANONICAL_UPPER); an existing upper
+ * of the other form is refused (-EMEDIUMTYPE).  Returns the
+ * SHIFT_LAYER_MOUNTED_* bits: 0 over copies with a host-id upper.
  */
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
 		      const char *upper_dir, unsigned flags,
 		      struct shift_error *err);
+
+/*
+ * A normal user's mount of the image from its rootless store (the one
+ * shift_layer_store_unpack() makes when run by a normal user: container
+ * id 0 on disk as the user's uid, ids 1.. as its delegation, recorded in
+ * STORE/delegation.json), for a caller without CAP_SYS_ADMIN inside its
+ * own user and mount namespaces: each layer an idmapped mount made by
+ * shift-mountd at socket_path (NULL: shift_mountd_socket_path()), the
+ * overlay ("userxattr", nodev) assembled and attached here.  map is the
+ * container's, as for shift_layer_mount() (image id -> seen host id);
+ * the service gets it composed with the store's record.  The layers must
+ * be in the store already (a namespace whose ids aren't the store
+ * owner's can't add them).  upper_dir (NULL with SHIFT_LAYER_RDONLY)
+ * receives upper/ and work/, created with the caller's ids.  Returns 1,
+ * or a negative errno with diag set: -ECONNREFUSED when the service
+ * isn't there.
+ */
+int shift_layer_mount_user(const struct shift_oci_image *img,
+			   const char *store_dir,
+			   const struct shift_idmap *map, const char *target,
+			   const char *upper_dir, unsigned flags,
+			   const char *socket_path,
+			   struct shift_error *diag);
 
 #ifdef __cplusplus
 }

@@ -63,7 +63,29 @@ const char *shift_error_why(const struct shift_error *err, int r);
  */
 size_t shift_escape_to(char *buf, size_t size, const char *s);
 char *shift_escape(const char *s);
-bool shift_needs_escape(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Files the user names (libshift/util/output.c)                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Writing a file the user named: shift_output_open() gives an fd to write;
+ * shift_output_commit() makes it the file, shift_output_discard() drops
+ * it.  A regular file or a free name is written atomically (a temporary
+ * beside it, fsync'ed and renamed over it with mode); a device, FIFO or
+ * socket is written in place and never replaced (/dev/null stays a
+ * device); a symbolic link is followed (the link stays).  -EISDIR for a
+ * directory, -ENOLINK for a link to nothing.
+ */
+struct shift_output {
+	int fd;
+	bool direct; /* written in place: a device, FIFO or socket */
+	char *tmp;   /* the temporary (atomic case) */
+	char *path;  /* what is written: the link's target when followed */
+};
+int shift_output_open(const char *path, struct shift_output *out);
+int shift_output_commit(struct shift_output *out, mode_t mode);
+void shift_output_discard(struct shift_output *out);
 
 #ifdef __cplusplus
 }
