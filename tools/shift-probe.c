@@ -419,7 +419,8 @@ static void delegation_section(struct output *out)
 				snprintf(buf, sizeof(buf),
 					 "%s line %u: %s (newuidmap ignores "
 					 "it: no range)",
-					 file, se.line, shift_error_why(&se, r));
+					 file, se.line,
+					 shift_error_why(&se, r));
 			else if (r < 0 && r != -ENOENT)
 				snprintf(buf, sizeof(buf), "cannot read %s: %s",
 					 file, strerror(-r));
