@@ -3,7 +3,8 @@
  * shift-mount's policy (shift_mount_choose(): which method for which
  * request, one row per case) and the one tree copy (shift_copy_tree():
  * what it keeps, that it shifts with a map, that a failure leaves nothing
- * behind and that it never copies into a directory with entries).
+ * behind and that it never copies into a directory with entries), and what
+ * shift_copy_and_shift() reports when it refuses.
  */
 #include "config.h"
 
@@ -246,6 +247,48 @@ TEST(copy_keeps_and_shifts)
 	}
 	shift_idmap_free(map);
 	cleanup();
+}
+
+/*
+ * shift_copy_and_shift() says which step failed in its result and why,
+ * about which path, in err: a directory with entries and no shifted copy
+ * is refused before anything is copied.
+ */
+TEST(copy_and_shift_reports_in_err)
+{
+	char dir[] = "/tmp/test-fallback-XXXXXX", src[64], cd[64], f[80];
+	struct shift_idmap *map = shift_idmap_new();
+	struct shift_options opts = {.map = map};
+	struct shift_copy_result res = {0};
+	struct shift_error e = {0};
+	int fd;
+
+	if (!map || !mkdtemp(dir)) {
+		shift_idmap_free(map);
+		SKIP("mkdtemp failed");
+	}
+	CHECK(shift_idmap_parse(map, "0:100000:65536", NULL) == 0);
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(cd, sizeof(cd), "%s/copy", dir);
+	snprintf(f, sizeof(f), "%s/copy/f", dir);
+	CHECK(mkdir(src, 0755) == 0 && mkdir(cd, 0755) == 0);
+	fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(shift_copy_and_shift(src, cd, &opts, NULL, &res, &e),
+		     -ENOTEMPTY);
+	CHECK_EQ_INT(res.step, SHIFT_COPY_STEP_DIR);
+	CHECK(!res.copy && !res.copied);
+	CHECK_EQ_INT(e.error, -ENOTEMPTY);
+	CHECK(e.path && !strcmp(e.path, cd));
+	CHECK(e.why && strstr(e.why, "not empty"));
+	shift_error_clear(&e);
+	unlink(f);
+	rmdir(cd);
+	rmdir(src);
+	rmdir(dir);
+	shift_idmap_free(map);
 }
 
 TEST_MAIN()

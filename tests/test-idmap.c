@@ -268,6 +268,9 @@ TEST(subid_one_parser)
 	write_file(g, "alice:200000:65536\r\n");
 	setenv("SHIFT_SUBUID", u, 1);
 	setenv("SHIFT_SUBGID", g, 1);
+	/* the files it reads, named for a "no range" answer */
+	CHECK_EQ_STR(shift_subid_file(SHIFT_UID), u);
+	CHECK_EQ_STR(shift_subid_file(SHIFT_GID), g);
 
 	/* carol's only line has a leading 0: not skipped, an error */
 	CHECK_EQ_INT(shift_idmap_from_subid(m, "carol"), -EBADMSG);
