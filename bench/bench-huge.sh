@@ -6,7 +6,7 @@
 #
 # A generated layer-like tree (bench/gentree, BENCH_HUGE_INODES, default
 # 1,000,000 inodes) on an ext4 loop image, warm cache, one run each:
-#   record      shift-verify record -o MANIFEST TREE
+#   record      shift-verify record --output MANIFEST TREE
 #   check       shift-verify check -M MANIFEST TREE
 #   shift-tree  shift-tree --map MAP TREE (in place)
 #   check-map   shift-verify check -M MANIFEST --map MAP TREE (the shift,

@@ -228,7 +228,8 @@ int main(int argc, char **argv)
 		struct shift_overlay ovl = { .lower = lower };
 		double t0 = now_us();
 
-		r = shift_mount_overlay_userns(&ovl, "merged", map, userns, 0);
+		r = shift_mount_overlay_userns(&ovl, "merged", map, userns, 0,
+					       NULL);
 		t[i] = now_us() - t0;
 		if (r < 0) {
 			errno = -r;

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	unsigned flags = SHIFT_LAYER_RDONLY;
 	double *total, *mount_only;
 	char target[] = "/tmp/layer-mount.XXXXXX";
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int runs, r;
 
 	if (argc < 5) {
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	runs = atoi(argv[4]);
 	if (runs < 1 || !map || shift_idmap_parse(map, argv[3], &why) < 0) {
 		fprintf(stderr, "layer-mount: bad map or runs (%s)\n",
-			why ? why : "");
+			why.why ? why.why : "");
 		return 2;
 	}
 	if (!mkdtemp(target)) {
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	total = calloc((size_t)runs, sizeof(double));
 	mount_only = calloc((size_t)runs, sizeof(double));
 	for (int i = 0; i < runs; i++) {
-		struct shift_oci_diag d = { 0 };
+		struct shift_error d = { 0 };
 		struct shift_oci_image *img = NULL;
 		double t0 = now_ms(), t1;
 
@@ -83,14 +83,14 @@ int main(int argc, char **argv)
 				      &d);
 		if (r < 0) {
 			fprintf(stderr, "layer-mount: mount: %s %s\n",
-				d.where ? d.where : "", d.why ? d.why : strerror(-r));
+				d.path ? d.path : "", d.why ? d.why : strerror(-r));
 			return 1;
 		}
 		total[i] = now_ms() - t0;
 		mount_only[i] = now_ms() - t1;
 		umount2(target, MNT_DETACH);
 		shift_oci_image_free(img);
-		shift_oci_diag_clear(&d);
+		shift_error_clear(&d);
 	}
 	rmdir(target);
 	report("open+mount", total, runs);

@@ -98,7 +98,7 @@ static const char *media_type(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	char ld[72], cd[72], md[72], *cfg, *man, *idx, dest[128], cmd[200];
 	int cl, ml;
@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (system(cmd) != 0)
 			abort();
 	}
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	/* Keep the layout small: drop this input's blobs. */
 	snprintf(cmd, sizeof(cmd), "rm -f '%s'/blobs/sha256/*", root);

@@ -23,16 +23,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	for (unsigned nfds = 0; nfds < 3; nfds++) {
 		struct shift_mountd_request r, again;
-		char err[256], *s;
+		struct shift_error err = { 0 };
+		char *s;
 
-		if (shift_mountd_request_parse(data, size, nfds, &r, err,
-					       sizeof(err)) < 0)
+		if (shift_mountd_request_parse(data, size, nfds, &r, &err) < 0) {
+			shift_error_clear(&err);
 			continue;
+		}
 		s = shift_mountd_request_format(&r);
 		if (!s)
 			abort();
-		if (shift_mountd_request_parse(s, strlen(s), nfds, &again, err,
-					       sizeof(err)) < 0 ||
+		if (shift_mountd_request_parse(s, strlen(s), nfds, &again,
+					       &err) < 0 ||
 		    again.userns != r.userns || again.flags != r.flags ||
 		    !again.map != !r.map || (r.map && strcmp(again.map, r.map)))
 			abort();
@@ -41,9 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s);
 	}
 	{
-		char msg[128];
+		struct shift_error msg = { 0 };
 
-		(void)shift_mountd_answer_parse(data, size, msg, sizeof(msg));
+		(void)shift_mountd_answer_parse(data, size, &msg);
+		shift_error_clear(&msg);
 	}
 	return 0;
 }

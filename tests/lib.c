@@ -84,15 +84,16 @@ int test_main(void)
 struct shift_idmap *map_of(const char *spec)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	const char *why = NULL;
+	struct shift_error why = {0};
 
 	CHECK(m != NULL);
 	if (m && shift_idmap_parse(m, spec, &why) < 0) {
-		printf("#   parse '%s': %s\n", spec, why ? why : "?");
+		printf("#   parse '%s': %s\n", spec, shift_error_why(&why, 0));
 		test_failed_now = 1;
 		shift_idmap_free(m);
 		m = NULL;
 	}
+	shift_error_clear(&why);
 	return m;
 }
 

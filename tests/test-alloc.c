@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shift.h"
+#include "util/macros.h"
 #include "lib.h"
 
 static char dir[] = "/tmp/test-alloc.XXXXXX";
@@ -136,8 +137,8 @@ TEST(corrupt_state)
 TEST(state_rules)
 {
 	struct shift_alloc a = {0}, *list = NULL;
-	char why[256] = "";
-	struct shift_alloc_opts o = {.err = why, .errlen = sizeof(why)};
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	struct shift_alloc_opts o = { 0 };
 	size_t n = 0;
 
 	reset("alice:100000:65536\n", "alice:100000:65536\n");
@@ -148,8 +149,8 @@ TEST(state_rules)
 		       "\"a\", \"user\": \"alice\", \"uid_start\": 4294967295, "
 		       "\"gid_start\": 100000, \"size\": 2}]}"),
 	    0);
-	CHECK_EQ_INT(shift_alloc_list_ex(state, &o, &list, &n), -EBADMSG);
-	CHECK_EQ_STR(why, "allocation 1 ('a'): uid block 4294967295+2 runs "
+	CHECK_EQ_INT(shift_alloc_list_ex(state, &o, &list, &n, &e), -EBADMSG);
+	CHECK_EQ_STR(e.why, "allocation 1 ('a'): uid block 4294967295+2 runs "
 			  "past the last id 4294967295");
 	CHECK_EQ_INT(
 	    write_file(state,
@@ -157,9 +158,9 @@ TEST(state_rules)
 		       "\"a\", \"user\": \"alice\", \"uid_start\": 0, "
 		       "\"gid_start\": 100000, \"size\": 2}]}"),
 	    0);
-	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a),
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a, &e),
 		     -EBADMSG);
-	CHECK_EQ_STR(why,
+	CHECK_EQ_STR(e.why,
 		     "allocation 1 ('a'): uid block 0+2 contains host id 0");
 	CHECK_EQ_INT(
 	    write_file(state,
@@ -169,9 +170,9 @@ TEST(state_rules)
 		       "\"b\", \"user\": \"alice\", \"uid_start\": 200000, "
 		       "\"gid_start\": 100001, \"size\": 2}]}"),
 	    0);
-	CHECK_EQ_INT(shift_alloc_release_ex(state, "a", &o, NULL), -EBADMSG);
+	CHECK_EQ_INT(shift_alloc_release_ex(state, "a", &o, NULL, &e), -EBADMSG);
 	CHECK_EQ_STR(
-	    why, "allocations 1 ('a') and 2 ('b'): their gid blocks overlap");
+	    e.why, "allocations 1 ('a') and 2 ('b'): their gid blocks overlap");
 	CHECK_EQ_INT(write_file(state, "{\"version\": 2, \"allocations\": []}"),
 		     0);
 	CHECK_EQ_INT(shift_alloc_get(state, "alice", "c", 10, &a), -EBADMSG);
@@ -184,24 +185,24 @@ TEST(state_rules)
 TEST(delegation_lines)
 {
 	struct shift_alloc a = {0};
-	char why[256] = "";
-	struct shift_alloc_opts o = {.err = why, .errlen = sizeof(why)};
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	struct shift_alloc_opts o = { 0 };
 
 	reset("alice:100000:65536\r\n", "alice:100000:65536\n");
-	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a),
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a, &e),
 		     -EUCLEAN);
-	CHECK(strstr(why, ": line 1: ends in CR") != NULL);
+	CHECK(e.why && strstr(e.why, ": line 1: ends in CR") != NULL);
 	reset("bob:x\nalice:100000:65536\n", "alice:100000:65536\n");
-	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a), 0);
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a, &e), 0);
 	shift_alloc_clear(&a);
 	unlink(subuid);
-	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "d", 10, &o, &a),
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "d", 10, &o, &a, &e),
 		     -ENOENT);
-	CHECK(strstr(why, "does not exist") != NULL);
+	CHECK(e.why && strstr(e.why, "does not exist") != NULL);
 	/* --dry-run: nothing written */
 	reset("alice:100000:65536\n", "alice:100000:65536\n");
 	o.flags = SHIFT_ALLOC_DRY_RUN;
-	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a), 0);
+	CHECK_EQ_INT(shift_alloc_get_ex(state, "alice", "c", 10, &o, &a, &e), 0);
 	CHECK_EQ_INT(a.uid_start, 100000);
 	shift_alloc_clear(&a);
 	CHECK_EQ_INT(access(state, F_OK), -1);

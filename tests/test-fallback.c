@@ -3,7 +3,8 @@
  * shift-mount's policy (shift_mount_choose(): which method for which
  * request, one row per case) and the one tree copy (shift_copy_tree():
  * what it keeps, that it shifts with a map, that a failure leaves nothing
- * behind and that it never copies into a directory with entries).
+ * behind and that it never copies into a directory with entries), and what
+ * shift_copy_and_shift() reports when it refuses.
  */
 #include "config.h"
 
@@ -161,8 +162,8 @@ static bool setup(void)
 TEST(copy_keeps_and_shifts)
 {
 	struct shift_idmap *map = shift_idmap_new();
-	const char *why = NULL;
-	char *where = NULL, v[8];
+	struct shift_error e = {0};
+	char v[8];
 	struct stat a, b;
 	int r;
 
@@ -172,7 +173,7 @@ TEST(copy_keeps_and_shifts)
 		SKIP("needs root and a TMPDIR with user and trusted xattrs");
 	}
 	/* without a map: the ids as they are */
-	r = shift_copy_tree(p("src"), p("same"), NULL, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("same"), NULL, 0, &e);
 	CHECK_EQ_INT(r, 0);
 	CHECK(stat(p("same/d/f"), &a) == 0 && a.st_uid == 1000 &&
 	      a.st_gid == 1001 && (a.st_mode & 07777) == 04755 &&
@@ -192,7 +193,7 @@ TEST(copy_keeps_and_shifts)
 
 	/* with a map: shifted on the way */
 	CHECK(shift_idmap_parse(map, "0:100000:65536", NULL) == 0);
-	r = shift_copy_tree(p("src"), p("shifted"), map, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("shifted"), map, 0, &e);
 	CHECK_EQ_INT(r, 0);
 	CHECK(stat(p("shifted/d/f"), &a) == 0 && a.st_uid == 101000 &&
 	      a.st_gid == 101001 && (a.st_mode & 07777) == 04755);
@@ -201,19 +202,17 @@ TEST(copy_keeps_and_shifts)
 
 	/* an id without image: fails naming it, nothing left behind */
 	CHECK(lchown(p("src/sym"), 70000, 5) == 0);
-	r = shift_copy_tree(p("src"), p("bad"), map, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("bad"), map, 0, &e);
 	CHECK_EQ_INT(r, -ERANGE);
-	CHECK(why != NULL);
-	CHECK(where && !strcmp(where, "sym"));
-	free(where);
-	where = NULL;
+	CHECK(e.why != NULL);
+	CHECK(e.path && !strcmp(e.path, "sym"));
+	shift_error_clear(&e);
 	CHECK(lstat(p("bad"), &a) < 0 && errno == ENOENT);
 	/* ... also when the destination was an empty directory: it stays */
 	CHECK(mkdir(p("empty"), 0700) == 0);
-	r = shift_copy_tree(p("src"), p("empty"), map, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("empty"), map, 0, &e);
 	CHECK_EQ_INT(r, -ERANGE);
-	free(where);
-	where = NULL;
+	shift_error_clear(&e);
 	CHECK(rmdir(p("empty")) == 0);
 
 	/* a relative destination with a trailing slash: made in "." */
@@ -222,23 +221,22 @@ TEST(copy_keeps_and_shifts)
 
 		CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 		CHECK(chdir(base) == 0);
-		r = shift_copy_tree("src", "rel/", NULL, 0, &why, &where);
+		r = shift_copy_tree("src", "rel/", NULL, 0, &e);
 		CHECK_EQ_INT(r, 0);
 		CHECK(chdir(cwd) == 0);
 		CHECK(stat(p("rel/d/f"), &a) == 0 && a.st_uid == 1000);
 	}
 
 	/* never into itself: a copy inside the source is refused */
-	r = shift_copy_tree(p("src"), p("src/d/in"), NULL, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("src/d/in"), NULL, 0, &e);
 	CHECK_EQ_INT(r, -ELOOP);
 	CHECK(lstat(p("src/d/in"), &a) < 0 && errno == ENOENT);
-	free(where);
-	where = NULL;
+	shift_error_clear(&e);
 
 	/* never into a directory with entries */
-	r = shift_copy_tree(p("src"), p("same"), NULL, 0, &why, &where);
+	r = shift_copy_tree(p("src"), p("same"), NULL, 0, &e);
 	CHECK_EQ_INT(r, -ENOTEMPTY);
-	free(where);
+	shift_error_clear(&e);
 	/* no temporary copy left next to any of them */
 	{
 		char cmd[PATH_MAX + 64];
@@ -249,6 +247,48 @@ TEST(copy_keeps_and_shifts)
 	}
 	shift_idmap_free(map);
 	cleanup();
+}
+
+/*
+ * shift_copy_and_shift() says which step failed in its result and why,
+ * about which path, in err: a directory with entries and no shifted copy
+ * is refused before anything is copied.
+ */
+TEST(copy_and_shift_reports_in_err)
+{
+	char dir[] = "/tmp/test-fallback-XXXXXX", src[64], cd[64], f[80];
+	struct shift_idmap *map = shift_idmap_new();
+	struct shift_options opts = {.map = map};
+	struct shift_copy_result res = {0};
+	struct shift_error e = {0};
+	int fd;
+
+	if (!map || !mkdtemp(dir)) {
+		shift_idmap_free(map);
+		SKIP("mkdtemp failed");
+	}
+	CHECK(shift_idmap_parse(map, "0:100000:65536", NULL) == 0);
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(cd, sizeof(cd), "%s/copy", dir);
+	snprintf(f, sizeof(f), "%s/copy/f", dir);
+	CHECK(mkdir(src, 0755) == 0 && mkdir(cd, 0755) == 0);
+	fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(shift_copy_and_shift(src, cd, &opts, NULL, &res, &e),
+		     -ENOTEMPTY);
+	CHECK_EQ_INT(res.step, SHIFT_COPY_STEP_DIR);
+	CHECK(!res.copy && !res.copied);
+	CHECK_EQ_INT(e.error, -ENOTEMPTY);
+	CHECK(e.path && !strcmp(e.path, cd));
+	CHECK(e.why && strstr(e.why, "not empty"));
+	shift_error_clear(&e);
+	unlink(f);
+	rmdir(cd);
+	rmdir(src);
+	rmdir(dir);
+	shift_idmap_free(map);
 }
 
 TEST_MAIN()

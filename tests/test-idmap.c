@@ -11,16 +11,17 @@
 static struct shift_idmap *parse_ok(const char *spec)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int r = shift_idmap_parse(m, spec, &why);
 
 	if (r < 0)
-		printf("#   parse '%s': %s\n", spec, why);
+		printf("#   parse '%s': %s\n", spec, shift_error_why(&why, r));
 	CHECK_EQ_INT(r, 0);
+	shift_error_clear(&why);
 	return m;
 }
 
-static int parse_err(const char *spec, const char **why)
+static int parse_err(const char *spec, struct shift_error *why)
 {
 	struct shift_idmap *m = shift_idmap_new();
 	int r = shift_idmap_parse(m, spec, why);
@@ -65,7 +66,7 @@ TEST(parse_prefixes_and_lists)
 
 TEST(parse_errors)
 {
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 
 	CHECK_EQ_INT(parse_err("", &why), -EINVAL);
 	CHECK_EQ_INT(parse_err("0:1", &why), -EINVAL);
@@ -74,7 +75,7 @@ TEST(parse_errors)
 	CHECK_EQ_INT(parse_err("0:-1:2", &why), -EINVAL);
 	CHECK_EQ_INT(parse_err("0:0x10:2", &why), -EINVAL);
 	CHECK_EQ_INT(parse_err("0:100000:0", &why), -EINVAL);
-	CHECK_EQ_STR(why, "an extent's count must not be zero");
+	CHECK_EQ_STR(why.why, "an extent's count must not be zero");
 	CHECK_EQ_INT(parse_err("0:4294967295:1", &why), -ERANGE);
 	CHECK_EQ_INT(parse_err("0:4294967000:1000", &why), -ERANGE);
 	CHECK_EQ_INT(parse_err("0:99999999999:1", &why), -ERANGE);
@@ -82,41 +83,44 @@ TEST(parse_errors)
 	CHECK_EQ_INT(parse_err("0:100000:100 500:100050:100", &why), -EEXIST);
 	/* u and g extents are independent: no overlap between kinds */
 	CHECK_EQ_INT(parse_err("u:0:100000:100 g:0:100000:100", &why), 0);
+	shift_error_clear(&why);
 }
 
 TEST(extent_limit)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int r = 0;
 
 	for (uint32_t i = 0; i < 340; i++)
 		r |= shift_idmap_add(m, SHIFT_UID, i, 1000 + i, 1, &why);
 	CHECK_EQ_INT(r, 0);
 	CHECK_EQ_INT(shift_idmap_add(m, SHIFT_UID, 400, 2000, 1, &why), -E2BIG);
+	shift_error_clear(&why);
 	shift_idmap_free(m);
 }
 
 TEST(validate)
 {
 	struct shift_idmap *m = parse_ok("u:0:100000:65536");
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 
 	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_BOTH, &why), -EINVAL);
-	CHECK(why && strstr(why, "gid map"));
+	CHECK(why.why && strstr(why.why, "gid map"));
 	shift_idmap_free(m);
 
 	m = parse_ok("100000:0:65536");
 	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_BOTH, &why), 0);
 	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_NO_HOST_ROOT, &why), -EPERM);
-	CHECK(why && strstr(why, "--allow-host-root"));
+	CHECK(why.why && strstr(why.why, "--allow-host-root"));
+	shift_error_clear(&why);
 	shift_idmap_free(m);
 }
 
 TEST(validate_userns_length)
 {
 	struct shift_idmap *m = shift_idmap_new();
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int r = 0;
 
 	/* 340 extents of 7-digit ids: ~8 KB of uid_map text, too long */
@@ -126,7 +130,8 @@ TEST(validate_userns_length)
 	CHECK_EQ_INT(shift_idmap_parse(m, "g:0:100000:10", NULL), 0);
 	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_BOTH, &why), 0);
 	CHECK_EQ_INT(shift_idmap_validate(m, SHIFT_VALIDATE_USERNS, &why), -E2BIG);
-	CHECK(why && strstr(why, "4096"));
+	CHECK(why.why && strstr(why.why, "4096"));
+	shift_error_clear(&why);
 	shift_idmap_free(m);
 }
 
@@ -253,7 +258,7 @@ TEST(subid_one_parser)
 {
 	char dir[] = "/tmp/test-idmap-XXXXXX", u[64], g[64];
 	struct shift_idmap *m = shift_idmap_new(), *want;
-	struct shift_subid_error e;
+	struct shift_error e = {0};
 
 	if (!mkdtemp(dir))
 		SKIP("mkdtemp failed");
@@ -263,14 +268,18 @@ TEST(subid_one_parser)
 	write_file(g, "alice:200000:65536\r\n");
 	setenv("SHIFT_SUBUID", u, 1);
 	setenv("SHIFT_SUBGID", g, 1);
+	/* the files it reads, named for a "no range" answer */
+	CHECK_EQ_STR(shift_subid_file(SHIFT_UID), u);
+	CHECK_EQ_STR(shift_subid_file(SHIFT_GID), g);
 
 	/* carol's only line has a leading 0: not skipped, an error */
 	CHECK_EQ_INT(shift_idmap_from_subid(m, "carol"), -EBADMSG);
 	CHECK_EQ_INT(shift_subid_read(SHIFT_UID, "carol", m, NULL, NULL, &e),
 		     -EBADMSG);
-	CHECK_EQ_STR(e.file, u);
+	CHECK_EQ_STR(e.path, u);
 	CHECK_EQ_INT(e.line, 1);
 	CHECK(e.why && strstr(e.why, "leading 0"));
+	shift_error_clear(&e);
 	/* alice's uids are fine, her gid line ends in CR */
 	CHECK_EQ_INT(shift_idmap_from_subid(m, "alice"), -EBADMSG);
 	shift_idmap_free(m);

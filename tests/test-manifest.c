@@ -152,16 +152,17 @@ static int count_cb(const struct shift_difference *d, void *userdata)
 static struct shift_manifest *roundtrip(struct shift_manifest *m, int *memfd)
 {
 	struct shift_manifest *r = NULL;
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	char path[64];
 	int fd = memfd_create("manifest", MFD_CLOEXEC);
 
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(shift_manifest_write(m, fd), 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	CHECK_EQ_INT(shift_manifest_read(path, &r, &why, NULL), 0);
-	if (why)
-		printf("#   read: %s\n", why);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, &why), 0);
+	if (why.error)
+		printf("#   read: %s\n", shift_error_why(&why, 0));
+	shift_error_clear(&why);
 	*memfd = fd;
 	return r;
 }
@@ -175,7 +176,7 @@ TEST(record_write_read_check)
 	if (geteuid() != 0)
 		SKIP("needs root (chown, security.capability)");
 	CHECK_EQ_INT(build_tree(0), 0);
-	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m, NULL), 0);
 	if (!m)
 		return;
 	/* ., dir, dir/sub, 11 names, suid, link, fifo */
@@ -185,10 +186,10 @@ TEST(record_write_read_check)
 	if (r) {
 		CHECK_EQ_INT(shift_manifest_count(r), shift_manifest_count(m));
 		CHECK_EQ_STR(shift_manifest_digest(r), shift_manifest_digest(m));
-		CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log), 0);
+		CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log, NULL), 0);
 		shift_manifest_free(r);
 	}
-	CHECK_EQ_INT(shift_manifest_check(m, NULL, top, 0, count_cb, log), 0);
+	CHECK_EQ_INT(shift_manifest_check(m, NULL, top, 0, count_cb, log, NULL), 0);
 	close(fd);
 	shift_manifest_free(m);
 	CHECK_EQ_INT(rm_tree(), 0);
@@ -206,7 +207,7 @@ TEST(libarchive_reads_it)
 	if (geteuid() != 0)
 		SKIP("needs root (chown, security.capability)");
 	CHECK_EQ_INT(build_tree(0), 0);
-	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m, NULL), 0);
 	if (!m)
 		return;
 	fd = memfd_create("manifest", MFD_CLOEXEC);
@@ -341,8 +342,8 @@ static char *read_fd(int fd, size_t *len)
 /*
  * The streaming writer's bytes are libarchive's mtree writer's (what
  * manifests were written with before): a random tree of names made of any
- * bytes, written by shift_manifest_record_to(), by shift_manifest_write()
- * of shift_manifest_record(), and its entries given to libarchive's writer
+ * bytes, written by shift_manifest_record_to(, NULL), by shift_manifest_write()
+ * of shift_manifest_record(, NULL), and its entries given to libarchive's writer
  * in a shuffled order ("#shiftkit" lines aside); the digests match, and a
  * streaming check finds what a whole-manifest check finds.
  */
@@ -369,9 +370,9 @@ TEST(same_bytes_as_libarchive)
 	CHECK_EQ_INT(rnd_fill(".", 0, ents, &n, MAX), 0);
 	fd1 = memfd_create("m1", MFD_CLOEXEC);
 	fd2 = memfd_create("m2", MFD_CLOEXEC);
-	CHECK_EQ_INT(shift_manifest_record_to(top, fd1, &count, digest), 0);
+	CHECK_EQ_INT(shift_manifest_record_to(top, fd1, &count, digest, NULL), 0);
 	CHECK_EQ_INT(count, n);
-	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m, NULL), 0);
 	if (!m)
 		goto out;
 	CHECK_EQ_INT(shift_manifest_write(m, fd2), 0);
@@ -420,14 +421,14 @@ TEST(same_bytes_as_libarchive)
 	}
 	/* streamed check == whole check, after some damage */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd1);
-	CHECK_EQ_INT(shift_manifest_open(path, &o, NULL, NULL), 0);
-	CHECK_EQ_INT(shift_manifest_read(path, &r, NULL, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_open(path, &o, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_read(path, &r, NULL), 0);
 	if (!o || !r)
 		goto out;
 	CHECK_EQ_INT(shift_manifest_count(o), n);
 	CHECK_EQ_STR(shift_manifest_digest(o), digest);
 	CHECK_EQ_INT(shift_manifest_write(o, fd2), -EOPNOTSUPP);
-	CHECK_EQ_INT(shift_manifest_check(o, NULL, top, 0, count_cb, log), 0);
+	CHECK_EQ_INT(shift_manifest_check(o, NULL, top, 0, count_cb, log, NULL), 0);
 	for (i = 1; i < n; i += 7) {
 		struct rent *e = &ents[i];
 
@@ -436,9 +437,9 @@ TEST(same_bytes_as_libarchive)
 		else if (e->type == AE_IFLNK)
 			CHECK_EQ_INT(lchown(p(e->path + 2), 1, 1), 0);
 	}
-	CHECK(shift_manifest_check(o, NULL, top, 0, count_cb, log) > 0);
-	CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log2),
-		     shift_manifest_check(o, NULL, top, 0, NULL, NULL));
+	CHECK(shift_manifest_check(o, NULL, top, 0, count_cb, log, NULL) > 0);
+	CHECK_EQ_INT(shift_manifest_check(r, NULL, top, 0, count_cb, log2, NULL),
+		     shift_manifest_check(o, NULL, top, 0, NULL, NULL, NULL));
 	/* a manifest file that changes after it was opened: -ESTALE */
 	{
 		struct shift_manifest *o2 = NULL;
@@ -447,15 +448,15 @@ TEST(same_bytes_as_libarchive)
 		CHECK(mfd >= 0 && write(mfd, t1, l1) == (ssize_t)l1);
 		if (mfd >= 0)
 			close(mfd);
-		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL, NULL), 0);
+		CHECK_EQ_INT(shift_manifest_open(mpath, &o2, NULL), 0);
 		mfd = open(mpath, O_TRUNC | O_WRONLY | O_CLOEXEC);
 		CHECK(mfd >= 0);
 		if (mfd >= 0) {
-			CHECK_EQ_INT(shift_manifest_record_to(top, mfd, NULL, NULL), 0);
+			CHECK_EQ_INT(shift_manifest_record_to(top, mfd, NULL, NULL, NULL), 0);
 			close(mfd);
 		}
 		if (o2)
-			CHECK_EQ_INT(shift_manifest_check(o2, NULL, top, 0, NULL, NULL),
+			CHECK_EQ_INT(shift_manifest_check(o2, NULL, top, 0, NULL, NULL, NULL),
 				     -ESTALE);
 		shift_manifest_free(o2);
 		unlink(mpath);
@@ -492,21 +493,21 @@ TEST(check_under_map)
 	if (geteuid() != 0)
 		SKIP("needs root (chown, security.capability)");
 	CHECK_EQ_INT(build_tree(0), 0);
-	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m, NULL), 0);
 	CHECK_EQ_INT(rm_tree(), 0);
 	CHECK_EQ_INT(build_tree(100000), 0);
 	CHECK_EQ_INT(shift_idmap_parse(map, "b:0:100000:65536", NULL), 0);
 	if (!m)
 		return;
-	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 0);
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log, NULL), 0);
 	/* without the map, everything differs */
-	CHECK(shift_manifest_check(m, NULL, top, 0, NULL, NULL) > 10);
+	CHECK(shift_manifest_check(m, NULL, top, 0, NULL, NULL, NULL) > 10);
 
 	/* an unshifted ACL entry */
 	len = make_acl(buf, 1000, 101001);
 	CHECK_EQ_INT(setxattr(p("dir/plain"), "system.posix_acl_access", buf, len, 0), 0);
 	log[0] = '\0';
-	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 1);
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log, NULL), 1);
 	CHECK_EQ_STR(log, "./dir/plain|acl.access|user::rw-,user:101000:r--,group::r--,group:101001:r--,mask::r--,other::---|user::rw-,user:1000:r--,group::r--,group:101001:r--,mask::r--,other::---\n");
 	len = make_acl(buf, 101000, 101001);
 	CHECK_EQ_INT(setxattr(p("dir/plain"), "system.posix_acl_access", buf, len, 0), 0);
@@ -515,7 +516,7 @@ TEST(check_under_map)
 	len = make_caps(buf, 3, 1000);
 	CHECK_EQ_INT(setxattr(p("dir/a.b"), "security.capability", buf, len, 0), 0);
 	log[0] = '\0';
-	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 1);
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log, NULL), 1);
 	CHECK_EQ_STR(log, "./dir/a.b|fcaps|v3,rootid=101000,permitted=0x2000,inheritable=0,effective|v3,rootid=1000,permitted=0x2000,inheritable=0,effective\n");
 	len = make_caps(buf, 3, 101000);
 	CHECK_EQ_INT(setxattr(p("dir/a.b"), "security.capability", buf, len, 0), 0);
@@ -526,7 +527,7 @@ TEST(check_under_map)
 	CHECK_EQ_INT(mkdir(p("dir/new"), 0755), 0);
 	CHECK_EQ_INT(unlink(p("dir/fifo")), 0);
 	log[0] = '\0';
-	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log), 4);
+	CHECK_EQ_INT(shift_manifest_check(m, map, top, 0, count_cb, log, NULL), 4);
 	CHECK_EQ_STR(log, "./dir/fifo|entry|present|absent\n"
 			  "./dir/link|uid|100007|7\n"
 			  "./dir/new|entry|absent|present\n"
@@ -534,7 +535,7 @@ TEST(check_under_map)
 	CHECK_EQ_INT(shift_manifest_check(m, map, top,
 					  SHIFT_CHECK_IGNORE_EXTRA |
 						  SHIFT_CHECK_IGNORE_MISSING,
-					  NULL, NULL), 2);
+					  NULL, NULL, NULL), 2);
 	shift_manifest_free(m);
 	shift_idmap_free(map);
 	CHECK_EQ_INT(rm_tree(), 0);
@@ -573,13 +574,12 @@ static int write_file(const char *path, const char *text)
 TEST(read_errors)
 {
 	struct shift_manifest *m = NULL;
-	const char *why = NULL;
-	unsigned line = 0;
+	struct shift_error why = { 0 };
 
 	if (geteuid() != 0)
 		SKIP("needs root (chown, security.capability)");
 	CHECK_EQ_INT(build_tree(0), 0);
-	CHECK_EQ_INT(shift_manifest_record(top, &m), 0);
+	CHECK_EQ_INT(shift_manifest_record(top, &m, NULL), 0);
 	{
 		int fd = open(mpath, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
 
@@ -595,17 +595,21 @@ TEST(read_errors)
 		snprintf(cmd, sizeof(cmd), "sed -i 's/uid=5 /uid=6 /' '%s'", mpath);
 		CHECK_EQ_INT(system(cmd), 0);
 	}
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK(why && strstr(why, "digest"));
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK(why.why && strstr(why.why, "digest"));
 	/* no digest at all */
 	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 gid=0 mode=755\n"), 0);
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK(why && strstr(why, "digest"));
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK(why.why && strstr(why.why, "digest"));
 	/* a missing keyword, reported with its line */
 	CHECK_EQ_INT(write_file(mpath, "#mtree\n. type=dir uid=0 mode=755\n"), 0);
-	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why, &line), -EBADMSG);
-	CHECK_EQ_INT(line, 2);
-	CHECK_EQ_INT(shift_manifest_read("/nonexistent/manifest", &m, &why, &line), -ENOENT);
+	CHECK_EQ_INT(shift_manifest_read(mpath, &m, &why), -EBADMSG);
+	CHECK_EQ_INT(why.line, 2);
+	CHECK_EQ_STR(why.path, mpath);
+	CHECK_EQ_INT(shift_manifest_read("/nonexistent/manifest", &m, &why), -ENOENT);
+	CHECK_EQ_STR(why.path, "/nonexistent/manifest");
+	CHECK_EQ_INT(why.error, -ENOENT);
+	shift_error_clear(&why);
 	CHECK_EQ_INT(rm_tree(), 0);
 }
 
@@ -754,9 +758,9 @@ TEST(merged_layers)
 			     mk("m/o/z", 'f', 0) | mk("m/r", 'f', 7),
 		     0);
 	snprintf(path, sizeof(path), "%s", p("l0"));
-	CHECK_EQ_INT(shift_manifest_record(path, &l[0]), 0);
+	CHECK_EQ_INT(shift_manifest_record(path, &l[0], NULL), 0);
 	snprintf(path, sizeof(path), "%s", p("l1"));
-	CHECK_EQ_INT(shift_manifest_record(path, &l[1]), 0);
+	CHECK_EQ_INT(shift_manifest_record(path, &l[1], NULL), 0);
 	if (!l[0] || !l[1])
 		goto out;
 	/* the whiteout and the opaque dir survive writing and reading */
@@ -764,20 +768,20 @@ TEST(merged_layers)
 	fd = open(man, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
 	CHECK_EQ_INT(shift_manifest_write(l[1], fd), 0);
 	close(fd);
-	CHECK_EQ_INT(shift_manifest_read(man, &back, NULL, NULL), 0);
+	CHECK_EQ_INT(shift_manifest_read(man, &back, NULL), 0);
 	if (back) {
 		shift_manifest_free(l[1]);
 		l[1] = back;
 	}
 	snprintf(path, sizeof(path), "%s", p("m"));
 	CHECK_EQ_INT(shift_manifest_check_layers((const struct shift_manifest *const *)l,
-						 2, NULL, path, 0, layer_cb, log),
+						 2, NULL, path, 0, layer_cb, log, NULL),
 		     0);
 	CHECK_EQ_STR(log, "");
 	/* a deleted entry that shows up, one of l0 that is missing */
 	CHECK_EQ_INT(mk("m/a", 'f', 0) | unlink(p("m/d/x")), 0);
 	CHECK_EQ_INT(shift_manifest_check_layers((const struct shift_manifest *const *)l,
-						 2, NULL, path, 0, layer_cb, log),
+						 2, NULL, path, 0, layer_cb, log, NULL),
 		     2);
 	CHECK_EQ_STR(log, "1:./a:entry;0:./d/x:entry;");
 out:

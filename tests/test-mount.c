@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "shift.h"
+#include "util/macros.h"
 #include "lib.h"
 
 extern bool sk_overlay_no_fd_layers;
@@ -442,20 +443,19 @@ static void overlay_copy_up(void)
 {
 	struct shift_idmap *m = map_of("0:100000:65536");
 	const char *lower[] = { "l1", "l2", NULL };
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error failed = { 0 };
 	struct shift_overlay ovl = {
 		.lower = lower,
 		.upper = "up",
 		.work = "work",
-		.failed_path = &failed,
 	};
 	char buf[64];
 	struct stat st;
 	FILE *f;
 
 	make_layers();
-	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0), 0);
-	CHECK(failed == NULL);
+	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0, &failed), 0);
+	CHECK(failed.error == 0 && failed.path == NULL);
 	/* upper/work created, owned by the container's root, 0755 */
 	check_owner("up", 100000, 100000);
 	CHECK_EQ_INT(stat("up", &st), 0);
@@ -531,7 +531,7 @@ PRIVATE_TEST(overlay_read_only)
 	struct statvfs sv;
 
 	make_layers();
-	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0), 0);
+	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0, NULL), 0);
 	check_owner("merged/bottom", 102000, 102000);
 	CHECK_EQ_INT(open("merged/new", O_CREAT | O_WRONLY | O_CLOEXEC, 0644),
 		     -1);
@@ -540,7 +540,7 @@ PRIVATE_TEST(overlay_read_only)
 	/* one layer: the kernel wants two, we give the read-only clone */
 	CHECK_EQ_INT(mkdir("m1", 0755), 0);
 	ovl.lower = one;
-	CHECK_EQ_INT(shift_mount_overlay(&ovl, "m1", m, 0), 0);
+	CHECK_EQ_INT(shift_mount_overlay(&ovl, "m1", m, 0, NULL), 0);
 	check_owner("m1/bottom", 102000, 102000);
 	CHECK_EQ_INT(statvfs("m1", &sv), 0);
 	CHECK((sv.f_flag & ST_RDONLY) != 0);
@@ -551,12 +551,11 @@ PRIVATE_TEST(overlay_refuses_overlay_layer)
 {
 	struct shift_idmap *m = map_of("0:100000:65536");
 	const char *lower[] = { "l1", "ovl", NULL };
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error failed = { 0 };
 	struct shift_overlay ovl = {
 		.lower = lower,
 		.upper = "up",
 		.work = "work",
-		.failed_path = &failed,
 	};
 	int before;
 
@@ -566,8 +565,9 @@ PRIVATE_TEST(overlay_refuses_overlay_layer)
 		return;
 	}
 	before = count_mounts();
-	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0), -EINVAL);
-	CHECK(failed == lower[1]);
+	CHECK_EQ_INT(shift_mount_overlay(&ovl, "merged", m, 0, &failed),
+		     -EINVAL);
+	CHECK_EQ_STR(failed.path, lower[1]);
 	CHECK_EQ_INT(count_mounts(), before);
 	CHECK(!is_mountpoint("merged"));
 	/* nothing was created either: the layers are checked first */
@@ -597,7 +597,7 @@ PRIVATE_TEST(overlay_many_layers_cached_userns)
 	CHECK_EQ_INT(mkdir("merged", 0755), 0);
 	fd = shift_userns_cache_get(c, m);
 	CHECK(fd >= 0);
-	CHECK_EQ_INT(shift_mount_overlay_userns(&ovl, "merged", m, fd, 0), 0);
+	CHECK_EQ_INT(shift_mount_overlay_userns(&ovl, "merged", m, fd, 0, NULL), 0);
 	check_owner("merged/f0", 100000, 100000);
 	check_owner("merged/f9", 100009, 100009);
 	CHECK_EQ_INT(shift_userns_cache_get(c, m), fd);

@@ -24,12 +24,56 @@ static const struct shift_mountd_source good_src = {
     .fs_type = EXT4_SUPER_MAGIC,
 };
 
+/*
+ * The calls with their reason (err->why) copied into a buffer, "" when
+ * none: the checks below compare text.
+ */
+static int why_buf(int r, struct shift_error *e, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", e->why ? e->why : "");
+	shift_error_clear(e);
+	return r;
+}
+
+static int policy_buf(const struct shift_mountd_caller *c,
+		      const struct shift_idmap *m,
+		      const struct shift_mountd_source *s, char *why, size_t n)
+{
+	struct shift_error e = { 0 };
+
+	return why_buf(shift_mountd_policy(c, m, s, &e), &e, why, n);
+}
+
+static int conf_buf(const char *text, struct shift_mountd_conf *c, char *err,
+		    size_t n)
+{
+	struct shift_error e = { 0 };
+
+	return why_buf(shift_mountd_conf_parse(text, c, &e), &e, err, n);
+}
+
+static int request_buf(const void *buf, size_t len, unsigned nfds,
+		       struct shift_mountd_request *r, char *err, size_t n)
+{
+	struct shift_error e = { 0 };
+
+	return why_buf(shift_mountd_request_parse(buf, len, nfds, r, &e), &e,
+		       err, n);
+}
+
+static int answer_buf(const void *buf, size_t len, char *msg, size_t n)
+{
+	struct shift_error e = { 0 };
+
+	return why_buf(shift_mountd_answer_parse(buf, len, &e), &e, msg, n);
+}
+
 static int check(const char *spec, const struct shift_mountd_source *s,
 		 bool foreign, char *why, size_t n)
 {
 	struct shift_idmap *d = deleg(), *m = map_of(spec);
 	struct shift_mountd_caller c = {1000, 1000, d, foreign};
-	int r = shift_mountd_policy(&c, m, s, why, n);
+	int r = policy_buf(&c, m, s, why, n);
 
 	shift_idmap_free(d);
 	shift_idmap_free(m);
@@ -97,7 +141,7 @@ TEST(policy_adjacent_delegation_lines)
 	struct shift_mountd_caller c = {1000, 1000, d, false};
 	char why[256];
 
-	CHECK_EQ_INT(shift_mountd_policy(&c, m, &good_src, why, sizeof(why)),
+	CHECK_EQ_INT(policy_buf(&c, m, &good_src, why, sizeof(why)),
 		     0);
 	shift_idmap_free(d);
 	shift_idmap_free(m);
@@ -109,11 +153,11 @@ TEST(policy_no_delegation_only_own_id)
 	struct shift_mountd_caller c = {1000, 1000, NULL, false};
 	char why[256];
 
-	CHECK_EQ_INT(shift_mountd_policy(&c, m, &good_src, why, sizeof(why)),
+	CHECK_EQ_INT(policy_buf(&c, m, &good_src, why, sizeof(why)),
 		     0);
 	shift_idmap_free(m);
 	m = map_of("b:1000:1001:1");
-	CHECK_EQ_INT(shift_mountd_policy(&c, m, &good_src, why, sizeof(why)),
+	CHECK_EQ_INT(policy_buf(&c, m, &good_src, why, sizeof(why)),
 		     -EPERM);
 	shift_idmap_free(m);
 }
@@ -180,7 +224,7 @@ TEST(conf_defaults_and_keys)
 	struct shift_mountd_conf c;
 	char err[256];
 
-	CHECK_EQ_INT(shift_mountd_conf_parse(NULL, &c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(conf_buf(NULL, &c, err, sizeof(err)), 0);
 	CHECK_EQ_STR(c.users[0], "*");
 	CHECK(c.users[1] == NULL && c.groups[0] == NULL);
 	CHECK(!c.foreign_range && !c.force_nosuid);
@@ -188,7 +232,7 @@ TEST(conf_defaults_and_keys)
 	shift_mountd_conf_done(&c);
 
 	CHECK_EQ_INT(
-	    shift_mountd_conf_parse("# c\n\nallow-users = alice, 1001\n"
+	    conf_buf("# c\n\nallow-users = alice, 1001\n"
 				    "allow-groups=ctr\nforeign-range = yes\n"
 				    "timeout = 3\n",
 				    &c, err, sizeof(err)),
@@ -202,30 +246,30 @@ TEST(conf_defaults_and_keys)
 	shift_mountd_conf_done(&c);
 
 	CHECK_EQ_INT(
-	    shift_mountd_conf_parse("timeout = 3\nallow-everything = yes\n", &c,
+	    conf_buf("timeout = 3\nallow-everything = yes\n", &c,
 				    err, sizeof(err)),
 	    -EINVAL);
 	CHECK_EQ_STR(err, "line 2: unknown key 'allow-everything'");
-	CHECK_EQ_INT(shift_mountd_conf_parse("foreign-range = maybe\n", &c, err,
+	CHECK_EQ_INT(conf_buf("foreign-range = maybe\n", &c, err,
 					     sizeof(err)),
 		     -EINVAL);
 	CHECK_EQ_STR(err, "line 1: invalid value 'maybe' for 'foreign-range' "
 			  "(use yes or no)");
 	CHECK_EQ_INT(
-	    shift_mountd_conf_parse("timeout = 0\n", &c, err, sizeof(err)),
+	    conf_buf("timeout = 0\n", &c, err, sizeof(err)),
 	    -EINVAL);
-	CHECK_EQ_INT(shift_mountd_conf_parse("timeout = 1\ntimeout = 2\n", &c,
+	CHECK_EQ_INT(conf_buf("timeout = 1\ntimeout = 2\n", &c,
 					     err, sizeof(err)),
 		     -EINVAL);
 	CHECK_EQ_INT(
-	    shift_mountd_conf_parse("just words\n", &c, err, sizeof(err)),
+	    conf_buf("just words\n", &c, err, sizeof(err)),
 	    -EINVAL);
 }
 
 static int req(const char *s, unsigned nfds, struct shift_mountd_request *r,
 	       char *err, size_t n)
 {
-	return shift_mountd_request_parse(s, strlen(s), nfds, r, err, n);
+	return request_buf(s, strlen(s), nfds, r, err, n);
 }
 
 TEST(request_roundtrip)
@@ -290,7 +334,7 @@ TEST(request_refusals)
 			 err, sizeof(err)),
 		     -EBADMSG);
 	CHECK_EQ_INT(
-	    shift_mountd_request_parse("{\"a\0", 4, 1, &r, err, sizeof(err)),
+	    request_buf("{\"a\0", 4, 1, &r, err, sizeof(err)),
 	    -EBADMSG);
 }
 
@@ -298,16 +342,16 @@ TEST(answer_roundtrip)
 {
 	char *s = shift_mountd_answer_format(-EPERM, "no\nway"), msg[128];
 
-	CHECK_EQ_INT(shift_mountd_answer_parse(s, strlen(s), msg, sizeof(msg)),
+	CHECK_EQ_INT(answer_buf(s, strlen(s), msg, sizeof(msg)),
 		     -EPERM);
 	/* escaped: the client prints it on one line */
 	CHECK_EQ_STR(msg, "no\\nway");
 	free(s);
 	s = shift_mountd_answer_format(0, NULL);
-	CHECK_EQ_INT(shift_mountd_answer_parse(s, strlen(s), msg, sizeof(msg)),
+	CHECK_EQ_INT(answer_buf(s, strlen(s), msg, sizeof(msg)),
 		     0);
 	free(s);
-	CHECK_EQ_INT(shift_mountd_answer_parse("{\"ok\":false,\"errno\":-3}",
+	CHECK_EQ_INT(answer_buf("{\"ok\":false,\"errno\":-3}",
 					       23, msg, sizeof(msg)),
 		     -EBADMSG);
 }

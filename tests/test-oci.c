@@ -65,19 +65,19 @@ TEST(path_normalise)
 
 TEST(not_a_layout)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	char dir[] = "/tmp/test-oci.XXXXXX";
 
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK_EQ_INT(shift_oci_image_open(dir, &img, &d), -ENOENT);
 	CHECK(d.why != NULL);
-	CHECK_EQ_STR(d.where, "oci-layout");
-	shift_oci_diag_clear(&d);
-	CHECK(d.where == NULL);
+	CHECK_EQ_STR(d.path, "oci-layout");
+	shift_error_clear(&d);
+	CHECK(d.path == NULL);
 	CHECK_EQ_INT(shift_oci_image_open("/nonexistent-layout", &img, &d),
 		     -ENOENT);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	rmdir(dir);
 }
 
@@ -234,7 +234,7 @@ static void rm_tree(const char *dir)
 
 TEST(layout_and_flat_unpack)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	struct shift_oci_layer l;
 	struct shift_idmap *map;
@@ -266,7 +266,7 @@ TEST(layout_and_flat_unpack)
 	CHECK_EQ_INT(st.st_uid, 100000);
 	/* A second unpack into a non-empty DEST is refused. */
 	CHECK_EQ_INT(shift_layer_unpack_flat(img, dest, map, 0, &d), -EEXIST);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	shift_idmap_free(map);
 	rm_tree(dir);
@@ -274,7 +274,7 @@ TEST(layout_and_flat_unpack)
 
 TEST(bad_entry_leaves_nothing)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	char dir[] = "/tmp/test-oci.XXXXXX", dest[128], diff[72];
 	struct stat st;
@@ -286,10 +286,10 @@ TEST(bad_entry_leaves_nothing)
 	CHECK_EQ_INT(shift_oci_image_open(dir, &img, &d), 0);
 	snprintf(dest, sizeof(dest), "%s/rootfs", dir);
 	CHECK_EQ_INT(shift_layer_unpack_flat(img, dest, NULL, 0, &d), -EPERM);
-	CHECK_EQ_STR(d.where, "d/../../evil");
+	CHECK_EQ_STR(d.path, "d/../../evil");
 	CHECK(d.why && strstr(d.why, "'..'"));
 	CHECK(lstat(dest, &st) < 0 && errno == ENOENT);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	rm_tree(dir);
 }
@@ -314,7 +314,7 @@ static void on_entry(const struct shift_layer_event *ev, void *userdata)
 
 TEST(opts_dry_run_and_cancel)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	char dir[] = "/tmp/test-oci.XXXXXX", dest[128], store[128], diff[72];
 	volatile sig_atomic_t cancel = 0;
@@ -350,17 +350,17 @@ TEST(opts_dry_run_and_cancel)
 	CHECK_EQ_INT(shift_layer_unpack_flat_opts(img, dest, NULL, &o, &d),
 		     -ECANCELED);
 	CHECK(d.why && !strcmp(d.why, "interrupted"));
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	CHECK(lstat(dest, &st) < 0 && errno == ENOENT);
 	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d),
 		     -ECANCELED);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	/* Then a real one, and gc keeps the recorded image's layer. */
 	cancel = 0;
 	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d), 1);
 	CHECK_EQ_INT(shift_layer_gc(store, NULL, 0, NULL, NULL, &d), 0);
 	CHECK_EQ_INT(shift_layer_store_unpack_opts(img, store, &o, &d), 0);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	rm_tree(dir);
 }

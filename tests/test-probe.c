@@ -39,7 +39,8 @@ static int mkdir_p2(const char *base, const char *sub, char *out, size_t size)
 
 static void tmpfs_and_overlay(void)
 {
-	const char *base = scratch(), *why = "x";
+	const char *base = scratch();
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	char t[128], d[128], ovl[128], merged[128], opts[512], f[160];
 	unsigned before;
 	int fd;
@@ -53,7 +54,7 @@ static void tmpfs_and_overlay(void)
 	sk_probe_cache_flush();
 	before = sk_probe_idmap_trials();
 	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
-	CHECK(why == NULL);
+	CHECK(why.why == NULL);
 	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 1);
 
 	/* Cached: the same mount, and another path on it, cost no trial. */
@@ -83,10 +84,10 @@ static void tmpfs_and_overlay(void)
 		test_failed_now = 1;
 		return;
 	}
-	why = NULL;
+	shift_error_clear(&why);
 	CHECK_EQ_INT(shift_probe_idmap(merged, &why), 0);
-	CHECK(why && strstr(why, "'overlay'"));
-	CHECK_EQ_STR(why,
+	CHECK(why.why && strstr(why.why, "'overlay'"));
+	CHECK_EQ_STR(why.why,
 		     "filesystem 'overlay' does not support idmapped mounts");
 	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 2);
 
@@ -95,9 +96,9 @@ static void tmpfs_and_overlay(void)
 	 * tmpfs): the cache must still answer for the overlay.
 	 */
 	snprintf(f, sizeof(f), "%s/file", merged);
-	why = NULL;
+	shift_error_clear(&why);
 	CHECK_EQ_INT(shift_probe_idmap(f, &why), 0);
-	CHECK_EQ_STR(why,
+	CHECK_EQ_STR(why.why,
 		     "filesystem 'overlay' does not support idmapped mounts");
 	CHECK_EQ_INT(sk_probe_idmap_trials(), before + 2);
 	/* And the tmpfs answer is still its own. */
@@ -117,7 +118,8 @@ TEST(tmpfs_supported_overlay_not_cached)
 
 static void idmapped_mount(void)
 {
-	const char *base = scratch(), *why = NULL;
+	const char *base = scratch();
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	struct shift_idmap *map = shift_idmap_new();
 	char t[128], idm[128];
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
@@ -146,10 +148,10 @@ static void idmapped_mount(void)
 	sk_probe_cache_flush();
 	/* The idmapped mount first: its answer must not stick to the fs. */
 	CHECK_EQ_INT(shift_probe_idmap(idm, &why), 0);
-	CHECK_EQ_STR(why, "already idmapped");
+	CHECK_EQ_STR(why.why, "already idmapped");
 	CHECK_EQ_INT(shift_probe_idmap(t, &why), 1);
 	CHECK_EQ_INT(shift_probe_idmap(idm, &why), 0);
-	CHECK_EQ_STR(why, "already idmapped");
+	CHECK_EQ_STR(why.why, "already idmapped");
 
 	umount2(idm, MNT_DETACH);
 	umount2(t, MNT_DETACH);
@@ -165,14 +167,14 @@ TEST(already_idmapped)
 
 static void unprivileged(void)
 {
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 
 	sk_probe_cache_flush();
 	CHECK_EQ_INT(setgroups(0, NULL), 0);
 	CHECK_EQ_INT(setresgid(65534, 65534, 65534), 0);
 	CHECK_EQ_INT(setresuid(65534, 65534, 65534), 0);
 	CHECK_EQ_INT(shift_probe_idmap("/", &why), 0);
-	CHECK_EQ_STR(why, "needs CAP_SYS_ADMIN");
+	CHECK_EQ_STR(why.why, "needs CAP_SYS_ADMIN");
 }
 
 TEST(unprivileged_needs_cap_sys_admin)
@@ -185,11 +187,12 @@ TEST(unprivileged_needs_cap_sys_admin)
 
 TEST(missing_path)
 {
-	const char *why = "x";
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 
 	CHECK_EQ_INT(shift_probe_idmap("/nonexistent-shiftkit/x", &why),
 		     -ENOENT);
-	CHECK(why == NULL);
+	CHECK(why.why == NULL);
+	CHECK_EQ_STR(why.path, "/nonexistent-shiftkit/x");
 	CHECK_EQ_INT(shift_probe_idmap("", &why), -EINVAL);
 }
 
@@ -208,25 +211,25 @@ static long sysctl_or(const char *path, long dflt)
 
 TEST(features)
 {
-	const char *why, *why2;
+	_cleanup_(shift_error_clear) struct shift_error why = {0}, why2 = {0};
 	long uring_off;
 	int r;
 
 	if (geteuid() != 0)
 		SKIP("needs root");
 	for (int f = 0; f < _SHIFT_FEATURE_MAX; f++) {
-		why = NULL;
+		shift_error_clear(&why);
 		r = shift_probe_feature((enum shift_feature)f, &why);
 		printf("#   %-22s %d %s\n",
 		       shift_feature_name((enum shift_feature)f), r,
-		       why ? why : "(null)");
+		       why.why ? why.why : "(null)");
 		CHECK(r == 0 || r == 1);
-		CHECK(why != NULL && *why);
+		CHECK(why.why != NULL && *why.why);
 		CHECK(shift_feature_name((enum shift_feature)f) != NULL);
 		/* Once per process: the same answer, the same reason. */
 		CHECK_EQ_INT(shift_probe_feature((enum shift_feature)f, &why2),
 			     r);
-		CHECK(why2 == why);
+		CHECK_EQ_STR(why2.why, why.why);
 	}
 	CHECK(shift_feature_name(_SHIFT_FEATURE_MAX) == NULL);
 	CHECK_EQ_INT(shift_probe_feature(_SHIFT_FEATURE_MAX, NULL), -EINVAL);

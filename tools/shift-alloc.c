@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 
 enum action {
@@ -29,7 +30,7 @@ enum {
 	OPT_RELEASE,
 	OPT_LIST,
 	OPT_JSON,
-	OPT_DRY_RUN,
+	OPT_NOHEADINGS,
 };
 
 struct options {
@@ -60,23 +61,19 @@ static void usage(void)
 	    "same block.\n"
 	    "\n"
 	    "Options:\n"
-	    " -u, --user NAME         owner of the delegation (default: the "
+	    "     --user NAME         owner of the delegation (default: the "
 	    "caller)\n"
-	    " -s, --size N            ids per block (default 65536)\n"
+	    "     --size N            ids per block (default 65536)\n"
 	    " -f, --state FILE        state file (default " SHIFT_ALLOC_STATE
 	    ")\n"
-	    " -r, --release           free CONTAINER's block\n"
+	    "     --release           free CONTAINER's block\n"
 	    " -l, --list              list all blocks\n"
-	    "     --dry-run           show the block that would be allocated "
+	    " -n, --dry-run           show the block that would be allocated "
 	    "or\n"
 	    "                           released, change nothing\n"
-	    " -J, --json              JSON output (errors included)\n"
-	    " -n, --noheadings        no table headings with --list\n"
-	    " -h, --help              display this help\n"
-	    " -V, --version           display version\n"
-	    "\n"
-	    "Exit status: 0 success, 1 failure, 2 usage error.\n",
+	    "     --noheadings        no table headings with --list\n",
 	    program_invocation_short_name);
+	cli_help_footer(true, NULL, "shift-alloc(1)");
 	exit(EXIT_OK);
 }
 
@@ -102,8 +99,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 	    {"release", no_argument, NULL, 'r'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"json", no_argument, NULL, 'J'},
-	    {"noheadings", no_argument, NULL, 'n'},
-	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"noheadings", no_argument, NULL, OPT_NOHEADINGS},
+	    {"dry-run", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -111,7 +108,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool release = false, list = false;
 	int c, npos;
 
-	while ((c = getopt_long(argc, argv, "u:s:f:rlJnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:lJnhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o->user = optarg;
@@ -131,10 +128,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'J':
 			o->json = true;
 			break;
-		case 'n':
+		case OPT_NOHEADINGS:
 			o->noheadings = true;
 			break;
-		case OPT_DRY_RUN:
+		case 'n':
 			o->dry_run = true;
 			break;
 		case 'h':
@@ -144,7 +141,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (release && list)
@@ -203,9 +200,13 @@ static json_object *json_alloc(const struct shift_alloc *a, const char *map)
 	return o;
 }
 
+/* With --json, the document of a failure (printed by main). */
+static json_object *fail_doc;
+
 /*
  * A failure: one line on stderr (untrusted names escaped) and, with
- * --json, the one JSON document stdout promises, with the error in it.
+ * --json, the one JSON document stdout promises, with the error in it
+ * (tools/lib/cli-json.h: "error" holds the message and exit status).
  */
 _printf_(2, 3) static void fail(const struct options *o, const char *fmt, ...)
 {
@@ -220,19 +221,14 @@ _printf_(2, 3) static void fail(const struct options *o, const char *fmt, ...)
 		msg = NULL;
 	esc = msg ? shift_escape(msg) : NULL;
 	cli_error("%s", esc ? esc : "out of memory");
-	if (o->json) {
-		json_object *j = json_object_new_object();
-
-		json_object_object_add(j, "result",
+	if (o->json && !fail_doc) {
+		fail_doc = json_object_new_object();
+		json_object_object_add(fail_doc, "result",
 				       json_object_new_string("error"));
-		json_object_object_add(
-		    j, "error",
-		    json_object_new_string(msg ? msg : "out of memory"));
 		if (o->container)
 			json_object_object_add(
-			    j, "container",
+			    fail_doc, "container",
 			    json_object_new_string(o->container));
-		print_json(j);
 	}
 }
 
@@ -265,13 +261,13 @@ static int do_get(const struct options *o)
 	struct shift_alloc a = { 0 };
 	_cleanup_free_ char *map = NULL;
 	const char *user = o->user;
-	char uidbuf[32], why[512] = "";
+	char uidbuf[32];
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	struct shift_alloc_opts ao = {
 	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
 	    .warn = warn_subid,
-	    .err = why,
-	    .errlen = sizeof(why),
 	};
+	const char *why;
 	int r;
 
 	if (!user) {
@@ -284,7 +280,9 @@ static int do_get(const struct options *o)
 			user = uidbuf;
 		}
 	}
-	r = shift_alloc_get_ex(o->state, user, o->container, o->size, &ao, &a);
+	r = shift_alloc_get_ex(o->state, user, o->container, o->size, &ao, &a,
+			       &e);
+	why = e.why ? e.why : "";
 	if (r < 0) {
 		switch (r) {
 		case -ENOENT:
@@ -339,7 +337,7 @@ static int do_get(const struct options *o)
 			     o->container, state_name(o), why,
 			     why[0] ? ": " : "", strerror(-r));
 		}
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	map = alloc_map(&a);
 	if (o->json) {
@@ -372,13 +370,12 @@ static int do_get(const struct options *o)
 static int do_release(const struct options *o)
 {
 	struct shift_alloc a = {0};
-	char why[512] = "";
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	struct shift_alloc_opts ao = {
 	    .flags = o->dry_run ? SHIFT_ALLOC_DRY_RUN : 0,
-	    .err = why,
-	    .errlen = sizeof(why),
 	};
-	int r = shift_alloc_release_ex(o->state, o->container, &ao, &a);
+	int r = shift_alloc_release_ex(o->state, o->container, &ao, &a, &e);
+	const char *why = e.why ? e.why : "";
 
 	if (r == -ENOENT) {
 		fail(o,
@@ -395,7 +392,7 @@ static int do_release(const struct options *o)
 		    r == -EBADMSG
 			? " (not a shift-alloc state as this version writes it)"
 			: "");
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	if (o->json || o->dry_run) {
 		_cleanup_free_ char *map = alloc_map(&a);
@@ -426,11 +423,12 @@ static int do_list(const struct options *o)
 	struct shift_alloc *list = NULL;
 	struct libscols_table *tb;
 	size_t n = 0, i;
-	char why[512] = "";
-	struct shift_alloc_opts ao = {.err = why, .errlen = sizeof(why)};
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *why;
 	int r;
 
-	r = shift_alloc_list_ex(o->state, &ao, &list, &n);
+	r = shift_alloc_list_ex(o->state, NULL, &list, &n, &e);
+	why = e.why ? e.why : "";
 	if (r < 0) {
 		fail(
 		    o, "Failed to read state file '%s': %s%s", state_name(o),
@@ -443,7 +441,7 @@ static int do_list(const struct options *o)
 	tb = scols_new_table();
 	if (!tb) {
 		cli_error("out of memory");
-		return EXIT_FAIL;
+		return cli_exit_code(r);
 	}
 	scols_table_enable_json(tb, o->json);
 	scols_table_set_name(tb, "allocations");
@@ -487,14 +485,21 @@ static int do_list(const struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = { .size = 65536 };
+	int rc;
 
+	o.json = cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	switch (o.action) {
 	case ACT_RELEASE:
-		return do_release(&o);
+		rc = do_release(&o);
+		break;
 	case ACT_LIST:
-		return do_list(&o);
+		rc = do_list(&o);
+		break;
 	default:
-		return do_get(&o);
+		rc = do_get(&o);
 	}
+	if (fail_doc)
+		cli_json_print(fail_doc, rc);
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -34,7 +35,6 @@ enum {
 	OPT_NO_DEVICES,
 	OPT_READ_ONLY,
 	OPT_SELINUX_LABELS,
-	OPT_JSON,
 	OPT_KEEP,
 	OPT_ALLOW_STACKED,
 	OPT_CANONICAL_UPPER,
@@ -99,18 +99,15 @@ _noreturn_ static void usage(void)
 	       " -n, --dry-run           unpack: read and check, list the entries, write\n"
 	       "                           nothing; gc: list what would be removed\n"
 	       "     --keep IMAGE        gc: keep only these images' layers (repeatable)\n"
-	       "     --json              one JSON document on stdout\n"
 	       " -q, --quiet             no progress line, no summary\n"
 	       " -v, --verbose           say which path is taken (as a normal user:\n"
 	       "                           the rootless store, shift-mountd)\n"
-	       CLI_MAP_HELP
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error, 3 not supported;\n"
-	       "an unpack stopped by SIGINT, SIGTERM or SIGHUP removes what it made and\n"
-	       "dies of the signal (128+N).\n",
+	       CLI_MAP_HELP,
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"an unpack stopped by SIGINT, SIGTERM or SIGHUP removes\n"
+			"what it made and dies of the signal (128+N)",
+			"shift-layer(1)");
 	exit(EXIT_OK);
 }
 
@@ -128,7 +125,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
 		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
 		{ "host-upper", no_argument, NULL, OPT_HOST_UPPER },
-		{ "json", no_argument, NULL, OPT_JSON },
+		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -140,7 +137,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 	int c, npos;
 
 	/* Options may come before or after the command (getopt permutes). */
-	while ((c = getopt_long(argc, argv, "s:u:m:nqvhV", longopts, NULL)) !=
+	o->json = cli_json_begin(argc, argv);
+	while ((c = getopt_long(argc, argv, "s:u:m:nqvJhV", longopts, NULL)) !=
 	       -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
@@ -179,7 +177,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			o->keep = k;
 			break;
 		}
-		case OPT_JSON:
+		case 'J':
 			o->json = true;
 			break;
 		case OPT_ALLOW_STACKED:
@@ -202,7 +200,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'V':
 			cli_version();
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (optind >= argc)
@@ -286,17 +284,6 @@ static void parse_args(struct options *o, int argc, char **argv)
 	o->dest = npos > 1 ? argv[optind + 1] : NULL;
 }
 
-static int exit_code(int r)
-{
-	switch (r) {
-	case -EOPNOTSUPP:
-	case -ENOSYS:
-		return EXIT_UNSUPPORTED;
-	default:
-		return EXIT_FAIL;
-	}
-}
-
 /* The JSON document being built (--json), printed once at the end. */
 static struct json_object *doc;
 
@@ -306,37 +293,25 @@ static void jadd(struct json_object *o, const char *key, struct json_object *v)
 }
 
 /*
- * "shift-layer: Failed to ACTION 'OBJ': 'WHERE': WHY" on stderr; with
- * --json also {"error": {...}} in the document.
+ * "shift-layer: Failed to ACTION 'OBJ': 'PATH': WHY HINT" on stderr
+ * (cli_report); with --json also the action, object and hint in the
+ * document's "error".
  */
 static int report(const struct options *o, const char *action,
-		  const char *obj, const struct shift_oci_diag *d, int r,
+		  const char *obj, const struct shift_error *d, int r,
 		  const char *hint)
 {
-	/* where is a tar entry name or a path: untrusted, escaped. */
+	/* obj is a path or an image name: escaped. */
 	_cleanup_free_ char *eobj = shift_escape(obj);
-	_cleanup_free_ char *ewhere = d->where ? shift_escape(d->where) : NULL;
-	const char *why = d->why ? d->why : strerror(-r);
-	int rc = exit_code(r);
 
-	cli_error("Failed to %s '%s': %s%s%s%s%s%s", action, eobj ? eobj : "?",
-		  d->where ? "'" : "", ewhere ? ewhere : d->where ? "?" : "",
-		  d->where ? "': " : "", why, hint ? " " : "",
-		  hint ? hint : "");
-	if (o->json && doc) {
-		struct json_object *e = json_object_new_object();
-
-		jadd(e, "action", json_object_new_string(action));
-		jadd(e, "object", json_object_new_string(obj));
-		if (d->where)
-			jadd(e, "where", json_object_new_string(d->where));
-		jadd(e, "reason", json_object_new_string(why));
+	if (o->json) {
+		cli_json_error_add("action", json_object_new_string(action));
+		cli_json_error_add("object", json_object_new_string(obj));
 		if (hint)
-			jadd(e, "hint", json_object_new_string(hint));
-		jadd(e, "exit_code", json_object_new_int(rc));
-		jadd(doc, "error", e);
+			cli_json_error_add("hint", json_object_new_string(hint));
 	}
-	return rc;
+	return cli_report(r, d, hint, "Failed to %s '%s'", action,
+			  eobj ? eobj : "?");
 }
 
 /* SIGINT, SIGTERM, SIGHUP during an unpack: stop, clean up, then die of it. */
@@ -426,7 +401,7 @@ static void on_entry(const struct shift_layer_event *ev, void *userdata)
 
 static int do_unpack(const struct options *o, struct shift_oci_image *img)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct unpack_state u = { .o = o };
 	struct shift_layer_opts lo = {
 		.flags = o->flags,
@@ -486,11 +461,11 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 		report(o, "unpack", o->image, &d, r,
 		       o->flat ? "(interrupted by a signal: nothing was left at the destination)"
 			       : "(interrupted by a signal: the store holds only complete layers)");
-		if (o->json)
-			printf("%s\n", json_object_to_json_string_ext(
-					       doc, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
-		shift_oci_diag_clear(&d);
+		if (o->json) {
+			cli_json_print(doc, EXIT_FAIL);
+			doc = NULL;
+		}
+		shift_error_clear(&d);
 		die_of_signal();
 	}
 	if (r < 0)
@@ -512,7 +487,7 @@ static int do_unpack(const struct options *o, struct shift_oci_image *img)
 		       u.n_devices_skipped == 1 ? "" : "s");
 	else if (!o->flat)
 		printf("%d of %u layers unpacked into '%s'\n", r, n, o->store);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	return rc;
 }
 
@@ -541,7 +516,7 @@ static void on_gc(const struct shift_layer_gc_event *ev, void *userdata)
 
 static int do_gc(const struct options *o)
 {
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image **keep = NULL;
 	int r, rc = EXIT_OK;
 
@@ -581,7 +556,7 @@ out:
 	for (size_t i = 0; keep && i < o->n_keep; i++)
 		shift_oci_image_free(keep[i]);
 	free(keep);
-	shift_oci_diag_clear(&d);
+	shift_error_clear(&d);
 	return rc;
 }
 
@@ -627,7 +602,7 @@ static void do_list(const struct options *o, struct shift_oci_image *img)
  */
 static int do_mount(const struct options *o, struct shift_oci_image *img)
 {
-	struct shift_oci_diag d = { 0 };
+	_cleanup_(shift_error_clear) struct shift_error d = { 0 };
 	bool service = shift_mountd_needed();
 	const char *sock = shift_mountd_socket_path();
 	int r, rc = EXIT_OK;
@@ -683,14 +658,13 @@ static int do_mount(const struct options *o, struct shift_oci_image *img)
 			   ? ", canonical upper"
 			   : ", upper in host ids");
 	}
-	shift_oci_diag_clear(&d);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct shift_oci_diag d = { 0 };
+	struct shift_error d = { 0 };
 	struct shift_oci_image *img = NULL;
 	int r, rc = EXIT_OK;
 
@@ -720,9 +694,8 @@ int main(int argc, char **argv)
 		 * a mount on top would hide it.  Refused unless asked. */
 		r = o.allow_stacked ? 0 : shift_mount_is_mountpoint(AT_FDCWD, o.dest);
 		if (r > 0 || (r < 0 && r != -ENOENT && r != -ENOTDIR)) {
-			struct shift_oci_diag td = {
-				.why = r > 0 ? "it is already a mount point, and a mount on top would hide it" : NULL,
-			};
+			char stacked[] = "it is already a mount point, and a mount on top would hide it";
+			struct shift_error td = { .why = r > 0 ? stacked : NULL };
 
 			rc = report(&o, "mount on", o.dest, &td, r > 0 ? -EBUSY : r,
 				    r > 0 ? "(unmount it first, or use --allow-stacked to mount over it)" : NULL);
@@ -734,13 +707,9 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
-	if (doc) {
-		printf("%s\n", json_object_to_json_string_ext(
-				       doc, JSON_C_TO_STRING_PRETTY |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
-	}
-	shift_oci_diag_clear(&d);
+	if (doc)
+		cli_json_print(doc, rc);
+	shift_error_clear(&d);
 	shift_oci_image_free(img);
 	cli_map_free(&o.map);
 	free(o.keep);

@@ -156,7 +156,8 @@ static int mount_reassemble(struct options *o)
 {
 	struct shift_overlay_source *src = NULL;
 	struct shift_reassemble ra = {0};
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed;
 	char **pairs = NULL;
 	int r;
 
@@ -224,7 +225,6 @@ static int mount_reassemble(struct options *o)
 	ra.source = o->source;
 	ra.upper = o->upper;
 	ra.work = o->work;
-	ra.failed_path = &failed;
 	if (o->replace)
 		ra.how |= SHIFT_REASSEMBLE_REPLACE;
 	if (o->upper || (o->flags & SHIFT_MOUNT_RDONLY))
@@ -232,18 +232,19 @@ static int mount_reassemble(struct options *o)
 	if (o->canonical_upper)
 		ra.how |= SHIFT_REASSEMBLE_CANONICAL_UPPER;
 	r = shift_overlay_reassemble(&ra, o->target, o->map.map, o->userns_fd,
-				     o->flags);
+				     o->flags, &e);
+	failed = e.path;
 	if (r >= 0) {
 		o->res.mounted = true;
 		r = EXIT_OK;
-	} else if (o->replace && failed == o->source && r == -ENOTRECOVERABLE) {
+	} else if (o->replace && is_what(&e, "restore")) {
 		cli_error(
 		    "Failed to re-assemble '%s' in its place, and to mount the "
 		    "source again: it is unmounted now, its layers unchanged "
 		    "(mount it again with the options it had)",
 		    q(o->source));
 		r = EXIT_FAIL;
-	} else if (o->replace && failed == o->source) {
+	} else if (o->replace && is_what(&e, "unmount")) {
 		cli_error("Failed to unmount '%s' to take its place: %s%s; "
 			  "nothing changed",
 			  q(o->source), strerror(-r),
@@ -276,18 +277,18 @@ static int mount_reassemble(struct options *o)
 		    ">= 5.8)",
 		    q(o->source));
 		r = EXIT_UNSUPPORTED;
-	} else if (failed && failed != o->target && failed != o->upper &&
-		   failed != o->work) {
+	} else if (failed && !same_path(failed, o->target) && !same_path(failed, o->upper) &&
+		   !same_path(failed, o->work)) {
 		_cleanup_free_ char *why = shift_mount_strerror(r, failed);
 
 		cli_error("Failed to idmap layer '%s' of the overlay '%s': %s",
 			  q(failed),
 			  q(o->source),
 			  why ? why : strerror(-r));
-		r = unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		r = idmap_exit(r);
 	} else if (failed) {
 		r = report(o, r,
-			   failed == o->target
+			   same_path(failed, o->target)
 			       ? "attach the re-assembled overlay at"
 			       : "prepare the writable layer",
 			   failed);
@@ -337,7 +338,8 @@ static int mount_overlay_canonical(struct options *o)
 {
 	struct shift_overlay_source *src = calloc(1, sizeof(*src));
 	struct shift_reassemble ra = {0};
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed;
 	int r;
 
 	if (!src || !(src->lower = split_list(o->source, ":")) ||
@@ -352,9 +354,9 @@ static int mount_overlay_canonical(struct options *o)
 	ra.upper = o->upper;
 	ra.work = o->work;
 	ra.how = SHIFT_REASSEMBLE_CANONICAL_UPPER;
-	ra.failed_path = &failed;
 	r = shift_overlay_reassemble(&ra, o->target, o->map.map, o->userns_fd,
-				     o->flags);
+				     o->flags, &e);
+	failed = e.path;
 	if (r >= 0) {
 		r = EXIT_OK;
 	} else if (r == -EOPNOTSUPP) {
@@ -364,12 +366,12 @@ static int mount_overlay_canonical(struct options *o)
 		    "statx, Linux >= 5.8)",
 		    o->target);
 		r = EXIT_UNSUPPORTED;
-	} else if (failed && failed != o->target && failed != o->upper &&
-		   failed != o->work) {
+	} else if (failed && !same_path(failed, o->target) && !same_path(failed, o->upper) &&
+		   !same_path(failed, o->work)) {
 		r = report(o, r, "idmap layer", failed);
 	} else if (failed) {
 		r = report(o, r,
-			   failed == o->target ? "attach the overlay at"
+			   same_path(failed, o->target) ? "attach the overlay at"
 					       : "prepare the writable layer",
 			   failed);
 	} else {

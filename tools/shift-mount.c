@@ -50,7 +50,6 @@ enum {
 	OPT_NOEXEC,
 	OPT_ALLOW_STACKED,
 	OPT_ALLOW_SHIFTED,
-	OPT_JSON,
 	OPT_DRY_RUN,
 	OPT_CANONICAL_UPPER,
 	OPT_REPLACE,
@@ -111,6 +110,18 @@ static const char *q(const char *s)
 	return ring[i] ? ring[i] : "?";
 }
 
+/* Whether the step that failed (err.what) is this one. */
+static bool is_what(const struct shift_error *e, const char *what)
+{
+	return e->what && strcmp(e->what, what) == 0;
+}
+
+/* Whether the path an error is about (err.path, a copy) is this one. */
+static bool same_path(const char *failed, const char *path)
+{
+	return failed && path && strcmp(failed, path) == 0;
+}
+
 static void usage(void)
 {
 	printf("Usage:\n"
@@ -160,18 +171,15 @@ static void usage(void)
 	       "     --allow-shifted     idmap a SOURCE shifted in place all the same (the\n"
 	       "                           map then applies to the shifted ids)\n"
 	       " -n, --dry-run           say what would be done, change nothing\n"
-	       "     --json              one JSON document on stdout (errors included)\n"
-	       " -q, --quiet             no progress line, no --dry-run summary\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "A SOURCE already shifted in place with the same map (shift-tree) is\n"
-	       "bind-mounted without idmap; one shifted with another map, or whose\n"
-	       "shift is running or was interrupted, is refused.\n"
-	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error or bad map,\n"
-	       "3 not supported by this kernel or filesystem.\n",
+	       " -q, --quiet             no progress line, no --dry-run summary\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"a bad map is a usage error; a filesystem that can't\n"
+			"be idmapped is not supported.  A SOURCE already shifted in place with\n"
+			"the same map (shift-tree) is bind-mounted without idmap; one shifted\n"
+			"with another map, or whose shift is running or was interrupted, is\n"
+			"refused",
+			"shift-mount(8)");
 	exit(EXIT_OK);
 }
 
@@ -199,7 +207,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "allow-stacked", no_argument, NULL, OPT_ALLOW_STACKED },
 		{ "allow-shifted", no_argument, NULL, OPT_ALLOW_SHIFTED },
 		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, OPT_JSON },
+		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "canonical-upper", no_argument, NULL, OPT_CANONICAL_UPPER },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
@@ -210,10 +218,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool tmpfs = false, overlay = false;
 	int c, npos;
 
-	if (cli_json_wanted(argc, argv, false))
-		opterr = 0;
-
-	while ((c = getopt_long(argc, argv, "m:rRvo:nqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:rRvo:nqJhV", longopts, NULL)) != -1) {
 		if (cli_map_option(&o->map, c, optarg))
 			continue;
 		switch (c) {
@@ -279,7 +284,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'n':
 			o->dry_run = true;
 			break;
-		case OPT_JSON:
+		case 'J':
 			o->json = true;
 			break;
 		case 'q':
@@ -298,12 +303,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			/* With --json getopt is quiet (opterr = 0): say it
-			 * here, so the message reaches the document. */
-			if (!opterr)
-				cli_usage_error("invalid option '%s' (unknown, or its argument is missing)",
-						q(argv[optind - 1]));
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 
@@ -370,6 +370,16 @@ static bool unsupported(int r)
 	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
 }
 
+/*
+ * The exit status of a failed idmap (cli_exit_code()): the kernel answers
+ * EINVAL for a filesystem that can't be idmapped, which here means "not
+ * supported", not a bad argument.
+ */
+static int idmap_exit(int r)
+{
+	return cli_exit_code(r == -EINVAL ? -EOPNOTSUPP : r);
+}
+
 /* The kernel's own filesystems: neither an idmap nor a shift in place
  * nor a copy can give them other owners (and a shift of sysfs would
  * chown the host's). */
@@ -403,26 +413,26 @@ static int report(const struct options *o, int r, const char *what,
 		  const char *path)
 {
 	_cleanup_free_ char *why = shift_mount_strerror(r, path);
-	const char *hint = "";
+	struct shift_error e = { .error = r, .why = why };
+	const char *hint = NULL;
 
 	/* (shift_mount_strerror() already says "run as root" for EPERM.)
 	 * A fallback only where one is allowed and could help. */
 	if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
 	    o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path) &&
 	    shift_overlay_is_mount(path) == 1)
-		hint = " (try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
+		hint = "(try --fallback=reassemble: a new overlay over its idmapped layers; or --fallback=shift or --fallback=copy)";
 	else if (r == -EINVAL && o->fallback == FALLBACK_NONE &&
 		 o->mode == MODE_BIND && !o->allow_shifted && !pseudo_fs(path))
-		hint = " (try --fallback=shift or --fallback=copy)";
+		hint = "(try --fallback=shift or --fallback=copy)";
 	else if (r == -ENOSYS)
 		hint = o->mode == MODE_BIND ?
-			       " (upgrade the kernel, or use --fallback=shift)" :
-			       " (upgrade the kernel)";
+			       "(upgrade the kernel, or use --fallback=shift)" :
+			       "(upgrade the kernel)";
 	else if (r == -EPERM && geteuid() != 0 && o->mode == MODE_BIND)
-		hint = " (or start shift-mountd: systemctl start shift-mountd.socket)";
-	cli_error("Failed to %s '%s': %s%s", what, q(path),
-		  why ? q(why) : strerror(-r), hint);
-	return unsupported(r) ? EXIT_UNSUPPORTED : EXIT_FAIL;
+		hint = "(or start shift-mountd: systemctl start shift-mountd.socket)";
+	return cli_report(r == -EINVAL ? -EOPNOTSUPP : r, &e, hint,
+			  "Failed to %s '%s'", what, q(path));
 }
 
 static int get_userns(struct options *o)
@@ -534,13 +544,13 @@ static int mount_tmpfs(struct options *o)
 
 	o->res.method = "idmapped";
 	if (o->dry_run) {
-		const char *why = NULL;
+		_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 
 		r = shift_probe_feature(SHIFT_FEATURE_IDMAP_TMPFS, &why);
 		if (r <= 0) {
 			cli_error("Failed to mount an idmapped tmpfs at '%s': %s",
 				  q(o->target),
-				  r < 0 ? strerror(-r) : why ? why : "not supported");
+				  r < 0 ? strerror(-r) : why.why ? why.why : "not supported");
 			return r < 0 ? EXIT_FAIL : EXIT_UNSUPPORTED;
 		}
 		r = dry_target(o);
@@ -593,7 +603,8 @@ static int mount_overlay(struct options *o)
 {
 	_cleanup_free_ const char **lower = NULL;
 	_cleanup_free_ char *layers = NULL;
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed;
 	struct shift_overlay ovl = { 0 };
 	size_t i;
 	int r;
@@ -629,15 +640,15 @@ static int mount_overlay(struct options *o)
 	ovl.upper = o->upper;
 	ovl.work = o->work;
 	ovl.options = o->fsoptions;
-	ovl.failed_path = &failed;
 	r = shift_mount_overlay_userns(&ovl, o->target, o->map.map,
-				       o->userns_fd, o->flags);
+				       o->userns_fd, o->flags, &e);
 	if (r >= 0) {
 		o->res.mounted = true;
 		return EXIT_OK;
 	}
+	failed = e.path;
 	for (i = 0; lower[i]; i++)
-		if (failed == lower[i])
+		if (same_path(failed, lower[i]))
 			return report(o, r, "idmap layer", failed);
 	if (failed)
 		return report(o, r, "mount the overlay at", failed);
@@ -781,7 +792,8 @@ static int shift_source(struct options *o, const char *path)
 	struct shift_ctx c;
 	struct shift_options so = shift_opts(o, &c, path);
 
-	return shift_report(o, &c, path, shift_tree_auto(path, &so, &o->res.st));
+	return shift_report(o, &c, path,
+			    shift_tree_auto(path, &so, &o->res.st, NULL));
 }
 
 /* Bind-mount path at the target, without idmap, with the attributes. */
@@ -873,38 +885,39 @@ static int copy_and_shift(struct options *o, const char *what,
 {
 	struct shift_ctx c;
 	struct shift_options so = shift_opts(o, &c, dir);
-	_cleanup_free_ char *where = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *where;
 	int r;
 
 	c.copy = cr;
 	cr->on_copy = on_copy;
-	r = shift_copy_and_shift(src, dir, &so, &o->res.st, cr);
-	where = TAKE_PTR(cr->where);
+	r = shift_copy_and_shift(src, dir, &so, &o->res.st, cr, &e);
 	if (cr->step == SHIFT_COPY_STEP_SHIFT)
 		return shift_report(o, &c, cr->tree, r);
 	cli_progress_clear(&o->bar);
 	switch (cr->step) {
 	case SHIFT_COPY_STEP_MKDIR:
-		cli_error("Failed to create the copy directory '%s': %s",
-			  q(dir), strerror(-r));
-		break;
+		return cli_report(r, NULL, NULL,
+				  "Failed to create the copy directory '%s'",
+				  q(dir));
 	case SHIFT_COPY_STEP_MARKER:
-		cli_error("Failed to read the shift marker of '%s': %s", q(dir),
-			  strerror(-r));
-		break;
+		return cli_report(r, NULL, NULL,
+				  "Failed to read the shift marker of '%s'",
+				  q(dir));
 	case SHIFT_COPY_STEP_DIR:
 		if (r != -ENOTEMPTY)
-			cli_error("Failed to read the copy directory '%s': %s",
-				  q(dir), strerror(-r));
-		else
-			cli_error("Failed to copy %s'%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
-				  what, q(src), q(dir));
+			return cli_report(r, NULL, NULL,
+					  "Failed to read the copy directory '%s'",
+					  q(dir));
+		cli_error("Failed to copy %s'%s' into '%s': the directory is not empty and holds no shifted copy (give an empty or new --copy-dir)",
+			  what, q(src), q(dir));
 		break;
 	default:
 		/* Nothing of it is left: the copy is made aside and renamed
 		 * into place, removed on failure. */
+		where = e.path;
 		cli_error("Failed to copy %s'%s' into '%s': %s%s%s%s%s%s",
-			  what, q(src), q(dir), cr->why ? cr->why : "cannot copy",
+			  what, q(src), q(dir), e.why ? e.why : "cannot copy",
 			  where ? " '" : "", where ? q(where) : "",
 			  where ? "'" : "", r == -ELOOP ? "" : ": ",
 			  r == -ELOOP ? "" : strerror(-r));
@@ -975,11 +988,10 @@ static int check_target(struct options *o)
 	r = shift_mount_is_mountpoint(AT_FDCWD, o->target);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return EXIT_OK; /* the mount itself names the missing path */
-	if (r < 0) {
-		cli_error("Failed to check whether '%s' is a mount point: %s",
-			  q(o->target), strerror(-r));
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL, NULL,
+				  "Failed to check whether '%s' is a mount point",
+				  q(o->target));
 	if (r > 0) {
 		cli_error(
 		    "Failed to mount on '%s': it is already a mount point, and a mount on top would hide it (unmount it first, or use --allow-stacked to mount over it)",
@@ -1137,9 +1149,9 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 {
 	_cleanup_free_ const char **lower = NULL;
 	_cleanup_free_ char *layers = NULL;
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	const char *failed, *msg;
 	struct shift_overlay ovl = { 0 };
-	char msg[512];
 	size_t i;
 	int r;
 
@@ -1168,10 +1180,10 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 	ovl.upper = o->upper;
 	ovl.work = o->work;
 	ovl.options = o->fsoptions;
-	ovl.failed_path = &failed;
 	r = shift_mountd_overlay(sock, &ovl, o->target,
-				 ns >= 0 ? NULL : o->map.map, ns, o->flags, msg,
-				 sizeof(msg));
+				 ns >= 0 ? NULL : o->map.map, ns, o->flags, &e);
+	failed = e.path;
+	msg = e.why ? e.why : "";
 	if (r >= 0) {
 		o->res.mounted = true;
 		if (o->verbose)
@@ -1180,11 +1192,10 @@ static int overlay_via_service(struct options *o, const char *sock, int ns)
 		return EXIT_OK;
 	}
 	for (i = 0; lower[i]; i++)
-		if (failed == lower[i]) {
-			cli_error("Failed to idmap layer '%s' through shift-mountd: %s",
-				  q(failed), msg[0] ? q(msg) : strerror(-r));
-			return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
-		}
+		if (same_path(failed, lower[i]))
+			return cli_report(r, &e, NULL,
+					  "Failed to idmap layer '%s' through shift-mountd",
+					  q(failed));
 	cli_error("Failed to mount the overlay at '%s' over layers from shift-mountd: %s%s%s",
 		  q(failed ? failed : o->target), msg[0] ? q(msg) : strerror(-r),
 		  msg[0] ? ": " : "", msg[0] ? strerror(-r) : "");
@@ -1201,7 +1212,7 @@ static int mount_via_service(struct options *o)
 {
 	const char *sock = shift_mountd_socket_path();
 	_cleanup_close_ int ns = -EBADF, tree = -EBADF;
-	char msg[512];
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
 	if (o->flags & SHIFT_MOUNT_RECURSIVE) {
@@ -1240,19 +1251,17 @@ static int mount_via_service(struct options *o)
 			program_invocation_short_name, q(sock));
 	tree = shift_mountd_clone_idmapped(sock, AT_FDCWD, o->source,
 					   ns >= 0 ? NULL : o->map.map, ns,
-					   o->flags, msg, sizeof(msg));
-	if (tree < 0) {
-		cli_error("Failed to idmap '%s' through shift-mountd: %s",
-			  q(o->source), msg[0] ? q(msg) : strerror(-tree));
-		return tree == -EOPNOTSUPP ? EXIT_UNSUPPORTED : EXIT_FAIL;
-	}
+					   o->flags, &e);
+	if (tree < 0)
+		return cli_report(tree, &e, NULL,
+				  "Failed to idmap '%s' through shift-mountd",
+				  q(o->source));
 	r = shift_mount_attach(tree, AT_FDCWD, o->target);
-	if (r < 0) {
-		cli_error("Failed to attach the idmapped mount from shift-mountd at '%s': %s%s",
-			  q(o->target), strerror(-r),
-			  r == -EPERM ? " (attach it in a mount namespace you own: run shift-mount inside 'unshare --user --map-root-user --mount' or your container's namespaces)" : "");
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL,
+				  r == -EPERM ? "(attach it in a mount namespace you own: run shift-mount inside 'unshare --user --map-root-user --mount' or your container's namespaces)" : NULL,
+				  "Failed to attach the idmapped mount from shift-mountd at '%s'",
+				  q(o->target));
 	o->res.mounted = true;
 	if (o->verbose)
 		fprintf(stderr, "%s: attached the idmapped mount made by shift-mountd at '%s'\n",
@@ -1536,8 +1545,7 @@ int main(int argc, char **argv)
 	struct options o = {.userns_fd = -EBADF};
 	int r;
 
-	if (cli_json_wanted(argc, argv, false))
-		cli_json_enable();
+	cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	o.map_str = shift_idmap_to_string(o.map.map);
 	if (!o.map_str) {

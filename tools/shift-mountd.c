@@ -73,17 +73,16 @@ static void usage(void)
 	       "Runs in the foreground; under systemd, socket-activated.\n"
 	       "\n"
 	       "Options:\n"
-	       " -s, --socket PATH       listen on PATH (default %s)\n"
+	       "     --socket PATH       listen on PATH (default %s)\n"
 	       " -c, --config FILE       configuration (default %s;\n"
 	       "                           a missing file means the defaults)\n"
-	       "     --check-config      parse the configuration and exit\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 stopped by SIGTERM or SIGINT, 1 failure, 2 usage error\n"
-	       "or bad configuration.\n",
+	       "     --check-config      parse the configuration and exit\n",
 	       program_invocation_short_name, SHIFT_MOUNTD_SOCKET,
 	       SHIFT_MOUNTD_CONF);
+	cli_help_footer(false,
+			"0 also when stopped by SIGTERM or\n"
+			"SIGINT; a bad configuration is a usage error",
+			"shift-mountd(8)");
 	exit(EXIT_OK);
 }
 /* clang-format on */
@@ -104,7 +103,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (!*optarg)
@@ -126,7 +125,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (optind < argc)
@@ -150,7 +149,7 @@ static int load_config(struct daemon *d, const char *path)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
-	char err[512];
+	_cleanup_(shift_error_clear) struct shift_error err = { 0 };
 	size_t cap = 0;
 	ssize_t n;
 	int r;
@@ -174,9 +173,9 @@ static int load_config(struct daemon *d, const char *path)
 			return EXIT_USAGE;
 		}
 	}
-	r = shift_mountd_conf_parse(text, &d->conf, err, sizeof(err));
+	r = shift_mountd_conf_parse(text, &d->conf, &err);
 	if (r == -EINVAL) {
-		cli_error("'%s': %s", path, err);
+		cli_error("'%s': %s", path, shift_error_why(&err, r));
 		return EXIT_USAGE;
 	}
 	if (r < 0) {
@@ -200,6 +199,19 @@ struct request_ctx {
 	char user[64]; /* name, or the uid in decimal */
 	char msg[512];
 };
+
+/* shift_mountd_request_parse() with the reason in msg (the answer's). */
+static int request_parse(const void *buf, size_t len, unsigned nfds,
+			 struct shift_mountd_request *req, char *msg,
+			 size_t msglen)
+{
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
+	int r = shift_mountd_request_parse(buf, len, nfds, req, &e);
+
+	if (r < 0)
+		snprintf(msg, msglen, "%s", shift_error_why(&e, r));
+	return r;
+}
 
 static int fail(struct request_ctx *c, int err, const char *fmt, ...)
     _printf_(3, 4);
@@ -524,7 +536,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	struct stat st;
 	struct statfs sf;
 	struct mount_attr attr = {0};
-	char why[400];
+	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 	int src = fds[0], ns = -EBADF, r;
 
 	namespace_owner(c);
@@ -551,9 +563,8 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		struct shift_mountd_caller none = {c->cred.uid, c->cred.gid,
 						   NULL, false};
 
-		return fail(
-		    c, shift_mountd_policy(&none, NULL, &s, why, sizeof(why)),
-		    "%s", why);
+		r = shift_mountd_policy(&none, NULL, &s, &why);
+		return fail(c, r, "%s", shift_error_why(&why, r));
 	}
 
 	subid = shift_idmap_new();
@@ -571,7 +582,7 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	}
 
 	if (req->map) {
-		const char *perr = NULL;
+		struct shift_error perr = { 0 };
 
 		r = shift_idmap_parse(map, req->map, &perr);
 		if (r >= 0)
@@ -581,8 +592,10 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(req->map);
 
-			return fail(c, -EBADMSG, "bad map '%s': %s",
-				    e ? e : "?", perr ? perr : strerror(-r));
+			r = fail(c, -EBADMSG, "bad map '%s': %s", e ? e : "?",
+				 shift_error_why(&perr, r));
+			shift_error_clear(&perr);
+			return r;
 		}
 	} else {
 		ns = fds[1];
@@ -594,9 +607,9 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	/* Everything the map alone decides, before any mount is touched. */
 	caller = (struct shift_mountd_caller){c->cred.uid, c->cred.gid, subid,
 					      c->conf->foreign_range};
-	r = shift_mountd_policy(&caller, map, &s, why, sizeof(why));
+	r = shift_mountd_policy(&caller, map, &s, &why);
 	if (r < 0)
-		return fail(c, r, "%s", why);
+		return fail(c, r, "%s", shift_error_why(&why, r));
 	if (ns < 0) {
 		own_ns = shift_userns_create(map);
 		if (own_ns < 0)
@@ -636,9 +649,9 @@ static int handle(struct request_ctx *c, const struct shift_mountd_request *req,
 	s.idmapped = facts.idmapped;
 	s.submounts = facts.submounts;
 
-	r = shift_mountd_policy(&caller, map, &s, why, sizeof(why));
+	r = shift_mountd_policy(&caller, map, &s, &why);
 	if (r < 0)
-		return fail(c, r, "%s", why);
+		return fail(c, r, "%s", shift_error_why(&why, r));
 
 	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV;
 	if (req->flags & SHIFT_MOUNT_RDONLY)
@@ -750,8 +763,8 @@ _noreturn_ static void worker(int conn, const struct ucred *cred,
 	else if (other_cmsg)
 		r = fail(&c, -EBADMSG, "ancillary data other than SCM_RIGHTS");
 	else
-		r = shift_mountd_request_parse(buf, (size_t)n, nfds, &req,
-					       c.msg, sizeof(c.msg));
+		r = request_parse(buf, (size_t)n, nfds, &req, c.msg,
+				  sizeof(c.msg));
 	if (r >= 0)
 		r = mfd = handle(&c, &req, fds);
 	/* Nothing of the client's is held once it has the answer: its

@@ -61,17 +61,16 @@ static void usage(void)
 	       "trying, without side effects.\n"
 	       "\n"
 	       "Options:\n"
-	       " -J, --json              one JSON object\n"
-	       " -r, --raw               raw table output\n"
+	       "     --raw               raw table output\n"
 	       " -P, --pairs             KEY=\"value\" output\n"
-	       " -n, --noheadings        no column headings and no section titles\n"
+	       "     --noheadings        no column headings and no section titles\n"
 	       "     --features-only     only the kernel and user namespace sections\n"
-	       "     --mounts-only       only the mounts section\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 success, 1 a PATH could not be probed, 2 usage error.\n",
+	       "     --mounts-only       only the mounts section\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"lack of support is an answer (exit 0),\n"
+			"a PATH that could not be probed a failure",
+			"shift-probe(8)");
 	exit(EXIT_OK);
 }
 /* clang-format on */
@@ -92,11 +91,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 	bool features_only = false, mounts_only = false;
 	int c;
 
-	/* With --json getopt is quiet: its complaint goes through
-	 * cli_usage_error() below, into the document. */
-	if (cli_json_wanted(argc, argv, true))
-		opterr = 0;
-	while ((c = getopt_long(argc, argv, "JrPnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "JPhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
 			o->json = true;
@@ -123,11 +118,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			if (!opterr)
-				cli_usage_error("invalid option '%s' (unknown, "
-						"or its argument is missing)",
-						argv[optind - 1]);
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (o->json + o->raw + o->pairs > 1)
@@ -262,14 +253,14 @@ static void features_section(struct output *out)
 	};
 	struct libscols_table *tb = new_table(
 	    out, "features", "Kernel features", cols, ARRAY_SIZE(cols));
-	const char *name, *why;
+	const char *name;
 	int r;
 
 	for (int f = 0; f < _SHIFT_FEATURE_MAX; f++) {
 		struct libscols_line *ln = new_line(tb);
+		_cleanup_(shift_error_clear) struct shift_error why = {0};
 		char buf[256];
 
-		why = NULL;
 		r = shift_probe_feature((enum shift_feature)f, &why);
 		set(ln, 0, shift_feature_name((enum shift_feature)f));
 		set(ln, 1, r > 0 ? "yes" : "no");
@@ -278,7 +269,7 @@ static void features_section(struct output *out)
 				 strerror(-r));
 			set(ln, 2, buf);
 		} else {
-			set(ln, 2, why);
+			set(ln, 2, why.why);
 		}
 	}
 	/* The io_uring opcodes the engine may use, CHOWN (never) last. */
@@ -391,7 +382,8 @@ static void delegation_section(struct output *out)
 	for (unsigned k = 0; k < 2; k++) {
 		const char *kind = k == SHIFT_UID ? "uid" : "gid";
 		struct shift_idmap *map = shift_idmap_new();
-		struct shift_subid_error se;
+		_cleanup_(shift_error_clear) struct shift_error se = {0};
+		const char *file = shift_subid_file((enum shift_id_kind)k);
 		unsigned n = 0;
 		char buf[PATH_MAX + 128];
 		int r;
@@ -427,13 +419,14 @@ static void delegation_section(struct output *out)
 				snprintf(buf, sizeof(buf),
 					 "%s line %u: %s (newuidmap ignores "
 					 "it: no range)",
-					 se.file, se.line, se.why);
+					 file, se.line,
+					 shift_error_why(&se, r));
 			else if (r < 0 && r != -ENOENT)
 				snprintf(buf, sizeof(buf), "cannot read %s: %s",
-					 se.file, strerror(-r));
+					 file, strerror(-r));
 			else
 				snprintf(buf, sizeof(buf), "no range in %s",
-					 se.file);
+					 file);
 			set(ln, 4, buf);
 		}
 		shift_idmap_free(map);
@@ -559,7 +552,9 @@ static int mounts_section(struct output *out)
 
 	if (out->o->npaths == 0) {
 		while (mnt_table_next_fs(mt, it, &fs) == 0) {
-			const char *target = mnt_fs_get_target(fs), *why = NULL;
+			const char *target = mnt_fs_get_target(fs);
+			_cleanup_(shift_error_clear) struct shift_error why = {
+			    0};
 			char buf[256];
 			int r;
 
@@ -581,12 +576,13 @@ static int mounts_section(struct output *out)
 				mount_row(tb, fs, target, NULL, buf);
 			} else {
 				mount_row(tb, fs, target, r ? "yes" : "no",
-					  why);
+					  why.why);
 			}
 		}
 	}
 	for (int i = 0; i < out->o->npaths; i++) {
-		const char *path = out->o->paths[i], *why = NULL;
+		const char *path = out->o->paths[i];
+		_cleanup_(shift_error_clear) struct shift_error why = {0};
 		int r;
 
 		if (image_row(tb, mt, path))
@@ -595,13 +591,12 @@ static int mounts_section(struct output *out)
 		if (r < 0) {
 			_cleanup_free_ char *e = shift_escape(path);
 
-			cli_error("Failed to probe '%s': %s", e ? e : "?",
-				  strerror(-r));
-			ret = EXIT_FAIL;
+			ret = cli_report(r, &why, NULL, "Failed to probe '%s'",
+					 e ? e : "?");
 			continue;
 		}
 		mount_row(tb, find_by_id(mt, mount_id_of(path)), path,
-			  r ? "yes" : "no", why);
+			  r ? "yes" : "no", why.why);
 	}
 	mnt_free_iter(it);
 	mnt_unref_table(mt);
@@ -615,8 +610,7 @@ int main(int argc, char **argv)
 	struct output out = {.o = &o};
 	int ret = EXIT_OK;
 
-	if (cli_json_wanted(argc, argv, true))
-		cli_json_enable();
+	cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	out.sections = (o.features ? 4 : 0) + (o.mounts ? 1 : 0);
 	if (o.json) {

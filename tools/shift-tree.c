@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -25,7 +26,6 @@ enum {
 	OPT_UNMAPPED,
 	OPT_ENGINE,
 	OPT_THREADS,
-	OPT_JSON,
 	OPT_FORCE,
 	OPT_NO_PROGRESS,
 	OPT_NO_PRESERVE_ROOT,
@@ -74,20 +74,16 @@ static void usage(void)
 	       "     --force             shift a tree marked as shifted by another map\n"
 	       "     --no-preserve-root  allow DIR to be the root of the host's filesystem\n"
 	       "     --status            print DIR's shift marker (no map needed)\n"
-	       "     --json              print one JSON document on stdout (summary,\n"
-	       "                           events, errors)\n"
 	       " -v, --verbose           list every changed inode\n"
 	       " -q, --quiet             no summary line\n"
-	       "     --no-progress       no progress on stderr even on a terminal\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 success; 1 failure (nothing or part of the tree changed:\n"
-	       "see the messages); 2 usage error; 3 not supported; 4 shifted but for\n"
-	       "the reported ids without image or mounts, left as they are (fix them\n"
-	       "and run the same command again); 5 another run is shifting DIR;\n"
-	       "6 --status: DIR has no marker.  See shift-tree(1).\n",
+	       "     --no-progress       no progress on stderr even on a terminal\n",
 	       program_invocation_short_name, program_invocation_short_name);
+	cli_help_footer(true,
+			"on a failure nothing or part of the tree changed (see the\n"
+			"messages); 4 shifted but for the reported ids without image or\n"
+			"mounts, left as they are (fix them and run the same command again);\n"
+			"5 another run is shifting DIR; 6 --status: DIR has no marker",
+			"shift-tree(1)");
 	exit(EXIT_OK);
 }
 
@@ -103,7 +99,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "no-preserve-root", no_argument, NULL, OPT_NO_PRESERVE_ROOT },
 		{ "status", no_argument, NULL, OPT_STATUS },
-		{ "json", no_argument, NULL, OPT_JSON },
+		{ "json", no_argument, NULL, 'J' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
@@ -118,8 +114,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 	int c;
 
 	o->progress = true;
-	while ((c = getopt_long(argc, argv, "m:nvqhV", longopts, NULL)) != -1) {
-		if (c != OPT_STATUS && c != OPT_JSON && c != 'h' && c != 'V' &&
+	o->json = cli_json_begin(argc, argv);
+	while ((c = getopt_long(argc, argv, "m:nvqJhV", longopts, NULL)) != -1) {
+		if (c != OPT_STATUS && c != 'J' && c != 'h' && c != 'V' &&
 		    c != '?' && c != ':')
 			other = argv[optind - 1];
 		if (cli_map_option(&o->map, c, optarg))
@@ -166,7 +163,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_STATUS:
 			o->status = true;
 			break;
-		case OPT_JSON:
+		case 'J':
 			o->json = true;
 			break;
 		case 'v':
@@ -185,7 +182,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (optind >= argc)
@@ -497,7 +494,7 @@ static int fail(struct options *o, int r)
 {
 	_cleanup_free_ char *state = NULL, *map = NULL, *map_esc = NULL;
 	const char *d = o->dir_esc;
-	int code = EXIT_FAIL;
+	int code = cli_exit_code(r);
 	pid_t pid = 0;
 
 #define MSG(...) snprintf(o->err, sizeof(o->err), __VA_ARGS__)
@@ -642,8 +639,10 @@ static void json_finish(struct options *o, const struct shift_stats *st,
 	json_object_object_add(j, "ok",
 			       json_object_new_boolean(code == EXIT_OK));
 	json_object_object_add(j, "exit_status", json_object_new_int(code));
+	/* the run's failure: message, messages, exit status (cli-json.h) */
 	json_object_object_add(
-	    j, "error", o->err[0] ? json_object_new_string(o->err) : NULL);
+	    j, "error", o->err[0] ? cli_json_error_object(code) : NULL);
+	cli_json_printed();
 	/* the object's members after the "events" array already printed */
 	s = json_object_to_json_string_ext(
 	    j, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -668,21 +667,18 @@ static int show_status(struct options *o)
 			json_add_name(j, "directory", "directory_escaped",
 				      o->dir);
 			json_object_object_add(j, "state", NULL);
-			printf("%s\n", json_object_to_json_string_ext(
-					       j, JSON_C_TO_STRING_SPACED |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
-			json_object_put(j);
+			/* exit 6 is an answer, not an error */
+			cli_json_print(j, EXIT_OK);
 		} else {
 			printf("%s: no shift marker (never shifted by shift-tree, or by shiftkit before it kept one)\n",
 			       o->dir_esc);
 		}
 		return EXIT_NO_MARKER;
 	}
-	if (r < 0) {
-		cli_error("Failed to read the shift marker of '%s': %s",
-			  o->dir_esc, strerror(-r));
-		return EXIT_FAIL;
-	}
+	if (r < 0)
+		return cli_report(r, NULL, NULL,
+				  "Failed to read the shift marker of '%s'",
+				  o->dir_esc);
 	if (st.time > 0) {
 		time_t t = (time_t)st.time;
 		struct tm tm;
@@ -739,10 +735,7 @@ static int show_status(struct options *o)
 				       json_object_new_string(st.xattr));
 		json_object_object_add(j, "generation",
 				       json_object_new_string(gen));
-		printf("%s\n", json_object_to_json_string_ext(
-				   j, JSON_C_TO_STRING_PRETTY |
-					  JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(j);
+		cli_json_print(j, EXIT_OK);
 	} else {
 		map_esc = shift_escape(st.map);
 		printf("%s: %s\n", o->dir_esc, what);
@@ -812,7 +805,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	o.t0 = now();
-	r = shift_tree_auto(o.dir, &o.so, &st);
+	r = shift_tree_auto(o.dir, &o.so, &st, NULL);
 	secs = now() - o.t0;
 	clear_progress(&o);
 	if (r < 0) {

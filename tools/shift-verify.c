@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli-json.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -81,22 +82,20 @@ static void usage(void)
 	       "\n"
 	       "Options:\n"
 	       " -M, --manifest FILE     the manifest to check against\n"
-	       " -o, --output FILE       record: write the manifest to FILE, not stdout\n"
+	       "     --output FILE       record: write the manifest to FILE, not stdout\n"
 	       "     --ignore-extra      check: entries not in the manifest are fine\n"
 	       "     --ignore-missing    check: entries missing from DIR are fine\n"
 	       " -a, --all               containers: list passed checks too\n"
 	       "     --max-differences N|all\n"
 	       "                         check, containers: list at most N differences\n"
 	       "                           per check (default " DEFAULT_MAX_DIFFERENCES_STR "), count the rest\n"
-	       " -J, --json              JSON output (record: with --output)\n"
 	       " -q, --quiet             no progress, nothing printed when all is well\n"
-	       "     --no-progress       no progress on stderr even on a terminal\n"
-	       " -h, --help              display this help\n"
-	       " -V, --version           display version\n"
-	       "\n"
-	       "Exit status: 0 all good, 1 differences or failed checks (or an error),\n"
-	       "2 usage error.\n",
+	       "     --no-progress       no progress on stderr even on a terminal\n",
 	       program_invocation_short_name);
+	cli_help_footer(true,
+			"differences or failed checks\n"
+			"exit 1 as well (record: -J with --output)",
+			"shift-verify(1)");
 	exit(EXIT_OK);
 }
 
@@ -147,8 +146,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		default:
 			/* options come after the command */
-			cli_usage_error(c == '?' ? NULL :
-				"options go after the command (record, check, containers)");
+			if (c == '?')
+				cli_option_error(argv);
+			cli_usage_error("options go after the command (record, check, containers)");
 		}
 	}
 	if (optind >= argc)
@@ -168,7 +168,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		cli_usage_error("unknown command '%s' (record, check or containers)",
 				cmd);
 
-	while ((c = getopt_long(argc, argv, "m:M:o:aJqhV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "m:M:aJqhV", longopts, NULL)) !=
 	       -1) {
 		/* nothing is changed, so there is nothing to allow: an option
 		 * that does nothing is refused rather than ignored */
@@ -217,7 +217,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 			cli_version();
 			break;
 		default:
-			cli_usage_error(NULL);
+			cli_option_error(argv);
 		}
 	}
 	if (o->cmd != CMD_CHECK && (o->manifest || o->check_flags))
@@ -268,12 +268,10 @@ static void stop_progress(struct options *o)
 	cli_progress_clear(&o->bar);
 }
 
+/* A result (differences found are a result, not an error). */
 static void print_json(json_object *root)
 {
-	puts(json_object_to_json_string_ext(
-	    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-		      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
+	cli_json_print(root, EXIT_OK);
 }
 
 /*
@@ -281,10 +279,11 @@ static void print_json(json_object *root)
  * escaped) and, with --json, the one JSON document stdout promises, with
  * the error in it.
  */
-_printf_(3, 4) static int fail(const struct options *o, json_object *root,
-			       const char *fmt, ...)
+_printf_(4, 5) static int fail(const struct options *o, json_object *root,
+			       int err, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL, *esc = NULL;
+	int rc = cli_exit_code(err);
 	va_list ap;
 	int r;
 
@@ -300,28 +299,26 @@ _printf_(3, 4) static int fail(const struct options *o, json_object *root,
 			root = json_object_new_object();
 		json_object_object_add(root, "result",
 				       json_object_new_string("error"));
-		json_object_object_add(
-		    root, "error",
-		    json_object_new_string(msg ? msg : "out of memory"));
-		print_json(root);
+		/* "error": the message, all messages, the exit status */
+		cli_json_print(root, rc);
 	} else
 		json_object_put(root);
-	return EXIT_FAIL;
+	return rc;
 }
 
-/* "./a/b: " when the library knows where reading the tree failed */
-static const char *where(char *buf, size_t size)
+/* "at ./a/b: " when the library said where reading the tree failed (fail()
+ * escapes the whole message) */
+static const char *where(const struct shift_error *e, char *buf, size_t size)
 {
-	const char *p = shift_manifest_error_path();
-
-	if (!p)
+	if (!e->path)
 		return "";
-	snprintf(buf, size, "at %s: ", p);
+	snprintf(buf, size, "at %s: ", e->path);
 	return buf;
 }
 
 static int do_record(struct options *o)
 {
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
 	struct shift_output out = { .fd = -1 };
 	char at[PATH_MAX + 8], digest[72];
 	json_object *root = NULL;
@@ -340,13 +337,13 @@ static int do_record(struct options *o)
 		 * a device or a link (shift_output_open) */
 		r = shift_output_open(o->output, &out);
 		if (r < 0)
-			return fail(o, root, "Failed to create '%s': %s",
+			return fail(o, root, r, "Failed to create '%s': %s",
 				    o->output, strerror(-r));
 		fd = out.fd;
 	}
 	/* the manifest goes out as the tree is read: bounded memory */
 	start_progress(o, "entries", 0);
-	r = shift_manifest_record_to(o->arg, fd, &count, digest);
+	r = shift_manifest_record_to(o->arg, fd, &count, digest, &e);
 	stop_progress(o);
 	if (o->output) {
 		if (r >= 0)
@@ -356,8 +353,8 @@ static int do_record(struct options *o)
 	}
 	/* reading the tree or writing the manifest (then no path) */
 	if (r < 0)
-		return fail(o, root, "Failed to record '%s': %s%s", o->arg,
-			    where(at, sizeof(at)), strerror(-r));
+		return fail(o, root, r, "Failed to record '%s': %s%s", o->arg,
+			    where(&e, at, sizeof(at)), strerror(-r));
 	if (root) {
 		json_object_object_add(root, "result",
 				       json_object_new_string("recorded"));
@@ -432,8 +429,7 @@ static int do_check(struct options *o)
 	struct difflist c = {.max = o->max_diffs};
 	json_object *root = NULL;
 	char at[PATH_MAX + 8];
-	const char *why = NULL;
-	unsigned line = 0;
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
 	if (o->json) {
@@ -449,20 +445,20 @@ static int do_check(struct options *o)
 		    root, "map", map ? json_object_new_string(map) : NULL);
 	}
 	/* validated now, compared with the tree as it is read again */
-	r = shift_manifest_open(o->manifest, &m, &why, &line);
+	r = shift_manifest_open(o->manifest, &m, &e);
 	if (r < 0) {
-		if (r == -EBADMSG && line)
+		if (r == -EBADMSG && e.line)
 			return fail(
-			    o, root,
+			    o, root, r,
 			    "Failed to read manifest '%s': line %u: %s (record "
 			    "it again with 'shift-verify record')",
-			    o->manifest, line, why);
+			    o->manifest, e.line, shift_error_why(&e, r));
 		if (r == -EBADMSG)
-			return fail(o, root,
+			return fail(o, root, r,
 				    "Failed to read manifest '%s': %s (record "
 				    "it again with 'shift-verify record')",
-				    o->manifest, why ? why : "malformed");
-		return fail(o, root, "Failed to read manifest '%s': %s",
+				    o->manifest, e.why ? e.why : "malformed");
+		return fail(o, root, r, "Failed to read manifest '%s': %s",
 			    o->manifest, strerror(-r));
 	}
 	if (o->json) {
@@ -478,11 +474,12 @@ static int do_check(struct options *o)
 	}
 	if (!c.arr && !c.tb) {
 		shift_manifest_free(m);
-		return fail(o, root, "out of memory");
+		return fail(o, root, -ENOMEM, "out of memory");
 	}
 	start_progress(o, "entries", shift_manifest_count(m));
+	shift_error_clear(&e);
 	r = shift_manifest_check(m, o->map.map, o->arg, o->check_flags,
-				 collect_diff, &c);
+				 collect_diff, &c, &e);
 	stop_progress(o);
 	if (r < 0) {
 		/* differences found before the error still go out */
@@ -490,9 +487,9 @@ static int do_check(struct options *o)
 			json_object_object_add(root, "differences", c.arr);
 			c.arr = NULL;
 		}
-		r = fail(o, root, "Failed to check '%s' against '%s': %s%s",
-			 o->arg, o->manifest, where(at, sizeof(at)),
-			 r == -ESTALE && !shift_manifest_error_path()
+		r = fail(o, root, r, "Failed to check '%s' against '%s': %s%s",
+			 o->arg, o->manifest, where(&e, at, sizeof(at)),
+			 r == -ESTALE && !e.path
 			     ? "the manifest changed while it was read"
 			     : strerror(-r));
 	} else if (o->json) {
@@ -710,7 +707,7 @@ static int do_containers(struct options *o)
 {
 	struct report rp = {.o = o};
 	json_object *root = NULL;
-	char err[512] = "";
+	_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 	int r;
 
 	if (o->json) {
@@ -728,23 +725,23 @@ static int do_containers(struct options *o)
 		}
 	}
 	if (!rp.arr && !rp.tb)
-		return fail(o, root, "out of memory");
+		return fail(o, root, -ENOMEM, "out of memory");
 	start_progress(o, "entries", 0);
-	r = shift_verify_containers(o->arg, collect_finding, &rp, err, sizeof(err));
+	r = shift_verify_containers(o->arg, collect_finding, &rp, &e);
 	stop_progress(o);
 	while (rp.npend)
 		pending_free(&rp.pend[--rp.npend]);
 	free(rp.pend);
 	if (r == -EBADMSG) {
 		json_object_put(rp.arr);
-		r = fail(o, root,
+		r = fail(o, root, r,
 			 "Failed to read container set '%s': %s (see "
 			 "shift-verify(1), CONTAINER SET)",
-			 o->arg, err[0] ? err : "malformed");
+			 o->arg, e.why ? e.why : "malformed");
 	} else if (r < 0) {
 		json_object_put(rp.arr);
-		r = fail(o, root, "Failed to check container set '%s': %s%s%s",
-			 o->arg, err[0] ? err : "", err[0] ? ": " : "",
+		r = fail(o, root, r, "Failed to check container set '%s': %s%s%s",
+			 o->arg, e.why ? e.why : "", e.why ? ": " : "",
 			 strerror(-r));
 	} else if (o->json) {
 		json_object_object_add(root, "result",
@@ -784,6 +781,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	int r;
 
+	o.json = cli_json_begin(argc, argv);
 	parse_args(&o, argc, argv);
 	switch (o.cmd) {
 	case CMD_RECORD:

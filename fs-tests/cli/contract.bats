@@ -166,6 +166,32 @@ result() {
 	check_done
 }
 
+# Command lines that take --json (-J), one per tool: a usage error there is
+# one JSON document too, with the error object every tool shares.
+JSON_ROWS=(
+	"shift-mount" "shift-tree" "shift-verify check" "shift-verify containers"
+	"shift-alloc" "shift-layer list" "shift-probe"
+)
+
+@test "contract: with --json or -J a usage error is one JSON document: error.message, error.messages, error.exit_status 2" {
+	local row o
+	command -v jq >/dev/null || skip "no jq"
+	for row in "${JSON_ROWS[@]}"; do
+		for o in --json -J; do
+			result "$row" "$o" --no-such-option
+			[ "$rc" -eq 2 ] || bad "$row $o --no-such-option: exit $rc, not 2"
+			[ "$(jq -s length <<<"$out" 2>/dev/null)" = 1 ] ||
+				{ bad "$row $o --no-such-option: stdout is not one JSON document: $out"; continue; }
+			jq -e '.error.exit_status == 2 and (.error.message | contains("--no-such-option")) and
+				(.error.messages | length) >= 1' <<<"$out" >/dev/null ||
+				bad "$row $o --no-such-option: no shared error object: $out"
+			grep -qF "Try '${row%% *} --help' for more information." <<<"$err" ||
+				bad "$row $o --no-such-option: no \"Try\" line on stderr: $err"
+		done
+	done
+	check_done
+}
+
 # help_options TOOL: the options TOOL --help lists, one a line:
 # "-s --long ARG" (- for no short form, ARG empty for no argument).
 help_options() {
@@ -202,10 +228,10 @@ help_options() {
 	check_done
 }
 
-# Short options that still mean different things in different tools
-# (issue 17: one meaning each); take a letter out once it is made
-# consistent.  Any other letter with two meanings fails.
-SHORT_CONFLICTS_KNOWN=(-n -o -r -s -u)
+# Short options that still mean different things in different tools:
+# none (issue 17: one meaning each, docs/design.md).  Any letter with two
+# meanings fails.
+SHORT_CONFLICTS_KNOWN=()
 
 @test "contract: a short option means the same long option in every tool; -J is --json" {
 	local t s long arg

@@ -113,11 +113,11 @@ static uint32_t parse_id(const char *s)
 
 static void add_map(struct shift_idmap *map, const char *spec)
 {
-	const char *err = NULL;
+	struct shift_error err = { 0 };
 
 	if (shift_idmap_parse(map, spec, &err) < 0) {
 		fprintf(stderr, "%s: bad map '%s': %s\n", prog, spec,
-			err ? err : "invalid");
+			err.why ? err.why : "invalid");
 		exit(2);
 	}
 }

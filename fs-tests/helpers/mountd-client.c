@@ -115,7 +115,14 @@ static int exchange(const char *sock, const void *buf, size_t len,
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
 		if (cm->cmsg_type == SCM_RIGHTS)
 			memcpy(&mfd, CMSG_DATA(cm), sizeof(int));
-	r = shift_mountd_answer_parse(ans, (size_t)n, msg, msglen);
+	{
+		struct shift_error e = { 0 };
+
+		r = shift_mountd_answer_parse(ans, (size_t)n, &e);
+		if (r < 0)
+			snprintf(msg, msglen, "%s", e.why ? e.why : "");
+		shift_error_clear(&e);
+	}
 	if (r < 0) {
 		if (mfd >= 0) {
 			snprintf(msg, msglen,

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	long fsuid = -1;
 	int nopts = 0, c, userns = -EBADF, fsfd, mfd, err = 0;
 	int fds[64], nfds = 0, ufd = -EBADF, wfd = -EBADF, i;
-	const char *err_s = NULL;
+	struct shift_error err_s = { 0 };
 	const char *map_spec = NULL;
 
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 			    shift_idmap_parse(map, optarg, &err_s) < 0) {
 				fprintf(stderr,
 					"ovl-helper: bad map '%s': %s\n",
-					optarg, err_s ? err_s : "?");
+					optarg, shift_error_why(&err_s, -EINVAL));
 				return 2;
 			}
 			break;

@@ -152,8 +152,6 @@ containers"
 	assert_output root
 	run comp "shift-alloc --user roo"
 	assert_output root
-	run comp "shift-alloc -u roo"
-	assert_output root
 }
 
 @test "completion: --pid completes process ids" {

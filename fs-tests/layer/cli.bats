@@ -168,7 +168,7 @@ file far 70000 0 0644")"
 	assert_output "application/vnd.oci.image.layer.v1.tar+gzip"
 	run --separate-stderr "$SHIFT_LAYER" unpack --flat --json "$T/nothing" "$T/out"
 	assert_failure 1
-	run jq -r '[.error.action, .error.exit_code] | join(" ")' <<<"$output"
+	run jq -r '[.error.action, .error.exit_status] | join(" ")' <<<"$output"
 	assert_output "open image 1"
 	run "$SHIFT_LAYER" unpack --store "$T/store2" -q "$T/L"
 	assert_success

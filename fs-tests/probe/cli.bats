@@ -22,6 +22,15 @@ one_doc() {
 	[ -z "$stderr" ]
 }
 
+@test "-r and -n are not --raw and --noheadings (they mean --recursive and --dry-run in every tool)" {
+	run "$SHIFT_PROBE" -r --features-only
+	assert_failure 2
+	run "$SHIFT_PROBE" -n --features-only
+	assert_failure 2
+	run --separate-stderr "$SHIFT_PROBE" --raw --noheadings --features-only
+	assert_success
+}
+
 @test "--version prints the version and exits 0" {
 	run "$SHIFT_PROBE" --version
 	assert_success

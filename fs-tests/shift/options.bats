@@ -329,7 +329,7 @@ $esc"
 	# a run that can't run: still one document, the error in it
 	run --separate-stderr "$SHIFT_TREE" --json --map 0:200000:65536 "$T"
 	assert_failure 1
-	run jq -r '.error' <<<"$output"
+	run jq -r '.error.message' <<<"$output"
 	assert_output --partial "a shift with map 'b:0:100000:65536' is unfinished: it left problems"
 }
 

@@ -38,6 +38,28 @@ setup() {
 	assert_failure 2
 }
 
+@test "short options mean what they mean in every tool: -n is --dry-run; -u, -s, -r are gone" {
+	run --separate-stderr "$SHIFT_ALLOC" --state "$STATE" -n --user alice c1
+	assert_success
+	assert_output "b:0:100000:65536"
+	[ ! -e "$STATE" ]
+	# the old -n (--noheadings) with --list is refused, never taken silently
+	run "$SHIFT_ALLOC" --state "$STATE" -n --list
+	assert_failure 2
+	for o in "-u alice" "-s 10" "-r"; do
+		# shellcheck disable=SC2086
+		run "$SHIFT_ALLOC" --state "$STATE" $o c1
+		assert_failure 2
+		assert_output --partial "Try 'shift-alloc --help'"
+	done
+	[ ! -e "$STATE" ]
+	run "$SHIFT_ALLOC" --state "$STATE" --size 10 --user alice c1
+	assert_success
+	run "$SHIFT_ALLOC" --state "$STATE" --list --noheadings
+	assert_success
+	assert_output --partial "c1"
+}
+
 @test "a block is printed as a map, and the same name gets the same block" {
 	run "$SHIFT_ALLOC" --state "$STATE" --user alice c1
 	assert_success
@@ -173,7 +195,7 @@ shift-alloc: warning: $A/subuid: line 3: START is not a number from 0 to 4294967
 	run --separate-stderr "$SHIFT_ALLOC" --state "$STATE" --json --release c1
 	assert_failure 1
 	[ "$(jq -r .result <<<"$output")" = error ]
-	jq -r .error <<<"$output" | grep -q "it has no block"
+	jq -r .error.message <<<"$output" | grep -q "it has no block"
 	run "$SHIFT_ALLOC" --state "$STATE" --dry-run --list
 	assert_failure 2
 }

@@ -26,8 +26,8 @@ setup() {
 	echo conf >"$W/app/opt/app/app.conf"
 	chown -R 1000:1000 "$W/app/opt/app"
 	setfacl -m u:1001:r "$W/app/opt/app/app.conf"
-	"$SHIFT_VERIFY" record -o "$W/base.mtree" "$W/base"
-	"$SHIFT_VERIFY" record -o "$W/app.mtree" "$W/app"
+	"$SHIFT_VERIFY" record --output "$W/base.mtree" "$W/base"
+	"$SHIFT_VERIFY" record --output "$W/app.mtree" "$W/app"
 
 	mkdir -p "$W/c1" "$W/c2"
 	V1=$(scratch c1)
@@ -288,7 +288,7 @@ view c2:base skip"
 	touch "$W/del/deep/new"
 	chown 1000:1000 "$W/del/deep/new"
 	setfattr -n trusted.overlay.opaque -v y "$W/del/deep"
-	"$SHIFT_VERIFY" record -o "$W/del.mtree" "$W/del"
+	"$SHIFT_VERIFY" record --output "$W/del.mtree" "$W/del"
 	run grep -A1 '^\./file-1000 ' "$W/del.mtree"
 	assert_line --index 1 "#shiftkit overlay=whiteout"
 	run grep -A1 '^\./deep ' "$W/del.mtree"
@@ -371,7 +371,7 @@ JSON
 	# Recorded once, the canonical upper is what the container sees
 	# through the overlay under its map, and under another map too: the
 	# same upper under M2 needs no shift.
-	"$SHIFT_VERIFY" record -o "$W/c4.mtree" "$W/c4/upper"
+	"$SHIFT_VERIFY" record --output "$W/c4.mtree" "$W/c4/upper"
 	run "$SHIFT_VERIFY" check --manifest "$W/c4.mtree" --map "$M1" --ignore-extra "$v4"
 	assert_success
 	umount "$v4"

@@ -18,7 +18,7 @@ setup() {
 	W=$(vwork)
 	new_layer "$W/base"
 	M=$W/base.mtree
-	"$SHIFT_VERIFY" record -o "$M" "$W/base"
+	"$SHIFT_VERIFY" record --output "$M" "$W/base"
 }
 
 teardown() {
@@ -130,7 +130,7 @@ teardown() {
 	touch "$W/priv/open/secret/f"
 	chmod 755 "$W" "$W/priv" "$W/priv/open"
 	chmod 700 "$W/priv/open/secret"
-	"$SHIFT_VERIFY" record -o "$W/priv.mtree" "$W/priv"
+	"$SHIFT_VERIFY" record --output "$W/priv.mtree" "$W/priv"
 	run as_user 1000 1000 "$SHIFT_VERIFY" record "$W/priv"
 	assert_failure 1
 	assert_output "shift-verify: Failed to record '$W/priv': at ./open/secret: Permission denied"
@@ -152,9 +152,9 @@ teardown() {
 	run --separate-stderr "$SHIFT_VERIFY" check --json -M "$W/nope.mtree" "$W/base"
 	assert_failure 1
 	[ "$(jq -r .result <<<"$output")" = error ]
-	jq -r .error <<<"$output" | grep -q "Failed to read manifest '$W/nope.mtree': No such file"
+	jq -r .error.message <<<"$output" | grep -q "Failed to read manifest '$W/nope.mtree': No such file"
 	# --quiet: nothing when all is well
-	"$SHIFT_VERIFY" record -o "$M" "$W/base"
+	"$SHIFT_VERIFY" record --output "$M" "$W/base"
 	run --separate-stderr "$SHIFT_VERIFY" check -q -M "$M" "$W/base"
 	assert_success
 	assert_output ""
@@ -162,7 +162,7 @@ teardown() {
 }
 
 @test "record --json with --output; options that do nothing are refused" {
-	run --separate-stderr "$SHIFT_VERIFY" record --json -o "$W/r.mtree" "$W/base"
+	run --separate-stderr "$SHIFT_VERIFY" record --json --output "$W/r.mtree" "$W/base"
 	assert_success
 	[ "$(jq -r .result <<<"$output")" = recorded ]
 	[ "$(jq -r .digest <<<"$output")" = "$("$SHIFT_VERIFY" check -M "$W/r.mtree" "$W/base" | sed 's/.* match //')" ]

@@ -44,7 +44,7 @@ rss_kib() {
 	"$GENTREE" -n 200000 --data-max 0 -s 5 "$S/t" >/dev/null
 	n=$(find "$S/t" | wc -l)
 	[ "$n" -ge 200000 ]
-	rss=$(rss_kib "$SHIFT_VERIFY" record -o "$S/m" "$S/t")
+	rss=$(rss_kib "$SHIFT_VERIFY" record --output "$S/m" "$S/t")
 	echo "record: $n entries, peak RSS $rss KiB"
 	[ "$(grep -c '^\.' "$S/m")" -eq "$n" ]
 	[ "$rss" -lt "$MAX_KIB" ]

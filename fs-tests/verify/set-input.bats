@@ -101,7 +101,7 @@ refused() {
 	assert_failure 1
 	[ "$(jq -r .result <<<"$output")" = error ]
 	[ "$(jq -r .file <<<"$output")" = "$SET" ]
-	jq -r .error <<<"$output" | grep -q 'line 1, column 62: .*unknown key "uper"'
+	jq -r .error.message <<<"$output" | grep -q 'line 1, column 62: .*unknown key "uper"'
 	[[ "$stderr" == *'unknown key "uper"'* ]]
 }
 

@@ -37,7 +37,7 @@ seal() {
 }
 
 @test "record gives the old writer's bytes and digest; check accepts the old manifest" {
-	run "$SHIFT_VERIFY" record --json -o "$W/new.mtree" "$W/t"
+	run "$SHIFT_VERIFY" record --json --output "$W/new.mtree" "$W/t"
 	assert_success
 	cmp "$OLD" "$W/new.mtree"
 	[ "$(jq -r .digest <<<"$output")" = "sha256:$(tail -1 "$OLD" | cut -d= -f2)" ]

@@ -16,4 +16,8 @@ int sk_acl_translate(void *value, size_t len, const struct shift_idmap *map,
 		     const uint32_t overflow[2], bool unique,
 		     shift_unmapped_fn on_unmapped, void *userdata);
 
+/* idmap.c: the delegation file shift_subid_read() reads for kind
+ * ($SHIFT_SUBUID/$SHIFT_SUBGID or /etc/subuid, /etc/subgid). */
+const char *sk_subid_file(enum shift_id_kind kind);
+
 #endif

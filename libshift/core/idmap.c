@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "core/core-internal.h"
+#include "util/error.h"
 
 struct shift_idmap {
 	unsigned n[2];
@@ -47,42 +48,29 @@ static bool ranges_overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
 
 int shift_idmap_add(struct shift_idmap *map, enum shift_id_kind kind,
 		    uint32_t disk, uint32_t seen, uint32_t count,
-		    const char **err)
+		    struct shift_error *err)
 {
-	const char *dummy;
 	unsigned i;
 
-	if (!err)
-		err = &dummy;
 	if (kind != SHIFT_UID && kind != SHIFT_GID)
 		return -EINVAL;
-	if (count == 0) {
-		*err = "an extent's count must not be zero";
-		return -EINVAL;
-	}
+	if (count == 0)
+		return sk_error_set(err, -EINVAL, "an extent's count must not be zero");
 	/* The kernel rejects ranges that end past 2^32-1 (the last id,
 	 * 4294967295, is "no id" and never mapped either). */
 	if ((uint64_t)disk + count > UINT32_MAX ||
-	    (uint64_t)seen + count > UINT32_MAX) {
-		*err = "extent runs past the largest id (4294967294)";
-		return -ERANGE;
-	}
+	    (uint64_t)seen + count > UINT32_MAX)
+		return sk_error_set(err, -ERANGE, "extent runs past the largest id (4294967294)");
 	for (i = 0; i < map->n[kind]; i++) {
 		const struct shift_extent *e = &map->ext[kind][i];
 
-		if (ranges_overlap(e->disk, e->count, disk, count)) {
-			*err = "extent overlaps another one's on-disk range";
-			return -EEXIST;
-		}
-		if (ranges_overlap(e->seen, e->count, seen, count)) {
-			*err = "extent overlaps another one's seen range";
-			return -EEXIST;
-		}
+		if (ranges_overlap(e->disk, e->count, disk, count))
+			return sk_error_set(err, -EEXIST, "extent overlaps another one's on-disk range");
+		if (ranges_overlap(e->seen, e->count, seen, count))
+			return sk_error_set(err, -EEXIST, "extent overlaps another one's seen range");
 	}
-	if (map->n[kind] >= SHIFT_IDMAP_MAX_EXTENTS) {
-		*err = "more than 340 extents (the kernel's limit)";
-		return -E2BIG;
-	}
+	if (map->n[kind] >= SHIFT_IDMAP_MAX_EXTENTS)
+		return sk_error_set(err, -E2BIG, "more than 340 extents (the kernel's limit)");
 	map->ext[kind][map->n[kind]++] = (struct shift_extent){
 		.disk = disk, .seen = seen, .count = count
 	};
@@ -109,7 +97,7 @@ static int parse_u32(const char *s, size_t len, uint32_t *ret)
 }
 
 static int parse_one(struct shift_idmap *map, const char *s, size_t len,
-		     const char **err)
+		     struct shift_error *err)
 {
 	bool kinds[2] = { true, true };
 	uint32_t v[3];
@@ -125,26 +113,18 @@ static int parse_one(struct shift_idmap *map, const char *s, size_t len,
 	for (i = 0; i <= len; i++) {
 		if (i < len && s[i] != ':')
 			continue;
-		if (field >= 3) {
-			*err = "expected [u:|g:|b:]A:B:N";
-			return -EINVAL;
-		}
+		if (field >= 3)
+			return sk_error_set(err, -EINVAL, "expected [u:|g:|b:]A:B:N");
 		r = parse_u32(s + start, i - start, &v[field]);
-		if (r == -ERANGE) {
-			*err = "id past 4294967295";
-			return r;
-		}
-		if (r < 0) {
-			*err = "expected [u:|g:|b:]A:B:N with decimal ids";
-			return r;
-		}
+		if (r == -ERANGE)
+			return sk_error_set(err, r, "id past 4294967295");
+		if (r < 0)
+			return sk_error_set(err, r, "expected [u:|g:|b:]A:B:N with decimal ids");
 		field++;
 		start = i + 1;
 	}
-	if (field != 3) {
-		*err = "expected [u:|g:|b:]A:B:N";
-		return -EINVAL;
-	}
+	if (field != 3)
+		return sk_error_set(err, -EINVAL, "expected [u:|g:|b:]A:B:N");
 	for (i = 0; i < 2; i++) {
 		if (!kinds[i])
 			continue;
@@ -157,17 +137,13 @@ static int parse_one(struct shift_idmap *map, const char *s, size_t len,
 }
 
 int shift_idmap_parse(struct shift_idmap *map, const char *spec,
-		      const char **err)
+		      struct shift_error *err)
 {
-	const char *dummy, *p = spec;
+	const char *p = spec;
 	int n = 0;
 
-	if (!err)
-		err = &dummy;
-	if (!spec) {
-		*err = "empty map";
-		return -EINVAL;
-	}
+	if (!spec)
+		return sk_error_set(err, -EINVAL, "empty map");
 	while (*p) {
 		size_t len;
 		int r;
@@ -183,52 +159,39 @@ int shift_idmap_parse(struct shift_idmap *map, const char *spec,
 		n++;
 		p += len;
 	}
-	if (n == 0) {
-		*err = "empty map";
-		return -EINVAL;
-	}
+	if (n == 0)
+		return sk_error_set(err, -EINVAL, "empty map");
 	return 0;
 }
 
 int shift_idmap_validate(const struct shift_idmap *map, unsigned flags,
-			 const char **err)
+			 struct shift_error *err)
 {
-	const char *dummy;
 	unsigned k, i;
 
-	if (!err)
-		err = &dummy;
-	if (map->n[SHIFT_UID] == 0 && map->n[SHIFT_GID] == 0) {
-		*err = "empty map";
-		return -EINVAL;
-	}
-	if ((flags & SHIFT_VALIDATE_BOTH) && map->n[SHIFT_GID] == 0) {
-		*err = "a uid map needs a gid map too (use b: or add g:A:B:N)";
-		return -EINVAL;
-	}
-	if ((flags & SHIFT_VALIDATE_BOTH) && map->n[SHIFT_UID] == 0) {
-		*err = "a gid map needs a uid map too (use b: or add u:A:B:N)";
-		return -EINVAL;
-	}
+	if (map->n[SHIFT_UID] == 0 && map->n[SHIFT_GID] == 0)
+		return sk_error_set(err, -EINVAL, "empty map");
+	if ((flags & SHIFT_VALIDATE_BOTH) && map->n[SHIFT_GID] == 0)
+		return sk_error_set(err, -EINVAL, "a uid map needs a gid map too (use b: or add g:A:B:N)");
+	if ((flags & SHIFT_VALIDATE_BOTH) && map->n[SHIFT_UID] == 0)
+		return sk_error_set(err, -EINVAL, "a gid map needs a uid map too (use b: or add u:A:B:N)");
 	if (flags & SHIFT_VALIDATE_USERNS)
 		for (k = 0; k < 2; k++) {
 			char buf[4096];
 
 			if (shift_idmap_format_proc(map, (enum shift_id_kind)k,
-						    buf, sizeof(buf)) < 0) {
-				*err = "map too long for a user namespace (its uid_map or gid_map text must stay under 4096 bytes): use fewer or wider extents";
-				return -E2BIG;
-			}
+						    buf, sizeof(buf)) < 0)
+				return sk_error_set(err, -E2BIG, "map too long for a user namespace (its uid_map or gid_map text must stay under 4096 bytes): use fewer or wider extents");
 		}
 	if (flags & SHIFT_VALIDATE_NO_HOST_ROOT)
 		for (k = 0; k < 2; k++)
 			for (i = 0; i < map->n[k]; i++)
-				if (map->ext[k][i].seen == 0) {
-					*err = k == SHIFT_UID ?
-						"map gives host uid 0 (real root) to the container; pass --allow-host-root if you really mean it" :
-						"map gives host gid 0 (root group) to the container; pass --allow-host-root if you really mean it";
-					return -EPERM;
-				}
+				if (map->ext[k][i].seen == 0)
+					return sk_error_set(
+						err, -EPERM, "%s",
+						k == SHIFT_UID ?
+							"map gives host uid 0 (real root) to the container; pass --allow-host-root if you really mean it" :
+							"map gives host gid 0 (root group) to the container; pass --allow-host-root if you really mean it");
 	return 0;
 }
 
@@ -576,6 +539,16 @@ static const char *subid_file(enum shift_id_kind kind)
 	return kind == SHIFT_UID ? "/etc/subuid" : "/etc/subgid";
 }
 
+const char *sk_subid_file(enum shift_id_kind kind)
+{
+	return subid_file(kind);
+}
+
+const char *shift_subid_file(enum shift_id_kind kind)
+{
+	return subid_file(kind);
+}
+
 struct subid_build {
 	struct shift_idmap *map;
 	enum shift_id_kind kind;
@@ -647,8 +620,9 @@ static const char *subid_line_problem(char *line, char **owner, uint32_t *start,
 static int subid_parse(enum shift_id_kind kind, const char *user,
 		       int (*fn)(uint32_t start, uint32_t count, void *data),
 		       void *data, shift_subid_warn_fn warn, void *userdata,
-		       struct shift_subid_error *e)
+		       struct shift_error *err)
 {
+	const char *file = subid_file(kind);
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
 	char uidbuf[16] = "";
@@ -658,10 +632,9 @@ static int subid_parse(enum shift_id_kind kind, const char *user,
 	int ranges = 0;
 	struct passwd *pw;
 
-	*e = (struct shift_subid_error){.file = subid_file(kind)};
-	f = fopen(e->file, "re");
+	f = fopen(file, "re");
 	if (!f)
-		return negative_errno();
+		return sk_error_set_path(err, negative_errno(), file, NULL);
 	pw = getpwnam(user);
 	if (pw) {
 		snprintf(uidbuf, sizeof(uidbuf), "%u", (unsigned)pw->pw_uid);
@@ -694,34 +667,33 @@ static int subid_parse(enum shift_id_kind kind, const char *user,
 		own =
 		    !strcmp(owner, name) || (*uidbuf && !strcmp(owner, uidbuf));
 		if (why && own) {
-			e->line = lineno;
-			e->why = why;
-			return -EBADMSG;
+			sk_error_set_line(err, -EBADMSG, lineno, 0, "%s", why);
+			return sk_error_path(err, -EBADMSG, file);
 		}
 		if (why) {
 			if (warn)
-				warn(e->file, lineno, why, userdata);
+				warn(file, lineno, why, userdata);
 			continue;
 		}
 		if (!own)
 			continue;
 		r = fn(start, count, data);
 		if (r < 0)
-			return r;
+			return sk_error_set_path(err, r, file, NULL);
 		ranges++;
 	}
 	if (errno && !feof(f))
-		return negative_errno();
+		return sk_error_set_path(err, negative_errno(), file, NULL);
 	return ranges;
 }
 
 int shift_subid_read(enum shift_id_kind kind, const char *user,
 		     struct shift_idmap *map, shift_subid_warn_fn warn,
-		     void *userdata, struct shift_subid_error *e)
+		     void *userdata, struct shift_error *err)
 {
 	struct subid_build b = { map, kind, 0 };
 
-	return subid_parse(kind, user, subid_add, &b, warn, userdata, e);
+	return subid_parse(kind, user, subid_add, &b, warn, userdata, err);
 }
 
 int shift_idmap_from_subid(struct shift_idmap *map, const char *user)
@@ -729,9 +701,8 @@ int shift_idmap_from_subid(struct shift_idmap *map, const char *user)
 	unsigned k;
 
 	for (k = 0; k < 2; k++) {
-		struct shift_subid_error e;
 		int r = shift_subid_read((enum shift_id_kind)k, user, map, NULL,
-					 NULL, &e);
+					 NULL, NULL);
 
 		if (r < 0)
 			return r;
@@ -764,9 +735,8 @@ int shift_idmap_within_subid(const struct shift_idmap *map, const char *user)
 		for (i = 0; i < map->n[k]; i++) {
 			struct subid_cover c = { map->ext[k][i].seen,
 						 map->ext[k][i].count, false };
-			struct shift_subid_error e;
 			int r = subid_parse((enum shift_id_kind)k, user,
-					    subid_check, &c, NULL, NULL, &e);
+					    subid_check, &c, NULL, NULL, NULL);
 
 			if (r == -ENOENT)
 				return 0; /* no file: nobody has a delegation */

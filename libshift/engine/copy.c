@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "engine/engine-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 #ifndef STATX_ATTR_MOUNT_ROOT
@@ -504,7 +505,7 @@ static int copy_root(struct copyctx *c, int sfd)
 
 int shift_copy_tree(const char *src, const char *dst,
 		    const struct shift_idmap *map, unsigned flags,
-		    const char **why, char **where)
+		    struct shift_error *err)
 {
 	struct shift_options opts = {
 	    .map = map,
@@ -520,10 +521,6 @@ int shift_copy_tree(const char *src, const char *dst,
 	struct statx stx;
 	int r;
 
-	if (why)
-		*why = NULL;
-	if (where)
-		*where = NULL;
 	if (!src || !dst || !*dst || flags) {
 		r = -EINVAL;
 		goto out;
@@ -668,15 +665,15 @@ fail:
 				: "cannot copy";
 	if (!*c->where && *c->path)
 		snprintf(c->where, sizeof(c->where), "%s", c->path);
-	if (where && *c->where)
-		*where = strdup(c->where);
+	sk_error_set_path(err, r, *c->where ? c->where : NULL, "%s", w);
 	if (tmp)
 		(void)remove_tree_at(AT_FDCWD, tmp, false);
 	else
 		(void)remove_tree_at(AT_FDCWD, dst, true);
 out:
-	if (why)
-		*why = r < 0 ? (w ? w : "cannot copy") : NULL;
+	/* A failure before the copy began names no entry. */
+	if (r < 0 && (!c || !err || !err->error))
+		sk_error_set(err, r, "%s", w ? w : "cannot copy");
 	if (c) {
 		for (size_t i = 0; i < c->n_links; i++)
 			free(c->links[i].path);

@@ -20,14 +20,17 @@
 #include <unistd.h>
 
 #include "engine/engine-internal.h"
+#include "util/error.h"
 
 int shift_tree_auto(const char *path, const struct shift_options *opts,
-		    struct shift_stats *stats)
+		    struct shift_stats *stats, struct shift_error *err)
 {
 	/* Root changes owners itself; anyone else through a user namespace
 	 * of their delegated ids (docs/shift-engine.md). */
-	return geteuid() == 0 ? shift_tree(path, opts, stats)
-			      : shift_tree_userns(path, opts, stats);
+	int r = geteuid() == 0 ? shift_tree(path, opts, stats)
+			       : shift_tree_userns(path, opts, stats);
+
+	return sk_error_path(err, r, path);
 }
 
 const char *shift_tree_shared_marker(const char *path)
@@ -61,7 +64,7 @@ static int is_empty(const char *dir)
 int shift_copy_and_shift(const char *src, const char *dir,
 			 const struct shift_options *opts,
 			 struct shift_stats *stats,
-			 struct shift_copy_result *res)
+			 struct shift_copy_result *res, struct shift_error *err)
 {
 	_cleanup_free_ char *state = NULL, *map = NULL;
 	bool dry = opts->flags & SHIFT_DRY_RUN;
@@ -77,9 +80,8 @@ int shift_copy_and_shift(const char *src, const char *dir,
 	if (dry && lstat(dir, &st) < 0 && errno == ENOENT)
 		goto twin;
 	if (!dry && mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		r = negative_errno();
-		res->why = "cannot create the copy directory";
-		return r;
+		return sk_error_set_path(err, negative_errno(), dir,
+					 "cannot create the copy directory");
 	}
 	/* A shifted copy from an earlier run: the engine's marker tells
 	 * (also one whose shift was interrupted: the engine finishes it). */
@@ -89,23 +91,20 @@ int shift_copy_and_shift(const char *src, const char *dir,
 		res->reused = true;
 		res->step = SHIFT_COPY_STEP_SHIFT;
 		res->tree = dir;
-		return shift_tree_auto(dir, opts, stats);
+		return shift_tree_auto(dir, opts, stats, err);
 	}
-	if (r != -ENODATA) {
-		res->why = "cannot read the shift marker";
-		return r;
-	}
+	if (r != -ENODATA)
+		return sk_error_set_path(err, r, dir,
+					 "cannot read the shift marker");
 	res->step = SHIFT_COPY_STEP_DIR;
 	r = is_empty(dir);
-	if (r < 0) {
-		res->why = "cannot read the copy directory";
-		return r;
-	}
-	if (r == 0) {
-		res->why =
-		    "the directory is not empty and holds no shifted copy";
-		return -ENOTEMPTY;
-	}
+	if (r < 0)
+		return sk_error_set_path(err, r, dir,
+					 "cannot read the copy directory");
+	if (r == 0)
+		return sk_error_set_path(
+		    err, -ENOTEMPTY, dir,
+		    "the directory is not empty and holds no shifted copy");
 	if (dry) {
 	twin:
 		/* Nothing to reuse: the copy would be the source's twin, so
@@ -113,7 +112,7 @@ int shift_copy_and_shift(const char *src, const char *dir,
 		res->copy = true;
 		res->step = SHIFT_COPY_STEP_SHIFT;
 		res->tree = src;
-		return shift_tree_auto(src, opts, stats);
+		return shift_tree_auto(src, opts, stats, err);
 	}
 	res->copy = true;
 	res->step = SHIFT_COPY_STEP_COPY;
@@ -122,13 +121,13 @@ int shift_copy_and_shift(const char *src, const char *dir,
 	/* The copy keeps the source's ids; the engine shifts it next, with
 	 * its marker on the copy (what a later run reuses) and its journal
 	 * (an interrupted shift of the copy is finished, never redone). */
-	r = shift_copy_tree(src, dir, NULL, 0, &res->why, &res->where);
+	r = shift_copy_tree(src, dir, NULL, 0, err);
 	if (r < 0)
 		return r;
 	res->copied = true;
 	res->step = SHIFT_COPY_STEP_SHIFT;
 	res->tree = dir;
-	return shift_tree_auto(dir, opts, stats);
+	return shift_tree_auto(dir, opts, stats, err);
 }
 
 enum shift_mount_method shift_mount_choose(const struct shift_mount_facts *f)

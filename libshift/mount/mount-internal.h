@@ -21,6 +21,8 @@ const char *sk_probe_internf(const char *fmt, ...) _printf_(1, 2);
 int sk_probe_userns(void);
 int sk_probe_idmap_tree(int tree_fd, int userns_fd);
 int sk_probe_read_long(const char *path, long *ret);
+/* A probe's 1/0 answer with its reason in err (probe-fs.c). */
+int sk_probe_answer(struct shift_error *err, int r, const char *reason);
 /* SHIFT_MOUNT_* flags as MOUNT_ATTR_* bits (mount.c). */
 uint64_t sk_mount_attrs(unsigned flags);
 /* The kernel's messages from an fs context, as debug lines (mount.c). */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/fs.h"
 #include "util/syscalls.h"
 
@@ -378,17 +379,18 @@ static int overlay_fsopen(int *ret)
 }
 
 int shift_mount_overlay(const struct shift_overlay *ovl, const char *target,
-			const struct shift_idmap *map, unsigned flags)
+			const struct shift_idmap *map, unsigned flags,
+			struct shift_error *err)
 {
 	_cleanup_close_ int userns = -EBADF;
 	int r;
 
 	if (!ovl || !map)
-		return -EINVAL;
+		return sk_error_errno(err, -EINVAL);
 	userns = shift_userns_create(map);
 	if (userns < 0)
-		return userns;
-	r = shift_mount_overlay_userns(ovl, target, map, userns, flags);
+		return sk_error_errno(err, userns);
+	r = shift_mount_overlay_userns(ovl, target, map, userns, flags, err);
 	return r;
 }
 
@@ -525,7 +527,7 @@ out:
 int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			       const char *target,
 			       const struct shift_idmap *map, int userns_fd,
-			       unsigned flags)
+			       unsigned flags, struct shift_error *err)
 {
 	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, tree = -EBADF;
 	struct tmp_layers tmp = { .dir = "", .attached = 0 };
@@ -647,9 +649,7 @@ out_log:
 out:
 	tmp_layers_cleanup(&tmp);
 	close_fds(fds, n);
-	if (ovl->failed_path)
-		*ovl->failed_path = r < 0 ? failed : NULL;
-	return r;
+	return r < 0 ? sk_error_set_path(err, r, failed, NULL) : r;
 }
 
 /* ------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* How long to wait for an answer, and to retry a busy service. */
@@ -81,6 +82,20 @@ bool shift_mountd_needed(void)
 	n = fscanf(f, "%lu %lu %lu %c", &a, &b, &c, &extra);
 	fclose(f);
 	return n != 3 || !(a == 0 && b == 0 && c == 4294967295ul);
+}
+
+/* shift_mountd_answer_parse() with its reason (or the service's own
+ * message) in msg. */
+static int answer_parse(const void *buf, size_t len, char *msg,
+			size_t msglen)
+{
+	struct shift_error e = { 0 };
+	int r = shift_mountd_answer_parse(buf, len, &e);
+
+	if (r < 0)
+		snprintf(msg, msglen, "%s", e.why ? e.why : "");
+	shift_error_clear(&e);
+	return r;
 }
 
 static int one_request(const char *sock, const char *text, int src,
@@ -166,7 +181,7 @@ static int one_request(const char *sock, const char *text, int src,
 			 "(see its log)");
 		return -ECONNRESET;
 	}
-	r = shift_mountd_answer_parse(ans, (size_t)n, msg, msglen);
+	r = answer_parse(ans, (size_t)n, msg, msglen);
 	if (r < 0)
 		return r;
 	if (mfd < 0) {
@@ -176,10 +191,11 @@ static int one_request(const char *sock, const char *text, int src,
 	return TAKE_FD(mfd);
 }
 
-int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
-				const char *path, const struct shift_idmap *map,
-				int userns_fd, unsigned flags, char *msg,
-				size_t msglen)
+/* The service's message (or ours) goes into msg; the public calls hand it
+ * over as the error's why. */
+static int clone_idmapped(const char *socket_path, int dfd, const char *path,
+			  const struct shift_idmap *map, int userns_fd,
+			  unsigned flags, char *msg, size_t msglen)
 {
 	struct shift_mountd_request req = {.version = SHIFT_MOUNTD_VERSION};
 	_cleanup_free_ char *text = NULL, *mapstr = NULL;
@@ -243,14 +259,14 @@ int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
  * there); the overlay's superblock belongs to the caller's namespace,
  * which makes it nodev on its own, and nodev is asked for as well.
  */
-int shift_mountd_overlay(const char *socket_path,
-			 const struct shift_overlay *ovl, const char *target,
-			 const struct shift_idmap *map, int userns_fd,
-			 unsigned flags, char *msg, size_t msglen)
+static int mountd_overlay(const char *socket_path,
+			  const struct shift_overlay *ovl, const char *target,
+			  const struct shift_idmap *map, int userns_fd,
+			  unsigned flags, char *msg, size_t msglen,
+			  const char **failed)
 {
 	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF;
 	_cleanup_free_ char *opts = NULL;
-	const char **failed = ovl->failed_path;
 	size_t n = 0, stacked = 0, i;
 	char dummy[8];
 	int r;
@@ -288,7 +304,7 @@ int shift_mountd_overlay(const char *socket_path,
 	for (i = 0; i < n; i++) {
 		_cleanup_close_ int tree = -EBADF, at = -EBADF;
 
-		tree = shift_mountd_clone_idmapped(
+		tree = clone_idmapped(
 		    socket_path, AT_FDCWD, ovl->lower[i], map, userns_fd,
 		    flags & (SHIFT_MOUNT_RDONLY | SHIFT_MOUNT_NOSUID |
 			     SHIFT_MOUNT_NOEXEC),
@@ -378,4 +394,40 @@ unstack:
 		return r;
 	}
 	return 0;
+}
+
+/* The service's message, or ours, as the error's why. */
+static int msg_error(struct shift_error *err, int r, const char *msg,
+		     const char *path)
+{
+	if (msg[0])
+		sk_error_set_path(err, r, path, "%s", msg);
+	else
+		sk_error_set_path(err, r, path, NULL);
+	return r;
+}
+
+int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
+				const char *path, const struct shift_idmap *map,
+				int userns_fd, unsigned flags,
+				struct shift_error *err)
+{
+	char msg[512] = "";
+	int r = clone_idmapped(socket_path, dfd, path, map, userns_fd, flags,
+			       msg, sizeof(msg));
+
+	return r < 0 ? msg_error(err, r, msg, NULL) : r;
+}
+
+int shift_mountd_overlay(const char *socket_path,
+			 const struct shift_overlay *ovl, const char *target,
+			 const struct shift_idmap *map, int userns_fd,
+			 unsigned flags, struct shift_error *err)
+{
+	const char *failed = NULL;
+	char msg[512] = "";
+	int r = mountd_overlay(socket_path, ovl, target, map, userns_fd, flags,
+			       msg, sizeof(msg), &failed);
+
+	return r < 0 ? msg_error(err, r, msg, failed) : r;
 }

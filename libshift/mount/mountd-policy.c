@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* Magic numbers no uapi header defines (the others: util/syscalls.h). */
@@ -49,18 +50,16 @@ const char *shift_mountd_pseudo_fs(int64_t fs_type)
 	return NULL;
 }
 
-static int refuse(int err, char *why, size_t whylen, const char *fmt, ...)
-    _printf_(4, 5);
-static int refuse(int err, char *why, size_t whylen, const char *fmt, ...)
+static int refuse(int r, struct shift_error *err, const char *fmt, ...)
+    _printf_(3, 4);
+static int refuse(int r, struct shift_error *err, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
+	va_start(ap, fmt);
+	sk_error_setv(err, r, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /*
@@ -115,33 +114,31 @@ static bool owns(const struct shift_mountd_caller *c, enum shift_id_kind kind,
 
 int shift_mountd_policy(const struct shift_mountd_caller *c,
 			const struct shift_idmap *map,
-			const struct shift_mountd_source *s, char *why,
-			size_t whylen)
+			const struct shift_mountd_source *s,
+			struct shift_error *why)
 {
 	const char *fs;
 
-	if (why && whylen)
-		why[0] = '\0';
 	if (!S_ISDIR(s->mode))
-		return refuse(-ENOTDIR, why, whylen,
+		return refuse(-ENOTDIR, why,
 			      "the source is not a directory");
 	fs = shift_mountd_pseudo_fs(s->fs_type);
 	if (fs)
-		return refuse(-EPERM, why, whylen,
+		return refuse(-EPERM, why,
 			      "the source is on a '%s' filesystem, a kernel "
 			      "interface the service never idmaps",
 			      fs);
 	if (s->idmapped)
-		return refuse(-EPERM, why, whylen,
+		return refuse(-EPERM, why,
 			      "the source is already an idmapped mount (ask "
 			      "for a mount of the directory it shows)");
 	if (s->submounts)
-		return refuse(-EPERM, why, whylen,
+		return refuse(-EPERM, why,
 			      "the source has mounts below it (the service "
 			      "clones exactly one mount, non-recursively: ask "
 			      "for each mount separately)");
 	if (!owns(c, SHIFT_UID, s->uid, true))
-		return refuse(-EPERM, why, whylen,
+		return refuse(-EPERM, why,
 			      "the source directory is owned by uid %" PRIu32
 			      ", which is neither yours (%" PRIu32
 			      ") nor in your /etc/subuid delegation",
@@ -153,7 +150,7 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 		unsigned n = shift_idmap_count(map, kind);
 
 		if (n == 0)
-			return refuse(-EPERM, why, whylen,
+			return refuse(-EPERM, why,
 				      "the map has no %s extent (both kinds "
 				      "are required)",
 				      kn);
@@ -162,11 +159,11 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 			int64_t bad;
 
 			if (shift_idmap_extent(map, kind, i, &e) < 0)
-				return refuse(-EINVAL, why, whylen,
+				return refuse(-EINVAL, why,
 					      "the map can't be read");
 			if (e.disk == 0 || e.seen == 0)
 				return refuse(
-				    -EPERM, why, whylen,
+				    -EPERM, why,
 				    "the map's %s side of %s extent %" PRIu32
 				    ":%" PRIu32 ":%" PRIu32
 				    " contains host %s 0 (the service never "
@@ -176,7 +173,7 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 			bad = first_unowned(c, kind, e.disk, e.count, true);
 			if (bad >= 0)
 				return refuse(
-				    -EPERM, why, whylen,
+				    -EPERM, why,
 				    "the map's on-disk %s %" PRId64
 				    " is not yours (neither your %s %" PRIu32
 				    " nor in your /etc/sub%s delegation)",
@@ -185,7 +182,7 @@ int shift_mountd_policy(const struct shift_mountd_caller *c,
 			bad = first_unowned(c, kind, e.seen, e.count, false);
 			if (bad >= 0)
 				return refuse(
-				    -EPERM, why, whylen,
+				    -EPERM, why,
 				    "the map's seen %s %" PRId64
 				    " is not yours (neither your %s %" PRIu32
 				    " nor in your /etc/sub%s delegation)",
@@ -278,7 +275,7 @@ static char *trim(char *s)
 }
 
 int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
-			    char *err, size_t errlen)
+			    struct shift_error *err)
 {
 	static const char *const keys[] = {
 	    "allow-users",  "allow-groups",	     "foreign-range",
@@ -321,7 +318,7 @@ int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
 			continue;
 		eq = strchr(line, '=');
 		if (!eq) {
-			r = refuse(-EINVAL, err, errlen,
+			r = refuse(-EINVAL, err,
 				   "line %u: expected KEY = VALUE", lineno);
 			break;
 		}
@@ -334,13 +331,13 @@ int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
 		if (k == ARRAY_SIZE(keys)) {
 			_cleanup_free_ char *e = shift_escape(key);
 
-			r = refuse(-EINVAL, err, errlen,
+			r = refuse(-EINVAL, err,
 				   "line %u: unknown key '%s'", lineno,
 				   e ? e : "?");
 			break;
 		}
 		if (seen[k]) {
-			r = refuse(-EINVAL, err, errlen,
+			r = refuse(-EINVAL, err,
 				   "line %u: '%s' given twice", lineno, key);
 			break;
 		}
@@ -380,7 +377,7 @@ int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
 		if (r == -EINVAL) {
 			_cleanup_free_ char *e = shift_escape(val);
 
-			refuse(r, err, errlen,
+			refuse(r, err,
 			       "line %u: invalid value '%s' for '%s'%s", lineno,
 			       e ? e : "?", key,
 			       k == 2 || k == 3 ? " (use yes or no)"

@@ -13,17 +13,16 @@
 #include <string.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *err, size_t errlen, const char *fmt, ...)
+static int bad(struct shift_error *err, const char *fmt, ...) _printf_(2, 3);
+static int bad(struct shift_error *err, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	sk_error_setv(err, -EBADMSG, fmt, ap);
+	va_end(ap);
 	return -EBADMSG;
 }
 
@@ -34,32 +33,32 @@ static void json_putp(json_object **o)
 }
 
 /* The one JSON object in buf[0..len), or NULL (a reason in err). */
-static json_object *parse_object(const void *buf, size_t len, char *err,
-				 size_t errlen)
+static json_object *parse_object(const void *buf, size_t len,
+				 struct shift_error *err)
 {
 	json_tokener *tok;
 	json_object *o;
 	size_t used;
 
 	if (len == 0 || len > SHIFT_MOUNTD_MAX_MSG) {
-		bad(err, errlen, "message of %zu bytes (1 to %d)", len,
+		bad(err, "message of %zu bytes (1 to %d)", len,
 		    SHIFT_MOUNTD_MAX_MSG);
 		return NULL;
 	}
 	if (memchr(buf, '\0', len)) {
-		bad(err, errlen, "message contains a NUL byte");
+		bad(err, "message contains a NUL byte");
 		return NULL;
 	}
 	tok = json_tokener_new_ex(8);
 	if (!tok) {
-		bad(err, errlen, "out of memory");
+		bad(err, "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	used = json_tokener_get_parse_end(tok);
 	if (!o) {
-		bad(err, errlen, "not JSON: %s",
+		bad(err, "not JSON: %s",
 		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_tokener_free(tok);
 		return NULL;
@@ -68,12 +67,12 @@ static json_object *parse_object(const void *buf, size_t len, char *err,
 	for (; used < len; used++)
 		if (!strchr(" \t\r\n", ((const char *)buf)[used])) {
 			json_object_put(o);
-			bad(err, errlen, "bytes after the JSON object");
+			bad(err, "bytes after the JSON object");
 			return NULL;
 		}
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		bad(err, errlen, "not a JSON object");
+		bad(err, "not a JSON object");
 		return NULL;
 	}
 	return o;
@@ -86,8 +85,8 @@ void shift_mountd_request_done(struct shift_mountd_request *r)
 }
 
 int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
-			       struct shift_mountd_request *ret, char *err,
-			       size_t errlen)
+			       struct shift_mountd_request *ret,
+			       struct shift_error *err)
 {
 	_cleanup_(json_putp) json_object *o = NULL;
 	struct shift_mountd_request r = {0};
@@ -95,7 +94,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 	unsigned want_fds;
 
 	*ret = r;
-	o = parse_object(buf, len, err, errlen);
+	o = parse_object(buf, len, err);
 	if (!o)
 		return -EBADMSG;
 	json_object_object_foreach(o, key, v)
@@ -112,7 +111,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 			ver = json_object_get_int64(v);
 			if (ver != SHIFT_MOUNTD_VERSION) {
 				shift_mountd_request_done(&r);
-				return bad(err, errlen,
+				return bad(err,
 					   "protocol version %lld is not "
 					   "spoken here (version %d)",
 					   (long long)ver,
@@ -130,7 +129,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 				    shift_escape(json_object_get_string(v));
 
 				shift_mountd_request_done(&r);
-				return bad(err, errlen,
+				return bad(err,
 					   "unknown op '%s' (only \"idmap\")",
 					   e ? e : "?");
 			}
@@ -142,7 +141,7 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 				goto type;
 			r.map = strdup(json_object_get_string(v));
 			if (!r.map)
-				return bad(err, errlen, "out of memory");
+				return bad(err, "out of memory");
 			continue;
 		}
 		if (!strcmp(key, "userns"))
@@ -164,28 +163,28 @@ int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
 		}
 		ek = shift_escape(key);
 		shift_mountd_request_done(&r);
-		return bad(err, errlen, "unknown key '%s'", ek ? ek : "?");
+		return bad(err, "unknown key '%s'", ek ? ek : "?");
 	type:
 		ek = shift_escape(key);
 		shift_mountd_request_done(&r);
-		return bad(err, errlen, "key '%s' has the wrong type",
+		return bad(err, "key '%s' has the wrong type",
 			   ek ? ek : "?");
 	}
 	if (!have_version || !have_op) {
 		shift_mountd_request_done(&r);
-		return bad(err, errlen, "missing key '%s'",
+		return bad(err, "missing key '%s'",
 			   have_version ? "op" : "version");
 	}
 	if (!r.map == !r.userns) {
 		shift_mountd_request_done(&r);
 		return bad(
-		    err, errlen,
+		    err,
 		    "exactly one of \"map\" and \"userns\": true is required");
 	}
 	want_fds = r.userns ? 2 : 1;
 	if (nfds != want_fds) {
 		shift_mountd_request_done(&r);
-		return bad(err, errlen,
+		return bad(err,
 			   "%u file descriptors sent, %u expected (the source "
 			   "directory%s)",
 			   nfds, want_fds,
@@ -263,36 +262,34 @@ char *shift_mountd_answer_format(int err, const char *message)
 	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 }
 
-int shift_mountd_answer_parse(const void *buf, size_t len, char *msg,
-			      size_t msglen)
+int shift_mountd_answer_parse(const void *buf, size_t len,
+			      struct shift_error *err)
 {
 	_cleanup_(json_putp) json_object *o = NULL;
 	json_object *v;
 	int64_t e;
 
-	if (msg && msglen)
-		msg[0] = '\0';
-	o = parse_object(buf, len, msg, msglen);
+	o = parse_object(buf, len, err);
 	if (!o)
 		return -EBADMSG;
 	if (!json_object_object_get_ex(o, "ok", &v) ||
 	    !json_object_is_type(v, json_type_boolean))
-		return bad(msg, msglen, "answer without \"ok\"");
+		return bad(err, "answer without \"ok\"");
 	if (json_object_get_boolean(v))
 		return 0;
 	if (!json_object_object_get_ex(o, "errno", &v) ||
 	    !json_object_is_type(v, json_type_int))
-		return bad(msg, msglen, "refusal without \"errno\"");
+		return bad(err, "refusal without \"errno\"");
 	e = json_object_get_int64(v);
 	if (e <= 0 || e > 4095)
-		return bad(msg, msglen, "refusal with errno %lld",
+		return bad(err, "refusal with errno %lld",
 			   (long long)e);
-	if (msg && msglen) {
-		if (json_object_object_get_ex(o, "message", &v) &&
-		    json_object_is_type(v, json_type_string))
-			shift_escape_to(msg, msglen, json_object_get_string(v));
-		else
-			snprintf(msg, msglen, "%s", strerror((int)e));
+	if (json_object_object_get_ex(o, "message", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		_cleanup_free_ char *m =
+		    shift_escape(json_object_get_string(v));
+
+		return sk_error_set(err, -(int)e, "%s", m ? m : "?");
 	}
-	return -(int)e;
+	return sk_error_set(err, -(int)e, "%s", strerror((int)e));
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* At most this many root entries are checked against the layers. */
@@ -792,12 +793,13 @@ static int restore_source(const struct shift_overlay_source *src,
 
 int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     const char *target, const struct shift_idmap *map,
-			     int userns_fd, unsigned flags)
+			     int userns_fd, unsigned flags,
+			     struct shift_error *err)
 {
 	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, ufd = -EBADF,
 			    wfd = -EBADF, utree = -EBADF;
 	const struct shift_overlay_source *src;
-	const char *failed = NULL;
+	const char *failed = NULL, *what = NULL;
 	const char **paths = NULL;
 	const char *upper, *work;
 	_cleanup_free_ char *au = NULL, *aw = NULL;
@@ -991,6 +993,7 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		if (umount2(ra->source, UMOUNT_NOFOLLOW) < 0) {
 			r = negative_errno();
 			failed = ra->source;
+			what = "unmount";
 			goto out;
 		}
 		unmounted = true;
@@ -1025,8 +1028,10 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
 		goto out;
 	}
 	r = shift_mount_attach(mfd, AT_FDCWD, target);
-	if (r < 0)
+	if (r < 0) {
 		failed = target;
+		what = "attach";
+	}
 out:
 	if (r < 0 && unmounted) {
 		/* Back where it was: the new overlay's fs context and clones
@@ -1036,6 +1041,7 @@ out:
 		if (restore_source(src, ra->source) < 0) {
 			r = -ENOTRECOVERABLE;
 			failed = ra->source;
+			what = "restore";
 		}
 	}
 	by_path_cleanup(&bp);
@@ -1043,7 +1049,8 @@ out:
 	free(bp.rel[1]);
 	close_all(fds, fds ? n : 0);
 	free(paths);
-	if (ra->failed_path)
-		*ra->failed_path = r < 0 ? failed : NULL;
+	if (r < 0)
+		sk_error_what(err, sk_error_set_path(err, r, failed, NULL),
+			      what);
 	return r;
 }

@@ -22,6 +22,7 @@
 #endif
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* What a file owned by 0 on disk must show through the probe's idmap
@@ -686,15 +687,13 @@ static int run_feature(enum shift_feature f, const char **why)
 
 static pthread_mutex_t feature_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int shift_probe_feature(enum shift_feature f, const char **why)
+int shift_probe_feature(enum shift_feature f, struct shift_error *why)
 {
 	const char *reason = NULL;
 	int r;
 
-	if (why)
-		*why = NULL;
 	if ((unsigned)f >= _SHIFT_FEATURE_MAX)
-		return -EINVAL;
+		return sk_error_errno(why, -EINVAL);
 	/* One test at a time: they share the child and the userns. */
 	pthread_mutex_lock(&feature_lock);
 	if (!features[f].done) {
@@ -709,22 +708,20 @@ int shift_probe_feature(enum shift_feature f, const char **why)
 				features[f].done = true;
 			} else if (r < 0) {
 				pthread_mutex_unlock(&feature_lock);
-				return r;
+				return sk_error_errno(why, r);
 			}
 		} else {
 			r = run_feature(f, &reason);
 			if (r < 0) {
 				pthread_mutex_unlock(&feature_lock);
-				return r;
+				return sk_error_errno(why, r);
 			}
 			features[f].result = r;
 			features[f].why = reason;
 			features[f].done = true;
 		}
 	}
-	r = features[f].result;
-	if (why)
-		*why = features[f].why;
+	r = sk_probe_answer(why, features[f].result, features[f].why);
 	pthread_mutex_unlock(&feature_lock);
 	return r;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mount/mount-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 #ifndef AT_NO_AUTOMOUNT
@@ -268,7 +269,16 @@ static int try_idmap(int fd, const struct mount_facts *mf, const char *fstype,
 	}
 }
 
-int shift_probe_idmap(const char *path, const char **why)
+/* A probe's answer with its detail: err->error -EOPNOTSUPP for a "no",
+ * 0 for a "yes" (docs/design.md "Errors"). */
+int sk_probe_answer(struct shift_error *err, int r, const char *reason)
+{
+	if (reason && r >= 0)
+		sk_error_set(err, r == 0 ? -EOPNOTSUPP : 0, "%s", reason);
+	return r;
+}
+
+int shift_probe_idmap(const char *path, struct shift_error *why)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct mount_facts mf = {0};
@@ -278,17 +288,15 @@ int shift_probe_idmap(const char *path, const char **why)
 	dev_t dev;
 	int r;
 
-	if (why)
-		*why = NULL;
 	if (!path || !*path)
-		return -EINVAL;
+		return sk_error_errno(why, -EINVAL);
 	/* O_PATH: no automount is triggered, no device is opened. */
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
-		return negative_errno();
+		return sk_error_set_path(why, negative_errno(), path, NULL);
 	if (statx(fd, "", AT_EMPTY_PATH | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) <
 	    0)
-		return negative_errno();
+		return sk_error_set_path(why, negative_errno(), path, NULL);
 	mount_facts(statx_mnt_id(&stx), &mf);
 	/*
 	 * The superblock's device from mountinfo, not st_dev of the path: a
@@ -312,7 +320,7 @@ int shift_probe_idmap(const char *path, const char **why)
 		if (r >= 0)
 			cache_put(dev, r, reason);
 	}
-	if (why && r == 0)
-		*why = reason;
-	return r;
+	if (r < 0)
+		return sk_error_set_path(why, r, path, NULL);
+	return sk_probe_answer(why, r, r == 0 ? reason : NULL);
 }

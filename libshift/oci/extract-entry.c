@@ -159,7 +159,7 @@ static int do_whiteout(struct xctx *x, const char *parent, const char *name)
 	/* Flat: delete what lower layers made. */
 	pfd = sk_layer_open_parent(x, parent, false, x->path);
 	if (pfd == -ENOENT) {
-		shift_oci_diag_clear(x->diag);
+		shift_error_clear(x->diag);
 		return 0;
 	}
 	if (pfd < 0)

@@ -58,43 +58,24 @@ const char *sk_layer_esc(struct xctx *x, const char *s)
 
 int sk_layer_fail(struct xctx *x, int err, const char *where, const char *why)
 {
-	if (x->diag && !x->diag->where && !x->diag->why) {
-		x->diag->where = where ? strdup(where) : NULL;
-		x->diag->why = why;
-	}
-	return err;
+	return sk_error_first(x->diag, err, where, why);
 }
 
 /*
- * sk_layer_fail() with a reason made at run time: why lives in where's
- * allocation (after its NUL) and goes away with it in shift_oci_diag_clear(),
- * which resets both.  With replace, an earlier failure is overwritten.
+ * sk_layer_fail() with a reason made at run time.  With replace, an
+ * earlier failure is overwritten.
  */
 _printf_(5, 6) int sk_layer_fail_fmt(struct xctx *x, int err, bool replace,
 				     const char *where, const char *fmt, ...)
 {
-	_cleanup_free_ char *why = NULL;
-	size_t wlen = strlen(where) + 1;
 	va_list ap;
-	char *buf;
-	int n;
 
-	if (!x->diag || (!replace && (x->diag->where || x->diag->why)))
+	if (!x->diag || (!replace && (x->diag->path || x->diag->why)))
 		return err;
 	va_start(ap, fmt);
-	n = vasprintf(&why, fmt, ap);
+	sk_error_setv(x->diag, err, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	buf = malloc(wlen + strlen(why) + 1);
-	if (!buf)
-		return -ENOMEM;
-	shift_oci_diag_clear(x->diag);
-	memcpy(buf, where, wlen);
-	strcpy(buf + wlen, why);
-	x->diag->where = buf;
-	x->diag->why = buf + wlen;
-	return err;
+	return sk_error_path(x->diag, err, where);
 }
 
 /*

@@ -37,18 +37,14 @@ struct gcctx {
 	void (*on_remove)(const struct shift_layer_gc_event *ev,
 			  void *userdata);
 	void *userdata;
-	struct shift_oci_diag *diag;
+	struct shift_error *diag;
 	struct strset refs; /* "sha256:HEX" of referenced layers */
 	int removed;
 };
 
 static int gc_fail(struct gcctx *g, int r, const char *where, const char *why)
 {
-	if (g->diag && !g->diag->where && !g->diag->why) {
-		g->diag->where = where ? strdup(where) : NULL;
-		g->diag->why = why;
-	}
-	return r;
+	return sk_error_first(g->diag, r, where, why);
 }
 
 static bool is_hex64(const char *s)
@@ -234,7 +230,7 @@ int shift_layer_gc(const char *store_dir,
 		   const struct shift_oci_image *const *keep, unsigned flags,
 		   void (*on_remove)(const struct shift_layer_gc_event *ev,
 				     void *userdata),
-		   void *userdata, struct shift_oci_diag *diag)
+		   void *userdata, struct shift_error *diag)
 {
 	struct gcctx g = {
 	    .store = store_dir,

@@ -224,7 +224,7 @@ static int verify_layer(struct xctx *x, const struct sk_oci_layer *l,
 	rz = unz_drain(u);
 	rb = sk_blob_finish(b);
 	if (rb == -EBADMSG) {
-		shift_oci_diag_clear(x->diag);
+		shift_error_clear(x->diag);
 		return sk_layer_fail(x, rb, l->digest, "digest mismatch");
 	}
 	if (rb < 0)

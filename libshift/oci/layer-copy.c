@@ -37,28 +37,24 @@
  * --fallback=copy makes too).
  */
 static int copy_shifted(const char *src, const char *dst,
-			const struct shift_idmap *map,
-			struct shift_oci_diag *diag)
+			const struct shift_idmap *map, struct shift_error *diag)
 {
-	_cleanup_free_ char *where = NULL;
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
 	int r;
 
-	r = shift_copy_tree(src, dst, map, 0, &why, &where);
-	if (r < 0 && diag && !diag->where)
-		diag->where = where ? TAKE_PTR(where) : strdup(".");
-	if (r < 0 && diag && !diag->why)
-		diag->why =
-		    r == -ERANGE
-			? "an id in the layer has no image under the map"
-			: why;
+	r = shift_copy_tree(src, dst, map, 0, &e);
+	sk_error_path(diag, r, e.path ? e.path : ".");
+	sk_error_why(diag, r,
+		     r == -ERANGE
+			 ? "an id in the layer has no image under the map"
+			 : e.why);
 	return r;
 }
 
 /* STORE/shifted/KEY/sha256/HEX from the canonical layer, if missing. */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 			   const char *store, const struct shift_idmap *map,
-			   const char *key, struct shift_oci_diag *diag)
+			   const char *key, struct shift_error *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = sk_layer_layer_dir(store, key, l->digest);

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "oci/oci-internal.h"
+#include "util/error.h"
 #include "util/strset.h"
 
 #define WH_PREFIX ".wh."
@@ -75,7 +76,7 @@ struct xctx {
 	const char *layer_digest;
 	struct sk_blob *blob; /* its blob, for bytes_read */
 	uint64_t bytes_before, bytes_total;
-	struct shift_oci_diag *diag;
+	struct shift_error *diag;
 	struct strset layer_paths; /* flat: what this layer made */
 	struct dirtime *dirs;
 	size_t n_dirs, cap_dirs;
@@ -153,7 +154,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 			       const char *store_dir,
 			       const struct shift_layer_opts *opts,
 			       const struct shift_idmap *map,
-			       struct shift_oci_diag *diag);
+			       struct shift_error *diag);
 
 /* store-user.c: the rootless store (a normal user's, keyed by its
  * delegation) */
@@ -161,7 +162,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 				 const char *store_dir,
 				 const struct shift_layer_opts *opts,
-				 struct shift_oci_diag *diag);
+				 struct shift_error *diag);
 int sk_layer_store_read_delegation(const char *store_dir,
 				   struct shift_idmap **ret_map,
 				   uid_t *ret_uid);
@@ -175,11 +176,11 @@ int sk_layer_gc_userns(const char *store_dir,
 		       unsigned flags,
 		       void (*on_remove)(const struct shift_layer_gc_event *ev,
 					 void *userdata),
-		       void *userdata, struct shift_oci_diag *diag);
+		       void *userdata, struct shift_error *diag);
 
 /* layer-copy.c: shifted copies */
 int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 			   const char *store, const struct shift_idmap *map,
-			   const char *key, struct shift_oci_diag *diag);
+			   const char *key, struct shift_error *diag);
 
 #endif

@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 static void idmap_freep(struct shift_idmap **m)
@@ -29,31 +30,18 @@ static void idmap_freep(struct shift_idmap **m)
 	shift_idmap_free(*m);
 }
 
-/* where and a formatted why in one buffer (see sk_layer_fail_fmt). */
-_printf_(4, 5) static int fail(struct shift_oci_diag *diag, int err,
+/* diag with a formatted reason, unless it says something already. */
+_printf_(4, 5) static int fail(struct shift_error *diag, int err,
 			       const char *where, const char *fmt, ...)
 {
-	_cleanup_free_ char *why = NULL;
-	size_t wlen = strlen(where) + 1;
 	va_list ap;
-	char *buf;
 
-	if (!diag || diag->where || diag->why)
+	if (!diag || diag->path || diag->why)
 		return err;
 	va_start(ap, fmt);
-	if (vasprintf(&why, fmt, ap) < 0)
-		why = NULL;
+	sk_error_setv(diag, err, fmt, ap);
 	va_end(ap);
-	if (!why)
-		return -ENOMEM;
-	buf = malloc(wlen + strlen(why) + 1);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, where, wlen);
-	strcpy(buf + wlen, why);
-	diag->where = buf;
-	diag->why = buf + wlen;
-	return err;
+	return sk_error_path(diag, err, where);
 }
 
 /* The diffID layer.json recorded for the stored layer dir, or NULL. */
@@ -77,7 +65,7 @@ int shift_layer_mount_user(const struct shift_oci_image *img,
 			   const char *store_dir, const struct shift_idmap *map,
 			   const char *target, const char *upper_dir,
 			   unsigned flags, const char *socket_path,
-			   struct shift_oci_diag *diag)
+			   struct shift_error *diag)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *rec = NULL, *inv = NULL,
 						  *svc = NULL;
@@ -85,9 +73,9 @@ int shift_layer_mount_user(const struct shift_oci_image *img,
 	_cleanup_free_ const char **lower = NULL;
 	_cleanup_close_ int lockfd = -EBADF;
 	struct shift_overlay ovl = {0};
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
+	const char *failed, *msg;
 	char **paths = NULL;
-	char msg[512];
 	uid_t owner = 0;
 	unsigned n;
 	int r;
@@ -205,14 +193,14 @@ int shift_layer_mount_user(const struct shift_oci_image *img,
 	ovl.lower = lower;
 	ovl.upper = upper;
 	ovl.work = work;
-	ovl.failed_path = &failed;
-	r = shift_mountd_overlay(socket_path, &ovl, target, svc, -1, 0, msg,
-				 sizeof(msg));
+	r = shift_mountd_overlay(socket_path, &ovl, target, svc, -1, 0, &e);
 	if (r < 0) {
 		bool layer = false;
 
+		failed = e.path;
+		msg = e.why ? e.why : "";
 		for (unsigned i = 0; i < n; i++)
-			layer |= failed == lower[i];
+			layer |= failed && !strcmp(failed, lower[i]);
 		if (layer)
 			r = fail(diag, r, failed,
 				 "shift-mountd did not idmap the layer: %s",

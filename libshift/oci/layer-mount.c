@@ -27,6 +27,7 @@
 #include <sys/file.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* A short key naming a map in STORE/shifted/. */
@@ -115,7 +116,7 @@ static int upper_form(const char *upper, uid_t ru, gid_t rg,
  */
 static int choose_upper(const char *upper_dir, const char *upper, uid_t ru,
 			gid_t rg, unsigned flags, bool idmap,
-			struct shift_oci_diag *diag)
+			struct shift_error *diag)
 {
 	bool want_c = flags & SHIFT_LAYER_CANONICAL_UPPER,
 	     want_h = flags & SHIFT_LAYER_HOST_UPPER;
@@ -142,11 +143,8 @@ static int choose_upper(const char *upper_dir, const char *upper, uid_t ru,
 		      "own can't be told: give --canonical-upper or "
 		      "--host-upper";
 	if (why) {
-		if (diag && !diag->why)
-			diag->why = why;
-		if (diag && !diag->where)
-			diag->where = strdup(upper);
-		return -EMEDIUMTYPE;
+		sk_error_why(diag, -EMEDIUMTYPE, why);
+		return sk_error_path(diag, -EMEDIUMTYPE, upper);
 	}
 	if (want_c || form == UPPER_CANONICAL)
 		return 1;
@@ -170,11 +168,13 @@ static int choose_upper(const char *upper_dir, const char *upper, uid_t ru,
 			}
 			*slash = '\0';
 		}
-		r = shift_probe_idmap(p, &why);
+		_cleanup_(shift_error_clear) struct shift_error pe = {0};
+
+		r = shift_probe_idmap(p, &pe);
 		if (r == 0)
 			sk_debug("'%s' can't be idmapped (%s): upper in host "
 				 "ids",
-				 p, why ? why : "?");
+				 p, pe.why ? pe.why : "?");
 	}
 	return r != 0;
 }
@@ -187,18 +187,18 @@ static int choose_upper(const char *upper_dir, const char *upper, uid_t ru,
 static int mount_canonical(const char *const *lower, bool idmap,
 			   const char *upper, const char *work,
 			   const struct shift_idmap *map, const char *target,
-			   struct shift_oci_diag *diag)
+			   struct shift_error *diag)
 {
 	struct shift_overlay_source src = {.lower = (char **)lower};
 	_cleanup_free_ const char **plain = NULL;
 	_cleanup_close_ int userns = -EBADF;
-	const char *failed = NULL;
+	_cleanup_(shift_error_clear) struct shift_error e = {0};
+	const char *failed;
 	struct shift_reassemble ra = {
 	    .src = &src,
 	    .upper = upper,
 	    .work = work,
 	    .how = SHIFT_REASSEMBLE_CANONICAL_UPPER,
-	    .failed_path = &failed,
 	};
 	size_t n = 0;
 	int r;
@@ -216,14 +216,18 @@ static int mount_canonical(const char *const *lower, bool idmap,
 	userns = shift_userns_create(map);
 	if (userns < 0)
 		return userns;
-	r = shift_overlay_reassemble(&ra, target, map, userns, 0);
-	if (r < 0 && diag && !diag->where)
-		diag->where = strdup(failed ? failed : target);
-	if (r == -EINVAL && failed && (failed == upper || failed == work)) {
-		if (diag && !diag->why)
-			diag->why = "its filesystem can't be idmapped, which a "
-				    "canonical upper needs (use --host-upper)";
+	r = shift_overlay_reassemble(&ra, target, map, userns, 0, &e);
+	failed = e.path;
+	sk_error_path(diag, r, failed ? failed : target);
+	if (r == -EINVAL && failed &&
+	    ((upper && !strcmp(failed, upper)) ||
+	     (work && !strcmp(failed, work)))) {
 		r = -EOPNOTSUPP;
+		sk_error_why(diag, r,
+			     "its filesystem can't be idmapped, which a "
+			     "canonical upper needs (use --host-upper)");
+		if (diag)
+			diag->error = r;
 	}
 	return r;
 }
@@ -231,7 +235,7 @@ static int mount_canonical(const char *const *lower, bool idmap,
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
 		      const char *upper_dir, unsigned flags,
-		      struct shift_oci_diag *diag)
+		      struct shift_error *diag)
 {
 	_cleanup_free_ char *upper = NULL, *work = NULL;
 	_cleanup_free_ const char **lower = NULL;
@@ -239,7 +243,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	char key[17];
 	bool idmap = !(flags & SHIFT_LAYER_FORCE_COPY);
 	_cleanup_close_ int lockfd = -EBADF;
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error why = {0};
 	uid_t ru = 0;
 	gid_t rg = 0;
 	unsigned n;
@@ -253,11 +257,8 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 	if (!upper_dir && !(flags & SHIFT_LAYER_RDONLY))
 		flags |= SHIFT_LAYER_RDONLY;
 	n = img->n_layers;
-	if (n == 0) {
-		if (diag && !diag->why)
-			diag->why = "the image has no layers";
-		return -EINVAL;
-	}
+	if (n == 0)
+		return sk_error_why(diag, -EINVAL, "the image has no layers");
 	r = shift_layer_store_unpack(img, store_dir, flags, diag);
 	if (r < 0)
 		return r;
@@ -271,7 +272,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		if (r == 0) {
 			sk_debug(
 			    "store '%s' can't be idmapped (%s): shifted copies",
-			    store_dir, why ? why : "?");
+			    store_dir, why.why ? why.why : "?");
 			idmap = false;
 		}
 	}
@@ -313,11 +314,9 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		}
 		if (sk_layer_root_owner(&(struct xctx){.map = map}, &ru, &rg) <
 		    0) {
-			r = -ERANGE;
-			if (diag && !diag->why)
-				diag->why =
-				    "uid/gid 0 has no image under the map "
-				    "(needed for the upper directory)";
+			r = sk_error_why(diag, -ERANGE,
+					 "uid/gid 0 has no image under the map "
+					 "(needed for the upper directory)");
 			goto out;
 		}
 		canonical =
@@ -341,8 +340,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		    (chown(upper, ru, rg) < 0 || chown(work, ru, rg) < 0))
 			r = negative_errno();
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(upper_dir);
+			sk_error_path(diag, r, upper_dir);
 			goto out;
 		}
 	}
@@ -361,20 +359,17 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		    .work = work,
 		};
 
-		r = shift_mount_overlay(&ovl, target, map, 0);
+		r = shift_mount_overlay(&ovl, target, map, 0, NULL);
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(target);
+			sk_error_path(diag, r, target);
 			goto out;
 		}
 		r = SHIFT_LAYER_MOUNTED_IDMAPPED;
 	} else {
 		r = mount_overlay_plain(lower, upper, work, target);
 		if (r < 0) {
-			if (diag && !diag->where)
-				diag->where = strdup(target);
-			if (diag && !diag->why)
-				diag->why = "cannot mount the overlay";
+			sk_error_path(diag, r, target);
+			sk_error_why(diag, r, "cannot mount the overlay");
 			goto out;
 		}
 		r = 0;

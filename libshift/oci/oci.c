@@ -19,6 +19,7 @@
 #include <sys/utsname.h>
 
 #include "oci/oci-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 #define MAX_DOC_SIZE (4u << 20)
@@ -30,24 +31,11 @@
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define REF_NAME "org.opencontainers.image.ref.name"
 
-void shift_oci_diag_clear(struct shift_oci_diag *diag)
-{
-	if (!diag)
-		return;
-	free(diag->where);
-	diag->where = NULL;
-	diag->why = NULL;
-}
-
 /* Record where and why (first failure wins); returns err for chaining. */
-static int diag_set(struct shift_oci_diag *diag, int err, const char *where,
+static int diag_set(struct shift_error *diag, int err, const char *where,
 		    const char *why)
 {
-	if (diag && !diag->where && !diag->why) {
-		diag->where = where ? strdup(where) : NULL;
-		diag->why = why;
-	}
-	return err;
+	return sk_error_first(diag, err, where, why);
 }
 
 bool sk_oci_digest_valid(const char *digest)
@@ -224,7 +212,7 @@ static int parse_json(const char *buf, size_t len, struct json_object **ret)
 /* Read a small blob whole, verify its digest, parse it. */
 static int read_doc(const struct shift_oci_image *img, const char *digest,
 		    uint64_t size, struct json_object **ret,
-		    struct shift_oci_diag *diag)
+		    struct shift_error *diag)
 {
 	_cleanup_(blob_freep) struct sk_blob *b = NULL;
 	_cleanup_free_ char *doc = NULL;
@@ -316,7 +304,7 @@ static const char *go_arch(void)
 static int pick_manifest(const struct shift_oci_image *img,
 			 struct json_object *index, const char *tag,
 			 unsigned depth, char **ret_digest, uint64_t *ret_size,
-			 struct shift_oci_diag *diag)
+			 struct shift_error *diag)
 {
 	struct json_object *list = jget(index, "manifests", json_type_array);
 	struct json_object *pick = NULL;
@@ -419,7 +407,7 @@ static int diff_id_check(const char *diff)
 }
 
 static int load_manifest(struct shift_oci_image *img, uint64_t size,
-			 struct shift_oci_diag *diag)
+			 struct shift_error *diag)
 {
 	_cleanup_json_ struct json_object *man = NULL, *cfg = NULL;
 	struct json_object *config, *layers, *diffs = NULL, *rootfs;
@@ -500,7 +488,7 @@ static int load_manifest(struct shift_oci_image *img, uint64_t size,
 }
 
 int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
-			 struct shift_oci_diag *diag)
+			 struct shift_error *diag)
 {
 	_cleanup_json_ struct json_object *index = NULL, *layout = NULL;
 	_cleanup_free_ char *dir = NULL, *buf = NULL;

@@ -39,6 +39,7 @@
 #include <json-c/json.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 static void idmap_freep(struct shift_idmap **m)
@@ -46,32 +47,18 @@ static void idmap_freep(struct shift_idmap **m)
 	shift_idmap_free(*m);
 }
 
-/* diag with a formatted reason: where and why in one buffer, as
- * sk_layer_fail_fmt() does (shift_oci_diag_clear frees where). */
-_printf_(4, 5) static int diag_fmt(struct shift_oci_diag *diag, int err,
+/* diag with a formatted reason, unless it says something already. */
+_printf_(4, 5) static int diag_fmt(struct shift_error *diag, int err,
 				   const char *where, const char *fmt, ...)
 {
-	_cleanup_free_ char *why = NULL;
-	size_t wlen = strlen(where) + 1;
 	va_list ap;
-	char *buf;
-	int n;
 
-	if (!diag || diag->where || diag->why)
+	if (!diag || diag->path || diag->why)
 		return err;
 	va_start(ap, fmt);
-	n = vasprintf(&why, fmt, ap);
+	sk_error_setv(diag, err, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	buf = malloc(wlen + strlen(why) + 1);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, where, wlen);
-	strcpy(buf + wlen, why);
-	diag->where = buf;
-	diag->why = buf + wlen;
-	return err;
+	return sk_error_path(diag, err, where);
 }
 
 /*
@@ -217,7 +204,7 @@ static int write_delegation(const char *store_dir, const struct shift_idmap *ns)
  * directory), or recorded with the same map.
  */
 static int check_store(const char *store_dir, const struct shift_idmap *ns,
-		       struct shift_oci_diag *diag)
+		       struct shift_error *diag)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *have = NULL;
 	_cleanup_free_ char *mine = NULL, *theirs = NULL, *layers = NULL;
@@ -303,7 +290,7 @@ static void send_msg(int fd, const struct msg_hdr *h, const char *a,
  * event it sent handled here. */
 struct ns_job {
 	int (*run)(struct ns_job *j, const struct shift_idmap *ns, int fd,
-		   struct shift_oci_diag *d);
+		   struct shift_error *d);
 	void (*on_msg)(struct ns_job *j, const struct msg_hdr *h, const char *a,
 		       const char *b, const char *c);
 	const volatile sig_atomic_t *cancel;
@@ -334,7 +321,7 @@ static void forward_event(const struct shift_layer_event *ev, void *userdata)
 }
 
 static int unpack_run(struct ns_job *j, const struct shift_idmap *ns, int fd,
-		      struct shift_oci_diag *d)
+		      struct shift_error *d)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *ident = shift_idmap_new();
 	struct shift_layer_opts o = *j->opts;
@@ -394,7 +381,7 @@ static void forward_gc(const struct shift_layer_gc_event *ev, void *userdata)
 }
 
 static int gc_run(struct ns_job *j, const struct shift_idmap *ns, int fd,
-		  struct shift_oci_diag *d)
+		  struct shift_error *d)
 {
 	return shift_layer_gc(j->store, j->keep, j->flags,
 			      j->on_remove ? forward_gc : NULL, &fd, d);
@@ -413,20 +400,20 @@ static void gc_msg(struct ns_job *j, const struct msg_hdr *h, const char *a,
 _noreturn_ static void child(struct ns_job *j, const struct shift_idmap *ns,
 			     int userns, int fd)
 {
-	struct shift_oci_diag d = {0};
+	struct shift_error d = {0};
 	struct msg_hdr h = {.type = MSG_RESULT};
 	int r;
 
-	if (setns(userns, CLONE_NEWUSER) < 0) {
-		r = negative_errno();
-		d.why = "cannot enter the user namespace of your delegation";
-	} else {
+	if (setns(userns, CLONE_NEWUSER) < 0)
+		r = sk_error_set(&d, negative_errno(),
+				 "cannot enter the user namespace of your "
+				 "delegation");
+	else
 		r = j->run(j, ns, fd, &d);
-	}
 	h.r = r;
-	h.has_a = !!d.where;
+	h.has_a = !!d.path;
 	h.has_b = !!d.why;
-	send_msg(fd, &h, d.where, d.why, NULL);
+	send_msg(fd, &h, d.path, d.why, NULL);
 	_exit(0);
 }
 
@@ -435,7 +422,7 @@ _noreturn_ static void child(struct ns_job *j, const struct shift_idmap *ns,
  * delegation (ns, a store's map), passing its events on as they come.
  */
 static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
-			 const char *store_dir, struct shift_oci_diag *diag)
+			 const char *store_dir, struct shift_error *diag)
 {
 	_cleanup_close_ int userns = -EBADF, sfd = -EBADF;
 	char buf[MSG_MAX];
@@ -512,8 +499,8 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 		if (r < 0 && h.has_b)
 			(void)diag_fmt(diag, r, h.has_a ? a : store_dir, "%s",
 				       b);
-		else if (r < 0 && h.has_a && diag && !diag->where)
-			diag->where = strdup(a);
+		else if (r < 0 && h.has_a)
+			sk_error_path(diag, r, a);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -531,7 +518,7 @@ static int run_in_userns(struct ns_job *j, const struct shift_idmap *ns,
 
 /* The store's map for this caller, -ENOKEY etc. with diag set. */
 static int caller_ns_map(struct shift_idmap *ns, const char *store_dir,
-			 struct shift_oci_diag *diag)
+			 struct shift_error *diag)
 {
 	int r = store_ns_map(ns);
 
@@ -554,7 +541,7 @@ static int caller_ns_map(struct shift_idmap *ns, const char *store_dir,
 int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 				 const char *store_dir,
 				 const struct shift_layer_opts *opts,
-				 struct shift_oci_diag *diag)
+				 struct shift_error *diag)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *ns = shift_idmap_new();
 	struct ns_job j = {
@@ -597,7 +584,7 @@ int sk_layer_gc_userns(const char *store_dir,
 		       unsigned flags,
 		       void (*on_remove)(const struct shift_layer_gc_event *ev,
 					 void *userdata),
-		       void *userdata, struct shift_oci_diag *diag)
+		       void *userdata, struct shift_error *diag)
 {
 	_cleanup_(idmap_freep) struct shift_idmap *ns = shift_idmap_new();
 	struct ns_job j = {

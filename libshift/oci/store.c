@@ -26,6 +26,7 @@
 #include <sys/file.h>
 
 #include "oci/layer-internal.h"
+#include "util/error.h"
 #include "util/syscalls.h"
 
 /* ------------------------------------------------------------------ */
@@ -118,7 +119,7 @@ static char *record_manifest(const char *dir)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return NULL;
-	if (shift_manifest_record_to(rootfs, fd, NULL, d) < 0 ||
+	if (shift_manifest_record_to(rootfs, fd, NULL, d, NULL) < 0 ||
 	    !(digest = strdup(d)))
 		unlink(path);
 	return digest;
@@ -131,7 +132,7 @@ static char *record_manifest(const char *dir)
 static int store_layer(const struct shift_oci_image *img, unsigned i,
 		       const char *store, const struct shift_layer_opts *opts,
 		       const struct shift_idmap *map, uint64_t bytes_before,
-		       struct shift_oci_diag *diag)
+		       struct shift_error *diag)
 {
 	const struct sk_oci_layer *l = &img->layers[i];
 	_cleanup_free_ char *final = sk_layer_layer_dir(store, NULL, l->digest);
@@ -321,7 +322,7 @@ int sk_layer_record_image(const char *store, const struct shift_oci_image *img)
 int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 				  const char *store_dir,
 				  const struct shift_layer_opts *opts,
-				  struct shift_oci_diag *diag)
+				  struct shift_error *diag)
 {
 	struct shift_layer_opts none = {0};
 	_cleanup_free_ char *rec = NULL;
@@ -339,14 +340,11 @@ int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 	if (asprintf(&rec, "%s/" SK_LAYER_DELEGATION_FILE, store_dir) < 0)
 		return -ENOMEM;
 	if (lstat(rec, &st) == 0) {
-		if (diag && !diag->where && !diag->why) {
-			diag->where = strdup(store_dir);
-			diag->why = "it is a normal user's rootless store "
-				    "(its layers are owned within that "
-				    "user's delegation): use it as that user, "
-				    "or give root a store of its own";
-		}
-		return -EXDEV;
+		return sk_error_first(diag, -EXDEV, store_dir,
+				      "it is a normal user's rootless store "
+				      "(its layers are owned within that "
+				      "user's delegation): use it as that "
+				      "user, or give root a store of its own");
 	}
 	return sk_layer_store_unpack_here(img, store_dir, opts, NULL, diag);
 }
@@ -355,7 +353,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 			       const char *store_dir,
 			       const struct shift_layer_opts *opts,
 			       const struct shift_idmap *map,
-			       struct shift_oci_diag *diag)
+			       struct shift_error *diag)
 {
 	_cleanup_free_ char *tmpdir = NULL;
 	_cleanup_close_ int lockfd = -EBADF;
@@ -387,11 +385,9 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 	}
 	for (unsigned i = 0; i < img->n_layers; i++) {
 		if (opts->cancel && *opts->cancel) {
-			if (diag && !diag->where && !diag->why) {
-				diag->where = strdup(img->layers[i].digest);
-				diag->why = "interrupted";
-			}
-			return -ECANCELED;
+			return sk_error_first(diag, -ECANCELED,
+					      img->layers[i].digest,
+					      "interrupted");
 		}
 		r = store_layer(img, i, store_dir, opts, map, done, diag);
 		if (r < 0)
@@ -402,12 +398,9 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
 		r = sk_layer_record_image(store_dir, img);
 		if (r < 0) {
-			if (diag && !diag->where && !diag->why) {
-				diag->where = strdup(store_dir);
-				diag->why = "cannot record the image in the "
-					    "store (images/)";
-			}
-			return r;
+			return sk_error_first(diag, r, store_dir,
+					      "cannot record the image in "
+					      "the store (images/)");
 		}
 	}
 	return made;
@@ -415,7 +408,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
-			     struct shift_oci_diag *diag)
+			     struct shift_error *diag)
 {
 	struct shift_layer_opts o = {.flags = flags};
 

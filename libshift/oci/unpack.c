@@ -187,7 +187,7 @@ int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
 				 const char *dest,
 				 const struct shift_idmap *map,
 				 const struct shift_layer_opts *opts,
-				 struct shift_oci_diag *diag)
+				 struct shift_error *diag)
 {
 	struct xctx x = {
 	    .rootfd = -EBADF,
@@ -243,7 +243,7 @@ int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
 
 int shift_layer_unpack_flat(const struct shift_oci_image *img, const char *dest,
 			    const struct shift_idmap *map, unsigned flags,
-			    struct shift_oci_diag *diag)
+			    struct shift_error *diag)
 {
 	struct shift_layer_opts o = {.flags = flags};
 

@@ -40,23 +40,24 @@ int shift_output_open(const char *path, struct shift_output *out)
 	if (!path || !*path || !out)
 		return -EINVAL;
 	*out = (struct shift_output){.fd = -EBADF};
-	target = strdup(path);
-	if (!target)
-		return -ENOMEM;
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
 			return -EISDIR;
 		if (!S_ISREG(st.st_mode)) {
 			/* A device, FIFO or socket: written, never replaced. */
+			out->path = strdup(path);
+			if (!out->path)
+				return -ENOMEM;
 			out->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-			if (out->fd < 0)
-				return negative_errno();
+			if (out->fd < 0) {
+				r = negative_errno();
+				output_reset(out);
+				return r;
+			}
 			out->direct = true;
-			out->path = TAKE_PTR(target);
 			return 0;
 		}
 		/* A regular file, maybe through links: replace the file. */
-		free(target);
 		target = realpath(path, NULL);
 		if (!target)
 			return negative_errno();
@@ -65,6 +66,10 @@ int shift_output_open(const char *path, struct shift_output *out)
 	} else if (lstat(path, &st) == 0) {
 		/* A symbolic link to nothing: replacing it would lose it. */
 		return -ENOLINK;
+	} else {
+		target = strdup(path);
+		if (!target)
+			return -ENOMEM;
 	}
 	if (asprintf(&out->tmp, "%s.tmpXXXXXX", target) < 0) {
 		out->tmp = NULL;

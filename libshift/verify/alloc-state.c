@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 void sk_alloc_state_clear(struct alloc_state *s)
@@ -28,16 +29,14 @@ void sk_alloc_state_clear(struct alloc_state *s)
 	s->n = 0;
 }
 
-_printf_(3, 4) static int state_bad(char *err, size_t errlen, const char *fmt,
+_printf_(2, 3) static int state_bad(struct shift_error *err, const char *fmt,
 				    ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	sk_error_setv(err, -EBADMSG, fmt, ap);
+	va_end(ap);
 	return -EBADMSG;
 }
 
@@ -91,7 +90,7 @@ bool sk_alloc_overlaps(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
  * read: a state that breaks one was edited or corrupted, and handing out
  * blocks from it could give two containers the same ids, or host root.
  */
-static int state_check(const struct alloc_state *s, char *err, size_t errlen)
+static int state_check(const struct alloc_state *s, struct shift_error *err)
 {
 	size_t i, j;
 
@@ -103,14 +102,14 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 
 			if ((uint64_t)st + a->size > (uint64_t)UINT32_MAX + 1)
 				return state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu ('%.60s'): %s block %u+%u "
 				    "runs past the last id 4294967295",
 				    i + 1, a->container, k ? "gid" : "uid", st,
 				    a->size);
 			if (st == 0)
 				return state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu ('%.60s'): %s block %u+%u "
 				    "contains host id 0",
 				    i + 1, a->container, k ? "gid" : "uid", st,
@@ -120,7 +119,7 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 			const struct shift_alloc *b = &s->a[j];
 
 			if (!strcmp(a->container, b->container))
-				return state_bad(err, errlen,
+				return state_bad(err,
 						 "allocations %zu and %zu: "
 						 "container '%.60s' twice",
 						 j + 1, i + 1, a->container);
@@ -130,7 +129,7 @@ static int state_check(const struct alloc_state *s, char *err, size_t errlen)
 					     k ? b->gid_start : b->uid_start,
 					     b->size))
 					return state_bad(
-					    err, errlen,
+					    err,
 					    "allocations %zu ('%.60s') and %zu "
 					    "('%.60s'): their %s blocks "
 					    "overlap",
@@ -151,7 +150,7 @@ static bool known_key(const char *key, const char *const *known)
 
 /* Parse the state file's contents; an empty file is an empty state. */
 static int state_parse(const char *text, size_t len, struct alloc_state *s,
-		       char *err, size_t errlen)
+		       struct shift_error *err)
 {
 	static const char *const top_keys[] = {"version", "allocations", NULL};
 	static const char *const keys[] = {"container", "user", "uid_start",
@@ -170,7 +169,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	root = json_tokener_parse_ex(tok, text, (int)len + 1);
 	if (!root) {
 		r = state_bad(
-		    err, errlen, "not valid JSON at byte %zu: %s",
+		    err, "not valid JSON at byte %zu: %s",
 		    json_tokener_get_parse_end(tok),
 		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_tokener_free(tok);
@@ -178,18 +177,18 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(root, json_type_object)) {
-		r = state_bad(err, errlen, "not a JSON object");
+		r = state_bad(err, "not a JSON object");
 		goto out;
 	}
 	/* a newer state may mean more than this code knows: never read it
 	 * as version 1, nor rewrite it as one */
 	if (!json_object_object_get_ex(root, "version", &ver) ||
 	    !json_object_is_type(ver, json_type_int)) {
-		r = state_bad(err, errlen, "no \"version\" number");
+		r = state_bad(err, "no \"version\" number");
 		goto out;
 	}
 	if (json_object_get_int64(ver) != STATE_VERSION) {
-		r = state_bad(err, errlen,
+		r = state_bad(err,
 			      "version %" PRId64
 			      ", but this shift-alloc reads version %d only (a "
 			      "newer shift-alloc wrote it?)",
@@ -200,14 +199,14 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 	{
 		(void)val;
 		if (!known_key(key, top_keys)) {
-			r = state_bad(err, errlen, "unknown key \"%.60s\"",
+			r = state_bad(err, "unknown key \"%.60s\"",
 				      key);
 			goto out;
 		}
 	}
 	if (!json_object_object_get_ex(root, "allocations", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		r = state_bad(err, errlen, "no \"allocations\" array");
+		r = state_bad(err, "no \"allocations\" array");
 		goto out;
 	}
 	n = json_object_array_length(arr);
@@ -222,7 +221,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		const char *c, *u;
 
 		if (!json_object_is_type(e, json_type_object)) {
-			r = state_bad(err, errlen,
+			r = state_bad(err,
 				      "allocation %zu: not an object", i + 1);
 			goto out;
 		}
@@ -231,7 +230,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 			(void)v2;
 			if (!known_key(k2, keys)) {
 				r = state_bad(
-				    err, errlen,
+				    err,
 				    "allocation %zu: unknown key \"%.60s\"",
 				    i + 1, k2);
 				goto out;
@@ -241,7 +240,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		u = get_str(e, "user");
 		if (!c || !u || !sk_alloc_valid_name(c) || !sk_alloc_valid_name(u)) {
 			r = state_bad(
-			    err, errlen,
+			    err,
 			    "allocation %zu: \"container\" and \"user\" must "
 			    "be names (strings without control characters)",
 			    i + 1);
@@ -250,7 +249,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 		if (!get_u32(e, "uid_start", &a->uid_start) ||
 		    !get_u32(e, "gid_start", &a->gid_start) ||
 		    !get_u32(e, "size", &a->size) || a->size == 0) {
-			r = state_bad(err, errlen,
+			r = state_bad(err,
 				      "allocation %zu ('%.60s'): "
 				      "\"uid_start\", \"gid_start\" and "
 				      "\"size\" must be ids (size at least 1)",
@@ -265,7 +264,7 @@ static int state_parse(const char *text, size_t len, struct alloc_state *s,
 			goto out;
 		}
 	}
-	r = state_check(s, err, errlen);
+	r = state_check(s, err);
 out:
 	json_object_put(root);
 	if (r < 0)
@@ -273,8 +272,8 @@ out:
 	return r;
 }
 
-int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
-			size_t errlen)
+int sk_alloc_state_read(const char *path, struct alloc_state *s,
+			struct shift_error *err)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
@@ -290,7 +289,8 @@ int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
 	if (!S_ISREG(st.st_mode))
-		return state_bad(err, errlen, "not a regular file");
+		return sk_error_path(err, state_bad(err, "not a regular file"),
+				     path);
 	for (;;) {
 		ssize_t k;
 
@@ -314,8 +314,9 @@ int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
 	}
 	buf[len] = '\0';
 	if (strlen(buf) != len)
-		return state_bad(err, errlen, "not a text file");
-	return state_parse(buf, len, s, err, errlen);
+		return sk_error_path(err, state_bad(err, "not a text file"),
+				     path);
+	return sk_error_path(err, state_parse(buf, len, s, err), path);
 }
 
 /* All of p[0..len) to fd, or a negative errno. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 void shift_alloc_clear(struct shift_alloc *a)
@@ -91,48 +92,40 @@ static int find_free(const struct shift_idmap *deleg, enum shift_id_kind kind,
 	return -ENOSPC;
 }
 
-_printf_(2, 3) static void opts_err(const struct shift_alloc_opts *o,
-				    const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o || !o->err || !o->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(o->err, o->errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* user's delegation, both kinds, read as newuidmap reads it. */
 static int read_delegation(const char *user, struct shift_idmap *deleg,
-			   const struct shift_alloc_opts *o)
+			   const struct shift_alloc_opts *o,
+			   struct shift_error *err)
 {
 	for (int k = 0; k < 2; k++) {
-		struct shift_subid_error e;
+		_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 		int r = shift_subid_read((enum shift_id_kind)k, user, deleg,
 					 o ? o->warn : NULL,
 					 o ? o->userdata : NULL, &e);
+		const char *file = e.path ? e.path : "?";
 
-		if (r == -ENOENT) {
-			opts_err(o,
-				 "%s does not exist, so no user has a "
-				 "delegation (add one with usermod --add-%s)",
-				 e.file, k ? "subgids" : "subuids");
-			return -ENOENT;
-		}
+		if (r == -ENOENT)
+			return sk_error_set_path(
+			    err, -ENOENT, e.path,
+			    "%s does not exist, so no user has a "
+			    "delegation (add one with usermod --add-%s)",
+			    file, k ? "subgids" : "subuids");
 		if (r == -EBADMSG) {
-			opts_err(o,
-				 "%s: line %u: %s: the line of '%.60s' is "
-				 "malformed, so it delegates nothing "
-				 "(newuidmap ignores it too): fix it",
-				 e.file, e.line, e.why, user);
+			sk_error_set_path(err, -EUCLEAN, e.path,
+					  "%s: line %u: %s: the line of "
+					  "'%.60s' is malformed, so it "
+					  "delegates nothing (newuidmap "
+					  "ignores it too): fix it",
+					  file, e.line, shift_error_why(&e, r),
+					  user);
+			if (err)
+				err->line = e.line;
 			return -EUCLEAN;
 		}
-		if (r < 0) {
-			opts_err(o, "Failed to read %s: %s", e.file,
-				 strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sk_error_set_path(err, r, e.path,
+						 "Failed to read %s: %s", file,
+						 strerror(-r));
 		if (r == 0)
 			return -ENOENT; /* no range: the caller names both files
 					 */
@@ -143,7 +136,7 @@ static int read_delegation(const char *user, struct shift_idmap *deleg,
 int shift_alloc_get_ex(const char *state, const char *user,
 		       const char *container, uint32_t size,
 		       const struct shift_alloc_opts *opts,
-		       struct shift_alloc *ret)
+		       struct shift_alloc *ret, struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
@@ -153,8 +146,6 @@ int shift_alloc_get_ex(const char *state, const char *user,
 	size_t i;
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	if (!sk_alloc_valid_name(container) || !sk_alloc_valid_name(user) || size == 0)
@@ -162,8 +153,7 @@ int shift_alloc_get_ex(const char *state, const char *user,
 	lock = dry ? sk_alloc_state_lock_shared(state) : sk_alloc_state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = sk_alloc_state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = sk_alloc_state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	for (i = 0; i < s.n; i++)
@@ -183,7 +173,7 @@ int shift_alloc_get_ex(const char *state, const char *user,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_delegation(user, deleg, opts);
+	r = read_delegation(user, deleg, opts, err);
 	if (r < 0)
 		goto out;
 	r = find_free(deleg, SHIFT_UID, &s, size, &a.uid_start);
@@ -228,12 +218,12 @@ out:
 int shift_alloc_get(const char *state, const char *user, const char *container,
 		    uint32_t size, struct shift_alloc *ret)
 {
-	return shift_alloc_get_ex(state, user, container, size, NULL, ret);
+	return shift_alloc_get_ex(state, user, container, size, NULL, ret, NULL);
 }
 
 int shift_alloc_release_ex(const char *state, const char *container,
 			   const struct shift_alloc_opts *opts,
-			   struct shift_alloc *ret)
+			   struct shift_alloc *ret, struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
@@ -241,15 +231,12 @@ int shift_alloc_release_ex(const char *state, const char *container,
 	size_t i;
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	lock = dry ? sk_alloc_state_lock_shared(state) : sk_alloc_state_lock(state);
 	if (lock < 0 && !(dry && lock == -ENOENT))
 		return lock;
-	r = sk_alloc_state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = sk_alloc_state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -274,18 +261,17 @@ int shift_alloc_release_ex(const char *state, const char *container,
 
 int shift_alloc_release(const char *state, const char *container)
 {
-	return shift_alloc_release_ex(state, container, NULL, NULL);
+	return shift_alloc_release_ex(state, container, NULL, NULL, NULL);
 }
 
 int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
-			struct shift_alloc **ret, size_t *ret_n)
+			struct shift_alloc **ret, size_t *ret_n,
+			struct shift_error *err)
 {
 	_cleanup_close_ int lock = -EBADF;
 	struct alloc_state s = { NULL, 0 };
 	int r;
 
-	if (opts && opts->err && opts->errlen)
-		opts->err[0] = '\0';
 	if (!state)
 		state = SHIFT_ALLOC_STATE;
 	/* a shared reader still takes the lock: never read a half-written
@@ -294,8 +280,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 	lock = sk_alloc_state_lock(state);
 	if (lock < 0 && lock != -EROFS && lock != -EACCES && lock != -ENOENT)
 		return lock;
-	r = sk_alloc_state_read(state, &s, opts ? opts->err : NULL,
-		       opts ? opts->errlen : 0);
+	r = sk_alloc_state_read(state, &s, err);
 	if (r < 0)
 		return r;
 	*ret = s.a;
@@ -305,7 +290,7 @@ int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
 
 int shift_alloc_list(const char *state, struct shift_alloc **ret, size_t *ret_n)
 {
-	return shift_alloc_list_ex(state, NULL, ret, ret_n);
+	return shift_alloc_list_ex(state, NULL, ret, ret_n, NULL);
 }
 
 struct shift_idmap *shift_alloc_idmap(const struct shift_alloc *a)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -567,7 +568,7 @@ static int check_stream(const struct shift_manifest *m,
 	 * errors name their entry) */
 	if (r >= 0 && strcmp(s->r.digest, m->digest) != 0)
 		r = -ESTALE;
-	if (r == -EBADMSG && !shift_manifest_error_path())
+	if (r == -EBADMSG && !sk_mwalk_err_path())
 		r = -ESTALE;
 	sk_mr_done(&s->r);
 	shift_manifest_free(s->scratch);
@@ -666,9 +667,9 @@ int sk_manifest_check_mem(const struct shift_manifest *m,
 	return r < 0 ? r : 0;
 }
 
-int shift_manifest_check(const struct shift_manifest *m,
-			 const struct shift_idmap *map, const char *dir,
-			 unsigned flags, shift_difference_fn fn, void *userdata)
+static int manifest_check(const struct shift_manifest *m,
+			  const struct shift_idmap *map, const char *dir,
+			  unsigned flags, shift_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL;
 	struct diff_ctx c = {.fn = fn, .userdata = userdata};
@@ -680,8 +681,19 @@ int shift_manifest_check(const struct shift_manifest *m,
 	if (r <= 0)
 		return r < 0 ? r : c.count;
 	/* not a tree (another writer's manifest): record ours whole */
-	r = shift_manifest_record(dir, &t);
+	r = sk_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
 	return sk_manifest_compare_trees(&c, m, NULL, map, t, flags);
+}
+
+/* The entry a failure is about goes into err. */
+int shift_manifest_check(const struct shift_manifest *m,
+			 const struct shift_idmap *map, const char *dir,
+			 unsigned flags, shift_difference_fn fn, void *userdata,
+			 struct shift_error *err)
+{
+	sk_mwalk_err_reset();
+	return sk_mwalk_error(manifest_check(m, map, dir, flags, fn, userdata),
+			      err);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -112,10 +113,10 @@ static int merge_layers(const struct shift_manifest *const *layers, size_t n,
 	return 0;
 }
 
-int shift_manifest_check_layers(const struct shift_manifest *const *layers,
-				size_t n, const struct shift_idmap *map,
-				const char *dir, unsigned flags,
-				shift_layer_difference_fn fn, void *userdata)
+static int manifest_check_layers(const struct shift_manifest *const *layers,
+				 size_t n, const struct shift_idmap *map,
+				 const char *dir, unsigned flags,
+				 shift_layer_difference_fn fn, void *userdata)
 {
 	_cleanup_manifest_ struct shift_manifest *t = NULL, *merged = NULL;
 	_cleanup_free_ size_t *origin = NULL;
@@ -138,10 +139,23 @@ int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 	r = sk_manifest_check_mem(merged, map, dir, flags, &c, n - 1);
 	if (r <= 0)
 		return r < 0 ? r : c.count;
-	r = shift_manifest_record(dir, &t);
+	r = sk_manifest_record(dir, &t);
 	if (r < 0)
 		return r;
 	if (!(flags & SHIFT_CHECK_IGNORE_EXTRA))
 		c.layer = n - 1;
 	return sk_manifest_compare_trees(&c, merged, origin, map, t, flags);
+}
+
+/* The entry a failure is about goes into err. */
+int shift_manifest_check_layers(const struct shift_manifest *const *layers,
+				size_t n, const struct shift_idmap *map,
+				const char *dir, unsigned flags,
+				shift_layer_difference_fn fn, void *userdata,
+				struct shift_error *err)
+{
+	sk_mwalk_err_reset();
+	return sk_mwalk_error(manifest_check_layers(layers, n, map, dir, flags,
+						    fn, userdata),
+			      err);
 }

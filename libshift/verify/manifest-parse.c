@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -405,46 +406,36 @@ int sk_mr_next(struct mreader *r, struct mentry *e)
 	}
 }
 
-int sk_manifest_open_file(const char *path, const char **err,
-			  unsigned *err_line, const char **dummy,
-			  unsigned *dummy_line)
+int sk_manifest_open_file(const char *path, struct shift_error *err)
 {
 	int fd;
 
-	if (!err)
-		err = dummy;
-	if (!err_line)
-		err_line = dummy_line;
-	*err = NULL;
-	*err_line = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	return fd < 0 ? negative_errno() : fd;
+	return fd < 0 ? sk_error_set_path(err, negative_errno(), path, NULL)
+		      : fd;
 }
 
-void sk_mr_error(const struct mreader *r, int ret, const char **err,
-		 unsigned *err_line)
+void sk_mr_error(const struct mreader *r, int ret, const char *path,
+		 struct shift_error *err)
 {
-	if (ret != -EBADMSG)
+	if (ret >= 0)
 		return;
-	if (err)
-		*err = r->err;
-	if (err_line)
-		*err_line = r->err_line;
+	if (ret == -EBADMSG && r->err)
+		sk_error_set_line(err, ret, r->err_line, 0, "%s", r->err);
+	sk_error_path(err, ret, path);
 }
 
 int shift_manifest_read(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line)
+			struct shift_error *err)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct mreader r;
 	struct mentry e;
-	const char *dummy;
-	unsigned dummy_line;
 	size_t i;
 	int k;
 
-	fd = sk_manifest_open_file(path, err, err_line, &dummy, &dummy_line);
+	fd = sk_manifest_open_file(path, err);
 	if (fd < 0)
 		return fd;
 	m = sk_manifest_new();
@@ -453,7 +444,7 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 	k = sk_mr_init(&r, fd);
 	while (k >= 0 && (k = sk_mr_next(&r, &e)) > 0)
 		k = sk_manifest_add_copy(m, &e, strlen(e.path));
-	sk_mr_error(&r, k, err, err_line);
+	sk_mr_error(&r, k, path, err);
 	if (k == 0)
 		memcpy(m->digest, r.digest, sizeof(m->digest));
 	sk_mr_done(&r);
@@ -462,11 +453,9 @@ int shift_manifest_read(const char *path, struct shift_manifest **ret,
 	if (m->n)
 		qsort(m->e, m->n, sizeof(m->e[0]), sk_entry_cmp);
 	for (i = 1; i < m->n; i++)
-		if (sk_path_cmp(m->e[i - 1].path, m->e[i].path) == 0) {
-			if (err)
-				*err = "a path appears twice";
-			return -EBADMSG;
-		}
+		if (sk_path_cmp(m->e[i - 1].path, m->e[i].path) == 0)
+			return sk_error_set_path(err, -EBADMSG, path,
+						 "a path appears twice");
 	*ret = TAKE_PTR(m);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 #define XATTR_OPAQUE_TRUSTED "trusted.overlay.opaque"
@@ -36,9 +37,19 @@ void sk_mwalk_set_err_path(const char *path, size_t len)
 	err_path[len] = '\0';
 }
 
-const char *shift_manifest_error_path(void)
+/* The entry the last record or check in this thread failed on, or NULL. */
+const char *sk_mwalk_err_path(void)
 {
 	return err_path[0] ? err_path : NULL;
+}
+
+/* A failed record or check: the entry it failed on ("./a/b") as err's
+ * path, none when it is the top directory (or no entry) itself. */
+int sk_mwalk_error(int r, struct shift_error *err)
+{
+	if (r < 0)
+		sk_error_set_path(err, r, sk_mwalk_err_path(), NULL);
+	return r;
 }
 
 void shift_manifest_set_progress(shift_manifest_progress_fn fn, void *userdata)

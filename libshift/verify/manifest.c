@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "verify/verify-internal.h"
 
 static int visit_collect(struct mwalk *w, const struct mentry *e, size_t plen)
@@ -43,7 +44,7 @@ static int visit_collect(struct mwalk *w, const struct mentry *e, size_t plen)
 	return sk_manifest_add_copy(w->data, e, plen);
 }
 
-int shift_manifest_record(const char *dir, struct shift_manifest **ret)
+int sk_manifest_record(const char *dir, struct shift_manifest **ret)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_free_ struct mwalk *w = NULL;
@@ -69,8 +70,8 @@ static int visit_write(struct mwalk *w, const struct mentry *e, size_t plen)
 	return sk_mw_entry(w->data, e->path, e);
 }
 
-int shift_manifest_record_to(const char *dir, int fd, size_t *count,
-			     char *digest)
+static int manifest_record_to(const char *dir, int fd, size_t *count,
+			      char *digest)
 {
 	struct mwalk *w;
 	struct mwriter o;
@@ -203,20 +204,18 @@ static int ocheck_next(struct ocheck *o, const struct mentry *e)
 }
 
 int shift_manifest_open(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line)
+			struct shift_error *err)
 {
 	_cleanup_manifest_ struct shift_manifest *m = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct ocheck o = {0};
 	struct mreader r;
 	struct mentry e;
-	const char *dummy;
-	unsigned dummy_line;
 	bool ordered = true;
 	size_t n = 0;
 	int k, q;
 
-	fd = sk_manifest_open_file(path, err, err_line, &dummy, &dummy_line);
+	fd = sk_manifest_open_file(path, err);
 	if (fd < 0)
 		return fd;
 	m = sk_manifest_new();
@@ -237,7 +236,7 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 		else if (q == 0)
 			ordered = false;
 	}
-	sk_mr_error(&r, k, err, err_line);
+	sk_mr_error(&r, k, path, err);
 	if (k == 0)
 		memcpy(m->digest, r.digest, sizeof(m->digest));
 	sk_mr_done(&r);
@@ -247,11 +246,26 @@ int shift_manifest_open(const char *path, struct shift_manifest **ret,
 	if (k < 0)
 		return k;
 	if (!ordered || n == 0) /* another writer's order: read it whole */
-		return shift_manifest_read(path, ret, err, err_line);
+		return shift_manifest_read(path, ret, err);
 	m->stream = strdup(path);
 	if (!m->stream)
 		return -ENOMEM;
 	m->stream_n = n;
 	*ret = TAKE_PTR(m);
 	return 0;
+}
+
+/* The public calls: the entry a failure is about goes into err. */
+int shift_manifest_record(const char *dir, struct shift_manifest **ret,
+			  struct shift_error *err)
+{
+	sk_mwalk_err_reset();
+	return sk_mwalk_error(sk_manifest_record(dir, ret), err);
+}
+
+int shift_manifest_record_to(const char *dir, int fd, size_t *count,
+			     char *digest, struct shift_error *err)
+{
+	sk_mwalk_err_reset();
+	return sk_mwalk_error(manifest_record_to(dir, fd, count, digest), err);
 }

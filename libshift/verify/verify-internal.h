@@ -164,7 +164,7 @@ bool sk_is_below(const char *path, const char *dir, size_t dlen, bool child);
 struct mentry *sk_find_name(struct mentry *e, size_t n, const char *name);
 
 /* manifest-walk.c: the tree in the manifest's order; where it failed
- * (shift_manifest_error_path), who hears of progress */
+ * (sk_mwalk_error puts it in err's path), who hears of progress */
 int sk_mwalk_tree(struct mwalk *w, const char *dir);
 int sk_mwalk_dir(struct mwalk *w, int dfd, size_t plen);
 int sk_mwalk_listing(struct mwalk *w, DIR *d, size_t plen,
@@ -173,6 +173,8 @@ int sk_mwalk_fill_entry(struct shift_manifest *store, struct mentry *e,
 			int dfd, const char *name, const struct statx *stx);
 void sk_mwalk_set_err_path(const char *path, size_t len);
 void sk_mwalk_err_reset(void);
+int sk_mwalk_error(int r, struct shift_error *err);
+const char *sk_mwalk_err_path(void);
 void sk_mwalk_progress(size_t count);
 
 /* manifest-codec.c: text forms of ACLs, capabilities and mtree paths */
@@ -196,14 +198,15 @@ int sk_mw_finish(struct mwriter *o, char *digest);
 void sk_mw_done(struct mwriter *o);
 
 /* manifest-parse.c */
-int sk_manifest_open_file(const char *path, const char **err,
-			  unsigned *err_line, const char **dummy,
-			  unsigned *dummy_line);
+int sk_manifest_open_file(const char *path, struct shift_error *err);
 int sk_mr_init(struct mreader *r, int fd);
 int sk_mr_next(struct mreader *r, struct mentry *e);
-void sk_mr_error(const struct mreader *r, int ret, const char **err,
-		 unsigned *err_line);
+void sk_mr_error(const struct mreader *r, int ret, const char *path,
+		 struct shift_error *err);
 void sk_mr_done(struct mreader *r);
+
+/* manifest.c: a record without the public call's error context */
+int sk_manifest_record(const char *dir, struct shift_manifest **ret);
 
 /* manifest-check.c */
 int sk_diff_report(struct diff_ctx *c, const char *path, const char *field,
@@ -316,8 +319,8 @@ struct alloc_state {
 
 /* alloc-state.c */
 void sk_alloc_state_clear(struct alloc_state *s);
-int sk_alloc_state_read(const char *path, struct alloc_state *s, char *err,
-			size_t errlen);
+int sk_alloc_state_read(const char *path, struct alloc_state *s,
+			struct shift_error *err);
 int sk_alloc_state_write(const char *path, const struct alloc_state *s);
 int sk_alloc_state_lock(const char *path);
 int sk_alloc_state_lock_shared(const char *path);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 /* The first overlapping host id range of kind k between two maps. */
 static bool maps_overlap(const struct shift_idmap *a, const struct shift_idmap *b,
@@ -254,7 +255,7 @@ int sk_verify_subid(struct vset *s, struct vrun *run)
 		}
 		for (int k = 0; k < 2; k++) {
 			struct shift_idmap *deleg = shift_idmap_new();
-			struct shift_subid_error e;
+			_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 			struct subid_warn w = {run, 0};
 			char out[256];
 			bool missing;
@@ -280,12 +281,14 @@ int sk_verify_subid(struct vset *s, struct vrun *run)
 						 "%s: line %u: %s: the line of "
 						 "'%s' is malformed, so it "
 						 "delegates nothing",
-						 e.file, e.line, e.why,
+						 e.path ? e.path : "?", e.line,
+						 shift_error_why(&e, r),
 						 c->owner);
 				else
 					r = sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
 						 "Failed to read '%s': %s",
-						 e.file, strerror(-r));
+						 e.path ? e.path : "?",
+						 strerror(-r));
 				if (r < 0)
 					return r;
 				continue;
@@ -302,7 +305,8 @@ int sk_verify_subid(struct vset *s, struct vrun *run)
 				 "host %s %s not inside the %s delegation of "
 				 "'%s' (%s%s)",
 				 k ? "gids" : "uids", out,
-				 k ? "subgid" : "subuid", c->owner, e.file,
+				 k ? "subgid" : "subuid", c->owner,
+				 sk_subid_file((enum shift_id_kind)k),
 				 missing ? ": no such file" : "");
 			if (r < 0)
 				return r;

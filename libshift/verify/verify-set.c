@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 void sk_vset_free(struct vset *s)
 {
@@ -440,7 +441,7 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 {
 	struct shift_idmap *m;
 	json_object *v = NULL;
-	const char *why = NULL;
+	_cleanup_(shift_error_clear) struct shift_error why = { 0 };
 	size_t i, n;
 	int r = 0;
 
@@ -454,7 +455,7 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 			shift_idmap_free(m);
 			return bad_at(s, err, errlen, parent, key,
 				      "%s: bad map: %s", what,
-				      why ? why : strerror(-r));
+				      shift_error_why(&why, r));
 		}
 	} else if (json_object_is_type(v, json_type_array) &&
 		   (n = json_object_array_length(v)) > 0) {
@@ -464,16 +465,16 @@ static int parse_map(const struct vset *s, json_object *parent, const char *key,
 		for (i = 0; i < n; i++) {
 			json_object *x = json_object_array_get_idx(v, i);
 
-			why = "map entries must be strings";
 			r = json_object_is_type(x, json_type_string)
 				? shift_idmap_parse(
 				      m, json_object_get_string(x), &why)
-				: -EINVAL;
+				: sk_error_set(&why, -EINVAL,
+					       "map entries must be strings");
 			if (r < 0) {
 				shift_idmap_free(m);
 				return bad_idx(s, err, errlen, v, i,
 					       "%s: bad map: %s", what,
-					       why ? why : strerror(-r));
+					       shift_error_why(&why, r));
 			}
 		}
 	} else

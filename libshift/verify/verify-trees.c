@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 static int diff_to_finding(const struct shift_difference *d, void *userdata)
 {
@@ -29,7 +30,7 @@ static int diff_to_finding(const struct shift_difference *d, void *userdata)
  * when it passed and the caller says so.
  */
 static int tree_result(struct vrun *run, int r, int diffs, const char *what,
-		       const char *path)
+		       const char *path, const struct shift_error *e)
 {
 	const char *sub;
 
@@ -38,7 +39,7 @@ static int tree_result(struct vrun *run, int r, int diffs, const char *what,
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		sub = shift_manifest_error_path();
+		sub = e ? e->path : NULL;
 		return sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
 			    "Failed to read %s '%s'%s%s: %s%s", what, path,
 			    sub ? " at " : "", sub ? sub : "", strerror(-r),
@@ -60,8 +61,7 @@ int sk_verify_layers(struct vset *s, struct vrun *run)
 	run->check = SHIFT_VERIFY_LAYER;
 	for (i = 0; i < s->nlayers; i++) {
 		struct vlayer *l = &s->layers[i];
-		const char *why = NULL;
-		unsigned line = 0;
+		_cleanup_(shift_error_clear) struct shift_error e = { 0 };
 
 		run->subject = l->name;
 		if (!l->manifest_path) {
@@ -70,27 +70,27 @@ int sk_verify_layers(struct vset *s, struct vrun *run)
 				return r;
 			continue;
 		}
-		r = shift_manifest_read(l->manifest_path, &l->manifest, &why, &line);
+		r = shift_manifest_read(l->manifest_path, &l->manifest, &e);
 		if (r < 0) {
 			l->unreadable = true;
 			if (r == -ENOMEM)
 				return r;
-			if (line)
+			if (e.line)
 				r = sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
 					 "Failed to read manifest '%s': line %u: %s",
-					 l->manifest_path, line, why ? why : strerror(-r));
+					 l->manifest_path, e.line, shift_error_why(&e, r));
 			else
 				r = sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
 					 "Failed to read manifest '%s': %s",
-					 l->manifest_path, why ? why : strerror(-r));
+					 l->manifest_path, shift_error_why(&e, r));
 			if (r < 0)
 				return r;
 			continue;
 		}
 		run->diffs = 0;
 		r = shift_manifest_check(l->manifest, l->shifted, l->path, 0,
-					 diff_to_finding, run);
-		r = tree_result(run, r, run->diffs, "layer", l->path);
+					 diff_to_finding, run, &e);
+		r = tree_result(run, r, run->diffs, "layer", l->path, &e);
 		if (r == 0)
 			l->changed = true;
 		else if (r == 1)
@@ -185,6 +185,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ const struct shift_manifest **stack = NULL;
 	struct vgroup g = {.run = run};
+	_cleanup_(shift_error_clear) struct shift_error ge = {0};
 	size_t j, ns = 0;
 	char why[256];
 	int r = 0, rc;
@@ -224,7 +225,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 	run->cb_err = 0;
 	rc = ns ? shift_manifest_check_layers(stack, ns, c->map, path,
 					      SHIFT_CHECK_IGNORE_EXTRA,
-					      group_diff, &g)
+					      group_diff, &g, &ge)
 		: 0;
 	for (j = 0; j < g.n && r >= 0; j++) {
 		run->subject = g.subjects[j];
@@ -232,7 +233,7 @@ static int check_merged(struct vrun *run, struct vcontainer *c, size_t first)
 			r = sk_verify_emit(run, SHIFT_VERIFY_SKIP, NULL, "%s", why);
 			continue;
 		}
-		r = tree_result(run, rc, g.diffs[j], "view", path);
+		r = tree_result(run, rc, g.diffs[j], "view", path, &ge);
 		if (r == 1)
 			r = sk_verify_emit(run, SHIFT_VERIFY_PASS, NULL,
 				 "'%s' matches the manifest under the "
@@ -263,6 +264,7 @@ int sk_verify_views(struct vset *s, struct vrun *run)
 			struct vcontainer *c = &s->cs[i];
 			struct vview *v = &c->views[j];
 			_cleanup_free_ char *subject = NULL, *path = NULL;
+			struct shift_error ve = {0};
 			char why[256];
 			bool done = false;
 
@@ -291,9 +293,11 @@ int sk_verify_views(struct vset *s, struct vrun *run)
 				run->cb_err = 0;
 				r = shift_manifest_check(v->layer->manifest,
 							 c->map, path, 0,
-							 diff_to_finding, run);
+							 diff_to_finding, run,
+							 &ve);
 				r = tree_result(run, r, run->diffs, "view",
-						path);
+						path, &ve);
+				shift_error_clear(&ve);
 				if (r == 1)
 					r = sk_verify_emit(run, SHIFT_VERIFY_PASS, NULL,
 						 "'%s' matches the manifest under the container's map",
@@ -333,7 +337,7 @@ int sk_verify_uppers(struct vset *s, struct vrun *run)
 					   diff_to_finding, run);
 		shift_idmap_free(inv);
 		r = tree_result(run, r < 0 ? r : 0, r < 0 ? run->diffs : 0,
-				"upper dir", c->upper);
+				"upper dir", c->upper, NULL);
 		if (r == 1 && run->diffs > 0)
 			r = sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
 				 "'%s' holds ids outside the container's %s "

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "verify/verify-internal.h"
+#include "util/error.h"
 
 static const char *const check_names[] = {
 	[SHIFT_VERIFY_OVERLAP] = "overlap",
@@ -76,15 +77,28 @@ _printf_(4, 5) int sk_verify_emit(struct vrun *run, enum shift_verify_status st,
 }
 
 int shift_verify_containers(const char *path, shift_verify_fn fn,
-			    void *userdata, char *err, size_t errlen)
+			    void *userdata, struct shift_error *err)
 {
 	struct vset s = { 0 };
 	struct vrun run = { .fn = fn, .userdata = userdata };
+	char why[512] = "";
 	int r;
 
-	if (err && errlen)
-		err[0] = '\0';
-	r = sk_vset_load(&s, path, err, errlen);
+	/* The parser builds its reason in a buffer, "line L, column C: ..."
+	 * where it knows the place: handed over whole as why, with the
+	 * place also as line and column. */
+	r = sk_vset_load(&s, path, why, sizeof(why));
+	if (r < 0) {
+		unsigned line = 0, col = 0;
+
+		if (sscanf(why, "line %u, column %u: ", &line, &col) != 2)
+			line = col = 0;
+		if (why[0])
+			sk_error_set_line(err, r, line, col, "%s", why);
+		else
+			sk_error_errno(err, r);
+		sk_error_path(err, r, path);
+	}
 	if (r >= 0)
 		r = sk_verify_overlap(&s, &run);
 	if (r >= 0)

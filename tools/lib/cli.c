@@ -89,6 +89,85 @@ void cli_usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+void cli_option_error(char **argv)
+{
+	if (!opterr) {
+		_cleanup_free_ char *e = shift_escape(argv[optind - 1]);
+
+		cli_usage_error("invalid option '%s' (unknown, or its argument is missing)",
+				e ? e : "?");
+	}
+	cli_usage_error(NULL);
+}
+
+int cli_exit_code(int r)
+{
+	if (r >= 0)
+		return EXIT_OK;
+	switch (-r) {
+	case ENOSYS:
+	case EOPNOTSUPP:
+		return EXIT_UNSUPPORTED;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+static void (*report_hook)(int r, const struct shift_error *err,
+			   int exit_status);
+
+void cli_set_report_hook(void (*hook)(int r, const struct shift_error *err,
+				      int exit_status))
+{
+	report_hook = hook;
+}
+
+int cli_report(int r, const struct shift_error *err, const char *hint,
+	       const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL, *path = NULL, *why = NULL;
+	int rc = cli_exit_code(r);
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (err && err->path)
+		path = shift_escape(err->path);
+	why = shift_escape(shift_error_why(err, r));
+	/* The path once: a message that names it already ('PATH') needs
+	 * no second 'PATH':. */
+	if (path && msg) {
+		_cleanup_free_ char *quoted = NULL;
+
+		if (asprintf(&quoted, "'%s'", path) >= 0 &&
+		    strstr(msg, quoted)) {
+			free(path);
+			path = NULL;
+		}
+	}
+	if (report_hook)
+		report_hook(r, err, rc);
+	cli_error("%s: %s%s%s%s%s%s", msg ? msg : "failed", path ? "'" : "",
+		  path ? path : "", path ? "': " : "", why ? why : "?",
+		  hint ? " " : "", hint ? hint : "");
+	return rc;
+}
+
+void cli_help_footer(bool json, const char *note, const char *man)
+{
+	printf("%s"
+	       " -h, --help              display this help\n"
+	       " -V, --version           display version\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error, 3 not supported\n"
+	       "by this kernel or filesystem (the same in every shiftkit tool)%s%s.\n"
+	       "See %s.\n",
+	       json ? CLI_JSON_HELP : "", note ? ";\n" : "", note ? note : "",
+	       man);
+}
+
 void cli_version(void)
 {
 	printf("%s from shiftkit %s\n", program_invocation_short_name,
@@ -110,7 +189,7 @@ pid_t cli_parse_pid(const char *arg)
 
 int cli_map_option(struct cli_map *m, int opt, const char *arg)
 {
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	int r;
 
 	switch (opt) {
@@ -127,7 +206,7 @@ int cli_map_option(struct cli_map *m, int opt, const char *arg)
 		r = shift_idmap_parse(m->map, arg, &why);
 		if (r < 0) {
 			cli_error("invalid map '%s': %s", arg,
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 			exit(EXIT_USAGE);
 		}
 		return 1;
@@ -153,7 +232,7 @@ int cli_map_option(struct cli_map *m, int opt, const char *arg)
 
 void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 {
-	const char *why = NULL;
+	struct shift_error why = { 0 };
 	char *s;
 	int r = 0;
 
@@ -183,20 +262,22 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 			}
 		} else if (m->subid_user) {
 			for (unsigned k = 0; k < 2; k++) {
-				struct shift_subid_error e;
+				_cleanup_(shift_error_clear) struct shift_error e = {0};
+				const char *file =
+				    shift_subid_file((enum shift_id_kind)k);
 
 				r = shift_subid_read((enum shift_id_kind)k,
 						     m->subid_user, m->map,
 						     NULL, NULL, &e);
 				if (r == -EBADMSG) {
 					cli_error("Failed to read the delegation of user '%s': %s: line %u: %s (newuidmap ignores the line, so it delegates nothing)",
-						  m->subid_user, e.file, e.line,
-						  e.why);
+						  m->subid_user, file, e.line,
+						  shift_error_why(&e, r));
 					exit(EXIT_USAGE);
 				}
 				if (r <= 0) {
 					cli_error("Failed to read the delegation of user '%s' from %s: %s",
-						  m->subid_user, e.file,
+						  m->subid_user, file,
 						  r >= 0 || r == -ENOENT ? "no range for this user" : strerror(-r));
 					exit(EXIT_USAGE);
 				}
@@ -213,12 +294,12 @@ void cli_map_finish(struct cli_map *m, unsigned validate_flags)
 		s = shift_idmap_to_string(m->map);
 		if (s && strlen(s) <= 120)
 			cli_error("invalid map '%s': %s", s,
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 		else
 			cli_error("invalid map (%u uid and %u gid extents): %s",
 				  shift_idmap_count(m->map, SHIFT_UID),
 				  shift_idmap_count(m->map, SHIFT_GID),
-				  why ? why : strerror(-r));
+				  shift_error_why(&why, r));
 		free(s);
 		exit(EXIT_USAGE);
 	}

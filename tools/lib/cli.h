@@ -20,6 +20,12 @@
 
 /* "TOOL: message\n" on stderr. */
 void cli_error(const char *fmt, ...) _printf_(1, 2);
+/*
+ * getopt_long's '?': an unknown option or one missing its argument.  With
+ * getopt quiet (opterr 0, --json) says so itself, naming argv[optind - 1];
+ * then as cli_usage_error().
+ */
+_noreturn_ void cli_option_error(char **argv);
 /* "Try 'TOOL --help' for more information." and exit(EXIT_USAGE). */
 _noreturn_ void cli_usage_error(const char *fmt, ...) _printf_(1, 2);
 /* Also hand every message of cli_error() and cli_usage_error() (without
@@ -27,6 +33,37 @@ _noreturn_ void cli_usage_error(const char *fmt, ...) _printf_(1, 2);
  * (tools/lib/cli-json.h); NULL: no hook. */
 void cli_set_error_hook(void (*hook)(const char *msg, void *userdata),
 			void *userdata);
+/*
+ * The one mapping from a result to the exit status, used by every tool
+ * (docs/design.md "Exit status"): 0 and above EXIT_OK; -ENOSYS and
+ * -EOPNOTSUPP (the kernel or filesystem lacks the feature) EXIT_UNSUPPORTED;
+ * any other negative errno EXIT_FAIL.  EXIT_USAGE is never an errno's: a
+ * tool finds usage errors itself (cli_usage_error).  A tool whose errno
+ * means more in its context says so before asking (shift-mount: EINVAL
+ * from idmapping a mount is "this filesystem can't be idmapped").
+ */
+int cli_exit_code(int r);
+/*
+ * One line for a failed call, "TOOL: MESSAGE: 'PATH': WHY HINT" (MESSAGE
+ * formatted from fmt; 'PATH': only when err names a path MESSAGE does not
+ * already name; WHY err->why or strerror(-r); path and why escaped; HINT
+ * if non-NULL), also into the --json document's "error" (with path,
+ * reason, line, column).  Returns cli_exit_code(r).  err may be NULL.
+ */
+int cli_report(int r, const struct shift_error *err, const char *hint,
+	       const char *fmt, ...) _printf_(4, 5);
+/* Also hand each cli_report() (before its message) to hook; NULL: none. */
+void cli_set_report_hook(void (*hook)(int r, const struct shift_error *err,
+				      int exit_status));
+/*
+ * The common tail of every --help (stdout): -J/--json (with json), -h and
+ * -V, the exit statuses every tool shares ("Exit status: 0 success, 1
+ * failure, 2 usage error, 3 not supported ...") with note (NULL: none)
+ * after them, and the manual page.
+ */
+void cli_help_footer(bool json, const char *note, const char *man);
+#define CLI_JSON_HELP " -J, --json              one JSON document on stdout (errors included)\n"
+
 /* "TOOL from shiftkit VERSION" and exit(0). */
 _noreturn_ void cli_version(void);
 

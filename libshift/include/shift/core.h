@@ -73,15 +73,15 @@ struct shift_idmap *shift_idmap_dup(const struct shift_idmap *map);
  * Several extents may be given separated by spaces or commas.  On error
  * returns -EINVAL (syntax, zero count), -ERANGE (past 2^32-1), -EEXIST
  * (overlaps an extent already in the map), -E2BIG (more than 340 extents);
- * if err is non-NULL it receives a static description of the problem.
+ * err (if non-NULL) gets the reason in why.
  */
 int shift_idmap_parse(struct shift_idmap *map, const char *spec,
-		      const char **err);
+		      struct shift_error *err);
 
 /* Add one extent; the same checks and errors as shift_idmap_parse(). */
 int shift_idmap_add(struct shift_idmap *map, enum shift_id_kind kind,
 		    uint32_t disk, uint32_t seen, uint32_t count,
-		    const char **err);
+		    struct shift_error *err);
 
 /*
  * Whole-map checks beyond the per-extent ones: -EINVAL when a kind is
@@ -89,7 +89,7 @@ int shift_idmap_add(struct shift_idmap *map, enum shift_id_kind kind,
  * under SHIFT_VALIDATE_NO_HOST_ROOT.  err as above.
  */
 int shift_idmap_validate(const struct shift_idmap *map, unsigned flags,
-			 const char **err);
+			 struct shift_error *err);
 
 /* Number of extents of a kind, and extent i (0-based) into *ret. */
 unsigned shift_idmap_count(const struct shift_idmap *map,
@@ -168,19 +168,17 @@ int shift_idmap_within_subid(const struct shift_idmap *map, const char *user);
  * names user is an error: newuidmap would ignore it, so its ids are not
  * delegated whatever was meant.  Returns the number of ranges (0: none),
  * -ENOENT when the file does not exist, -EBADMSG for a malformed line of
- * user's, another negative errno on read errors; e->file is always set,
- * e->line and e->why with -EBADMSG.
+ * user's, another negative errno on read errors; on failure err->path is
+ * the file read, with -EBADMSG err->line and err->why too.
  */
-struct shift_subid_error {
-	const char *file; /* the file read */
-	unsigned line;	  /* 1-based */
-	const char *why;  /* static */
-};
 typedef void (*shift_subid_warn_fn)(const char *file, unsigned line,
 				    const char *why, void *userdata);
 int shift_subid_read(enum shift_id_kind kind, const char *user,
 		     struct shift_idmap *map, shift_subid_warn_fn warn,
-		     void *userdata, struct shift_subid_error *e);
+		     void *userdata, struct shift_error *err);
+/* The file shift_subid_read() reads for kind: /etc/subuid, /etc/subgid
+ * (or the test override, $SHIFT_SUBUID / $SHIFT_SUBGID), static. */
+const char *shift_subid_file(enum shift_id_kind kind);
 
 /* ------------------------------------------------------------------ */
 /* User namespaces (libshift/core/userns.c)                                 */

@@ -241,12 +241,13 @@ void shift_source_marker_clear(struct shift_source_marker *m);
  * shared-layer marker.  The copy is made in a temporary sibling of dst and
  * renamed into place (into dst itself when it is a mount point or its
  * directory can't be written): a failure leaves dst as it was.  flags: 0.
- * Returns 0 or a negative errno; then *why (static text) says what failed
- * and *where (malloc'd, may be NULL) names the entry, relative to src.
+ * Returns 0 or a negative errno; then err (if non-NULL) says what failed
+ * in err->why and names the entry, relative to src, in err->path (NULL:
+ * the copy as a whole).
  */
 int shift_copy_tree(const char *src, const char *dst,
 		    const struct shift_idmap *map, unsigned flags,
-		    const char **why, char **where);
+		    struct shift_error *err);
 
 /* The xattr (trusted.* or user.*) marking a directory as a layer shared
  * by several containers: shift-mount --fallback=shift leaves it alone
@@ -260,9 +261,10 @@ const char *shift_tree_shared_marker(const char *path);
 /* Fallbacks of shift-mount (libshift/engine/fallback.c)               */
 /* ------------------------------------------------------------------ */
 
-/* shift_tree() as root, shift_tree_userns() for anyone else. */
+/* shift_tree() as root, shift_tree_userns() for anyone else; a negative
+ * errno names path in err (if non-NULL). */
 int shift_tree_auto(const char *path, const struct shift_options *opts,
-		    struct shift_stats *stats);
+		    struct shift_stats *stats, struct shift_error *err);
 
 enum shift_copy_step {
 	SHIFT_COPY_STEP_MKDIR,	/* making the copy directory */
@@ -283,8 +285,6 @@ struct shift_copy_result {
 	enum shift_copy_step step; /* how far it came */
 	const char *tree; /* set before the shift: the tree the engine walks
 			   * (dir; src on a dry run without a copy) */
-	const char *why;	   /* static: what failed, or NULL */
-	char *where; /* malloc'd: the entry the copy failed on, or NULL */
 };
 
 /*
@@ -297,13 +297,15 @@ struct shift_copy_result {
  * later run reuses.  With SHIFT_DRY_RUN nothing is made and the engine
  * looks at src (or at the copy to reuse).  Returns what shift_tree()
  * returns for the shift step (0, 1 with problems), or a negative errno;
- * res says which step failed, why and where (res->where: the caller frees
- * it).  A non-empty dir without a marker: -ENOTEMPTY.
+ * res->step says which step failed, err (if non-NULL) why (err->why) and
+ * where (err->path: the copy directory, or the entry of src the copy
+ * failed on).  A non-empty dir without a marker: -ENOTEMPTY.
  */
 int shift_copy_and_shift(const char *src, const char *dir,
 			 const struct shift_options *opts,
 			 struct shift_stats *stats,
-			 struct shift_copy_result *res);
+			 struct shift_copy_result *res,
+			 struct shift_error *err);
 
 enum shift_mount_kind {
 	SHIFT_MOUNT_KIND_BIND,	  /* a SOURCE directory */

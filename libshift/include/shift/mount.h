@@ -72,18 +72,18 @@ struct shift_overlay {
 	const char *upper;	  /* NULL: read-only overlay */
 	const char *work;	  /* required with upper */
 	const char *options;	  /* extra overlay options or NULL */
-	/* Optional out: on failure, the path the error is about (one of
-	 * lower[i], upper, target) or NULL when it is about no one path. */
-	const char **failed_path;
 };
 
 /*
  * An overlayfs at target whose lower layers are idmapped mounts of the
  * given directories under map, with upper/work (if any) created and owned by
- * the map's image of 0:0.  The overlay is attached atomically.
+ * the map's image of 0:0.  The overlay is attached atomically.  On failure
+ * err->path (err if non-NULL) is the path the error is about (one of
+ * lower[i], upper, work, target), NULL when it is about no one path.
  */
 int shift_mount_overlay(const struct shift_overlay *ovl, const char *target,
-			const struct shift_idmap *map, unsigned flags);
+			const struct shift_idmap *map, unsigned flags,
+			struct shift_error *err);
 /*
  * The same with an existing user namespace fd (not consumed; e.g. from a
  * shift_userns_cache); map is still needed for the upper dir's owner and
@@ -92,7 +92,7 @@ int shift_mount_overlay(const struct shift_overlay *ovl, const char *target,
 int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			       const char *target,
 			       const struct shift_idmap *map, int userns_fd,
-			       unsigned flags);
+			       unsigned flags, struct shift_error *err);
 
 /*
  * After -EINVAL from a recursive idmap of path: the first mount at or
@@ -196,9 +196,6 @@ struct shift_reassemble {
 	const char *upper; /* a new writable layer (created if missing) or NULL */
 	const char *work;  /* with upper: its work dir, on the same mount */
 	unsigned how;	   /* SHIFT_REASSEMBLE_* */
-	/* Optional out: on failure, the path the error is about (a layer,
-	 * the new upper or work dir, the target) or NULL. */
-	const char **failed_path;
 };
 
 /*
@@ -207,16 +204,21 @@ struct shift_reassemble {
  * workdir with FSCONFIG_SET_FD) with the source's options and attach it
  * at target.  Without a new upper the overlay is read-only (options that
  * need an upper, index, nfs_export and volatile, are left out).  Returns
- * 0; -EINVAL (with *failed_path a layer) when a layer's filesystem can't
+ * 0; -EINVAL (with err->path a layer) when a layer's filesystem can't
  * be idmapped (before Linux 6.13, where overlayfs takes no layers as
  * file descriptors, the layers are named by path from a child's private
  * mount namespace instead), -EBUSY for a source upper without
- * SHIFT_REASSEMBLE_UPPER_AS_LOWER, or another negative errno.
+ * SHIFT_REASSEMBLE_UPPER_AS_LOWER, or another negative errno.  On
+ * failure err->path is the path the error is about (a layer, the new
+ * upper or work dir, the target) or NULL, and err->what "unmount" (the
+ * source could not be unmounted for SHIFT_REASSEMBLE_REPLACE), "restore"
+ * (-ENOTRECOVERABLE: nor mounted again after a failure) or "attach" (the
+ * target; with REPLACE often the same path as the source).
  */
 int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     const char *target,
 			     const struct shift_idmap *map, int userns_fd,
-			     unsigned flags);
+			     unsigned flags, struct shift_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Probe (libshift/mount/probe.c)                                            */
@@ -230,13 +232,14 @@ int shift_overlay_reassemble(const struct shift_reassemble *ra,
  * effects; no automount is triggered).  Results are cached per filesystem
  * (the superblock's device number); an already idmapped or unbindable
  * mount is tried on its own.  Returns 1 supported, 0 not supported (with
- * *why a reason such as "filesystem 'overlay' does not support idmapped
- * mounts", "kernel has no mount_setattr (Linux < 5.12)", "already
- * idmapped", "needs CAP_SYS_ADMIN"), negative errno when the probe itself
- * failed (-ENOENT for a missing path).  Reasons are owned by the library
- * and live as long as the process.
+ * why->why a reason such as "filesystem 'overlay' does not support
+ * idmapped mounts", "kernel has no mount_setattr (Linux < 5.12)", "already
+ * idmapped", "needs CAP_SYS_ADMIN", and why->error -EOPNOTSUPP), negative
+ * errno when the probe itself failed (-ENOENT for a missing path).  The
+ * reason of a "no" is a result, not an error, but travels in the one
+ * error context all the same (docs/design.md "Errors").
  */
-int shift_probe_idmap(const char *path, const char **why);
+int shift_probe_idmap(const char *path, struct shift_error *why);
 
 /* Run-time feature tests of the kernel, each by trying. */
 enum shift_feature {
@@ -253,12 +256,13 @@ enum shift_feature {
 };
 
 /*
- * 1 available, 0 not, negative errno if the test itself failed.  *why (if
- * non-NULL) gets a one-line detail either way: what worked, or why not.
+ * 1 available, 0 not, negative errno if the test itself failed.  why (if
+ * non-NULL) gets a one-line detail in why->why either way: what worked
+ * (why->error 0), or why not (why->error -EOPNOTSUPP).
  * Each feature is tested once per process.  The overlay tests run in a
  * forked child in a private mount namespace on detached tmpfs mounts.
  */
-int shift_probe_feature(enum shift_feature f, const char **why);
+int shift_probe_feature(enum shift_feature f, struct shift_error *why);
 /* "mount-api", "idmap-tmpfs", ...; NULL for an unknown feature. */
 const char *shift_feature_name(enum shift_feature f);
 
@@ -341,12 +345,12 @@ struct shift_mountd_source {
  * The service's whole policy, pure: may this caller have an idmapped
  * mount of this source with this map (on-disk -> seen, host ids)?
  * Returns 0 allowed; -EPERM, -ENOTDIR or -EINVAL refused, with one line
- * naming the rule in why (size whylen).
+ * naming the rule in why->why.
  */
 int shift_mountd_policy(const struct shift_mountd_caller *c,
 			const struct shift_idmap *map,
-			const struct shift_mountd_source *s, char *why,
-			size_t whylen);
+			const struct shift_mountd_source *s,
+			struct shift_error *why);
 /* The name of a pseudo-filesystem the service refuses ("proc", ...), or
  * NULL for any other f_type. */
 const char *shift_mountd_pseudo_fs(int64_t fs_type);
@@ -378,11 +382,11 @@ struct shift_mountd_conf {
 };
 /*
  * Parse the text of a configuration (NULL: defaults only) into *c (free
- * with shift_mountd_conf_done).  -EINVAL with "line N: ..." in err for an
- * unknown key, a bad value or a repeated key.
+ * with shift_mountd_conf_done).  -EINVAL with "line N: ..." in err->why
+ * for an unknown key, a bad value or a repeated key.
  */
 int shift_mountd_conf_parse(const char *text, struct shift_mountd_conf *c,
-			    char *err, size_t errlen);
+			    struct shift_error *err);
 void shift_mountd_conf_done(struct shift_mountd_conf *c);
 
 /* A request as sent on the wire. */
@@ -394,22 +398,23 @@ struct shift_mountd_request {
 };
 /*
  * Parse one received request of len bytes that came with nfds fds.
- * Returns 0, or -EBADMSG with the reason in err.  Free with
+ * Returns 0, or -EBADMSG with the reason in err->why.  Free with
  * shift_mountd_request_done.
  */
 int shift_mountd_request_parse(const void *buf, size_t len, unsigned nfds,
-			       struct shift_mountd_request *ret, char *err,
-			       size_t errlen);
+			       struct shift_mountd_request *ret,
+			       struct shift_error *err);
 void shift_mountd_request_done(struct shift_mountd_request *r);
 /* The wire form of a request or an answer (malloc'd); NULL on ENOMEM. */
 char *shift_mountd_request_format(const struct shift_mountd_request *r);
 char *shift_mountd_answer_format(int err, const char *message);
 /*
  * Parse an answer: returns 0 for "ok", the negative errno of a refusal
- * with its message in msg, or -EBADMSG for a malformed answer.
+ * with its message (escaped) in err->why, or -EBADMSG for a malformed
+ * answer (the reason in err->why).
  */
-int shift_mountd_answer_parse(const void *buf, size_t len, char *msg,
-			      size_t msglen);
+int shift_mountd_answer_parse(const void *buf, size_t len,
+			      struct shift_error *err);
 
 /* The socket the client uses: $SHIFT_MOUNTD_SOCKET or the default. */
 const char *shift_mountd_socket_path(void);
@@ -421,13 +426,14 @@ int shift_mountd_reachable(const char *socket_path);
  * with map, or with the user namespace userns_fd (>= 0; map NULL), and
  * flags SHIFT_MOUNT_RDONLY/NOSUID/NOEXEC (nodev is always set).  Returns
  * the mount fd (caller closes; attach with shift_mount_attach in a mount
- * namespace the caller owns), or a negative errno with one line in msg:
+ * namespace the caller owns), or a negative errno with one line in
+ * err->why (the service's answer, escaped, or what failed on the way):
  * -ENOENT/-ECONNREFUSED no service, -EPERM refused, -EAGAIN busy, ...
  */
 int shift_mountd_clone_idmapped(const char *socket_path, int dfd,
 				const char *path,
 				const struct shift_idmap *map, int userns_fd,
-				unsigned flags, char *msg, size_t msglen);
+				unsigned flags, struct shift_error *err);
 /* True when this process can't make idmapped mounts itself (no
  * CAP_SYS_ADMIN in the initial user namespace): the service's case. */
 bool shift_mountd_needed(void);
@@ -437,13 +443,13 @@ bool shift_mountd_needed(void);
  * userns_fd as for shift_mountd_clone_idmapped), assembled by the caller
  * in its own user and mount namespaces ("userxattr", nodev); upper and
  * work, if given, are created if missing with the caller's ids.  0, or a
- * negative errno with ovl->failed_path set when it is about one path and
- * msg holding the service's answer when the service refused.
+ * negative errno with err->path set when it is about one path and
+ * err->why holding the service's answer when the service refused.
  */
 int shift_mountd_overlay(const char *socket_path,
 			 const struct shift_overlay *ovl, const char *target,
 			 const struct shift_idmap *map, int userns_fd,
-			 unsigned flags, char *msg, size_t msglen);
+			 unsigned flags, struct shift_error *err);
 
 #ifdef __cplusplus
 }

@@ -24,15 +24,11 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 /*
- * What went wrong, for the tool's one-line message: the layer entry, blob
- * or file concerned and a static reason.  Functions taking one fill it on
- * failure when non-NULL; clear it with shift_oci_diag_clear().
+ * What went wrong, for the tool's one-line message, goes into the one error
+ * context (shift/util.h): err->path the layer entry, blob or file concerned
+ * (untrusted: a tar entry name), err->why the reason (NULL: strerror of the
+ * return).  The first failure met is the one kept.
  */
-struct shift_oci_diag {
-	char *where;	 /* malloc'd, or NULL */
-	const char *why; /* static, or NULL (then strerror of the return) */
-};
-void shift_oci_diag_clear(struct shift_oci_diag *diag);
 
 /* One image of an OCI image layout: its manifest, config and layers. */
 struct shift_oci_image;
@@ -51,7 +47,7 @@ struct shift_oci_layer {
  * digests verified.  Returns 0 and *ret (free with shift_oci_image_free()).
  */
 int shift_oci_image_open(const char *image, struct shift_oci_image **ret,
-			 struct shift_oci_diag *diag);
+			 struct shift_error *err);
 void shift_oci_image_free(struct shift_oci_image *img);
 /* Layers, bottom-most first. */
 unsigned shift_oci_layer_count(const struct shift_oci_image *img);
@@ -132,12 +128,12 @@ struct shift_layer_opts {
 int shift_layer_store_unpack_opts(const struct shift_oci_image *img,
 				  const char *store_dir,
 				  const struct shift_layer_opts *opts,
-				  struct shift_oci_diag *diag);
+				  struct shift_error *err);
 int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
 				 const char *dest,
 				 const struct shift_idmap *map,
 				 const struct shift_layer_opts *opts,
-				 struct shift_oci_diag *diag);
+				 struct shift_error *err);
 
 /* What shift_layer_gc() removes (or would, with SHIFT_LAYER_DRY_RUN). */
 struct shift_layer_gc_event {
@@ -158,7 +154,7 @@ int shift_layer_gc(const char *store_dir,
 		   const struct shift_oci_image *const *keep, unsigned flags,
 		   void (*on_remove)(const struct shift_layer_gc_event *ev,
 				     void *userdata),
-		   void *userdata, struct shift_oci_diag *diag);
+		   void *userdata, struct shift_error *err);
 
 /*
  * Unpack the image's layers into the content-addressed store at store_dir
@@ -176,7 +172,7 @@ int shift_layer_gc(const char *store_dir,
  */
 int shift_layer_store_unpack(const struct shift_oci_image *img,
 			     const char *store_dir, unsigned flags,
-			     struct shift_oci_diag *diag);
+			     struct shift_error *err);
 
 /*
  * Unpack all layers into one new tree at dest (which must not exist, or be
@@ -188,7 +184,7 @@ int shift_layer_store_unpack(const struct shift_oci_image *img,
  */
 int shift_layer_unpack_flat(const struct shift_oci_image *img,
 			    const char *dest, const struct shift_idmap *map,
-			    unsigned flags, struct shift_oci_diag *diag);
+			    unsigned flags, struct shift_error *err);
 
 /*
  * Mount the image at target: an overlayfs over idmapped mounts of its
@@ -204,7 +200,7 @@ int shift_layer_unpack_flat(const struct shift_oci_image *img,
 int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		      const struct shift_idmap *map, const char *target,
 		      const char *upper_dir, unsigned flags,
-		      struct shift_oci_diag *diag);
+		      struct shift_error *err);
 
 /*
  * A normal user's mount of the image from its rootless store (the one
@@ -227,7 +223,7 @@ int shift_layer_mount_user(const struct shift_oci_image *img,
 			   const struct shift_idmap *map, const char *target,
 			   const char *upper_dir, unsigned flags,
 			   const char *socket_path,
-			   struct shift_oci_diag *diag);
+			   struct shift_error *diag);
 
 #ifdef __cplusplus
 }

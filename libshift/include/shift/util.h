@@ -1,7 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libshift/util: untrusted names.
+ * libshift/util: the error model, untrusted names.
  * One of the subsystem headers that <shift.h> gathers (docs/design.md).
+ *
+ * Errors, one model for every public function (docs/design.md "Errors"):
+ * a function returns a negative errno (a constructor: NULL with errno set)
+ * and, where it can say more than the errno, fills an optional
+ * struct shift_error * (its last parameter; NULL: not told) with what
+ * failed, where (a path, file, layer entry or key), why (one line of text)
+ * and, for parsers, the line and column.  Only the failing call fills it;
+ * a caller owns it and frees it with shift_error_clear().  This is the
+ * one channel: no function takes a char buffer, a static string
+ * out-pointer or a struct of its own for its error.
  */
 #ifndef LIBSHIFT_SHIFT_UTIL_H
 #define LIBSHIFT_SHIFT_UTIL_H
@@ -15,6 +25,29 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------ */
+/* Errors (libshift/util/error.c)                                     */
+/* ------------------------------------------------------------------ */
+
+struct shift_error {
+	int error;	  /* the negative errno returned; 0: nothing was set */
+	const char *what; /* static: the step that failed ("open", "parse"),
+			     or NULL */
+	char *path;	  /* malloc'd: the file, path, entry or key concerned,
+			     or NULL; untrusted: escape before printing */
+	char *why;	  /* malloc'd one-line reason, or NULL: strerror(-error)
+			     says it all */
+	unsigned line;	  /* parsers: 1-based line of the input, 0: none */
+	unsigned column;  /* parsers: 1-based column, 0: none */
+};
+/* Free what err holds and zero it (err may be NULL; safe to repeat). */
+void shift_error_clear(struct shift_error *err);
+/*
+ * The reason as one line: "why" when set, else strerror(-error) (or of r
+ * when error is 0).  Static or owned by err: valid until it is cleared.
+ */
+const char *shift_error_why(const struct shift_error *err, int r);
 
 /* ------------------------------------------------------------------ */
 /* Untrusted names (libshift/util/escape.c)                                 */

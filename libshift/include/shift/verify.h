@@ -45,7 +45,8 @@ struct shift_alloc {
  * delegation file is missing), -EUCLEAN (the user's own line of a
  * delegation file is malformed), -ENOSPC (no free block), -EEXIST
  * (container allocated with another user or size), -EBADMSG (state file
- * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.  *ret's strings are malloc'd:
+ * corrupt or of another version), -EINVAL.  shift_alloc_get_ex() says why.
+ * *ret's strings are malloc'd:
  * shift_alloc_clear() frees them.
  */
 int shift_alloc_get(const char *state, const char *user, const char *container,
@@ -67,11 +68,6 @@ struct shift_alloc_opts {
 	/* malformed delegation lines of other users (NULL: not told) */
 	shift_subid_warn_fn warn;
 	void *userdata;
-	/* on failure, a one-line reason naming the state's allocation or
-	 * the delegation file and line, when there is more to say than the
-	 * errno ("" otherwise) */
-	char *err;
-	size_t errlen;
 };
 /*
  * As shift_alloc_get(), plus: the state is checked whole (-EBADMSG for a
@@ -80,17 +76,21 @@ struct shift_alloc_opts {
  * is read with shift_subid_read() (-ENOENT with a reason when the file is
  * missing, -EUCLEAN when the user's own line is malformed); with
  * SHIFT_ALLOC_DRY_RUN nothing is written and no lock file or directory is
- * created.  The plain calls are these with opts NULL.
+ * created.  On failure err (if non-NULL) gets a one-line reason in why
+ * naming the state's allocation or the delegation file and line, when
+ * there is more to say than the errno (path: the state or delegation
+ * file).  The plain calls are these with opts and err NULL.
  */
 int shift_alloc_get_ex(const char *state, const char *user, const char *container,
 		       uint32_t size, const struct shift_alloc_opts *opts,
-		       struct shift_alloc *ret);
+		       struct shift_alloc *ret, struct shift_error *err);
 /* As shift_alloc_release(); *ret (if non-NULL) gets the freed block. */
 int shift_alloc_release_ex(const char *state, const char *container,
 			   const struct shift_alloc_opts *opts,
-			   struct shift_alloc *ret);
+			   struct shift_alloc *ret, struct shift_error *err);
 int shift_alloc_list_ex(const char *state, const struct shift_alloc_opts *opts,
-			struct shift_alloc **ret, size_t *ret_n);
+			struct shift_alloc **ret, size_t *ret_n,
+			struct shift_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Ownership manifests (libshift/verify/manifest.c)                           */
@@ -108,7 +108,8 @@ struct shift_manifest;
  * Record the tree at dir (read-only; symlinks not followed, other mounts
  * not entered).  Returns 0 and a manifest the caller frees.
  */
-int shift_manifest_record(const char *dir, struct shift_manifest **ret);
+int shift_manifest_record(const char *dir, struct shift_manifest **ret,
+			  struct shift_error *err);
 /* Write in the manifest format to fd.  Returns 0 (-EOPNOTSUPP for a
  * manifest from shift_manifest_open() that was left in its file). */
 int shift_manifest_write(const struct shift_manifest *m, int fd);
@@ -121,7 +122,7 @@ int shift_manifest_write(const struct shift_manifest *m, int fd);
  * if non-NULL.
  */
 int shift_manifest_record_to(const char *dir, int fd, size_t *count,
-			     char *digest);
+			     char *digest, struct shift_error *err);
 /*
  * Open a manifest file for checking in bounded memory: read once to
  * validate it (as shift_manifest_read: syntax, digest) and count its
@@ -132,14 +133,14 @@ int shift_manifest_record_to(const char *dir, int fd, size_t *count,
  * shift_manifest_check_layers() needs manifests read whole.
  */
 int shift_manifest_open(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line);
+			struct shift_error *err);
 /*
  * Read a manifest file.  -EBADMSG when malformed or when its digest does
- * not match (with a static reason and the 1-based line in err/err_line if
- * non-NULL).
+ * not match (with the reason in err->why and the 1-based line in
+ * err->line, 0 when about no one line); err->path is the file.
  */
 int shift_manifest_read(const char *path, struct shift_manifest **ret,
-			const char **err, unsigned *err_line);
+			struct shift_error *err);
 void shift_manifest_free(struct shift_manifest *m);
 size_t shift_manifest_count(const struct shift_manifest *m);
 /* "sha256:HEX" of the written form (valid after record or read). */
@@ -174,7 +175,7 @@ enum {
 int shift_manifest_check(const struct shift_manifest *m,
 			 const struct shift_idmap *map, const char *dir,
 			 unsigned flags, shift_difference_fn fn,
-			 void *userdata);
+			 void *userdata, struct shift_error *err);
 
 /* Called per difference with the index of the layer the expected entry
  * comes from (extra entries: the top layer). */
@@ -192,12 +193,13 @@ typedef int (*shift_layer_difference_fn)(const struct shift_difference *d,
 int shift_manifest_check_layers(const struct shift_manifest *const *layers,
 				size_t n, const struct shift_idmap *map,
 				const char *dir, unsigned flags,
-				shift_layer_difference_fn fn, void *userdata);
+				shift_layer_difference_fn fn, void *userdata,
+				struct shift_error *err);
 /*
- * After a record or check of this thread failed reading the tree: the
- * entry it failed on ("./a/b"), or NULL (the top directory itself).
+ * (The record and check calls above: when one failed reading the tree,
+ * err->path is the entry it failed on, "./a/b", or NULL for the top
+ * directory itself.)
  */
-const char *shift_manifest_error_path(void);
 /* Called with the number of entries read so far while this thread
  * records a tree (every 1024 entries and at the end); NULL: nobody. */
 typedef void (*shift_manifest_progress_fn)(size_t entries, void *userdata);
@@ -259,11 +261,12 @@ const char *shift_verify_status_name(enum shift_verify_status s);
  * with diff NULL (differences of the merged views of one path may
  * interleave).  Returns the number of failed checks (findings with diff
  * NULL; 0: all good) or a negative errno; on -EBADMSG (a bad description:
- * unknown or duplicate key, wrong type, no containers, not strict JSON) a
- * one-line reason with the line and column goes into err (size errlen).
+ * unknown or duplicate key, wrong type, no containers, not strict JSON)
+ * err gets a one-line reason ("line L, column C: ...") in why and the
+ * place in line and column.
  */
 int shift_verify_containers(const char *path, shift_verify_fn fn,
-			    void *userdata, char *err, size_t errlen);
+			    void *userdata, struct shift_error *err);
 
 #ifdef __cplusplus
 }
