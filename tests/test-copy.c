@@ -21,8 +21,7 @@ TEST(many_hard_links)
 {
 	const char *base = test_scratch("test-copy");
 	char src[PATH_MAX], dst[PATH_MAX], a[PATH_MAX + 32], b[PATH_MAX + 32];
-	const char *why = NULL;
-	char *where = NULL;
+	struct shift_error err = {0};
 	struct stat sa, sb;
 	int r;
 
@@ -41,11 +40,11 @@ TEST(many_hard_links)
 		CHECK(fd >= 0 && dprintf(fd, "%d\n", i) > 0 && close(fd) == 0);
 		CHECK_EQ_INT(link(a, b), 0);
 	}
-	r = shift_copy_tree(src, dst, NULL, 0, &why, &where);
+	r = shift_copy_tree(src, dst, NULL, 0, &err);
 	if (r < 0)
-		printf("#   copy: %s (%s): %d\n", why ? why : "?",
-		       where ? where : "", r);
-	free(where);
+		printf("#   copy: %s (%s): %d\n", err.why ? err.why : "?",
+		       err.path ? err.path : "", r);
+	shift_error_clear(&err);
 	CHECK_EQ_INT(r, 0);
 	for (int i = 0; r == 0 && i < INODES; i++) {
 		snprintf(a, sizeof(a), "%s/f%d", dst, i);
