@@ -57,20 +57,25 @@ temps() {
 				# shellcheck disable=SC2086
 				LIBSHIFT_NO_FD_LAYERS=$nofd "$1" --fallback=reassemble $args \
 					--map "$2" "$3" "$4" || exit 1
-				cut -d" " -f1 /proc/self/mountinfo | sort |
-					comm -13 "$5.before" - >"$5.new"
+				cut -d" " -f1 /proc/self/mountinfo | sort >"$5.after"
 				line=$(awk -v m="$4" "\$5 == m" /proc/self/mountinfo)
 				case $line in
 				*,lowerdir=0:1:2,*) kind=path ;;
 				*lowerdir+=/,*) kind=fd ;;
 				*) kind="?" ;;
 				esac
-				echo "$(wc -l <"$5.new")" "$(echo "$line" | cut -d" " -f1)" \
-					"$(cat "$5.new")" "$kind"
+				# Mount ids are reused: the target may get the id of
+				# the overlay unmounted just before, so count lines and
+				# check that the one new id (if any is new) is the target.
+				new=$(comm -13 "$5.before" "$5.after")
+				tid=$(echo "$line" | cut -d" " -f1)
+				echo "$(($(wc -l <"$5.after") - $(wc -l <"$5.before")))" \
+					"$tid" "${new:-$tid}" "$kind"
 				umount "$4"
 			done
 		done' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m" "$n")
-	# One new mount each time, the one at the target: by fd its layers
+	# One new mount each time, the one at the target (its id may be one
+	# reused from the overlay unmounted before): by fd its layers
 	# show as "/" (relative to the clones), by path relative to the
 	# child's temp dir (0, 1, 2).
 	local re='^1 ([0-9]+) ([0-9]+) (fd|path)$' i=0 l
