@@ -524,132 +524,183 @@ out:
 	return TAKE_FD(tree);
 }
 
+/* One overlay being built by shift_mount_overlay_userns(), step by step. */
+struct ovl_build {
+	const struct shift_overlay *ovl;
+	const struct shift_idmap *map;
+	int userns_fd;
+	unsigned flags;
+	int *fds; /* the layers' detached idmapped clones */
+	size_t n;
+	int tree;		/* one shared clone the fds lie in, or -EBADF */
+	int fsfd;		/* the overlay's fs context */
+	struct tmp_layers tmp;	/* layers attached by path (old kernels) */
+	const char *failed;	/* the path a failure is about */
+};
+
+/*
+ * overlayfs wants two lower layers when there is no upper one; one
+ * read-only layer is exactly its idmapped clone, made read-only.
+ */
+static int ovl_single_layer(struct ovl_build *b, const char *target)
+{
+	int r = clone_layers(b->ovl, 1, b->userns_fd, b->flags, b->fds,
+			     &b->failed);
+
+	if (r < 0)
+		return r;
+	r = setattr_idmap(b->fds[0], -EBADF, b->flags | SHIFT_MOUNT_RDONLY);
+	if (r >= 0)
+		r = shift_mount_attach(b->fds[0], AT_FDCWD, target);
+	if (r < 0)
+		b->failed = target;
+	return r;
+}
+
+/* The layers' clones: one shared tree where they allow it, else each. */
+static int ovl_clone(struct ovl_build *b, bool by_fd)
+{
+	if (by_fd && b->n > 1 && !(b->flags & SHIFT_MOUNT_RECURSIVE))
+		b->tree = clone_layers_shared(b->ovl, b->n, b->userns_fd,
+					      b->fds);
+	if (b->tree >= 0)
+		return 0;
+	return clone_layers(b->ovl, b->n, b->userns_fd, b->flags, b->fds,
+			    &b->failed);
+}
+
+/* The container's root as the host sees it owns the upper's root. */
+static int ovl_prepare_upper(struct ovl_build *b)
+{
+	uint32_t uid = 0, gid = 0;
+	int r;
+
+	if (!b->ovl->upper)
+		return 0;
+	if (shift_idmap_to_seen(b->map, SHIFT_UID, 0, &uid) < 0 ||
+	    shift_idmap_to_seen(b->map, SHIFT_GID, 0, &gid) < 0) {
+		uid = 0;
+		gid = 0;
+	}
+	r = sk_ensure_layer_dir(b->ovl->upper, uid, gid, false);
+	if (r < 0) {
+		b->failed = b->ovl->upper;
+		return r;
+	}
+	r = sk_ensure_layer_dir(b->ovl->work, uid, gid, false);
+	if (r < 0)
+		b->failed = b->ovl->work;
+	return r;
+}
+
+/* A new fs context with the lower layers: as fds (lowerdir+, 6.13+), else
+ * attached to a private temp dir and named by path. */
+static int ovl_add_layers(struct ovl_build *b, bool by_fd)
+{
+	int r = overlay_fsopen(&b->fsfd);
+
+	if (r < 0)
+		return r;
+	r = by_fd ? overlay_layers_by_fd(b->fsfd, b->fds, b->n) : -EINVAL;
+	if (r != -EINVAL)
+		return r;
+	sk_debug("overlay layers as fds refused, attaching them to a temp dir");
+	b->fsfd = safe_close(b->fsfd);
+	r = overlay_fsopen(&b->fsfd);
+	if (r < 0)
+		return r;
+	if (b->tree >= 0) {
+		/* Attaching needs a tree per layer. */
+		for (size_t i = 0; i < b->n; i++)
+			b->fds[i] = safe_close(b->fds[i]);
+		b->tree = safe_close(b->tree);
+		r = clone_layers(b->ovl, b->n, b->userns_fd, b->flags, b->fds,
+				 &b->failed);
+		if (r < 0)
+			return r;
+	}
+	return overlay_layers_by_path(b->fsfd, b->fds, b->n, &b->tmp);
+}
+
+/* Upper, work and the caller's options; the superblock; a detached
+ * mount of it (returned). */
+static int ovl_create(struct ovl_build *b)
+{
+	const struct shift_overlay *ovl = b->ovl;
+	int mfd, r;
+
+	if (ovl->upper && (set_dir_option(b->fsfd, "upperdir", ovl->upper) < 0 ||
+			   set_dir_option(b->fsfd, "workdir", ovl->work) < 0)) {
+		b->failed = ovl->upper;
+		return negative_errno();
+	}
+	r = fsconfig_options(b->fsfd, ovl->options);
+	if (r < 0)
+		return r;
+	if (fsconfig(b->fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return negative_errno();
+	mfd = fsmount(b->fsfd, FSMOUNT_CLOEXEC,
+		      (unsigned)sk_mount_attrs(b->flags));
+	return mfd < 0 ? negative_errno() : mfd;
+}
+
 int shift_mount_overlay_userns(const struct shift_overlay *ovl,
 			       const char *target,
 			       const struct shift_idmap *map, int userns_fd,
 			       unsigned flags, struct shift_error *err)
 {
-	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, tree = -EBADF;
-	struct tmp_layers tmp = { .dir = "", .attached = 0 };
-	const char *failed = NULL;
-	int *fds = NULL;
-	size_t n = 0, i;
-	uint32_t uid = 0, gid = 0;
-	bool by_fd;
-	int r;
+	struct ovl_build b = {
+		.ovl = ovl,
+		.map = map,
+		.userns_fd = userns_fd,
+		.flags = flags,
+		.tree = -EBADF,
+		.fsfd = -EBADF,
+		.tmp = { .dir = "", .attached = 0 },
+	};
+	bool by_fd = !sk_overlay_no_fd_layers;
+	int mfd, r;
 
 	if (!ovl || !ovl->lower || !ovl->lower[0] || !target || !map)
 		return -EINVAL;
 	if (ovl->upper && !ovl->work)
 		return -EINVAL;
-	while (ovl->lower[n])
-		n++;
-	fds = calloc(n, sizeof(int));
-	if (!fds)
+	while (ovl->lower[b.n])
+		b.n++;
+	b.fds = calloc(b.n, sizeof(int));
+	if (!b.fds)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		fds[i] = -EBADF;
+	for (size_t i = 0; i < b.n; i++)
+		b.fds[i] = -EBADF;
 
-	/*
-	 * overlayfs wants two lower layers when there is no upper one; one
-	 * read-only layer is exactly its idmapped clone, made read-only.
-	 */
-	if (!ovl->upper && n == 1 && !ovl->options) {
-		r = clone_layers(ovl, n, userns_fd, flags, fds, &failed);
-		if (r >= 0) {
-			r = setattr_idmap(fds[0], -EBADF,
-					  flags | SHIFT_MOUNT_RDONLY);
-			if (r >= 0)
-				r = shift_mount_attach(fds[0], AT_FDCWD, target);
-			if (r < 0)
-				failed = target;
-		}
+	if (!ovl->upper && b.n == 1 && !ovl->options) {
+		r = ovl_single_layer(&b, target);
 		goto out;
 	}
-
-	by_fd = !sk_overlay_no_fd_layers;
-	if (by_fd && n > 1 && !(flags & SHIFT_MOUNT_RECURSIVE))
-		tree = clone_layers_shared(ovl, n, userns_fd, fds);
-	if (tree < 0) {
-		r = clone_layers(ovl, n, userns_fd, flags, fds, &failed);
-		if (r < 0)
-			goto out;
-	}
-
-	if (ovl->upper) {
-		/* The container's root as the host sees it owns the upper root. */
-		if (shift_idmap_to_seen(map, SHIFT_UID, 0, &uid) < 0 ||
-		    shift_idmap_to_seen(map, SHIFT_GID, 0, &gid) < 0) {
-			uid = 0;
-			gid = 0;
-		}
-		r = sk_ensure_layer_dir(ovl->upper, uid, gid, false);
-		if (r < 0) {
-			failed = ovl->upper;
-			goto out;
-		}
-		r = sk_ensure_layer_dir(ovl->work, uid, gid, false);
-		if (r < 0) {
-			failed = ovl->work;
-			goto out;
-		}
-	}
-
-	r = overlay_fsopen(&fsfd);
+	r = ovl_clone(&b, by_fd);
+	if (r >= 0)
+		r = ovl_prepare_upper(&b);
 	if (r < 0)
 		goto out;
-	r = by_fd ? overlay_layers_by_fd(fsfd, fds, n) : -EINVAL;
-	if (r == -EINVAL) {
-		sk_debug("overlay layers as fds refused, attaching them to a temp dir");
-		fsfd = safe_close(fsfd);
-		r = overlay_fsopen(&fsfd);
-		if (r < 0)
-			goto out;
-		if (tree >= 0) {
-			/* Attaching needs a tree per layer. */
-			for (i = 0; i < n; i++)
-				fds[i] = safe_close(fds[i]);
-			tree = safe_close(tree);
-			r = clone_layers(ovl, n, userns_fd, flags, fds, &failed);
-			if (r < 0)
-				goto out;
-		}
-		r = overlay_layers_by_path(fsfd, fds, n, &tmp);
-	}
-	if (r < 0)
-		goto out_log;
-	if (ovl->upper &&
-	    (set_dir_option(fsfd, "upperdir", ovl->upper) < 0 ||
-	     set_dir_option(fsfd, "workdir", ovl->work) < 0)) {
-		r = negative_errno();
-		failed = ovl->upper;
-		goto out_log;
-	}
-	r = fsconfig_options(fsfd, ovl->options);
-	if (r < 0)
-		goto out_log;
-	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		r = negative_errno();
-		goto out_log;
-	}
-	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, (unsigned)sk_mount_attrs(flags));
+	r = ovl_add_layers(&b, by_fd);
+	mfd = r < 0 ? r : ovl_create(&b);
 	if (mfd < 0) {
-		r = negative_errno();
-		goto out_log;
+		r = mfd;
+		if (b.fsfd >= 0)
+			sk_fs_log(b.fsfd);
+		goto out;
 	}
-	tmp_layers_cleanup(&tmp);
+	tmp_layers_cleanup(&b.tmp);
 	r = shift_mount_attach(mfd, AT_FDCWD, target);
+	safe_close(mfd);
 	if (r < 0)
-		failed = target;
-	goto out;
-
-out_log:
-	if (fsfd >= 0)
-		sk_fs_log(fsfd);
+		b.failed = target;
 out:
-	tmp_layers_cleanup(&tmp);
-	close_fds(fds, n);
-	return r < 0 ? sk_error_set_path(err, r, failed, NULL) : r;
+	tmp_layers_cleanup(&b.tmp);
+	close_fds(b.fds, b.n);
+	safe_close(b.tree);
+	safe_close(b.fsfd);
+	return r < 0 ? sk_error_set_path(err, r, b.failed, NULL) : r;
 }
 
 /* ------------------------------------------------------------------ */
