@@ -608,9 +608,9 @@ static void json_finish(struct options *o, const struct shift_stats *st,
 	if (!j)
 		return;
 	json_add_name(j, "directory", "directory_escaped", o->dir);
+	/* null when no engine ran (the run stopped before one was picked) */
 	json_object_object_add(
-	    j, "engine",
-	    json_object_new_string(st->engine ? st->engine : "sync"));
+	    j, "engine", st->engine ? json_object_new_string(st->engine) : NULL);
 	json_object_object_add(
 	    j, "dry_run", json_object_new_boolean(o->so.flags & SHIFT_DRY_RUN));
 	json_object_object_add(
