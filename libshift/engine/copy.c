@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "engine/engine-internal.h"
+#include "util/fs.h"
 #include "util/error.h"
 #include "util/syscalls.h"
 
@@ -435,58 +436,6 @@ static int copy_entry(struct copyctx *c, int sfd, int dfd, const char *name,
 	return copy_meta(c, s, d, dfd, name, st, false);
 }
 
-/* Remove name below dfd and everything in it. */
-static int remove_tree_at(int dfd, const char *name, bool keep_top)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd, r;
-
-	if (!keep_top && unlinkat(dfd, name, 0) == 0)
-		return 0;
-	if (!keep_top && errno != EISDIR && errno != EPERM)
-		return errno == ENOENT ? 0 : negative_errno();
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return negative_errno();
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		r = remove_tree_at(dirfd(d), de->d_name, false);
-		if (r < 0)
-			return r;
-	}
-	if (!keep_top && unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		return negative_errno();
-	return 0;
-}
-
-/* Whether the directory dirfd holds nothing. */
-static int dir_empty(int dirfd)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return negative_errno();
-	}
-	errno = 0;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return 0;
-	return errno ? negative_errno() : 1;
-}
-
 /* The source tree at sfd into the directory c->droot, its root last. */
 static int copy_root(struct copyctx *c, int sfd)
 {
@@ -572,7 +521,7 @@ int shift_copy_tree(const char *src, const char *dst,
 			       : openat(pfd, base,
 					O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					    O_CLOEXEC);
-		r = dfd < 0 ? negative_errno() : dir_empty(dfd);
+		r = dfd < 0 ? negative_errno() : sk_dir_is_empty_at(dfd, NULL);
 		if (r == 0) {
 			r = -ENOTEMPTY;
 			w = "the destination is not empty";
@@ -667,9 +616,9 @@ fail:
 		snprintf(c->where, sizeof(c->where), "%s", c->path);
 	sk_error_set_path(err, r, *c->where ? c->where : NULL, "%s", w);
 	if (tmp)
-		(void)remove_tree_at(AT_FDCWD, tmp, false);
+		(void)sk_rm_rf_at(AT_FDCWD, tmp);
 	else
-		(void)remove_tree_at(AT_FDCWD, dst, true);
+		(void)sk_rm_rf_children_at(AT_FDCWD, dst);
 out:
 	/* A failure before the copy began names no entry. */
 	if (r < 0 && (!c || !err || !err->error))

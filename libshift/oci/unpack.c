@@ -26,6 +26,7 @@
 #include <sys/file.h>
 
 #include "oci/layer-internal.h"
+#include "util/fs.h"
 #include "util/syscalls.h"
 
 /* ------------------------------------------------------------------ */
@@ -161,19 +162,6 @@ static int temp_beside(const char *path, char **ret_tmp, int *ret_fd)
 	return 0;
 }
 
-static bool dir_empty(const char *path)
-{
-	_cleanup_closedir_ DIR *d = opendir(path);
-	struct dirent *de;
-
-	if (!d)
-		return false;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return false;
-	return true;
-}
-
 uint64_t sk_layer_blobs_total(const struct shift_oci_image *img)
 {
 	uint64_t t = 0;
@@ -209,7 +197,8 @@ int shift_layer_unpack_flat_opts(const struct shift_oci_image *img,
 		x.userdata = opts->userdata;
 	}
 	x.bytes_total = sk_layer_blobs_total(img);
-	if (stat(dest, &st) == 0 && (!S_ISDIR(st.st_mode) || !dir_empty(dest)))
+	if (stat(dest, &st) == 0 &&
+	    (!S_ISDIR(st.st_mode) || sk_dir_is_empty(dest) != 1))
 		return sk_layer_fail(
 		    &x, -EEXIST, dest,
 		    "destination exists and is not an empty directory");

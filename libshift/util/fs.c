@@ -56,6 +56,32 @@ int sk_rm_rf_at(int dfd, const char *name)
 	return 0;
 }
 
+int sk_rm_rf_children_at(int dfd, const char *name)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	d = fdopendir(fd);
+	if (!d) {
+		safe_close(fd);
+		return negative_errno();
+	}
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (dot_or_dotdot(de->d_name))
+			continue;
+		r = sk_rm_rf_at(dirfd(d), de->d_name);
+		if (r < 0)
+			return r;
+		errno = 0;
+	}
+	return errno ? negative_errno() : 0;
+}
+
 int sk_mkdir_p_at(int dfd, const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];

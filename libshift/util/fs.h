@@ -13,6 +13,8 @@
 /* Remove name below dfd and, for a directory, everything in it; symlinks
  * are removed, never followed.  A missing name is success. */
 int sk_rm_rf_at(int dfd, const char *name);
+/* Everything in the directory name below dfd, the directory itself kept. */
+int sk_rm_rf_children_at(int dfd, const char *name);
 
 /* mkdir -p: create path (relative to dfd, or absolute) and its missing
  * parents with mode; existing directories are fine. */
