@@ -414,3 +414,19 @@ in 0-65535"
 	assert_failure 1
 	assert_output --partial '"canonical_upper" needs "upper"'
 }
+
+@test "a container's pid: its mounts are read from /proc/PID/mountinfo (views named, idmapped counted); a gone process fails" {
+	local gone
+	jq --argjson pid $$ '.containers[0] |= (del(.map) | .pid = $pid)' "$SET" >"$SET.pid"
+	# (this shell's maps are the host's: other checks fail, as they should)
+	run "$SHIFT_VERIFY" containers --all "$SET.pid"
+	assert_line --regexp "^ *mounts +info +c1 +[0-9]+ of [0-9]+ mounts of process $$ are idmapped$"
+	assert_line --regexp "^ *mounts +info +c1 +$V1 \(overlay\) is not idmapped$"
+	sh -c 'exit 0' &
+	gone=$!
+	wait "$gone"
+	jq --argjson pid "$gone" '.containers[0] |= (del(.map) | .pid = $pid)' "$SET" >"$SET.gone"
+	run "$SHIFT_VERIFY" containers "$SET.gone"
+	assert_failure
+	assert_output --partial "container 'c1': Failed to read the maps of process $gone"
+}

@@ -42,6 +42,7 @@ int sk_ensure_layer_dir(const char *path, uid_t uid, gid_t gid, bool follow);
  */
 struct sk_mountinfo {
 	uint64_t id, parent;
+	dev_t devno; /* the superblock's device (MAJ:MIN) */
 	char *root, *target, *fstype, *vfs_options, *super_raw, *optional;
 };
 void sk_mountinfo_clear(struct sk_mountinfo *mi);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 
 #include "mount/mount-internal.h"
 
@@ -63,6 +64,7 @@ static int parse_line(char *line, struct sk_mountinfo *mi)
 {
 	char *field[64], *save = NULL, *tok;
 	unsigned long long id, parent;
+	unsigned maj, min;
 	size_t n = 0, dash, optlen = 0;
 
 	line[strcspn(line, "\n")] = '\0';
@@ -72,9 +74,11 @@ static int parse_line(char *line, struct sk_mountinfo *mi)
 	for (dash = 6; dash < n && strcmp(field[dash], "-"); dash++)
 		;
 	if (n < 6 || dash + 3 >= n || sscanf(field[0], "%llu", &id) != 1 ||
-	    sscanf(field[1], "%llu", &parent) != 1)
+	    sscanf(field[1], "%llu", &parent) != 1 ||
+	    sscanf(field[2], "%u:%u", &maj, &min) != 2)
 		return -EBADMSG;
-	*mi = (struct sk_mountinfo){.id = id, .parent = parent};
+	*mi = (struct sk_mountinfo){
+	    .id = id, .parent = parent, .devno = makedev(maj, min)};
 	for (size_t i = 6; i < dash; i++)
 		optlen += strlen(field[i]) + 1;
 	mi->root = sk_unescape_octal(field[3], strlen(field[3]));

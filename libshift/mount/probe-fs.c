@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <libmount.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <string.h>
@@ -47,35 +46,16 @@ static uint64_t statx_mnt_id(const struct statx *stx)
 /* Look a mount up by id in /proc/self/mountinfo. */
 static void mount_facts(uint64_t mnt_id, struct mount_facts *ret)
 {
-	struct libmnt_table *tb;
-	struct libmnt_iter *it;
-	struct libmnt_fs *fs;
+	struct sk_mountinfo mi;
 
-	if (!mnt_id)
+	if (!mnt_id || sk_mountinfo_by_id(mnt_id, &mi) < 0)
 		return;
-	tb = mnt_new_table_from_file("/proc/self/mountinfo");
-	if (!tb)
-		return;
-	it = mnt_new_iter(MNT_ITER_FORWARD);
-	while (it && mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *opts, *opt, *type;
-
-		if ((uint64_t)mnt_fs_get_id(fs) != mnt_id)
-			continue;
-		ret->found = true;
-		ret->devno = mnt_fs_get_devno(fs);
-		opts = mnt_fs_get_vfs_options(fs);
-		ret->idmapped = opts && mnt_optstr_get_option(opts, "idmapped",
-							      NULL, NULL) == 0;
-		opt = mnt_fs_get_optional_fields(fs);
-		ret->unbindable = opt && strstr(opt, "unbindable");
-		type = mnt_fs_get_fstype(fs);
-		if (type)
-			snprintf(ret->fstype, sizeof(ret->fstype), "%s", type);
-		break;
-	}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
+	ret->found = true;
+	ret->devno = mi.devno;
+	ret->idmapped = sk_mount_option_has(mi.vfs_options, "idmapped");
+	ret->unbindable = strstr(mi.optional, "unbindable") != NULL;
+	snprintf(ret->fstype, sizeof(ret->fstype), "%s", mi.fstype);
+	sk_mountinfo_clear(&mi);
 }
 
 /* When mountinfo doesn't say: a name for the superblock's magic. */

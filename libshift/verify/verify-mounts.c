@@ -1,82 +1,79 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Container sets (verify.c): for a running container, which of its
- * mounts are idmapped (information, from /proc/PID/mountinfo).
+ * mounts are idmapped (information, from /proc/PID/mountinfo, read by
+ * mount/mountinfo.c).
  */
 #include "config.h"
 
-#include <libmount.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "mount/mount-internal.h"
 #include "verify/verify-internal.h"
 
-static bool has_option(const char *optstr, const char *name)
+struct mounts_of {
+	struct vrun *run;
+	const struct vcontainer *c;
+	unsigned total, idmapped;
+};
+
+static int one_mount(const struct sk_mountinfo *mi, void *userdata)
 {
-	return optstr && mnt_optstr_get_option(optstr, name, NULL, NULL) == 0;
+	struct mounts_of *m = userdata;
+	bool idmapped = sk_mount_option_has(mi->vfs_options, "idmapped");
+	bool viewed = false;
+	int r;
+
+	m->total++;
+	if (idmapped)
+		m->idmapped++;
+	/* a mount that holds a view, or any idmapped one */
+	for (size_t j = 0; j < m->c->nviews; j++)
+		if (!strcmp(mi->target, m->c->views[j].path))
+			viewed = true;
+	if (!idmapped && !viewed)
+		return 0;
+	r = sk_verify_emit(m->run, SHIFT_VERIFY_INFO, NULL,
+			   "%s (%s) is %sidmapped", mi->target,
+			   mi->fstype[0] ? mi->fstype : "?",
+			   idmapped ? "" : "not ");
+	return r < 0 ? r : 0;
 }
 
 /* For a running container: which of its mounts are idmapped. */
 int sk_verify_mounts(struct vset *s, struct vrun *run)
 {
-	size_t i;
 	int r;
 
 	run->check = SHIFT_VERIFY_MOUNTS;
-	for (i = 0; i < s->ncs; i++) {
-		struct vcontainer *c = &s->cs[i];
-		struct libmnt_table *tb;
-		struct libmnt_iter *it;
-		struct libmnt_fs *fs;
+	for (size_t i = 0; i < s->ncs; i++) {
+		struct mounts_of m = { .run = run, .c = &s->cs[i] };
 		char path[64];
-		unsigned total = 0, idm = 0;
 
-		if (c->pid <= 0)
+		if (m.c->pid <= 0)
 			continue;
-		run->subject = c->name;
-		snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)c->pid);
-		tb = mnt_new_table_from_file(path);
-		if (!tb) {
+		run->subject = m.c->name;
+		snprintf(path, sizeof(path), "/proc/%d/mountinfo",
+			 (int)m.c->pid);
+		r = sk_mountinfo_foreach(path, one_mount, &m);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0 && !m.total) {
 			/* asked to look at this process: not being able to is
 			 * a failure, never a pass */
 			r = sk_verify_emit(run, SHIFT_VERIFY_FAIL, NULL,
-				 "Failed to read '%s' (the process is gone?)",
-				 path);
+					   "Failed to read '%s' (the process is gone?)",
+					   path);
 			if (r < 0)
 				return r;
 			continue;
 		}
-		it = mnt_new_iter(MNT_ITER_FORWARD);
-		if (!it) {
-			mnt_unref_table(tb);
-			return -ENOMEM;
-		}
-		r = 0;
-		while (r >= 0 && mnt_table_next_fs(tb, it, &fs) == 0) {
-			const char *target = mnt_fs_get_target(fs);
-			bool idmapped = has_option(mnt_fs_get_vfs_options(fs), "idmapped");
-			bool viewed = false;
-			size_t j;
-
-			total++;
-			if (idmapped)
-				idm++;
-			/* a mount that holds a view, or any idmapped one */
-			for (j = 0; j < c->nviews; j++)
-				if (target && !strcmp(target, c->views[j].path))
-					viewed = true;
-			if (!idmapped && !viewed)
-				continue;
-			r = sk_verify_emit(run, SHIFT_VERIFY_INFO, NULL, "%s (%s) is %sidmapped",
-				 target ? target : "?", mnt_fs_get_fstype(fs) ?: "?",
-				 idmapped ? "" : "not ");
-		}
-		if (r >= 0)
-			r = sk_verify_emit(run, SHIFT_VERIFY_INFO, NULL,
-				 "%u of %u mounts of process %d are idmapped", idm,
-				 total, (int)c->pid);
-		mnt_free_iter(it);
-		mnt_unref_table(tb);
+		if (r < 0)
+			return r;
+		r = sk_verify_emit(run, SHIFT_VERIFY_INFO, NULL,
+				   "%u of %u mounts of process %d are idmapped",
+				   m.idmapped, m.total, (int)m.c->pid);
 		if (r < 0)
 			return r;
 	}
