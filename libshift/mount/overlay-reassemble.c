@@ -510,9 +510,9 @@ static int become_creator(uid_t uid, gid_t gid)
 {
 	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
 
-	if (bits < 0 || prctl(PR_SET_SECUREBITS,
-			      (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0,
-			      0, 0) < 0)
+	if (bits < 0 ||
+	    prctl(PR_SET_SECUREBITS,
+		  (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
 		return errno ? errno : EPERM;
 	(void)setfsgid(gid);
 	(void)setfsuid(uid);
@@ -571,8 +571,8 @@ static int create_as(int fsfd, uid_t uid, gid_t gid)
 struct by_path {
 	const int *fds; /* layer trees: lowers first, then data-only */
 	size_t n, nl;
-	int utree; /* canonical upper: the idmapped tree, or -EBADF */
-	char *rel[2];  /* its upper and work beneath the tree */
+	int utree;    /* canonical upper: the idmapped tree, or -EBADF */
+	char *rel[2]; /* its upper and work beneath the tree */
 	const char *upper, *work; /* else: upper and work by path, or NULL */
 	bool as;		  /* create as uid:gid (canonical upper) */
 	uid_t uid;
@@ -621,7 +621,9 @@ static int by_path_layers(int fsfd, const struct by_path *bp)
 	for (i = 0; i < bp->n && len < sizeof(joined); i++)
 		len += (size_t)snprintf(joined + len, sizeof(joined) - len,
 					"%s%zu",
-					i == 0 ? "" : i < bp->nl ? ":" : "::",
+					i == 0	     ? ""
+					: i < bp->nl ? ":"
+						     : "::",
 					i);
 	if (len < sizeof(joined))
 		return fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", joined,
@@ -665,11 +667,10 @@ _noreturn_ static void by_path_child(int fsfd, const struct by_path *bp)
 				     i ? "workdir" : "upperdir", p, 0) < 0)
 				_exit(errno ? errno : EIO);
 		}
-	} else if (bp->upper &&
-		   (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", bp->upper,
-			     0) < 0 ||
-		    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", bp->work,
-			     0) < 0)) {
+	} else if (bp->upper && (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir",
+					  bp->upper, 0) < 0 ||
+				 fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir",
+					  bp->work, 0) < 0)) {
 		_exit(errno ? errno : EIO);
 	}
 	if (bp->as && (e = become_creator(bp->uid, bp->gid)))
@@ -791,266 +792,330 @@ static int restore_source(const struct shift_overlay_source *src,
 	return shift_mount_attach(mfd, AT_FDCWD, path);
 }
 
+/* One re-assembly being built by shift_overlay_reassemble(), step by step. */
+struct ra_build {
+	const struct shift_reassemble *ra;
+	const struct shift_overlay_source *src;
+	int userns_fd;
+	const char *upper, *work; /* the new overlay's, or NULL */
+	bool canonical, upper_low, replace, unmounted, by_fd;
+	uint32_t uid, gid;  /* the map's image of root */
+	const char **paths; /* lower layers, then data layers */
+	int *fds;	    /* their detached clones */
+	size_t nl, n;
+	int fsfd, mfd, ufd, wfd, utree;
+	char *au, *aw; /* absolute upper and work (host-id upper) */
+	struct by_path bp;
+	const char *failed, *what;
+};
+
+/* What the request asks for, checked before anything is touched. */
+static int ra_plan(struct ra_build *b, const struct shift_idmap *map)
+{
+	const struct shift_reassemble *ra = b->ra;
+
+	b->src = ra->src;
+	b->upper = ra->upper;
+	b->work = ra->work;
+	b->replace = ra->how & SHIFT_REASSEMBLE_REPLACE;
+	b->canonical =
+	    b->replace || (ra->how & SHIFT_REASSEMBLE_CANONICAL_UPPER);
+	b->upper_low = !b->replace && b->src->upper &&
+		       (ra->how & SHIFT_REASSEMBLE_UPPER_AS_LOWER);
+	if (b->replace) {
+		if (!b->src->upper || b->upper || !ra->source)
+			return -EINVAL;
+		b->upper = b->src->upper;
+		b->work = b->src->work;
+	}
+	if (b->canonical && !b->upper)
+		return -EINVAL;
+	if (b->src->upper && !b->upper_low && !b->replace) {
+		b->failed = b->src->upper;
+		return -EBUSY;
+	}
+	if (shift_idmap_to_seen(map, SHIFT_UID, 0, &b->uid) < 0 ||
+	    shift_idmap_to_seen(map, SHIFT_GID, 0, &b->gid) < 0)
+		return -EINVAL; /* no image of root: nothing could own the upper
+				 */
+	return 0;
+}
+
+/* Each layer, as it is, cloned and idmapped (plain layers unmapped): no
+ * submounts (overlayfs does not cross mounts inside a layer either). */
+static int ra_clone_layers(struct ra_build *b)
+{
+	const struct shift_overlay_source *src = b->src;
+	size_t i = 0;
+
+	b->nl = strv_len(src->lower) + (b->upper_low ? 1 : 0);
+	b->n = b->nl + strv_len(src->data);
+	b->paths = calloc(b->n, sizeof(*b->paths));
+	b->fds = calloc(b->n, sizeof(int));
+	if (!b->paths || !b->fds) {
+		free(b->fds);
+		b->fds = NULL;
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < b->n; j++)
+		b->fds[j] = -EBADF;
+	if (b->upper_low)
+		b->paths[i++] = src->upper;
+	for (size_t j = 0; src->lower[j]; j++)
+		b->paths[i++] = src->lower[j];
+	for (size_t j = 0; src->data && src->data[j]; j++)
+		b->paths[i++] = src->data[j];
+	for (i = 0; i < b->n; i++) {
+		const char *plain =
+		    plain_layer(b->ra->plain_layers, b->paths[i]);
+
+		b->fds[i] = shift_mount_clone_idmapped(
+		    AT_FDCWD, plain ? plain : b->paths[i],
+		    plain ? -EBADF : b->userns_fd, 0);
+		if (b->fds[i] < 0) {
+			b->failed = b->paths[i];
+			return b->fds[i];
+		}
+	}
+	return 0;
+}
+
+/* The new upper and work: made (canonical: root's files are 0 on disk,
+ * as in the image; the source's own are used as they are), then opened
+ * idmapped (canonical) or named by absolute path (host ids). */
+static int ra_upper(struct ra_build *b)
+{
+	uint32_t uid = b->canonical ? 0 : b->uid,
+		 gid = b->canonical ? 0 : b->gid;
+	int r;
+
+	if (!b->upper)
+		return 0;
+	r = b->replace ? 0 : sk_ensure_layer_dir(b->upper, uid, gid, true);
+	if (r < 0) {
+		b->failed = b->upper;
+		return r;
+	}
+	r = b->replace ? 0 : sk_ensure_layer_dir(b->work, uid, gid, true);
+	if (r < 0) {
+		b->failed = b->work;
+		return r;
+	}
+	if (b->canonical) {
+		r = open_upper_work(b->upper, b->work, b->userns_fd, &b->utree,
+				    &b->ufd, &b->wfd, b->bp.rel);
+		if (r < 0)
+			b->failed = b->upper;
+		return r;
+	}
+	b->au = realpath(b->upper, NULL);
+	b->aw = realpath(b->work, NULL);
+	if (!b->au || !b->aw) {
+		b->failed = b->upper;
+		return negative_errno();
+	}
+	return 0;
+}
+
+/* The layers as fds (lowerdir+/datadir+, 6.13+); before 6.13 overlayfs
+ * takes none: then by path, from a private mount namespace (b->by_fd
+ * false, a fresh fs context). */
+static int ra_layers_by_fd(struct ra_build *b)
+{
+	for (size_t i = 0; b->by_fd && i < b->n; i++) {
+		int r;
+
+		if (fsconfig(b->fsfd, FSCONFIG_SET_FD,
+			     i < b->nl ? "lowerdir+" : "datadir+", NULL,
+			     b->fds[i]) >= 0)
+			continue;
+		/* The fds stay open until the overlay exists: closing a
+		 * detached tree unmounts it, and overlayfs clones the
+		 * layers' mounts only at FSCONFIG_CMD_CREATE. */
+		r = negative_errno();
+		sk_fs_log(b->fsfd);
+		if (i == 0 && r == -EINVAL &&
+		    shift_probe_feature(SHIFT_FEATURE_OVERLAY_FD_LAYERS,
+					NULL) == 0) {
+			sk_debug("overlay layers as fds refused: by path, in a "
+				 "private mount namespace");
+			b->by_fd = false;
+			b->fsfd = safe_close(b->fsfd);
+			b->fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+			return b->fsfd < 0 ? negative_errno() : 0;
+		}
+		b->failed = b->paths[i];
+		return r;
+	}
+	return 0;
+}
+
+/* The upper and work (by fd: canonical, or by path) and the source's
+ * options. */
+static int ra_options(struct ra_build *b)
+{
+	const struct shift_overlay_source *src = b->src;
+	int r = 0;
+
+	if (b->upper && b->by_fd) {
+		if (b->canonical)
+			r = fsconfig(b->fsfd, FSCONFIG_SET_FD, "upperdir", NULL,
+				     b->ufd) < 0 ||
+				    fsconfig(b->fsfd, FSCONFIG_SET_FD,
+					     "workdir", NULL, b->wfd) < 0
+				? negative_errno()
+				: 0;
+		else
+			r = fsconfig(b->fsfd, FSCONFIG_SET_STRING, "upperdir",
+				     b->au, 0) < 0 ||
+				    fsconfig(b->fsfd, FSCONFIG_SET_STRING,
+					     "workdir", b->aw, 0) < 0
+				? negative_errno()
+				: 0;
+		if (r < 0) {
+			sk_fs_log(b->fsfd);
+			b->failed = b->upper;
+			return r;
+		}
+	}
+	for (size_t i = 0; src->options && src->options[i]; i++) {
+		_cleanup_free_ char *kv = strdup(src->options[i]);
+		char *eq;
+
+		if (!kv)
+			return -ENOMEM;
+		if (!b->upper && upper_only(kv))
+			continue;
+		eq = strchr(kv, '=');
+		if (eq)
+			*eq = '\0';
+		if ((eq ? fsconfig(b->fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0)
+			: fsconfig(b->fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) <
+		    0) {
+			r = negative_errno();
+			sk_debug("overlay option '%s' refused: %s",
+				 src->options[i], strerror(-r));
+			sk_fs_log(b->fsfd);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* The superblock: by path in a child, as map(0) (canonical), or plain. */
+static int ra_create(struct ra_build *b)
+{
+	int r;
+
+	if (!b->by_fd) {
+		b->bp.fds = b->fds;
+		b->bp.n = b->n;
+		b->bp.nl = b->nl;
+		b->bp.utree = b->utree;
+		b->bp.upper = b->au;
+		b->bp.work = b->aw;
+		b->bp.as = b->canonical;
+		b->bp.uid = b->uid;
+		b->bp.gid = b->gid;
+		r = create_by_path(b->fsfd, &b->bp);
+	} else if (b->canonical) {
+		r = create_as(b->fsfd, b->uid, b->gid);
+	} else {
+		r = fsconfig(b->fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0
+			? negative_errno()
+			: 0;
+	}
+	if (r < 0)
+		sk_fs_log(b->fsfd);
+	return r;
+}
+
 int shift_overlay_reassemble(const struct shift_reassemble *ra,
 			     const char *target, const struct shift_idmap *map,
 			     int userns_fd, unsigned flags,
 			     struct shift_error *err)
 {
-	_cleanup_close_ int fsfd = -EBADF, mfd = -EBADF, ufd = -EBADF,
-			    wfd = -EBADF, utree = -EBADF;
-	const struct shift_overlay_source *src;
-	const char *failed = NULL, *what = NULL;
-	const char **paths = NULL;
-	const char *upper, *work;
-	_cleanup_free_ char *au = NULL, *aw = NULL;
-	bool canonical, upper_low, replace, unmounted = false;
-	bool by_fd = !fd_layers_off();
-	size_t nl, nd, n = 0, i;
-	uint32_t uid = 0, gid = 0;
-	int *fds = NULL, r;
-	struct by_path bp = {.utree = -EBADF};
+	struct ra_build b = {
+	    .ra = ra,
+	    .userns_fd = userns_fd,
+	    .by_fd = !fd_layers_off(),
+	    .fsfd = -EBADF,
+	    .mfd = -EBADF,
+	    .ufd = -EBADF,
+	    .wfd = -EBADF,
+	    .utree = -EBADF,
+	    .bp = {.utree = -EBADF},
+	};
+	int r;
 
 	if (!ra || !ra->src || !ra->src->lower || !target || !map ||
 	    userns_fd < 0 || !ra->upper != !ra->work)
 		return -EINVAL;
-	src = ra->src;
-	upper = ra->upper;
-	work = ra->work;
-	replace = ra->how & SHIFT_REASSEMBLE_REPLACE;
-	canonical = replace || (ra->how & SHIFT_REASSEMBLE_CANONICAL_UPPER);
-	upper_low = !replace && src->upper &&
-		    (ra->how & SHIFT_REASSEMBLE_UPPER_AS_LOWER);
-	if (replace) {
-		if (!src->upper || upper || !ra->source)
-			return -EINVAL;
-		upper = src->upper;
-		work = src->work;
-	}
-	if (canonical && !upper)
-		return -EINVAL;
-	if (src->upper && !upper_low && !replace) {
-		failed = src->upper;
-		r = -EBUSY;
+	r = ra_plan(&b, map);
+	if (r >= 0)
+		r = ra_clone_layers(&b);
+	if (r >= 0)
+		r = ra_upper(&b);
+	if (r < 0)
 		goto out;
-	}
-	if (shift_idmap_to_seen(map, SHIFT_UID, 0, &uid) < 0 ||
-	    shift_idmap_to_seen(map, SHIFT_GID, 0, &gid) < 0) {
-		r = -EINVAL; /* no image of root: nothing could own the upper */
+	b.fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	r = b.fsfd < 0 ? negative_errno() : ra_layers_by_fd(&b);
+	if (r >= 0)
+		r = ra_options(&b);
+	if (r < 0)
 		goto out;
-	}
-
-	nl = strv_len(src->lower) + (upper_low ? 1 : 0);
-	nd = strv_len(src->data);
-	n = nl + nd;
-	paths = calloc(n, sizeof(*paths));
-	fds = calloc(n, sizeof(int));
-	if (!paths || !fds) {
-		free(fds);
-		fds = NULL;
-		r = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		fds[i] = -EBADF;
-	i = 0;
-	if (upper_low)
-		paths[i++] = src->upper;
-	for (size_t j = 0; src->lower[j]; j++)
-		paths[i++] = src->lower[j];
-	for (size_t j = 0; src->data && src->data[j]; j++)
-		paths[i++] = src->data[j];
-
-	/* Each layer, as it is: no submounts (overlayfs does not cross
-	 * mounts inside a layer either). */
-	for (i = 0; i < n; i++) {
-		const char *plain = plain_layer(ra->plain_layers, paths[i]);
-
-		fds[i] = shift_mount_clone_idmapped(
-		    AT_FDCWD, plain ? plain : paths[i],
-		    plain ? -EBADF : userns_fd, 0);
-		if (fds[i] < 0) {
-			r = fds[i];
-			failed = paths[i];
-			goto out;
-		}
-	}
-
-	if (upper) {
-		/* Canonical: root's files are 0 on disk, as in the image.
-		 * The source's own upper and work are used as they are. */
-		r = replace ? 0
-			    : sk_ensure_layer_dir(upper, canonical ? 0 : uid,
-						  canonical ? 0 : gid, true);
-		if (r < 0) {
-			failed = upper;
-			goto out;
-		}
-		r = replace ? 0
-			    : sk_ensure_layer_dir(work, canonical ? 0 : uid,
-						  canonical ? 0 : gid, true);
-		if (r < 0) {
-			failed = work;
-			goto out;
-		}
-		if (canonical) {
-			r = open_upper_work(upper, work, userns_fd, &utree,
-					    &ufd, &wfd, bp.rel);
-			if (r < 0) {
-				failed = upper;
-				goto out;
-			}
-		} else {
-			au = realpath(upper, NULL);
-			aw = realpath(work, NULL);
-			if (!au || !aw) {
-				r = negative_errno();
-				failed = upper;
-				goto out;
-			}
-		}
-	}
-
-	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-	if (fsfd < 0) {
-		r = negative_errno();
-		goto out;
-	}
-	for (i = 0; by_fd && i < n; i++) {
-		if (fsconfig(fsfd, FSCONFIG_SET_FD,
-			     i < nl ? "lowerdir+" : "datadir+", NULL,
-			     fds[i]) < 0) {
-			r = negative_errno();
-			sk_fs_log(fsfd);
-			/* Before 6.13 overlayfs takes no layer fds at all:
-			 * by path, from a private mount namespace. */
-			if (i == 0 && r == -EINVAL &&
-			    shift_probe_feature(SHIFT_FEATURE_OVERLAY_FD_LAYERS,
-						NULL) == 0) {
-				sk_debug("overlay layers as fds refused: by "
-					 "path, in a private mount namespace");
-				by_fd = false;
-				fsfd = safe_close(fsfd);
-				fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-				if (fsfd < 0) {
-					r = negative_errno();
-					goto out;
-				}
-				break;
-			}
-			failed = paths[i];
-			goto out;
-		}
-		/* The fds stay open until the overlay exists: closing a
-		 * detached tree unmounts it, and overlayfs clones the layers'
-		 * mounts only at FSCONFIG_CMD_CREATE (EINVAL otherwise). */
-	}
-	if (upper && by_fd) {
-		if (canonical)
-			r = fsconfig(fsfd, FSCONFIG_SET_FD, "upperdir", NULL,
-				     ufd) < 0 ||
-				    fsconfig(fsfd, FSCONFIG_SET_FD, "workdir",
-					     NULL, wfd) < 0
-				? negative_errno()
-				: 0;
-		else
-			r = fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", au,
-				     0) < 0 ||
-				    fsconfig(fsfd, FSCONFIG_SET_STRING,
-					     "workdir", aw, 0) < 0
-				? negative_errno()
-				: 0;
-		if (r < 0) {
-			sk_fs_log(fsfd);
-			failed = upper;
-			goto out;
-		}
-	}
-	for (i = 0; src->options && src->options[i]; i++) {
-		_cleanup_free_ char *kv = strdup(src->options[i]);
-		char *eq;
-
-		if (!kv) {
-			r = -ENOMEM;
-			goto out;
-		}
-		if (!upper && upper_only(kv))
-			continue;
-		eq = strchr(kv, '=');
-		if (eq)
-			*eq = '\0';
-		if ((eq ? fsconfig(fsfd, FSCONFIG_SET_STRING, kv, eq + 1, 0)
-			: fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0)) < 0) {
-			r = negative_errno();
-			sk_debug("overlay option '%s' refused: %s",
-				 src->options[i], strerror(-r));
-			sk_fs_log(fsfd);
-			goto out;
-		}
-	}
 	/* Taking the source's place: only when nothing holds it (no lazy
 	 * unmount), and never two overlays over its upper at once. */
-	if (replace) {
+	if (b.replace) {
 		if (umount2(ra->source, UMOUNT_NOFOLLOW) < 0) {
 			r = negative_errno();
-			failed = ra->source;
-			what = "unmount";
+			b.failed = ra->source;
+			b.what = "unmount";
 			goto out;
 		}
-		unmounted = true;
+		b.unmounted = true;
 	}
-	if (!by_fd) {
-		bp.fds = fds;
-		bp.n = n;
-		bp.nl = nl;
-		bp.utree = utree;
-		bp.upper = au;
-		bp.work = aw;
-		bp.as = canonical;
-		bp.uid = uid;
-		bp.gid = gid;
-		r = create_by_path(fsfd, &bp);
-	} else if (canonical) {
-		r = create_as(fsfd, uid, gid);
-	} else {
-		r = fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0
-			? negative_errno()
-			: 0;
-	}
-	if (r < 0) {
-		sk_fs_log(fsfd);
+	r = ra_create(&b);
+	if (r < 0)
 		goto out;
-	}
-	mfd = fsmount(
-	    fsfd, FSMOUNT_CLOEXEC,
-	    (unsigned)sk_mount_attrs(upper ? flags : flags | SHIFT_MOUNT_RDONLY));
-	if (mfd < 0) {
+	b.mfd = fsmount(b.fsfd, FSMOUNT_CLOEXEC,
+			(unsigned)sk_mount_attrs(
+			    b.upper ? flags : flags | SHIFT_MOUNT_RDONLY));
+	if (b.mfd < 0) {
 		r = negative_errno();
 		goto out;
 	}
-	r = shift_mount_attach(mfd, AT_FDCWD, target);
+	r = shift_mount_attach(b.mfd, AT_FDCWD, target);
 	if (r < 0) {
-		failed = target;
-		what = "attach";
+		b.failed = target;
+		b.what = "attach";
 	}
 out:
-	if (r < 0 && unmounted) {
+	if (r < 0 && b.unmounted) {
 		/* Back where it was: the new overlay's fs context and clones
 		 * go first, so the upper is free again. */
-		fsfd = safe_close(fsfd);
-		mfd = safe_close(mfd);
-		if (restore_source(src, ra->source) < 0) {
+		b.fsfd = safe_close(b.fsfd);
+		b.mfd = safe_close(b.mfd);
+		if (restore_source(b.src, ra->source) < 0) {
 			r = -ENOTRECOVERABLE;
-			failed = ra->source;
-			what = "restore";
+			b.failed = ra->source;
+			b.what = "restore";
 		}
 	}
-	by_path_cleanup(&bp);
-	free(bp.rel[0]);
-	free(bp.rel[1]);
-	close_all(fds, fds ? n : 0);
-	free(paths);
+	by_path_cleanup(&b.bp);
+	free(b.bp.rel[0]);
+	free(b.bp.rel[1]);
+	close_all(b.fds, b.fds ? b.n : 0);
+	free(b.paths);
+	free(b.au);
+	free(b.aw);
+	safe_close(b.fsfd);
+	safe_close(b.mfd);
+	safe_close(b.ufd);
+	safe_close(b.wfd);
+	safe_close(b.utree);
 	if (r < 0)
-		sk_error_what(err, sk_error_set_path(err, r, failed, NULL),
-			      what);
+		sk_error_what(err, sk_error_set_path(err, r, b.failed, NULL),
+			      b.what);
 	return r;
 }
