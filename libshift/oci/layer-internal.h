@@ -83,7 +83,6 @@ struct xctx {
 	char *pcache_path; /* last parent opened */
 	int pcache_fd;
 	char path[PATH_MAX];	   /* normalised entry path */
-	char link[PATH_MAX];	   /* normalised hard link target */
 	unsigned char xbuf[65536]; /* translated xattr values */
 	char ebuf[4 * PATH_MAX];   /* an escaped name, for debug lines */
 };
@@ -122,6 +121,61 @@ int sk_layer_set_dir_times(struct xctx *x);
 /* extract-entry.c: one tar entry */
 int sk_layer_do_entry(struct xctx *x, struct archive *a,
 		      struct archive_entry *e);
+
+/*
+ * extract-entry.c: what to do with one tar entry, decided from its header
+ * alone (no file system, no context: tests/test-entry.c), then done by
+ * one step per action.
+ */
+enum sk_layer_action {
+	SK_ENTRY_REFUSE,      /* fail with err, why */
+	SK_ENTRY_ROOT,	      /* the root directory: its metadata */
+	SK_ENTRY_IGNORE,      /* aufs metadata (".wh..wh.*"): nothing */
+	SK_ENTRY_WHITEOUT,    /* ".wh.NAME": name in parent whited out */
+	SK_ENTRY_OPAQUE,      /* ".wh..wh..opq": parent made opaque */
+	SK_ENTRY_DIR,	      /* make the directory name in parent */
+	SK_ENTRY_FILE,	      /* make the file and write its data */
+	SK_ENTRY_SYMLINK,     /* to target */
+	SK_ENTRY_HARDLINK,    /* to link (tname in tparent) */
+	SK_ENTRY_DEVICE,      /* mknod node_type, dev */
+	SK_ENTRY_FIFO,	      /* mknod node_type (S_IFIFO) */
+	SK_ENTRY_SKIP_DEVICE, /* rootless: a "device-skipped" event only */
+};
+
+struct sk_layer_entry_in {
+	const char *path;     /* normalised; "" is the root */
+	mode_t type;	      /* archive_entry_filetype() */
+	const char *hardlink; /* archive_entry_hardlink(): raw, or NULL */
+	const char *symlink;  /* archive_entry_symlink(), or NULL */
+	dev_t rdev;	      /* devices: makedev(rdevmajor, rdevminor) */
+	enum xmode mode;
+	unsigned flags; /* SHIFT_LAYER_NO_DEVICES, SK_LAYER_ROOTLESS */
+};
+
+struct sk_layer_plan {
+	enum sk_layer_action action;
+	/* An entry of the layer's content (refused ones included): recorded
+	 * (flat), announced with event, and refused only after its parent
+	 * is made; the others are done or refused right away. */
+	bool content;
+	/* Flat: a content entry's path is recorded as this layer's, which
+	 * the layer's own whiteouts must spare. */
+	bool record;
+	const char *event;
+	int err; /* SK_ENTRY_REFUSE: a negative errno and the reason */
+	const char *why;
+	char parent[PATH_MAX]; /* "" is the root */
+	const char *name;      /* in parent; points into the input's path */
+	char link[PATH_MAX];   /* hard link target, normalised */
+	char tparent[PATH_MAX];
+	const char *tname;  /* in tparent; points into link */
+	const char *target; /* symlink target: the input's */
+	mode_t node_type;   /* S_IFCHR, S_IFBLK or S_IFIFO */
+	dev_t dev;
+};
+
+void sk_layer_plan_entry(const struct sk_layer_entry_in *in,
+			 struct sk_layer_plan *p);
 
 /* layer-blob.c: one layer blob */
 int sk_layer_check_stored_diff_id(struct xctx *x,
