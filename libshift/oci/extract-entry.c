@@ -408,7 +408,7 @@ __attribute__((noinline)) static int do_opaque(struct xctx *x,
 			 *parent ? "/" : "", de->d_name);
 		if (sk_strset_has(&x->layer_paths, victim_path))
 			continue;
-		r = sk_layer_rm_rf_at(dirfd(d), de->d_name);
+		r = sk_rm_rf_at(dirfd(d), de->d_name);
 		if (r < 0)
 			return sk_layer_fail(
 			    x, r, x->path, "cannot apply the opaque whiteout");

@@ -198,39 +198,6 @@ int sk_layer_root_owner(const struct xctx *x, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-/* Remove name under dfd, recursively, never following symlinks. */
-int sk_layer_rm_rf_at(int dfd, const char *name)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd, r = 0;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return 0;
-	if (errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return negative_errno();
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		r = sk_layer_rm_rf_at(dirfd(d), de->d_name);
-		if (r < 0)
-			return r;
-	}
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		return negative_errno();
-	return 0;
-}
-
 int sk_layer_rm_rf(const char *path)
 {
 	char copy[PATH_MAX];
@@ -242,12 +209,12 @@ int sk_layer_rm_rf(const char *path)
 	strcpy(copy, path);
 	slash = strrchr(copy, '/');
 	if (!slash)
-		return sk_layer_rm_rf_at(AT_FDCWD, copy);
+		return sk_rm_rf_at(AT_FDCWD, copy);
 	*slash = '\0';
 	dfd = open(*copy ? copy : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return negative_errno();
-	return sk_layer_rm_rf_at(dfd, slash + 1);
+	return sk_rm_rf_at(dfd, slash + 1);
 }
 
 /*
@@ -449,7 +416,7 @@ int sk_layer_make_room(struct xctx *x, int pfd, const char *name, bool want_dir,
 			free(x->pcache_path);
 			x->pcache_path = NULL;
 		}
-		r = sk_layer_rm_rf_at(pfd, name);
+		r = sk_rm_rf_at(pfd, name);
 		return r;
 	}
 	return unlinkat(pfd, name, 0) < 0 ? negative_errno() : 0;

@@ -71,7 +71,7 @@ static int gc_remove(struct gcctx *g, const char *kind, const char *dir,
 		goto done;
 	if (asprintf(&tmp, "%s/tmp", g->store) < 0)
 		return -ENOMEM;
-	r = sk_layer_mkdir_p(tmp, 0700);
+	r = sk_mkdir_p(tmp, 0700);
 	free(tmp);
 	tmp = NULL;
 	if (asprintf(&tmp, "%s/tmp/gc.XXXXXX", g->store) < 0) {

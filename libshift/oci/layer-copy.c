@@ -78,7 +78,7 @@ int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 
 		if (asprintf(&t, "%s/tmp", store) < 0)
 			return -ENOMEM;
-		r = sk_layer_mkdir_p(t, 0700);
+		r = sk_mkdir_p(t, 0700);
 		if (r < 0)
 			return r;
 	}
@@ -104,7 +104,7 @@ int sk_layer_store_shifted(const struct shift_oci_image *img, unsigned i,
 		goto out;
 	}
 	*strrchr(parent, '/') = '\0';
-	r = sk_layer_mkdir_p(parent, 0755);
+	r = sk_mkdir_p(parent, 0755);
 	if (r < 0)
 		goto out;
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {

@@ -29,6 +29,7 @@
 
 #include "oci/oci-internal.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/strset.h"
 
 #define WH_PREFIX ".wh."
@@ -108,7 +109,6 @@ int sk_layer_open_parent(struct xctx *x, const char *parent, bool create,
 			 const char *entry);
 void sk_layer_pcache_drop(struct xctx *x);
 int sk_layer_rm_rf(const char *path);
-int sk_layer_rm_rf_at(int dfd, const char *name);
 int sk_layer_root_owner(const struct xctx *x, uid_t *uid, gid_t *gid);
 int sk_layer_why_notdir(int rootfd, const char *path);
 void sk_layer_xctx_done(struct xctx *x);
@@ -196,7 +196,6 @@ int sk_layer_remove_stale(const char *dir, const char *prefix, bool dry_run,
 /* store.c: the store */
 char *sk_layer_layer_dir(const char *store, const char *key,
 			 const char *digest);
-int sk_layer_mkdir_p(const char *path, mode_t mode);
 int sk_layer_record_image(const char *store, const struct shift_oci_image *img);
 int sk_layer_store_lock(const char *store, int op);
 int sk_layer_write_layer_json(const char *dir, const struct sk_oci_layer *l,

@@ -171,7 +171,7 @@ int shift_layer_mount_user(const struct shift_oci_image *img,
 			r = -ENOMEM;
 			goto out;
 		}
-		r = sk_layer_mkdir_p(upper_dir, 0755);
+		r = sk_mkdir_p(upper_dir, 0755);
 		if (r < 0) {
 			r = fail(diag, r, upper_dir,
 				 "cannot create the directory for the "

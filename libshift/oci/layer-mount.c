@@ -327,7 +327,7 @@ int shift_layer_mount(const struct shift_oci_image *img, const char *store_dir,
 		}
 		/* A canonical upper holds real root-owned (setuid) files the
 		 * container made: for root's eyes only (0700). */
-		r = sk_layer_mkdir_p(upper_dir, canonical ? 0700 : 0755);
+		r = sk_mkdir_p(upper_dir, canonical ? 0700 : 0755);
 		if (r >= 0 && canonical && chmod(upper_dir, 0700) < 0)
 			r = negative_errno();
 		if (r >= 0 && !canonical &&

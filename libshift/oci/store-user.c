@@ -565,7 +565,7 @@ int sk_layer_store_unpack_userns(const struct shift_oci_image *img,
 		 * umask (the child sets it too). */
 		mode_t old = umask(022);
 
-		r = sk_layer_mkdir_p(store_dir, 0755);
+		r = sk_mkdir_p(store_dir, 0755);
 		if (r < 0)
 			r = diag_fmt(diag, r, store_dir,
 				     "cannot create the store: %s",

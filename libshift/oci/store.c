@@ -32,27 +32,6 @@
 /* ------------------------------------------------------------------ */
 /* The layer store                                                     */
 
-int sk_layer_mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return negative_errno();
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return negative_errno();
-	return 0;
-}
-
 /* STORE/layers/sha256/HEX, or STORE/shifted/KEY/sha256/HEX. */
 char *sk_layer_layer_dir(const char *store, const char *key, const char *digest)
 {
@@ -166,7 +145,7 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 	}
 	if (asprintf(&tmpdir, "%s/tmp", store) < 0)
 		return -ENOMEM;
-	r = sk_layer_mkdir_p(tmpdir, 0700);
+	r = sk_mkdir_p(tmpdir, 0700);
 	if (r < 0)
 		return sk_layer_fail(&x, r, tmpdir, "cannot create the store");
 	if (asprintf(&tmp, "%s/%s.XXXXXX", tmpdir, l->digest + 7) < 0)
@@ -220,7 +199,7 @@ static int store_layer(const struct shift_oci_image *img, unsigned i,
 			goto out;
 		}
 		*strrchr(parent, '/') = '\0';
-		r = sk_layer_mkdir_p(parent, 0755);
+		r = sk_mkdir_p(parent, 0755);
 		if (r < 0) {
 			r = sk_layer_fail(&x, r, parent,
 					  "cannot create the store");
@@ -300,7 +279,7 @@ int sk_layer_record_image(const char *store, const struct shift_oci_image *img)
 	json_object_object_add(o, "layout",
 			       json_object_new_string(img->layout));
 	json_object_object_add(o, "layers", layers);
-	r = sk_layer_mkdir_p(dir, 0700);
+	r = sk_mkdir_p(dir, 0700);
 	if (r >= 0) {
 		s = json_object_to_json_string_ext(
 		    o,
@@ -361,7 +340,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 	int made = 0, r;
 
 	if (!(opts->flags & SHIFT_LAYER_DRY_RUN)) {
-		r = sk_layer_mkdir_p(store_dir, 0700);
+		r = sk_mkdir_p(store_dir, 0700);
 		if (r < 0)
 			return r;
 		lockfd = sk_layer_store_lock(store_dir, LOCK_SH);
@@ -379,7 +358,7 @@ int sk_layer_store_unpack_here(const struct shift_oci_image *img,
 			tmpdir = NULL;
 			return -ENOMEM;
 		}
-		r = sk_layer_mkdir_p(tmpdir, 0700);
+		r = sk_mkdir_p(tmpdir, 0700);
 		if (r < 0)
 			return r;
 	}

@@ -111,7 +111,7 @@ int sk_layer_remove_stale(const char *dir, const char *prefix, bool dry_run,
 							   .path = path},
 			    userdata);
 		sk_debug("removing the stale temporary '%s'", path);
-		r = dry_run ? 0 : sk_layer_rm_rf_at(dirfd(d), de->d_name);
+		r = dry_run ? 0 : sk_rm_rf_at(dirfd(d), de->d_name);
 		safe_close(fd);
 		if (r < 0)
 			return r;
