@@ -60,6 +60,10 @@ view() {
 	# a sparse file: 64 MiB with 4 KiB of data in the middle
 	truncate -s 64M "$top/sparse"
 	echo data | dd of="$top/sparse" bs=4096 seek=8192 conv=notrunc status=none
+	# The merged root shows the (empty) upper's times, the oracle's the
+	# top layer's, which "sparse" just changed: the same, or the two
+	# differ whenever a second ends in between.
+	touch -r "$top" "$up"
 	mount -t overlay sk-src -o "lowerdir=$top:$FS_TREE,upperdir=$up,workdir=$wk" "$s"
 	track_mount "$s"
 	idmap_mount --map "$MAP" --fallback=copy --copy-dir "$c" "$s" "$t"

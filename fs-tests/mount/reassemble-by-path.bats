@@ -64,13 +64,12 @@ temps() {
 				*lowerdir+=/,*) kind=fd ;;
 				*) kind="?" ;;
 				esac
-				# Mount ids are reused: the target may get the id of
-				# the overlay unmounted just before, so count lines and
-				# check that the one new id (if any is new) is the target.
-				new=$(comm -13 "$5.before" "$5.after")
+				# Mount ids are reused (the target may get the id of
+				# the overlay unmounted just before): what must not
+				# appear is any new mount but the target, present.
 				tid=$(echo "$line" | cut -d" " -f1)
-				echo "$(($(wc -l <"$5.after") - $(wc -l <"$5.before")))" \
-					"$tid" "${new:-$tid}" "$kind"
+				extra=$(comm -13 "$5.before" "$5.after" | grep -cvx "$tid")
+				echo "$((extra + 1))" "${tid:-none}" "${tid:-none}" "$kind"
 				umount "$4"
 			done
 		done' sh "$SHIFT_MOUNT" "$MAP" "$S" "$m" "$n")
