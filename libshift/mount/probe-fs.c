@@ -58,38 +58,6 @@ static void mount_facts(uint64_t mnt_id, struct mount_facts *ret)
 	sk_mountinfo_clear(&mi);
 }
 
-/* When mountinfo doesn't say: a name for the superblock's magic. */
-static const char *magic_name(unsigned long magic)
-{
-	static const struct {
-		unsigned long magic;
-		const char *name;
-	} names[] = {
-	    {OVERLAYFS_SUPER_MAGIC, "overlay"},
-	    {TMPFS_MAGIC, "tmpfs"},
-	    {EXT4_SUPER_MAGIC, "ext4"},
-	    {XFS_SUPER_MAGIC, "xfs"},
-	    {BTRFS_SUPER_MAGIC, "btrfs"},
-	    {RAMFS_MAGIC, "ramfs"},
-	    {PROC_SUPER_MAGIC, "proc"},
-	    {SYSFS_MAGIC, "sysfs"},
-	    {SQUASHFS_MAGIC, "squashfs"},
-	    {0x65735546, "fuse"},
-	    {NFS_SUPER_MAGIC, "nfs"},
-	    {MSDOS_SUPER_MAGIC, "vfat"},
-	    {CGROUP2_SUPER_MAGIC, "cgroup2"},
-	    {DEVPTS_SUPER_MAGIC, "devpts"},
-	    {0xf2f52010, "f2fs"},
-	    {0x2011bab0, "exfat"},
-	    {0x9123683e, "btrfs"},
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (names[i].magic == magic)
-			return names[i].name;
-	return NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* Idmap support per filesystem                                        */
 /* ------------------------------------------------------------------ */
@@ -287,8 +255,8 @@ int shift_probe_idmap(const char *path, struct shift_error *why)
 	if (mf.fstype[0])
 		fstype = mf.fstype;
 	else if (fstatfs(fd, &sfs) == 0 &&
-		 magic_name((unsigned long)sfs.f_type))
-		fstype = magic_name((unsigned long)sfs.f_type);
+		 sk_fstype_by_magic((unsigned long)sfs.f_type))
+		fstype = sk_fstype_by_magic((unsigned long)sfs.f_type);
 	else
 		fstype = "unknown";
 
