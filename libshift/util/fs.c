@@ -22,40 +22,6 @@ static bool dot_or_dotdot(const char *n)
 	return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]));
 }
 
-int sk_rm_rf_at(int dfd, const char *name)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd, r;
-
-	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return negative_errno();
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		safe_close(fd);
-		return negative_errno();
-	}
-	errno = 0;
-	while ((de = readdir(d))) {
-		if (dot_or_dotdot(de->d_name))
-			continue;
-		r = sk_rm_rf_at(dirfd(d), de->d_name);
-		if (r < 0)
-			return r;
-		errno = 0;
-	}
-	if (errno)
-		return negative_errno();
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		return negative_errno();
-	return 0;
-}
-
 int sk_rm_rf_children_at(int dfd, const char *name)
 {
 	_cleanup_closedir_ DIR *d = NULL;
@@ -80,6 +46,22 @@ int sk_rm_rf_children_at(int dfd, const char *name)
 		errno = 0;
 	}
 	return errno ? negative_errno() : 0;
+}
+
+int sk_rm_rf_at(int dfd, const char *name)
+{
+	int r;
+
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return negative_errno();
+	r = sk_rm_rf_children_at(dfd, name);
+	if (r < 0)
+		return r;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		return negative_errno();
+	return 0;
 }
 
 int sk_mkdir_p_at(int dfd, const char *path, mode_t mode)
