@@ -31,6 +31,7 @@
 
 #include "engine/engine-internal.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/error.h"
 #include "util/syscalls.h"
 
@@ -268,18 +269,12 @@ static int copy_meta(struct copyctx *c, int sfd, int dfd, int pfd,
 	return r < 0 ? negative_errno() : 0;
 }
 
-static size_t link_hash(dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev;
-
-	return (size_t)(h ^ (h >> 29));
-}
-
 /* The slot of (dev, ino) in the index: its entry, or the free slot where
  * it goes.  Lookups are O(1), not a scan of every link seen so far. */
 static size_t *link_slot_of(const struct copyctx *c, dev_t dev, ino_t ino)
 {
-	size_t mask = c->link_slots - 1, i = link_hash(dev, ino) & mask;
+	size_t mask = c->link_slots - 1,
+	       i = (size_t)sk_hash_dev_ino(dev, ino) & mask;
 
 	for (;; i = (i + 1) & mask) {
 		size_t *slot = &c->link_slot[i];

@@ -24,15 +24,10 @@
 
 #include "util/macros.h"
 #include "engine/engine-internal.h"
+#include "util/hash.h"
 #include "util/syscalls.h"
 
 /* The hard-link set: open addressing on (dev, ino), under e->lock. */
-static uint64_t link_hash(uint64_t dev, uint64_t ino)
-{
-	uint64_t h = ino * 0x9e3779b97f4a7c15ull ^ dev;
-
-	return h ^ (h >> 29);
-}
 
 static int link_grow(struct sk_engine *e)
 {
@@ -47,7 +42,7 @@ static int link_grow(struct sk_engine *e)
 
 		if (!l->nlink)
 			continue;
-		h = link_hash(l->dev, l->ino) & (nsize - 1);
+		h = sk_hash_dev_ino(l->dev, l->ino) & (nsize - 1);
 		while (nl[h].nlink)
 			h = (h + 1) & (nsize - 1);
 		nl[h] = *l;
@@ -86,7 +81,7 @@ int sk_links_seen(struct sk_engine *e, const struct sk_stat *st,
 		r = -ENOMEM;
 		goto out;
 	}
-	h = link_hash(st->dev, st->ino) & (e->links_size - 1);
+	h = sk_hash_dev_ino(st->dev, st->ino) & (e->links_size - 1);
 	while (e->links[h].nlink) {
 		if (e->links[h].dev == st->dev && e->links[h].ino == st->ino) {
 			e->links[h].seen++;
