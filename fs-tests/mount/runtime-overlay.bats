@@ -34,14 +34,19 @@ src_overlay() {
 	echo motd >"$S/etc/motd"
 }
 
-@test "crun on a re-assembled overlay (the default) with a new upper: writes land in host ids" {
+# The three cases, each run by a runtime: RUNNER is run_containers (crun)
+# or run_lxc (runtime-lib.bash), given the root to start on.
+
+# A re-assembled overlay (the default) with a new upper: writes land in
+# host ids, the source's layers unchanged.
+reassembled_host_upper() {
 	local n before
 	src_overlay
 	n=$(scratch new)
 	mkdir "$n/mnt"
 	before=$(manifest "$IMG"; manifest "$UP")
 	idmap_mount --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
-	run_containers "$n/mnt"
+	"$1" "$n/mnt"
 	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "100000:100000
 100000:100000"
 	assert_equal "$(cat "$n/upper/etc/motd")" "motd
@@ -55,13 +60,15 @@ more"
 	assert_equal "$(cat "$S/etc/motd")" motd
 }
 
-@test "crun on a re-assembled overlay with a canonical upper: writes land in the container's ids" {
+# A re-assembled overlay with a canonical upper: writes land in the
+# container's ids.
+reassembled_canonical_upper() {
 	local n
 	src_overlay
 	n=$(scratch new)
 	mkdir "$n/mnt"
 	idmap_mount --map "$MAP" --canonical-upper --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
-	run_containers "$n/mnt"
+	"$1" "$n/mnt"
 	assert_equal "$(stat -c '%u:%g' "$n/upper" "$n/upper/written" "$n/upper/etc/motd")" "0:0
 0:0
 0:0"
@@ -69,72 +76,45 @@ more"
 	run getcap -n "$n/upper/bin/capcat"
 	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
 	assert_equal "$(cat "$S/etc/motd")" motd
+}
+
+# --overlay --canonical-upper: writes land in the container's ids.
+overlay_canonical_upper() {
+	local img n
+	img=$(scratch img)
+	n=$(scratch new)
+	mk_image "$img"
+	echo motd >"$img/etc/motd"
+	mkdir "$n/mnt"
+	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
+	"$1" "$n/mnt"
+	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
+0:0"
+	run getcap -n "$n/upper/bin/capcat"
+	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
+	assert_equal "$(cat "$img/etc/motd")" motd
+}
+
+@test "crun on a re-assembled overlay (the default) with a new upper: writes land in host ids" {
+	reassembled_host_upper run_containers
+}
+
+@test "crun on a re-assembled overlay with a canonical upper: writes land in the container's ids" {
+	reassembled_canonical_upper run_containers
 }
 
 @test "crun on --overlay --canonical-upper: writes land in the container's ids" {
-	local img n
-	img=$(scratch img)
-	n=$(scratch new)
-	mk_image "$img"
-	echo motd >"$img/etc/motd"
-	mkdir "$n/mnt"
-	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
-	run_containers "$n/mnt"
-	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
-0:0"
-	run getcap -n "$n/upper/bin/capcat"
-	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
-	assert_equal "$(cat "$img/etc/motd")" motd
+	overlay_canonical_upper run_containers
 }
 
 @test "lxc on a re-assembled overlay (the default) with a new upper: writes land in host ids" {
-	local n before
-	src_overlay
-	n=$(scratch new)
-	mkdir "$n/mnt"
-	before=$(manifest "$IMG"; manifest "$UP")
-	idmap_mount --map "$MAP" --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
-	run_lxc "$n/mnt"
-	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "100000:100000
-100000:100000"
-	assert_equal "$(cat "$n/upper/etc/motd")" "motd
-more"
-	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "100000:100000 4755"
-	run getcap -n "$n/upper/bin/capcat"
-	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep [rootid=100000]"
-	run diff <(echo "$before") <(manifest "$IMG"; manifest "$UP")
-	assert_success
-	assert_equal "$(cat "$S/etc/motd")" motd
+	reassembled_host_upper run_lxc
 }
 
 @test "lxc on a re-assembled overlay with a canonical upper: writes land in the container's ids" {
-	local n
-	src_overlay
-	n=$(scratch new)
-	mkdir "$n/mnt"
-	idmap_mount --map "$MAP" --canonical-upper --upper "$n/upper" --work "$n/work" "$S" "$n/mnt"
-	run_lxc "$n/mnt"
-	assert_equal "$(stat -c '%u:%g' "$n/upper" "$n/upper/written" "$n/upper/etc/motd")" "0:0
-0:0
-0:0"
-	assert_equal "$(stat -c '%u:%g %a' "$n/upper/bin/suidsh")" "0:0 4755"
-	run getcap -n "$n/upper/bin/capcat"
-	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
-	assert_equal "$(cat "$S/etc/motd")" motd
+	reassembled_canonical_upper run_lxc
 }
 
 @test "lxc on --overlay --canonical-upper: writes land in the container's ids" {
-	local img n
-	img=$(scratch img)
-	n=$(scratch new)
-	mk_image "$img"
-	echo motd >"$img/etc/motd"
-	mkdir "$n/mnt"
-	idmap_mount --map "$MAP" --overlay --canonical-upper --upper "$n/upper" --work "$n/work" "$img" "$n/mnt"
-	run_lxc "$n/mnt"
-	assert_equal "$(stat -c '%u:%g' "$n/upper/written" "$n/upper/etc/motd")" "0:0
-0:0"
-	run getcap -n "$n/upper/bin/capcat"
-	assert_output "$n/upper/bin/capcat cap_dac_read_search=ep"
-	assert_equal "$(cat "$img/etc/motd")" motd
+	overlay_canonical_upper run_lxc
 }
