@@ -60,20 +60,11 @@ $m/home/k 5:5 755"
 # copy), id, stat and their libraries, owned by user 1 as a rootless store
 # keeps it; config.json runs ARGS as UID inside.
 mk_bundle() {
-	local b=$1 l
-	mkdir -p "$b/rootfs/bin" "$b/rootfs/etc" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/lib64" \
-		"$b/rootfs/lib/x86_64-linux-gnu" "$b/mnt"
-	cp /bin/dash "$b/rootfs/bin/sh"
-	cp /bin/dash "$b/rootfs/bin/suidsh"
-	cp /usr/bin/id /usr/bin/stat "$b/rootfs/bin/"
-	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat | awk '$3 ~ /^\// {print $3}' | sort -u); do
-		cp "$l" "$b/rootfs/lib/x86_64-linux-gnu/"
-	done
-	cp /lib64/ld-linux-x86-64.so.2 "$b/rootfs/lib64/"
-	echo 'root:x:0:0:root:/:/bin/sh' >"$b/rootfs/etc/passwd"
-	echo 'root:*:19000:0:99999:7:::' >"$b/rootfs/etc/shadow"
-	chmod 0640 "$b/rootfs/etc/shadow"
+	local b=$1
+	md_minimal_rootfs "$b/rootfs"
+	mkdir -p "$b/mnt"
 	chown -R "$MD_UID1:$MD_UID1" "$b"
+	# chown clears the setuid bit
 	chmod 4755 "$b/rootfs/bin/suidsh"
 }
 

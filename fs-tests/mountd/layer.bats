@@ -232,19 +232,8 @@ nodev,relatime
 # mk_rootfs_image LAYOUT: a one-layer image whose rootfs holds dash (also
 # as a setuid copy), id, stat and their libraries, all 0:0 in the tar.
 mk_rootfs_image() {
-	local r=$MD_T/rootfs-src l
-	mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/dev" "$r/lib64" "$r/lib/x86_64-linux-gnu"
-	cp /bin/dash "$r/bin/sh"
-	cp /bin/dash "$r/bin/suidsh"
-	cp /usr/bin/id /usr/bin/stat "$r/bin/"
-	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat | awk '$3 ~ /^\// {print $3}' | sort -u); do
-		cp "$l" "$r/lib/x86_64-linux-gnu/"
-	done
-	cp /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
-	echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
-	echo 'root:*:19000:0:99999:7:::' >"$r/etc/shadow"
-	chmod 0640 "$r/etc/shadow"
-	chmod 4755 "$r/bin/suidsh"
+	local r=$MD_T/rootfs-src
+	md_minimal_rootfs "$r"
 	tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$MD_T/rootfs.tar" .
 	mkimage "$1" "@$MD_T/rootfs.tar"
 	chmod -R a+rX "$1"

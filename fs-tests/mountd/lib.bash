@@ -212,3 +212,22 @@ setup() {
 teardown() {
 	md_teardown
 }
+
+# md_minimal_rootfs DIR: a root filesystem that runs: dash (also as a
+# setuid copy, bin/suidsh, mode 4755), id, stat and their libraries,
+# /etc/passwd and /etc/shadow (0640) for root; owned by the caller.
+md_minimal_rootfs() {
+	local r=$1 l
+	mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/dev" "$r/lib64" "$r/lib/x86_64-linux-gnu"
+	cp /bin/dash "$r/bin/sh"
+	cp /bin/dash "$r/bin/suidsh"
+	cp /usr/bin/id /usr/bin/stat "$r/bin/"
+	for l in $(ldd /bin/dash /usr/bin/id /usr/bin/stat | awk '$3 ~ /^\// {print $3}' | sort -u); do
+		cp "$l" "$r/lib/x86_64-linux-gnu/"
+	done
+	cp /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+	echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
+	echo 'root:*:19000:0:99999:7:::' >"$r/etc/shadow"
+	chmod 0640 "$r/etc/shadow"
+	chmod 4755 "$r/bin/suidsh"
+}
